@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * config.h: fleetid.conf, parsed and validated (libconfig syntax).
+ *
+ * Every key has a default here; config_load() rejects unknown keys and bad values
+ * with "file:line: what is wrong" in the Diag. See etc/fleetid.conf and
+ * docs/configuration.md for the meaning of each key.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/diag.h"
+
+typedef enum KeyAlgorithm {
+        KEY_ALG_ECC_P256,
+        KEY_ALG_ECC_P384,
+        KEY_ALG_RSA_2048,
+        KEY_ALG_RSA_3072,
+        _KEY_ALG_MAX,
+        _KEY_ALG_INVALID = -1,
+} KeyAlgorithm;
+
+const char *key_algorithm_to_string(KeyAlgorithm a);      /* "ecc-p256", ... */
+KeyAlgorithm key_algorithm_from_string(const char *s);    /* _KEY_ALG_INVALID if unknown */
+
+/* TCG conventions; see docs/tpm-handles.md for the sources. */
+#define FLEETID_SRK_HANDLE_DEFAULT         0x81000001u
+#define FLEETID_IDEVID_HANDLE_DEFAULT      0x81020000u
+#define FLEETID_LDEVID_HANDLE_DEFAULT      0x81020002u
+#define FLEETID_IDEVID_NV_INDEX_DEFAULT    0x01C90000u
+
+typedef struct Config {
+        char *path;                  /* the file this came from */
+
+        /* tpm { } */
+        char *tpm_tcti;              /* "device:/dev/tpmrm0" */
+        uint32_t srk_handle;         /* 0x81000001 */
+
+        /* birth { }: the IDevID. Either in the TPM (key_handle + nv_index) or files. */
+        uint32_t birth_key_handle;   /* persistent handle of the IDevID key */
+        uint32_t birth_nv_index;     /* NV index with the DER IDevID certificate; 0 = not used */
+        char *birth_cert_file;       /* PEM IDevID certificate (+ chain); NULL = use NV */
+
+        /* operational { }: the LDevID */
+        uint32_t op_key_handle;      /* persistent handle for the LDevID key */
+        KeyAlgorithm op_key_algorithm;
+        char *subject_cn;            /* CN for the CSR; NULL = take the birth cert's subject */
+        char *subject_serial;        /* serialNumber RDN; NULL = from the birth cert */
+
+        /* est { } */
+        char *est_url;               /* "https://host[:port]/.well-known/est", required */
+        char *est_label;             /* optional /<label>/ path segment, NULL if none */
+        char *est_trust_anchors;     /* PEM file of explicit trust anchors; NULL allowed only with fingerprint */
+        char *est_bootstrap_fingerprint; /* "sha256:hex" (colons allowed) of a CA in /cacerts */
+        char *est_username;          /* HTTP Basic, only sent after a 401; NULL = never */
+        char *est_password_file;     /* file holding the Basic password (0600 expected) */
+        unsigned est_timeout_sec;    /* whole-request timeout, 1..600, default 60 */
+        unsigned est_connect_timeout_sec; /* default 15 */
+        unsigned est_max_response_bytes;  /* bound on any response body, default 1 MiB */
+
+        /* paths { } */
+        char *state_dir;             /* "/var/lib/fleetid" */
+
+        /* retry { }: first enrollment retries (exponential backoff, jittered) */
+        unsigned retry_initial_sec;  /* default 30 */
+        unsigned retry_max_sec;      /* default 3600 */
+} Config;
+
+/* Fills a Config with every default; path may be NULL. */
+int config_new_defaults(Config **ret);
+
+/* Loads path over the defaults, validates, and returns the result.
+ * -ENOENT if the file is missing, -EINVAL with "file:line: ..." otherwise. */
+int config_load(const char *path, Config **ret, Diag *d);
+
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
