@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "store/state-store.h"
+#include "util/fileio.h"
+
+struct StateStore {
+        char *path;
+        int fd;
+};
+
+bool state_store_name_valid(const char *name) {
+        return !isempty(name) && name[0] != '.' && !strchr(name, '/') && strlen(name) <= NAME_MAX;
+}
+
+static int check_name(StateStore *s, const char *name, Diag *d) {
+        if (!s)
+                return diag_set(d, -EINVAL, "No state directory open");
+        if (!state_store_name_valid(name))
+                return diag_set(d, -EINVAL, "Invalid state file name \"%s\": must be a plain file name not starting with '.'",
+                                strempty(name));
+        return 0;
+}
+
+/* Tells apart why open(O_DIRECTORY|O_NOFOLLOW) said ENOTDIR: Linux says so for a symlink too. */
+static int diag_not_dir(const char *path, Diag *d) {
+        struct stat st;
+
+        if (lstat(path, &st) >= 0 && S_ISLNK(st.st_mode))
+                return diag_set(d, -ELOOP, "State directory %s is a symlink; refusing to use it "
+                                "(configure the real directory instead)", path);
+        return diag_set(d, -ENOTDIR, "State directory %s is not a directory", path);
+}
+
+static int state_store_open_internal(const char *dir, bool create, StateStore **ret, Diag *d) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        StateStore *s;
+        struct stat st;
+        size_t n;
+
+        if (isempty(dir))
+                return diag_set(d, -EINVAL, "No state directory given");
+
+        /* A trailing slash would make the kernel follow a symlink at the last component. */
+        path = strdup(dir);
+        if (!path)
+                return -ENOMEM;
+        for (n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
+                path[n - 1] = '\0';
+
+        if (create && mkdir(path, STATE_DIR_MODE) < 0 && errno != EEXIST) {
+                int r = -errno;
+
+                if (r == -ENOENT)
+                        return diag_set(d, r, "Could not create state directory %s: its parent directory does not exist", path);
+                return diag_set(d, r, "Could not create state directory %s: %s", path, strerror(-r));
+        }
+
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+
+                if (r == -ENOTDIR || r == -ELOOP)
+                        return diag_not_dir(path, d);
+                if (r == -ENOENT)
+                        return diag_set(d, r, "State directory %s does not exist", path);
+                return diag_set(d, r, "Could not open state directory %s: %s", path, strerror(-r));
+        }
+
+        if (fstat(fd, &st) < 0)
+                return diag_set(d, -errno, "Could not stat state directory %s: %s", path, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return diag_set(d, -ENOTDIR, "State directory %s is not a directory", path);
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return diag_set(d, -EPERM, "State directory %s has mode %04o, writable by group or others; "
+                                "refusing to use it (fix with: chmod go-w %s)",
+                                path, (unsigned) (st.st_mode & 07777), path);
+
+        s = malloc(sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        *s = (StateStore) {
+                .path = TAKE_PTR(path),
+                .fd = TAKE_FD(fd),
+        };
+        *ret = s;
+        return 0;
+}
+
+int state_store_open(const char *dir, StateStore **ret, Diag *d) {
+        return state_store_open_internal(dir, true, ret, d);
+}
+
+int state_store_open_existing(const char *dir, StateStore **ret, Diag *d) {
+        return state_store_open_internal(dir, false, ret, d);
+}
+
+StateStore *state_store_free(StateStore *s) {
+        if (!s)
+                return NULL;
+        closep(&s->fd);
+        free(s->path);
+        free(s);
+        return NULL;
+}
+
+const char *state_store_path(StateStore *s) {
+        return s ? s->path : NULL;
+}
+
+int state_store_save(StateStore *s, const char *name, const void *data, size_t len, mode_t mode, Diag *d) {
+        int r;
+
+        r = check_name(s, name, d);
+        if (r < 0)
+                return r;
+
+        r = write_file_atomic_at(s->fd, name, data, len, mode);
+        if (r == -ELOOP)
+                return diag_set(d, r, "%s/%s is a symlink; refusing to replace it", s->path, name);
+        if (r < 0)
+                return diag_set(d, r, "Could not write %s/%s: %s; the previous content, if any, is unchanged",
+                                s->path, name, strerror(-r));
+        return 0;
+}
+
+int state_store_load(StateStore *s, const char *name, size_t max, char **ret, size_t *ret_len, Diag *d) {
+        int r;
+
+        r = check_name(s, name, d);
+        if (r < 0)
+                return r;
+
+        r = read_file_bounded_at(s->fd, name, max, ret, ret_len);
+        switch (r) {
+        case 0:
+                return 0;
+        case -ENOENT:
+                return diag_set(d, r, "%s/%s does not exist", s->path, name);
+        case -EFBIG:
+                return diag_set(d, r, "%s/%s is larger than %zu bytes; refusing to read it", s->path, name, max);
+        case -ELOOP:
+                return diag_set(d, r, "%s/%s is a symlink; refusing to follow it", s->path, name);
+        case -EISDIR:
+        case -EBADFD:
+                return diag_set(d, r, "%s/%s is not a regular file", s->path, name);
+        default:
+                return diag_set(d, r, "Could not read %s/%s: %s", s->path, name, strerror(-r));
+        }
+}
+
+int state_store_remove(StateStore *s, const char *name, Diag *d) {
+        int r;
+
+        r = check_name(s, name, d);
+        if (r < 0)
+                return r;
+
+        if (unlinkat(s->fd, name, 0) < 0) {
+                r = -errno;
+                if (r == -ENOENT)
+                        return 0;
+                return diag_set(d, r, "Could not remove %s/%s: %s", s->path, name, strerror(-r));
+        }
+        /* Make the removal durable, like every write. */
+        if (fsync(s->fd) < 0)
+                return diag_set(d, -errno, "Could not sync %s after removing %s: %s", s->path, name, strerror(errno));
+        return 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * state-store.h: the daemon's state directory (default /var/lib/fleetid).
+ *
+ * One directory, held open by an O_DIRECTORY fd, with a few well-known plain
+ * files in it. Every write is atomic (see util/fileio.h), every read bounded,
+ * and no file name ever reaches outside the directory or follows a symlink.
+ * docs/state-directory.md describes the files, their modes and the protocol.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/diag.h"
+
+typedef struct StateStore StateStore;
+
+/* Opens (creating with 0750 if missing, parents must exist) the directory. Refuses a
+ * symlink (-ELOOP), a non-directory (-ENOTDIR), or a directory writable by
+ * group/other (-EPERM, Diag says which path and which mode). Keeps an O_DIRECTORY fd. */
+int state_store_open(const char *dir, StateStore **ret, Diag *d);
+
+/* Same checks, but never creates: -ENOENT if the directory is missing. For readers
+ * such as fleetidctl, which must not leave traces behind. */
+int state_store_open_existing(const char *dir, StateStore **ret, Diag *d);
+
+StateStore *state_store_free(StateStore *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(StateStore *, state_store_free);
+
+/* Atomically replaces name with data, file mode mode. */
+int state_store_save(StateStore *s, const char *name, const void *data, size_t len, mode_t mode, Diag *d);
+
+/* Reads name whole, NUL-terminated, at most max bytes (-EFBIG beyond).
+ * -ENOENT if absent (the Diag is filled then too). */
+int state_store_load(StateStore *s, const char *name, size_t max, char **ret, size_t *ret_len, Diag *d);
+
+/* Removes name; succeeds if it is absent already. */
+int state_store_remove(StateStore *s, const char *name, Diag *d);
+
+/* The directory path as given to state_store_open(). */
+const char *state_store_path(StateStore *s);
+
+/* Names must be plain file names: non-empty, at most NAME_MAX bytes, no '/', not
+ * starting with '.' (which also excludes "." and ".." and the ".#name.XXXXXX" temp
+ * files). The functions above return -EINVAL for anything else. */
+bool state_store_name_valid(const char *name);
+
+/* Well-known names */
+#define STATE_OPERATIONAL_CERT "operational.pem"       /* LDevID leaf + chain, PEM, 0640 */
+#define STATE_BIRTH_CERT       "birth.pem"             /* copy of the IDevID cert (+chain), PEM, 0640 */
+#define STATE_TRUST_ANCHORS    "est-trust-anchors.pem" /* the EST CA certs fleetid trusts, 0640 */
+#define STATE_STATUS           "status"                /* status-file, 0640 */
+
+#define STATE_DIR_MODE  0750
+#define STATE_FILE_MODE 0640

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * status-file.h: the small key=value status record the daemon writes and
+ * fleetidctl reads (STATE_STATUS in the state directory).
+ *
+ * Format: one "key=value" per line, in a fixed order. Values are escaped so that
+ * each stays on one line: '\n' as "\n", '\' as "\\", and every other byte that is
+ * not printable ASCII as "\xHH". Empty lines and lines starting with '#' are
+ * ignored, unknown keys too (a newer daemon may add some). Absent keys keep
+ * their zero value; only state= is required.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "store/state-store.h"
+#include "util/diag.h"
+
+/* Lines longer than this (escaped, without the newline) are refused. */
+#define STATUS_LINE_MAX 4096
+/* Bound on the whole status file when loading it. */
+#define STATUS_FILE_MAX (64 * 1024)
+
+typedef struct StatusRecord {
+        char *state;          /* "unprovisioned" | "enrolling" | "waiting-retry" | "enrolled" | "failed" */
+        char *last_error;     /* one line, NULL if none */
+        uint64_t updated;     /* unix seconds of the write */
+        uint64_t last_success;/* unix seconds, 0 = never */
+        uint64_t next_attempt;/* unix seconds, 0 = none scheduled */
+        unsigned failures;    /* consecutive failures */
+        char *est_url;        /* NULL if unknown */
+} StatusRecord;
+
+/* Frees the members and zeroes the record; the record itself is the caller's. */
+void status_record_done(StatusRecord *r);
+
+/* "key=value\n" lines; values escaped: \n, \\, non-printables as \xHH.
+ * -EINVAL if r->state is empty or an escaped line would exceed STATUS_LINE_MAX. */
+int status_record_format(const StatusRecord *r, char **ret);
+
+/* Parses text (len bytes, need not be NUL-terminated) into *ret, which is
+ * overwritten (not freed) on success and untouched on failure. Unknown keys are
+ * ignored (forward compat); a line without '=', a bad escape, a bad or
+ * out-of-range number, a repeated key, a missing state=, an embedded NUL, or a
+ * line longer than STATUS_LINE_MAX give -EBADMSG with the line number in d. */
+int status_record_parse(const char *text, size_t len, StatusRecord *ret, Diag *d);
+
+/* Formats and atomically writes STATE_STATUS (mode 0640). If r->updated is 0 the
+ * current time is written instead. */
+int status_record_save(StateStore *s, const StatusRecord *r, Diag *d);
+
+/* Loads and parses STATE_STATUS; -ENOENT if the daemon never wrote one. */
+int status_record_load(StateStore *s, StatusRecord *ret, Diag *d);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fileio.h: bounded whole-file reads and crash-safe atomic file replacement.
+ *
+ * Readers never trust a file's size: they refuse anything larger than the bound
+ * the caller gives. Writers never leave a half-written file behind: the content
+ * goes to a temporary file in the same directory, is fsync()ed, and is renamed
+ * over the target, then the directory itself is fsync()ed. A reader therefore
+ * sees either the old content or the new one, before and after a power cut.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads a whole regular file, refusing more than max bytes (-EFBIG), NUL-terminated.
+ * Follows symlinks. -EISDIR for a directory, -EBADFD for any other non-regular
+ * file (FIFO, device, socket). *ret_len (may be NULL) excludes the NUL. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Same for a file relative to a directory fd (AT_FDCWD allowed), O_NOFOLLOW:
+ * a symlink at the last component gives -ELOOP. */
+int read_file_bounded_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+
+/* Atomic replace of dirfd/name: create a temp file in the same dir (O_TMPFILE+linkat if
+ * available, else a name ".#name.XXXXXX" opened with O_CLOEXEC|O_EXCL), fchmod to
+ * mode, write all, fsync, rename over name, fsync the directory. On any failure the temp
+ * is unlinked and the old file is untouched. Never follows a symlink at name: an
+ * existing symlink there is refused with -ELOOP. name may contain '/'; the directory
+ * part is then resolved relative to dirfd. */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

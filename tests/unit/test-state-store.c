@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-state-store.c: the state directory checks, file name validation, and the
+ * status record's format, escaping and parser, in temporary directories under /tmp.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* asprintf() */
+#endif
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "store/state-store.h"
+#include "store/status-file.h"
+
+typedef struct Fixture {
+        char base[64];   /* the temp dir; the store is created inside */
+        char *dir;       /* base/state */
+} Fixture;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        if (flag == FTW_DP)
+                return rmdir(path);
+        return unlink(path);
+}
+
+static int setup(void **state) {
+        Fixture *f = calloc(1, sizeof(*f));
+
+        assert_non_null(f);
+        strcpy(f->base, "/tmp/test-state-store-XXXXXX");
+        assert_non_null(mkdtemp(f->base));
+        assert_true(asprintf(&f->dir, "%s/state", f->base) > 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+
+        assert_int_equal(nftw(f->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        free(f->dir);
+        free(f);
+        return 0;
+}
+
+static void test_open_creates(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *slashed = NULL;
+        StateStore *s = NULL;
+        struct stat st;
+        Diag d = {};
+        mode_t old;
+
+        /* A reader must not create it. */
+        assert_int_equal(state_store_open_existing(f->dir, &s, &d), -ENOENT);
+        assert_null(s);
+        assert_non_null(strstr(d.text, f->dir));
+        assert_int_equal(stat(f->dir, &st), -1);
+
+        old = umask(0022);
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+        umask(old);
+        assert_non_null(s);
+        assert_string_equal(state_store_path(s), f->dir);
+        assert_int_equal(stat(f->dir, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0750);
+        s = state_store_free(s);
+        assert_null(s);
+
+        /* Existing now; a trailing slash is dropped, not used to follow anything. */
+        assert_true(asprintf(&slashed, "%s//", f->dir) > 0);
+        assert_int_equal(state_store_open_existing(slashed, &s, &d), 0);
+        assert_string_equal(state_store_path(s), f->dir);
+        state_store_free(s);
+
+        assert_null(state_store_free(NULL));
+}
+
+static void test_open_refuses(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *real = NULL, *file = NULL, *noparent = NULL;
+        StateStore *s = NULL;
+        Diag d = {};
+        int fd;
+
+        assert_true(asprintf(&real, "%s/real", f->base) > 0);
+        assert_int_equal(mkdir(real, 0750), 0);
+
+        /* A symlink to a perfectly good directory. */
+        assert_int_equal(symlink(real, f->dir), 0);
+        assert_int_equal(state_store_open(f->dir, &s, &d), -ELOOP);
+        assert_null(s);
+        assert_non_null(strstr(d.text, f->dir));
+        assert_non_null(strstr(d.text, "symlink"));
+        assert_int_equal(state_store_open_existing(f->dir, &s, &d), -ELOOP);
+        assert_int_equal(unlink(f->dir), 0);
+
+        /* A dangling symlink must not make us create its target. */
+        assert_int_equal(symlink("nowhere", f->dir), 0);
+        assert_int_equal(state_store_open(f->dir, &s, &d), -ELOOP);
+        assert_int_equal(unlink(f->dir), 0);
+
+        /* A regular file. */
+        assert_true(asprintf(&file, "%s/file", f->base) > 0);
+        fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(state_store_open(file, &s, &d), -ENOTDIR);
+        assert_non_null(strstr(d.text, file));
+
+        /* Group- and other-writable directories. */
+        assert_int_equal(chmod(real, 0770), 0);
+        assert_int_equal(state_store_open(real, &s, &d), -EPERM);
+        assert_non_null(strstr(d.text, real));
+        assert_non_null(strstr(d.text, "0770"));
+        assert_int_equal(chmod(real, 0757), 0);
+        assert_int_equal(state_store_open(real, &s, &d), -EPERM);
+        assert_non_null(strstr(d.text, "0757"));
+        assert_int_equal(chmod(real, 0755), 0);
+        assert_int_equal(state_store_open(real, &s, &d), 0);
+        state_store_free(s);
+        s = NULL;
+
+        /* Parents are not created. */
+        assert_true(asprintf(&noparent, "%s/a/b", f->base) > 0);
+        assert_int_equal(state_store_open(noparent, &s, &d), -ENOENT);
+        assert_non_null(strstr(d.text, "parent"));
+
+        assert_int_equal(state_store_open("", &s, &d), -EINVAL);
+        assert_int_equal(state_store_open(NULL, &s, &d), -EINVAL);
+        assert_null(s);
+}
+
+static void test_save_load_remove(void **state) {
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        char *data = (char *) 0x1;
+        struct stat st;
+        Diag d = {};
+        size_t len;
+
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+
+        assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 1024, &data, &len, &d), -ENOENT);
+        assert_ptr_equal(data, (char *) 0x1);
+        assert_non_null(strstr(d.text, STATE_OPERATIONAL_CERT));
+
+        assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "PEM one", 7, STATE_FILE_MODE, &d), 0);
+        assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "PEM two!", 8, STATE_FILE_MODE, &d), 0);
+        assert_true(asprintf(&path, "%s/%s", f->dir, STATE_OPERATIONAL_CERT) > 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+
+        assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 1024, &data, &len, &d), 0);
+        assert_int_equal(len, 8);
+        assert_string_equal(data, "PEM two!");
+        free(data);
+
+        assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 7, &data, &len, &d), -EFBIG);
+        assert_non_null(strstr(d.text, "larger than 7 bytes"));
+
+        assert_int_equal(state_store_remove(s, STATE_OPERATIONAL_CERT, &d), 0);
+        assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 1024, &data, &len, &d), -ENOENT);
+        assert_int_equal(state_store_remove(s, STATE_OPERATIONAL_CERT, &d), 0);
+
+        /* A symlink planted in the directory is neither read nor replaced. */
+        assert_int_equal(symlink("/etc/passwd", path), 0);
+        assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 1 << 20, &data, &len, &d), -ELOOP);
+        assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "x", 1, 0640, &d), -ELOOP);
+        assert_non_null(strstr(d.text, "symlink"));
+        /* Removing it is fine: that only unlinks the symlink itself. */
+        assert_int_equal(state_store_remove(s, STATE_OPERATIONAL_CERT, &d), 0);
+        assert_int_equal(access("/etc/passwd", F_OK), 0);
+}
+
+static void test_name_validation(void **state) {
+        static const char *const bad[] = {
+                "", ".", "..", ".hidden", ".#status.abc123", "a/b", "/abs", "../escape", "dir/",
+        };
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        char longname[NAME_MAX + 2];
+        char *data = NULL;
+        Diag d = {};
+        size_t len;
+
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_false(state_store_name_valid(bad[i]));
+                assert_int_equal(state_store_save(s, bad[i], "x", 1, 0640, &d), -EINVAL);
+                assert_int_equal(state_store_load(s, bad[i], 10, &data, &len, &d), -EINVAL);
+                assert_int_equal(state_store_remove(s, bad[i], &d), -EINVAL);
+        }
+        assert_false(state_store_name_valid(NULL));
+        assert_int_equal(state_store_save(s, NULL, "x", 1, 0640, &d), -EINVAL);
+
+        memset(longname, 'n', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_false(state_store_name_valid(longname));
+        longname[NAME_MAX] = '\0';
+        assert_true(state_store_name_valid(longname));
+        /* The temp name is shortened to fit; the final name is written as given. */
+        assert_int_equal(state_store_save(s, longname, "long", 4, 0640, &d), 0);
+        assert_int_equal(state_store_load(s, longname, 10, &data, &len, &d), 0);
+        assert_string_equal(data, "long");
+        free(data);
+
+        assert_true(state_store_name_valid(STATE_OPERATIONAL_CERT));
+        assert_true(state_store_name_valid(STATE_BIRTH_CERT));
+        assert_true(state_store_name_valid(STATE_TRUST_ANCHORS));
+        assert_true(state_store_name_valid(STATE_STATUS));
+        assert_true(state_store_name_valid("a.b-c_d"));
+}
+
+static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
+        assert_true(streq_ptr(a->state, b->state));
+        assert_true(streq_ptr(a->last_error, b->last_error));
+        assert_true(streq_ptr(a->est_url, b->est_url));
+        assert_true(a->updated == b->updated);
+        assert_true(a->last_success == b->last_success);
+        assert_true(a->next_attempt == b->next_attempt);
+        assert_int_equal(a->failures, b->failures);
+}
+
+static void test_status_format_exact(void **state) {
+        StatusRecord r = {
+                .state = (char *) "waiting-retry",
+                .last_error = (char *) "EST server returned 503:\nbusy \\ retry\tlater \x01\x7f caf\xc3\xa9",
+                .updated = 1700000000,
+                .last_success = 0,
+                .next_attempt = 1700000030,
+                .failures = 3,
+                .est_url = (char *) "https://est.example.com/.well-known/est",
+        };
+        _cleanup_free_ char *text = NULL;
+
+        assert_int_equal(status_record_format(&r, &text), 0);
+        assert_string_equal(text,
+                "state=waiting-retry\n"
+                "last_error=EST server returned 503:\\nbusy \\\\ retry\\x09later \\x01\\x7f caf\\xc3\\xa9\n"
+                "failures=3\n"
+                "updated=1700000000\n"
+                "last_success=0\n"
+                "next_attempt=1700000030\n"
+                "est_url=https://est.example.com/.well-known/est\n");
+        free(TAKE_PTR(text));
+
+        /* Absent strings are left out, not written empty. */
+        r.last_error = NULL;
+        r.est_url = NULL;
+        assert_int_equal(status_record_format(&r, &text), 0);
+        assert_null(strstr(text, "last_error"));
+        assert_null(strstr(text, "est_url"));
+}
+
+static void test_status_roundtrip(void **state) {
+        char all_bytes[256];
+        StatusRecord r = {
+                .state = (char *) "enrolled",
+                .last_error = all_bytes,
+                .updated = UINT64_MAX,
+                .last_success = 1,
+                .next_attempt = 18446744073709551614ull,
+                .failures = UINT_MAX,
+                .est_url = (char *) "",
+        }, p = {};
+        _cleanup_free_ char *text = NULL;
+        Diag d = {};
+
+        /* Every byte value except NUL survives the trip, in one line. */
+        for (int i = 0; i < 255; i++)
+                all_bytes[i] = (char) (i + 1);
+        all_bytes[255] = '\0';
+
+        assert_int_equal(status_record_format(&r, &text), 0);
+        for (const char *c = text; *c; c++)
+                assert_true(*c == '\n' || (*c >= 0x20 && *c < 0x7f));
+        assert_int_equal(status_record_parse(text, strlen(text), &p, &d), 0);
+        assert_records_equal(&r, &p);
+        status_record_done(&p);
+        assert_null(p.state);
+
+        /* Minimal record: absent values stay zero/NULL. */
+        assert_int_equal(status_record_parse("state=unprovisioned", 19, &p, &d), 0);
+        assert_string_equal(p.state, "unprovisioned");
+        assert_null(p.last_error);
+        assert_null(p.est_url);
+        assert_true(p.updated == 0 && p.last_success == 0 && p.next_attempt == 0);
+        assert_int_equal(p.failures, 0);
+        status_record_done(&p);
+}
+
+static void test_status_parse_tolerant(void **state) {
+        static const char text[] =
+                "# written by fleetidd\n"
+                "\n"
+                "state=enrolling\n"
+                "future_key=whatever \\q is not checked here\n"
+                "failures=0\n"
+                "last_error=\\xC3\\xA9=ok\n"
+                "est_url=https://x/=y";   /* no final newline */
+        StatusRecord p = {};
+        Diag d = {};
+
+        assert_int_equal(status_record_parse(text, strlen(text), &p, &d), 0);
+        assert_string_equal(p.state, "enrolling");
+        assert_string_equal(p.last_error, "\xc3\xa9=ok");
+        assert_string_equal(p.est_url, "https://x/=y");
+        status_record_done(&p);
+
+        /* Only len bytes count: the text need not be NUL-terminated. */
+        assert_int_equal(status_record_parse("state=failedXXX", 12, &p, &d), 0);
+        assert_string_equal(p.state, "failed");
+        status_record_done(&p);
+}
+
+static void test_status_parse_malformed(void **state) {
+        static const struct {
+                const char *text;
+                const char *diag;
+        } bad[] = {
+                { "state=enrolled\nno equals sign\n",                "line 2 has no '='" },
+                { "state=enrolled\nfailures=12a\n",                  "line 2: failures=" },
+                { "state=enrolled\nfailures=-1\n",                   "not a number" },
+                { "state=enrolled\nfailures= 1\n",                   "not a number" },
+                { "state=enrolled\nfailures=\n",                     "not a number" },
+                { "state=enrolled\nfailures=4294967296\n",           "not a number" },
+                { "state=enrolled\nupdated=18446744073709551616\n",  "not a number" },
+                { "state=enrolled\nlast_error=a\\qb\n",              "bad escape" },
+                { "state=enrolled\nlast_error=a\\x4\n",              "bad escape" },
+                { "state=enrolled\nlast_error=a\\xzz\n",             "bad escape" },
+                { "state=enrolled\nlast_error=a\\x00b\n",            "bad escape" },
+                { "state=enrolled\nlast_error=trailing\\\n",         "bad escape" },
+                { "state=enrolled\nstate=failed\n",                  "given twice" },
+                { "State=enrolled\n",                                "invalid key" },
+                { "=enrolled\n",                                     "invalid key" },
+                { "failures=1\n",                                    "no state=" },
+                { "state=\n",                                        "no state=" },
+                { "",                                                "no state=" },
+        };
+        StatusRecord p = { .state = (char *) "untouched" };
+        _cleanup_free_ char *longline = NULL;
+        Diag d = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                diag_clear(&d);
+                assert_int_equal(status_record_parse(bad[i].text, strlen(bad[i].text), &p, &d), -EBADMSG);
+                if (!strstr(d.text, bad[i].diag))
+                        fail_msg("case %zu: diag \"%s\" lacks \"%s\"", i, d.text, bad[i].diag);
+                assert_string_equal(p.state, "untouched");
+        }
+
+        /* Embedded NUL. */
+        assert_int_equal(status_record_parse("state=en\0rolled\n", 16, &p, &d), -EBADMSG);
+        assert_non_null(strstr(d.text, "NUL"));
+
+        /* A line of exactly STATUS_LINE_MAX bytes passes, one more does not. */
+        longline = malloc(STATUS_LINE_MAX + 2);
+        assert_non_null(longline);
+        memcpy(longline, "state=", 6);
+        memset(longline + 6, 'a', STATUS_LINE_MAX - 6);
+        longline[STATUS_LINE_MAX] = '\0';
+        assert_int_equal(status_record_parse(longline, STATUS_LINE_MAX, &p, &d), 0);
+        assert_int_equal(strlen(p.state), STATUS_LINE_MAX - 6);
+        status_record_done(&p);
+        longline[STATUS_LINE_MAX] = 'a';
+        longline[STATUS_LINE_MAX + 1] = '\0';
+        assert_int_equal(status_record_parse(longline, STATUS_LINE_MAX + 1, &p, &d), -EBADMSG);
+        assert_non_null(strstr(d.text, "longer than"));
+}
+
+static void test_status_format_refuses(void **state) {
+        StatusRecord r = {};
+        _cleanup_free_ char *text = NULL, *huge = NULL;
+
+        assert_int_equal(status_record_format(&r, &text), -EINVAL);
+        r.state = (char *) "";
+        assert_int_equal(status_record_format(&r, &text), -EINVAL);
+
+        /* 2000 newlines escape to 4000 bytes plus the key: over the line bound. */
+        huge = malloc(2100);
+        assert_non_null(huge);
+        memset(huge, '\n', 2099);
+        huge[2099] = '\0';
+        r.state = (char *) "failed";
+        r.last_error = huge;
+        assert_int_equal(status_record_format(&r, &text), -EINVAL);
+        assert_null(text);
+}
+
+static void test_status_save_load(void **state) {
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        StatusRecord r = {
+                .state = (char *) "failed",
+                .last_error = (char *) "certificate does not match the TPM key",
+                .failures = 7,
+                .est_url = (char *) "https://est.example.com/.well-known/est/gw",
+        }, p = {};
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        Diag d = {};
+        time_t before = time(NULL);
+
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+        assert_int_equal(status_record_load(s, &p, &d), -ENOENT);
+
+        assert_int_equal(status_record_save(s, &r, &d), 0);
+        assert_true(asprintf(&path, "%s/%s", f->dir, STATE_STATUS) > 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+
+        assert_int_equal(status_record_load(s, &p, &d), 0);
+        /* updated = 0 means "now". */
+        assert_true(p.updated >= (uint64_t) before && p.updated <= (uint64_t) time(NULL));
+        r.updated = p.updated;
+        assert_records_equal(&r, &p);
+        status_record_done(&p);
+
+        /* A corrupt file names itself in the Diag. */
+        assert_int_equal(state_store_save(s, STATE_STATUS, "garbage\n", 8, 0640, &d), 0);
+        assert_int_equal(status_record_load(s, &p, &d), -EBADMSG);
+        assert_non_null(strstr(d.text, path));
+        assert_non_null(strstr(d.text, "no '='"));
+
+        r.state = NULL;
+        assert_int_equal(status_record_save(s, &r, &d), -EINVAL);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_save_load_remove, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_name_validation, setup, teardown),
+                cmocka_unit_test(test_status_format_exact),
+                cmocka_unit_test(test_status_roundtrip),
+                cmocka_unit_test(test_status_parse_tolerant),
+                cmocka_unit_test(test_status_parse_malformed),
+                cmocka_unit_test(test_status_format_refuses),
+                cmocka_unit_test_setup_teardown(test_status_save_load, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
