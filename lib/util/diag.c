@@ -5,6 +5,9 @@
 
 #include "util/diag.h"
 
+/* Diag text is bounded on purpose: a long reason is cut, never overflows. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
 static void diag_vset(Diag *d, int r, const char *fmt, va_list ap) {
         d->error = r;
         vsnprintf(d->text, sizeof(d->text), fmt, ap);

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/certcheck.h"
+#include "crypto/csr.h"
+#include "crypto/ossl-util.h"
+#include "enroll/enroll.h"
+#include "enroll/trust.h"
+#include "identity/birth.h"
+#include "tpm/tpm-key.h"
+#include "tpm/tpm-provider.h"
+
+#define CLOCK_SKEW_SEC 300
+
+void enroll_result_done(EnrollResult *r) {
+        if (!r)
+                return;
+        X509_free(r->cert);
+        *r = (EnrollResult) {};
+}
+
+int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
+                           STACK_OF(X509) **ret_chain, Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
+        X509 *leaf;
+        int r;
+
+        r = certs_find_for_key(returned, key, &leaf, NULL);
+        if (r < 0)
+                return diag_set(d, -EKEYREJECTED, "the EST server returned no certificate for the key "
+                                "fleetid created (a certificate for another key?)");
+        if (cert_is_ca(leaf))
+                return diag_set(d, -EKEYREJECTED, "the certificate returned for our key is a CA certificate");
+        r = cert_verify_chain(leaf, returned, ca_certs, now, true, d);
+        if (r < 0)
+                return diag_prefix(d, r, "the returned certificate does not chain to the EST CA");
+        r = cert_check_validity(leaf, now, CLOCK_SKEW_SEC, d);
+        if (r < 0)
+                return diag_prefix(d, r, "the returned certificate is not currently valid");
+
+        chain = sk_X509_new_null();
+        if (!chain || !X509_up_ref(leaf))
+                return -ENOMEM;
+        if (!sk_X509_push(chain, leaf)) {
+                X509_free(leaf);
+                return -ENOMEM;
+        }
+        for (int i = 0; i < sk_X509_num(returned); i++) {
+                X509 *x = sk_X509_value(returned, i);
+
+                if (x == leaf)
+                        continue;
+                if (!X509_up_ref(x))
+                        return -ENOMEM;
+                if (!sk_X509_push(chain, x)) {
+                        X509_free(x);
+                        return -ENOMEM;
+                }
+        }
+        *ret_chain = TAKE_PTR(chain);
+        return 0;
+}
+
+int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
+                         Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        _cleanup_free_ char *path = NULL;
+        X509 *leaf;
+        int r;
+
+        if (asprintf(&path, "%s/%s", state_store_path(store), STATE_OPERATIONAL_CERT) < 0)
+                return -ENOMEM;
+        if (access(path, F_OK) < 0) {
+                diag_set(d, -ENOENT, "no operational certificate stored yet");
+                return 0;
+        }
+        r = certs_load_pem_file(path, &certs, d);
+        if (r < 0) {
+                diag_prefix(d, r, "stored operational certificate %s is unreadable", path);
+                return 0;
+        }
+        r = tpm_key_read_public(tpm, c->op_key_handle, &pub, NULL, d);
+        if (r == -ENOENT) {
+                diag_set(d, r, "no operational key in the TPM at 0x%08x", c->op_key_handle);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = certs_find_for_key(certs, pub, &leaf, NULL);
+        if (r < 0) {
+                diag_set(d, -EKEYREJECTED, "the stored operational certificate is not for the TPM key at 0x%08x",
+                         c->op_key_handle);
+                return 0;
+        }
+        r = cert_check_validity(leaf, now, CLOCK_SKEW_SEC, d);
+        if (r < 0)
+                return 0;
+        if (ret_cert) {
+                if (!X509_up_ref(leaf))
+                        return -ENOMEM;
+                *ret_cert = leaf;
+        }
+        return 1;
+}
+
+/* Reuses the pending operational key if one is at the handle, else creates it. */
+static int operational_key_prepare(const Config *c, TpmContext *tpm, EVP_PKEY **ret_pub, Diag *d) {
+        uint32_t attributes;
+        int r;
+
+        r = tpm_key_read_public(tpm, c->op_key_handle, ret_pub, &attributes, d);
+        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0)
+                return 0;
+        if (r >= 0) {
+                /* Something that is not ours sits there: make room for a proper key. */
+                EVP_PKEY_free(*ret_pub);
+                *ret_pub = NULL;
+                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle, true, d);
+        } else if (r == -ENOENT)
+                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle, false, d);
+        if (r < 0)
+                return r;
+        return tpm_key_read_public(tpm, c->op_key_handle, ret_pub, NULL, d);
+}
+
+/* A public copy of the birth certificate, so status tools need no TPM access. */
+static int save_birth_copy(StateStore *store, const BirthIdentity *birth, Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = X509_chain_up_ref(birth->chain);
+        _cleanup_free_ char *pem = NULL;
+        size_t len;
+        int r;
+
+        if (!certs || !X509_up_ref(birth->cert))
+                return -ENOMEM;
+        if (!sk_X509_unshift(certs, birth->cert)) {
+                X509_free(birth->cert);
+                return -ENOMEM;
+        }
+        r = certs_to_pem(certs, &pem, &len);
+        if (r < 0)
+                return r;
+        return state_store_save(store, STATE_BIRTH_CERT, pem, len, STATE_FILE_MODE, d);
+}
+
+static int csr_subject(const Config *c, const BirthIdentity *birth, X509_NAME **ret, Diag *d) {
+        if (c->subject_cn || c->subject_serial)
+                return csr_subject_new(c->subject_cn, c->subject_serial, ret, d);
+        *ret = X509_NAME_dup(X509_get_subject_name(birth->cert));
+        return *ret ? 0 : -ENOMEM;
+}
+
+int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+                 EnrollResult *ret, Diag *d) {
+        _cleanup_(birth_identity_freep) BirthIdentity *birth = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *birth_key = NULL, *op_key = NULL, *op_pub = NULL;
+        _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
+        _cleanup_(est_client_freep) EstClient *client = NULL;
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_free_ uint8_t *csr = NULL;
+        _cleanup_free_ char *pem = NULL;
+        EstEnrollResult er = {};
+        TrustSet trust = {};
+        CsrAttrs attrs = {};
+        size_t csr_len, pem_len;
+        int r;
+
+        *ret = (EnrollResult) {};
+
+        r = birth_identity_load(tpm, c, &birth, d);
+        if (r < 0)
+                return r;
+        r = save_birth_copy(store, birth, d);
+        if (r < 0)
+                return r;
+
+        r = trust_refresh(c, store, now, &trust, d);
+        if (r < 0)
+                return r;
+
+        r = tpm_provider_load_key(c->birth_key_handle, &birth_key, d);
+        if (r < 0)
+                goto out;
+
+        EstClientOptions o = {
+                .url = c->est_url,
+                .label = c->est_label,
+                .anchors = trust.server_anchors,
+                .client_key = birth_key,
+                .client_cert = birth->cert,
+                .client_chain = birth->chain,
+                .username = c->est_username,
+                .password = password,
+                .timeout_sec = c->est_timeout_sec,
+                .connect_timeout_sec = c->est_connect_timeout_sec,
+                .max_response_bytes = c->est_max_response_bytes,
+        };
+        r = est_client_new(&o, &client, d);
+        if (r < 0)
+                goto out;
+
+        /* /csrattrs is optional for the server; a failure here is not fatal to enrollment. */
+        if (est_fetch_csrattrs(client, &attrs, NULL) < 0)
+                attrs = (CsrAttrs) {};
+
+        r = operational_key_prepare(c, tpm, &op_pub, d);
+        if (r < 0)
+                goto out;
+        r = tpm_provider_load_key(c->op_key_handle, &op_key, d);
+        if (r < 0)
+                goto out;
+
+        r = csr_subject(c, birth, &subject, d);
+        if (r < 0)
+                goto out;
+        CsrRequest req = {
+                .subject = subject,
+                .key = op_key,
+                .digest = attrs.digest,
+        };
+        r = csr_build_der(&req, &csr, &csr_len, d);
+        if (r < 0)
+                goto out;
+
+        r = est_enroll(client, false, csr, csr_len, now, &er, d);
+        ret->http_status = er.status;
+        if (r == -EAGAIN || r == -EBUSY) {
+                ret->retry_after_given = er.retry_after_given;
+                ret->retry_after_sec = er.retry_after_sec;
+        }
+        if (r < 0)
+                goto out;
+
+        r = enroll_validate_issued(er.certs, op_pub, trust.ca_certs, now, &chain, d);
+        if (r < 0)
+                goto out;
+
+        r = certs_to_pem(chain, &pem, &pem_len);
+        if (r < 0)
+                goto out;
+        r = state_store_save(store, STATE_OPERATIONAL_CERT, pem, pem_len, STATE_FILE_MODE, d);
+        if (r < 0)
+                goto out;
+
+        ret->cert = sk_X509_value(chain, 0);
+        X509_up_ref(ret->cert);
+        r = 0;
+out:
+        est_enroll_result_done(&er);
+        trust_set_done(&trust);
+        return r;
+}

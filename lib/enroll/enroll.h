@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * enroll.h: first enrollment of the operational identity (LDevID).
+ *
+ *  1. the birth identity is loaded and checked (identity/birth.h);
+ *  2. the EST CA is established (enroll/trust.h);
+ *  3. the operational key is created in the TPM under the SRK, at its
+ *     persistent handle (or the pending one from an earlier attempt is reused,
+ *     so a 202 can be answered with the same request);
+ *  4. a CSR is signed by that key, /csrattrs honoured where it makes sense;
+ *  5. /simpleenroll over mutual TLS with the birth key in the TPM;
+ *  6. the answer is validated (enroll_validate_issued()) and only then stored,
+ *     atomically, in the state directory.
+ */
+#pragma once
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "est/est.h"
+#include "store/state-store.h"
+#include "tpm/tpm-context.h"
+
+typedef struct EnrollResult {
+        bool retry_after_given;  /* the server said when to come back */
+        uint64_t retry_after_sec;
+        long http_status;        /* last status seen, 0 if none */
+        X509 *cert;              /* on success: the new operational certificate */
+} EnrollResult;
+
+void enroll_result_done(EnrollResult *r);
+
+/* password: the HTTP Basic password (already read by the caller), or NULL. */
+int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+                 EnrollResult *ret, Diag *d);
+
+/* Checks an EST answer before anything is stored: it must hold a certificate for
+ * `key`, chaining to `ca_certs`, fit for TLS client authentication, currently
+ * valid. ret_chain: that certificate first, then the others returned. */
+int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
+                           STACK_OF(X509) **ret_chain, Diag *d);
+
+/* Whether the state directory holds an operational certificate for the key in
+ * the TPM that is valid at `now`: 1 yes, 0 no (d says why), <0 on error. */
+int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
+                         Diag *d);

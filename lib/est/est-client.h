@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * est-client.h: the HTTPS transport to one EST server (libcurl + OpenSSL).
+ *
+ * One EstClient is one libcurl handle, so consecutive requests reuse the TLS
+ * connection. The server is verified against the explicit trust anchors only
+ * (never the system store), with the host name checked inside the handshake,
+ * before the client certificate is sent; TLS 1.2 is the minimum. The client may
+ * authenticate with a key that lives in the TPM (an EVP_PKEY from the tpm2
+ * provider) and, only after a 401, with HTTP Basic. Responses are bounded.
+ */
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/diag.h"
+
+typedef struct EstClientOptions {
+        const char *url;               /* base, "https://host[:port]/.well-known/est" */
+        const char *label;             /* optional path segment, NULL = none */
+        STACK_OF(X509) *anchors;       /* verify the server against these; NULL = do NOT
+                                        * verify (only for the bootstrap GET /cacerts) */
+        EVP_PKEY *client_key;          /* NULL = no client certificate */
+        X509 *client_cert;
+        STACK_OF(X509) *client_chain;  /* intermediates sent with client_cert, may be NULL */
+        const char *username;          /* HTTP Basic, used only after a 401 */
+        const char *password;
+        unsigned timeout_sec;
+        unsigned connect_timeout_sec;
+        size_t max_response_bytes;
+} EstClientOptions;
+
+typedef struct EstResponse {
+        long status;
+        char *content_type;   /* NULL if absent */
+        char *retry_after;    /* raw Retry-After value, NULL if absent */
+        char *date;           /* raw Date value, NULL if absent */
+        char *auth_challenge; /* raw WWW-Authenticate value, NULL if absent */
+        uint8_t *body;        /* NUL-terminated, body_len bytes */
+        size_t body_len;
+} EstResponse;
+
+typedef struct EstClient EstClient;
+
+int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d);
+EstClient *est_client_free(EstClient *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EstClient *, est_client_free);
+
+/* GET (body == NULL) or POST one EST operation ("cacerts", "simpleenroll", ...).
+ * with_basic: send the configured Basic credentials. Transport errors:
+ * -ECONNREFUSED/-EHOSTUNREACH/-ETIMEDOUT/-ECONNRESET (retry later), -EPERM for a
+ * server that fails verification, -EFBIG for an oversized response. HTTP error
+ * statuses are not errors here: they are in ret->status. */
+int est_client_request(EstClient *c, const char *operation, const char *content_type,
+                       const void *body, size_t len, bool with_basic, EstResponse *ret, Diag *d);
+
+bool est_client_has_basic(const EstClient *c);
+
+void est_response_done(EstResponse *r);

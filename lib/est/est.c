@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/pkcs7.h"
+#include "est/est.h"
+#include "est/retry-after.h"
+#include "util/base64.h"
+
+#define SERVER_TEXT_MAX 200
+
+void est_enroll_result_done(EstEnrollResult *r) {
+        if (!r)
+                return;
+        sk_X509_pop_free(r->certs, X509_free);
+        *r = (EstEnrollResult) {};
+}
+
+/* The first line of the server's text, printable ASCII only, bounded. */
+static void server_text(const EstResponse *resp, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (size_t i = 0; resp->body && i < resp->body_len && n + 1 < size && n < SERVER_TEXT_MAX; i++) {
+                unsigned char ch = resp->body[i];
+
+                if (ch == '\n' || ch == '\r') {
+                        if (n > 0)
+                                break;
+                        continue;
+                }
+                buf[n++] = isprint(ch) ? (char) ch : '?';
+        }
+        buf[n] = 0;
+        if (n == 0)
+                snprintf(buf, size, "(no text)");
+}
+
+int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d) {
+        EstResponse resp = {};
+        char text[SERVER_TEXT_MAX + 1];
+        int r;
+
+        r = est_client_request(c, "cacerts", NULL, NULL, 0, false, &resp, d);
+        if (r < 0)
+                return r;
+        if (resp.status != 200) {
+                server_text(&resp, text, sizeof(text));
+                r = diag_set(d, -EPROTO, "/cacerts returned HTTP %ld: %s", resp.status, text);
+        } else {
+                r = pkcs7_parse_certs(resp.body, resp.body_len, ret, d);
+                if (r < 0)
+                        diag_prefix(d, r, "/cacerts response rejected");
+        }
+        est_response_done(&resp);
+        return r;
+}
+
+int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d) {
+        EstResponse resp = {};
+        _cleanup_free_ uint8_t *der = NULL;
+        size_t len = 0;
+        char text[SERVER_TEXT_MAX + 1];
+        int r;
+
+        r = est_client_request(c, "csrattrs", NULL, NULL, 0, false, &resp, d);
+        if (r < 0)
+                return r;
+        switch (resp.status) {
+        case 200:
+                r = base64_decode((const char *) resp.body, resp.body_len, &der, &len);
+                if (r < 0)
+                        r = diag_set(d, r, "/csrattrs response is not base64");
+                else
+                        r = csrattrs_parse(der, len, ret, d);
+                break;
+        case 204:
+        case 404:
+                *ret = (CsrAttrs) {};
+                r = 0;
+                break;
+        default:
+                server_text(&resp, text, sizeof(text));
+                r = diag_set(d, -EPROTO, "/csrattrs returned HTTP %ld: %s", resp.status, text);
+        }
+        est_response_done(&resp);
+        return r;
+}
+
+static void note_retry_after(const EstResponse *resp, time_t now, EstEnrollResult *res) {
+        uint64_t s;
+
+        if (resp->retry_after && retry_after_parse(resp->retry_after, now, EST_RETRY_AFTER_MAX, &s) >= 0) {
+                res->retry_after_given = true;
+                res->retry_after_sec = s;
+        }
+}
+
+int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, time_t now,
+               EstEnrollResult *ret, Diag *d) {
+        const char *op = reenroll ? "simplereenroll" : "simpleenroll";
+        _cleanup_free_ char *b64 = NULL;
+        EstEnrollResult res = {};
+        EstResponse resp = {};
+        char text[SERVER_TEXT_MAX + 1];
+        time_t date;
+        int r;
+
+        r = base64_encode(csr, csr_len, 64, &b64);
+        if (r < 0)
+                return r;
+
+        r = est_client_request(c, op, "application/pkcs10", b64, strlen(b64), false, &resp, d);
+        if (r >= 0 && resp.status == 401 && est_client_has_basic(c)) {
+                /* RFC 7030 3.2.3: answer the challenge with HTTP Basic. */
+                est_response_done(&resp);
+                r = est_client_request(c, op, "application/pkcs10", b64, strlen(b64), true, &resp, d);
+        }
+        if (r < 0)
+                return r;
+
+        res.status = resp.status;
+        if (resp.date && http_date_parse(resp.date, &date) >= 0)
+                res.server_date = date;
+        server_text(&resp, text, sizeof(text));
+
+        switch (resp.status) {
+        case 200:
+                r = pkcs7_parse_certs(resp.body, resp.body_len, &res.certs, d);
+                if (r < 0)
+                        diag_prefix(d, r = -EBADMSG, "/%s response rejected", op);
+                break;
+        case 202:
+                note_retry_after(&resp, now, &res);
+                r = diag_set(d, -EAGAIN, "/%s: request accepted but not yet processed (HTTP 202)", op);
+                break;
+        case 429:
+        case 503:
+                note_retry_after(&resp, now, &res);
+                r = diag_set(d, -EBUSY, "/%s: EST server is busy (HTTP %ld): %s", op, resp.status, text);
+                break;
+        case 401:
+        case 403:
+                r = diag_set(d, -EACCES, "/%s: not authorized (HTTP %ld%s): %s", op, resp.status,
+                             resp.status == 401 && !est_client_has_basic(c) ? ", no HTTP Basic configured" : "",
+                             text);
+                break;
+        default:
+                r = diag_set(d, -EPROTO, "/%s: EST server returned HTTP %ld: %s", op, resp.status, text);
+        }
+        est_response_done(&resp);
+        if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+                est_enroll_result_done(&res);
+                return r;
+        }
+        *ret = res;
+        return r;
+}

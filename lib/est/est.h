@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * est.h: the EST operations (RFC 7030 section 4, RFC 8951) on top of an EstClient:
+ * /cacerts, /csrattrs, /simpleenroll and /simplereenroll, with their status
+ * codes turned into outcomes a scheduler can act on.
+ */
+#pragma once
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "est/csrattrs.h"
+#include "est/est-client.h"
+
+#define EST_RETRY_AFTER_MAX (7 * 24 * 3600)
+
+typedef struct EstEnrollResult {
+        long status;                 /* last HTTP status */
+        STACK_OF(X509) *certs;       /* 200: the certificates returned */
+        bool retry_after_given;      /* 202/503: the server said when to come back */
+        uint64_t retry_after_sec;
+        time_t server_date;          /* Date header, 0 if absent or unparsable */
+} EstEnrollResult;
+
+void est_enroll_result_done(EstEnrollResult *r);
+
+/* GET /cacerts: the certificates, parsed (not yet checked against anything). */
+int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d);
+
+/* GET /csrattrs: 200 parsed; 204 and 404 mean "nothing asked" (RFC 7030 4.5.2). */
+int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d);
+
+/* POST the DER CSR (sent base64, wrapped at 64 columns). Outcomes:
+ *   0          200, ret->certs holds the response (to be validated by the caller)
+ *   -EAGAIN    202 Accepted: come back later (retry_after if the server said so)
+ *   -EBUSY     503 or 429: server overloaded (retry_after if given)
+ *   -EACCES    401/403: not authorized, even after HTTP Basic if configured
+ *   -EBADMSG   200 with a body that is not a certs-only PKCS#7
+ *   -EPROTO    any other status; the server's text is in d
+ *   transport errors from est_client_request() */
+int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, time_t now,
+               EstEnrollResult *ret, Diag *d);

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tpm-context.h: an open connection to the TPM (TCTI + ESYS), and the
+ * translation of TSS2_RC codes into -errno plus readable text.
+ *
+ * The TCTI string is handed in ("device:/dev/tpmrm0" on a gateway,
+ * "tabrmd:bus_type=session" in tests); nothing here picks one by itself.
+ *
+ * Error classes callers act on:
+ *   -ENXIO    no TPM / TCTI could not connect: retry later
+ *   -EBUSY    TPM asked to retry (RETRY, YIELDED, TESTING) or resource manager busy
+ *   -EACCES   TPM is in dictionary-attack lockout and the object is DA-protected
+ *   -EIO      any other TPM failure
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <tss2/tss2_esys.h>
+
+#include "util/diag.h"
+
+typedef struct TpmContext {
+        TSS2_TCTI_CONTEXT *tcti;
+        ESYS_CONTEXT *esys;
+} TpmContext;
+
+int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d);
+TpmContext *tpm_context_free(TpmContext *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(TpmContext *, tpm_context_free);
+
+/* Maps a TSS2_RC to -errno and records "what: <decoded rc>" in d. */
+int tpm_rc_to_errno(TSS2_RC rc);
+int tpm_diag(Diag *d, TSS2_RC rc, const char *what);
+
+/* True when the error is worth retrying later rather than a hard failure. */
+bool tpm_error_is_transient(int r);
+
+typedef struct TpmLockoutInfo {
+        bool in_lockout;
+        uint32_t counter;     /* failed authorizations so far */
+        uint32_t max_tries;
+        uint32_t recovery_sec;
+} TpmLockoutInfo;
+
+/* Reads the dictionary-attack state (TPM2_GetCapability, no authorization). */
+int tpm_get_lockout_info(TpmContext *t, TpmLockoutInfo *ret, Diag *d);
+
+/* Whether a persistent handle or NV index is populated: 1 yes, 0 no, <0 error. */
+int tpm_handle_exists(TpmContext *t, uint32_t handle, Diag *d);
+
+/* TPM2_PT_NV_BUFFER_MAX, the largest NV read/write chunk. */
+int tpm_get_nv_buffer_max(TpmContext *t, uint32_t *ret, Diag *d);

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tpm/tpm-key.h"
+
+/* TCG "TPM v2.0 Provisioning Guidance", SRK template for ECC NIST P-256
+ * (the same one tpm2-tools, systemd and tpm2-openssl use). */
+static TPM2B_PUBLIC srk_template(void) {
+        TPM2B_PUBLIC p = {
+                .publicArea = {
+                        .type = TPM2_ALG_ECC,
+                        .nameAlg = TPM2_ALG_SHA256,
+                        .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                            TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                            TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED |
+                                            TPMA_OBJECT_DECRYPT,
+                        .parameters.eccDetail = {
+                                .symmetric = { .algorithm = TPM2_ALG_AES,
+                                               .keyBits.aes = 128,
+                                               .mode.aes = TPM2_ALG_CFB },
+                                .scheme.scheme = TPM2_ALG_NULL,
+                                .curveID = TPM2_ECC_NIST_P256,
+                                .kdf.scheme = TPM2_ALG_NULL,
+                        },
+                },
+        };
+        return p;
+}
+
+static int key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
+        TPM2B_PUBLIC p = {
+                .publicArea = {
+                        .nameAlg = TPM2_ALG_SHA256,
+                        .objectAttributes = TPM_KEY_ATTRIBUTES,
+                },
+        };
+
+        switch (alg) {
+        case KEY_ALG_ECC_P256:
+        case KEY_ALG_ECC_P384:
+                p.publicArea.type = TPM2_ALG_ECC;
+                p.publicArea.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+                p.publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+                p.publicArea.parameters.eccDetail.curveID =
+                        alg == KEY_ALG_ECC_P256 ? TPM2_ECC_NIST_P256 : TPM2_ECC_NIST_P384;
+                p.publicArea.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+                break;
+        case KEY_ALG_RSA_2048:
+        case KEY_ALG_RSA_3072:
+                p.publicArea.type = TPM2_ALG_RSA;
+                p.publicArea.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+                p.publicArea.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+                p.publicArea.parameters.rsaDetail.keyBits = alg == KEY_ALG_RSA_2048 ? 2048 : 3072;
+                p.publicArea.parameters.rsaDetail.exponent = 0; /* 65537 */
+                break;
+        default:
+                return -EINVAL;
+        }
+        *ret = p;
+        return 0;
+}
+
+int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
+        TPM2B_SENSITIVE_CREATE sensitive = {};
+        TPM2B_PUBLIC template = srk_template();
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION pcrs = {};
+        ESYS_TR transient = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        r = tpm_handle_exists(t, srk_handle, d);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                rc = Esys_TR_FromTPMPublic(t->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE,
+                                           ESYS_TR_NONE, ret);
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm_diag(d, rc, "cannot open the storage root key");
+                return 0;
+        }
+
+        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                ESYS_TR_NONE, &sensitive, &template, &outside, &pcrs, &transient,
+                                NULL, NULL, NULL, NULL);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot create the storage root key");
+
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD,
+                               ESYS_TR_NONE, ESYS_TR_NONE, srk_handle, &persistent);
+        Esys_FlushContext(t->esys, transient);
+        if (rc != TSS2_RC_SUCCESS) {
+                char what[96];
+
+                snprintf(what, sizeof(what), "cannot make the storage root key persistent at 0x%08x",
+                         srk_handle);
+                return tpm_diag(d, rc, what);
+        }
+        *ret = persistent;
+        return 1;
+}
+
+int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
+        ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        r = tpm_handle_exists(t, handle, d);
+        if (r <= 0)
+                return r;
+        rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot open the persistent key to evict it");
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, handle, &none);
+        if (rc != TSS2_RC_SUCCESS) {
+                Esys_TR_Close(t->esys, &obj);
+                return tpm_diag(d, rc, "cannot evict the persistent key");
+        }
+        return 1;
+}
+
+int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg,
+                              uint32_t handle, bool replace, Diag *d) {
+        TPM2B_SENSITIVE_CREATE sensitive = {};
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION pcrs = {};
+        TPM2B_PUBLIC template;
+        TPM2B_PRIVATE *priv = NULL;
+        TPM2B_PUBLIC *pub = NULL;
+        ESYS_TR srk = ESYS_TR_NONE, loaded = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        if (key_template(alg, &template) < 0)
+                return diag_set(d, -EINVAL, "unsupported key algorithm");
+
+        r = tpm_handle_exists(t, handle, d);
+        if (r < 0)
+                return r;
+        if (r > 0 && !replace)
+                return diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
+
+        r = tpm_srk_ensure(t, srk_handle, &srk, d);
+        if (r < 0)
+                return r;
+
+        rc = Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                         &template, &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm_diag(d, rc, "cannot create the key in the TPM");
+                goto out;
+        }
+
+        rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &loaded);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm_diag(d, rc, "cannot load the new key");
+                goto out;
+        }
+
+        /* The new key exists and is loaded: only now may the old one go. */
+        if (replace) {
+                r = tpm_key_evict(t, handle, d);
+                if (r < 0)
+                        goto out;
+        }
+
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, loaded, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, handle, &persistent);
+        if (rc != TSS2_RC_SUCCESS) {
+                char what[96];
+
+                snprintf(what, sizeof(what), "cannot make the key persistent at 0x%08x", handle);
+                r = tpm_diag(d, rc, what);
+                goto out;
+        }
+        Esys_TR_Close(t->esys, &persistent);
+        r = 0;
+out:
+        if (loaded != ESYS_TR_NONE)
+                Esys_FlushContext(t->esys, loaded);
+        if (srk != ESYS_TR_NONE)
+                Esys_TR_Close(t->esys, &srk);
+        if (priv)
+                explicit_bzero(priv, sizeof(*priv)); /* wrapped by the TPM, but no need to keep it */
+        Esys_Free(priv);
+        Esys_Free(pub);
+        return r;
+}
+
+static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve, EVP_PKEY **ret,
+                              Diag *d) {
+        _cleanup_free_ uint8_t *octets = NULL;
+        OSSL_PARAM_BLD *bld = NULL;
+        OSSL_PARAM *params = NULL;
+        EVP_PKEY_CTX *ctx = NULL;
+        EVP_PKEY *pkey = NULL;
+        const char *group;
+        size_t n, len;
+        int r = -EIO;
+
+        switch (curve) {
+        case TPM2_ECC_NIST_P256:
+                group = "P-256";
+                n = 32;
+                break;
+        case TPM2_ECC_NIST_P384:
+                group = "P-384";
+                n = 48;
+                break;
+        default:
+                return diag_set(d, -EOPNOTSUPP, "unsupported ECC curve 0x%x in the TPM key", curve);
+        }
+        if (point->x.size > n || point->y.size > n)
+                return diag_set(d, -EBADMSG, "malformed ECC point in the TPM key");
+
+        /* Uncompressed point: 0x04 || X || Y, each left-padded to the field size. */
+        len = 1 + 2 * n;
+        octets = calloc(1, len);
+        if (!octets)
+                return -ENOMEM;
+        octets[0] = 0x04;
+        memcpy(octets + 1 + n - point->x.size, point->x.buffer, point->x.size);
+        memcpy(octets + 1 + 2 * n - point->y.size, point->y.buffer, point->y.size);
+
+        bld = OSSL_PARAM_BLD_new();
+        if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+            !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, octets, len) ||
+            !(params = OSSL_PARAM_BLD_to_param(bld)))
+                goto out;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", "provider=default");
+        if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+                goto out;
+        *ret = pkey;
+        r = 0;
+out:
+        if (r < 0)
+                diag_set_ssl(d, r, "cannot convert the TPM's EC public key");
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        return r;
+}
+
+static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 exponent, EVP_PKEY **ret,
+                              Diag *d) {
+        OSSL_PARAM_BLD *bld = NULL;
+        OSSL_PARAM *params = NULL;
+        EVP_PKEY_CTX *ctx = NULL;
+        EVP_PKEY *pkey = NULL;
+        BIGNUM *n = NULL, *e = NULL;
+        int r = -EIO;
+
+        n = BN_bin2bn(modulus->buffer, modulus->size, NULL);
+        e = BN_new();
+        if (!n || !e || !BN_set_word(e, exponent ? exponent : 65537))
+                goto out;
+        bld = OSSL_PARAM_BLD_new();
+        if (!bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
+            !(params = OSSL_PARAM_BLD_to_param(bld)))
+                goto out;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", "provider=default");
+        if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+                goto out;
+        *ret = pkey;
+        r = 0;
+out:
+        if (r < 0)
+                diag_set_ssl(d, r, "cannot convert the TPM's RSA public key");
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(n);
+        BN_free(e);
+        return r;
+}
+
+int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes,
+                        Diag *d) {
+        ESYS_TR obj = ESYS_TR_NONE;
+        TPM2B_PUBLIC *pub = NULL;
+        EVP_PKEY *pkey = NULL;
+        TSS2_RC rc;
+        int r;
+
+        r = tpm_handle_exists(t, handle, d);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
+
+        rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot open the TPM key");
+        rc = Esys_ReadPublic(t->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);
+        Esys_TR_Close(t->esys, &obj);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot read the TPM key's public part");
+
+        switch (pub->publicArea.type) {
+        case TPM2_ALG_ECC:
+                r = ecc_public_to_pkey(&pub->publicArea.unique.ecc,
+                                       pub->publicArea.parameters.eccDetail.curveID, &pkey, d);
+                break;
+        case TPM2_ALG_RSA:
+                r = rsa_public_to_pkey(&pub->publicArea.unique.rsa,
+                                       pub->publicArea.parameters.rsaDetail.exponent, &pkey, d);
+                break;
+        default:
+                r = diag_set(d, -EOPNOTSUPP, "TPM key at 0x%08x is neither ECC nor RSA", handle);
+        }
+        if (r >= 0) {
+                if (ret_attributes)
+                        *ret_attributes = pub->publicArea.objectAttributes;
+                *ret = pkey;
+        }
+        Esys_Free(pub);
+        return r;
+}
+
+int tpm_key_check_attributes(uint32_t attributes, Diag *d) {
+        const uint32_t required = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                  TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_SIGN_ENCRYPT;
+
+        if ((attributes & required) != required)
+                return diag_set(d, -EKEYREJECTED,
+                                "TPM key attributes 0x%08x lack fixedTPM, fixedParent, "
+                                "sensitiveDataOrigin or sign: the key could have been imported or "
+                                "be exportable", attributes);
+        if (attributes & (TPMA_OBJECT_ENCRYPTEDDUPLICATION | TPMA_OBJECT_RESTRICTED))
+                return diag_set(d, -EKEYREJECTED, "TPM key attributes 0x%08x are not those of a "
+                                "plain signing key", attributes);
+        return 0;
+}
+
+int tpm_attributes_to_string(uint32_t a, char **ret) {
+        static const struct {
+                uint32_t bit;
+                const char *name;
+        } table[] = {
+                { TPMA_OBJECT_FIXEDTPM, "fixedTPM" },
+                { TPMA_OBJECT_STCLEAR, "stClear" },
+                { TPMA_OBJECT_FIXEDPARENT, "fixedParent" },
+                { TPMA_OBJECT_SENSITIVEDATAORIGIN, "sensitiveDataOrigin" },
+                { TPMA_OBJECT_USERWITHAUTH, "userWithAuth" },
+                { TPMA_OBJECT_ADMINWITHPOLICY, "adminWithPolicy" },
+                { TPMA_OBJECT_NODA, "noDA" },
+                { TPMA_OBJECT_ENCRYPTEDDUPLICATION, "encryptedDuplication" },
+                { TPMA_OBJECT_RESTRICTED, "restricted" },
+                { TPMA_OBJECT_DECRYPT, "decrypt" },
+                { TPMA_OBJECT_SIGN_ENCRYPT, "sign" },
+        };
+        char buf[256] = "";
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (a & table[i].bit)
+                        n += snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "|" : "", table[i].name);
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}

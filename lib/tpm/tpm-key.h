@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tpm-key.h: signing keys that live inside the TPM.
+ *
+ * Keys are created under the storage root key (SRK, the TCG template, created
+ * and made persistent if absent), then made persistent at a handle. Their
+ * private part never leaves the TPM: the attributes are fixedTPM, fixedParent,
+ * sensitiveDataOrigin, userWithAuth, sign, and noDA (the auth value is empty, so
+ * there is nothing to guess; noDA keeps every use off the dictionary-attack
+ * counter and usable while the TPM is in lockout).
+ */
+#pragma once
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "tpm/tpm-context.h"
+
+#define TPM_KEY_ATTRIBUTES                                                             \
+        (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
+         TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
+
+/* Makes sure a storage root key sits at srk_handle (creating it with the TCG ECC
+ * P-256 SRK template if absent). Returns its ESYS handle in ret (close with
+ * Esys_TR_Close). 1 if it was created now, 0 if it existed. */
+int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
+
+/* Creates a signing key under the SRK and makes it persistent at handle.
+ * -EEXIST if the handle is taken (unless replace: then the old key is evicted
+ * only after the new one has been created and loaded). */
+int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg,
+                              uint32_t handle, bool replace, Diag *d);
+
+/* Reads the public part of the key at handle as an OpenSSL public key, and its
+ * object attributes. -ENOENT if nothing is there. */
+int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes,
+                        Diag *d);
+
+/* Checks that the key at handle is a non-exportable signing key as created above. */
+int tpm_key_check_attributes(uint32_t attributes, Diag *d);
+
+/* Evicts the persistent key at handle; 0 if it was absent. */
+int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d);
+
+/* Human text for attributes: "fixedTPM|fixedParent|...". */
+int tpm_attributes_to_string(uint32_t attributes, char **ret);

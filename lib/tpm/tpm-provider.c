@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tpm/tpm-provider.h"
+
+int tpm_provider_setup(const char *tcti, Diag *d) {
+        /* The tpm2 provider reads its TCTI from the environment when it initialises. */
+        if (tcti && setenv("TPM2OPENSSL_TCTI", tcti, 1) < 0)
+                return diag_set(d, -errno, "cannot set TPM2OPENSSL_TCTI");
+
+        if (!OSSL_PROVIDER_load(NULL, "default"))
+                return diag_set_ssl(d, -ENOENT, "cannot load OpenSSL's default provider");
+        if (!OSSL_PROVIDER_load(NULL, "tpm2"))
+                return diag_set_ssl(d, -ENOENT,
+                                    "cannot load the tpm2 OpenSSL provider (is tpm2-openssl installed?)");
+        if (!EVP_set_default_properties(NULL, "?tpm2.signature"))
+                return diag_set_ssl(d, -EIO, "cannot set the OpenSSL property query");
+        return 0;
+}
+
+int tpm_provider_load_key(uint32_t handle, EVP_PKEY **ret, Diag *d) {
+        OSSL_STORE_CTX *store;
+        EVP_PKEY *pkey = NULL;
+        char uri[32];
+
+        snprintf(uri, sizeof(uri), "handle:0x%08x", handle);
+        store = OSSL_STORE_open_ex(uri, NULL, "provider=tpm2", NULL, NULL, NULL, NULL, NULL);
+        if (!store)
+                return diag_set_ssl(d, -ENOENT, "cannot open TPM key %s through the tpm2 provider", uri);
+
+        while (!pkey && !OSSL_STORE_eof(store)) {
+                OSSL_STORE_INFO *info = OSSL_STORE_load(store);
+
+                if (!info)
+                        break;
+                if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+                        pkey = OSSL_STORE_INFO_get1_PKEY(info);
+                OSSL_STORE_INFO_free(info);
+        }
+        OSSL_STORE_close(store);
+        if (!pkey)
+                return diag_set_ssl(d, -ENOENT, "TPM key %s could not be loaded as a private key", uri);
+        *ret = pkey;
+        return 0;
+}
