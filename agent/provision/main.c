@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fleetid-provision: the manufacturing-station tool. Gives a device its birth
+ * identity (IDevID): a signing key created inside the TPM, a CSR for the
+ * manufacturer's CA, and the signed certificate installed into a TPM NV index
+ * (and optionally a file) after checking it belongs to the key and chains to
+ * the manufacturer CA.
+ *
+ *   fleetid-provision create-key [--algorithm ecc-p256] [--force]
+ *   fleetid-provision csr --serial SERIAL [--cn NAME] [--out FILE]
+ *   fleetid-provision install-cert --cert FILE --ca FILE [--file PATH] [--lock] [--force]
+ *   fleetid-provision status
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "crypto/certcheck.h"
+#include "crypto/csr.h"
+#include "crypto/ossl-util.h"
+#include "tpm/tpm-context.h"
+#include "tpm/tpm-key.h"
+#include "tpm/tpm-nv.h"
+#include "tpm/tpm-provider.h"
+#include "util/fileio.h"
+
+typedef struct Args {
+        const char *config_path;
+        const char *tcti;
+        const char *algorithm;
+        const char *serial;
+        const char *cn;
+        const char *out;
+        const char *cert;
+        const char *ca;
+        const char *file;
+        long handle;       /* -1 = from the config */
+        long nv_index;     /* -1 = from the config, 0 = none */
+        bool lock;
+        bool force;
+} Args;
+
+static void help(void) {
+        printf("Usage: fleetid-provision [OPTIONS] COMMAND\n\n"
+               "Give this device its birth identity (IDevID) at the factory.\n\n"
+               "Commands:\n"
+               "  create-key               Create the birth key inside the TPM (persistent)\n"
+               "  csr                      Print a CSR signed by the birth key (for the manufacturer CA)\n"
+               "  install-cert             Check and install the signed birth certificate\n"
+               "  status                   Show the birth identity in the TPM\n\n"
+               "Options:\n"
+               "  --config PATH            Read handles and TCTI from this fleetid.conf\n"
+               "  --tcti TCTI              TPM access (default from the config: device:/dev/tpmrm0)\n"
+               "  --handle HANDLE          Persistent handle of the birth key (default 0x%08x)\n"
+               "  --nv-index INDEX         NV index for the certificate, 0 = none (default 0x%08x)\n"
+               "  --algorithm ALG          ecc-p256 (default), ecc-p384, rsa-2048, rsa-3072\n"
+               "  --serial SERIAL          Device serial number for the CSR subject (csr)\n"
+               "  --cn NAME                Common name for the CSR subject (csr, default: the serial)\n"
+               "  --out FILE               Write the CSR here instead of stdout (csr)\n"
+               "  --cert FILE              The manufacturer-signed birth certificate, PEM (install-cert)\n"
+               "  --ca FILE                The manufacturer CA certificate(s), PEM (install-cert)\n"
+               "  --file PATH              Also install the certificate (and chain) as a PEM file\n"
+               "  --lock                   Write-lock the NV index after writing it\n"
+               "  --force                  Replace an existing birth key or certificate\n"
+               "  --help, --version\n",
+               FLEETID_IDEVID_HANDLE_DEFAULT, FLEETID_IDEVID_NV_INDEX_DEFAULT);
+}
+
+static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
+        enum { A_CONFIG = 256, A_TCTI, A_HANDLE, A_NV, A_ALG, A_SERIAL, A_CN, A_OUT, A_CERT, A_CA,
+               A_FILE, A_LOCK, A_FORCE, A_VERSION };
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, A_CONFIG },  { "tcti", required_argument, NULL, A_TCTI },
+                { "handle", required_argument, NULL, A_HANDLE },  { "nv-index", required_argument, NULL, A_NV },
+                { "algorithm", required_argument, NULL, A_ALG },  { "serial", required_argument, NULL, A_SERIAL },
+                { "cn", required_argument, NULL, A_CN },          { "out", required_argument, NULL, A_OUT },
+                { "cert", required_argument, NULL, A_CERT },      { "ca", required_argument, NULL, A_CA },
+                { "file", required_argument, NULL, A_FILE },      { "lock", no_argument, NULL, A_LOCK },
+                { "force", no_argument, NULL, A_FORCE },          { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, A_VERSION },      {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                char *end;
+
+                switch (c) {
+                case A_CONFIG: a->config_path = optarg; break;
+                case A_TCTI: a->tcti = optarg; break;
+                case A_HANDLE:
+                case A_NV:
+                        errno = 0;
+                        long v = strtol(optarg, &end, 0);
+                        if (errno || *end || v < 0 || v > 0xffffffffL) {
+                                log_error("invalid %s '%s': expected a number such as 0x81020000",
+                                          c == A_HANDLE ? "--handle" : "--nv-index", optarg);
+                                return -EINVAL;
+                        }
+                        if (c == A_HANDLE)
+                                a->handle = v;
+                        else
+                                a->nv_index = v;
+                        break;
+                case A_ALG: a->algorithm = optarg; break;
+                case A_SERIAL: a->serial = optarg; break;
+                case A_CN: a->cn = optarg; break;
+                case A_OUT: a->out = optarg; break;
+                case A_CERT: a->cert = optarg; break;
+                case A_CA: a->ca = optarg; break;
+                case A_FILE: a->file = optarg; break;
+                case A_LOCK: a->lock = true; break;
+                case A_FORCE: a->force = true; break;
+                case 'h': help(); exit(0);
+                case A_VERSION: printf("fleetid-provision %s\n", FLEETID_VERSION); exit(0);
+                default: return -EINVAL;
+                }
+        }
+        if (optind != argc - 1) {
+                log_error("expected exactly one command; see --help");
+                return -EINVAL;
+        }
+        *ret_cmd = argv[optind];
+        return 0;
+}
+
+static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
+        KeyAlgorithm alg = a->algorithm ? key_algorithm_from_string(a->algorithm) : KEY_ALG_ECC_P256;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        uint32_t attributes;
+        _cleanup_free_ char *attrs = NULL;
+        Diag d = {};
+        int r;
+
+        if (alg == _KEY_ALG_INVALID)
+                return log_error_errno(EINVAL, "unknown algorithm '%s' (ecc-p256, ecc-p384, rsa-2048, rsa-3072)",
+                                       a->algorithm);
+
+        r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &d);
+        if (r == -EEXIST)
+                return log_error_errno(r, "a birth key already exists at 0x%08x; nothing changed "
+                                       "(use --force to replace it, which invalidates its certificate)",
+                                       c->birth_key_handle);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the birth key: %s", diag_text(&d, r));
+
+        r = tpm_key_read_public(t, c->birth_key_handle, &pub, &attributes, &d);
+        if (r < 0)
+                return log_error_errno(r, "birth key created but cannot be read back: %s", diag_text(&d, r));
+        (void) tpm_attributes_to_string(attributes, &attrs);
+        log_info("birth key created in the TPM at 0x%08x (%s, %s)", c->birth_key_handle,
+                 key_algorithm_to_string(alg), strempty(attrs));
+        PEM_write_PUBKEY(stdout, pub);
+        return 0;
+}
+
+static int cmd_csr(const Config *c, const Args *a) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_free_ uint8_t *der = NULL;
+        const unsigned char *p;
+        size_t len;
+        FILE *f = stdout;
+        Diag d = {};
+        int r;
+
+        if (isempty(a->serial))
+                return log_error_errno(EINVAL, "csr needs --serial: the birth certificate names the device");
+
+        r = tpm_provider_load_key(c->birth_key_handle, &key, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot use the birth key at 0x%08x: %s (run create-key first)",
+                                       c->birth_key_handle, diag_text(&d, r));
+        r = csr_subject_new(a->cn ?: a->serial, a->serial, &subject, &d);
+        if (r < 0)
+                return log_error_errno(r, "%s", diag_text(&d, r));
+        CsrRequest cr = { .subject = subject, .key = key };
+        r = csr_build_der(&cr, &der, &len, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot build the CSR: %s", diag_text(&d, r));
+
+        p = der;
+        req = d2i_X509_REQ(NULL, &p, (long) len);
+        if (!req)
+                return log_error_errno(EIO, "cannot re-read the CSR just built");
+        if (a->out && !(f = fopen(a->out, "we")))
+                return log_error_errno(errno, "cannot write %s: %m", a->out);
+        r = PEM_write_X509_REQ(f, req) ? 0 : -EIO;
+        if (f != stdout && fclose(f) != 0 && r == 0)
+                r = -errno;
+        if (r < 0)
+                return log_error_errno(r, "cannot write the CSR: %m");
+        if (a->out)
+                log_info("CSR for serial %s written to %s", a->serial, a->out);
+        return 0;
+}
+
+static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL, *cas = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        _cleanup_free_ char *subject = NULL, *pem = NULL;
+        unsigned char *der = NULL;
+        X509 *leaf;
+        size_t pem_len;
+        int der_len;
+        Diag d = {};
+        int r;
+
+        if (!a->cert || !a->ca)
+                return log_error_errno(EINVAL, "install-cert needs --cert and --ca");
+        if (!c->birth_nv_index && !a->file)
+                return log_error_errno(EINVAL, "nowhere to install the certificate: NV index is 0 and no --file");
+
+        r = certs_load_pem_file(a->cert, &certs, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the birth certificate %s: %s", a->cert, diag_text(&d, r));
+        r = certs_load_pem_file(a->ca, &cas, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the manufacturer CA %s: %s", a->ca, diag_text(&d, r));
+        r = tpm_key_read_public(t, c->birth_key_handle, &pub, NULL, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the birth key: %s (run create-key first)", diag_text(&d, r));
+
+        r = certs_find_for_key(certs, pub, &leaf, &d);
+        if (r < 0)
+                return log_error_errno(EKEYREJECTED, "%s holds no certificate for the birth key at 0x%08x; "
+                                       "nothing installed", a->cert, c->birth_key_handle);
+        r = cert_verify_chain(leaf, certs, cas, time(NULL), true, &d);
+        if (r < 0)
+                return log_error_errno(r, "the birth certificate does not chain to the manufacturer CA in %s: %s; "
+                                       "nothing installed", a->ca, diag_text(&d, r));
+
+        if (c->birth_nv_index) {
+                der_len = i2d_X509(leaf, &der);
+                if (der_len <= 0)
+                        return log_error_errno(EIO, "cannot encode the certificate");
+                r = tpm_nv_store(t, c->birth_nv_index, der, (size_t) der_len, a->force, a->lock, &d);
+                OPENSSL_free(der);
+                if (r == -EEXIST)
+                        return log_error_errno(r, "a birth certificate is already installed in NV index 0x%08x; "
+                                               "nothing changed (use --force to replace it)", c->birth_nv_index);
+                if (r < 0)
+                        return log_error_errno(r, "cannot install the certificate in NV: %s", diag_text(&d, r));
+        }
+        if (a->file) {
+                if (!a->force && access(a->file, F_OK) == 0)
+                        return log_error_errno(EEXIST, "%s exists; nothing changed (use --force)", a->file);
+                r = certs_to_pem(certs, &pem, &pem_len);
+                if (r >= 0)
+                        r = write_file_atomic(a->file, pem, pem_len, 0644);
+                if (r < 0)
+                        return log_error_errno(r, "cannot write %s: %m", a->file);
+        }
+        (void) cert_subject_string(leaf, &subject);
+        log_info("birth certificate for %s installed%s%s%s", strempty(subject),
+                 c->birth_nv_index ? " in the TPM NV index" : "", a->lock ? " (write-locked)" : "",
+                 a->file ? " and as a file" : "");
+        return 0;
+}
+
+static int cmd_status(const Config *c, TpmContext *t) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        _cleanup_free_ uint8_t *der = NULL;
+        _cleanup_free_ char *attrs = NULL, *subject = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        uint32_t attributes;
+        size_t len;
+        Diag d = {};
+        int r, locked;
+
+        r = tpm_key_read_public(t, c->birth_key_handle, &pub, &attributes, &d);
+        if (r < 0) {
+                printf("Birth key:   none at 0x%08x (%s)\n", c->birth_key_handle, diag_text(&d, r));
+                return r == -ENOENT ? 0 : r;
+        }
+        (void) tpm_attributes_to_string(attributes, &attrs);
+        printf("Birth key:   0x%08x, %s %d bits, %s\n", c->birth_key_handle, EVP_PKEY_get0_type_name(pub),
+               EVP_PKEY_get_bits(pub), strempty(attrs));
+        if (!c->birth_nv_index)
+                return 0;
+        r = tpm_nv_load(t, c->birth_nv_index, TPM_NV_CERT_MAX, &der, &len, &d);
+        if (r < 0) {
+                printf("Certificate: none in NV 0x%08x (%s)\n", c->birth_nv_index, diag_text(&d, r));
+                return 0;
+        }
+        locked = tpm_nv_is_write_locked(t, c->birth_nv_index, NULL);
+        if (cert_from_der(der, len, &cert, &d) < 0) {
+                printf("Certificate: NV 0x%08x holds no valid certificate (%s)\n", c->birth_nv_index, diag_text(&d, -EBADMSG));
+                return 0;
+        }
+        (void) cert_subject_string(cert, &subject);
+        printf("Certificate: %s, NV 0x%08x%s, %s\n", strempty(subject), c->birth_nv_index,
+               locked > 0 ? " (write-locked)" : "",
+               cert_matches_key(cert, pub, NULL) >= 0 ? "matches the key" : "DOES NOT MATCH THE KEY");
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(tpm_context_freep) TpmContext *t = NULL;
+        Args a = { .handle = -1, .nv_index = -1 };
+        const char *cmd;
+        Diag d = {};
+        int r;
+
+        log_setup("fleetid-provision");
+        if (parse_args(argc, argv, &a, &cmd) < 0)
+                return 2;
+
+        r = a.config_path ? config_load(a.config_path, &c, &d) : config_new_defaults(&c);
+        if (r < 0) {
+                log_error("%s", diag_text(&d, r));
+                return 2;
+        }
+        if (a.tcti) {
+                free(c->tpm_tcti);
+                c->tpm_tcti = strdup(a.tcti);
+                if (!c->tpm_tcti)
+                        return 1;
+        }
+        if (a.handle >= 0)
+                c->birth_key_handle = (uint32_t) a.handle;
+        if (a.nv_index >= 0)
+                c->birth_nv_index = (uint32_t) a.nv_index;
+
+        r = tpm_context_new(c->tpm_tcti, &t, &d);
+        if (r < 0) {
+                log_error_errno(r, "%s", diag_text(&d, r));
+                return 1;
+        }
+
+        if (strcmp(cmd, "create-key") == 0)
+                r = cmd_create_key(c, t, &a);
+        else if (strcmp(cmd, "csr") == 0) {
+                r = tpm_provider_setup(c->tpm_tcti, &d);
+                if (r < 0)
+                        r = log_error_errno(r, "%s", diag_text(&d, r));
+                else
+                        r = cmd_csr(c, &a);
+        } else if (strcmp(cmd, "install-cert") == 0)
+                r = cmd_install_cert(c, t, &a);
+        else if (strcmp(cmd, "status") == 0)
+                r = cmd_status(c, t);
+        else {
+                log_error("unknown command '%s'; see --help", cmd);
+                return 2;
+        }
+        return r < 0 ? 1 : 0;
+}
