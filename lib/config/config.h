@@ -5,6 +5,11 @@
  * Every key has a default here; config_load() rejects unknown keys and bad values
  * with "file:line: what is wrong" in the Diag. See etc/fleetid.conf and
  * docs/configuration.md for the meaning of each key.
+ *
+ * Values are stored validated and normalized: est_url has a lowercase "https://"
+ * and no trailing '/', est_bootstrap_fingerprint is "sha256:" + 64 lowercase hex
+ * digits without colons, every file path is absolute. An empty string in the file
+ * stores NULL.
  */
 #pragma once
 
@@ -25,7 +30,7 @@ typedef enum KeyAlgorithm {
 const char *key_algorithm_to_string(KeyAlgorithm a);      /* "ecc-p256", ... */
 KeyAlgorithm key_algorithm_from_string(const char *s);    /* _KEY_ALG_INVALID if unknown */
 
-/* TCG conventions; see docs/tpm-handles.md for the sources. */
+/* TCG conventions and project choices; see docs/tpm-handles.md for which is which. */
 #define FLEETID_SRK_HANDLE_DEFAULT         0x81000001u
 #define FLEETID_IDEVID_HANDLE_DEFAULT      0x81020000u
 #define FLEETID_LDEVID_HANDLE_DEFAULT      0x81020002u

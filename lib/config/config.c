@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * config.c: loads fleetid.conf with libconfig and validates every value.
+ *
+ * The file is read with a size bound, scanned once for what libconfig 1.5 would
+ * accept silently (@include, integers that wrap around 32 bits, negative numbers),
+ * parsed by libconfig, and then checked key by key against the table below.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config.h"
+#include "crypto/certcheck.h"
+#include "util/fileio.h"
+
+#define CONFIG_FILE_MAX (1024u * 1024u)
+#define PERSISTENT_FIRST 0x81000000u
+#define PERSISTENT_LAST 0x81FFFFFFu
+#define NV_INDEX_FIRST 0x01000000u
+#define NV_INDEX_LAST 0x01FFFFFFu
+#define PATH_MAX_BYTES 4096u
+#define VALUE_ECHO_MAX 200
+
+static const char *const key_algorithm_names[_KEY_ALG_MAX] = {
+        [KEY_ALG_ECC_P256] = "ecc-p256",
+        [KEY_ALG_ECC_P384] = "ecc-p384",
+        [KEY_ALG_RSA_2048] = "rsa-2048",
+        [KEY_ALG_RSA_3072] = "rsa-3072",
+};
+
+const char *key_algorithm_to_string(KeyAlgorithm a) {
+        if (a < 0 || a >= _KEY_ALG_MAX)
+                return NULL;
+        return key_algorithm_names[a];
+}
+
+KeyAlgorithm key_algorithm_from_string(const char *s) {
+        if (!s)
+                return _KEY_ALG_INVALID;
+        for (KeyAlgorithm a = 0; a < _KEY_ALG_MAX; a++)
+                if (strcmp(s, key_algorithm_names[a]) == 0)
+                        return a;
+        return _KEY_ALG_INVALID;
+}
+
+/* ---- string validators: 0 and a malloc'd (possibly normalized) value, or
+ * -EINVAL and the reason, phrased to follow the key's name. ---- */
+
+typedef int (*StringCheck)(const char *v, char **ret, const char **ret_why);
+
+static int dup_value(const char *v, char **ret) {
+        char *s = strdup(v);
+
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int check_text(const char *v, char **ret, const char **ret_why) {
+        return dup_value(v, ret);
+}
+
+static int check_path(const char *v, char **ret, const char **ret_why) {
+        if (v[0] != '/') {
+                *ret_why = "must be an absolute path";
+                return -EINVAL;
+        }
+        return dup_value(v, ret);
+}
+
+static int check_tcti(const char *v, char **ret, const char **ret_why) {
+        size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+
+        if (n == 0 || (v[n] != '\0' && v[n] != ':')) {
+                *ret_why = "must look like NAME[:CONFIG], e.g. device:/dev/tpmrm0";
+                return -EINVAL;
+        }
+        return dup_value(v, ret);
+}
+
+/* X.520 serialNumber is a PrintableString. */
+static int check_printable(const char *v, char **ret, const char **ret_why) {
+        if (v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")] != '\0') {
+                *ret_why = "may only contain A-Z a-z 0-9 space and '()+,-./:=? (X.520 PrintableString)";
+                return -EINVAL;
+        }
+        return dup_value(v, ret);
+}
+
+static int check_label(const char *v, char **ret, const char **ret_why) {
+        size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+        if (v[n] != '\0' || n > 64) {
+                *ret_why = "must be one path segment of 1 to 64 characters from A-Z a-z 0-9 _ -";
+                return -EINVAL;
+        }
+        return dup_value(v, ret);
+}
+
+static int check_username(const char *v, char **ret, const char **ret_why) {
+        if (strchr(v, ':')) {
+                *ret_why = "must not contain ':' (HTTP Basic, RFC 7617)";
+                return -EINVAL;
+        }
+        return dup_value(v, ret);
+}
+
+static int check_fingerprint(const char *v, char **ret, const char **ret_why) {
+        uint8_t digest[CERT_FINGERPRINT_SIZE];
+        char *s;
+
+        if (fingerprint_parse(v, digest) < 0) {
+                *ret_why = "must be \"sha256:\" followed by 64 hex digits (colons allowed between bytes)";
+                return -EINVAL;
+        }
+        s = malloc(7 + 2 * sizeof(digest) + 1);
+        if (!s)
+                return -ENOMEM;
+        memcpy(s, "sha256:", 7);
+        for (size_t i = 0; i < sizeof(digest); i++)
+                snprintf(s + 7 + 2 * i, 3, "%02x", digest[i]);
+        *ret = s;
+        return 0;
+}
+
+/* Checks an authority "host[:port]" (reg-name, IPv4 or [IPv6]) of length n. */
+static const char *check_authority(const char *a, size_t n) {
+        const char *host_end, *port;
+
+        if (memchr(a, '@', n))
+                return "must not contain user:password@ (use est.username and est.password_file)";
+        if (n > 0 && a[0] == '[') {
+                const char *close = memchr(a, ']', n);
+
+                if (!close || close == a + 1)
+                        return "has an unterminated or empty [IPv6] host";
+                for (const char *p = a + 1; p < close; p++)
+                        if (!isxdigit((unsigned char) *p) && *p != ':' && *p != '.')
+                                return "has an invalid [IPv6] host";
+                host_end = close + 1;
+                if (host_end != a + n && *host_end != ':')
+                        return "has garbage after the [IPv6] host";
+        } else {
+                host_end = memchr(a, ':', n) ?: a + n;
+                if (host_end == a)
+                        return "must name a host after https://";
+                for (const char *p = a; p < host_end; p++)
+                        if (!isalnum((unsigned char) *p) && *p != '.' && *p != '-')
+                                return "has an invalid character in the host name";
+        }
+        if (host_end == a + n)
+                return NULL;
+        port = host_end + 1;
+        if (port == a + n || (size_t) (a + n - port) > 5)
+                return "has an invalid port";
+        {
+                unsigned long v = 0;
+
+                for (const char *p = port; p < a + n; p++) {
+                        if (!isdigit((unsigned char) *p))
+                                return "has an invalid port";
+                        v = v * 10 + (unsigned long) (*p - '0');
+                }
+                if (v < 1 || v > 65535)
+                        return "has a port outside 1..65535";
+        }
+        return NULL;
+}
+
+static int check_url(const char *v, char **ret, const char **ret_why) {
+        const char *authority, *path, *why;
+        size_t len;
+        char *s;
+
+        if (strncasecmp(v, "https://", 8) != 0) {
+                *ret_why = "must start with https://";
+                return -EINVAL;
+        }
+        if (strpbrk(v, "?#")) {
+                *ret_why = "must not contain a query (?) or a fragment (#)";
+                return -EINVAL;
+        }
+        authority = v + 8;
+        path = authority + strcspn(authority, "/");
+        why = check_authority(authority, (size_t) (path - authority));
+        if (why) {
+                *ret_why = why;
+                return -EINVAL;
+        }
+        if (path[strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                              "-._~!$&'()*+,;=:@/%")] != '\0') {
+                *ret_why = "has a character in its path that must be percent-encoded";
+                return -EINVAL;
+        }
+
+        s = strdup(v);
+        if (!s)
+                return -ENOMEM;
+        memcpy(s, "https://", 8);
+        len = strlen(s);
+        while (len > 8 && s[len - 1] == '/')
+                s[--len] = '\0';
+        *ret = s;
+        return 0;
+}
+
+/* ---- the table of keys ---- */
+
+typedef enum ValueKind {
+        KIND_STRING,     /* char *, checked by .check; "" stores NULL unless .nonempty */
+        KIND_UINT,       /* unsigned, .min .. .max */
+        KIND_PERSISTENT, /* uint32_t persistent handle */
+        KIND_NV_INDEX,   /* uint32_t NV index, 0 = none */
+        KIND_ALGORITHM,  /* KeyAlgorithm */
+} ValueKind;
+
+typedef struct KeySpec {
+        const char *group;
+        const char *name;
+        ValueKind kind;
+        size_t offset;
+        uint32_t min, max;  /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
+        bool nonempty;      /* KIND_STRING: "" is an error rather than "unset" */
+        StringCheck check;  /* KIND_STRING */
+} KeySpec;
+
+enum {
+        K_TPM_TCTI,
+        K_TPM_SRK,
+        K_BIRTH_KEY,
+        K_BIRTH_NV,
+        K_BIRTH_CERT,
+        K_OP_KEY,
+        K_OP_ALG,
+        K_OP_CN,
+        K_OP_SERIAL,
+        K_EST_URL,
+        K_EST_LABEL,
+        K_EST_ANCHORS,
+        K_EST_FPR,
+        K_EST_USER,
+        K_EST_PASSWORD,
+        K_EST_TIMEOUT,
+        K_EST_CONNECT,
+        K_EST_MAXRESP,
+        K_PATHS_STATE,
+        K_RETRY_INITIAL,
+        K_RETRY_MAX,
+        _K_MAX,
+};
+
+#define STR(g, n, field, len, ne, fn) \
+        { g, n, KIND_STRING, offsetof(Config, field), 0, len, ne, fn }
+#define NUM(g, n, kind, field, lo, hi) \
+        { g, n, kind, offsetof(Config, field), lo, hi, false, NULL }
+
+static const KeySpec key_specs[_K_MAX] = {
+        [K_TPM_TCTI]      = STR("tpm", "tcti", tpm_tcti, 1024, true, check_tcti),
+        [K_TPM_SRK]       = NUM("tpm", "srk_handle", KIND_PERSISTENT, srk_handle, 0, 0),
+        [K_BIRTH_KEY]     = NUM("birth", "key_handle", KIND_PERSISTENT, birth_key_handle, 0, 0),
+        [K_BIRTH_NV]      = NUM("birth", "nv_index", KIND_NV_INDEX, birth_nv_index, 0, 0),
+        [K_BIRTH_CERT]    = STR("birth", "cert_file", birth_cert_file, PATH_MAX_BYTES, false, check_path),
+        [K_OP_KEY]        = NUM("operational", "key_handle", KIND_PERSISTENT, op_key_handle, 0, 0),
+        [K_OP_ALG]        = NUM("operational", "key_algorithm", KIND_ALGORITHM, op_key_algorithm, 0, 0),
+        [K_OP_CN]         = STR("operational", "subject_cn", subject_cn, 64, false, check_text),
+        [K_OP_SERIAL]     = STR("operational", "subject_serial", subject_serial, 64, false, check_printable),
+        [K_EST_URL]       = STR("est", "url", est_url, 2048, true, check_url),
+        [K_EST_LABEL]     = STR("est", "label", est_label, 64, false, check_label),
+        [K_EST_ANCHORS]   = STR("est", "trust_anchors", est_trust_anchors, PATH_MAX_BYTES, false, check_path),
+        [K_EST_FPR]       = STR("est", "bootstrap_fingerprint", est_bootstrap_fingerprint, 200, false, check_fingerprint),
+        [K_EST_USER]      = STR("est", "username", est_username, 255, false, check_username),
+        [K_EST_PASSWORD]  = STR("est", "password_file", est_password_file, PATH_MAX_BYTES, false, check_path),
+        [K_EST_TIMEOUT]   = NUM("est", "timeout", KIND_UINT, est_timeout_sec, 1, 600),
+        [K_EST_CONNECT]   = NUM("est", "connect_timeout", KIND_UINT, est_connect_timeout_sec, 1, 600),
+        [K_EST_MAXRESP]   = NUM("est", "max_response_bytes", KIND_UINT, est_max_response_bytes, 4096, 16777216),
+        [K_PATHS_STATE]   = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
+        [K_RETRY_INITIAL] = NUM("retry", "initial", KIND_UINT, retry_initial_sec, 1, 86400),
+        [K_RETRY_MAX]     = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
+};
+
+static const char *const group_names[] = { "tpm", "birth", "operational", "est", "paths", "retry" };
+
+/* ---- defaults and ownership ---- */
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->path);
+        for (size_t i = 0; i < _K_MAX; i++)
+                if (key_specs[i].kind == KIND_STRING)
+                        free(*(char **) ((uint8_t *) c + key_specs[i].offset));
+        free(c);
+        return NULL;
+}
+
+int config_new_defaults(Config **ret) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        c = calloc(1, sizeof(Config));
+        if (!c)
+                return -ENOMEM;
+        c->tpm_tcti = strdup("device:/dev/tpmrm0");
+        c->est_trust_anchors = strdup("/etc/fleetid/est-trust-anchors.pem");
+        c->state_dir = strdup("/var/lib/fleetid");
+        if (!c->tpm_tcti || !c->est_trust_anchors || !c->state_dir)
+                return -ENOMEM;
+
+        c->srk_handle = FLEETID_SRK_HANDLE_DEFAULT;
+        c->birth_key_handle = FLEETID_IDEVID_HANDLE_DEFAULT;
+        c->birth_nv_index = FLEETID_IDEVID_NV_INDEX_DEFAULT;
+        c->op_key_handle = FLEETID_LDEVID_HANDLE_DEFAULT;
+        c->op_key_algorithm = KEY_ALG_ECC_P256;
+        c->est_timeout_sec = 60;
+        c->est_connect_timeout_sec = 15;
+        c->est_max_response_bytes = 1024u * 1024u;
+        c->retry_initial_sec = 30;
+        c->retry_max_sec = 3600;
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* ---- loading ---- */
+
+typedef struct Loader {
+        const char *path;
+        Config *config;
+        unsigned lines[_K_MAX]; /* where each key was set, 0 = not in the file */
+        Diag *diag;
+} Loader;
+
+/* Records "path:line: <message>" (or "path: <message>" when line is 0), -EINVAL. */
+_printf_(3, 4) static int fail(const Loader *l, unsigned line, const char *fmt, ...) {
+        char msg[DIAG_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (line > 0)
+                return diag_set(l->diag, -EINVAL, "%s:%u: %s", l->path, line, msg);
+        return diag_set(l->diag, -EINVAL, "%s: %s", l->path, msg);
+}
+
+static void *field(Config *c, const KeySpec *k) {
+        return (uint8_t *) c + k->offset;
+}
+
+static bool has_control_char(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return true;
+        return false;
+}
+
+static int apply_string(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        const char *v, *why = NULL;
+        char **dst = field(l->config, k);
+        char *copy = NULL;
+        size_t len;
+        int r;
+
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return fail(l, line, "%s.%s must be a string", k->group, k->name);
+        v = config_setting_get_string(s);
+        len = strlen(v);
+        if (len == 0) {
+                if (k->nonempty)
+                        return fail(l, line, "%s.%s must not be empty", k->group, k->name);
+                free(*dst);
+                *dst = NULL;
+                return 0;
+        }
+        if (has_control_char(v))
+                return fail(l, line, "%s.%s contains a control character", k->group, k->name);
+        if (len > k->max)
+                return fail(l, line, "%s.%s is longer than %u bytes", k->group, k->name, (unsigned) k->max);
+
+        r = k->check(v, &copy, &why);
+        if (r == -ENOMEM)
+                return diag_set(l->diag, r, "out of memory");
+        if (r < 0)
+                return fail(l, line, "%s.%s %s (got '%.*s')", k->group, k->name, why, VALUE_ECHO_MAX, v);
+        free(*dst);
+        *dst = copy;
+        return 0;
+}
+
+static int apply_integer(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        int64_t v;
+
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_INT:
+                /* scan_literals() made sure the literal fits in 32 bits unsigned, which
+                 * libconfig 1.5 stores in an int: take the bits back as unsigned. */
+                v = (uint32_t) config_setting_get_int(s);
+                break;
+        case CONFIG_TYPE_INT64:
+                v = config_setting_get_int64(s);
+                break;
+        default:
+                return fail(l, line, "%s.%s must be an integer", k->group, k->name);
+        }
+
+        switch (k->kind) {
+        case KIND_UINT:
+                if (v < k->min || v > k->max)
+                        return fail(l, line, "%s.%s must be between %u and %u (got %lld)",
+                                    k->group, k->name, (unsigned) k->min, (unsigned) k->max, (long long) v);
+                *(unsigned *) field(l->config, k) = (unsigned) v;
+                return 0;
+        case KIND_PERSISTENT:
+                if (v < PERSISTENT_FIRST || v > PERSISTENT_LAST)
+                        return fail(l, line, "%s.%s must be a persistent handle in 0x%08X..0x%08X (got 0x%llX)",
+                                    k->group, k->name, PERSISTENT_FIRST, PERSISTENT_LAST, (unsigned long long) v);
+                break;
+        case KIND_NV_INDEX:
+                if (v != 0 && (v < NV_INDEX_FIRST || v > NV_INDEX_LAST))
+                        return fail(l, line, "%s.%s must be an NV index in 0x%08X..0x%08X, or 0 for none (got 0x%llX)",
+                                    k->group, k->name, NV_INDEX_FIRST, NV_INDEX_LAST, (unsigned long long) v);
+                break;
+        default:
+                return fail(l, line, "%s.%s: internal error, unexpected kind", k->group, k->name);
+        }
+        *(uint32_t *) field(l->config, k) = (uint32_t) v;
+        return 0;
+}
+
+static int apply_algorithm(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        KeyAlgorithm a;
+
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return fail(l, line, "%s.%s must be a string", k->group, k->name);
+        a = key_algorithm_from_string(config_setting_get_string(s));
+        if (a == _KEY_ALG_INVALID)
+                return fail(l, line, "%s.%s must be one of ecc-p256, ecc-p384, rsa-2048, rsa-3072 (got '%.*s')",
+                            k->group, k->name, VALUE_ECHO_MAX, config_setting_get_string(s));
+        *(KeyAlgorithm *) field(l->config, k) = a;
+        return 0;
+}
+
+static int apply_setting(Loader *l, const char *group, const config_setting_t *s) {
+        const char *name = config_setting_name(s);
+        unsigned line = config_setting_source_line(s);
+
+        for (size_t i = 0; i < _K_MAX; i++) {
+                const KeySpec *k = &key_specs[i];
+
+                if (strcmp(k->group, group) != 0 || strcmp(k->name, name) != 0)
+                        continue;
+                l->lines[i] = line;
+                switch (k->kind) {
+                case KIND_STRING:
+                        return apply_string(l, k, s, line);
+                case KIND_ALGORITHM:
+                        return apply_algorithm(l, k, s, line);
+                default:
+                        return apply_integer(l, k, s, line);
+                }
+        }
+        return fail(l, line, "unknown key '%s.%s'", group, name);
+}
+
+static int apply_root(Loader *l, const config_setting_t *root) {
+        for (int i = 0; i < config_setting_length(root); i++) {
+                const config_setting_t *g = config_setting_get_elem(root, (unsigned) i);
+                const char *name = config_setting_name(g);
+                unsigned line = config_setting_source_line(g);
+                bool known = false;
+                int r;
+
+                for (size_t j = 0; j < ELEMENTSOF(group_names); j++)
+                        known = known || strcmp(name, group_names[j]) == 0;
+                if (!known)
+                        return fail(l, line, "unknown group '%s'", name);
+                if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+                        return fail(l, line, "%s must be a group: %s: { ... };", name, name);
+
+                for (int j = 0; j < config_setting_length(g); j++) {
+                        r = apply_setting(l, name, config_setting_get_elem(g, (unsigned) j));
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* The line of the first of two keys that was set in the file, 0 if neither. */
+static unsigned line_of(const Loader *l, size_t a, size_t b) {
+        return l->lines[a] ?: l->lines[b];
+}
+
+static int check_relations(Loader *l) {
+        const Config *c = l->config;
+
+        if (!c->est_url)
+                return fail(l, 0, "est.url is required: the EST server's base URL, "
+                            "e.g. url = \"https://est.example.net/.well-known/est\";");
+        if (!c->est_trust_anchors && !c->est_bootstrap_fingerprint)
+                return fail(l, line_of(l, K_EST_ANCHORS, K_EST_FPR),
+                            "neither est.trust_anchors nor est.bootstrap_fingerprint is set, "
+                            "so the EST server could not be authenticated; set one of them");
+        if (c->est_username && !c->est_password_file)
+                return fail(l, l->lines[K_EST_USER],
+                            "est.username is set but est.password_file is not; set both or neither");
+        if (c->est_password_file && !c->est_username)
+                return fail(l, l->lines[K_EST_PASSWORD],
+                            "est.password_file is set but est.username is not; set both or neither");
+        if (c->retry_max_sec < c->retry_initial_sec)
+                return fail(l, line_of(l, K_RETRY_MAX, K_RETRY_INITIAL),
+                            "retry.max (%u) must not be less than retry.initial (%u)",
+                            c->retry_max_sec, c->retry_initial_sec);
+        if (c->birth_nv_index == 0 && !c->birth_cert_file)
+                return fail(l, line_of(l, K_BIRTH_NV, K_BIRTH_CERT),
+                            "birth.nv_index is 0 and birth.cert_file is empty, so the birth "
+                            "certificate has no source; set one of them");
+        if (c->op_key_handle == c->birth_key_handle)
+                return fail(l, line_of(l, K_OP_KEY, K_BIRTH_KEY),
+                            "operational.key_handle and birth.key_handle are both 0x%08X; "
+                            "enrolling would overwrite the birth key", c->op_key_handle);
+        if (c->srk_handle == c->birth_key_handle || c->srk_handle == c->op_key_handle)
+                return fail(l, l->lines[K_TPM_SRK] ?: line_of(l, K_BIRTH_KEY, K_OP_KEY),
+                            "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);
+        return 0;
+}
+
+/* Scans the raw text for what libconfig 1.5 would take without complaint but
+ * wrongly: @include (reads another file, unbounded and unchecked), integers
+ * without an L suffix beyond 32 bits (silently truncated), and negative integers
+ * (no key takes one, and -1 would read as 0xFFFFFFFF). Strings and comments are
+ * skipped. Lines are 0 where nothing was found. */
+typedef struct ScanResult {
+        unsigned include_line; /* first @include */
+        unsigned bad_line;     /* first bad integer, and why it is bad */
+        const char *bad_why;
+} ScanResult;
+
+static bool is_name_char(char c) {
+        return isalnum((unsigned char) c) || c == '_' || c == '-' || c == '*';
+}
+
+static void scan_number(const char **pp, unsigned line, ScanResult *res) {
+        const char *p = *pp, *digits;
+        bool negative = false, hex = false, wide;
+        unsigned long long v;
+
+        if (*p == '+' || *p == '-')
+                negative = *p++ == '-';
+        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && isxdigit((unsigned char) p[2])) {
+                hex = true;
+                p += 2;
+        }
+        digits = p;
+        p += hex ? strspn(p, "0123456789abcdefABCDEF") : strspn(p, "0123456789");
+        if (!hex && (*p == '.' || *p == 'e' || *p == 'E')) {
+                /* a float: no integer rules apply; skip it */
+                *pp = p + strspn(p, "0123456789.eE+-");
+                return;
+        }
+        wide = *p == 'L';
+        *pp = p + strspn(p, "L");
+
+        if (res->bad_line)
+                return;
+        errno = 0;
+        v = strtoull(digits, NULL, hex ? 16 : 10);
+        if (negative && v != 0)
+                res->bad_why = "negative number; no setting in this file takes one";
+        else if (errno == ERANGE || v > (wide ? (unsigned long long) INT64_MAX : 0xFFFFFFFFull))
+                res->bad_why = wide ? "integer does not fit in 63 bits" :
+                                      "integer does not fit in 32 bits";
+        else
+                return;
+        res->bad_line = line;
+}
+
+static void scan_literals(const char *p, ScanResult *res) {
+        unsigned line = 1;
+        char prev = '\0';
+
+        *res = (ScanResult) {};
+        while (*p) {
+                if (*p == '\n') {
+                        line++;
+                        prev = *p++;
+                } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+                        p += strcspn(p, "\n");
+                } else if (p[0] == '/' && p[1] == '*') {
+                        for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+                                if (*p == '\n')
+                                        line++;
+                        p += *p ? 2 : 0;
+                        prev = ' ';
+                } else if (*p == '"') {
+                        for (p++; *p && *p != '"'; p++) {
+                                if (*p == '\\' && p[1])
+                                        p++;
+                                if (*p == '\n')
+                                        line++;
+                        }
+                        p += *p ? 1 : 0;
+                        prev = '"';
+                } else if (*p == '@') {
+                        if (strncmp(p + 1, "include", 7) == 0 && !res->include_line)
+                                res->include_line = line;
+                        prev = *p++;
+                } else if (!is_name_char(prev) &&
+                           (isdigit((unsigned char) *p) ||
+                            ((*p == '-' || *p == '+') && isdigit((unsigned char) p[1])))) {
+                        scan_number(&p, line, res);
+                        prev = '0';
+                } else {
+                        prev = *p++;
+                }
+        }
+}
+
+static int read_config_text(const char *path, char **ret, Diag *d) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        r = read_file_bounded(path, CONFIG_FILE_MAX, &text, &len);
+        if (r == -ENOENT)
+                return diag_set(d, r, "%s: no such file", path);
+        if (r == -EFBIG)
+                return diag_set(d, r, "%s: larger than %u bytes, refusing to parse it", path, CONFIG_FILE_MAX);
+        if (r < 0)
+                return diag_set(d, r, "%s: cannot read: %s", path, strerror(-r));
+        if (strlen(text) != len)
+                return diag_set(d, -EINVAL, "%s: contains a NUL byte; not a text file", path);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+static void config_destroyp(config_t **p) {
+        if (*p)
+                config_destroy(*p);
+}
+
+int config_load(const char *path, Config **ret, Diag *d) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(config_destroyp) config_t *lc = NULL;
+        _cleanup_free_ char *text = NULL;
+        config_t lcfg;
+        ScanResult scan;
+        Loader l;
+        int r;
+
+        if (!path || !ret)
+                return diag_set(d, -EINVAL, "config_load: no path given");
+
+        r = read_config_text(path, &text, d);
+        if (r < 0)
+                return r;
+
+        l = (Loader) { .path = path, .diag = d };
+        scan_literals(text, &scan);
+        if (scan.include_line)
+                return fail(&l, scan.include_line, "@include is not supported; keep the configuration in one file");
+
+        config_init(&lcfg);
+        lc = &lcfg;
+        if (!config_read_string(lc, text))
+                return fail(&l, (unsigned) config_error_line(lc), "%s", config_error_text(lc));
+        if (scan.bad_line)
+                return fail(&l, scan.bad_line, "%s", scan.bad_why);
+
+        r = config_new_defaults(&c);
+        if (r < 0)
+                return diag_set(d, r, "out of memory");
+        l.config = c;
+
+        r = apply_root(&l, config_root_setting(lc));
+        if (r < 0)
+                return r;
+        r = check_relations(&l);
+        if (r < 0)
+                return r;
+
+        c->path = strdup(path);
+        if (!c->path)
+                return diag_set(d, -ENOMEM, "out of memory");
+        *ret = TAKE_PTR(c);
+        return 0;
+}

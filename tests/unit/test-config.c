@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-config.c: fleetid.conf parsing: values, defaults, normalization, and each
+ * rejection with its exact "file:line: message".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+
+#define URL_LINE "est: { url = \"https://est.example.net/.well-known/est\"; };\n"
+
+/* A temporary file in /tmp holding text; removed again by unlink_and_freep. */
+static char *write_temp(const char *text) {
+        char *path = strdup("/tmp/test-config-XXXXXX");
+        size_t len = strlen(text);
+        int fd;
+
+        assert_non_null(path);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, len), (ssize_t) len);
+        assert_int_equal(close(fd), 0);
+        return path;
+}
+
+static void unlink_and_freep(char **p) {
+        if (*p) {
+                (void) unlink(*p);
+                free(*p);
+        }
+}
+
+static Config *load_ok(const char *text) {
+        _cleanup_(unlink_and_freep) char *path = write_temp(text);
+        Config *c = NULL;
+        Diag d = {};
+        int r;
+
+        r = config_load(path, &c, &d);
+        if (r < 0)
+                fail_msg("config_load failed: %d %s", r, d.text);
+        assert_non_null(c);
+        assert_string_equal(c->path, path);
+        return c;
+}
+
+/* Loads text and checks the error code and the exact Diag text "<file>:<line>: <msg>"
+ * (line 0: "<file>: <msg>"), and that nothing was returned. */
+static void expect_error(const char *text, int error, unsigned line, const char *msg) {
+        _cleanup_(unlink_and_freep) char *path = write_temp(text);
+        Config *c = NULL;
+        char expected[DIAG_MAX];
+        Diag d = {};
+
+        assert_int_equal(config_load(path, &c, &d), error);
+        assert_null(c);
+        assert_int_equal(d.error, error);
+        if (line > 0)
+                snprintf(expected, sizeof(expected), "%s:%u: %s", path, line, msg);
+        else
+                snprintf(expected, sizeof(expected), "%s: %s", path, msg);
+        assert_string_equal(d.text, expected);
+        assert_null(strchr(d.text, '\n'));
+}
+
+static void expect_invalid(const char *text, unsigned line, const char *msg) {
+        expect_error(text, -EINVAL, line, msg);
+}
+
+static void test_defaults(void **state) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        assert_int_equal(config_new_defaults(&c), 0);
+        assert_null(c->path);
+        assert_string_equal(c->tpm_tcti, "device:/dev/tpmrm0");
+        assert_int_equal(c->srk_handle, 0x81000001u);
+        assert_int_equal(c->birth_key_handle, 0x81020000u);
+        assert_int_equal(c->birth_nv_index, 0x01C90000u);
+        assert_null(c->birth_cert_file);
+        assert_int_equal(c->op_key_handle, 0x81020002u);
+        assert_int_equal(c->op_key_algorithm, KEY_ALG_ECC_P256);
+        assert_null(c->subject_cn);
+        assert_null(c->subject_serial);
+        assert_null(c->est_url);
+        assert_null(c->est_label);
+        assert_string_equal(c->est_trust_anchors, "/etc/fleetid/est-trust-anchors.pem");
+        assert_null(c->est_bootstrap_fingerprint);
+        assert_null(c->est_username);
+        assert_null(c->est_password_file);
+        assert_int_equal(c->est_timeout_sec, 60);
+        assert_int_equal(c->est_connect_timeout_sec, 15);
+        assert_int_equal(c->est_max_response_bytes, 1048576);
+        assert_string_equal(c->state_dir, "/var/lib/fleetid");
+        assert_int_equal(c->retry_initial_sec, 30);
+        assert_int_equal(c->retry_max_sec, 3600);
+}
+
+/* Every value of c but path and est_url is the default. */
+static void assert_is_defaults(const Config *c) {
+        _cleanup_(config_freep) Config *def = NULL;
+
+        assert_int_equal(config_new_defaults(&def), 0);
+        assert_string_equal(c->tpm_tcti, def->tpm_tcti);
+        assert_int_equal(c->srk_handle, def->srk_handle);
+        assert_int_equal(c->birth_key_handle, def->birth_key_handle);
+        assert_int_equal(c->birth_nv_index, def->birth_nv_index);
+        assert_null(c->birth_cert_file);
+        assert_int_equal(c->op_key_handle, def->op_key_handle);
+        assert_int_equal(c->op_key_algorithm, def->op_key_algorithm);
+        assert_null(c->subject_cn);
+        assert_null(c->subject_serial);
+        assert_null(c->est_label);
+        assert_string_equal(c->est_trust_anchors, def->est_trust_anchors);
+        assert_null(c->est_bootstrap_fingerprint);
+        assert_null(c->est_username);
+        assert_null(c->est_password_file);
+        assert_int_equal(c->est_timeout_sec, def->est_timeout_sec);
+        assert_int_equal(c->est_connect_timeout_sec, def->est_connect_timeout_sec);
+        assert_int_equal(c->est_max_response_bytes, def->est_max_response_bytes);
+        assert_string_equal(c->state_dir, def->state_dir);
+        assert_int_equal(c->retry_initial_sec, def->retry_initial_sec);
+        assert_int_equal(c->retry_max_sec, def->retry_max_sec);
+}
+
+static void test_minimal_file_takes_defaults(void **state) {
+        _cleanup_(config_freep) Config *c = load_ok(URL_LINE);
+
+        assert_string_equal(c->est_url, "https://est.example.net/.well-known/est");
+        assert_is_defaults(c);
+}
+
+static void test_every_key(void **state) {
+        _cleanup_(config_freep) Config *c = load_ok(
+                "# comment\n"
+                "tpm: { tcti = \"swtpm:port=2321\"; srk_handle = 0x81000002; };\n"
+                "birth: { key_handle = 0x81800010; nv_index = 0x01C90010; cert_file = \"/etc/fleetid/idevid.pem\"; };\n"
+                "operational = { key_handle = 2164391939; key_algorithm = \"rsa-3072\";\n"
+                "                subject_cn = \"gw-0042.example.net\"; subject_serial = \"SN-0042\"; };\n"
+                "est: {\n"
+                "  url = \"HTTPS://[2001:db8::1]:8443/.well-known/est/\";\n"
+                "  label = \"gateways_v2\";\n"
+                "  trust_anchors = \"\";\n"
+                "  bootstrap_fingerprint = \"SHA256:AB:cd:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:"
+                "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89\";\n"
+                "  username = \"gw-0042\"; password_file = \"/etc/fleetid/est-password\";\n"
+                "  timeout = 600; connect_timeout = 1; max_response_bytes = 0x1000000;\n"
+                "};\n"
+                "paths: { state_dir = \"/srv/fleetid\"; };\n"
+                "retry: { initial = 86400; max = 604800; };\n");
+
+        assert_string_equal(c->tpm_tcti, "swtpm:port=2321");
+        assert_int_equal(c->srk_handle, 0x81000002u);
+        assert_int_equal(c->birth_key_handle, 0x81800010u);
+        assert_int_equal(c->birth_nv_index, 0x01C90010u);
+        assert_string_equal(c->birth_cert_file, "/etc/fleetid/idevid.pem");
+        assert_int_equal(c->op_key_handle, 0x81020003u); /* written in decimal */
+        assert_int_equal(c->op_key_algorithm, KEY_ALG_RSA_3072);
+        assert_string_equal(c->subject_cn, "gw-0042.example.net");
+        assert_string_equal(c->subject_serial, "SN-0042");
+        assert_string_equal(c->est_url, "https://[2001:db8::1]:8443/.well-known/est");
+        assert_string_equal(c->est_label, "gateways_v2");
+        assert_null(c->est_trust_anchors);
+        assert_string_equal(c->est_bootstrap_fingerprint,
+                            "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+        assert_string_equal(c->est_username, "gw-0042");
+        assert_string_equal(c->est_password_file, "/etc/fleetid/est-password");
+        assert_int_equal(c->est_timeout_sec, 600);
+        assert_int_equal(c->est_connect_timeout_sec, 1);
+        assert_int_equal(c->est_max_response_bytes, 16777216);
+        assert_string_equal(c->state_dir, "/srv/fleetid");
+        assert_int_equal(c->retry_initial_sec, 86400);
+        assert_int_equal(c->retry_max_sec, 604800);
+}
+
+static void test_empty_strings_unset(void **state) {
+        _cleanup_(config_freep) Config *c = load_ok(
+                URL_LINE
+                "birth: { nv_index = 0; cert_file = \"/etc/fleetid/idevid.pem\"; };\n"
+                "operational: { subject_cn = \"\"; subject_serial = \"\"; };\n");
+
+        assert_int_equal(c->birth_nv_index, 0);
+        assert_null(c->subject_cn);
+        assert_null(c->subject_serial);
+}
+
+static void test_int64_suffix_and_url_forms(void **state) {
+        _cleanup_(config_freep) Config *c = load_ok(
+                "est: { url = \"https://est.example.net:443\"; timeout = 30L; };\n"
+                "tpm: { srk_handle = 0x81000001L; };\n");
+
+        assert_string_equal(c->est_url, "https://est.example.net:443");
+        assert_int_equal(c->est_timeout_sec, 30);
+        assert_int_equal(c->srk_handle, 0x81000001u);
+}
+
+static void test_unknown(void **state) {
+        expect_invalid("est: {\n  url = \"https://h/\";\n  foo = 1;\n};\n", 3, "unknown key 'est.foo'");
+        expect_invalid(URL_LINE "\nlogging: { level = 3; };\n", 3, "unknown group 'logging'");
+        expect_invalid(URL_LINE "tpm: { tcti = \"device:/dev/tpm0\"; sub: { a = 1; }; };\n", 2,
+                       "unknown key 'tpm.sub'");
+        expect_invalid(URL_LINE "retry = 5;\n", 2, "retry must be a group: retry: { ... };");
+}
+
+static void test_wrong_type(void **state) {
+        expect_invalid("est: { url = \"https://h\";\n timeout = \"60\"; };\n", 2, "est.timeout must be an integer");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 6.0; };\n", 2, "est.timeout must be an integer");
+        expect_invalid("est: { url = \"https://h\";\n timeout = true; };\n", 2, "est.timeout must be an integer");
+        expect_invalid(URL_LINE "tpm: { tcti = 5; };\n", 2, "tpm.tcti must be a string");
+        expect_invalid(URL_LINE "tpm: { srk_handle = \"0x81000001\"; };\n", 2, "tpm.srk_handle must be an integer");
+        expect_invalid(URL_LINE "operational: { key_algorithm = 1; };\n", 2,
+                       "operational.key_algorithm must be a string");
+        expect_invalid("est: { url = [\"https://h\"]; };\n", 1, "est.url must be a string");
+}
+
+static void test_out_of_range(void **state) {
+        expect_invalid("est: { url = \"https://h\"; timeout = 0; };\n", 1,
+                       "est.timeout must be between 1 and 600 (got 0)");
+        expect_invalid("est: { url = \"https://h\"; connect_timeout = 601; };\n", 1,
+                       "est.connect_timeout must be between 1 and 600 (got 601)");
+        expect_invalid("est: { url = \"https://h\"; max_response_bytes = 4095; };\n", 1,
+                       "est.max_response_bytes must be between 4096 and 16777216 (got 4095)");
+        expect_invalid("est: { url = \"https://h\"; max_response_bytes = 16777217; };\n", 1,
+                       "est.max_response_bytes must be between 4096 and 16777216 (got 16777217)");
+        expect_invalid(URL_LINE "retry: { initial = 0; };\n", 2, "retry.initial must be between 1 and 86400 (got 0)");
+        expect_invalid(URL_LINE "retry: { max = 604801; };\n", 2, "retry.max must be between 1 and 604800 (got 604801)");
+        expect_invalid(URL_LINE "retry: {\n initial = 60;\n max = 59; };\n", 4,
+                       "retry.max (59) must not be less than retry.initial (60)");
+        expect_invalid(URL_LINE "retry: {\n initial = 7200; };\n", 3,
+                       "retry.max (3600) must not be less than retry.initial (7200)");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 5000000000L; };\n", 2,
+                       "est.timeout must be between 1 and 600 (got 5000000000)");
+}
+
+static void test_handles(void **state) {
+        expect_invalid(URL_LINE "tpm: { srk_handle = 0x80000001; };\n", 2,
+                       "tpm.srk_handle must be a persistent handle in 0x81000000..0x81FFFFFF (got 0x80000001)");
+        expect_invalid(URL_LINE "birth: { key_handle = 0x01C90000; };\n", 2,
+                       "birth.key_handle must be a persistent handle in 0x81000000..0x81FFFFFF (got 0x1C90000)");
+        expect_invalid(URL_LINE "birth: { nv_index = 0x02000000; };\n", 2,
+                       "birth.nv_index must be an NV index in 0x01000000..0x01FFFFFF, or 0 for none (got 0x2000000)");
+        expect_invalid(URL_LINE "birth: { nv_index = 0; };\n", 2,
+                       "birth.nv_index is 0 and birth.cert_file is empty, so the birth certificate has no source; "
+                       "set one of them");
+        expect_invalid(URL_LINE "operational: { key_handle = 0x81020000; };\n", 2,
+                       "operational.key_handle and birth.key_handle are both 0x81020000; "
+                       "enrolling would overwrite the birth key");
+        expect_invalid(URL_LINE "tpm: { srk_handle = 0x81020002; };\n", 2,
+                       "tpm.srk_handle 0x81020002 is also used as a key handle");
+}
+
+static void test_literals_libconfig_would_mangle(void **state) {
+        /* libconfig 1.5 silently keeps the low 32 bits of these */
+        expect_invalid(URL_LINE "tpm: {\n srk_handle = 0x181000001; };\n", 3, "integer does not fit in 32 bits");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 4294967356; };\n", 2, "integer does not fit in 32 bits");
+        expect_invalid("est: { url = \"https://h\";\n timeout = -1; };\n", 2, "negative number; no setting in this file takes one");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 99999999999999999999L; };\n", 2, "integer does not fit in 63 bits");
+        expect_invalid(URL_LINE "@include \"/etc/passwd\"\n", 2,
+                       "@include is not supported; keep the configuration in one file");
+
+        /* ...but digits in names, strings and comments are not numbers */
+        _cleanup_(config_freep) Config *c = load_ok(
+                "est: { url = \"https://h/x-99999999999\"; label = \"a-1\"; }; # -99999999999\n"
+                "/* 0x181000001\n  -5 */ operational: { subject_cn = \"n -5 0x181000001\"; };\n");
+        assert_string_equal(c->est_url, "https://h/x-99999999999");
+        assert_string_equal(c->subject_cn, "n -5 0x181000001");
+}
+
+static void test_bad_url(void **state) {
+        static const struct {
+                const char *url;
+                const char *why;
+        } cases[] = {
+                { "http://est.example.net/.well-known/est", "must start with https://" },
+                { "est.example.net", "must start with https://" },
+                { "https:///.well-known/est", "must name a host after https://" },
+                { "https://", "must name a host after https://" },
+                { "https://:443/", "must name a host after https://" },
+                { "https://user:pw@est.example.net/", "must not contain user:password@ (use est.username and est.password_file)" },
+                { "https://est.example.net/est?x=1", "must not contain a query (?) or a fragment (#)" },
+                { "https://est.example.net/est#top", "must not contain a query (?) or a fragment (#)" },
+                { "https://est.example.net:0/", "has a port outside 1..65535" },
+                { "https://est.example.net:65536/", "has a port outside 1..65535" },
+                { "https://est.example.net:/", "has an invalid port" },
+                { "https://est.example.net:44x/", "has an invalid port" },
+                { "https://est_example.net/", "has an invalid character in the host name" },
+                { "https://[2001:db8::1/", "has an unterminated or empty [IPv6] host" },
+                { "https://[]/", "has an unterminated or empty [IPv6] host" },
+                { "https://[2001:db8::g]/", "has an invalid [IPv6] host" },
+                { "https://[::1]x/", "has garbage after the [IPv6] host" },
+                { "https://est.example.net/my est", "has a character in its path that must be percent-encoded" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char text[512], msg[512];
+
+                snprintf(text, sizeof(text), "est: {\n url = \"%s\"; };\n", cases[i].url);
+                snprintf(msg, sizeof(msg), "est.url %s (got '%s')", cases[i].why, cases[i].url);
+                expect_invalid(text, 2, msg);
+        }
+        expect_invalid("est: { url = \"\"; };\n", 1, "est.url must not be empty");
+        expect_invalid("est: { url = \"https://h/a\\tb\"; };\n", 1, "est.url contains a control character");
+        expect_invalid("est: { label = \"x\"; };\n", 0,
+                       "est.url is required: the EST server's base URL, "
+                       "e.g. url = \"https://est.example.net/.well-known/est\";");
+        expect_invalid("", 0,
+                       "est.url is required: the EST server's base URL, "
+                       "e.g. url = \"https://est.example.net/.well-known/est\";");
+}
+
+static void test_bad_label(void **state) {
+        const char *why = "must be one path segment of 1 to 64 characters from A-Z a-z 0-9 _ -";
+        char msg[256];
+
+        snprintf(msg, sizeof(msg), "est.label %s (got 'a/b')", why);
+        expect_invalid("est: { url = \"https://h\";\n label = \"a/b\"; };\n", 2, msg);
+        snprintf(msg, sizeof(msg), "est.label %s (got 'a.b')", why);
+        expect_invalid("est: { url = \"https://h\";\n label = \"a.b\"; };\n", 2, msg);
+        expect_invalid("est: { url = \"https://h\";\n label = "
+                       "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; };\n", 2,
+                       "est.label is longer than 64 bytes");
+}
+
+static void test_bad_fingerprint(void **state) {
+        static const char *const bad[] = {
+                "sha256:abcd",
+                "sha1:abcdef0123456789abcdef0123456789abcdef01",
+                "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+                "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678g",
+                "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678900",
+                "sha256::abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+                "sha256:a:bcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+                "sha256:ab::cdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+                "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789:",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[512], msg[512];
+
+                snprintf(text, sizeof(text), "est: { url = \"https://h\";\n trust_anchors = \"\";\n"
+                         " bootstrap_fingerprint = \"%s\"; };\n", bad[i]);
+                snprintf(msg, sizeof(msg), "est.bootstrap_fingerprint must be \"sha256:\" followed by 64 hex digits "
+                         "(colons allowed between bytes) (got '%s')", bad[i]);
+                expect_invalid(text, 3, msg);
+        }
+}
+
+static void test_trust_and_auth(void **state) {
+        expect_invalid("est: { url = \"https://h\";\n trust_anchors = \"\"; };\n", 2,
+                       "neither est.trust_anchors nor est.bootstrap_fingerprint is set, "
+                       "so the EST server could not be authenticated; set one of them");
+        expect_invalid("est: { url = \"https://h\";\n username = \"gw\"; };\n", 2,
+                       "est.username is set but est.password_file is not; set both or neither");
+        expect_invalid("est: { url = \"https://h\";\n password_file = \"/etc/fleetid/pw\"; };\n", 2,
+                       "est.password_file is set but est.username is not; set both or neither");
+        expect_invalid("est: { url = \"https://h\";\n username = \"a:b\"; password_file = \"/pw\"; };\n", 2,
+                       "est.username must not contain ':' (HTTP Basic, RFC 7617) (got 'a:b')");
+        expect_invalid("est: { url = \"https://h\";\n trust_anchors = \"anchors.pem\"; };\n", 2,
+                       "est.trust_anchors must be an absolute path (got 'anchors.pem')");
+}
+
+static void test_other_strings(void **state) {
+        expect_invalid(URL_LINE "tpm: { tcti = \"\"; };\n", 2, "tpm.tcti must not be empty");
+        expect_invalid(URL_LINE "tpm: { tcti = \"/dev/tpmrm0\"; };\n", 2,
+                       "tpm.tcti must look like NAME[:CONFIG], e.g. device:/dev/tpmrm0 (got '/dev/tpmrm0')");
+        expect_invalid(URL_LINE "paths: { state_dir = \"\"; };\n", 2, "paths.state_dir must not be empty");
+        expect_invalid(URL_LINE "operational: { key_algorithm = \"ecc-p521\"; };\n", 2,
+                       "operational.key_algorithm must be one of ecc-p256, ecc-p384, rsa-2048, rsa-3072 "
+                       "(got 'ecc-p521')");
+        expect_invalid(URL_LINE "operational: { subject_serial = \"SN_1\"; };\n", 2,
+                       "operational.subject_serial may only contain A-Z a-z 0-9 space and '()+,-./:=? "
+                       "(X.520 PrintableString) (got 'SN_1')");
+        expect_invalid(URL_LINE "operational: { subject_cn = "
+                       "\"01234567890123456789012345678901234567890123456789012345678901234\"; };\n", 2,
+                       "operational.subject_cn is longer than 64 bytes");
+        expect_invalid(URL_LINE "operational: { subject_cn = \"a\\nb\"; };\n", 2,
+                       "operational.subject_cn contains a control character");
+}
+
+static void test_syntax_error(void **state) {
+        expect_invalid("est: {\n  url = \"https://h\"\n  timeout = ;\n};\n", 3, "syntax error");
+        expect_invalid("est: { url = \"https://h\"; };\nest: { timeout = 5; };\n", 2, "duplicate setting name");
+}
+
+static void test_missing_file(void **state) {
+        Config *c = NULL;
+        Diag d = {};
+
+        assert_int_equal(config_load("/nonexistent/fleetid.conf", &c, &d), -ENOENT);
+        assert_null(c);
+        assert_string_equal(d.text, "/nonexistent/fleetid.conf: no such file");
+}
+
+static void test_nul_byte(void **state) {
+        _cleanup_(unlink_and_freep) char *path = strdup("/tmp/test-config-XXXXXX");
+        static const char text[] = URL_LINE "\0tpm: {};\n";
+        Config *c = NULL;
+        Diag d = {};
+        char expected[DIAG_MAX];
+        int fd;
+
+        assert_non_null(path);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t) sizeof(text) - 1);
+        assert_int_equal(close(fd), 0);
+        assert_int_equal(config_load(path, &c, &d), -EINVAL);
+        assert_null(c);
+        snprintf(expected, sizeof(expected), "%s: contains a NUL byte; not a text file", path);
+        assert_string_equal(d.text, expected);
+}
+
+static void test_key_algorithm_strings(void **state) {
+        for (KeyAlgorithm a = 0; a < _KEY_ALG_MAX; a++)
+                assert_int_equal(key_algorithm_from_string(key_algorithm_to_string(a)), a);
+        assert_string_equal(key_algorithm_to_string(KEY_ALG_RSA_2048), "rsa-2048");
+        assert_null(key_algorithm_to_string(_KEY_ALG_MAX));
+        assert_null(key_algorithm_to_string(_KEY_ALG_INVALID));
+        assert_int_equal(key_algorithm_from_string("ECC-P256"), _KEY_ALG_INVALID);
+        assert_int_equal(key_algorithm_from_string(""), _KEY_ALG_INVALID);
+        assert_int_equal(key_algorithm_from_string(NULL), _KEY_ALG_INVALID);
+        assert_null(config_free(NULL));
+}
+
+/* The installed etc/fleetid.conf: loads, and says what the defaults say. */
+static void test_shipped_file(void **state) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        const char *root = getenv("FLEETID_SOURCE_ROOT"), *sep = "/";
+        size_t root_len, size;
+        Diag d = {};
+        int r;
+
+        if (root)
+                root_len = strlen(root);
+        else {
+                /* __FILE__ is <root>/tests/unit/test-config.c, <root> relative to the build dir */
+                const char *suffix = "tests/unit/test-config.c";
+                size_t n = strlen(__FILE__), m = strlen(suffix);
+
+                assert_true(n >= m && strcmp(__FILE__ + n - m, suffix) == 0);
+                root = __FILE__;
+                root_len = n - m;
+                sep = "";
+        }
+        size = root_len + strlen(sep) + strlen("etc/fleetid.conf") + 1;
+        path = malloc(size);
+        assert_non_null(path);
+        snprintf(path, size, "%.*s%setc/fleetid.conf", (int) root_len, root, sep);
+
+        r = config_load(path, &c, &d);
+        if (r < 0)
+                fail_msg("%s: %d %s", path, r, d.text);
+        assert_string_equal(c->est_url, "https://est.example.net/.well-known/est");
+        assert_is_defaults(c);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_minimal_file_takes_defaults),
+                cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_empty_strings_unset),
+                cmocka_unit_test(test_int64_suffix_and_url_forms),
+                cmocka_unit_test(test_unknown),
+                cmocka_unit_test(test_wrong_type),
+                cmocka_unit_test(test_out_of_range),
+                cmocka_unit_test(test_handles),
+                cmocka_unit_test(test_literals_libconfig_would_mangle),
+                cmocka_unit_test(test_bad_url),
+                cmocka_unit_test(test_bad_label),
+                cmocka_unit_test(test_bad_fingerprint),
+                cmocka_unit_test(test_trust_and_auth),
+                cmocka_unit_test(test_other_strings),
+                cmocka_unit_test(test_syntax_error),
+                cmocka_unit_test(test_missing_file),
+                cmocka_unit_test(test_nul_byte),
+                cmocka_unit_test(test_key_algorithm_strings),
+                cmocka_unit_test(test_shipped_file),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
