@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -110,16 +111,6 @@ int status_record_format(const StatusRecord *r, char **ret) {
         return 0;
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Undoes format_line()'s escaping. -EBADMSG for a bad escape or an escaped NUL. */
 static int unescape(const char *p, size_t n, char **ret) {
         _cleanup_free_ char *s = NULL;
@@ -130,7 +121,7 @@ static int unescape(const char *p, size_t n, char **ret) {
                 return -ENOMEM;
 
         for (size_t i = 0; i < n; i++) {
-                int hi, lo;
+                char hex[3];
 
                 if (p[i] != '\\') {
                         s[j++] = p[i];
@@ -148,11 +139,15 @@ static int unescape(const char *p, size_t n, char **ret) {
                 case 'x':
                         if (i + 2 >= n)
                                 return -EBADMSG;
-                        hi = unhex(p[i + 1]);
-                        lo = unhex(p[i + 2]);
-                        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                        /* isxdigit() is exactly [0-9a-fA-F] in every locale. */
+                        if (!isxdigit((unsigned char) p[i + 1]) || !isxdigit((unsigned char) p[i + 2]))
                                 return -EBADMSG;
-                        s[j++] = (char) (hi << 4 | lo);
+                        hex[0] = p[i + 1];
+                        hex[1] = p[i + 2];
+                        hex[2] = '\0';
+                        s[j] = (char) strtoul(hex, NULL, 16);
+                        if (s[j++] == '\0')
+                                return -EBADMSG;
                         i += 2;
                         break;
                 default:
