@@ -265,16 +265,6 @@ int cert_fingerprint(X509 *cert, char **ret) {
         return 0;
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int fingerprint_parse(const char *s, uint8_t ret[CERT_FINGERPRINT_SIZE]) {
         uint8_t buf[CERT_FINGERPRINT_SIZE];
         size_t prefix = strlen(FINGERPRINT_PREFIX);
@@ -289,10 +279,10 @@ int fingerprint_parse(const char *s, uint8_t ret[CERT_FINGERPRINT_SIZE]) {
 
                 if (i > 0 && *p == ':')
                         p++;
-                hi = unhex(p[0]);
+                hi = OPENSSL_hexchar2int((unsigned char) p[0]);
                 if (hi < 0)
                         return -EINVAL;
-                lo = unhex(p[1]);
+                lo = OPENSSL_hexchar2int((unsigned char) p[1]);
                 if (lo < 0)
                         return -EINVAL;
                 buf[i] = (uint8_t) (hi << 4 | lo);
@@ -408,7 +398,8 @@ int cert_from_der(const uint8_t *der, size_t len, X509 **ret, Diag *d) {
         return 0;
 }
 
-int cert_subject_string(X509 *cert, char **ret) {
+/* Runs print() into a memory BIO and returns what it wrote as a string. */
+static int print_to_string(X509 *cert, bool (*print)(BIO *bio, X509 *cert), char **ret) {
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
 
         if (!cert)
@@ -416,22 +407,25 @@ int cert_subject_string(X509 *cert, char **ret) {
         bio = BIO_new(BIO_s_mem());
         if (!bio)
                 return -ENOMEM;
-        if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0)
+        if (!print(bio, cert))
                 return -EIO;
         return bio_to_string(bio, ret, NULL);
 }
 
-int cert_serial_string(X509 *cert, char **ret) {
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
+static bool print_subject(BIO *bio, X509 *cert) {
+        return X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0;
+}
 
-        if (!cert)
-                return -EINVAL;
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return -ENOMEM;
-        if (i2a_ASN1_INTEGER(bio, X509_get0_serialNumber(cert)) <= 0)
-                return -EIO;
-        return bio_to_string(bio, ret, NULL);
+static bool print_serial(BIO *bio, X509 *cert) {
+        return i2a_ASN1_INTEGER(bio, X509_get0_serialNumber(cert)) > 0;
+}
+
+int cert_subject_string(X509 *cert, char **ret) {
+        return print_to_string(cert, print_subject, ret);
+}
+
+int cert_serial_string(X509 *cert, char **ret) {
+        return print_to_string(cert, print_serial, ret);
 }
 
 bool cert_is_ca(X509 *cert) {

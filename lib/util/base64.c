@@ -100,7 +100,7 @@ int base64_encode(const uint8_t *in, size_t len, size_t line_width, char **ret) 
 
         if (!in && len > 0)
                 return -EINVAL;
-        if (len > (SIZE_MAX / 4 - 1) * 3)
+        if (len > SIZE_MAX / 16 * 3) /* keeps chars + newlines + NUL well within size_t */
                 return -ENOMEM;
 
         chars = (len + 2) / 3 * 4;
