@@ -93,6 +93,9 @@ static void test_chain_ok(void **state) {
         assert_int_equal(cert_verify_chain(pki->leaf, untrusted, anchors, TEST_NOW, false, &d), 0);
         assert_int_equal(cert_verify_chain(pki->leaf, untrusted, both, TEST_NOW, true, &d), 0);
         assert_int_equal(cert_verify_chain(pki->other_leaf, NULL, both, TEST_NOW, true, &d), 0);
+        /* An intermediate among the anchors is fine as long as the chain still ends at a root. */
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *root_and_inter = test_stack(pki->inter, pki->root, NULL);
+        assert_int_equal(cert_verify_chain(pki->leaf, NULL, root_and_inter, TEST_NOW, true, &d), 0);
         /* A CA certificate verifies when no end-entity is asked for. */
         assert_int_equal(cert_verify_chain(pki->inter, NULL, anchors, TEST_NOW, false, &d), 0);
 }
