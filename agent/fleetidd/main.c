@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fleetidd: the fleetid daemon. Enrolls the device's operational certificate
+ * over EST with its TPM-resident birth identity, retrying with backoff until it
+ * succeeds, then reports READY to systemd.
+ *
+ * Exit codes: 0 ok, 1 failure, 2 usage, 75 (--oneshot) enrollment failed and
+ * would be retried, 78 configuration error (the unit does not restart on it).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "fleetidd/manager.h"
+
+#define EXIT_CONFIG 78
+
+static void help(void) {
+        printf("Usage: fleetidd [OPTIONS]\n\n"
+               "Keep this device's operational identity enrolled over EST, anchored in the TPM.\n\n"
+               "  --config PATH   configuration file (default %s)\n"
+               "  --oneshot       make one attempt and exit: 0 enrolled, 75 failed\n"
+               "  --check-config  validate the configuration and exit\n"
+               "  --help, --version\n",
+               FLEETID_CONFIG_PATH);
+}
+
+int main(int argc, char **argv) {
+        enum { A_CONFIG = 256, A_ONESHOT, A_CHECK, A_VERSION };
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, A_CONFIG },
+                { "oneshot", no_argument, NULL, A_ONESHOT },
+                { "check-config", no_argument, NULL, A_CHECK },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, A_VERSION },
+                {},
+        };
+        _cleanup_(manager_freep) Manager *m = NULL;
+        const char *config_path = FLEETID_CONFIG_PATH;
+        bool oneshot = false, check = false;
+        Config *config = NULL;
+        sigset_t mask;
+        Diag d = {};
+        int c, r;
+
+        log_setup("fleetidd");
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
+                switch (c) {
+                case A_CONFIG: config_path = optarg; break;
+                case A_ONESHOT: oneshot = true; break;
+                case A_CHECK: check = true; break;
+                case 'h': help(); return 0;
+                case A_VERSION: printf("fleetidd %s\n", FLEETID_VERSION); return 0;
+                default: return 2;
+                }
+        if (optind < argc) {
+                log_error("unexpected argument '%s'; see --help", argv[optind]);
+                return 2;
+        }
+
+        r = config_load(config_path, &config, &d);
+        if (r < 0) {
+                /* One line, and an exit status the unit will not restart on. */
+                log_error("configuration rejected: %s; not starting", diag_text(&d, r));
+                (void) sd_notifyf(0, "STATUS=configuration rejected: %s", diag_text(&d, r));
+                return EXIT_CONFIG;
+        }
+        if (check) {
+                config_free(config);
+                printf("%s: OK\n", config_path);
+                return 0;
+        }
+
+        r = manager_new(config, oneshot, &m);
+        if (r < 0) {
+                config_free(config);
+                log_error_errno(r, "cannot set up the event loop: %m");
+                return 1;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if (sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL) < 0 ||
+            sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL) < 0) {
+                log_error("cannot handle SIGTERM/SIGINT");
+                return 1;
+        }
+
+        r = manager_start(m);
+        if (r < 0)
+                return 1;
+
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                log_error_errno(r, "event loop failed: %m");
+                return 1;
+        }
+        (void) sd_notify(0, "STOPPING=1");
+        return r;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/password.h"
+#include "crypto/certcheck.h"
+#include "crypto/ossl-util.h"
+#include "enroll/backoff.h"
+#include "enroll/enroll.h"
+#include "fleetidd/manager.h"
+#include "tpm/tpm-context.h"
+#include "tpm/tpm-provider.h"
+
+#define EXIT_TEMPFAIL 75
+
+static uint64_t random_u64(void) {
+        uint64_t v = 0;
+
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+                v = (uint64_t) time(NULL) * 6364136223846793005ULL; /* jitter only, not a secret */
+        return v;
+}
+
+static void format_delay(uint64_t s, char *buf, size_t size) {
+        if (s < 120)
+                snprintf(buf, size, "%llus", (unsigned long long) s);
+        else if (s < 7200)
+                snprintf(buf, size, "%llum", (unsigned long long) (s / 60));
+        else
+                snprintf(buf, size, "%lluh", (unsigned long long) (s / 3600));
+}
+
+static void log_enrolled(X509 *cert, const char *how) {
+        _cleanup_free_ char *subject = NULL, *serial = NULL;
+        time_t nb = 0, na = 0;
+        char until[32] = "?";
+        struct tm tm;
+
+        (void) cert_subject_string(cert, &subject);
+        (void) cert_serial_string(cert, &serial);
+        if (cert_times(cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
+                strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_struct(LOG_INFO, 0, "3f1c6e2a8b7d4c0e9a5b1d2f4e6a8c01",
+                   "%s operational certificate %s, serial %s, valid until %s", how, strempty(subject),
+                   strempty(serial), until);
+}
+
+static void warn_if_lockout(TpmContext *tpm) {
+        TpmLockoutInfo info;
+
+        if (tpm_get_lockout_info(tpm, &info, NULL) < 0 || !info.in_lockout)
+                return;
+        log_warning("the TPM is in dictionary-attack lockout (%u of %u failed authorizations; recovers one "
+                    "every %us). fleetid's keys are not subject to it and fleetid never spends the counter; "
+                    "continuing", info.counter, info.max_tries, info.recovery_sec);
+}
+
+/* One attempt; returns 0 once the device holds a valid operational certificate. */
+static int attempt(Manager *m, EnrollResult *res, Diag *d) {
+        _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
+        _cleanup_(X509_freep) X509 *current = NULL;
+        _cleanup_erase_ char *password = NULL;
+        const Config *c = m->config;
+        time_t now = time(NULL);
+        int r;
+
+        r = tpm_context_new(c->tpm_tcti, &tpm, d);
+        if (r < 0)
+                return r;
+        warn_if_lockout(tpm);
+
+        if (!m->provider_ready) {
+                r = tpm_provider_setup(c->tpm_tcti, d);
+                if (r < 0)
+                        return r;
+                m->provider_ready = true;
+        }
+
+        r = enroll_check_current(c, tpm, m->store, now, &current, d);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                log_enrolled(current, "already enrolled:");
+                return 0;
+        }
+        log_info("enrolling: %s", diag_text(d, -ENOENT));
+        diag_clear(d);
+
+        if (c->est_password_file) {
+                r = password_read_file(c->est_password_file, &password, d);
+                if (r < 0)
+                        return r;
+        }
+
+        manager_set_state(m, "enrolling", NULL);
+        r = enroll_first(c, tpm, m->store, password, now, res, d);
+        if (r < 0)
+                return r;
+        log_enrolled(res->cert, "enrolled:");
+        return 0;
+}
+
+static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        EnrollResult res = {};
+        char delay_text[32];
+        uint64_t delay;
+        Diag d = {};
+        int r;
+
+        m->next_attempt = 0;
+        r = attempt(m, &res, &d);
+        if (r >= 0) {
+                m->failures = 0;
+                m->last_success = (uint64_t) time(NULL);
+                manager_set_state(m, "enrolled", NULL);
+                manager_notify_ready(m, "enrolled");
+                enroll_result_done(&res);
+                if (m->oneshot)
+                        return sd_event_exit(m->event, 0);
+                return 0;
+        }
+
+        m->failures++;
+        delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
+                             res.retry_after_given, res.retry_after_sec, random_u64());
+        enroll_result_done(&res);
+        format_delay(delay, delay_text, sizeof(delay_text));
+
+        if (m->oneshot) {
+                log_struct(LOG_ERR, r, "8d2b4f6a1c3e4a5b9e7d0c2f4a6b8d02",
+                           "enrollment failed: %s (attempt %u); not retrying (--oneshot)", diag_text(&d, r),
+                           m->failures);
+                m->exit_code = EXIT_TEMPFAIL;
+                manager_set_state(m, "failed", diag_text(&d, r));
+                return sd_event_exit(m->event, EXIT_TEMPFAIL);
+        }
+
+        log_struct(LOG_ERR, r, "8d2b4f6a1c3e4a5b9e7d0c2f4a6b8d02",
+                   "enrollment failed: %s (attempt %u); retrying in %s%s", diag_text(&d, r), m->failures,
+                   delay_text, res.retry_after_given ? " as the server asked" : "");
+        m->next_attempt = (uint64_t) time(NULL) + delay;
+        manager_set_state(m, "waiting-retry", diag_text(&d, r));
+        return manager_schedule_attempt(m, delay);
+}
+
+int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {
+        int r;
+
+        m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
+        /* CLOCK_BOOTTIME keeps counting across suspend, so a retry due during a
+         * suspend happens right after resume. */
+        r = sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_BOOTTIME, delay_sec * 1000000ULL,
+                                       delay_sec > 60 ? 1000000ULL : 1000ULL, on_attempt, m);
+        if (r < 0)
+                return log_error_errno(r, "cannot schedule the next enrollment attempt: %m");
+        (void) sd_event_source_set_description(m->retry_timer, "enroll-attempt");
+        return 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "fleetidd/manager.h"
+
+int manager_new(Config *config, bool oneshot, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->oneshot = oneshot;
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        m->config = config;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        sd_event_source_disable_unref(m->retry_timer);
+        sd_event_unref(m->event);
+        state_store_free(m->store);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_start(Manager *m) {
+        Diag d = {};
+        int r;
+
+        r = state_store_open(m->config->state_dir, &m->store, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot use the state directory: %s", diag_text(&d, r));
+
+        log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
+                 m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);
+        return manager_schedule_attempt(m, 0);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.h: the fleetidd state, the userdata of every event callback.
+ *
+ * manager.c         life cycle: create, start, free
+ * manager-enroll.c  one enrollment attempt, and the retry schedule after failures
+ * manager-status.c  what the daemon tells the outside: status file, sd_notify
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "config/config.h"
+#include "store/state-store.h"
+#include "util/diag.h"
+
+typedef struct Manager {
+        Config *config;
+        sd_event *event;
+        sd_event_source *retry_timer;
+        StateStore *store;
+
+        bool oneshot;            /* exit after the first attempt */
+        int exit_code;           /* with oneshot */
+        bool provider_ready;     /* tpm2 OpenSSL provider loaded */
+        bool ready_sent;
+
+        unsigned failures;       /* consecutive failed attempts */
+        uint64_t last_success;   /* unix seconds */
+        uint64_t next_attempt;   /* unix seconds, 0 = none */
+        char *state;             /* static string: "enrolling", "enrolled", ... */
+        char last_error[DIAG_MAX];
+} Manager;
+
+int manager_new(Config *config, bool oneshot, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Opens the state directory and schedules the first attempt right away. */
+int manager_start(Manager *m);
+
+/* manager-enroll.c */
+int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
+
+/* manager-status.c */
+void manager_set_state(Manager *m, const char *state, const char *error);
+void manager_notify_ready(Manager *m, const char *status);
