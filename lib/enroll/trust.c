@@ -93,6 +93,11 @@ static int bootstrap_anchor(const Config *c, STACK_OF(X509) **ret, Diag *d) {
         if (!cert_is_ca(found))
                 return diag_set(d, -EKEYREJECTED, "the certificate with the bootstrap fingerprint is not "
                                 "a CA certificate; trusting nothing");
+        /* Chains are always verified to a root (no partial chains), so the
+         * fingerprint must name the root, not an intermediate. */
+        if (X509_check_issued(found, found) != X509_V_OK)
+                return diag_set(d, -EKEYREJECTED, "the certificate with the bootstrap fingerprint is not a "
+                                "self-signed root CA; configure the fingerprint of the EST CA's root");
         anchors = sk_X509_new_null();
         if (!anchors)
                 return -ENOMEM;

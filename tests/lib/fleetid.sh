@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# tests/lib/fleetid.sh: fleetid-specific helpers on top of tpm-env.sh, for the
+# integration tests, the benchmarks and the demo.
+#
+#   FLEETID_BUILD_DIR   the meson build directory (default: build)
+#   fleetid_lab_up [est_server options]   tmpdir + swtpm/abrmd + EST server
+#   fleetid_provision [SERIAL] [ALG]      "manufacture" the device (birth key + IDevID in NV)
+#   fleetid_write_config [EXTRA LINES]    $FLEETID_CONF for this lab (extra lines appended)
+#   fleetid_enroll_once                   fleetidd --oneshot, output in $LAB_TMPDIR/fleetidd.log
+
+# shellcheck source=tests/lib/tpm-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tpm-env.sh"
+
+FLEETID_SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FLEETID_BUILD_DIR=$(cd "${FLEETID_BUILD_DIR:-$FLEETID_SOURCE_DIR/build}" && pwd) ||
+    lab_fail "no build directory; set FLEETID_BUILD_DIR"
+FLEETIDD=$FLEETID_BUILD_DIR/agent/fleetidd/fleetidd
+FLEETIDCTL=$FLEETID_BUILD_DIR/agent/fleetidctl/fleetidctl
+FLEETID_PROVISION=$FLEETID_BUILD_DIR/agent/provision/fleetid-provision
+for _b in "$FLEETIDD" "$FLEETIDCTL" "$FLEETID_PROVISION"; do
+    [ -x "$_b" ] || lab_fail "$_b is not built (FLEETID_BUILD_DIR=$FLEETID_BUILD_DIR)"
+done
+
+fleetid_lab_up() {
+    lab_require_tools swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_getcap openssl
+    lab_tmpdir
+    tpm_env_start "$LAB_TMPDIR"
+    est_env_start "$LAB_TMPDIR" "$@"
+}
+
+# fleetid_provision [SERIAL] [ALGORITHM]: birth key in the TPM, CSR signed by
+# it, certificate from the lab manufacturer CA, installed in NV and locked.
+fleetid_provision() {
+    local serial=${1:-SN-$RANDOM$RANDOM} alg=${2:-ecc-p256}
+    local p=("$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI")
+    "${p[@]}" create-key --algorithm "$alg" >/dev/null || lab_fail "create-key failed"
+    "${p[@]}" csr --serial "$serial" --out "$LAB_TMPDIR/birth-csr.pem" || lab_fail "csr failed"
+    "$LAB_PYTHON" "$LAB_PKI_PY" sign-birth "$EST_PKI" "$LAB_TMPDIR/birth-csr.pem" \
+        "$LAB_TMPDIR/idevid.pem" >/dev/null || lab_fail "the lab manufacturer CA refused the CSR"
+    "${p[@]}" install-cert --cert "$LAB_TMPDIR/idevid.pem" --ca "$EST_PKI/mfg-ca.pem" --lock ||
+        lab_fail "install-cert failed"
+    FLEETID_SERIAL=$serial
+    export FLEETID_SERIAL
+}
+
+# fleetid_write_config [LINES...]: a config for this lab at $FLEETID_CONF.
+# Without lines: explicit trust anchor = the lab EST CA. Lines are appended
+# verbatim (libconfig groups must then not repeat: pass a full "est: {...};"
+# with FLEETID_CONF_NO_EST=1 to replace the est group).
+fleetid_write_config() {
+    FLEETID_CONF=$LAB_TMPDIR/fleetid.conf
+    FLEETID_STATE=$LAB_TMPDIR/state
+    {
+        echo "tpm: { tcti = \"$FLEETID_TEST_TCTI\"; };"
+        echo "paths: { state_dir = \"$FLEETID_STATE\"; };"
+        if [ -z "${FLEETID_CONF_NO_EST:-}" ]; then
+            echo "est: { url = \"$EST_URL\"; trust_anchors = \"$EST_PKI/est-ca.pem\"; timeout = 20; };"
+        fi
+        local l
+        for l in "$@"; do echo "$l"; done
+    } >"$FLEETID_CONF"
+    export FLEETID_CONF FLEETID_STATE
+}
+
+# fleetid_enroll_once: runs fleetidd --oneshot; returns its exit status.
+fleetid_enroll_once() {
+    local rc=0
+    timeout 120 "$FLEETIDD" --config "$FLEETID_CONF" --oneshot >"$LAB_TMPDIR/fleetidd.log" 2>&1 || rc=$?
+    cat "$LAB_TMPDIR/fleetidd.log" >&2
+    return $rc
+}
+
+# fleetid_assert_no_private_keys DIR...: no plaintext private key in any file below DIR.
+fleetid_assert_no_private_keys() {
+    local hits
+    hits=$(grep -rlE -- "-----BEGIN (ENCRYPTED |EC |RSA )?PRIVATE KEY-----" "$@" 2>/dev/null || true)
+    [ -z "$hits" ] || lab_fail "plaintext private key material found: $hits"
+}
