@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# curl-enroll.sh: one complete software-key EST enrollment with curl + openssl,
+# no fleetid code: generate a key, build a CSR, POST /simpleenroll (mutual TLS
+# with a birth certificate, or HTTP Basic), decode the PKCS#7 answer. The
+# baseline the benchmarks compare fleetid's enrollment with.
+#
+# usage: curl-enroll.sh --url EST_URL --cacert CA.pem --out DIR
+#            [--cert BIRTH.pem --key BIRTH.key] [--basic USER:PASSWORD]
+#            [--subject /O=../CN=..] [--label LABEL] [--tls 1.2|1.3]
+#            [--keyalg ec-p256|ec-p384|rsa2048|rsa3072] [--reenroll]
+#
+# EST_URL is the .../.well-known/est prefix. The subject defaults to the one
+# of --cert. Writes DIR/key.pem, DIR/csr.b64, DIR/response.b64 and
+# DIR/cert.pem; prints the certificate path. Exit status: 0 enrolled,
+# 2 the server answered with another HTTP status than 200 (printed), 1 other
+# failures.
+
+set -euo pipefail
+
+die() {
+    echo "curl-enroll: $*" >&2
+    exit 1
+}
+
+url='' cacert='' out='' cert='' key='' basic='' subject='' label='' tls=''
+keyalg=ec-p256
+op=simpleenroll
+while [ $# -gt 0 ]; do
+    case $1 in
+        --url) url=$2; shift ;;
+        --cacert) cacert=$2; shift ;;
+        --out) out=$2; shift ;;
+        --cert) cert=$2; shift ;;
+        --key) key=$2; shift ;;
+        --basic) basic=$2; shift ;;
+        --subject) subject=$2; shift ;;
+        --label) label=$2; shift ;;
+        --tls) tls=$2; shift ;;
+        --keyalg) keyalg=$2; shift ;;
+        --reenroll) op=simplereenroll ;;
+        *) die "unknown argument '$1' (see the usage at the top of $0)" ;;
+    esac
+    shift
+done
+if [ -z "$url" ] || [ -z "$cacert" ] || [ -z "$out" ]; then
+    die "--url, --cacert and --out are required"
+fi
+[ -n "$cert" ] || [ -n "$basic" ] || die "give --cert/--key (mutual TLS) or --basic"
+[ -z "$cert" ] || [ -n "$key" ] || die "--cert needs --key"
+
+curl_args=(--silent --show-error --max-time 30 --cacert "$cacert")
+[ -z "$cert" ] || curl_args+=(--cert "$cert" --key "$key")
+[ -z "$basic" ] || curl_args+=(--user "$basic")
+case $tls in
+    "") ;;
+    1.2) curl_args+=(--tlsv1.2 --tls-max 1.2) ;;
+    1.3) curl_args+=(--tlsv1.3 --tls-max 1.3) ;;
+    *) die "--tls must be 1.2 or 1.3" ;;
+esac
+case $keyalg in
+    ec-p256) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+    ec-p384) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-384) ;;
+    rsa2048) newkey=(-newkey rsa:2048) ;;
+    rsa3072) newkey=(-newkey rsa:3072) ;;
+    *) die "--keyalg must be ec-p256, ec-p384, rsa2048 or rsa3072" ;;
+esac
+if [ -z "$subject" ]; then
+    [ -n "$cert" ] || die "--subject is required with --basic and no --cert"
+    subject=$(openssl x509 -in "$cert" -noout -subject -nameopt compat) ||
+        die "cannot read the subject of $cert"
+    subject=${subject#subject=}
+fi
+endpoint=$url/${label:+$label/}$op
+
+mkdir -p "$out"
+openssl req -new "${newkey[@]}" -nodes -keyout "$out/key.pem" -subj "$subject" \
+    -outform DER 2>"$out/openssl.err" | openssl base64 >"$out/csr.b64" ||
+    die "cannot create a key and CSR: $(cat "$out/openssl.err")"
+
+status=$(curl "${curl_args[@]}" -H 'Content-Type: application/pkcs10' \
+    --data-binary @"$out/csr.b64" -o "$out/response.b64" -w '%{http_code}' "$endpoint") ||
+    die "POST $endpoint failed (curl exit $?)"
+if [ "$status" != 200 ]; then
+    echo "curl-enroll: $endpoint answered HTTP $status: $(head -c 300 "$out/response.b64")" >&2
+    exit 2
+fi
+
+tr -d ' \t\r\n' <"$out/response.b64" | base64 -d |
+    openssl pkcs7 -inform DER -print_certs -out "$out/cert.pem" 2>"$out/openssl.err" ||
+    die "the answer from $endpoint is not a base64 PKCS#7: $(cat "$out/openssl.err")"
+grep -q -- '-----BEGIN CERTIFICATE-----' "$out/cert.pem" ||
+    die "the PKCS#7 from $endpoint holds no certificate"
+echo "$out/cert.pem"

@@ -1,0 +1,668 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Lab EST server (RFC 7030, RFC 8951 clarifications) over HTTPS, for fleetid
+tests and demos. Never installed. Listens on 127.0.0.1 only.
+
+Serves /.well-known/est/[<label>/]{cacerts,csrattrs,simpleenroll,simplereenroll}
+with certificates from a lab PKI made by pki.py. A JSON control file, re-read
+on every request, injects faults (status codes, Retry-After, delays, broken
+bodies, wrong certificates). One JSON line per request and per failed TLS
+handshake goes to --log, so tests can assert what reached the server.
+See README.md in this directory.
+"""
+
+import argparse
+import base64
+import binascii
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pki  # noqa: E402  (lab module next to this file)
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.serialization import pkcs7  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+MAX_BODY = 64 * 1024
+MAX_DRAIN = 1024 * 1024
+MAX_CONTROL = 64 * 1024
+SOCKET_TIMEOUT = 10.0
+EST_PREFIX = "/.well-known/est/"
+LABEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OPERATIONS = ("cacerts", "csrattrs", "simpleenroll", "simplereenroll")
+UNSUPPORTED_OPERATIONS = ("serverkeygen", "fullcmc")
+REALM = "fleetid-lab"
+
+OID_CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"
+OID_ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
+OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+OID_SECP256R1 = "1.2.840.10045.3.1.7"
+
+SERVER_CERTS = {"server": "server", "otherhost": "server-otherhost", "rogue": "rogue-server"}
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+# body_mode values, and the operations each applies to.
+BODY_MODES = {
+    "truncated": OPERATIONS,          # DER cut in half, correctly base64-encoded
+    "short_read": OPERATIONS,         # full Content-Length announced, half sent, closed
+    "not_base64": OPERATIONS,         # body is not base64 at all
+    "not_pkcs7": ("cacerts", "simpleenroll", "simplereenroll"),  # a bare cert DER
+    "rogue_ca": ("cacerts", "simpleenroll", "simplereenroll"),   # signed by / is rogue CA
+    "other_key": ("simpleenroll", "simplereenroll"),
+    "expired": ("simpleenroll", "simplereenroll"),
+    "wrong_subject": ("simpleenroll", "simplereenroll"),
+    "with_ca": ("simpleenroll", "simplereenroll"),  # issued cert + EST CA cert
+}
+FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
+CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_tls_unique", "send_cte"}
+ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
+CSRATTRS_MODES = ("normal", "empty204", "notfound404")
+
+
+class ControlError(Exception):
+    """The control file is unreadable or malformed; requests get a 500."""
+
+
+class HttpError(Exception):
+    """Ends a request with this status and text body."""
+
+    def __init__(self, status, text, headers=None):
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.headers = headers or {}
+
+
+# --- A tiny DER encoder, enough for the CsrAttrs of RFC 7030 4.5.2 ---
+
+def der_tlv(tag, content):
+    n = len(content)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(raw)]) + raw
+    return bytes([tag]) + length + content
+
+
+def der_oid(dotted):
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray()
+    for arc in [40 * arcs[0] + arcs[1]] + arcs[2:]:
+        chunk = [arc & 0x7f]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7f))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return der_tlv(0x06, bytes(out))
+
+
+def der_sequence(*items):
+    return der_tlv(0x30, b"".join(items))
+
+
+def der_set(*items):
+    return der_tlv(0x31, b"".join(items))
+
+
+def csrattrs_der():
+    """CsrAttrs ::= SEQUENCE SIZE (0..MAX) OF AttrOrOID: ask for a
+    challengePassword, an ecdsa-with-SHA256 signature and a P-256 key."""
+    return der_sequence(
+        der_oid(OID_CHALLENGE_PASSWORD),
+        der_oid(OID_ECDSA_WITH_SHA256),
+        der_sequence(der_oid(OID_EC_PUBLIC_KEY), der_set(der_oid(OID_SECP256R1))))
+
+
+# --- Control file and fault selection ---
+
+def validate_control(ctl):
+    if not isinstance(ctl, dict):
+        raise ControlError("top level must be a JSON object")
+    unknown = set(ctl) - CONTROL_KEYS
+    if unknown:
+        raise ControlError("unknown key(s) %s" % ", ".join(sorted(unknown)))
+    if ctl.get("response_encoding", "base64-lines") not in ENCODINGS:
+        raise ControlError("response_encoding must be one of %s" % ", ".join(ENCODINGS))
+    if ctl.get("csrattrs", "normal") not in CSRATTRS_MODES:
+        raise ControlError("csrattrs must be one of %s" % ", ".join(CSRATTRS_MODES))
+    faults = ctl.get("faults", [])
+    if not isinstance(faults, list):
+        raise ControlError("faults must be a list")
+    for i, f in enumerate(faults):
+        where = "faults[%d]" % i
+        if not isinstance(f, dict):
+            raise ControlError("%s must be an object" % where)
+        unknown = set(f) - FAULT_KEYS
+        if unknown:
+            raise ControlError("%s: unknown key(s) %s" % (where, ", ".join(sorted(unknown))))
+        if f.get("match") not in OPERATIONS + ("*",):
+            raise ControlError("%s: match must be '*' or one of %s" % (where, ", ".join(OPERATIONS)))
+        if "status" in f and (not isinstance(f["status"], int) or not 100 <= f["status"] <= 599):
+            raise ControlError("%s: status must be an integer 100..599" % where)
+        if "body_mode" in f and f["body_mode"] not in BODY_MODES:
+            raise ControlError("%s: body_mode must be one of %s" % (where, ", ".join(BODY_MODES)))
+        if "status" in f and "body_mode" in f:
+            raise ControlError("%s: status and body_mode are exclusive" % where)
+        if ("retry_after" in f or "body" in f) and "status" not in f:
+            raise ControlError("%s: retry_after and body need a status" % where)
+        if "delay" in f and (not isinstance(f["delay"], (int, float)) or not 0 <= f["delay"] <= 300):
+            raise ControlError("%s: delay must be 0..300 seconds" % where)
+        if "count" in f and (not isinstance(f["count"], int) or f["count"] < 0):
+            raise ControlError("%s: count must be a non-negative integer" % where)
+
+
+class Control:
+    """The --control file, re-read on every request. Fault "count"s are kept
+    in memory by entry index and re-armed whenever the file is rewritten."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.generation = None
+        self.used = {}
+
+    def load(self):
+        if self.path is None:
+            return {}
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read(MAX_CONTROL + 1)
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise ControlError("cannot read %s: %s" % (self.path, e))
+        if len(data) > MAX_CONTROL:
+            raise ControlError("%s is larger than %d bytes" % (self.path, MAX_CONTROL))
+        if not data.strip():
+            return {}
+        generation = (st.st_ino, st.st_mtime_ns, hashlib.sha256(data).digest())
+        try:
+            ctl = json.loads(data)
+        except ValueError as e:
+            raise ControlError("%s is not valid JSON: %s" % (self.path, e))
+        validate_control(ctl)
+        with self.lock:
+            if generation != self.generation:
+                self.generation = generation
+                self.used = {}
+        return ctl
+
+    def take_faults(self, ctl, op):
+        """Consume the faults that apply to this request. Returns (delay, entry):
+        the sum of the delays of matching entries up to and including the first
+        one with a status or body_mode, and that entry (or None)."""
+        delay = 0.0
+        with self.lock:
+            for i, f in enumerate(ctl.get("faults", [])):
+                if f["match"] not in ("*", op):
+                    continue
+                if "count" in f and self.used.get(i, 0) >= f["count"]:
+                    continue
+                self.used[i] = self.used.get(i, 0) + 1
+                delay += f.get("delay", 0)
+                if "status" in f or "body_mode" in f:
+                    return delay, dict(f, index=i)
+        return delay, None
+
+
+# --- Logging ---
+
+class JsonLog:
+    def __init__(self, path):
+        self.lock = threading.Lock()
+        self.file = open(path, "a", encoding="utf-8") if path else None
+
+    def write(self, **fields):
+        if self.file is None:
+            return
+        fields["time"] = datetime.datetime.utcnow().isoformat(timespec="milliseconds") + "Z"
+        line = json.dumps(fields, sort_keys=True)
+        with self.lock:
+            self.file.write(line + "\n")
+            self.file.flush()
+
+
+# --- The lab: PKI material and options shared by all requests ---
+
+class Lab:
+    def __init__(self, args):
+        d = args.pki
+        self.est = pki.Ca(d, "est-ca")
+        self.rogue = pki.Ca(d, "rogue-ca")
+        self.mfg_cert = pki.load_cert(os.path.join(d, "mfg-ca.pem"))
+        self.cert_lifetime = args.cert_lifetime
+        self.label_required = args.label_required
+        self.control = Control(args.control)
+        self.log = JsonLog(args.log)
+        self.basic = None
+        if args.basic_user is not None:
+            with open(args.basic_password_file, "rb") as f:
+                password = f.read(4096).rstrip(b"\r\n")
+            self.basic = args.basic_user.encode() + b":" + password
+
+        base = SERVER_CERTS[args.server_cert]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(d, base + ".pem"), os.path.join(d, base + ".key"))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(os.path.join(d, "mfg-ca.pem"))
+        ctx.load_verify_locations(os.path.join(d, "est-ca.pem"))
+        ctx.minimum_version = TLS_VERSIONS[args.tls_min]
+        ctx.maximum_version = TLS_VERSIONS[args.tls_max]
+        self.ssl_ctx = ctx
+
+    def client_kind(self, cert):
+        if pki.signed_by(cert, self.mfg_cert):
+            return "birth"
+        if pki.signed_by(cert, self.est.cert):
+            return "operational"
+        return "unknown"
+
+    def issue(self, csr, mode):
+        """Issue an operational certificate for a verified CSR, broken as the
+        body_mode asks (other_key, expired, wrong_subject, rogue_ca)."""
+        now = pki.utcnow()
+        not_before = now - datetime.timedelta(seconds=60)
+        not_after = now + datetime.timedelta(seconds=self.cert_lifetime)
+        subject, public_key, ca = csr.subject, csr.public_key(), self.est
+        if mode == "other_key":
+            public_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+        elif mode == "expired":
+            not_before = now - datetime.timedelta(days=2)
+            not_after = now - datetime.timedelta(days=1)
+        elif mode == "wrong_subject":
+            subject = pki.name("not-the-requested-subject", "WRONG-SUBJECT")
+        elif mode == "rogue_ca":
+            ca = self.rogue
+        return pki.issue_end_entity(ca.cert, ca.key, subject, public_key, not_before,
+                                    not_after, ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def encode_body(der, encoding, pkcs7_body):
+    b64 = base64.b64encode(der).decode()
+    if encoding == "base64-oneline":
+        return b64.encode()
+    eol = "\r\n" if encoding == "base64-crlf" else "\n"
+    lines = eol.join(b64[i:i + 64] for i in range(0, len(b64), 64)) + eol
+    if encoding == "pem" and pkcs7_body:
+        return ("-----BEGIN PKCS7-----\n" + lines + "-----END PKCS7-----\n").encode()
+    return lines.encode()
+
+
+def dn(name):
+    return name.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
+
+
+def certs_only(certs):
+    return pkcs7.serialize_certificates(certs, serialization.Encoding.DER)
+
+
+class EstHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fleetid-lab-est/1"
+    sys_version = ""
+    timeout = SOCKET_TIMEOUT
+
+    def log_message(self, fmt, *args):
+        pass  # one JSON line per request instead, see dispatch()
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def dispatch(self, method):
+        lab = self.server.lab
+        conn = self.connection
+        rec = {"event": "request", "method": method, "path": self.path,
+               "peer": "%s:%d" % self.client_address[:2],
+               "tls_version": conn.version(), "cipher": conn.cipher()[0]}
+        self.client_cert = None
+        der = conn.getpeercert(binary_form=True)
+        if der:
+            self.client_cert = x509.load_der_x509_certificate(der)
+            rec["client_subject"] = dn(self.client_cert.subject)
+            rec["client_issuer"] = dn(self.client_cert.issuer)
+            rec["client_fingerprint"] = pki.fingerprint(self.client_cert)
+        try:
+            status, headers, body, cut = self.route(method, rec)
+        except HttpError as e:
+            status, headers, body, cut = e.status, e.headers, (e.text + "\n").encode(), None
+        except ControlError as e:
+            status, headers, body, cut = 500, {}, ("lab control file: %s\n" % e).encode(), None
+        except Exception:
+            traceback.print_exc()
+            status, headers, body, cut = 500, {}, b"lab server internal error\n", None
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        rec["status"] = status
+        lab.log.write(**rec)
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        if cut is not None:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body if cut is None else body[:cut])
+        self.wfile.flush()
+
+    def route(self, method, rec):
+        """Returns (status, headers, body bytes, cut): cut is None, or the
+        number of bytes to send before closing (short_read)."""
+        lab = self.server.lab
+        path = urlsplit(self.path).path
+        if not path.startswith(EST_PREFIX):
+            raise HttpError(404, "not an EST path (expected %s...)" % EST_PREFIX)
+        parts = path[len(EST_PREFIX):].split("/")
+        if len(parts) == 2 and LABEL_RE.match(parts[0]):
+            rec["label"], op = parts
+        elif len(parts) == 1:
+            op = parts[0]
+        else:
+            raise HttpError(404, "no such EST path (label must match [A-Za-z0-9_-]{1,64})")
+        rec["op"] = op
+        if op in UNSUPPORTED_OPERATIONS:
+            raise HttpError(501, "%s is not implemented by the lab server" % op)
+        if op not in OPERATIONS:
+            raise HttpError(404, "unknown EST operation %s" % op)
+        if lab.label_required and "label" not in rec:
+            raise HttpError(404, "this server requires a CA label: %s<label>/%s" % (EST_PREFIX, op))
+        wanted = "GET" if op in ("cacerts", "csrattrs") else "POST"
+        if method != wanted:
+            raise HttpError(405, "%s needs %s" % (op, wanted), {"Allow": wanted})
+
+        ctl = lab.control.load()
+        csr = None
+        if wanted == "POST":
+            csr = self.read_csr(op, rec)
+            self.check_channel_binding(ctl, csr, rec)
+
+        delay, fault = lab.control.take_faults(ctl, op)
+        if fault is not None:
+            rec["fault"] = fault
+        if delay:
+            time.sleep(delay)
+        mode = None
+        if fault is not None:
+            if "status" in fault:
+                headers = {}
+                if "retry_after" in fault:
+                    headers["Retry-After"] = str(fault["retry_after"])
+                text = fault.get("body", "lab fault: status %d" % fault["status"])
+                return fault["status"], headers, (text + "\n").encode(), None
+            mode = fault["body_mode"]
+            if op not in BODY_MODES[mode]:
+                raise ControlError("body_mode %s does not apply to %s" % (mode, op))
+
+        encoding = ctl.get("response_encoding", "base64-lines")
+        headers = {}
+        if ctl.get("send_cte", True):
+            headers["Content-Transfer-Encoding"] = "base64"
+        if op == "csrattrs":
+            if ctl.get("csrattrs", "normal") == "empty204":
+                return 204, {}, b"", None
+            if ctl.get("csrattrs", "normal") == "notfound404":
+                raise HttpError(404, "no CSR attributes for this CA")
+            headers["Content-Type"] = "application/csrattrs"
+            der = csrattrs_der()
+        elif op == "cacerts":
+            headers["Content-Type"] = "application/pkcs7-mime"
+            ca = lab.rogue.cert if mode == "rogue_ca" else lab.est.cert
+            der = certs_only([ca]) if mode != "not_pkcs7" else ca.public_bytes(
+                serialization.Encoding.DER)
+        else:
+            headers["Content-Type"] = "application/pkcs7-mime; smime-type=certs-only"
+            cert = lab.issue(csr, mode)
+            rec["issued_serial"] = "%x" % cert.serial_number
+            rec["issued_fingerprint"] = pki.fingerprint(cert)
+            certs = [cert, lab.est.cert] if mode == "with_ca" else [cert]
+            der = certs_only(certs) if mode != "not_pkcs7" else cert.public_bytes(
+                serialization.Encoding.DER)
+
+        if mode == "truncated":
+            der = der[:len(der) // 2]
+        if mode == "not_base64":
+            body = b"this is *not* base64 !@#$%\r\n"
+        else:
+            body = encode_body(der, encoding, op != "csrattrs")
+        cut = len(body) // 2 if mode == "short_read" else None
+        return 200, headers, body, cut
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise HttpError(411, "chunked request bodies are not accepted; send Content-Length")
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise HttpError(411, "Content-Length required")
+        try:
+            n = int(length)
+        except ValueError:
+            raise HttpError(400, "bad Content-Length %r" % length)
+        if n < 0:
+            raise HttpError(400, "bad Content-Length %r" % length)
+        if n > MAX_BODY:
+            # Read (up to MAX_DRAIN) and drop the body so the client sees the 413.
+            self.close_connection = True
+            left = min(n, MAX_DRAIN)
+            while left > 0:
+                chunk = self.rfile.read(min(left, 16384))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            raise HttpError(413, "request body of %d bytes exceeds %d" % (n, MAX_BODY))
+        data = self.rfile.read(n)
+        if len(data) != n:
+            self.close_connection = True
+            raise HttpError(400, "request body ended after %d of %d bytes" % (len(data), n))
+        return data
+
+    def authenticate(self, op, rec):
+        lab = self.server.lab
+        kind = lab.client_kind(self.client_cert) if self.client_cert else None
+        rec["client_kind"] = kind
+        if op == "simplereenroll":
+            if kind == "operational":
+                return "tls-operational"
+            why = "simplereenroll needs a TLS client certificate issued by the EST CA"
+        else:
+            if kind == "birth":
+                return "tls-birth"
+            auth = self.headers.get("Authorization", "")
+            if lab.basic is not None and auth[:6].lower() == "basic ":
+                try:
+                    given = base64.b64decode(auth[6:].strip(), validate=True)
+                except binascii.Error:
+                    given = b""
+                if hmac.compare_digest(given, lab.basic):
+                    return "basic"
+                why = "HTTP Basic credentials rejected"
+            else:
+                why = ("simpleenroll needs a TLS client certificate from the manufacturer CA"
+                       " or HTTP Basic credentials")
+        raise HttpError(401, why, {"WWW-Authenticate": 'Basic realm="%s"' % REALM})
+
+    def read_csr(self, op, rec):
+        body = self.read_body()
+        rec["auth"] = self.authenticate(op, rec)
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/pkcs10":
+            raise HttpError(415, "Content-Type must be application/pkcs10, got %r" % ctype)
+        try:
+            der = base64.b64decode(b"".join(body.split()), validate=True)
+        except binascii.Error as e:
+            raise HttpError(400, "request body is not base64: %s" % e)
+        try:
+            csr = x509.load_der_x509_csr(der)
+        except ValueError as e:
+            raise HttpError(400, "request body is not a DER PKCS#10 CSR: %s" % e)
+        rec["csr_subject"] = dn(csr.subject)
+        rec["csr_pubkey_fingerprint"] = pki.public_key_fingerprint(csr.public_key())
+        try:
+            cp = csr.attributes.get_attribute_for_oid(
+                x509.ObjectIdentifier(OID_CHALLENGE_PASSWORD))
+            rec["challenge_password"] = cp.value.decode("utf-8", "replace")
+        except x509.AttributeNotFound:
+            pass
+        if not csr.is_signature_valid:
+            raise HttpError(400, "CSR signature does not verify")
+        try:
+            pki.check_key_type(csr.public_key())
+        except pki.PkiError as e:
+            raise HttpError(400, "CSR key refused: %s" % e)
+        if op == "simplereenroll" and csr.subject != self.client_cert.subject:
+            raise HttpError(400, "simplereenroll CSR subject %s differs from the client "
+                            "certificate subject %s (RFC 7030 4.2.2)"
+                            % (rec["csr_subject"], rec["client_subject"]))
+        return csr
+
+    def check_channel_binding(self, ctl, csr, rec):
+        if not ctl.get("require_tls_unique", False):
+            return
+        if self.connection.version() != "TLSv1.2":
+            raise HttpError(400, "tls-unique channel binding is defined for TLS 1.2 only, "
+                            "this connection is %s" % self.connection.version())
+        unique = self.connection.get_channel_binding("tls-unique")
+        expected = base64.b64encode(unique).decode()
+        rec["tls_unique"] = expected
+        if rec.get("challenge_password") != expected:
+            raise HttpError(400, "challengePassword does not carry this connection's "
+                            "tls-unique value")
+
+
+class EstServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address, lab):
+        self.lab = lab
+        super().__init__(address, EstHandler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind resolves the host name; avoid the DNS lookup.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "localhost"
+        self.server_port = self.server_address[1]
+
+    def finish_request(self, request, client_address):
+        """Runs in the connection's own thread: the TLS handshake is bounded by
+        the socket timeout and cannot stall the accept loop."""
+        request.settimeout(SOCKET_TIMEOUT)
+        try:
+            tls = self.lab.ssl_ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.lab.log.write(event="tls_handshake_failed",
+                               peer="%s:%d" % client_address[:2],
+                               reason=getattr(e, "reason", None), error=str(e))
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except OSError:
+            pass  # peer went away or timed out mid-request
+        finally:
+            try:
+                tls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            tls.close()
+
+
+class Terminated(Exception):
+    pass
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="fleetid lab EST server (RFC 7030/8951)")
+    p.add_argument("--pki", required=True, help="lab PKI directory (pki.py init)")
+    p.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1; 0 = any")
+    p.add_argument("--port-file", help="write the listening port here once ready")
+    p.add_argument("--pid-file")
+    p.add_argument("--log", help="append one JSON line per request / failed handshake")
+    p.add_argument("--control", help="JSON control file with fault switches")
+    p.add_argument("--cert-lifetime", type=int, default=3600,
+                   help="operational certificate lifetime in seconds (default 3600)")
+    p.add_argument("--tls-min", choices=sorted(TLS_VERSIONS), default="1.2")
+    p.add_argument("--tls-max", choices=sorted(TLS_VERSIONS), default="1.3")
+    p.add_argument("--server-cert", choices=sorted(SERVER_CERTS), default="server")
+    p.add_argument("--basic-user")
+    p.add_argument("--basic-password-file")
+    p.add_argument("--label-required", action="store_true",
+                   help="refuse paths without a CA label")
+    args = p.parse_args(argv)
+    if (args.basic_user is None) != (args.basic_password_file is None):
+        p.error("--basic-user and --basic-password-file go together")
+    if args.tls_min > args.tls_max:
+        p.error("--tls-min is above --tls-max")
+    if not 0 <= args.port <= 65535:
+        p.error("--port must be 0..65535")
+    if args.port == 0 and not args.port_file:
+        p.error("--port 0 needs --port-file to tell where it listens")
+    if args.cert_lifetime <= 0:
+        p.error("--cert-lifetime must be positive")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+
+    def on_signal(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        lab = Lab(args)
+        server = EstServer(("127.0.0.1", args.port), lab)
+    except (OSError, ValueError, ssl.SSLError) as e:
+        print("est_server.py: cannot start: %s" % e, file=sys.stderr)
+        return 1
+    port = server.server_address[1]
+    if args.pid_file:
+        pki.write_file(args.pid_file, b"%d\n" % os.getpid())
+    lab.log.write(event="listening", port=port, server_cert=args.server_cert,
+                  tls_min=args.tls_min, tls_max=args.tls_max,
+                  cert_lifetime=args.cert_lifetime)
+    if args.port_file:
+        pki.write_file(args.port_file, b"%d\n" % port)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except Terminated:
+        pass
+    finally:
+        server.server_close()
+        if args.pid_file:
+            try:
+                os.unlink(args.pid_file)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

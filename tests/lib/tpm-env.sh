@@ -1,0 +1,393 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# tests/lib/tpm-env.sh: the fleetid test lab, sourced by integration tests,
+# benchmarks and the demo. Starts real components on 127.0.0.1 only:
+#   - a fresh swtpm with EK certificates (like a real TPM), behind tpm2-abrmd
+#     on a private D-Bus bus (tpm_env_start / tpm_env_stop);
+#   - the lab EST server over HTTPS with a fresh lab PKI (est_env_start /
+#     est_env_stop), see tests/lab/README.md.
+# Every process is stopped by PID on exit, also on failure. Fresh ports and
+# directories each time, so tests can run in parallel.
+#
+# Sourcing installs an EXIT trap; register extra cleanup with lab_on_exit
+# instead of replacing the trap. LAB_KEEP=1 keeps the temporary directories.
+
+# shellcheck disable=SC2034  # LAB_* paths are for the scripts that source this file
+LAB_PYTHON=/usr/bin/python3
+LAB_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_PKI_PY=$LAB_TESTS_DIR/lab/pki.py
+LAB_EST_SERVER=$LAB_TESTS_DIR/lab/est_server.py
+LAB_CURL_ENROLL=$LAB_TESTS_DIR/lab/curl-enroll.sh
+LAB_TABRMD_TCTI=tabrmd:bus_type=session
+
+_lab_cleanups=()
+_lab_rc=0
+
+# lab_on_exit COMMAND...: run COMMAND (eval'ed) at exit; last registered runs first.
+lab_on_exit() {
+    _lab_cleanups+=("$*")
+}
+
+_lab_run_cleanups() {
+    _lab_rc=$?
+    local i
+    for ((i = ${#_lab_cleanups[@]} - 1; i >= 0; i--)); do
+        eval "${_lab_cleanups[i]}" || true
+    done
+    _lab_cleanups=()
+    return "$_lab_rc"
+}
+
+trap _lab_run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+lab_fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+lab_skip() {
+    echo "SKIP: $*" >&2
+    exit 77
+}
+
+lab_log() {
+    echo "lab: $*" >&2
+}
+
+# Functions that register cleanup at exit must run in the test's own shell.
+_lab_require_main_shell() {
+    [ "$BASHPID" = "$$" ] ||
+        lab_fail "$1 must run in the test's own shell, not in \$(...) or a pipeline"
+}
+
+# lab_require_tools TOOL...: exit 77 (skipped) if a tool or the lab's Python
+# modules are missing.
+lab_require_tools() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || lab_skip "required tool '$t' is not installed"
+    done
+    "$LAB_PYTHON" -c 'import cryptography.hazmat.primitives.serialization.pkcs7' 2>/dev/null ||
+        lab_skip "$LAB_PYTHON with the cryptography module is required"
+}
+
+_lab_now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo $((t / 1000))
+}
+
+# lab_wait_until SECONDS DESCRIPTION COMMAND...: retry COMMAND every 0.1 s
+# until it succeeds; fail with a message naming DESCRIPTION after SECONDS.
+lab_wait_until() {
+    local timeout=$1 what=$2
+    shift 2
+    local deadline=$(($(_lab_now_ms) + timeout * 1000))
+    while ! "$@"; do
+        if (($(_lab_now_ms) >= deadline)); then
+            echo "lab: timed out after ${timeout}s waiting for $what" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+_lab_dump_logs() {
+    local dir=$1 f
+    while IFS= read -r f; do
+        echo "---- last lines of $f ----" >&2
+        tail -n 15 "$f" >&2
+    done < <(find "$dir" -maxdepth 3 -type f \( -name '*.log' -o -name '*.stderr' \) -size +0 2>/dev/null | sort)
+}
+
+_lab_tmpdir_cleanup() {
+    local dir=$1
+    if [ "$_lab_rc" -ne 0 ] && [ "$_lab_rc" -ne 77 ]; then
+        _lab_dump_logs "$dir"
+    fi
+    if [ -n "${LAB_KEEP:-}" ]; then
+        lab_log "kept $dir"
+    else
+        rm -rf -- "$dir"
+    fi
+}
+
+# lab_tmpdir: create a per-test directory, set and export LAB_TMPDIR (absolute);
+# it is removed at exit (after the logs in it are shown if the test failed).
+lab_tmpdir() {
+    _lab_require_main_shell lab_tmpdir
+    LAB_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-lab.XXXXXXXX") ||
+        lab_fail "cannot create a temporary directory in ${TMPDIR:-/tmp}"
+    export LAB_TMPDIR
+    lab_on_exit "_lab_tmpdir_cleanup $(printf %q "$LAB_TMPDIR")"
+}
+
+# free_port [N]: print a loopback port P such that P..P+N-1 are all free now.
+# Callers must still cope with losing a race (retry on bind failure).
+free_port() {
+    "$LAB_PYTHON" - "${1:-1}" <<'EOF'
+import socket
+import sys
+
+n = int(sys.argv[1])
+for _ in range(100):
+    socks = [socket.socket()]
+    try:
+        socks[0].bind(("127.0.0.1", 0))
+        base = socks[0].getsockname()[1]
+        if base + n - 1 > 65535:
+            continue
+        for p in range(base + 1, base + n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", p))
+        print(base)
+        sys.exit(0)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+sys.exit("free_port: found no run of %d free loopback ports" % n)
+EOF
+}
+
+# True while PID exists and is not a zombie.
+_lab_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# _lab_kill PID COMM: stop a process we started, if it is still the one named
+# COMM: SIGTERM, wait up to 5 s, then SIGKILL.
+_lab_kill() {
+    local pid=$1 comm=$2 actual
+    [ -n "$pid" ] || return 0
+    _lab_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+    actual=$(cat "/proc/$pid/comm" 2>/dev/null)
+    if [ "$actual" != "$comm" ]; then
+        lab_log "not killing pid $pid: it is '$actual', not $comm"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null
+    if ! lab_wait_until 5 "$comm (pid $pid) to exit" eval "! _lab_alive $pid"; then
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+_lab_absdir() {
+    mkdir -p -- "$1" && (cd -- "$1" && pwd)
+}
+
+_tpm_env_write_config() {
+    local dir=$1
+    mkdir -p "$dir/tpm" "$dir/localca"
+    # swtpm_setup and swtpm_localca config private to this TPM, so parallel
+    # setups do not share /var/lib/swtpm-localca.
+    cat >"$dir/swtpm_setup.conf" <<EOF
+create_certs_tool = /usr/bin/swtpm_localca
+create_certs_tool_config = $dir/swtpm-localca.conf
+create_certs_tool_options = $dir/swtpm-localca.options
+active_pcr_banks = sha256
+EOF
+    cat >"$dir/swtpm-localca.conf" <<EOF
+statedir = $dir/localca
+signingkey = $dir/localca/signkey.pem
+issuercert = $dir/localca/issuercert.pem
+certserial = $dir/localca/certserial
+EOF
+    cat >"$dir/swtpm-localca.options" <<EOF
+--platform-manufacturer fleetid-lab
+--platform-version 2.1
+--platform-model swtpm
+EOF
+    cat >"$dir/dbus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$dir/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+EOF
+}
+
+_tpm_env_probe() {
+    _lab_alive "$TPM_ENV_ABRMD_PID" ||
+        lab_fail "tpm2-abrmd exited during startup; see $TPM_ENV_DIR/abrmd.log"
+    tpm2_getcap properties-fixed >/dev/null 2>&1
+}
+
+# tpm_env_start DIR: fresh swtpm (state in DIR/tpm, EK certificates in NV) +
+# private dbus-daemon + tpm2-abrmd. Exports DBUS_SESSION_BUS_ADDRESS,
+# FLEETID_TEST_TCTI, TPM2TOOLS_TCTI, TPM2OPENSSL_TCTI, TPM_ENV_DIR, TPM_ENV_PORT.
+tpm_env_start() {
+    local dir
+    _lab_require_main_shell tpm_env_start
+    dir=$(_lab_absdir "${1:?usage: tpm_env_start DIR}") || lab_fail "cannot create $1"
+    [ -z "${TPM_ENV_DIR:-}" ] || lab_fail "tpm_env_start: already running in $TPM_ENV_DIR"
+    # sun_path holds 108 bytes.
+    [ ${#dir} -le 100 ] || lab_fail "tpm_env_start: $dir is too long for a D-Bus socket path"
+    TPM_ENV_DIR=$dir
+    lab_on_exit tpm_env_stop
+    _tpm_env_write_config "$dir"
+
+    local runas=()
+    [ "$(id -u)" -eq 0 ] && runas=(--runas root)
+    swtpm_setup --tpm2 --tpmstate "$dir/tpm" --createek --create-ek-cert \
+        --create-platform-cert --overwrite --config "$dir/swtpm_setup.conf" \
+        "${runas[@]}" --logfile "$dir/swtpm_setup.log" >/dev/null 2>&1 ||
+        lab_fail "swtpm_setup failed to manufacture the TPM; see $dir/swtpm_setup.log"
+
+    local attempt port=
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port 2) || lab_fail "no free loopback ports for swtpm"
+        rm -f "$dir/swtpm.pid"
+        if swtpm socket --tpm2 --tpmstate dir="$dir/tpm" \
+            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+            --flags not-need-init,startup-clear --daemon \
+            --pid file="$dir/swtpm.pid" --log file="$dir/swtpm.log" \
+            2>>"$dir/swtpm.stderr"; then
+            break
+        fi
+        lab_log "swtpm could not listen on port $port (attempt $attempt), retrying"
+        port=
+    done
+    [ -n "$port" ] || lab_fail "swtpm did not start after 5 attempts; see $dir/swtpm.log"
+    lab_wait_until 5 "swtpm to write $dir/swtpm.pid" test -s "$dir/swtpm.pid" ||
+        lab_fail "swtpm did not start; see $dir/swtpm.log"
+    TPM_ENV_SWTPM_PID=$(cat "$dir/swtpm.pid")
+    TPM_ENV_PORT=$port
+
+    local out
+    out=$(dbus-daemon --config-file="$dir/dbus.conf" --fork --print-address=1 --print-pid=1) ||
+        lab_fail "dbus-daemon did not start with $dir/dbus.conf"
+    DBUS_SESSION_BUS_ADDRESS=$(sed -n 1p <<<"$out")
+    TPM_ENV_DBUS_PID=$(sed -n 2p <<<"$out")
+    export DBUS_SESSION_BUS_ADDRESS
+
+    local allow_root=()
+    [ "$(id -u)" -eq 0 ] && allow_root=(--allow-root)
+    tpm2-abrmd --session --tcti="swtpm:host=127.0.0.1,port=$port" "${allow_root[@]}" \
+        >"$dir/abrmd.log" 2>&1 &
+    TPM_ENV_ABRMD_PID=$!
+
+    export FLEETID_TEST_TCTI=$LAB_TABRMD_TCTI
+    export TPM2TOOLS_TCTI=$LAB_TABRMD_TCTI
+    export TPM2OPENSSL_TCTI=$LAB_TABRMD_TCTI
+    export TPM_ENV_DIR TPM_ENV_PORT
+    lab_wait_until 10 "tpm2-abrmd to answer on $DBUS_SESSION_BUS_ADDRESS" _tpm_env_probe ||
+        lab_fail "the TPM resource manager did not come up; see $dir/abrmd.log"
+}
+
+# tpm_env_stop: stop tpm2-abrmd, dbus-daemon and swtpm (by PID). Idempotent.
+tpm_env_stop() {
+    [ -n "${TPM_ENV_DIR:-}" ] || return 0
+    _lab_kill "${TPM_ENV_ABRMD_PID:-}" tpm2-abrmd
+    _lab_kill "${TPM_ENV_DBUS_PID:-}" dbus-daemon
+    _lab_kill "${TPM_ENV_SWTPM_PID:-}" swtpm
+    unset TPM_ENV_DIR TPM_ENV_PORT TPM_ENV_ABRMD_PID TPM_ENV_DBUS_PID TPM_ENV_SWTPM_PID
+    unset DBUS_SESSION_BUS_ADDRESS FLEETID_TEST_TCTI TPM2TOOLS_TCTI TPM2OPENSSL_TCTI
+}
+
+_est_env_probe() {
+    _lab_alive "$EST_PID" || lab_fail "the EST server exited during startup; see $EST_DIR/est.stderr"
+    test -s "$EST_DIR/est.port"
+}
+
+# est_env_start DIR [est_server.py options...]: lab PKI in DIR/pki (created if
+# missing, kept across restarts) and the EST server on a fresh port. Exports
+# EST_PORT, EST_URL, EST_PKI, EST_LOG (truncated at each start), EST_CONTROL,
+# EST_DIR, EST_PID. The control file is left as it is (est_control writes it).
+est_env_start() {
+    local dir
+    _lab_require_main_shell est_env_start
+    dir=$(_lab_absdir "${1:?usage: est_env_start DIR [est_server options]}") ||
+        lab_fail "cannot create $1"
+    shift
+    [ -z "${EST_PID:-}" ] || lab_fail "est_env_start: an EST server is already running (pid $EST_PID)"
+    if [ ! -e "$dir/pki/mfg-ca.pem" ]; then
+        "$LAB_PYTHON" "$LAB_PKI_PY" init "$dir/pki" >/dev/null ||
+            lab_fail "cannot create the lab PKI in $dir/pki"
+    fi
+    EST_DIR=$dir
+    EST_PKI=$dir/pki
+    EST_LOG=$dir/est.log
+    EST_CONTROL=$dir/est-control.json
+    rm -f "$dir/est.port"
+    : >"$EST_LOG"
+    "$LAB_PYTHON" "$LAB_EST_SERVER" --pki "$EST_PKI" --port 0 --port-file "$dir/est.port" \
+        --pid-file "$dir/est.pid" --log "$EST_LOG" --control "$EST_CONTROL" "$@" \
+        >>"$dir/est.stderr" 2>&1 &
+    EST_PID=$!
+    if [ -z "${_est_env_registered:-}" ]; then
+        lab_on_exit est_env_stop
+        _est_env_registered=1
+    fi
+    lab_wait_until 10 "the EST server to write $dir/est.port" _est_env_probe ||
+        lab_fail "the EST server did not start; see $dir/est.stderr"
+    EST_PORT=$(cat "$dir/est.port")
+    EST_URL=https://localhost:$EST_PORT/.well-known/est
+    export EST_PORT EST_URL EST_PKI EST_LOG EST_CONTROL EST_DIR EST_PID
+}
+
+# est_env_stop: stop the EST server (by PID). Idempotent; the PKI, log and
+# control file stay so the server can be restarted with other options.
+est_env_stop() {
+    [ -n "${EST_PID:-}" ] || return 0
+    _lab_kill "$EST_PID" python3
+    unset EST_PID EST_PORT EST_URL
+}
+
+# est_control JSON: atomically replace the EST server's control file (fault
+# counts re-arm). est_control '' removes it (normal behaviour).
+est_control() {
+    [ -n "${EST_CONTROL:-}" ] || lab_fail "est_control: no EST environment"
+    if [ -z "$1" ]; then
+        rm -f "$EST_CONTROL"
+        return 0
+    fi
+    printf '%s\n' "$1" >"$EST_CONTROL.tmp"
+    "$LAB_PYTHON" -c 'import json, sys; json.load(open(sys.argv[1]))' "$EST_CONTROL.tmp" ||
+        lab_fail "est_control: not valid JSON: $1"
+    mv -f "$EST_CONTROL.tmp" "$EST_CONTROL"
+}
+
+# est_log_count [FIELD=VALUE...]: number of EST log lines whose fields equal
+# the given values (compared as text, non-strings as JSON; FIELD=null matches
+# an absent field); only "request" events unless event=... is given.
+# Example: est_log_count op=simpleenroll status=200 label=null
+est_log_count() {
+    "$LAB_PYTHON" - "$EST_LOG" "$@" <<'EOF'
+import json
+import sys
+
+def text(value):
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+want = {"event": "request"}
+for arg in sys.argv[2:]:
+    key, _, value = arg.partition("=")
+    want[key] = value
+n = 0
+with open(sys.argv[1], encoding="utf-8") as f:
+    for line in f:
+        rec = json.loads(line)
+        if all(text(rec.get(k)) == v for k, v in want.items()):
+            n += 1
+print(n)
+EOF
+}
