@@ -167,18 +167,19 @@ _lab_alive() {
 _lab_kill() {
     local pid=$1 comm=$2 actual
     [ -n "$pid" ] || return 0
-    _lab_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
-    actual=$(cat "/proc/$pid/comm" 2>/dev/null)
-    if [ "$actual" != "$comm" ]; then
-        lab_log "not killing pid $pid: it is '$actual', not $comm"
-        return 0
+    if _lab_alive "$pid"; then
+        actual=$(cat "/proc/$pid/comm" 2>/dev/null) || true
+        if [ "$actual" != "$comm" ]; then
+            lab_log "not killing pid $pid: it is '$actual', not $comm"
+            return 0
+        fi
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! lab_wait_until 5 "$comm (pid $pid) to exit" eval "! _lab_alive $pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
     fi
-    kill -TERM "$pid" 2>/dev/null
-    if ! lab_wait_until 5 "$comm (pid $pid) to exit" eval "! _lab_alive $pid"; then
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    return 0
+    # Reap it if it is our child (tpm2-abrmd, the EST server); exit status ignored.
+    wait "$pid" 2>/dev/null || true
 }
 
 _lab_absdir() {
