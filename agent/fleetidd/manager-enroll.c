@@ -73,11 +73,10 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
                 return r;
         warn_if_lockout(tpm);
 
-        if (!m->provider_ready) {
-                r = tpm_provider_setup(c->tpm_tcti, d);
+        if (!m->providers.tpm2) {
+                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
                 if (r < 0)
                         return r;
-                m->provider_ready = true;
         }
 
         r = enroll_check_current(c, tpm, m->store, now, &current, d);

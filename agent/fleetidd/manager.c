@@ -27,6 +27,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_unref(m->event);
         state_store_free(m->store);
+        tpm_provider_teardown(&m->providers);
         config_free(m->config);
         free(m);
         return NULL;

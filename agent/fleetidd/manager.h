@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "store/state-store.h"
+#include "tpm/tpm-provider.h"
 #include "util/diag.h"
 
 typedef struct Manager {
@@ -23,7 +24,7 @@ typedef struct Manager {
 
         bool oneshot;            /* exit after the first attempt */
         int exit_code;           /* with oneshot */
-        bool provider_ready;     /* tpm2 OpenSSL provider loaded */
+        TpmProviders providers;  /* loaded once the TPM is reachable */
         bool ready_sent;
 
         unsigned failures;       /* consecutive failed attempts */

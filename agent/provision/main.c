@@ -338,11 +338,14 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "create-key") == 0)
                 r = cmd_create_key(c, t, &a);
         else if (strcmp(cmd, "csr") == 0) {
-                r = tpm_provider_setup(c->tpm_tcti, &d);
+                TpmProviders providers = {};
+
+                r = tpm_provider_setup(c->tpm_tcti, &providers, &d);
                 if (r < 0)
                         r = log_error_errno(r, "%s", diag_text(&d, r));
                 else
                         r = cmd_csr(c, &a);
+                tpm_provider_teardown(&providers);
         } else if (strcmp(cmd, "install-cert") == 0)
                 r = cmd_install_cert(c, t, &a);
         else if (strcmp(cmd, "status") == 0)

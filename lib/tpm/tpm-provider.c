@@ -7,19 +7,38 @@
 
 #include "tpm/tpm-provider.h"
 
-int tpm_provider_setup(const char *tcti, Diag *d) {
+int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d) {
+        TpmProviders p = {};
+
         /* The tpm2 provider reads its TCTI from the environment when it initialises. */
         if (tcti && setenv("TPM2OPENSSL_TCTI", tcti, 1) < 0)
                 return diag_set(d, -errno, "cannot set TPM2OPENSSL_TCTI");
 
-        if (!OSSL_PROVIDER_load(NULL, "default"))
+        p.base = OSSL_PROVIDER_load(NULL, "default");
+        if (!p.base)
                 return diag_set_ssl(d, -ENOENT, "cannot load OpenSSL's default provider");
-        if (!OSSL_PROVIDER_load(NULL, "tpm2"))
-                return diag_set_ssl(d, -ENOENT,
-                                    "cannot load the tpm2 OpenSSL provider (is tpm2-openssl installed?)");
-        if (!EVP_set_default_properties(NULL, "?tpm2.signature"))
+        p.tpm2 = OSSL_PROVIDER_load(NULL, "tpm2");
+        if (!p.tpm2) {
+                tpm_provider_teardown(&p);
+                return diag_set_ssl(d, -ENXIO, "cannot load the tpm2 OpenSSL provider (is tpm2-openssl "
+                                    "installed, is the TPM reachable through '%s'?)", tcti ? tcti : "(default)");
+        }
+        if (!EVP_set_default_properties(NULL, "?tpm2.signature")) {
+                tpm_provider_teardown(&p);
                 return diag_set_ssl(d, -EIO, "cannot set the OpenSSL property query");
+        }
+        *ret = p;
         return 0;
+}
+
+void tpm_provider_teardown(TpmProviders *p) {
+        if (!p)
+                return;
+        if (p->tpm2)
+                OSSL_PROVIDER_unload(p->tpm2);
+        if (p->base)
+                OSSL_PROVIDER_unload(p->base);
+        *p = (TpmProviders) {};
 }
 
 int tpm_provider_load_key(uint32_t handle, EVP_PKEY **ret, Diag *d) {

@@ -12,11 +12,20 @@
 #pragma once
 
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <stdint.h>
 
 #include "util/diag.h"
 
-int tpm_provider_setup(const char *tcti, Diag *d);
+typedef struct TpmProviders {
+        OSSL_PROVIDER *base;   /* "default" */
+        OSSL_PROVIDER *tpm2;
+} TpmProviders;
+
+/* Loads both providers; unload them with tpm_provider_teardown() before exit
+ * (the tpm2 provider holds a TPM connection of its own). */
+int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d);
+void tpm_provider_teardown(TpmProviders *p);
 
 /* Loads the persistent key at handle as a private EVP_PKEY whose operations run
  * in the TPM. */

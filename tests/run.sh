@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# tests/run.sh: the one command that checks fleetid on a fresh Debian 12.
+#  1. installs every build and test dependency from Debian's archive (apt-get
+#     when root; otherwise prints the exact command and stops);
+#  2. checks formatting;
+#  3. builds with -Werror and runs the unit and integration tests;
+#  4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#     the tests under it.
+# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4 (quick local runs).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+    build-essential meson ninja-build pkg-config clang-format
+    libtss2-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libconfig-dev libcmocka-dev
+    tpm2-openssl tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
+    python3 python3-cryptography
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "run.sh: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        echo "run.sh: missing packages. Run as root, or install them with:" >&2
+        echo "  sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+if [ -x tests/check-format.sh ] || [ -f tests/check-format.sh ]; then
+    echo "run.sh: checking formatting"
+    bash tests/check-format.sh
+fi
+
+run_suite() {
+    local dir=$1
+    shift
+    echo "run.sh: building in $dir"
+    if [ ! -d "$dir" ]; then
+        meson setup "$dir" --werror "$@"
+    else
+        meson setup --reconfigure "$dir" --werror "$@" >/dev/null
+    fi
+    ninja -C "$dir"
+    echo "run.sh: testing in $dir"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 --suite unit --suite integration
+}
+
+run_suite build
+
+if [ -z "${FLEETID_SKIP_ASAN:-}" ]; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+    export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+echo "run.sh: all checks passed"
