@@ -13,31 +13,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-PACKAGES=(
-    build-essential meson ninja-build pkg-config clang-format
-    libtss2-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libconfig-dev libcmocka-dev
-    tpm2-openssl tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
-    python3 python3-cryptography
-)
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        echo "run.sh: installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
-    else
-        echo "run.sh: missing packages. Run as root, or install them with:" >&2
-        echo "  sudo apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=tests/lib/deps.sh
+source tests/lib/deps.sh
+deps_install
 
 if [ -x tests/check-format.sh ] || [ -f tests/check-format.sh ]; then
     echo "run.sh: checking formatting"
