@@ -34,12 +34,14 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
                                 "fleetid created (a certificate for another key?)");
         if (cert_is_ca(leaf))
                 return diag_set(d, -EKEYREJECTED, "the certificate returned for our key is a CA certificate");
-        r = cert_verify_chain(leaf, returned, ca_certs, now, true, d);
-        if (r < 0)
-                return diag_prefix(d, r, "the returned certificate does not chain to the EST CA");
+        /* Dates first: an expired certificate from the right CA must be reported
+         * as expired, not as one that "does not chain". */
         r = cert_check_validity(leaf, now, CLOCK_SKEW_SEC, d);
         if (r < 0)
                 return diag_prefix(d, r, "the returned certificate is not currently valid");
+        r = cert_verify_chain(leaf, returned, ca_certs, now, true, d);
+        if (r < 0)
+                return diag_prefix(d, r, "the returned certificate does not chain to the EST CA");
 
         chain = sk_X509_new_null();
         if (!chain || !X509_up_ref(leaf))
