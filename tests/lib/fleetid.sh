@@ -9,6 +9,8 @@
 #   fleetid_provision [SERIAL] [ALG]      "manufacture" the device (birth key + IDevID in NV)
 #   fleetid_write_config [EXTRA LINES]    $FLEETID_CONF for this lab (extra lines appended)
 #   fleetid_enroll_once                   fleetidd --oneshot, output in $LAB_TMPDIR/fleetidd.log
+#   fleetid_daemon_start                  fleetidd in the background ($FLEETIDD_PID, $FLEETIDD_LOG)
+#   fleetid_status_get KEY / fleetid_wait_state SECS STATE   fleetidctl status --json
 
 # shellcheck source=tests/lib/tpm-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tpm-env.sh"
@@ -77,4 +79,38 @@ fleetid_assert_no_private_keys() {
     local hits
     hits=$(grep -rlE -- "-----BEGIN (ENCRYPTED |EC |RSA )?PRIVATE KEY-----" "$@" 2>/dev/null || true)
     [ -z "$hits" ] || lab_fail "plaintext private key material found: $hits"
+}
+
+# fleetid_status_get KEY: a top-level field of `fleetidctl status --json` (text
+# as is, other values as JSON); empty if the status cannot be read.
+fleetid_status_get() {
+    "$FLEETIDCTL" --config "$FLEETID_CONF" status --json 2>/dev/null | "$LAB_PYTHON" -c '
+import json, sys
+v = json.load(sys.stdin).get(sys.argv[1])
+print(v if isinstance(v, str) else json.dumps(v))' "$1" 2>/dev/null || true
+}
+
+_fleetid_state_is() {
+    [ "$(fleetid_status_get state)" = "$1" ]
+}
+
+# fleetid_wait_state SECONDS STATE: bounded wait until the status shows STATE.
+fleetid_wait_state() {
+    lab_wait_until "$1" "fleetidctl status to show state '$2'" _fleetid_state_is "$2"
+}
+
+# fleetid_daemon_start: fleetidd (not --oneshot) in the background with
+# $FLEETID_CONF; output in $FLEETIDD_LOG, PID in $FLEETIDD_PID; stopped at exit.
+fleetid_daemon_start() {
+    _lab_require_main_shell fleetid_daemon_start
+    FLEETIDD_LOG=$LAB_TMPDIR/fleetidd-daemon.log
+    "$FLEETIDD" --config "$FLEETID_CONF" >"$FLEETIDD_LOG" 2>&1 &
+    FLEETIDD_PID=$!
+    lab_on_exit "_lab_kill $FLEETIDD_PID fleetidd"
+}
+
+# fleetid_expect_grep FILE ERE WHAT: fail unless FILE has a line matching ERE.
+fleetid_expect_grep() {
+    grep -qE -- "$2" "$1" ||
+        lab_fail "$3: expected a line matching /$2/ in $1, got: $(tail -n 3 "$1" | tr '\n' ' ')"
 }
