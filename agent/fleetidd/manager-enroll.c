@@ -99,6 +99,11 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         r = enroll_first(c, tpm, m->store, password, now, res, d);
         if (r < 0)
                 return r;
+        if (res->trust_bootstrapped)
+                log_notice("trust anchor bootstrapped from /cacerts by its fingerprint %s", c->est_bootstrap_fingerprint);
+        log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x",
+                 res->ca_certs, res->key_created ? "created" : "reused (pending from an earlier attempt)",
+                 c->op_key_handle);
         log_enrolled(res->cert, "enrolled:");
         return 0;
 }

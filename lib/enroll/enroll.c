@@ -110,10 +110,12 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
 }
 
 /* Reuses the pending operational key if one is at the handle, else creates it. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, EVP_PKEY **ret_pub, Diag *d) {
+static int operational_key_prepare(const Config *c, TpmContext *tpm, EVP_PKEY **ret_pub, bool *ret_created,
+                                   Diag *d) {
         uint32_t attributes;
         int r;
 
+        *ret_created = false;
         r = tpm_key_read_public(tpm, c->op_key_handle, ret_pub, &attributes, d);
         if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0)
                 return 0;
@@ -126,6 +128,7 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, EVP_PKEY **
                 r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle, false, d);
         if (r < 0)
                 return r;
+        *ret_created = true;
         return tpm_key_read_public(tpm, c->op_key_handle, ret_pub, NULL, d);
 }
 
@@ -182,6 +185,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = trust_refresh(c, store, now, &trust, d);
         if (r < 0)
                 return r;
+        ret->trust_bootstrapped = trust.bootstrapped;
+        ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
 
         r = tpm_provider_load_key(c->birth_key_handle, &birth_key, d);
         if (r < 0)
@@ -208,7 +213,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (est_fetch_csrattrs(client, &attrs, NULL) < 0)
                 attrs = (CsrAttrs) {};
 
-        r = operational_key_prepare(c, tpm, &op_pub, d);
+        r = operational_key_prepare(c, tpm, &op_pub, &ret->key_created, d);
         if (r < 0)
                 goto out;
         r = tpm_provider_load_key(c->op_key_handle, &op_key, d);

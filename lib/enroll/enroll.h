@@ -28,6 +28,9 @@ typedef struct EnrollResult {
         uint64_t retry_after_sec;
         long http_status;        /* last status seen, 0 if none */
         X509 *cert;              /* on success: the new operational certificate */
+        bool key_created;        /* a new operational key was created in the TPM (else a pending one reused) */
+        bool trust_bootstrapped; /* the trust anchor came from the fingerprint bootstrap just now */
+        unsigned ca_certs;       /* EST CA certificates trusted after /cacerts */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);
