@@ -34,6 +34,11 @@ void log_setup(const char *ident) {
         log_to_journal = stderr_is_journal();
         if (lvl && strcmp(lvl, "debug") == 0)
                 log_max_level = LOG_DEBUG;
+        else
+                /* tpm2-tss prints its own warnings for outcomes fleetid handles (a
+                 * handle that is not there yet); fleetid reports what matters itself.
+                 * An explicit TSS2_LOG from the user still wins. */
+                (void) setenv("TSS2_LOG", "all+NONE", 0);
 }
 
 void log_set_max_level(int level) {

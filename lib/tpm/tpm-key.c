@@ -74,16 +74,13 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
         TSS2_RC rc;
         int r;
 
-        r = tpm_handle_exists(t, srk_handle, d);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                rc = Esys_TR_FromTPMPublic(t->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE,
-                                           ESYS_TR_NONE, ret);
-                if (rc != TSS2_RC_SUCCESS)
-                        return tpm_diag(d, rc, "cannot open the storage root key");
+        /* One ReadPublic both tells whether the SRK exists and opens it. */
+        rc = Esys_TR_FromTPMPublic(t->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
+        if (rc == TSS2_RC_SUCCESS)
                 return 0;
-        }
+        r = tpm_rc_to_errno(rc);
+        if (r != -ENOENT)
+                return tpm_diag(d, rc, "cannot open the storage root key");
 
         rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                 ESYS_TR_NONE, &sensitive, &template, &outside, &pcrs, &transient,
@@ -108,12 +105,10 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
 int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
         ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
         TSS2_RC rc;
-        int r;
 
-        r = tpm_handle_exists(t, handle, d);
-        if (r <= 0)
-                return r;
         rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+        if (tpm_rc_to_errno(rc) == -ENOENT)
+                return 0;
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the persistent key to evict it");
         rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
@@ -140,12 +135,8 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
         if (key_template(alg, &template) < 0)
                 return diag_set(d, -EINVAL, "unsupported key algorithm");
 
-        r = tpm_handle_exists(t, handle, d);
-        if (r < 0)
-                return r;
-        if (r > 0 && !replace)
-                return diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
-
+        /* No probe for an occupied handle: EvictControl refuses it (NV_DEFINED),
+         * and the transient key is then flushed, so nothing changes. */
         r = tpm_srk_ensure(t, srk_handle, &srk, d);
         if (r < 0)
                 return r;
@@ -172,6 +163,10 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
 
         rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, loaded, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                ESYS_TR_NONE, handle, &persistent);
+        if (tpm_rc_to_errno(rc) == -EEXIST) {
+                r = diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
+                goto out;
+        }
         if (rc != TSS2_RC_SUCCESS) {
                 char what[96];
 
@@ -291,13 +286,9 @@ int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t
         TSS2_RC rc;
         int r;
 
-        r = tpm_handle_exists(t, handle, d);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
-
         rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+        if (tpm_rc_to_errno(rc) == -ENOENT)
+                return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM key");
         rc = Esys_ReadPublic(t->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);

@@ -9,15 +9,10 @@
 static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC **ret_pub, Diag *d) {
         ESYS_TR nv = ESYS_TR_NONE;
         TSS2_RC rc;
-        int r;
-
-        r = tpm_handle_exists(t, index, d);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return diag_set(d, -ENOENT, "TPM NV index 0x%08x is not defined", index);
 
         rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+        if (tpm_rc_to_errno(rc) == -ENOENT)
+                return diag_set(d, -ENOENT, "TPM NV index 0x%08x is not defined", index);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM NV index");
         if (ret_pub) {
