@@ -113,6 +113,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         EnrollResult res = {};
         char delay_text[32];
         uint64_t delay;
+        bool server_asked;
         Diag d = {};
         int r;
 
@@ -132,6 +133,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         m->failures++;
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
                              res.retry_after_given, res.retry_after_sec, random_u64());
+        server_asked = res.retry_after_given;
         enroll_result_done(&res);
         format_delay(delay, delay_text, sizeof(delay_text));
 
@@ -146,20 +148,28 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
 
         log_struct(LOG_ERR, r, "8d2b4f6a1c3e4a5b9e7d0c2f4a6b8d02",
                    "enrollment failed: %s (attempt %u); retrying in %s%s", diag_text(&d, r), m->failures,
-                   delay_text, res.retry_after_given ? " as the server asked" : "");
+                   delay_text, server_asked ? " as the server asked" : "");
         m->next_attempt = (uint64_t) time(NULL) + delay;
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
         return manager_schedule_attempt(m, delay);
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {
+        struct timespec ts;
+        uint64_t now_usec;
         int r;
 
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
         /* CLOCK_BOOTTIME keeps counting across suspend, so a retry due during a
-         * suspend happens right after resume. */
-        r = sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_BOOTTIME, delay_sec * 1000000ULL,
-                                       delay_sec > 60 ? 1000000ULL : 1000ULL, on_attempt, m);
+         * suspend happens right after resume. The delay counts from now, not from
+         * the start of this event loop iteration (the base of
+         * sd_event_add_time_relative()): an attempt can last up to est.timeout, and
+         * a server's Retry-After counts from its answer. */
+        if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+                return log_error_errno(errno, "cannot read CLOCK_BOOTTIME: %m");
+        now_usec = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        r = sd_event_add_time(m->event, &m->retry_timer, CLOCK_BOOTTIME, now_usec + delay_sec * 1000000ULL,
+                              delay_sec > 60 ? 1000000ULL : 1000ULL, on_attempt, m);
         if (r < 0)
                 return log_error_errno(r, "cannot schedule the next enrollment attempt: %m");
         (void) sd_event_source_set_description(m->retry_timer, "enroll-attempt");
