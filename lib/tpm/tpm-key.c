@@ -113,10 +113,12 @@ int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
                 return tpm_diag(d, rc, "cannot open the persistent key to evict it");
         rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                ESYS_TR_NONE, handle, &none);
-        if (rc != TSS2_RC_SUCCESS) {
-                Esys_TR_Close(t->esys, &obj);
+        /* ESYS keeps the resource after evicting it, with the old key's name: left
+         * open, it makes the next Esys_TR_FromTPMPublic() of this handle (the key
+         * that replaces it) fail with a name mismatch. */
+        Esys_TR_Close(t->esys, &obj);
+        if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot evict the persistent key");
-        }
         return 1;
 }
 
