@@ -114,3 +114,20 @@ fleetid_expect_grep() {
     grep -qE -- "$2" "$1" ||
         lab_fail "$3: expected a line matching /$2/ in $1, got: $(tail -n 3 "$1" | tr '\n' ' ')"
 }
+
+# fleetid_expect_eq ACTUAL EXPECTED WHAT: fail naming WHAT unless ACTUAL = EXPECTED.
+fleetid_expect_eq() {
+    [ "$1" = "$2" ] || lab_fail "$3: expected '$2', got '$1'"
+}
+
+# fleetid_tpm_pubkey HANDLE: the public key of the TPM object at HANDLE, PEM
+# as openssl writes it (comparable with `openssl x509 -noout -pubkey`).
+fleetid_tpm_pubkey() {
+    { tpm2_readpublic -c "$1" -f pem -o /dev/fd/3 >/dev/null; } 3>&1 | openssl pkey -pubin
+}
+
+# fleetid_tpm_attributes HANDLE: the object attributes of the TPM object at
+# HANDLE as tpm2_readpublic names them, e.g. fixedtpm|fixedparent|...|sign.
+fleetid_tpm_attributes() {
+    tpm2_readpublic -c "$1" | sed -n '/^attributes:/{n;s/^ *value: //p}'
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# test-config-errors.sh: a bad fleetid.conf stops fleetidd before it does
+# anything, with exit status 78 (the unit does not restart on it) and one line
+# naming FILE:LINE and what is wrong (docs/configuration.md, "What happens on
+# bad input"); fleetidctl refuses it too. `fleetidd --check-config` accepts a
+# good file. Needs no TPM and no EST server.
+# Exit status: 0 pass, 1 fail, 77 skipped.
+
+set -euo pipefail
+# shellcheck source=tests/lib/fleetid.sh
+. "$(dirname "$0")/../lib/fleetid.sh"
+
+lab_tmpdir
+T=$LAB_TMPDIR
+URL=https://est.example.net/.well-known/est
+
+step() {
+    echo "== $*"
+}
+
+URL_LINE="url = \"$URL\";"
+ANCHORS_LINE="trust_anchors = \"$T/anchors.pem\";"
+
+# conf EST_LINE... [-- LINE...]: a configuration whose line 1 sets the state
+# directory, line 2 opens the est group, lines 3.. are the EST_LINEs; the other
+# LINEs follow the group, from line 4 + the number of EST_LINEs.
+conf() {
+    printf 'paths: { state_dir = "%s"; };\nest: {\n' "$T/state"
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        printf '        %s\n' "$1"
+        shift
+    done
+    echo "};"
+    [ $# -eq 0 ] || shift
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+}
+
+# expect_rejected NAME LOCATION ERE: the configuration on stdin is written to
+# $T/NAME.conf (not written if stdin is empty: a missing file). fleetidd
+# --oneshot and --check-config must exit 78 with exactly one line of output
+# containing "$T/NAME.conf$LOCATION: " followed by text matching ERE, and
+# create nothing; fleetidctl must fail naming the same place.
+expect_rejected() {
+    local name=$1 location=$2 ere=$3 file=$T/$1.conf out=$T/$1.out mode rc lines
+    local content
+    content=$(cat)
+    [ -z "$content" ] || printf '%s\n' "$content" >"$file"
+    for mode in --oneshot --check-config; do
+        rc=0
+        (cd "$T" && timeout 20 "$FLEETIDD" --config "$file" "$mode") >"$out" 2>&1 || rc=$?
+        fleetid_expect_eq "$rc" 78 "fleetidd $mode exit status for the $name config ($(head -c 300 "$out"))"
+        lines=$(wc -l <"$out")
+        fleetid_expect_eq "$lines" 1 "lines printed by fleetidd $mode for the $name config"
+        grep -qF -- "$file$location: " "$out" ||
+            lab_fail "$name: expected fleetidd $mode to name '$file$location', got: $(cat "$out")"
+        fleetid_expect_grep "$out" "$ere" "fleetidd $mode on the $name config"
+    done
+    [ ! -e "$T/state" ] || lab_fail "$name: fleetidd created its state directory despite the bad config"
+
+    rc=0
+    "$FLEETIDCTL" --config "$file" status >"$out" 2>&1 || rc=$?
+    [ "$rc" -ne 0 ] || lab_fail "$name: fleetidctl status accepted the config"
+    grep -qF -- "$file$location: " "$out" ||
+        lab_fail "$name: expected fleetidctl status to name '$file$location', got: $(cat "$out")"
+}
+
+step "a good file passes --check-config"
+cat >"$T/good.conf" <<EOF
+# a complete, valid configuration
+tpm: { tcti = "swtpm:host=127.0.0.1,port=1"; srk_handle = 0x81000001; };
+birth: { key_handle = 0x81020000; nv_index = 0x01C90000; };
+operational: { key_handle = 0x81020002; key_algorithm = "ecc-p384"; };
+est: {
+        url = "$URL";
+        label = "gw";
+        trust_anchors = "$T/anchors.pem";
+        timeout = 30;
+        connect_timeout = 10;
+};
+paths: { state_dir = "$T/state"; };
+retry: { initial = 5; max = 600; };
+EOF
+"$FLEETIDD" --config "$T/good.conf" --check-config >"$T/good.out" 2>&1 ||
+    lab_fail "fleetidd --check-config rejected a valid file: $(cat "$T/good.out")"
+fleetid_expect_eq "$(cat "$T/good.out")" "$T/good.conf: OK" "fleetidd --check-config output"
+[ ! -e "$T/state" ] || lab_fail "fleetidd --check-config created the state directory"
+
+step "missing file"
+expect_rejected missing "" 'no such file' </dev/null
+
+step "syntax error"
+expect_rejected syntax :4 'syntax error' < <(conf "$URL_LINE" 'timeout = = 5;' "$ANCHORS_LINE")
+
+step "unknown key and unknown group"
+expect_rejected unknown-key :5 "unknown key 'est.tiemout'" < <(conf "$URL_LINE" "$ANCHORS_LINE" 'tiemout = 5;')
+expect_rejected unknown-group :6 "unknown group 'logging'" \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- 'logging: { level = "debug"; };')
+
+step "wrong types"
+expect_rejected type-int :6 'retry\.initial must be an integer' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- 'retry: { initial = "30"; };')
+expect_rejected type-string :3 'est\.url must be a string' < <(conf 'url = 443;' "$ANCHORS_LINE")
+
+step "values out of range"
+expect_rejected range-timeout :5 'est\.timeout must be between 1 and 600 \(got 0\)' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" 'timeout = 0;')
+expect_rejected range-handle :6 'operational\.key_handle' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- 'operational: { key_handle = 0x01020002; };')
+expect_rejected range-negative :6 'negative' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- 'retry: { initial = -5; };')
+
+step "bad URLs"
+expect_rejected url-http :3 "est\\.url must start with https:// \\(got 'http://est\\.example\\.net" \
+    < <(conf 'url = "http://est.example.net/.well-known/est";' "$ANCHORS_LINE")
+expect_rejected url-port :3 'est\.url.*port' \
+    < <(conf 'url = "https://est.example.net:99999/.well-known/est";' "$ANCHORS_LINE")
+expect_rejected url-missing "" 'est\.url is required' < <(conf "$ANCHORS_LINE")
+
+step "keys that do not fit together"
+expect_rejected no-trust :4 'trust_anchors.*bootstrap_fingerprint|bootstrap_fingerprint.*trust_anchors' \
+    < <(conf "$URL_LINE" 'trust_anchors = "";')
+
+echo "PASS: configuration errors are reported in one line and stop fleetidd"
