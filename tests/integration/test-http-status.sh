@@ -28,33 +28,19 @@ config_est() {
         "est: { url = \"$EST_URL\"; trust_anchors = \"$EST_PKI/est-ca.pem\"; $extra };" "$@"
 }
 
-# fails_with WHAT ERE: fleetidd --oneshot exits 75, its output and the status
-# file's last_error match ERE, and no operational certificate is stored.
-fails_with() {
-    local what=$1 ere=$2 rc=0 state err
-    fleetid_enroll_once || rc=$?
-    [ "$rc" -eq 75 ] || lab_fail "$what: fleetidd --oneshot exit status: expected 75, got $rc"
-    fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "enrollment failed: .*$ere" "$what: fleetidd output"
-    [ ! -e "$OPERATIONAL" ] || lab_fail "$what: $OPERATIONAL was stored"
-    state=$(fleetid_status_get state)
-    [ "$state" = failed ] || lab_fail "$what: status state: expected 'failed', got '$state'"
-    err=$(fleetid_status_get last_error)
-    grep -qE -- "$ere" <<<"$err" || lab_fail "$what: status last_error: expected /$ere/, got '$err'"
-}
-
 config_est "timeout = 20;"
 
 echo "== 503 with a text"
 est_control '{"faults": [{"match": "simpleenroll", "status": 503, "body": "maintenance window until 04:00 (lab)"}]}'
-fails_with "503" "busy \(HTTP 503\): maintenance window until 04:00 \(lab\)"
+fleetid_expect_oneshot_failure "503" "busy \(HTTP 503\): maintenance window until 04:00 \(lab\)"
 
 echo "== 500 with a text"
 est_control '{"faults": [{"match": "simpleenroll", "status": 500, "body": "CA backend unreachable (lab)"}]}'
-fails_with "500" "HTTP 500: CA backend unreachable \(lab\)"
+fleetid_expect_oneshot_failure "500" "HTTP 500: CA backend unreachable \(lab\)"
 
 echo "== 401 without HTTP Basic configured"
 est_control '{"faults": [{"match": "simpleenroll", "status": 401, "body": "who are you (lab)"}]}'
-fails_with "401" "not authorized \(HTTP 401, no HTTP Basic configured\): who are you \(lab\)"
+fleetid_expect_oneshot_failure "401" "not authorized \(HTTP 401, no HTTP Basic configured\): who are you \(lab\)"
 [ "$(est_log_count op=simpleenroll status=401)" -eq 1 ] ||
     lab_fail "401 without Basic: expected exactly 1 /simpleenroll answered 401 (no second try)"
 
@@ -62,7 +48,7 @@ echo "== server slower than est.timeout"
 config_est "timeout = 2;"
 est_control '{"faults": [{"match": "simpleenroll", "delay": 5}]}'
 n0=$(est_log_count op=simpleenroll)
-fails_with "timeout" "[Tt]ime(d)? ?out"
+fleetid_expect_oneshot_failure "timeout" "[Tt]ime(d)? ?out"
 # The server logs the request once its delay is over.
 simpleenroll_logged() { [ "$(est_log_count op=simpleenroll)" -eq "$1" ]; }
 lab_wait_until 10 "the delayed /simpleenroll in the EST log" simpleenroll_logged $((n0 + 1)) ||

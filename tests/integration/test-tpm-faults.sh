@@ -35,16 +35,6 @@ abrmd_start() {
     TPM_ENV_ABRMD_PID=$!
 }
 
-# oneshot_fails WHAT ERE: fleetidd --oneshot exits 75 with ERE in its output,
-# and stores no operational certificate.
-oneshot_fails() {
-    local rc=0
-    fleetid_enroll_once || rc=$?
-    [ "$rc" -eq 75 ] || lab_fail "$1: fleetidd --oneshot exit status: expected 75, got $rc"
-    fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "enrollment failed: .*$2" "$1: fleetidd output"
-    [ ! -e "$FLEETID_STATE/operational.pem" ] || lab_fail "$1: an operational certificate was stored"
-}
-
 # tpm_prop NAME: a field of `tpm2_getcap properties-variable`, e.g.
 # TPM2_PT_LOCKOUT_COUNTER (printed as a decimal number) or inLockout.
 tpm_prop() {
@@ -65,11 +55,11 @@ echo "== (a) TPM resource manager down: --oneshot"
 fleetid_provision
 fleetid_write_config
 abrmd_stop
-oneshot_fails "tpm2-abrmd down" "TPM.*TCTI '$LAB_TABRMD_TCTI'"
+fleetid_expect_oneshot_failure "tpm2-abrmd down" "TPM.*TCTI '$LAB_TABRMD_TCTI'"
 
 echo "== (a) no TPM at the configured TCTI: --oneshot"
 FLEETID_TEST_TCTI="swtpm:host=127.0.0.1,port=$(free_port)" fleetid_write_config
-oneshot_fails "no swtpm listening" "TPM.*TCTI 'swtpm:host=127.0.0.1,port=[0-9]+'"
+fleetid_expect_oneshot_failure "no swtpm listening" "TPM.*TCTI 'swtpm:host=127.0.0.1,port=[0-9]+'"
 
 echo "== (a) daemon started before the resource manager"
 fleetid_write_config 'retry: { initial = 1; max = 2; };'

@@ -131,3 +131,16 @@ fleetid_tpm_pubkey() {
 fleetid_tpm_attributes() {
     tpm2_readpublic -c "$1" | sed -n '/^attributes:/{n;s/^ *value: //p}'
 }
+
+# fleetid_expect_oneshot_failure WHAT ERE: `fleetidd --oneshot` exits 75, its
+# output and the status file's last_error match ERE, no operational.pem stored.
+fleetid_expect_oneshot_failure() {
+    local what=$1 ere=$2 rc=0 v
+    fleetid_enroll_once || rc=$?
+    fleetid_expect_eq "$rc" 75 "$what: fleetidd --oneshot exit status"
+    fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "enrollment failed: .*$ere" "$what: fleetidd output"
+    fleetid_expect_eq "$(fleetid_status_get state)" failed "$what: status state"
+    v=$(fleetid_status_get last_error)
+    grep -qE -- "$ere" <<<"$v" || lab_fail "$what: status last_error: expected /$ere/, got '$v'"
+    [ ! -e "$FLEETID_STATE/operational.pem" ] || lab_fail "$what: $FLEETID_STATE/operational.pem was stored"
+}
