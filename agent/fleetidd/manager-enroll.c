@@ -104,6 +104,8 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x",
                  res->ca_certs, res->key_created ? "created" : "reused (pending from an earlier attempt)",
                  c->op_key_handle);
+        if (res->subject_changed)
+                log_notice("the EST CA issued the certificate with another subject than the CSR asked for");
         log_enrolled(res->cert, "enrolled:");
         return 0;
 }

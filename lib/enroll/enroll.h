@@ -31,6 +31,7 @@ typedef struct EnrollResult {
         bool key_created;        /* a new operational key was created in the TPM (else a pending one reused) */
         bool trust_bootstrapped; /* the trust anchor came from the fingerprint bootstrap just now */
         unsigned ca_certs;       /* EST CA certificates trusted after /cacerts */
+        bool subject_changed;    /* the CA issued another subject than the CSR asked for */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);
