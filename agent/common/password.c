@@ -16,8 +16,10 @@ int password_read_file(const char *path, char **ret, Diag *d) {
         if (stat(path, &st) < 0)
                 return diag_set(d, -errno, "cannot read the EST password file %s: %s", path, strerror(errno));
         if (st.st_mode & S_IROTH)
-                return diag_set(d, -EPERM, "EST password file %s is readable by everyone (mode %04o); "
-                                "chmod 0600 it", path, (unsigned) (st.st_mode & 07777));
+                return diag_set(d, -EPERM,
+                                "EST password file %s is readable by everyone (mode %04o); "
+                                "chmod 0600 it",
+                                path, (unsigned) (st.st_mode & 07777));
         r = read_file_bounded(path, PASSWORD_MAX, &buf, &len);
         if (r < 0)
                 return diag_set(d, r, "cannot read the EST password file %s: %s", path, strerror(-r));

@@ -35,7 +35,7 @@ enum {
 
 typedef struct CertInfo {
         bool present;
-        char *error;          /* present but unreadable or not a certificate */
+        char *error; /* present but unreadable or not a certificate */
         char *subject;
         char *serial;
         char *issuer;
@@ -47,8 +47,8 @@ typedef struct Status {
         const char *state_dir;
         bool have_record;
         StatusRecord record;
-        char *record_error;   /* status file present but unreadable */
-        const char *est_url;  /* from the record, else from the configuration */
+        char *record_error;  /* status file present but unreadable */
+        const char *est_url; /* from the record, else from the configuration */
         CertInfo birth;
         CertInfo operational;
         time_t now;
@@ -173,15 +173,15 @@ static size_t utf8_sequence_len(const unsigned char *p) {
         else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
                 n = 3;
                 if (p[0] == 0xE0)
-                        lo = 0xA0;      /* no overlong forms */
+                        lo = 0xA0; /* no overlong forms */
                 else if (p[0] == 0xED)
-                        hi = 0x9F;      /* no surrogates */
+                        hi = 0x9F; /* no surrogates */
         } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
                 n = 4;
                 if (p[0] == 0xF0)
                         lo = 0x90;
                 else if (p[0] == 0xF4)
-                        hi = 0x8F;      /* nothing above U+10FFFF */
+                        hi = 0x8F; /* nothing above U+10FFFF */
         } else
                 return 0;
 
@@ -215,13 +215,27 @@ static void json_string(FILE *f, const char *s) {
                         p += n;
                 } else {
                         switch (*p) {
-                        case '"':  fputs("\\\"", f); break;
-                        case '\\': fputs("\\\\", f); break;
-                        case '\n': fputs("\\n", f);  break;
-                        case '\r': fputs("\\r", f);  break;
-                        case '\t': fputs("\\t", f);  break;
-                        case '\b': fputs("\\b", f);  break;
-                        case '\f': fputs("\\f", f);  break;
+                        case '"':
+                                fputs("\\\"", f);
+                                break;
+                        case '\\':
+                                fputs("\\\\", f);
+                                break;
+                        case '\n':
+                                fputs("\\n", f);
+                                break;
+                        case '\r':
+                                fputs("\\r", f);
+                                break;
+                        case '\t':
+                                fputs("\\t", f);
+                                break;
+                        case '\b':
+                                fputs("\\b", f);
+                                break;
+                        case '\f':
+                                fputs("\\f", f);
+                                break;
                         default:
                                 if (*p < 0x20 || *p == 0x7f)
                                         fprintf(f, "\\u%04x", *p);
@@ -258,7 +272,7 @@ static void json_cert(FILE *f, bool *first, const char *key, const CertInfo *c, 
 
         json_key(f, first, key);
         if (!c->present || c->error) {
-                fputs("null", f);   /* the error goes to "errors" */
+                fputs("null", f); /* the error goes to "errors" */
                 return;
         }
         fputc('{', f);
@@ -294,8 +308,10 @@ static void print_json(const Status *s) {
                 fprintf(f, "%u", r->failures);
         else
                 fputs("null", f);
-        json_key_string(f, &first, "last_success", r ? format_record_time(r->last_success, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "next_attempt", r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "last_success",
+                        r ? format_record_time(r->last_success, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "next_attempt",
+                        r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "updated", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "est_url", s->est_url);
         json_cert(f, &first, "birth_certificate", &s->birth, 0);
@@ -326,7 +342,8 @@ static void line(const char *key, const char *value) {
         while (*p) {
                 size_t n = utf8_sequence_len(p);
 
-                if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) || (n == 2 && p[0] == 0xC2 && p[1] < 0xA0)) {
+                if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
+                    (n == 2 && p[0] == 0xC2 && p[1] < 0xA0)) {
                         fputc('?', stdout);
                         p += n ?: 1;
                 } else {
@@ -376,11 +393,11 @@ static void print_cert(const char *what, const CertInfo *c, time_t now) {
                 const char *unit = days == 1 ? "day" : "days";
 
                 if (left >= 0)
-                        snprintf(buf, sizeof(buf), "%" PRIi64 " %s (%" PRIi64 " seconds)%s",
-                                 days, unit, left, now < c->not_before ? ", not valid yet" : "");
+                        snprintf(buf, sizeof(buf), "%" PRIi64 " %s (%" PRIi64 " seconds)%s", days, unit,
+                                 left, now < c->not_before ? ", not valid yet" : "");
                 else
-                        snprintf(buf, sizeof(buf), "expired %" PRIi64 " %s ago (%" PRIi64 " seconds)",
-                                 days, unit, left);
+                        snprintf(buf, sizeof(buf), "expired %" PRIi64 " %s ago (%" PRIi64 " seconds)", days,
+                                 unit, left);
                 line(KEY("time left"), buf);
         }
 #undef KEY
@@ -513,14 +530,12 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_STATE_DIR,
                 ARG_JSON,
         };
-        static const struct option options[] = {
-                { "help",      no_argument,       NULL, 'h'           },
-                { "version",   no_argument,       NULL, 'V'           },
-                { "config",    required_argument, NULL, ARG_CONFIG    },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "json",      no_argument,       NULL, ARG_JSON      },
-                {}
-        };
+        static const struct option options[] = { { "help", no_argument, NULL, 'h' },
+                                                 { "version", no_argument, NULL, 'V' },
+                                                 { "config", required_argument, NULL, ARG_CONFIG },
+                                                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                                                 { "json", no_argument, NULL, ARG_JSON },
+                                                 {} };
         int c;
 
         while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0)
@@ -564,7 +579,8 @@ int main(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
         if (strcmp(argv[optind], "status") != 0) {
-                fprintf(stderr, "fleetidctl: unknown command \"%s\". Try 'fleetidctl --help'.\n", argv[optind]);
+                fprintf(stderr, "fleetidctl: unknown command \"%s\". Try 'fleetidctl --help'.\n",
+                        argv[optind]);
                 return EXIT_USAGE;
         }
         if (optind + 1 < argc) {

@@ -33,12 +33,9 @@ static void help(void) {
 int main(int argc, char **argv) {
         enum { A_CONFIG = 256, A_ONESHOT, A_CHECK, A_VERSION };
         static const struct option opts[] = {
-                { "config", required_argument, NULL, A_CONFIG },
-                { "oneshot", no_argument, NULL, A_ONESHOT },
-                { "check-config", no_argument, NULL, A_CHECK },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, A_VERSION },
-                {},
+                { "config", required_argument, NULL, A_CONFIG }, { "oneshot", no_argument, NULL, A_ONESHOT },
+                { "check-config", no_argument, NULL, A_CHECK },  { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, A_VERSION },     {},
         };
         _cleanup_(manager_freep) Manager *m = NULL;
         const char *config_path = FLEETID_CONFIG_PATH;
@@ -51,12 +48,23 @@ int main(int argc, char **argv) {
         log_setup("fleetidd");
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
                 switch (c) {
-                case A_CONFIG: config_path = optarg; break;
-                case A_ONESHOT: oneshot = true; break;
-                case A_CHECK: check = true; break;
-                case 'h': help(); return 0;
-                case A_VERSION: printf("fleetidd %s\n", FLEETID_VERSION); return 0;
-                default: return 2;
+                case A_CONFIG:
+                        config_path = optarg;
+                        break;
+                case A_ONESHOT:
+                        oneshot = true;
+                        break;
+                case A_CHECK:
+                        check = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case A_VERSION:
+                        printf("fleetidd %s\n", FLEETID_VERSION);
+                        return 0;
+                default:
+                        return 2;
                 }
         if (optind < argc) {
                 log_error("unexpected argument '%s'; see --help", argv[optind]);

@@ -56,7 +56,8 @@ static void warn_if_lockout(TpmContext *tpm) {
                 return;
         log_warning("the TPM is in dictionary-attack lockout (%u of %u failed authorizations; recovers one "
                     "every %us). fleetid's keys are not subject to it and fleetid never spends the counter; "
-                    "continuing", info.counter, info.max_tries, info.recovery_sec);
+                    "continuing",
+                    info.counter, info.max_tries, info.recovery_sec);
 }
 
 /* One attempt; returns 0 once the device holds a valid operational certificate. */
@@ -100,7 +101,8 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         if (r < 0)
                 return r;
         if (res->trust_bootstrapped)
-                log_notice("trust anchor bootstrapped from /cacerts by its fingerprint %s", c->est_bootstrap_fingerprint);
+                log_notice("trust anchor bootstrapped from /cacerts by its fingerprint %s",
+                           c->est_bootstrap_fingerprint);
         log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x",
                  res->ca_certs, res->key_created ? "created" : "reused (pending from an earlier attempt)",
                  c->op_key_handle);

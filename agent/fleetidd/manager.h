@@ -22,15 +22,15 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         StateStore *store;
 
-        bool oneshot;            /* exit after the first attempt */
-        int exit_code;           /* with oneshot */
-        TpmProviders providers;  /* loaded once the TPM is reachable */
+        bool oneshot;           /* exit after the first attempt */
+        int exit_code;          /* with oneshot */
+        TpmProviders providers; /* loaded once the TPM is reachable */
         bool ready_sent;
 
-        unsigned failures;       /* consecutive failed attempts */
-        uint64_t last_success;   /* unix seconds */
-        uint64_t next_attempt;   /* unix seconds, 0 = none */
-        char *state;             /* static string: "enrolling", "enrolled", ... */
+        unsigned failures;     /* consecutive failed attempts */
+        uint64_t last_success; /* unix seconds */
+        uint64_t next_attempt; /* unix seconds, 0 = none */
+        char *state;           /* static string: "enrolling", "enrolled", ... */
         char last_error[DIAG_MAX];
 } Manager;
 

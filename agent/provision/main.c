@@ -40,8 +40,8 @@ typedef struct Args {
         const char *cert;
         const char *ca;
         const char *file;
-        long handle;       /* -1 = from the config */
-        long nv_index;     /* -1 = from the config, 0 = none */
+        long handle;   /* -1 = from the config */
+        long nv_index; /* -1 = from the config, 0 = none */
         bool lock;
         bool force;
 } Args;
@@ -73,17 +73,39 @@ static void help(void) {
 }
 
 static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
-        enum { A_CONFIG = 256, A_TCTI, A_HANDLE, A_NV, A_ALG, A_SERIAL, A_CN, A_OUT, A_CERT, A_CA,
-               A_FILE, A_LOCK, A_FORCE, A_VERSION };
+        enum {
+                A_CONFIG = 256,
+                A_TCTI,
+                A_HANDLE,
+                A_NV,
+                A_ALG,
+                A_SERIAL,
+                A_CN,
+                A_OUT,
+                A_CERT,
+                A_CA,
+                A_FILE,
+                A_LOCK,
+                A_FORCE,
+                A_VERSION
+        };
         static const struct option opts[] = {
-                { "config", required_argument, NULL, A_CONFIG },  { "tcti", required_argument, NULL, A_TCTI },
-                { "handle", required_argument, NULL, A_HANDLE },  { "nv-index", required_argument, NULL, A_NV },
-                { "algorithm", required_argument, NULL, A_ALG },  { "serial", required_argument, NULL, A_SERIAL },
-                { "cn", required_argument, NULL, A_CN },          { "out", required_argument, NULL, A_OUT },
-                { "cert", required_argument, NULL, A_CERT },      { "ca", required_argument, NULL, A_CA },
-                { "file", required_argument, NULL, A_FILE },      { "lock", no_argument, NULL, A_LOCK },
-                { "force", no_argument, NULL, A_FORCE },          { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, A_VERSION },      {},
+                { "config", required_argument, NULL, A_CONFIG },
+                { "tcti", required_argument, NULL, A_TCTI },
+                { "handle", required_argument, NULL, A_HANDLE },
+                { "nv-index", required_argument, NULL, A_NV },
+                { "algorithm", required_argument, NULL, A_ALG },
+                { "serial", required_argument, NULL, A_SERIAL },
+                { "cn", required_argument, NULL, A_CN },
+                { "out", required_argument, NULL, A_OUT },
+                { "cert", required_argument, NULL, A_CERT },
+                { "ca", required_argument, NULL, A_CA },
+                { "file", required_argument, NULL, A_FILE },
+                { "lock", no_argument, NULL, A_LOCK },
+                { "force", no_argument, NULL, A_FORCE },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, A_VERSION },
+                {},
         };
         int c;
 
@@ -91,8 +113,12 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 char *end;
 
                 switch (c) {
-                case A_CONFIG: a->config_path = optarg; break;
-                case A_TCTI: a->tcti = optarg; break;
+                case A_CONFIG:
+                        a->config_path = optarg;
+                        break;
+                case A_TCTI:
+                        a->tcti = optarg;
+                        break;
                 case A_HANDLE:
                 case A_NV:
                         errno = 0;
@@ -107,18 +133,41 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                         else
                                 a->nv_index = v;
                         break;
-                case A_ALG: a->algorithm = optarg; break;
-                case A_SERIAL: a->serial = optarg; break;
-                case A_CN: a->cn = optarg; break;
-                case A_OUT: a->out = optarg; break;
-                case A_CERT: a->cert = optarg; break;
-                case A_CA: a->ca = optarg; break;
-                case A_FILE: a->file = optarg; break;
-                case A_LOCK: a->lock = true; break;
-                case A_FORCE: a->force = true; break;
-                case 'h': help(); exit(0);
-                case A_VERSION: printf("fleetid-provision %s\n", FLEETID_VERSION); exit(0);
-                default: return -EINVAL;
+                case A_ALG:
+                        a->algorithm = optarg;
+                        break;
+                case A_SERIAL:
+                        a->serial = optarg;
+                        break;
+                case A_CN:
+                        a->cn = optarg;
+                        break;
+                case A_OUT:
+                        a->out = optarg;
+                        break;
+                case A_CERT:
+                        a->cert = optarg;
+                        break;
+                case A_CA:
+                        a->ca = optarg;
+                        break;
+                case A_FILE:
+                        a->file = optarg;
+                        break;
+                case A_LOCK:
+                        a->lock = true;
+                        break;
+                case A_FORCE:
+                        a->force = true;
+                        break;
+                case 'h':
+                        help();
+                        exit(0);
+                case A_VERSION:
+                        printf("fleetid-provision %s\n", FLEETID_VERSION);
+                        exit(0);
+                default:
+                        return -EINVAL;
                 }
         }
         if (optind != argc - 1) {
@@ -138,12 +187,14 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
         int r;
 
         if (alg == _KEY_ALG_INVALID)
-                return log_error_errno(EINVAL, "unknown algorithm '%s' (ecc-p256, ecc-p384, rsa-2048, rsa-3072)",
+                return log_error_errno(EINVAL,
+                                       "unknown algorithm '%s' (ecc-p256, ecc-p384, rsa-2048, rsa-3072)",
                                        a->algorithm);
 
         r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &d);
         if (r == -EEXIST)
-                return log_error_errno(r, "a birth key already exists at 0x%08x; nothing changed "
+                return log_error_errno(r,
+                                       "a birth key already exists at 0x%08x; nothing changed "
                                        "(use --force to replace it, which invalidates its certificate)",
                                        c->birth_key_handle);
         if (r < 0)
@@ -215,26 +266,33 @@ static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
         if (!a->cert || !a->ca)
                 return log_error_errno(EINVAL, "install-cert needs --cert and --ca");
         if (!c->birth_nv_index && !a->file)
-                return log_error_errno(EINVAL, "nowhere to install the certificate: NV index is 0 and no --file");
+                return log_error_errno(EINVAL,
+                                       "nowhere to install the certificate: NV index is 0 and no --file");
 
         r = certs_load_pem_file(a->cert, &certs, &d);
         if (r < 0)
-                return log_error_errno(r, "cannot read the birth certificate %s: %s", a->cert, diag_text(&d, r));
+                return log_error_errno(r, "cannot read the birth certificate %s: %s", a->cert,
+                                       diag_text(&d, r));
         r = certs_load_pem_file(a->ca, &cas, &d);
         if (r < 0)
                 return log_error_errno(r, "cannot read the manufacturer CA %s: %s", a->ca, diag_text(&d, r));
         r = tpm_key_read_public(t, c->birth_key_handle, &pub, NULL, &d);
         if (r < 0)
-                return log_error_errno(r, "cannot read the birth key: %s (run create-key first)", diag_text(&d, r));
+                return log_error_errno(r, "cannot read the birth key: %s (run create-key first)",
+                                       diag_text(&d, r));
 
         r = certs_find_for_key(certs, pub, &leaf, &d);
         if (r < 0)
-                return log_error_errno(EKEYREJECTED, "%s holds no certificate for the birth key at 0x%08x; "
-                                       "nothing installed", a->cert, c->birth_key_handle);
+                return log_error_errno(EKEYREJECTED,
+                                       "%s holds no certificate for the birth key at 0x%08x; "
+                                       "nothing installed",
+                                       a->cert, c->birth_key_handle);
         r = cert_verify_chain(leaf, certs, cas, time(NULL), true, &d);
         if (r < 0)
-                return log_error_errno(r, "the birth certificate does not chain to the manufacturer CA in %s: %s; "
-                                       "nothing installed", a->ca, diag_text(&d, r));
+                return log_error_errno(r,
+                                       "the birth certificate does not chain to the manufacturer CA in %s: %s; "
+                                       "nothing installed",
+                                       a->ca, diag_text(&d, r));
 
         if (c->birth_nv_index) {
                 der_len = i2d_X509(leaf, &der);
@@ -243,10 +301,13 @@ static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
                 r = tpm_nv_store(t, c->birth_nv_index, der, (size_t) der_len, a->force, a->lock, &d);
                 OPENSSL_free(der);
                 if (r == -EEXIST)
-                        return log_error_errno(r, "a birth certificate is already installed in NV index 0x%08x; "
-                                               "nothing changed (use --force to replace it)", c->birth_nv_index);
+                        return log_error_errno(r,
+                                               "a birth certificate is already installed in NV index 0x%08x; "
+                                               "nothing changed (use --force to replace it)",
+                                               c->birth_nv_index);
                 if (r < 0)
-                        return log_error_errno(r, "cannot install the certificate in NV: %s", diag_text(&d, r));
+                        return log_error_errno(r, "cannot install the certificate in NV: %s",
+                                               diag_text(&d, r));
         }
         if (a->file) {
                 if (!a->force && access(a->file, F_OK) == 0)
@@ -291,7 +352,8 @@ static int cmd_status(const Config *c, TpmContext *t) {
         }
         locked = tpm_nv_is_write_locked(t, c->birth_nv_index, NULL);
         if (cert_from_der(der, len, &cert, &d) < 0) {
-                printf("Certificate: NV 0x%08x holds no valid certificate (%s)\n", c->birth_nv_index, diag_text(&d, -EBADMSG));
+                printf("Certificate: NV 0x%08x holds no valid certificate (%s)\n", c->birth_nv_index,
+                       diag_text(&d, -EBADMSG));
                 return 0;
         }
         (void) cert_subject_string(cert, &subject);

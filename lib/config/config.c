@@ -88,7 +88,8 @@ static int check_tcti(const char *v, char **ret, const char **ret_why) {
 
 /* X.520 serialNumber is a PrintableString. */
 static int check_printable(const char *v, char **ret, const char **ret_why) {
-        if (v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")] != '\0') {
+        if (v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")] !=
+            '\0') {
                 *ret_why = "may only contain A-Z a-z 0-9 space and '()+,-./:=? (X.520 PrintableString)";
                 return -EINVAL;
         }
@@ -227,9 +228,9 @@ typedef struct KeySpec {
         const char *name;
         ValueKind kind;
         size_t offset;
-        uint32_t min, max;  /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
-        bool nonempty;      /* KIND_STRING: "" is an error rather than "unset" */
-        StringCheck check;  /* KIND_STRING */
+        uint32_t min, max; /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
+        bool nonempty;     /* KIND_STRING: "" is an error rather than "unset" */
+        StringCheck check; /* KIND_STRING */
 } KeySpec;
 
 enum {
@@ -263,27 +264,28 @@ enum {
         { g, n, kind, offsetof(Config, field), lo, hi, false, NULL }
 
 static const KeySpec key_specs[_K_MAX] = {
-        [K_TPM_TCTI]      = STR("tpm", "tcti", tpm_tcti, 1024, true, check_tcti),
-        [K_TPM_SRK]       = NUM("tpm", "srk_handle", KIND_PERSISTENT, srk_handle, 0, 0),
-        [K_BIRTH_KEY]     = NUM("birth", "key_handle", KIND_PERSISTENT, birth_key_handle, 0, 0),
-        [K_BIRTH_NV]      = NUM("birth", "nv_index", KIND_NV_INDEX, birth_nv_index, 0, 0),
-        [K_BIRTH_CERT]    = STR("birth", "cert_file", birth_cert_file, PATH_MAX_BYTES, false, check_path),
-        [K_OP_KEY]        = NUM("operational", "key_handle", KIND_PERSISTENT, op_key_handle, 0, 0),
-        [K_OP_ALG]        = NUM("operational", "key_algorithm", KIND_ALGORITHM, op_key_algorithm, 0, 0),
-        [K_OP_CN]         = STR("operational", "subject_cn", subject_cn, 64, false, check_text),
-        [K_OP_SERIAL]     = STR("operational", "subject_serial", subject_serial, 64, false, check_printable),
-        [K_EST_URL]       = STR("est", "url", est_url, 2048, true, check_url),
-        [K_EST_LABEL]     = STR("est", "label", est_label, 64, false, check_label),
-        [K_EST_ANCHORS]   = STR("est", "trust_anchors", est_trust_anchors, PATH_MAX_BYTES, false, check_path),
-        [K_EST_FPR]       = STR("est", "bootstrap_fingerprint", est_bootstrap_fingerprint, 200, false, check_fingerprint),
-        [K_EST_USER]      = STR("est", "username", est_username, 255, false, check_username),
-        [K_EST_PASSWORD]  = STR("est", "password_file", est_password_file, PATH_MAX_BYTES, false, check_path),
-        [K_EST_TIMEOUT]   = NUM("est", "timeout", KIND_UINT, est_timeout_sec, 1, 600),
-        [K_EST_CONNECT]   = NUM("est", "connect_timeout", KIND_UINT, est_connect_timeout_sec, 1, 600),
-        [K_EST_MAXRESP]   = NUM("est", "max_response_bytes", KIND_UINT, est_max_response_bytes, 4096, 16777216),
-        [K_PATHS_STATE]   = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
+        [K_TPM_TCTI] = STR("tpm", "tcti", tpm_tcti, 1024, true, check_tcti),
+        [K_TPM_SRK] = NUM("tpm", "srk_handle", KIND_PERSISTENT, srk_handle, 0, 0),
+        [K_BIRTH_KEY] = NUM("birth", "key_handle", KIND_PERSISTENT, birth_key_handle, 0, 0),
+        [K_BIRTH_NV] = NUM("birth", "nv_index", KIND_NV_INDEX, birth_nv_index, 0, 0),
+        [K_BIRTH_CERT] = STR("birth", "cert_file", birth_cert_file, PATH_MAX_BYTES, false, check_path),
+        [K_OP_KEY] = NUM("operational", "key_handle", KIND_PERSISTENT, op_key_handle, 0, 0),
+        [K_OP_ALG] = NUM("operational", "key_algorithm", KIND_ALGORITHM, op_key_algorithm, 0, 0),
+        [K_OP_CN] = STR("operational", "subject_cn", subject_cn, 64, false, check_text),
+        [K_OP_SERIAL] = STR("operational", "subject_serial", subject_serial, 64, false, check_printable),
+        [K_EST_URL] = STR("est", "url", est_url, 2048, true, check_url),
+        [K_EST_LABEL] = STR("est", "label", est_label, 64, false, check_label),
+        [K_EST_ANCHORS] = STR("est", "trust_anchors", est_trust_anchors, PATH_MAX_BYTES, false, check_path),
+        [K_EST_FPR] =
+                STR("est", "bootstrap_fingerprint", est_bootstrap_fingerprint, 200, false, check_fingerprint),
+        [K_EST_USER] = STR("est", "username", est_username, 255, false, check_username),
+        [K_EST_PASSWORD] = STR("est", "password_file", est_password_file, PATH_MAX_BYTES, false, check_path),
+        [K_EST_TIMEOUT] = NUM("est", "timeout", KIND_UINT, est_timeout_sec, 1, 600),
+        [K_EST_CONNECT] = NUM("est", "connect_timeout", KIND_UINT, est_connect_timeout_sec, 1, 600),
+        [K_EST_MAXRESP] = NUM("est", "max_response_bytes", KIND_UINT, est_max_response_bytes, 4096, 16777216),
+        [K_PATHS_STATE] = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
         [K_RETRY_INITIAL] = NUM("retry", "initial", KIND_UINT, retry_initial_sec, 1, 86400),
-        [K_RETRY_MAX]     = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
+        [K_RETRY_MAX] = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
 };
 
 static const char *const group_names[] = { "tpm", "birth", "operational", "est", "paths", "retry" };
@@ -413,18 +415,21 @@ static int apply_integer(Loader *l, const KeySpec *k, const config_setting_t *s,
         switch (k->kind) {
         case KIND_UINT:
                 if (v < k->min || v > k->max)
-                        return fail(l, line, "%s.%s must be between %u and %u (got %lld)",
-                                    k->group, k->name, (unsigned) k->min, (unsigned) k->max, (long long) v);
+                        return fail(l, line, "%s.%s must be between %u and %u (got %lld)", k->group, k->name,
+                                    (unsigned) k->min, (unsigned) k->max, (long long) v);
                 *(unsigned *) field(l->config, k) = (unsigned) v;
                 return 0;
         case KIND_PERSISTENT:
                 if (v < PERSISTENT_FIRST || v > PERSISTENT_LAST)
-                        return fail(l, line, "%s.%s must be a persistent handle in 0x%08X..0x%08X (got 0x%llX)",
-                                    k->group, k->name, PERSISTENT_FIRST, PERSISTENT_LAST, (unsigned long long) v);
+                        return fail(l, line,
+                                    "%s.%s must be a persistent handle in 0x%08X..0x%08X (got 0x%llX)",
+                                    k->group, k->name, PERSISTENT_FIRST, PERSISTENT_LAST,
+                                    (unsigned long long) v);
                 break;
         case KIND_NV_INDEX:
                 if (v != 0 && (v < NV_INDEX_FIRST || v > NV_INDEX_LAST))
-                        return fail(l, line, "%s.%s must be an NV index in 0x%08X..0x%08X, or 0 for none (got 0x%llX)",
+                        return fail(l, line,
+                                    "%s.%s must be an NV index in 0x%08X..0x%08X, or 0 for none (got 0x%llX)",
                                     k->group, k->name, NV_INDEX_FIRST, NV_INDEX_LAST, (unsigned long long) v);
                 break;
         default:
@@ -441,7 +446,8 @@ static int apply_algorithm(Loader *l, const KeySpec *k, const config_setting_t *
                 return fail(l, line, "%s.%s must be a string", k->group, k->name);
         a = key_algorithm_from_string(config_setting_get_string(s));
         if (a == _KEY_ALG_INVALID)
-                return fail(l, line, "%s.%s must be one of ecc-p256, ecc-p384, rsa-2048, rsa-3072 (got '%.*s')",
+                return fail(l, line,
+                            "%s.%s must be one of ecc-p256, ecc-p384, rsa-2048, rsa-3072 (got '%.*s')",
                             k->group, k->name, VALUE_ECHO_MAX, config_setting_get_string(s));
         *(KeyAlgorithm *) field(l->config, k) = a;
         return 0;
@@ -502,7 +508,8 @@ static int check_relations(Loader *l) {
         const Config *c = l->config;
 
         if (!c->est_url)
-                return fail(l, 0, "est.url is required: the EST server's base URL, "
+                return fail(l, 0,
+                            "est.url is required: the EST server's base URL, "
                             "e.g. url = \"https://est.example.net/.well-known/est\";");
         if (!c->est_trust_anchors && !c->est_bootstrap_fingerprint)
                 return fail(l, line_of(l, K_EST_ANCHORS, K_EST_FPR),
@@ -516,8 +523,8 @@ static int check_relations(Loader *l) {
                             "est.password_file is set but est.username is not; set both or neither");
         if (c->retry_max_sec < c->retry_initial_sec)
                 return fail(l, line_of(l, K_RETRY_MAX, K_RETRY_INITIAL),
-                            "retry.max (%u) must not be less than retry.initial (%u)",
-                            c->retry_max_sec, c->retry_initial_sec);
+                            "retry.max (%u) must not be less than retry.initial (%u)", c->retry_max_sec,
+                            c->retry_initial_sec);
         if (c->birth_nv_index == 0 && !c->birth_cert_file)
                 return fail(l, line_of(l, K_BIRTH_NV, K_BIRTH_CERT),
                             "birth.nv_index is 0 and birth.cert_file is empty, so the birth "
@@ -525,7 +532,8 @@ static int check_relations(Loader *l) {
         if (c->op_key_handle == c->birth_key_handle)
                 return fail(l, line_of(l, K_OP_KEY, K_BIRTH_KEY),
                             "operational.key_handle and birth.key_handle are both 0x%08X; "
-                            "enrolling would overwrite the birth key", c->op_key_handle);
+                            "enrolling would overwrite the birth key",
+                            c->op_key_handle);
         if (c->srk_handle == c->birth_key_handle || c->srk_handle == c->op_key_handle)
                 return fail(l, l->lines[K_TPM_SRK] ?: line_of(l, K_BIRTH_KEY, K_OP_KEY),
                             "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);
@@ -575,8 +583,7 @@ static void scan_number(const char **pp, unsigned line, ScanResult *res) {
         if (negative && v != 0)
                 res->bad_why = "negative number; no setting in this file takes one";
         else if (errno == ERANGE || v > (wide ? (unsigned long long) INT64_MAX : 0xFFFFFFFFull))
-                res->bad_why = wide ? "integer does not fit in 63 bits" :
-                                      "integer does not fit in 32 bits";
+                res->bad_why = wide ? "integer does not fit in 63 bits" : "integer does not fit in 32 bits";
         else
                 return;
         res->bad_line = line;
@@ -665,7 +672,8 @@ int config_load(const char *path, Config **ret, Diag *d) {
         l = (Loader) { .path = path, .diag = d };
         scan_literals(text, &scan);
         if (scan.include_line)
-                return fail(&l, scan.include_line, "@include is not supported; keep the configuration in one file");
+                return fail(&l, scan.include_line,
+                            "@include is not supported; keep the configuration in one file");
 
         config_init(&lcfg);
         lc = &lcfg;

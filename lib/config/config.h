@@ -27,50 +27,50 @@ typedef enum KeyAlgorithm {
         _KEY_ALG_INVALID = -1,
 } KeyAlgorithm;
 
-const char *key_algorithm_to_string(KeyAlgorithm a);      /* "ecc-p256", ... */
-KeyAlgorithm key_algorithm_from_string(const char *s);    /* _KEY_ALG_INVALID if unknown */
+const char *key_algorithm_to_string(KeyAlgorithm a);   /* "ecc-p256", ... */
+KeyAlgorithm key_algorithm_from_string(const char *s); /* _KEY_ALG_INVALID if unknown */
 
 /* TCG conventions and project choices; see docs/tpm-handles.md for which is which. */
-#define FLEETID_SRK_HANDLE_DEFAULT         0x81000001u
-#define FLEETID_IDEVID_HANDLE_DEFAULT      0x81020000u
-#define FLEETID_LDEVID_HANDLE_DEFAULT      0x81020002u
-#define FLEETID_IDEVID_NV_INDEX_DEFAULT    0x01C90000u
+#define FLEETID_SRK_HANDLE_DEFAULT 0x81000001u
+#define FLEETID_IDEVID_HANDLE_DEFAULT 0x81020000u
+#define FLEETID_LDEVID_HANDLE_DEFAULT 0x81020002u
+#define FLEETID_IDEVID_NV_INDEX_DEFAULT 0x01C90000u
 
 typedef struct Config {
-        char *path;                  /* the file this came from */
+        char *path; /* the file this came from */
 
         /* tpm { } */
-        char *tpm_tcti;              /* "device:/dev/tpmrm0" */
-        uint32_t srk_handle;         /* 0x81000001 */
+        char *tpm_tcti;      /* "device:/dev/tpmrm0" */
+        uint32_t srk_handle; /* 0x81000001 */
 
         /* birth { }: the IDevID. Either in the TPM (key_handle + nv_index) or files. */
-        uint32_t birth_key_handle;   /* persistent handle of the IDevID key */
-        uint32_t birth_nv_index;     /* NV index with the DER IDevID certificate; 0 = not used */
-        char *birth_cert_file;       /* PEM IDevID certificate (+ chain); NULL = use NV */
+        uint32_t birth_key_handle; /* persistent handle of the IDevID key */
+        uint32_t birth_nv_index;   /* NV index with the DER IDevID certificate; 0 = not used */
+        char *birth_cert_file;     /* PEM IDevID certificate (+ chain); NULL = use NV */
 
         /* operational { }: the LDevID */
-        uint32_t op_key_handle;      /* persistent handle for the LDevID key */
+        uint32_t op_key_handle; /* persistent handle for the LDevID key */
         KeyAlgorithm op_key_algorithm;
-        char *subject_cn;            /* CN for the CSR; NULL = take the birth cert's subject */
-        char *subject_serial;        /* serialNumber RDN; NULL = from the birth cert */
+        char *subject_cn;     /* CN for the CSR; NULL = take the birth cert's subject */
+        char *subject_serial; /* serialNumber RDN; NULL = from the birth cert */
 
         /* est { } */
-        char *est_url;               /* "https://host[:port]/.well-known/est", required */
-        char *est_label;             /* optional /<label>/ path segment, NULL if none */
-        char *est_trust_anchors;     /* PEM file of explicit trust anchors; NULL allowed only with fingerprint */
-        char *est_bootstrap_fingerprint; /* "sha256:hex" (colons allowed) of a CA in /cacerts */
-        char *est_username;          /* HTTP Basic, only sent after a 401; NULL = never */
-        char *est_password_file;     /* file holding the Basic password (0600 expected) */
-        unsigned est_timeout_sec;    /* whole-request timeout, 1..600, default 60 */
+        char *est_url;           /* "https://host[:port]/.well-known/est", required */
+        char *est_label;         /* optional /<label>/ path segment, NULL if none */
+        char *est_trust_anchors; /* PEM file of explicit trust anchors; NULL allowed only with fingerprint */
+        char *est_bootstrap_fingerprint;  /* "sha256:hex" (colons allowed) of a CA in /cacerts */
+        char *est_username;               /* HTTP Basic, only sent after a 401; NULL = never */
+        char *est_password_file;          /* file holding the Basic password (0600 expected) */
+        unsigned est_timeout_sec;         /* whole-request timeout, 1..600, default 60 */
         unsigned est_connect_timeout_sec; /* default 15 */
         unsigned est_max_response_bytes;  /* bound on any response body, default 1 MiB */
 
         /* paths { } */
-        char *state_dir;             /* "/var/lib/fleetid" */
+        char *state_dir; /* "/var/lib/fleetid" */
 
         /* retry { }: first enrollment retries (exponential backoff, jittered) */
-        unsigned retry_initial_sec;  /* default 30 */
-        unsigned retry_max_sec;      /* default 3600 */
+        unsigned retry_initial_sec; /* default 30 */
+        unsigned retry_max_sec;     /* default 3600 */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

@@ -68,7 +68,8 @@ int cert_matches_key(X509 *cert, EVP_PKEY *key, Diag *d) {
                 return -EINVAL;
         if (pubkey_equal(X509_get0_pubkey(cert), key))
                 return 0;
-        return diag_set(d, -EKEYREJECTED, "certificate %s does not match the key: "
+        return diag_set(d, -EKEYREJECTED,
+                        "certificate %s does not match the key: "
                         "its public key is a different one",
                         subject_or_unknown(cert, &subject));
 }
@@ -101,8 +102,8 @@ static const char *verify_error_reason(int err) {
         }
 }
 
-int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors,
-                      time_t now, bool client_auth, Diag *d) {
+int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+                      bool client_auth, Diag *d) {
         _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         _cleanup_free_ char *subject = NULL, *failing = NULL;
@@ -118,8 +119,10 @@ int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anc
         /* An end-entity certificate that is also a CA could issue "identities"
          * of its own; refuse it where an end-entity is expected. */
         if (client_auth && cert_is_ca(leaf))
-                return diag_set(d, -EKEYREJECTED, "certificate %s is a CA certificate, "
-                                "not an end-entity certificate", subject_or_unknown(leaf, &subject));
+                return diag_set(d, -EKEYREJECTED,
+                                "certificate %s is a CA certificate, "
+                                "not an end-entity certificate",
+                                subject_or_unknown(leaf, &subject));
 
         /* A fresh store: only the given anchors, no default paths, no system store. */
         store = X509_STORE_new();
@@ -151,8 +154,8 @@ int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anc
 
         depth = X509_STORE_CTX_get_error_depth(ctx);
         current = X509_STORE_CTX_get_current_cert(ctx);
-        return diag_set(d, -EKEYREJECTED, "%s (%s); at depth %d, certificate %s",
-                        verify_error_reason(err), X509_verify_cert_error_string(err), depth,
+        return diag_set(d, -EKEYREJECTED, "%s (%s); at depth %d, certificate %s", verify_error_reason(err),
+                        X509_verify_cert_error_string(err), depth,
                         current ? subject_or_unknown(current, &failing) : "(none)");
 }
 
@@ -202,18 +205,20 @@ int cert_check_validity(X509 *cert, time_t now, time_t skew_sec, Diag *d) {
                                 subject_or_unknown(cert, &subject));
 
         if (nb > na)
-                return diag_set(d, -EKEYREJECTED, "certificate %s has an inverted validity period "
+                return diag_set(d, -EKEYREJECTED,
+                                "certificate %s has an inverted validity period "
                                 "(not valid before %s, but not valid after %s)",
-                                subject_or_unknown(cert, &subject),
-                                format_time(nb, b1, sizeof(b1)), format_time(na, b2, sizeof(b2)));
+                                subject_or_unknown(cert, &subject), format_time(nb, b1, sizeof(b1)),
+                                format_time(na, b2, sizeof(b2)));
         if (now > na)
                 return diag_set(d, -ESTALE, "certificate %s expired on %s",
                                 subject_or_unknown(cert, &subject), format_time(na, b1, sizeof(b1)));
         if (now < nb && nb - now > skew_sec)
-                return diag_set(d, -EKEYREJECTED, "certificate %s not valid before %s "
+                return diag_set(d, -EKEYREJECTED,
+                                "certificate %s not valid before %s "
                                 "(now is %s; is the clock right?)",
-                                subject_or_unknown(cert, &subject),
-                                format_time(nb, b1, sizeof(b1)), format_time(now, b2, sizeof(b2)));
+                                subject_or_unknown(cert, &subject), format_time(nb, b1, sizeof(b1)),
+                                format_time(now, b2, sizeof(b2)));
         return 0;
 }
 
@@ -230,8 +235,8 @@ int certs_find_for_key(STACK_OF(X509) *certs, EVP_PKEY *key, X509 **ret, Diag *d
                         return 0;
                 }
         }
-        return diag_set(d, -ENOKEY, "none of the %d certificate%s matches the key",
-                        n < 0 ? 0 : n, n == 1 ? "" : "s");
+        return diag_set(d, -ENOKEY, "none of the %d certificate%s matches the key", n < 0 ? 0 : n,
+                        n == 1 ? "" : "s");
 }
 
 static int cert_sha256(X509 *cert, uint8_t md[CERT_FINGERPRINT_SIZE]) {
@@ -295,8 +300,7 @@ int fingerprint_parse(const char *s, uint8_t ret[CERT_FINGERPRINT_SIZE]) {
         return 0;
 }
 
-int certs_find_by_fingerprint(STACK_OF(X509) *certs, const uint8_t fp[CERT_FINGERPRINT_SIZE],
-                              X509 **ret) {
+int certs_find_by_fingerprint(STACK_OF(X509) *certs, const uint8_t fp[CERT_FINGERPRINT_SIZE], X509 **ret) {
         for (int i = 0; i < sk_X509_num(certs); i++) {
                 X509 *c = sk_X509_value(certs, i);
                 uint8_t md[CERT_FINGERPRINT_SIZE];
@@ -329,8 +333,8 @@ int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
                 return -EINVAL;
         r = read_file_bounded(path, CERT_PEM_FILE_MAX, &text, &len);
         if (r == -EFBIG)
-                return diag_set(d, r, "%s is larger than the %u bytes a certificate file may have",
-                                path, CERT_PEM_FILE_MAX);
+                return diag_set(d, r, "%s is larger than the %u bytes a certificate file may have", path,
+                                CERT_PEM_FILE_MAX);
         if (r < 0)
                 return diag_set(d, r, "cannot read %s: %s", path, strerror(-r));
 
@@ -350,8 +354,8 @@ int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
                                 ERR_clear_error();
                                 break;
                         }
-                        return diag_set_ssl(d, -EBADMSG, "%s: certificate #%d is malformed",
-                                            path, sk_X509_num(certs) + 1);
+                        return diag_set_ssl(d, -EBADMSG, "%s: certificate #%d is malformed", path,
+                                            sk_X509_num(certs) + 1);
                 }
                 if (!sk_X509_push(certs, x)) {
                         X509_free(x);

@@ -40,8 +40,8 @@ int cert_matches_key(X509 *cert, EVP_PKEY *key, Diag *d);
  * "certificate chain does not lead to a configured trust anchor (unable to get
  * local issuer certificate)", -EINVAL if no anchor is given, -ENOMEM/-EIO on
  * internal failures. */
-int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors,
-                      time_t now, bool client_auth, Diag *d);
+int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+                      bool client_auth, Diag *d);
 
 /* Validity sanity at 'now', allowing 'skew_sec' of clock skew before notBefore:
  *   notBefore > notAfter                    -EKEYREJECTED "validity period is inverted ..."
@@ -70,8 +70,7 @@ int fingerprint_parse(const char *s, uint8_t ret[CERT_FINGERPRINT_SIZE]);
 
 /* The certificate in 'certs' with SHA-256 fingerprint 'fp' (borrowed);
  * -ENOENT if none has it. */
-int certs_find_by_fingerprint(STACK_OF(X509) *certs, const uint8_t fp[CERT_FINGERPRINT_SIZE],
-                              X509 **ret);
+int certs_find_by_fingerprint(STACK_OF(X509) *certs, const uint8_t fp[CERT_FINGERPRINT_SIZE], X509 **ret);
 
 /* Reads every "BEGIN CERTIFICATE" block of a PEM file (other block types are
  * skipped). The file must be a regular file of at most CERT_PEM_FILE_MAX bytes

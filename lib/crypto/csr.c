@@ -27,8 +27,8 @@ int csr_subject_new(const char *cn, const char *serial, X509_NAME **ret, Diag *d
             (!isempty(serial) && !X509_NAME_add_entry_by_NID(name, NID_serialNumber, MBSTRING_ASC,
                                                              (const unsigned char *) serial, -1, -1, 0))) {
                 X509_NAME_free(name);
-                return diag_set_ssl(d, -EINVAL, "invalid CSR subject (CN '%s', serial '%s')",
-                                    strempty(cn), strempty(serial));
+                return diag_set_ssl(d, -EINVAL, "invalid CSR subject (CN '%s', serial '%s')", strempty(cn),
+                                    strempty(serial));
         }
         *ret = name;
         return 0;
@@ -48,8 +48,8 @@ int csr_build_der(const CsrRequest *req, uint8_t **ret, size_t *ret_len, Diag *d
         x = X509_REQ_new();
         if (!x)
                 return -ENOMEM;
-        if (!X509_REQ_set_version(x, X509_REQ_VERSION_1) ||
-            !X509_REQ_set_subject_name(x, req->subject) || !X509_REQ_set_pubkey(x, req->key)) {
+        if (!X509_REQ_set_version(x, X509_REQ_VERSION_1) || !X509_REQ_set_subject_name(x, req->subject) ||
+            !X509_REQ_set_pubkey(x, req->key)) {
                 r = diag_set_ssl(d, -EIO, "cannot assemble the CSR");
                 goto out;
         }
@@ -69,7 +69,8 @@ int csr_build_der(const CsrRequest *req, uint8_t **ret, size_t *ret_len, Diag *d
          * signature to the TPM when the key lives there. */
         if (EVP_DigestSignInit_ex(md, NULL, digest, NULL, NULL, req->key, NULL) <= 0 ||
             X509_REQ_sign_ctx(x, md) <= 0) {
-                r = diag_set_ssl(d, -EIO, "cannot sign the CSR with the %s key", EVP_PKEY_get0_type_name(req->key));
+                r = diag_set_ssl(d, -EIO, "cannot sign the CSR with the %s key",
+                                 EVP_PKEY_get0_type_name(req->key));
                 goto out;
         }
 

@@ -21,8 +21,8 @@ static bool is_space(uint8_t c) {
 }
 
 static bool is_base64_text(uint8_t c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                c == '+' || c == '/' || c == '=' || is_space(c);
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+               c == '/' || c == '=' || is_space(c);
 }
 
 /* Offset of the first byte that cannot appear in base64 text, len if none. */
@@ -34,20 +34,21 @@ static size_t find_non_base64(const uint8_t *text, size_t len) {
         return i;
 }
 
-static int decode_base64_body(const uint8_t *text, size_t len, const char *what,
-                              uint8_t **ret, size_t *ret_len, Diag *d) {
+static int decode_base64_body(const uint8_t *text, size_t len, const char *what, uint8_t **ret,
+                              size_t *ret_len, Diag *d) {
         size_t bad = find_non_base64(text, len);
         int r;
 
         if (bad < len)
-                return diag_set(d, -EBADMSG,
-                                "%s is not base64: unexpected byte 0x%02x at offset %zu",
-                                what, text[bad], bad);
+                return diag_set(d, -EBADMSG, "%s is not base64: unexpected byte 0x%02x at offset %zu", what,
+                                text[bad], bad);
 
         r = base64_decode((const char *) text, len, ret, ret_len);
         if (r == -EBADMSG)
-                return diag_set(d, r, "%s is not valid base64: bad padding, or truncated "
-                                "(not a whole number of 4-character groups)", what);
+                return diag_set(d, r,
+                                "%s is not valid base64: bad padding, or truncated "
+                                "(not a whole number of 4-character groups)",
+                                what);
         if (r < 0)
                 return diag_set(d, r, "cannot decode the %s", what);
         if (*ret_len == 0)
@@ -82,8 +83,10 @@ static int check_outer_header(const uint8_t *der, size_t len, Diag *d) {
         if (len < 2)
                 return diag_set(d, -EBADMSG, "PKCS#7 body is truncated (%zu byte)", len);
         if (der[0] != 0x30)
-                return diag_set(d, -EBADMSG, "PKCS#7 body is not DER PKCS#7: it does not start "
-                                "with an ASN.1 SEQUENCE (first byte 0x%02x)", der[0]);
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 body is not DER PKCS#7: it does not start "
+                                "with an ASN.1 SEQUENCE (first byte 0x%02x)",
+                                der[0]);
         if (der[1] == 0x80)
                 return 0; /* BER indefinite length: the ASN.1 parser finds the end */
         if (der[1] < 0x80) {
@@ -93,8 +96,10 @@ static int check_outer_header(const uint8_t *der, size_t len, Diag *d) {
                 size_t n = der[1] & 0x7f;
 
                 if (n > 4)
-                        return diag_set(d, -EBADMSG, "PKCS#7 body is not DER PKCS#7: "
-                                        "its length field has %zu bytes", n);
+                        return diag_set(d, -EBADMSG,
+                                        "PKCS#7 body is not DER PKCS#7: "
+                                        "its length field has %zu bytes",
+                                        n);
                 hdr = 2 + n;
                 if (len < hdr)
                         return diag_set(d, -EBADMSG, "PKCS#7 body is truncated (%zu bytes)", len);
@@ -102,11 +107,15 @@ static int check_outer_header(const uint8_t *der, size_t len, Diag *d) {
                         content = (content << 8) | der[2 + i];
         }
         if (content > len - hdr)
-                return diag_set(d, -EBADMSG, "PKCS#7 body is truncated: the structure declares "
-                                "%zu bytes, only %zu are present", content + hdr, len);
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 body is truncated: the structure declares "
+                                "%zu bytes, only %zu are present",
+                                content + hdr, len);
         if (content < len - hdr)
-                return diag_set(d, -EBADMSG, "PKCS#7 body has %zu bytes of trailing data after "
-                                "the structure", len - hdr - content);
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 body has %zu bytes of trailing data after "
+                                "the structure",
+                                len - hdr - content);
         return 0;
 }
 
@@ -124,7 +133,8 @@ static int check_certs_only(PKCS7 *p7, Diag *d) {
         int n;
 
         if (!PKCS7_type_is_signed(p7))
-                return diag_set(d, -EBADMSG, "PKCS#7 body is not signedData but %s "
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 body is not signedData but %s "
                                 "(EST returns certificates in a certs-only signedData)",
                                 object_name(p7->type, name, sizeof(name)));
         s = p7->d.sign;
@@ -133,17 +143,21 @@ static int check_certs_only(PKCS7 *p7, Diag *d) {
 
         n = sk_PKCS7_SIGNER_INFO_num(s->signer_info);
         if (n > 0)
-                return diag_set(d, -EBADMSG, "PKCS#7 signedData carries %d signerInfo%s: "
-                                "not a certs-only message", n, n == 1 ? "" : "s");
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 signedData carries %d signerInfo%s: "
+                                "not a certs-only message",
+                                n, n == 1 ? "" : "s");
 
         content = s->contents;
         if (content) {
                 if (!content->type || OBJ_obj2nid(content->type) != NID_pkcs7_data)
-                        return diag_set(d, -EBADMSG, "PKCS#7 signedData encapsulates content of "
+                        return diag_set(d, -EBADMSG,
+                                        "PKCS#7 signedData encapsulates content of "
                                         "type %s: not a certs-only message",
                                         object_name(content->type, name, sizeof(name)));
                 if (content->d.data && ASN1_STRING_length(content->d.data) > 0)
-                        return diag_set(d, -EBADMSG, "PKCS#7 signedData carries %d bytes of "
+                        return diag_set(d, -EBADMSG,
+                                        "PKCS#7 signedData carries %d bytes of "
                                         "content: not a certs-only message",
                                         ASN1_STRING_length(content->d.data));
         }
@@ -152,8 +166,10 @@ static int check_certs_only(PKCS7 *p7, Diag *d) {
         if (n <= 0)
                 return diag_set(d, -EBADMSG, "PKCS#7 certs-only message holds no certificates");
         if (n > PKCS7_MAX_CERTS)
-                return diag_set(d, -EBADMSG, "PKCS#7 certs-only message holds %d certificates, "
-                                "more than the %d accepted", n, PKCS7_MAX_CERTS);
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 certs-only message holds %d certificates, "
+                                "more than the %d accepted",
+                                n, PKCS7_MAX_CERTS);
         return 0;
 }
 
@@ -167,8 +183,8 @@ int pkcs7_parse_certs(const uint8_t *body, size_t len, STACK_OF(X509) **ret, Dia
         if (!body || len == 0)
                 return diag_set(d, -EBADMSG, "PKCS#7 body is empty");
         if (len > PKCS7_MAX_BODY)
-                return diag_set(d, -EBADMSG, "PKCS#7 body is %zu bytes, more than the %u accepted",
-                                len, PKCS7_MAX_BODY);
+                return diag_set(d, -EBADMSG, "PKCS#7 body is %zu bytes, more than the %u accepted", len,
+                                PKCS7_MAX_BODY);
 
         while (skip < len && is_space(body[skip]))
                 skip++;
@@ -204,8 +220,10 @@ int pkcs7_parse_certs(const uint8_t *body, size_t len, STACK_OF(X509) **ret, Dia
         if (!p7)
                 return diag_set_ssl(d, -EBADMSG, "PKCS#7 body is not DER PKCS#7");
         if ((size_t) (p - der) != der_len)
-                return diag_set(d, -EBADMSG, "PKCS#7 body has %zu bytes of trailing data after "
-                                "the structure", der_len - (size_t) (p - der));
+                return diag_set(d, -EBADMSG,
+                                "PKCS#7 body has %zu bytes of trailing data after "
+                                "the structure",
+                                der_len - (size_t) (p - der));
 
         r = check_certs_only(p7, d);
         if (r < 0)

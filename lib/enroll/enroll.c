@@ -30,7 +30,8 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
 
         r = certs_find_for_key(returned, key, &leaf, NULL);
         if (r < 0)
-                return diag_set(d, -EKEYREJECTED, "the EST server returned no certificate for the key "
+                return diag_set(d, -EKEYREJECTED,
+                                "the EST server returned no certificate for the key "
                                 "fleetid created (a certificate for another key?)");
         if (cert_is_ca(leaf))
                 return diag_set(d, -EKEYREJECTED, "the certificate returned for our key is a CA certificate");
@@ -99,7 +100,8 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
                 return r;
         r = certs_find_for_key(certs, pub, &leaf, NULL);
         if (r < 0) {
-                diag_set(d, -EKEYREJECTED, "the stored operational certificate is not for the TPM key at 0x%08x",
+                diag_set(d, -EKEYREJECTED,
+                         "the stored operational certificate is not for the TPM key at 0x%08x",
                          c->op_key_handle);
                 return 0;
         }
@@ -128,9 +130,11 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, EVP_PKEY **
                 /* Something that is not ours sits there: make room for a proper key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle, true, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle,
+                                              true, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle, false, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle,
+                                              false, d);
         if (r < 0)
                 return r;
         *ret_created = true;

@@ -24,11 +24,11 @@
 #include "tpm/tpm-context.h"
 
 typedef struct EnrollResult {
-        bool retry_after_given;  /* the server said when to come back */
+        bool retry_after_given; /* the server said when to come back */
         uint64_t retry_after_sec;
-        long http_status;        /* last status seen, 0 if none */
-        X509 *cert;              /* on success: the new operational certificate */
-        bool key_created;        /* a new operational key was created in the TPM (else a pending one reused) */
+        long http_status; /* last status seen, 0 if none */
+        X509 *cert;       /* on success: the new operational certificate */
+        bool key_created; /* a new operational key was created in the TPM (else a pending one reused) */
         bool trust_bootstrapped; /* the trust anchor came from the fingerprint bootstrap just now */
         unsigned ca_certs;       /* EST CA certificates trusted after /cacerts */
         bool subject_changed;    /* the CA issued another subject than the CSR asked for */

@@ -30,8 +30,8 @@ static int push_copy(STACK_OF(X509) *sk, X509 *x) {
         return 0;
 }
 
-int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time_t now,
-                          STACK_OF(X509) **ret, Diag *d) {
+int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time_t now, STACK_OF(X509) **ret,
+                          Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *out = sk_X509_new_null();
         int matched = 0, r;
 
@@ -52,7 +52,8 @@ int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time
                 matched++;
         }
         if (matched == 0)
-                return diag_set(d, -EKEYREJECTED, "no CA certificate in the /cacerts response chains to "
+                return diag_set(d, -EKEYREJECTED,
+                                "no CA certificate in the /cacerts response chains to "
                                 "the configured trust anchors");
         *ret = TAKE_PTR(out);
         return 0;
@@ -87,16 +88,19 @@ static int bootstrap_anchor(const Config *c, STACK_OF(X509) **ret, Diag *d) {
                 return diag_prefix(d, r, "bootstrap /cacerts failed");
         r = certs_find_by_fingerprint(cacerts, fp, &found);
         if (r < 0)
-                return diag_set(d, -EKEYREJECTED, "no certificate in the server's /cacerts has the "
+                return diag_set(d, -EKEYREJECTED,
+                                "no certificate in the server's /cacerts has the "
                                 "configured bootstrap fingerprint %s; trusting nothing",
                                 c->est_bootstrap_fingerprint);
         if (!cert_is_ca(found))
-                return diag_set(d, -EKEYREJECTED, "the certificate with the bootstrap fingerprint is not "
+                return diag_set(d, -EKEYREJECTED,
+                                "the certificate with the bootstrap fingerprint is not "
                                 "a CA certificate; trusting nothing");
         /* Chains are always verified to a root (no partial chains), so the
          * fingerprint must name the root, not an intermediate. */
         if (X509_check_issued(found, found) != X509_V_OK)
-                return diag_set(d, -EKEYREJECTED, "the certificate with the bootstrap fingerprint is not a "
+                return diag_set(d, -EKEYREJECTED,
+                                "the certificate with the bootstrap fingerprint is not a "
                                 "self-signed root CA; configure the fingerprint of the EST CA's root");
         anchors = sk_X509_new_null();
         if (!anchors)

@@ -22,7 +22,7 @@
 typedef struct TrustSet {
         STACK_OF(X509) *server_anchors;
         STACK_OF(X509) *ca_certs;
-        bool bootstrapped;        /* anchors came from a fingerprint bootstrap just now */
+        bool bootstrapped; /* anchors came from a fingerprint bootstrap just now */
 } TrustSet;
 
 void trust_set_done(TrustSet *t);
@@ -35,5 +35,5 @@ int trust_refresh(const Config *c, StateStore *store, time_t now, TrustSet *ret,
 
 /* Selects from `cacerts` those that verify against `anchors` at `now`, adding the
  * anchors themselves. -EKEYREJECTED if none of cacerts does. Pure logic. */
-int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time_t now,
-                          STACK_OF(X509) **ret, Diag *d);
+int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time_t now, STACK_OF(X509) **ret,
+                          Diag *d);

@@ -9,8 +9,8 @@ static const struct {
         int nid;
         const char *digest;
 } digest_oids[] = {
-        { NID_ecdsa_with_SHA256, "SHA256" },      { NID_ecdsa_with_SHA384, "SHA384" },
-        { NID_ecdsa_with_SHA512, "SHA512" },      { NID_sha256WithRSAEncryption, "SHA256" },
+        { NID_ecdsa_with_SHA256, "SHA256" },       { NID_ecdsa_with_SHA384, "SHA384" },
+        { NID_ecdsa_with_SHA512, "SHA512" },       { NID_sha256WithRSAEncryption, "SHA256" },
         { NID_sha384WithRSAEncryption, "SHA384" }, { NID_sha512WithRSAEncryption, "SHA512" },
 };
 

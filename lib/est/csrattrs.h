@@ -17,9 +17,9 @@
 #define CSRATTRS_MAX_ITEMS 64
 
 typedef struct CsrAttrs {
-        bool challenge_password;   /* server asks for challengePassword */
-        const char *digest;        /* "SHA256"/"SHA384"/"SHA512" or NULL if not asked (static) */
-        unsigned unsupported;      /* items fleetid does not act on */
+        bool challenge_password; /* server asks for challengePassword */
+        const char *digest;      /* "SHA256"/"SHA384"/"SHA512" or NULL if not asked (static) */
+        unsigned unsupported;    /* items fleetid does not act on */
 } CsrAttrs;
 
 /* Parses the DER CsrAttrs SEQUENCE (already base64-decoded). An empty SEQUENCE

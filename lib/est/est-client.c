@@ -15,16 +15,16 @@
 
 struct EstClient {
         CURL *curl;
-        char *base;           /* url [+ "/" label] */
-        char *host;           /* for the in-handshake host check */
-        char *anchors_pem;    /* CAINFO blob */
+        char *base;        /* url [+ "/" label] */
+        char *host;        /* for the in-handshake host check */
+        char *anchors_pem; /* CAINFO blob */
         size_t anchors_len;
         bool verify;
         EVP_PKEY *client_key;
         X509 *client_cert;
         STACK_OF(X509) *client_chain;
         char *username;
-        char *password;       /* wiped on free */
+        char *password; /* wiped on free */
         size_t max_response;
 
         /* the response being received */
@@ -282,7 +282,8 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
                 return diag_set(d, -EIO, "cannot configure libcurl");
 
         if (c->verify) {
-                struct curl_blob blob = { .data = c->anchors_pem, .len = c->anchors_len,
+                struct curl_blob blob = { .data = c->anchors_pem,
+                                          .len = c->anchors_len,
                                           .flags = CURL_BLOB_NOCOPY };
                 if (curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK ||
                     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
@@ -322,8 +323,8 @@ static int curl_code_to_errno(CURLcode cc) {
         }
 }
 
-int est_client_request(EstClient *c, const char *operation, const char *content_type,
-                       const void *body, size_t len, bool with_basic, EstResponse *ret, Diag *d) {
+int est_client_request(EstClient *c, const char *operation, const char *content_type, const void *body,
+                       size_t len, bool with_basic, EstResponse *ret, Diag *d) {
         _cleanup_free_ char *url = NULL;
         struct curl_slist *headers = NULL;
         EstResponse resp = {};

@@ -20,14 +20,14 @@
 #include "util/diag.h"
 
 typedef struct EstClientOptions {
-        const char *url;               /* base, "https://host[:port]/.well-known/est" */
-        const char *label;             /* optional path segment, NULL = none */
-        STACK_OF(X509) *anchors;       /* verify the server against these; NULL = do NOT
+        const char *url;         /* base, "https://host[:port]/.well-known/est" */
+        const char *label;       /* optional path segment, NULL = none */
+        STACK_OF(X509) *anchors; /* verify the server against these; NULL = do NOT
                                         * verify (only for the bootstrap GET /cacerts) */
-        EVP_PKEY *client_key;          /* NULL = no client certificate */
+        EVP_PKEY *client_key;    /* NULL = no client certificate */
         X509 *client_cert;
-        STACK_OF(X509) *client_chain;  /* intermediates sent with client_cert, may be NULL */
-        const char *username;          /* HTTP Basic, used only after a 401 */
+        STACK_OF(X509) *client_chain; /* intermediates sent with client_cert, may be NULL */
+        const char *username;         /* HTTP Basic, used only after a 401 */
         const char *password;
         unsigned timeout_sec;
         unsigned connect_timeout_sec;
@@ -55,8 +55,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EstClient *, est_client_free);
  * -ECONNREFUSED/-EHOSTUNREACH/-ETIMEDOUT/-ECONNRESET (retry later), -EPERM for a
  * server that fails verification, -EFBIG for an oversized response. HTTP error
  * statuses are not errors here: they are in ret->status. */
-int est_client_request(EstClient *c, const char *operation, const char *content_type,
-                       const void *body, size_t len, bool with_basic, EstResponse *ret, Diag *d);
+int est_client_request(EstClient *c, const char *operation, const char *content_type, const void *body,
+                       size_t len, bool with_basic, EstResponse *ret, Diag *d);
 
 bool est_client_has_basic(const EstClient *c);
 

@@ -16,11 +16,11 @@
 #define EST_RETRY_AFTER_MAX (7 * 24 * 3600)
 
 typedef struct EstEnrollResult {
-        long status;                 /* last HTTP status */
-        STACK_OF(X509) *certs;       /* 200: the certificates returned */
-        bool retry_after_given;      /* 202/503: the server said when to come back */
+        long status;            /* last HTTP status */
+        STACK_OF(X509) *certs;  /* 200: the certificates returned */
+        bool retry_after_given; /* 202/503: the server said when to come back */
         uint64_t retry_after_sec;
-        time_t server_date;          /* Date header, 0 if absent or unparsable */
+        time_t server_date; /* Date header, 0 if absent or unparsable */
 } EstEnrollResult;
 
 void est_enroll_result_done(EstEnrollResult *r);

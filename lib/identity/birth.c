@@ -30,7 +30,8 @@ static int load_from_file(BirthIdentity *b, const char *path, Diag *d) {
         if (r < 0)
                 return diag_set(d, -EKEYREJECTED,
                                 "no certificate in %s matches the birth key in the TPM at 0x%08x; "
-                                "refusing to use it", path, b->key_handle);
+                                "refusing to use it",
+                                path, b->key_handle);
         if (!X509_up_ref(leaf))
                 return -ENOMEM;
         b->cert = leaf;
@@ -68,7 +69,8 @@ static int load_from_nv(BirthIdentity *b, TpmContext *t, uint32_t index, Diag *d
         if (r < 0)
                 return diag_set(d, r,
                                 "the birth certificate in TPM NV index 0x%08x does not match the birth key "
-                                "at 0x%08x; refusing to use it", index, b->key_handle);
+                                "at 0x%08x; refusing to use it",
+                                index, b->key_handle);
         b->chain = sk_X509_new_null();
         if (!b->chain)
                 return -ENOMEM;
@@ -88,8 +90,10 @@ int birth_identity_load(TpmContext *t, const Config *c, BirthIdentity **ret, Dia
 
         r = tpm_key_read_public(t, b->key_handle, &b->public_key, &attributes, d);
         if (r == -ENOENT)
-                return diag_set(d, r, "no birth key in the TPM at 0x%08x: this device has not been "
-                                "provisioned (run fleetid-provision)", b->key_handle);
+                return diag_set(d, r,
+                                "no birth key in the TPM at 0x%08x: this device has not been "
+                                "provisioned (run fleetid-provision)",
+                                b->key_handle);
         if (r < 0)
                 return r;
         r = tpm_key_check_attributes(attributes, d);

@@ -18,10 +18,10 @@
 
 typedef struct BirthIdentity {
         uint32_t key_handle;
-        EVP_PKEY *public_key;    /* read from the TPM */
-        X509 *cert;              /* the IDevID certificate */
-        STACK_OF(X509) *chain;   /* other certificates from the file (may be empty) */
-        const char *source;      /* "TPM NV index" or "file" (static) */
+        EVP_PKEY *public_key;  /* read from the TPM */
+        X509 *cert;            /* the IDevID certificate */
+        STACK_OF(X509) *chain; /* other certificates from the file (may be empty) */
+        const char *source;    /* "TPM NV index" or "file" (static) */
 } BirthIdentity;
 
 int birth_identity_load(TpmContext *t, const Config *c, BirthIdentity **ret, Diag *d);

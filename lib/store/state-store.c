@@ -20,8 +20,10 @@ static int check_name(StateStore *s, const char *name, Diag *d) {
         if (!s)
                 return diag_set(d, -EINVAL, "No state directory open");
         if (!state_store_name_valid(name))
-                return diag_set(d, -EINVAL, "Invalid state file name \"%s\": must be a plain file name not starting with '.'",
-                                strempty(name));
+                return diag_set(
+                        d, -EINVAL,
+                        "Invalid state file name \"%s\": must be a plain file name not starting with '.'",
+                        strempty(name));
         return 0;
 }
 
@@ -30,8 +32,10 @@ static int diag_not_dir(const char *path, Diag *d) {
         struct stat st;
 
         if (lstat(path, &st) >= 0 && S_ISLNK(st.st_mode))
-                return diag_set(d, -ELOOP, "State directory %s is a symlink; refusing to use it "
-                                "(configure the real directory instead)", path);
+                return diag_set(d, -ELOOP,
+                                "State directory %s is a symlink; refusing to use it "
+                                "(configure the real directory instead)",
+                                path);
         return diag_set(d, -ENOTDIR, "State directory %s is not a directory", path);
 }
 
@@ -56,7 +60,10 @@ static int state_store_open_internal(const char *dir, bool create, StateStore **
                 int r = -errno;
 
                 if (r == -ENOENT)
-                        return diag_set(d, r, "Could not create state directory %s: its parent directory does not exist", path);
+                        return diag_set(
+                                d, r,
+                                "Could not create state directory %s: its parent directory does not exist",
+                                path);
                 return diag_set(d, r, "Could not create state directory %s: %s", path, strerror(-r));
         }
 
@@ -76,7 +83,8 @@ static int state_store_open_internal(const char *dir, bool create, StateStore **
         if (!S_ISDIR(st.st_mode))
                 return diag_set(d, -ENOTDIR, "State directory %s is not a directory", path);
         if (st.st_mode & (S_IWGRP | S_IWOTH))
-                return diag_set(d, -EPERM, "State directory %s has mode %04o, writable by group or others; "
+                return diag_set(d, -EPERM,
+                                "State directory %s has mode %04o, writable by group or others; "
                                 "refusing to use it (fix with: chmod go-w %s)",
                                 path, (unsigned) (st.st_mode & 07777), path);
 
@@ -142,7 +150,8 @@ int state_store_load(StateStore *s, const char *name, size_t max, char **ret, si
         case -ENOENT:
                 return diag_set(d, r, "%s/%s does not exist", s->path, name);
         case -EFBIG:
-                return diag_set(d, r, "%s/%s is larger than %zu bytes; refusing to read it", s->path, name, max);
+                return diag_set(d, r, "%s/%s is larger than %zu bytes; refusing to read it", s->path, name,
+                                max);
         case -ELOOP:
                 return diag_set(d, r, "%s/%s is a symlink; refusing to follow it", s->path, name);
         case -EISDIR:
@@ -168,6 +177,7 @@ int state_store_remove(StateStore *s, const char *name, Diag *d) {
         }
         /* Make the removal durable, like every write. */
         if (fsync(s->fd) < 0)
-                return diag_set(d, -errno, "Could not sync %s after removing %s: %s", s->path, name, strerror(errno));
+                return diag_set(d, -errno, "Could not sync %s after removing %s: %s", s->path, name,
+                                strerror(errno));
         return 0;
 }

@@ -48,10 +48,10 @@ const char *state_store_path(StateStore *s);
 bool state_store_name_valid(const char *name);
 
 /* Well-known names */
-#define STATE_OPERATIONAL_CERT "operational.pem"       /* LDevID leaf + chain, PEM, 0640 */
-#define STATE_BIRTH_CERT       "birth.pem"             /* copy of the IDevID cert (+chain), PEM, 0640 */
-#define STATE_TRUST_ANCHORS    "est-trust-anchors.pem" /* the EST CA certs fleetid trusts, 0640 */
-#define STATE_STATUS           "status"                /* status-file, 0640 */
+#define STATE_OPERATIONAL_CERT "operational.pem"    /* LDevID leaf + chain, PEM, 0640 */
+#define STATE_BIRTH_CERT "birth.pem"                /* copy of the IDevID cert (+chain), PEM, 0640 */
+#define STATE_TRUST_ANCHORS "est-trust-anchors.pem" /* the EST CA certs fleetid trusts, 0640 */
+#define STATE_STATUS "status"                       /* status-file, 0640 */
 
-#define STATE_DIR_MODE  0750
+#define STATE_DIR_MODE 0750
 #define STATE_FILE_MODE 0640

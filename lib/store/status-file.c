@@ -19,13 +19,13 @@ static const struct {
         FieldType type;
         size_t offset;
 } fields[] = {
-        { "state",        FIELD_STRING,   offsetof(StatusRecord, state)        },
-        { "last_error",   FIELD_STRING,   offsetof(StatusRecord, last_error)   },
-        { "failures",     FIELD_UNSIGNED, offsetof(StatusRecord, failures)     },
-        { "updated",      FIELD_U64,      offsetof(StatusRecord, updated)      },
-        { "last_success", FIELD_U64,      offsetof(StatusRecord, last_success) },
-        { "next_attempt", FIELD_U64,      offsetof(StatusRecord, next_attempt) },
-        { "est_url",      FIELD_STRING,   offsetof(StatusRecord, est_url)      },
+        { "state", FIELD_STRING, offsetof(StatusRecord, state) },
+        { "last_error", FIELD_STRING, offsetof(StatusRecord, last_error) },
+        { "failures", FIELD_UNSIGNED, offsetof(StatusRecord, failures) },
+        { "updated", FIELD_U64, offsetof(StatusRecord, updated) },
+        { "last_success", FIELD_U64, offsetof(StatusRecord, last_success) },
+        { "next_attempt", FIELD_U64, offsetof(StatusRecord, next_attempt) },
+        { "est_url", FIELD_STRING, offsetof(StatusRecord, est_url) },
 };
 
 #define FIELD_PTR(rec, i, type) ((type *) ((char *) (rec) + fields[i].offset))
@@ -83,7 +83,7 @@ int status_record_format(const StatusRecord *r, char **ret) {
 
                 switch (fields[i].type) {
                 case FIELD_STRING:
-                        v = *FIELD_PTR(r, i, char * const);
+                        v = *FIELD_PTR(r, i, char *const);
                         if (!v)
                                 continue; /* absent, not empty */
                         break;
@@ -183,7 +183,8 @@ static int key_valid(const char *k, size_t n) {
         if (n == 0)
                 return 0;
         for (size_t i = 0; i < n; i++)
-                if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_' || k[i] == '-'))
+                if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_' ||
+                      k[i] == '-'))
                         return 0;
         return 1;
 }
@@ -200,8 +201,8 @@ static int set_field(StatusRecord *t, size_t i, char *value, unsigned line, Diag
         case FIELD_UNSIGNED:
                 r = parse_uint(value, fields[i].type == FIELD_U64 ? UINT64_MAX : UINT_MAX, &v);
                 if (r < 0) {
-                        diag_set(d, r, "status file line %u: %s=\"%s\" is not a number in range",
-                                 line, fields[i].key, value);
+                        diag_set(d, r, "status file line %u: %s=\"%s\" is not a number in range", line,
+                                 fields[i].key, value);
                         free(value);
                         return r;
                 }
@@ -237,7 +238,8 @@ int status_record_parse(const char *text, size_t len, StatusRecord *ret, Diag *d
                 ll = (size_t) (le - p);
 
                 if (ll > STATUS_LINE_MAX)
-                        return diag_set(d, -EBADMSG, "status file line %u is longer than %d bytes", line, STATUS_LINE_MAX);
+                        return diag_set(d, -EBADMSG, "status file line %u is longer than %d bytes", line,
+                                        STATUS_LINE_MAX);
                 if (memchr(p, '\0', ll))
                         return diag_set(d, -EBADMSG, "status file line %u contains a NUL byte", line);
 
@@ -253,18 +255,21 @@ int status_record_parse(const char *text, size_t len, StatusRecord *ret, Diag *d
                                         (int) (eq - p > 64 ? 64 : eq - p), p);
 
                 for (i = 0; i < ELEMENTSOF(fields); i++)
-                        if (strlen(fields[i].key) == (size_t) (eq - p) && memcmp(fields[i].key, p, (size_t) (eq - p)) == 0)
+                        if (strlen(fields[i].key) == (size_t) (eq - p) &&
+                            memcmp(fields[i].key, p, (size_t) (eq - p)) == 0)
                                 break;
                 if (i >= ELEMENTSOF(fields))
                         goto next; /* written by a newer version */
 
                 if (seen & (1u << i))
-                        return diag_set(d, -EBADMSG, "status file line %u: %s= given twice", line, fields[i].key);
+                        return diag_set(d, -EBADMSG, "status file line %u: %s= given twice", line,
+                                        fields[i].key);
                 seen |= 1u << i;
 
                 r = unescape(eq + 1, (size_t) (le - eq - 1), &value);
                 if (r == -EBADMSG)
-                        return diag_set(d, r, "status file line %u: bad escape sequence in %s=", line, fields[i].key);
+                        return diag_set(d, r, "status file line %u: bad escape sequence in %s=", line,
+                                        fields[i].key);
                 if (r < 0)
                         return r;
 

@@ -22,13 +22,13 @@
 #define STATUS_FILE_MAX (64 * 1024)
 
 typedef struct StatusRecord {
-        char *state;          /* "unprovisioned" | "enrolling" | "waiting-retry" | "enrolled" | "failed" */
-        char *last_error;     /* one line, NULL if none */
-        uint64_t updated;     /* unix seconds of the write */
-        uint64_t last_success;/* unix seconds, 0 = never */
-        uint64_t next_attempt;/* unix seconds, 0 = none scheduled */
-        unsigned failures;    /* consecutive failures */
-        char *est_url;        /* NULL if unknown */
+        char *state;           /* "unprovisioned" | "enrolling" | "waiting-retry" | "enrolled" | "failed" */
+        char *last_error;      /* one line, NULL if none */
+        uint64_t updated;      /* unix seconds of the write */
+        uint64_t last_success; /* unix seconds, 0 = never */
+        uint64_t next_attempt; /* unix seconds, 0 = none scheduled */
+        unsigned failures;     /* consecutive failures */
+        char *est_url;         /* NULL if unknown */
 } StatusRecord;
 
 /* Frees the members and zeroes the record; the record itself is the caller's. */

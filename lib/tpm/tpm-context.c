@@ -115,13 +115,12 @@ static int tpm_get_property(TpmContext *t, TPM2_PT property, uint32_t *ret, Diag
         TSS2_RC rc;
         int r = -ENODATA;
 
-        rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                TPM2_CAP_TPM_PROPERTIES, property, 1, &more, &cap);
+        rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                property, 1, &more, &cap);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot read TPM properties");
 
-        if (cap->data.tpmProperties.count >= 1 &&
-            cap->data.tpmProperties.tpmProperty[0].property == property) {
+        if (cap->data.tpmProperties.count >= 1 && cap->data.tpmProperties.tpmProperty[0].property == property) {
                 *ret = cap->data.tpmProperties.tpmProperty[0].value;
                 r = 0;
         } else
@@ -158,8 +157,8 @@ int tpm_handle_exists(TpmContext *t, uint32_t handle, Diag *d) {
         TSS2_RC rc;
         int found;
 
-        rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                TPM2_CAP_HANDLES, handle, 1, &more, &cap);
+        rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, handle,
+                                1, &more, &cap);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot list TPM handles");
         found = cap->data.handles.count >= 1 && cap->data.handles.handle[0] == handle;

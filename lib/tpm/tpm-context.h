@@ -38,7 +38,7 @@ bool tpm_error_is_transient(int r);
 
 typedef struct TpmLockoutInfo {
         bool in_lockout;
-        uint32_t counter;     /* failed authorizations so far */
+        uint32_t counter; /* failed authorizations so far */
         uint32_t max_tries;
         uint32_t recovery_sec;
 } TpmLockoutInfo;

@@ -82,14 +82,13 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
         if (r != -ENOENT)
                 return tpm_diag(d, rc, "cannot open the storage root key");
 
-        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                ESYS_TR_NONE, &sensitive, &template, &outside, &pcrs, &transient,
-                                NULL, NULL, NULL, NULL);
+        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                &sensitive, &template, &outside, &pcrs, &transient, NULL, NULL, NULL, NULL);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot create the storage root key");
 
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD,
-                               ESYS_TR_NONE, ESYS_TR_NONE, srk_handle, &persistent);
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, srk_handle, &persistent);
         Esys_FlushContext(t->esys, transient);
         if (rc != TSS2_RC_SUCCESS) {
                 char what[96];
@@ -111,8 +110,8 @@ int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
                 return 0;
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the persistent key to evict it");
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, handle, &none);
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                               handle, &none);
         /* ESYS keeps the resource after evicting it, with the old key's name: left
          * open, it makes the next Esys_TR_FromTPMPublic() of this handle (the key
          * that replaces it) fail with a name mismatch. */
@@ -122,8 +121,8 @@ int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
         return 1;
 }
 
-int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg,
-                              uint32_t handle, bool replace, Diag *d) {
+int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
+                              bool replace, Diag *d) {
         TPM2B_SENSITIVE_CREATE sensitive = {};
         TPM2B_DATA outside = {};
         TPML_PCR_SELECTION pcrs = {};
@@ -143,8 +142,8 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
         if (r < 0)
                 return r;
 
-        rc = Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
-                         &template, &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+        rc = Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &template,
+                         &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
         if (rc != TSS2_RC_SUCCESS) {
                 r = tpm_diag(d, rc, "cannot create the key in the TPM");
                 goto out;
@@ -190,8 +189,7 @@ out:
         return r;
 }
 
-static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve, EVP_PKEY **ret,
-                              Diag *d) {
+static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve, EVP_PKEY **ret, Diag *d) {
         _cleanup_free_ uint8_t *octets = NULL;
         OSSL_PARAM_BLD *bld = NULL;
         OSSL_PARAM *params = NULL;
@@ -245,8 +243,7 @@ out:
         return r;
 }
 
-static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 exponent, EVP_PKEY **ret,
-                              Diag *d) {
+static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 exponent, EVP_PKEY **ret, Diag *d) {
         OSSL_PARAM_BLD *bld = NULL;
         OSSL_PARAM *params = NULL;
         EVP_PKEY_CTX *ctx = NULL;
@@ -260,8 +257,7 @@ static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 expone
                 goto out;
         bld = OSSL_PARAM_BLD_new();
         if (!bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
-            !(params = OSSL_PARAM_BLD_to_param(bld)))
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
                 goto out;
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", "provider=default");
         if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
@@ -280,8 +276,7 @@ out:
         return r;
 }
 
-int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes,
-                        Diag *d) {
+int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d) {
         ESYS_TR obj = ESYS_TR_NONE;
         TPM2B_PUBLIC *pub = NULL;
         EVP_PKEY *pkey = NULL;
@@ -327,10 +322,13 @@ int tpm_key_check_attributes(uint32_t attributes, Diag *d) {
                 return diag_set(d, -EKEYREJECTED,
                                 "TPM key attributes 0x%08x lack fixedTPM, fixedParent, "
                                 "sensitiveDataOrigin or sign: the key could have been imported or "
-                                "be exportable", attributes);
+                                "be exportable",
+                                attributes);
         if (attributes & (TPMA_OBJECT_ENCRYPTEDDUPLICATION | TPMA_OBJECT_RESTRICTED))
-                return diag_set(d, -EKEYREJECTED, "TPM key attributes 0x%08x are not those of a "
-                                "plain signing key", attributes);
+                return diag_set(d, -EKEYREJECTED,
+                                "TPM key attributes 0x%08x are not those of a "
+                                "plain signing key",
+                                attributes);
         return 0;
 }
 

@@ -17,7 +17,7 @@
 #include "config/config.h"
 #include "tpm/tpm-context.h"
 
-#define TPM_KEY_ATTRIBUTES                                                             \
+#define TPM_KEY_ATTRIBUTES                                                                  \
         (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
          TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 
@@ -29,13 +29,12 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
 /* Creates a signing key under the SRK and makes it persistent at handle.
  * -EEXIST if the handle is taken (unless replace: then the old key is evicted
  * only after the new one has been created and loaded). */
-int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg,
-                              uint32_t handle, bool replace, Diag *d);
+int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
+                              bool replace, Diag *d);
 
 /* Reads the public part of the key at handle as an OpenSSL public key, and its
  * object attributes. -ENOENT if nothing is there. */
-int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes,
-                        Diag *d);
+int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d);
 
 /* Checks that the key at handle is a non-exportable signing key as created above. */
 int tpm_key_check_attributes(uint32_t attributes, Diag *d);

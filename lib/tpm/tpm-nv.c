@@ -16,8 +16,7 @@ static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC 
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM NV index");
         if (ret_pub) {
-                rc = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                        ret_pub, NULL);
+                rc = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret_pub, NULL);
                 if (rc != TSS2_RC_SUCCESS) {
                         Esys_TR_Close(t->esys, &nv);
                         return tpm_diag(d, rc, "cannot read the TPM NV index's attributes");
@@ -44,8 +43,8 @@ static int nv_undefine(TpmContext *t, uint32_t index, Diag *d) {
         return 0;
 }
 
-int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len, bool replace,
-                 bool lock, Diag *d) {
+int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len, bool replace, bool lock,
+                 Diag *d) {
         TPM2B_AUTH auth = {};
         TPM2B_NV_PUBLIC pub = {
                 .nvPublic = {
@@ -83,8 +82,8 @@ int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len,
         if (chunk == 0 || chunk > sizeof(((TPM2B_MAX_NV_BUFFER *) NULL)->buffer))
                 chunk = sizeof(((TPM2B_MAX_NV_BUFFER *) NULL)->buffer);
 
-        rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                 ESYS_TR_NONE, &auth, &pub, &nv);
+        rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &auth, &pub, &nv);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot define the TPM NV index");
 
@@ -98,8 +97,8 @@ int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len,
                 if (rc != TSS2_RC_SUCCESS) {
                         r = tpm_diag(d, rc, "cannot write the TPM NV index");
                         /* Do not leave a half-written certificate behind. */
-                        Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
-                                              ESYS_TR_NONE, ESYS_TR_NONE);
+                        Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                              ESYS_TR_NONE);
                         return r;
                 }
         }

@@ -19,8 +19,8 @@
 
 /* Writes data to a new index, defining it with exactly len bytes. If the index
  * exists: -EEXIST unless replace (then it is undefined first). lock: write-lock. */
-int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len, bool replace,
-                 bool lock, Diag *d);
+int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len, bool replace, bool lock,
+                 Diag *d);
 
 /* Reads the whole index (bounded by max). -ENOENT if it is not defined. */
 int tpm_nv_load(TpmContext *t, uint32_t index, size_t max, uint8_t **ret, size_t *ret_len, Diag *d);

@@ -20,8 +20,10 @@ int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d) {
         p.tpm2 = OSSL_PROVIDER_load(NULL, "tpm2");
         if (!p.tpm2) {
                 tpm_provider_teardown(&p);
-                return diag_set_ssl(d, -ENXIO, "cannot load the tpm2 OpenSSL provider (is tpm2-openssl "
-                                    "installed, is the TPM reachable through '%s'?)", tcti ? tcti : "(default)");
+                return diag_set_ssl(d, -ENXIO,
+                                    "cannot load the tpm2 OpenSSL provider (is tpm2-openssl "
+                                    "installed, is the TPM reachable through '%s'?)",
+                                    tcti ? tcti : "(default)");
         }
         if (!EVP_set_default_properties(NULL, "?tpm2.signature")) {
                 tpm_provider_teardown(&p);

@@ -18,7 +18,7 @@
 #include "util/diag.h"
 
 typedef struct TpmProviders {
-        OSSL_PROVIDER *base;   /* "default" */
+        OSSL_PROVIDER *base; /* "default" */
         OSSL_PROVIDER *tpm2;
 } TpmProviders;
 

@@ -5,8 +5,7 @@
 #include "util/base64.h"
 #include "util/macro.h"
 
-static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Value of an alphabet character, -1 for anything else (including '='). */
 static int decode_char(char c) {

@@ -100,8 +100,8 @@ static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
         return 0;
 }
 
-static int read_file_bounded_flags(int dirfd, const char *name, int flags, size_t max,
-                                   char **ret, size_t *ret_len) {
+static int read_file_bounded_flags(int dirfd, const char *name, int flags, size_t max, char **ret,
+                                   size_t *ret_len) {
         _cleanup_close_ int fd = -1;
 
         if (isempty(name) || !ret)
@@ -158,8 +158,7 @@ static int fill_temp(int fd, const void *data, size_t len, mode_t mode) {
 }
 
 static void random_chars(char *out, size_t n) {
-        static const char alphabet[] =
-                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         static unsigned counter;
         unsigned char rnd[TEMP_RANDOM_CHARS];
         size_t i;
@@ -173,8 +172,8 @@ static void random_chars(char *out, size_t n) {
                 uint64_t x;
 
                 clock_gettime(CLOCK_MONOTONIC, &ts);
-                x = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 30) ^
-                    ((uint64_t) getpid() << 16) ^ (uint64_t) ++counter * 0x9E3779B97F4A7C15ull;
+                x = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 30) ^ ((uint64_t) getpid() << 16) ^
+                    (uint64_t) ++counter * 0x9E3779B97F4A7C15ull;
                 for (i = 0; i < n; i++, x >>= 8)
                         rnd[i] = (unsigned char) x;
         }

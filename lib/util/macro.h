@@ -19,25 +19,25 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
-#define TAKE_PTR(p)                         \
-        ({                                  \
-                __typeof__(p) _ptr_ = (p);  \
-                (p) = NULL;                 \
-                _ptr_;                      \
+#define TAKE_PTR(p)                        \
+        ({                                 \
+                __typeof__(p) _ptr_ = (p); \
+                (p) = NULL;                \
+                _ptr_;                     \
         })
 
-#define TAKE_FD(fd)                   \
-        ({                            \
-                int _fd_ = (fd);      \
-                (fd) = -1;            \
-                _fd_;                 \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -1;       \
+                _fd_;            \
         })
 
 /* Defines name##p(type **p) calling func(*p) when *p is non-NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)     \
-        static inline void func##p(type *p) {       \
-                if (*p)                             \
-                        func(*p);                   \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p) {   \
+                if (*p)                         \
+                        func(*p);               \
         }
 
 static inline void freep(void *p) {

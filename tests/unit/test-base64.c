@@ -80,7 +80,7 @@ static void test_roundtrip(void **state) {
 }
 
 static void test_encode_wrapping(void **state) {
-        assert_encodes("foobar", 4, "Zm9v\nYmFy");       /* exact multiple: no trailing newline */
+        assert_encodes("foobar", 4, "Zm9v\nYmFy"); /* exact multiple: no trailing newline */
         assert_encodes("foobar", 3, "Zm9\nvYm\nFy");
         assert_encodes("foob", 5, "Zm9vY\ng==");
         assert_encodes("foobar", 8, "Zm9vYmFy");
@@ -98,10 +98,10 @@ static void test_whitespace_tolerated(void **state) {
 
 static void test_bad_characters(void **state) {
         assert_rejected("Zm9v!mFy", 8);
-        assert_rejected("Zm9v-mFy", 8);     /* base64url is not what EST uses */
+        assert_rejected("Zm9v-mFy", 8); /* base64url is not what EST uses */
         assert_rejected("Zm9v_mFy", 8);
-        assert_rejected("Zm9v\vYmFy", 9);   /* vertical tab is not whitespace here */
-        assert_rejected("Zm9v\0YmFy", 9);   /* NUL inside the given length */
+        assert_rejected("Zm9v\vYmFy", 9); /* vertical tab is not whitespace here */
+        assert_rejected("Zm9v\0YmFy", 9); /* NUL inside the given length */
         assert_rejected("Zm9vYmF\xc3\xa9", 9);
 }
 
@@ -110,11 +110,11 @@ static void test_bad_padding(void **state) {
         assert_rejected("Z===", 4);
         assert_rejected("====", 4);
         assert_rejected("Zg=a", 4);
-        assert_rejected("Zg==Zg==", 8);     /* padding in the middle */
+        assert_rejected("Zg==Zg==", 8); /* padding in the middle */
         assert_rejected("=Zg=", 4);
         assert_rejected("Zm9v=", 5);
         assert_rejected("Zm9vYg===", 9);
-        assert_rejected("Zh==", 4);         /* non-canonical: unused bits set */
+        assert_rejected("Zh==", 4); /* non-canonical: unused bits set */
         assert_rejected("Zm9=", 4);
 }
 
@@ -122,17 +122,14 @@ static void test_truncated(void **state) {
         assert_rejected("Zm9vYmF", 7);
         assert_rejected("Zm9vY", 5);
         assert_rejected("Z", 1);
-        assert_rejected("Zm9v\nYm\n", 8);   /* 6 significant characters */
+        assert_rejected("Zm9v\nYm\n", 8); /* 6 significant characters */
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_rfc4648_vectors),
-                cmocka_unit_test(test_roundtrip),
-                cmocka_unit_test(test_encode_wrapping),
-                cmocka_unit_test(test_whitespace_tolerated),
-                cmocka_unit_test(test_bad_characters),
-                cmocka_unit_test(test_bad_padding),
+                cmocka_unit_test(test_rfc4648_vectors), cmocka_unit_test(test_roundtrip),
+                cmocka_unit_test(test_encode_wrapping), cmocka_unit_test(test_whitespace_tolerated),
+                cmocka_unit_test(test_bad_characters),  cmocka_unit_test(test_bad_padding),
                 cmocka_unit_test(test_truncated),
         };
 

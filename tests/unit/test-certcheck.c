@@ -86,7 +86,8 @@ static void test_find_for_key(void **state) {
 static void test_chain_ok(void **state) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *untrusted = test_stack(pki->inter, NULL);
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *both = test_stack(pki->other_root, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *both =
+                test_stack(pki->other_root, pki->root, NULL);
         Diag d = {};
 
         assert_int_equal(cert_verify_chain(pki->leaf, untrusted, anchors, TEST_NOW, true, &d), 0);
@@ -94,7 +95,8 @@ static void test_chain_ok(void **state) {
         assert_int_equal(cert_verify_chain(pki->leaf, untrusted, both, TEST_NOW, true, &d), 0);
         assert_int_equal(cert_verify_chain(pki->other_leaf, NULL, both, TEST_NOW, true, &d), 0);
         /* An intermediate among the anchors is fine as long as the chain still ends at a root. */
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *root_and_inter = test_stack(pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *root_and_inter =
+                test_stack(pki->inter, pki->root, NULL);
         assert_int_equal(cert_verify_chain(pki->leaf, NULL, root_and_inter, TEST_NOW, true, &d), 0);
         /* A CA certificate verifies when no end-entity is asked for. */
         assert_int_equal(cert_verify_chain(pki->inter, NULL, anchors, TEST_NOW, false, &d), 0);
@@ -107,17 +109,20 @@ static void test_chain_wrong_anchor(void **state) {
         Diag d = {};
 
         assert_int_equal(cert_verify_chain(pki->leaf, untrusted, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
-        assert_diag(&d, -EKEYREJECTED, "certificate chain does not lead to a configured trust anchor "
+        assert_diag(&d, -EKEYREJECTED,
+                    "certificate chain does not lead to a configured trust anchor "
                     "(unable to get local issuer certificate)");
         assert_diag(&d, -EKEYREJECTED, "CN=Test Issuing CA");
 
         /* A root passed only as "untrusted" is not a trust anchor. */
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *with_root = test_stack(pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *with_root =
+                test_stack(pki->inter, pki->root, NULL);
         assert_int_equal(cert_verify_chain(pki->leaf, with_root, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "does not lead to a configured trust anchor");
 
         /* The other PKI's leaf against our root. */
-        assert_int_equal(cert_verify_chain(pki->other_leaf, untrusted, roots, TEST_NOW, true, &d), -EKEYREJECTED);
+        assert_int_equal(cert_verify_chain(pki->other_leaf, untrusted, roots, TEST_NOW, true, &d),
+                         -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "does not lead to a configured trust anchor");
 }
 
@@ -127,7 +132,8 @@ static void test_chain_intermediate_missing(void **state) {
         Diag d = {};
 
         assert_int_equal(cert_verify_chain(pki->leaf, NULL, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
-        assert_diag(&d, -EKEYREJECTED, "does not lead to a configured trust anchor (unable to get local issuer certificate)");
+        assert_diag(&d, -EKEYREJECTED,
+                    "does not lead to a configured trust anchor (unable to get local issuer certificate)");
         assert_diag(&d, -EKEYREJECTED, "at depth 0, certificate CN=device-0001");
         assert_int_equal(cert_verify_chain(pki->leaf, unrelated, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
 }
@@ -146,18 +152,23 @@ static void test_chain_expired(void **state) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
         Diag d = {};
 
-        assert_int_equal(cert_verify_chain(pki->expired, untrusted, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
+        assert_int_equal(cert_verify_chain(pki->expired, untrusted, anchors, TEST_NOW, true, &d),
+                         -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "has expired (certificate has expired)");
         /* ... and it was fine while it was valid: the check uses 'now', not the clock. */
-        assert_int_equal(cert_verify_chain(pki->expired, untrusted, anchors, TEST_NOW - 30 * TEST_DAY, true, &d), 0);
+        assert_int_equal(
+                cert_verify_chain(pki->expired, untrusted, anchors, TEST_NOW - 30 * TEST_DAY, true, &d), 0);
 
-        assert_int_equal(cert_verify_chain(pki->future, untrusted, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
+        assert_int_equal(cert_verify_chain(pki->future, untrusted, anchors, TEST_NOW, true, &d),
+                         -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "not yet valid");
-        assert_int_equal(cert_verify_chain(pki->future, untrusted, anchors, TEST_NOW + 11 * TEST_DAY, true, &d), 0);
+        assert_int_equal(
+                cert_verify_chain(pki->future, untrusted, anchors, TEST_NOW + 11 * TEST_DAY, true, &d), 0);
 
         /* The leaf is fine, the intermediate has expired. */
-        assert_int_equal(cert_verify_chain(pki->leaf, untrusted, anchors, TEST_NOW + 2000 * TEST_DAY, false, &d),
-                         -EKEYREJECTED);
+        assert_int_equal(
+                cert_verify_chain(pki->leaf, untrusted, anchors, TEST_NOW + 2000 * TEST_DAY, false, &d),
+                -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "expired");
 }
 
@@ -167,10 +178,12 @@ static void test_chain_end_entity(void **state) {
         Diag d = {};
 
         assert_int_equal(cert_verify_chain(pki->inter, NULL, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
-        assert_diag(&d, -EKEYREJECTED, "CN=Test Issuing CA,O=fleetid test is a CA certificate, not an end-entity");
+        assert_diag(&d, -EKEYREJECTED,
+                    "CN=Test Issuing CA,O=fleetid test is a CA certificate, not an end-entity");
 
         /* serverAuth-only: not for TLS client authentication. */
-        assert_int_equal(cert_verify_chain(pki->server_leaf, untrusted, anchors, TEST_NOW, true, &d), -EKEYREJECTED);
+        assert_int_equal(cert_verify_chain(pki->server_leaf, untrusted, anchors, TEST_NOW, true, &d),
+                         -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "not usable for TLS client authentication");
         assert_int_equal(cert_verify_chain(pki->server_leaf, untrusted, anchors, TEST_NOW, false, &d), 0);
 }
@@ -199,7 +212,7 @@ static void test_validity(void **state) {
         Diag d = {};
 
         assert_int_equal(cert_check_validity(pki->leaf, TEST_NOW, 0, &d), 0);
-        assert_int_equal(cert_check_validity(pki->leaf, na, 0, &d), 0);   /* notAfter is inclusive */
+        assert_int_equal(cert_check_validity(pki->leaf, na, 0, &d), 0); /* notAfter is inclusive */
         assert_int_equal(cert_check_validity(pki->leaf, nb, 0, &d), 0);
         assert_int_equal(cert_check_validity(pki->leaf, na + 1, 0, &d), -ESTALE);
         assert_diag(&d, -ESTALE, "CN=device-0001,O=fleetid test expired on 2025-09-13 15:06:40 UTC");
@@ -221,11 +234,18 @@ static void test_validity_inverted(void **state) {
         _cleanup_(X509_freep) X509 *inverted = NULL;
         Diag d = {};
 
-        assert_int_equal(test_cert_new(&(TestCertSpec) {
-                .cn = "inverted", .key = pki->leaf_key, .issuer = pki->inter,
-                .issuer_key = pki->inter_key,
-                .not_before = TEST_NOW + TEST_DAY, .not_after = TEST_NOW - TEST_DAY, .serial = 99,
-        }, &inverted), 0);
+        assert_int_equal(test_cert_new(
+                                 &(TestCertSpec) {
+                                         .cn = "inverted",
+                                         .key = pki->leaf_key,
+                                         .issuer = pki->inter,
+                                         .issuer_key = pki->inter_key,
+                                         .not_before = TEST_NOW + TEST_DAY,
+                                         .not_after = TEST_NOW - TEST_DAY,
+                                         .serial = 99,
+                                 },
+                                 &inverted),
+                         0);
         assert_int_equal(cert_check_validity(inverted, TEST_NOW, 3 * TEST_DAY, &d), -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "inverted validity period");
 }
@@ -252,21 +272,22 @@ static void test_fingerprint_parse(void **state) {
         static const char plain[] = "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
         static const char colons[] = "SHA256:00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:"
                                      "10:11:12:13:14:15:16:17:18:19:1A:1B:1C:1D:1E:1F";
-        static const char mixed[] = "Sha256:0001:0203040506:07:08090A0b0C0d0e0f101112131415161718191a1b1c1d1e1f";
+        static const char mixed[] =
+                "Sha256:0001:0203040506:07:08090A0b0C0d0e0f101112131415161718191a1b1c1d1e1f";
         static const char *const bad[] = {
                 "",
                 "sha256:",
                 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", /* no prefix */
                 "sha1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e",       /* 31 bytes */
-                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",   /* 33 bytes */
-                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",      /* odd */
-                "sha256:zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",     /* bad hex */
+                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e",     /* 31 bytes */
+                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20", /* 33 bytes */
+                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",    /* odd */
+                "sha256:zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",   /* bad hex */
                 "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g",
-                "sha256::000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",    /* leading ':' */
-                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f:",    /* trailing ':' */
-                "sha256:00::0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",   /* double ':' */
-                "sha256:0:00102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",    /* ':' mid-byte */
+                "sha256::000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", /* leading ':' */
+                "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f:", /* trailing ':' */
+                "sha256:00::0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", /* double ':' */
+                "sha256:0:00102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", /* ':' mid-byte */
                 "sha256: 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
                 "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f ",
         };
@@ -296,7 +317,8 @@ static void test_fingerprint_parse(void **state) {
 }
 
 static void test_find_by_fingerprint(void **state) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *s = test_stack(pki->leaf, pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *s =
+                test_stack(pki->leaf, pki->inter, pki->root, NULL);
         _cleanup_free_ char *fp = NULL, *other = NULL;
         uint8_t md[32];
         X509 *found = NULL;
@@ -327,7 +349,8 @@ static char *write_tmp(const char *name, const void *data, size_t len) {
 }
 
 static void test_pem_roundtrip(void **state) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *s = test_stack(pki->leaf, pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *s =
+                test_stack(pki->leaf, pki->inter, pki->root, NULL);
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *back = NULL;
         _cleanup_free_ char *pem = NULL, *path = NULL;
         size_t len = 0;

@@ -31,13 +31,13 @@
 
 typedef struct TestCertSpec {
         const char *cn;
-        EVP_PKEY *key;          /* the subject's key */
-        X509 *issuer;           /* NULL: self-signed */
-        EVP_PKEY *issuer_key;   /* the key signing; the subject's own if self-signed */
+        EVP_PKEY *key;        /* the subject's key */
+        X509 *issuer;         /* NULL: self-signed */
+        EVP_PKEY *issuer_key; /* the key signing; the subject's own if self-signed */
         bool ca;
         time_t not_before;
         time_t not_after;
-        const char *eku;        /* "clientAuth", "serverAuth", ... or NULL for none */
+        const char *eku; /* "clientAuth", "serverAuth", ... or NULL for none */
         long serial;
 } TestCertSpec;
 
@@ -77,19 +77,19 @@ _unused_ static int test_cert_new(const TestCertSpec *s, X509 **ret) {
         if (!x || !name)
                 return -ENOMEM;
 
-        if (!X509_set_version(x, X509_VERSION_3) ||
-            !ASN1_INTEGER_set(X509_get_serialNumber(x), s->serial) ||
-            !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "fleetid test", -1, -1, 0) ||
+        if (!X509_set_version(x, X509_VERSION_3) || !ASN1_INTEGER_set(X509_get_serialNumber(x), s->serial) ||
+            !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "fleetid test", -1,
+                                        -1, 0) ||
             !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) s->cn, -1, -1, 0) ||
             !X509_set_subject_name(x, name) ||
             !X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(s->issuer) : name) ||
             !ASN1_TIME_set(X509_getm_notBefore(x), s->not_before) ||
-            !ASN1_TIME_set(X509_getm_notAfter(x), s->not_after) ||
-            !X509_set_pubkey(x, s->key))
+            !ASN1_TIME_set(X509_getm_notAfter(x), s->not_after) || !X509_set_pubkey(x, s->key))
                 return -EIO;
 
         X509V3_set_ctx(&ctx, s->issuer ? s->issuer : x, x, NULL, NULL, 0);
-        if (test_cert_add_ext(x, &ctx, NID_basic_constraints, s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") < 0 ||
+        if (test_cert_add_ext(x, &ctx, NID_basic_constraints,
+                              s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") < 0 ||
             test_cert_add_ext(x, &ctx, NID_key_usage,
                               s->ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") < 0 ||
             test_cert_add_ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
@@ -133,13 +133,13 @@ _unused_ static int test_pki_new(TestPki **ret) {
         if (!p)
                 return -ENOMEM;
 
-#define TRY(expr)                               \
-        do {                                    \
-                r = (expr);                     \
-                if (r < 0) {                    \
-                        test_pki_free(p);       \
-                        return r;               \
-                }                               \
+#define TRY(expr)                         \
+        do {                              \
+                r = (expr);               \
+                if (r < 0) {              \
+                        test_pki_free(p); \
+                        return r;         \
+                }                         \
         } while (0)
 
         TRY(test_key_new(&p->root_key));
@@ -148,49 +148,110 @@ _unused_ static int test_pki_new(TestPki **ret) {
         TRY(test_key_new(&p->other_key));
         TRY(test_key_new(&p->other_root_key));
 
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "Test Root CA", .key = p->root_key, .ca = true,
-                .not_before = now - 365 * day, .not_after = now + 3650 * day, .serial = 1,
-        }, &p->root));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "Test Issuing CA", .key = p->inter_key, .issuer = p->root,
-                .issuer_key = p->root_key, .ca = true,
-                .not_before = now - 300 * day, .not_after = now + 1825 * day, .serial = 2,
-        }, &p->inter));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "device-0001", .key = p->leaf_key, .issuer = p->inter,
-                .issuer_key = p->inter_key, .eku = "clientAuth",
-                .not_before = now - day, .not_after = now + 90 * day, .serial = 0x1234abcd,
-        }, &p->leaf));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "device-expired", .key = p->leaf_key, .issuer = p->inter,
-                .issuer_key = p->inter_key, .eku = "clientAuth",
-                .not_before = now - 91 * day, .not_after = now - day, .serial = 4,
-        }, &p->expired));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "device-future", .key = p->leaf_key, .issuer = p->inter,
-                .issuer_key = p->inter_key, .eku = "clientAuth",
-                .not_before = now + 10 * day, .not_after = now + 100 * day, .serial = 5,
-        }, &p->future));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "server.example", .key = p->leaf_key, .issuer = p->inter,
-                .issuer_key = p->inter_key, .eku = "serverAuth",
-                .not_before = now - day, .not_after = now + 90 * day, .serial = 6,
-        }, &p->server_leaf));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "device-other-key", .key = p->other_key, .issuer = p->inter,
-                .issuer_key = p->inter_key, .eku = "clientAuth",
-                .not_before = now - day, .not_after = now + 90 * day, .serial = 7,
-        }, &p->other_key_leaf));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "Other Root CA", .key = p->other_root_key, .ca = true,
-                .not_before = now - 365 * day, .not_after = now + 3650 * day, .serial = 8,
-        }, &p->other_root));
-        TRY(test_cert_new(&(TestCertSpec) {
-                .cn = "device-0001", .key = p->leaf_key, .issuer = p->other_root,
-                .issuer_key = p->other_root_key, .eku = "clientAuth",
-                .not_before = now - day, .not_after = now + 90 * day, .serial = 9,
-        }, &p->other_leaf));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "Test Root CA",
+                        .key = p->root_key,
+                        .ca = true,
+                        .not_before = now - 365 * day,
+                        .not_after = now + 3650 * day,
+                        .serial = 1,
+                },
+                &p->root));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "Test Issuing CA",
+                        .key = p->inter_key,
+                        .issuer = p->root,
+                        .issuer_key = p->root_key,
+                        .ca = true,
+                        .not_before = now - 300 * day,
+                        .not_after = now + 1825 * day,
+                        .serial = 2,
+                },
+                &p->inter));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "device-0001",
+                        .key = p->leaf_key,
+                        .issuer = p->inter,
+                        .issuer_key = p->inter_key,
+                        .eku = "clientAuth",
+                        .not_before = now - day,
+                        .not_after = now + 90 * day,
+                        .serial = 0x1234abcd,
+                },
+                &p->leaf));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "device-expired",
+                        .key = p->leaf_key,
+                        .issuer = p->inter,
+                        .issuer_key = p->inter_key,
+                        .eku = "clientAuth",
+                        .not_before = now - 91 * day,
+                        .not_after = now - day,
+                        .serial = 4,
+                },
+                &p->expired));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "device-future",
+                        .key = p->leaf_key,
+                        .issuer = p->inter,
+                        .issuer_key = p->inter_key,
+                        .eku = "clientAuth",
+                        .not_before = now + 10 * day,
+                        .not_after = now + 100 * day,
+                        .serial = 5,
+                },
+                &p->future));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "server.example",
+                        .key = p->leaf_key,
+                        .issuer = p->inter,
+                        .issuer_key = p->inter_key,
+                        .eku = "serverAuth",
+                        .not_before = now - day,
+                        .not_after = now + 90 * day,
+                        .serial = 6,
+                },
+                &p->server_leaf));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "device-other-key",
+                        .key = p->other_key,
+                        .issuer = p->inter,
+                        .issuer_key = p->inter_key,
+                        .eku = "clientAuth",
+                        .not_before = now - day,
+                        .not_after = now + 90 * day,
+                        .serial = 7,
+                },
+                &p->other_key_leaf));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "Other Root CA",
+                        .key = p->other_root_key,
+                        .ca = true,
+                        .not_before = now - 365 * day,
+                        .not_after = now + 3650 * day,
+                        .serial = 8,
+                },
+                &p->other_root));
+        TRY(test_cert_new(
+                &(TestCertSpec) {
+                        .cn = "device-0001",
+                        .key = p->leaf_key,
+                        .issuer = p->other_root,
+                        .issuer_key = p->other_root_key,
+                        .eku = "clientAuth",
+                        .not_before = now - day,
+                        .not_after = now + 90 * day,
+                        .serial = 9,
+                },
+                &p->other_leaf));
 #undef TRY
 
         *ret = p;

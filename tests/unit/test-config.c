@@ -184,10 +184,9 @@ static void test_every_key(void **state) {
 }
 
 static void test_empty_strings_unset(void **state) {
-        _cleanup_(config_freep) Config *c = load_ok(
-                URL_LINE
-                "birth: { nv_index = 0; cert_file = \"/etc/fleetid/idevid.pem\"; };\n"
-                "operational: { subject_cn = \"\"; subject_serial = \"\"; };\n");
+        _cleanup_(config_freep) Config *c =
+                load_ok(URL_LINE "birth: { nv_index = 0; cert_file = \"/etc/fleetid/idevid.pem\"; };\n"
+                                 "operational: { subject_cn = \"\"; subject_serial = \"\"; };\n");
 
         assert_int_equal(c->birth_nv_index, 0);
         assert_null(c->subject_cn);
@@ -195,9 +194,9 @@ static void test_empty_strings_unset(void **state) {
 }
 
 static void test_int64_suffix_and_url_forms(void **state) {
-        _cleanup_(config_freep) Config *c = load_ok(
-                "est: { url = \"https://est.example.net:443\"; timeout = 30L; };\n"
-                "tpm: { srk_handle = 0x81000001L; };\n");
+        _cleanup_(config_freep) Config *c =
+                load_ok("est: { url = \"https://est.example.net:443\"; timeout = 30L; };\n"
+                        "tpm: { srk_handle = 0x81000001L; };\n");
 
         assert_string_equal(c->est_url, "https://est.example.net:443");
         assert_int_equal(c->est_timeout_sec, 30);
@@ -213,11 +212,15 @@ static void test_unknown(void **state) {
 }
 
 static void test_wrong_type(void **state) {
-        expect_invalid("est: { url = \"https://h\";\n timeout = \"60\"; };\n", 2, "est.timeout must be an integer");
-        expect_invalid("est: { url = \"https://h\";\n timeout = 6.0; };\n", 2, "est.timeout must be an integer");
-        expect_invalid("est: { url = \"https://h\";\n timeout = true; };\n", 2, "est.timeout must be an integer");
+        expect_invalid("est: { url = \"https://h\";\n timeout = \"60\"; };\n", 2,
+                       "est.timeout must be an integer");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 6.0; };\n", 2,
+                       "est.timeout must be an integer");
+        expect_invalid("est: { url = \"https://h\";\n timeout = true; };\n", 2,
+                       "est.timeout must be an integer");
         expect_invalid(URL_LINE "tpm: { tcti = 5; };\n", 2, "tpm.tcti must be a string");
-        expect_invalid(URL_LINE "tpm: { srk_handle = \"0x81000001\"; };\n", 2, "tpm.srk_handle must be an integer");
+        expect_invalid(URL_LINE "tpm: { srk_handle = \"0x81000001\"; };\n", 2,
+                       "tpm.srk_handle must be an integer");
         expect_invalid(URL_LINE "operational: { key_algorithm = 1; };\n", 2,
                        "operational.key_algorithm must be a string");
         expect_invalid("est: { url = [\"https://h\"]; };\n", 1, "est.url must be a string");
@@ -232,8 +235,10 @@ static void test_out_of_range(void **state) {
                        "est.max_response_bytes must be between 4096 and 16777216 (got 4095)");
         expect_invalid("est: { url = \"https://h\"; max_response_bytes = 16777217; };\n", 1,
                        "est.max_response_bytes must be between 4096 and 16777216 (got 16777217)");
-        expect_invalid(URL_LINE "retry: { initial = 0; };\n", 2, "retry.initial must be between 1 and 86400 (got 0)");
-        expect_invalid(URL_LINE "retry: { max = 604801; };\n", 2, "retry.max must be between 1 and 604800 (got 604801)");
+        expect_invalid(URL_LINE "retry: { initial = 0; };\n", 2,
+                       "retry.initial must be between 1 and 86400 (got 0)");
+        expect_invalid(URL_LINE "retry: { max = 604801; };\n", 2,
+                       "retry.max must be between 1 and 604800 (got 604801)");
         expect_invalid(URL_LINE "retry: {\n initial = 60;\n max = 59; };\n", 4,
                        "retry.max (59) must not be less than retry.initial (60)");
         expect_invalid(URL_LINE "retry: {\n initial = 7200; };\n", 3,
@@ -245,10 +250,12 @@ static void test_out_of_range(void **state) {
 static void test_handles(void **state) {
         expect_invalid(URL_LINE "tpm: { srk_handle = 0x80000001; };\n", 2,
                        "tpm.srk_handle must be a persistent handle in 0x81000000..0x81FFFFFF (got 0x80000001)");
-        expect_invalid(URL_LINE "birth: { key_handle = 0x01C90000; };\n", 2,
-                       "birth.key_handle must be a persistent handle in 0x81000000..0x81FFFFFF (got 0x1C90000)");
-        expect_invalid(URL_LINE "birth: { nv_index = 0x02000000; };\n", 2,
-                       "birth.nv_index must be an NV index in 0x01000000..0x01FFFFFF, or 0 for none (got 0x2000000)");
+        expect_invalid(
+                URL_LINE "birth: { key_handle = 0x01C90000; };\n", 2,
+                "birth.key_handle must be a persistent handle in 0x81000000..0x81FFFFFF (got 0x1C90000)");
+        expect_invalid(
+                URL_LINE "birth: { nv_index = 0x02000000; };\n", 2,
+                "birth.nv_index must be an NV index in 0x01000000..0x01FFFFFF, or 0 for none (got 0x2000000)");
         expect_invalid(URL_LINE "birth: { nv_index = 0; };\n", 2,
                        "birth.nv_index is 0 and birth.cert_file is empty, so the birth certificate has no source; "
                        "set one of them");
@@ -261,17 +268,21 @@ static void test_handles(void **state) {
 
 static void test_literals_libconfig_would_mangle(void **state) {
         /* libconfig 1.5 silently keeps the low 32 bits of these */
-        expect_invalid(URL_LINE "tpm: {\n srk_handle = 0x181000001; };\n", 3, "integer does not fit in 32 bits");
-        expect_invalid("est: { url = \"https://h\";\n timeout = 4294967356; };\n", 2, "integer does not fit in 32 bits");
-        expect_invalid("est: { url = \"https://h\";\n timeout = -1; };\n", 2, "negative number; no setting in this file takes one");
-        expect_invalid("est: { url = \"https://h\";\n timeout = 99999999999999999999L; };\n", 2, "integer does not fit in 63 bits");
+        expect_invalid(URL_LINE "tpm: {\n srk_handle = 0x181000001; };\n", 3,
+                       "integer does not fit in 32 bits");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 4294967356; };\n", 2,
+                       "integer does not fit in 32 bits");
+        expect_invalid("est: { url = \"https://h\";\n timeout = -1; };\n", 2,
+                       "negative number; no setting in this file takes one");
+        expect_invalid("est: { url = \"https://h\";\n timeout = 99999999999999999999L; };\n", 2,
+                       "integer does not fit in 63 bits");
         expect_invalid(URL_LINE "@include \"/etc/passwd\"\n", 2,
                        "@include is not supported; keep the configuration in one file");
 
         /* ...but digits in names, strings and comments are not numbers */
-        _cleanup_(config_freep) Config *c = load_ok(
-                "est: { url = \"https://h/x-99999999999\"; label = \"a-1\"; }; # -99999999999\n"
-                "/* 0x181000001\n  -5 */ operational: { subject_cn = \"n -5 0x181000001\"; };\n");
+        _cleanup_(config_freep) Config *c =
+                load_ok("est: { url = \"https://h/x-99999999999\"; label = \"a-1\"; }; # -99999999999\n"
+                        "/* 0x181000001\n  -5 */ operational: { subject_cn = \"n -5 0x181000001\"; };\n");
         assert_string_equal(c->est_url, "https://h/x-99999999999");
         assert_string_equal(c->subject_cn, "n -5 0x181000001");
 }
@@ -286,7 +297,8 @@ static void test_bad_url(void **state) {
                 { "https:///.well-known/est", "must name a host after https://" },
                 { "https://", "must name a host after https://" },
                 { "https://:443/", "must name a host after https://" },
-                { "https://user:pw@est.example.net/", "must not contain user:password@ (use est.username and est.password_file)" },
+                { "https://user:pw@est.example.net/",
+                  "must not contain user:password@ (use est.username and est.password_file)" },
                 { "https://est.example.net/est?x=1", "must not contain a query (?) or a fragment (#)" },
                 { "https://est.example.net/est#top", "must not contain a query (?) or a fragment (#)" },
                 { "https://est.example.net:0/", "has a port outside 1..65535" },
@@ -298,7 +310,8 @@ static void test_bad_url(void **state) {
                 { "https://[]/", "has an unterminated or empty [IPv6] host" },
                 { "https://[2001:db8::g]/", "has an invalid [IPv6] host" },
                 { "https://[::1]x/", "has garbage after the [IPv6] host" },
-                { "https://est.example.net/my est", "has a character in its path that must be percent-encoded" },
+                { "https://est.example.net/my est",
+                  "has a character in its path that must be percent-encoded" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -327,8 +340,8 @@ static void test_bad_label(void **state) {
         snprintf(msg, sizeof(msg), "est.label %s (got 'a.b')", why);
         expect_invalid("est: { url = \"https://h\";\n label = \"a.b\"; };\n", 2, msg);
         expect_invalid("est: { url = \"https://h\";\n label = "
-                       "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; };\n", 2,
-                       "est.label is longer than 64 bytes");
+                       "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; };\n",
+                       2, "est.label is longer than 64 bytes");
 }
 
 static void test_bad_fingerprint(void **state) {
@@ -347,10 +360,14 @@ static void test_bad_fingerprint(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 char text[512], msg[512];
 
-                snprintf(text, sizeof(text), "est: { url = \"https://h\";\n trust_anchors = \"\";\n"
-                         " bootstrap_fingerprint = \"%s\"; };\n", bad[i]);
-                snprintf(msg, sizeof(msg), "est.bootstrap_fingerprint must be \"sha256:\" followed by 64 hex digits "
-                         "(colons allowed between bytes) (got '%s')", bad[i]);
+                snprintf(text, sizeof(text),
+                         "est: { url = \"https://h\";\n trust_anchors = \"\";\n"
+                         " bootstrap_fingerprint = \"%s\"; };\n",
+                         bad[i]);
+                snprintf(msg, sizeof(msg),
+                         "est.bootstrap_fingerprint must be \"sha256:\" followed by 64 hex digits "
+                         "(colons allowed between bytes) (got '%s')",
+                         bad[i]);
                 expect_invalid(text, 3, msg);
         }
 }
@@ -381,15 +398,16 @@ static void test_other_strings(void **state) {
                        "operational.subject_serial may only contain A-Z a-z 0-9 space and '()+,-./:=? "
                        "(X.520 PrintableString) (got 'SN_1')");
         expect_invalid(URL_LINE "operational: { subject_cn = "
-                       "\"01234567890123456789012345678901234567890123456789012345678901234\"; };\n", 2,
-                       "operational.subject_cn is longer than 64 bytes");
+                                "\"01234567890123456789012345678901234567890123456789012345678901234\"; };\n",
+                       2, "operational.subject_cn is longer than 64 bytes");
         expect_invalid(URL_LINE "operational: { subject_cn = \"a\\nb\"; };\n", 2,
                        "operational.subject_cn contains a control character");
 }
 
 static void test_syntax_error(void **state) {
         expect_invalid("est: {\n  url = \"https://h\"\n  timeout = ;\n};\n", 3, "syntax error");
-        expect_invalid("est: { url = \"https://h\"; };\nest: { timeout = 5; };\n", 2, "duplicate setting name");
+        expect_invalid("est: { url = \"https://h\"; };\nest: { timeout = 5; };\n", 2,
+                       "duplicate setting name");
 }
 
 static void test_missing_file(void **state) {

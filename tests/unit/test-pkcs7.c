@@ -28,7 +28,8 @@ static int teardown(void **state) {
 
 /* DER of a certs-only PKCS#7 with leaf, inter, root. */
 static void build_chain_der(uint8_t **ret, size_t *ret_len) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *s = test_stack(pki->leaf, pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *s =
+                test_stack(pki->leaf, pki->inter, pki->root, NULL);
 
         assert_non_null(s);
         assert_int_equal(pkcs7_build_certs(s, ret, ret_len), 0);

@@ -23,10 +23,16 @@ static void test_http_date_formats(void **state) {
 
 static void test_http_date_rejects(void **state) {
         static const char *const bad[] = {
-                "", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Feb 1994 08:49:37 GMT",
-                "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:49:37 GMT",
-                "Sun, 6 Nov 1994 08:49:37 GMT", "Sun Nov  6 08:49:37 94", "tomorrow",
-                "Sun, 06 Nov 1994 08:49:37 GMT trailing", "Sunday, 06-Nov-94 08:49:37",
+                "",
+                "Sun, 06 Nov 1994 08:49:37 UTC",
+                "Sun, 31 Feb 1994 08:49:37 GMT",
+                "Sun, 06 Foo 1994 08:49:37 GMT",
+                "Sun, 06 Nov 1994 24:49:37 GMT",
+                "Sun, 6 Nov 1994 08:49:37 GMT",
+                "Sun Nov  6 08:49:37 94",
+                "tomorrow",
+                "Sun, 06 Nov 1994 08:49:37 GMT trailing",
+                "Sunday, 06-Nov-94 08:49:37",
         };
         time_t t = 42;
 

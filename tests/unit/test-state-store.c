@@ -22,8 +22,8 @@
 #include "store/status-file.h"
 
 typedef struct Fixture {
-        char base[64];   /* the temp dir; the store is created inside */
-        char *dir;       /* base/state */
+        char base[64]; /* the temp dir; the store is created inside */
+        char *dir;     /* base/state */
 } Fixture;
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -247,7 +247,8 @@ static void test_status_format_exact(void **state) {
         _cleanup_free_ char *text = NULL;
 
         assert_int_equal(status_record_format(&r, &text), 0);
-        assert_string_equal(text,
+        assert_string_equal(
+                text,
                 "state=waiting-retry\n"
                 "last_error=EST server returned 503:\\nbusy \\\\ retry\\x09later \\x01\\x7f caf\\xc3\\xa9\n"
                 "failures=3\n"
@@ -303,14 +304,13 @@ static void test_status_roundtrip(void **state) {
 }
 
 static void test_status_parse_tolerant(void **state) {
-        static const char text[] =
-                "# written by fleetidd\n"
-                "\n"
-                "state=enrolling\n"
-                "future_key=whatever \\q is not checked here\n"
-                "failures=0\n"
-                "last_error=\\xC3\\xA9=ok\n"
-                "est_url=https://x/=y";   /* no final newline */
+        static const char text[] = "# written by fleetidd\n"
+                                   "\n"
+                                   "state=enrolling\n"
+                                   "future_key=whatever \\q is not checked here\n"
+                                   "failures=0\n"
+                                   "last_error=\\xC3\\xA9=ok\n"
+                                   "est_url=https://x/=y"; /* no final newline */
         StatusRecord p = {};
         Diag d = {};
 
@@ -331,24 +331,24 @@ static void test_status_parse_malformed(void **state) {
                 const char *text;
                 const char *diag;
         } bad[] = {
-                { "state=enrolled\nno equals sign\n",                "line 2 has no '='" },
-                { "state=enrolled\nfailures=12a\n",                  "line 2: failures=" },
-                { "state=enrolled\nfailures=-1\n",                   "not a number" },
-                { "state=enrolled\nfailures= 1\n",                   "not a number" },
-                { "state=enrolled\nfailures=\n",                     "not a number" },
-                { "state=enrolled\nfailures=4294967296\n",           "not a number" },
-                { "state=enrolled\nupdated=18446744073709551616\n",  "not a number" },
-                { "state=enrolled\nlast_error=a\\qb\n",              "bad escape" },
-                { "state=enrolled\nlast_error=a\\x4\n",              "bad escape" },
-                { "state=enrolled\nlast_error=a\\xzz\n",             "bad escape" },
-                { "state=enrolled\nlast_error=a\\x00b\n",            "bad escape" },
-                { "state=enrolled\nlast_error=trailing\\\n",         "bad escape" },
-                { "state=enrolled\nstate=failed\n",                  "given twice" },
-                { "State=enrolled\n",                                "invalid key" },
-                { "=enrolled\n",                                     "invalid key" },
-                { "failures=1\n",                                    "no state=" },
-                { "state=\n",                                        "no state=" },
-                { "",                                                "no state=" },
+                { "state=enrolled\nno equals sign\n", "line 2 has no '='" },
+                { "state=enrolled\nfailures=12a\n", "line 2: failures=" },
+                { "state=enrolled\nfailures=-1\n", "not a number" },
+                { "state=enrolled\nfailures= 1\n", "not a number" },
+                { "state=enrolled\nfailures=\n", "not a number" },
+                { "state=enrolled\nfailures=4294967296\n", "not a number" },
+                { "state=enrolled\nupdated=18446744073709551616\n", "not a number" },
+                { "state=enrolled\nlast_error=a\\qb\n", "bad escape" },
+                { "state=enrolled\nlast_error=a\\x4\n", "bad escape" },
+                { "state=enrolled\nlast_error=a\\xzz\n", "bad escape" },
+                { "state=enrolled\nlast_error=a\\x00b\n", "bad escape" },
+                { "state=enrolled\nlast_error=trailing\\\n", "bad escape" },
+                { "state=enrolled\nstate=failed\n", "given twice" },
+                { "State=enrolled\n", "invalid key" },
+                { "=enrolled\n", "invalid key" },
+                { "failures=1\n", "no state=" },
+                { "state=\n", "no state=" },
+                { "", "no state=" },
         };
         StatusRecord p = { .state = (char *) "untouched" };
         _cleanup_free_ char *longline = NULL;

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# run.sh: both benchmarks, one after the other, each in its own fresh lab:
+#   bench-enroll.sh   wall time of a first enrollment, fleetid vs curl + openssl
+#   tpm-commands.sh   TPM commands per provisioning / enrollment, by command
+# Results go to BENCH_OUT (default: a new directory in /tmp): bench-enroll.md,
+# tpm-commands.md, and together in results.md, which is also printed. The raw
+# data (samples, proxy log, per-phase command traces, ESYS traces) stays next
+# to them. Measure a release build (FLEETID_BUILD_DIR, default build-bench):
+#
+#   meson setup build-bench --buildtype=release && ninja -C build-bench
+#   tests/bench/run.sh                    # BENCH_ROUNDS=10 by default
+#
+# Exit status: 0 both ran, 77 a tool is missing, else the first failure.
+
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ -z "${BENCH_OUT:-}" ]; then
+    BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-bench.XXXXXXXX")
+fi
+mkdir -p "$BENCH_OUT"
+BENCH_OUT=$(cd "$BENCH_OUT" && pwd)
+export BENCH_OUT
+
+for b in bench-enroll tpm-commands; do
+    echo "== $b" >&2
+    rc=0
+    "$here/$b.sh" >"$BENCH_OUT/$b.stdout" 2>"$BENCH_OUT/$b.stderr" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        tail -n 30 "$BENCH_OUT/$b.stderr" >&2
+        echo "run.sh: $b failed (exit $rc); its output is in $BENCH_OUT/$b.stdout and .stderr" >&2
+        exit "$rc"
+    fi
+done
+
+{
+    echo "## Wall time of a first enrollment"
+    echo
+    cat "$BENCH_OUT/bench-enroll.md"
+    echo
+    echo "## TPM commands"
+    echo
+    cat "$BENCH_OUT/tpm-commands.md"
+} >"$BENCH_OUT/results.md"
+cat "$BENCH_OUT/results.md"
+echo "run.sh: results and raw data in $BENCH_OUT" >&2
