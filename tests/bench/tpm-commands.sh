@@ -45,7 +45,6 @@ PLOG=$BENCH_OUT/tpm-commands.log
 : >"$PLOG"
 RESULT=$BENCH_OUT/tpm-commands.md
 BENCH_ABRMD_NAME=com.intel.tss2.Tabrmd.FleetidBench
-OP_KEY=0x81020002 # the default operational.key_handle (docs/tpm-handles.md)
 
 # The lab's persistent objects and NV indices before fleetid touched the TPM.
 snapshot_handles() {
@@ -183,20 +182,6 @@ fleetid_write_config
 phase abrmd first enroll_once enrolled || lab_fail "abrmd: the first enrollment failed"
 phase abrmd repeat enroll_once "already enrolled" || lab_fail "abrmd: the repeat failed"
 
-# The first enrollment again, untraced (ESYS tracing slows every command down),
-# three times, for how long the TPM conversation takes.
-TIMINGS=()
-for i in 1 2 3; do
-    rm -rf -- "$FLEETID_STATE"
-    bench_evict_if_present "$OP_KEY"
-    from=$(log_lines)
-    timeout 120 "$FLEETIDD_REAL" --config "$FLEETID_CONF" --oneshot >"$LAB_TMPDIR/fleetidd.log" 2>&1 ||
-        lab_fail "abrmd: untraced first enrollment $i failed; see $LAB_TMPDIR/fleetidd.log"
-    settle
-    TIMINGS+=("untraced first enrollment $i through tpm2-abrmd: $("$LAB_PYTHON" "$BENCH_PROXY" spans \
-        --log "$PLOG" --range "$from:$(log_lines)")")
-done
-
 # Without a resource manager: the same TPM state, then from scratch.
 use_tcti "$DIRECT_TCTI"
 fleetid_write_config
@@ -214,7 +199,7 @@ fi
     "$LAB_PYTHON" "$BENCH_PROXY" report --log "$PLOG" "${PHASES[@]}" "${ESYS_ARGS[@]}"
     echo
     [ ${#LEAKS[@]} -gt 0 ] || echo "- No phase left transient objects or sessions loaded in the TPM."
-    for n in "${LEAKS[@]}" "${NOTES[@]}" "${TIMINGS[@]}"; do
+    for n in "${LEAKS[@]}" "${NOTES[@]}"; do
         echo "- $n"
     done
 } >"$RESULT"

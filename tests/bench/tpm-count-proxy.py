@@ -9,7 +9,6 @@ Benchmark tooling, never installed; /usr/bin/python3 standard library only.
   tpm-count-proxy.py report --log FILE --phase NAME=FROM:TO [--phase ...]
           [--esys NAME=DIR ...] [--direct NAME ...]
   tpm-count-proxy.py trace --log FILE --range FROM:TO
-  tpm-count-proxy.py spans --log FILE --range FROM:TO
   tpm-count-proxy.py probe --port Q
 
 serve listens on 127.0.0.1:Q (TPM commands) and Q+1 (control) and forwards
@@ -36,10 +35,9 @@ command name (GetCapability split by capability) into markdown tables; with
 --esys, also what each program sent according to its ESYS trace
 (esys-traced.sh), split between fleetid's own ESYS context and the tpm2
 provider's, so that the resource manager's own commands are the difference.
-trace prints the commands of a range, one per line, in order. spans says
-how long a range took from its first command to its last, and how much of
-that went into signature verifications done in the TPM (each from a
-LoadExternal to the next VerifySignature, as tpm2-openssl does them). probe sends
+trace prints the commands of a range, one per line, in order (the times
+include the proxy's own latency: counts, not timings, are what it is for).
+probe sends
 TPM2_GetRandom(8) to 127.0.0.1:Q once in each framing and checks the answers:
 after it, the proxy's log must show exactly two GetRandom.
 """
@@ -52,7 +50,6 @@ import re
 import signal
 import socket
 import socketserver
-import statistics
 import struct
 import sys
 import threading
@@ -493,30 +490,6 @@ def cmd_trace(args):
     return 0
 
 
-def cmd_spans(args):
-    records = [r for r in read_log(args.log)[args.range[0]:args.range[1]] if r.get("event") == "command"]
-    if not records:
-        sys.exit("spans: no commands in %d:%d" % args.range)
-    def end(r):
-        return r["t"] + r["us"] / 1e6
-
-    total = end(records[-1]) - records[0]["t"]
-    verifies = []
-    start = None
-    for r in records:
-        if r["name"] == "LoadExternal" and start is None:
-            start = r["t"]
-        elif r["name"] == "VerifySignature" and start is not None:
-            verifies.append(end(r) - start)
-            start = None
-    text = "%d commands over %.1f ms from the first to the last" % (len(records), total * 1000.0)
-    if verifies:
-        text += ("; %d signature verifications in the TPM took %.1f ms of it (%.1f ms each, median)"
-                 % (len(verifies), sum(verifies) * 1000.0, statistics.median(verifies) * 1000.0))
-    print(text)
-    return 0
-
-
 def cmd_probe(args):
     cmd = struct.pack(">HIIH", 0x8001, 12, 0x17B, 8)  # TPM2_GetRandom(bytesRequested = 8)
     with socket.create_connection(("127.0.0.1", args.port), IO_TIMEOUT) as s:
@@ -566,11 +539,6 @@ def main(argv=None):
     s.add_argument("--log", required=True)
     s.add_argument("--range", type=parse_range, required=True, help="FROM:TO")
     s.set_defaults(func=cmd_trace)
-
-    s = sub.add_parser("spans", help="duration of a range and of its in-TPM verifications")
-    s.add_argument("--log", required=True)
-    s.add_argument("--range", type=parse_range, required=True, help="FROM:TO")
-    s.set_defaults(func=cmd_spans)
 
     s = sub.add_parser("probe", help="one GetRandom in each framing through the proxy")
     s.add_argument("--port", type=int, required=True)
