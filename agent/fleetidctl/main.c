@@ -73,20 +73,6 @@ static void status_done(Status *s) {
         cert_info_done(&s->operational);
 }
 
-/* The issuer formatted like cert_subject_string() formats the subject. */
-static char *issuer_to_string(X509 *x) {
-        _cleanup_(BIO_free_allp) BIO *b = BIO_new(BIO_s_mem());
-        char *data;
-        long n;
-
-        if (!b || X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253) < 0)
-                return NULL;
-        n = BIO_get_mem_data(b, &data);
-        if (n < 0)
-                return NULL;
-        return strndup(data, (size_t) n);
-}
-
 /* Fills *ret from the first certificate of a PEM file; the chain behind it is not shown. */
 static int cert_info_from_pem(const char *pem, size_t len, CertInfo *ret, Diag *d) {
         _cleanup_(BIO_free_allp) BIO *b = NULL;
@@ -102,8 +88,8 @@ static int cert_info_from_pem(const char *pem, size_t len, CertInfo *ret, Diag *
         if (!x)
                 return diag_set_ssl(d, -EBADMSG, "no PEM certificate found");
 
-        c.issuer = issuer_to_string(x);
-        if (cert_subject_string(x, &c.subject) < 0 || cert_serial_string(x, &c.serial) < 0 || !c.issuer) {
+        if (cert_subject_string(x, &c.subject) < 0 || cert_issuer_string(x, &c.issuer) < 0 ||
+            cert_serial_string(x, &c.serial) < 0) {
                 cert_info_done(&c);
                 return diag_set_ssl(d, -EBADMSG, "could not format the certificate's names or serial");
         }

@@ -420,12 +420,20 @@ static bool print_subject(BIO *bio, X509 *cert) {
         return X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0;
 }
 
+static bool print_issuer(BIO *bio, X509 *cert) {
+        return X509_NAME_print_ex(bio, X509_get_issuer_name(cert), 0, XN_FLAG_RFC2253) >= 0;
+}
+
 static bool print_serial(BIO *bio, X509 *cert) {
         return i2a_ASN1_INTEGER(bio, X509_get0_serialNumber(cert)) > 0;
 }
 
 int cert_subject_string(X509 *cert, char **ret) {
         return print_to_string(cert, print_subject, ret);
+}
+
+int cert_issuer_string(X509 *cert, char **ret) {
+        return print_to_string(cert, print_issuer, ret);
 }
 
 int cert_serial_string(X509 *cert, char **ret) {

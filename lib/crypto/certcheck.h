@@ -86,8 +86,9 @@ int certs_to_pem(STACK_OF(X509) *certs, char **ret, size_t *ret_len);
 /* One DER certificate, with nothing after it; -EBADMSG otherwise. */
 int cert_from_der(const uint8_t *der, size_t len, X509 **ret, Diag *d);
 
-/* Subject as an RFC 2253 one-line string ("CN=dev-42,O=Example"). */
+/* Subject and issuer as RFC 2253 one-line strings ("CN=dev-42,O=Example"). */
 int cert_subject_string(X509 *cert, char **ret);
+int cert_issuer_string(X509 *cert, char **ret);
 
 /* Serial number in hex as 'openssl x509 -serial' prints it (uppercase, even
  * number of digits). */
