@@ -74,12 +74,6 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
                 return r;
         warn_if_lockout(tpm);
 
-        if (!m->providers.tpm2) {
-                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
-                if (r < 0)
-                        return r;
-        }
-
         r = enroll_check_current(c, tpm, m->store, now, &current, d);
         if (r < 0)
                 return r;
@@ -89,6 +83,13 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         }
         log_info("enrolling: %s", diag_text(d, -ENOENT));
         diag_clear(d);
+
+        /* Loaded only now: the provider opens a TPM connection of its own. */
+        if (!m->providers.tpm2) {
+                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
+                if (r < 0)
+                        return r;
+        }
 
         if (c->est_password_file) {
                 r = password_read_file(c->est_password_file, &password, d);

@@ -102,16 +102,68 @@ static const char *verify_error_reason(int err) {
         }
 }
 
-int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+/* A copy of the certificate bound to the default provider: its signature is then
+ * checked in software even when the process prefers the tpm2 provider for
+ * signatures ("?tpm2.signature", which would otherwise import each CA's public
+ * key into the TPM to verify there: about 20 TPM commands per signature). */
+static int cert_dup_software(X509 *x, X509 **ret) {
+        _cleanup_openssl_free_ unsigned char *der = NULL;
+        const unsigned char *p;
+        X509 *y;
+        int n;
+
+        n = i2d_X509(x, &der);
+        if (n <= 0)
+                return -EIO;
+        y = X509_new_ex(NULL, "provider=default");
+        if (!y)
+                return -ENOMEM;
+        p = der;
+        if (!d2i_X509(&y, &p, n)) {
+                X509_free(y);
+                return -EIO;
+        }
+        *ret = y;
+        return 0;
+}
+
+static int certs_dup_software(STACK_OF(X509) *in, STACK_OF(X509) **ret) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *out = sk_X509_new_null();
+        int r;
+
+        if (!out)
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(in); i++) {
+                X509 *y;
+
+                r = cert_dup_software(sk_X509_value(in, i), &y);
+                if (r < 0)
+                        return r;
+                if (!sk_X509_push(out, y)) {
+                        X509_free(y);
+                        return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+int cert_verify_chain(X509 *leaf_in, STACK_OF(X509) *untrusted_in, STACK_OF(X509) *anchors_in, time_t now,
                       bool client_auth, Diag *d) {
         _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         _cleanup_free_ char *subject = NULL, *failing = NULL;
+        _cleanup_(X509_freep) X509 *leaf = NULL;
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *untrusted = NULL, *anchors = NULL;
         X509 *current;
         int r, err, depth;
 
-        if (!leaf)
+        if (!leaf_in)
                 return -EINVAL;
+        if (cert_dup_software(leaf_in, &leaf) < 0 || certs_dup_software(anchors_in, &anchors) < 0 ||
+            (untrusted_in && certs_dup_software(untrusted_in, &untrusted) < 0))
+                return diag_set_ssl(d, -ENOMEM, "cannot prepare certificates for verification");
+
         if (sk_X509_num(anchors) <= 0)
                 return diag_set(d, -EINVAL, "no trust anchor given to verify certificate %s against",
                                 subject_or_unknown(leaf, &subject));

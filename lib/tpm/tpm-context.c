@@ -130,23 +130,42 @@ static int tpm_get_property(TpmContext *t, TPM2_PT property, uint32_t *ret, Diag
 }
 
 int tpm_get_lockout_info(TpmContext *t, TpmLockoutInfo *ret, Diag *d) {
+        TPMS_CAPABILITY_DATA *cap = NULL;
         TpmLockoutInfo info = {};
-        uint32_t permanent;
-        int r;
+        TPMI_YES_NO more;
+        bool seen = false;
+        TSS2_RC rc;
 
-        r = tpm_get_property(t, TPM2_PT_PERMANENT, &permanent, d);
-        if (r < 0)
-                return r;
-        r = tpm_get_property(t, TPM2_PT_LOCKOUT_COUNTER, &info.counter, d);
-        if (r < 0)
-                return r;
-        r = tpm_get_property(t, TPM2_PT_MAX_AUTH_FAIL, &info.max_tries, d);
-        if (r < 0)
-                return r;
-        r = tpm_get_property(t, TPM2_PT_LOCKOUT_INTERVAL, &info.recovery_sec, d);
-        if (r < 0)
-                return r;
-        info.in_lockout = permanent & TPMA_PERMANENT_INLOCKOUT;
+        /* One GetCapability: TPM2_PT_PERMANENT through TPM2_PT_LOCKOUT_RECOVERY are adjacent. */
+        rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                TPM2_PT_PERMANENT, TPM2_PT_LOCKOUT_RECOVERY - TPM2_PT_PERMANENT + 1, &more,
+                                &cap);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot read the TPM's dictionary-attack state");
+        for (UINT32 i = 0; i < cap->data.tpmProperties.count; i++) {
+                const TPMS_TAGGED_PROPERTY *p = &cap->data.tpmProperties.tpmProperty[i];
+
+                switch (p->property) {
+                case TPM2_PT_PERMANENT:
+                        info.in_lockout = p->value & TPMA_PERMANENT_INLOCKOUT;
+                        seen = true;
+                        break;
+                case TPM2_PT_LOCKOUT_COUNTER:
+                        info.counter = p->value;
+                        break;
+                case TPM2_PT_MAX_AUTH_FAIL:
+                        info.max_tries = p->value;
+                        break;
+                case TPM2_PT_LOCKOUT_INTERVAL:
+                        info.recovery_sec = p->value;
+                        break;
+                default:
+                        break;
+                }
+        }
+        Esys_Free(cap);
+        if (!seen)
+                return diag_set(d, -ENODATA, "the TPM does not report its permanent attributes");
         *ret = info;
         return 0;
 }
