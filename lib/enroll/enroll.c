@@ -191,11 +191,10 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 return r;
 
-        r = trust_refresh(c, store, now, &trust, d);
+        r = trust_load_anchors(c, store, &trust, d);
         if (r < 0)
                 return r;
         ret->trust_bootstrapped = trust.bootstrapped;
-        ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
 
         r = tpm_provider_load_key(c->birth_key_handle, &birth_key, d);
         if (r < 0)
@@ -217,6 +216,12 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = est_client_new(&o, &client, d);
         if (r < 0)
                 goto out;
+
+        /* The EST CA, fetched on the enrollment connection itself: one TLS handshake. */
+        r = trust_refresh_ca(client, store, now, &trust, d);
+        if (r < 0)
+                goto out;
+        ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
 
         /* /csrattrs is optional for the server; a failure here is not fatal to enrollment. */
         if (est_fetch_csrattrs(client, &attrs, NULL) < 0)

@@ -120,12 +120,9 @@ static int load_anchors_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
         return 0;
 }
 
-int trust_refresh(const Config *c, StateStore *store, time_t now, TrustSet *ret, Diag *d) {
-        _cleanup_(est_client_freep) EstClient *client = NULL;
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *cacerts = NULL;
-        _cleanup_free_ char *saved_path = NULL, *pem = NULL;
+int trust_load_anchors(const Config *c, StateStore *store, TrustSet *ret, Diag *d) {
+        _cleanup_free_ char *saved_path = NULL;
         TrustSet t = {};
-        size_t pem_len;
         int r;
 
         if (c->est_trust_anchors)
@@ -140,37 +137,33 @@ int trust_refresh(const Config *c, StateStore *store, time_t now, TrustSet *ret,
                         t.bootstrapped = r >= 0;
                 }
         }
-        if (r < 0)
-                goto fail;
-
-        EstClientOptions o = {
-                .url = c->est_url,
-                .label = c->est_label,
-                .anchors = t.server_anchors,
-                .timeout_sec = c->est_timeout_sec,
-                .connect_timeout_sec = c->est_connect_timeout_sec,
-                .max_response_bytes = c->est_max_response_bytes,
-        };
-        r = est_client_new(&o, &client, d);
-        if (r < 0)
-                goto fail;
-        r = est_fetch_cacerts(client, &cacerts, d);
-        if (r < 0)
-                goto fail;
-        r = trust_select_ca_certs(cacerts, t.server_anchors, now, &t.ca_certs, d);
-        if (r < 0)
-                goto fail;
-
-        r = certs_to_pem(t.ca_certs, &pem, &pem_len);
-        if (r < 0)
-                goto fail;
-        r = state_store_save(store, STATE_TRUST_ANCHORS, pem, pem_len, STATE_FILE_MODE, d);
-        if (r < 0)
-                goto fail;
-
+        if (r < 0) {
+                trust_set_done(&t);
+                return r;
+        }
         *ret = t;
         return 0;
-fail:
-        trust_set_done(&t);
-        return r;
+}
+
+int trust_refresh_ca(EstClient *client, StateStore *store, time_t now, TrustSet *t, Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *cacerts = NULL, *ca = NULL;
+        _cleanup_free_ char *pem = NULL;
+        size_t pem_len;
+        int r;
+
+        r = est_fetch_cacerts(client, &cacerts, d);
+        if (r < 0)
+                return r;
+        r = trust_select_ca_certs(cacerts, t->server_anchors, now, &ca, d);
+        if (r < 0)
+                return r;
+        r = certs_to_pem(ca, &pem, &pem_len);
+        if (r < 0)
+                return r;
+        r = state_store_save(store, STATE_TRUST_ANCHORS, pem, pem_len, STATE_FILE_MODE, d);
+        if (r < 0)
+                return r;
+        OSSL_STACK_OF_X509_free(t->ca_certs);
+        t->ca_certs = TAKE_PTR(ca);
+        return 0;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "est/est-client.h"
 #include "store/state-store.h"
 
 typedef struct TrustSet {
@@ -27,11 +28,15 @@ typedef struct TrustSet {
 
 void trust_set_done(TrustSet *t);
 
-/* Establishes the server anchors (loading, or bootstrapping through an
- * unauthenticated GET /cacerts that carries no credentials), then fetches
- * /cacerts over a verified connection and keeps the certificates that chain to
- * the anchors. The result is saved to the state directory atomically. */
-int trust_refresh(const Config *c, StateStore *store, time_t now, TrustSet *ret, Diag *d);
+/* Establishes the server anchors: the configured file; else those saved by an
+ * earlier bootstrap; else a bootstrap through an unauthenticated GET /cacerts
+ * that carries no credentials, checked against est.bootstrap_fingerprint. */
+int trust_load_anchors(const Config *c, StateStore *store, TrustSet *ret, Diag *d);
+
+/* Fetches /cacerts on `client` (a connection verified against t->server_anchors,
+ * normally the enrollment connection itself), keeps the CA certificates that
+ * chain to the anchors in t->ca_certs and saves them atomically. */
+int trust_refresh_ca(EstClient *client, StateStore *store, time_t now, TrustSet *t, Diag *d);
 
 /* Selects from `cacerts` those that verify against `anchors` at `now`, adding the
  * anchors themselves. -EKEYREJECTED if none of cacerts does. Pure logic. */
