@@ -221,6 +221,7 @@ typedef enum ValueKind {
         KIND_PERSISTENT, /* uint32_t persistent handle */
         KIND_NV_INDEX,   /* uint32_t NV index, 0 = none */
         KIND_ALGORITHM,  /* KeyAlgorithm */
+        KIND_BOOL,       /* bool */
 } ValueKind;
 
 typedef struct KeySpec {
@@ -255,6 +256,18 @@ enum {
         K_PATHS_STATE,
         K_RETRY_INITIAL,
         K_RETRY_MAX,
+        K_OP_SPARE_KEY,
+        K_RENEW_SHARE,
+        K_RENEW_JITTER,
+        K_RENEW_RETRY_MAX,
+        K_RENEW_NEW_KEY,
+        K_RENEW_FALLBACK,
+        K_MON_METRICS,
+        K_MON_HOOK,
+        K_MON_HOOK_TIMEOUT,
+        K_MON_WARNING,
+        K_MON_ERROR,
+        K_MON_CRITICAL,
         _K_MAX,
 };
 
@@ -286,9 +299,22 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_PATHS_STATE] = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
         [K_RETRY_INITIAL] = NUM("retry", "initial", KIND_UINT, retry_initial_sec, 1, 86400),
         [K_RETRY_MAX] = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
+        [K_OP_SPARE_KEY] = NUM("operational", "spare_key_handle", KIND_PERSISTENT, op_spare_key_handle, 0, 0),
+        [K_RENEW_SHARE] = NUM("renew", "share_percent", KIND_UINT, renew_share_percent, 10, 95),
+        [K_RENEW_JITTER] = NUM("renew", "jitter_percent", KIND_UINT, renew_jitter_percent, 0, 20),
+        [K_RENEW_RETRY_MAX] = NUM("renew", "retry_max", KIND_UINT, renew_retry_max_sec, 60, 604800),
+        [K_RENEW_NEW_KEY] = NUM("renew", "new_key", KIND_BOOL, renew_new_key, 0, 0),
+        [K_RENEW_FALLBACK] = NUM("renew", "fallback_to_birth", KIND_BOOL, renew_fallback_to_birth, 0, 0),
+        [K_MON_METRICS] = STR("monitoring", "metrics_file", metrics_file, PATH_MAX_BYTES, false, check_path),
+        [K_MON_HOOK] = STR("monitoring", "hook", hook, PATH_MAX_BYTES, false, check_path),
+        [K_MON_HOOK_TIMEOUT] = NUM("monitoring", "hook_timeout", KIND_UINT, hook_timeout_sec, 1, 3600),
+        [K_MON_WARNING] = NUM("monitoring", "warning_percent", KIND_UINT, warning_percent, 1, 90),
+        [K_MON_ERROR] = NUM("monitoring", "error_percent", KIND_UINT, error_percent, 1, 90),
+        [K_MON_CRITICAL] = NUM("monitoring", "critical_percent", KIND_UINT, critical_percent, 1, 90),
 };
 
-static const char *const group_names[] = { "tpm", "birth", "operational", "est", "paths", "retry" };
+static const char *const group_names[] = { "tpm",   "birth", "operational", "est",
+                                           "paths", "retry", "renew",       "monitoring" };
 
 /* ---- defaults and ownership ---- */
 
@@ -325,6 +351,16 @@ int config_new_defaults(Config **ret) {
         c->est_max_response_bytes = 1024u * 1024u;
         c->retry_initial_sec = 30;
         c->retry_max_sec = 3600;
+        c->op_spare_key_handle = FLEETID_LDEVID_SPARE_HANDLE_DEFAULT;
+        c->renew_share_percent = 67;
+        c->renew_jitter_percent = 5;
+        c->renew_retry_max_sec = 4 * 3600;
+        c->renew_new_key = true;
+        c->renew_fallback_to_birth = true;
+        c->hook_timeout_sec = 30;
+        c->warning_percent = 20;
+        c->error_percent = 10;
+        c->critical_percent = 3;
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -453,6 +489,13 @@ static int apply_algorithm(Loader *l, const KeySpec *k, const config_setting_t *
         return 0;
 }
 
+static int apply_bool(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return fail(l, line, "%s.%s must be true or false", k->group, k->name);
+        *(bool *) field(l->config, k) = config_setting_get_bool(s);
+        return 0;
+}
+
 static int apply_setting(Loader *l, const char *group, const config_setting_t *s) {
         const char *name = config_setting_name(s);
         unsigned line = config_setting_source_line(s);
@@ -468,6 +511,8 @@ static int apply_setting(Loader *l, const char *group, const config_setting_t *s
                         return apply_string(l, k, s, line);
                 case KIND_ALGORITHM:
                         return apply_algorithm(l, k, s, line);
+                case KIND_BOOL:
+                        return apply_bool(l, k, s, line);
                 default:
                         return apply_integer(l, k, s, line);
                 }
@@ -534,6 +579,21 @@ static int check_relations(Loader *l) {
                             "operational.key_handle and birth.key_handle are both 0x%08X; "
                             "enrolling would overwrite the birth key",
                             c->op_key_handle);
+        if (c->op_spare_key_handle == c->op_key_handle || c->op_spare_key_handle == c->birth_key_handle ||
+            c->op_spare_key_handle == c->srk_handle)
+                return fail(l, l->lines[K_OP_SPARE_KEY] ?: line_of(l, K_OP_KEY, K_BIRTH_KEY),
+                            "operational.spare_key_handle 0x%08X is also used for another key",
+                            c->op_spare_key_handle);
+        if (!(c->critical_percent < c->error_percent && c->error_percent < c->warning_percent))
+                return fail(l, line_of(l, K_MON_CRITICAL, K_MON_WARNING),
+                            "monitoring thresholds must satisfy critical_percent (%u) < error_percent (%u) < "
+                            "warning_percent (%u)",
+                            c->critical_percent, c->error_percent, c->warning_percent);
+        if (c->warning_percent >= 100 - c->renew_share_percent)
+                return fail(l, line_of(l, K_MON_WARNING, K_RENEW_SHARE),
+                            "monitoring.warning_percent (%u%% of the lifetime left) is reached before renewal "
+                            "is due (renew.share_percent %u%%); lower it",
+                            c->warning_percent, c->renew_share_percent);
         if (c->srk_handle == c->birth_key_handle || c->srk_handle == c->op_key_handle)
                 return fail(l, l->lines[K_TPM_SRK] ?: line_of(l, K_BIRTH_KEY, K_OP_KEY),
                             "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);

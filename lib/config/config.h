@@ -34,6 +34,7 @@ KeyAlgorithm key_algorithm_from_string(const char *s); /* _KEY_ALG_INVALID if un
 #define FLEETID_SRK_HANDLE_DEFAULT 0x81000001u
 #define FLEETID_IDEVID_HANDLE_DEFAULT 0x81020000u
 #define FLEETID_LDEVID_HANDLE_DEFAULT 0x81020002u
+#define FLEETID_LDEVID_SPARE_HANDLE_DEFAULT 0x81020003u
 #define FLEETID_IDEVID_NV_INDEX_DEFAULT 0x01C90000u
 
 typedef struct Config {
@@ -71,6 +72,25 @@ typedef struct Config {
         /* retry { }: first enrollment retries (exponential backoff, jittered) */
         unsigned retry_initial_sec; /* default 30 */
         unsigned retry_max_sec;     /* default 3600 */
+
+        /* operational { spare_key_handle }: where a renewal's new key is made
+         * before it replaces the current one (the two handles alternate). */
+        uint32_t op_spare_key_handle;
+
+        /* renew { } */
+        unsigned renew_share_percent;  /* renew when this share of the lifetime has passed, default 67 */
+        unsigned renew_jitter_percent; /* +- this share of the lifetime, default 5 */
+        unsigned renew_retry_max_sec;  /* cap on the retry delay, default 14400 (shortened near expiry) */
+        bool renew_new_key;            /* a new TPM key per renewal, default true */
+        bool renew_fallback_to_birth;  /* expired: /simpleenroll with the birth identity, default true */
+
+        /* monitoring { } */
+        char *metrics_file;        /* Prometheus textfile, NULL = none */
+        char *hook;                /* event hook program, NULL = none */
+        unsigned hook_timeout_sec; /* default 30 */
+        unsigned warning_percent;  /* escalate when this share of the lifetime is left, default 20 */
+        unsigned error_percent;    /* default 10 */
+        unsigned critical_percent; /* default 3 */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

@@ -131,6 +131,13 @@ static void assert_is_defaults(const Config *c) {
         assert_string_equal(c->state_dir, def->state_dir);
         assert_int_equal(c->retry_initial_sec, def->retry_initial_sec);
         assert_int_equal(c->retry_max_sec, def->retry_max_sec);
+        assert_int_equal(c->op_spare_key_handle, 0x81020003u);
+        assert_int_equal(c->renew_share_percent, 67);
+        assert_int_equal(c->renew_jitter_percent, 5);
+        assert_true(c->renew_new_key);
+        assert_true(c->renew_fallback_to_birth);
+        assert_null(c->metrics_file);
+        assert_null(c->hook);
 }
 
 static void test_minimal_file_takes_defaults(void **state) {
@@ -145,7 +152,7 @@ static void test_every_key(void **state) {
                 "# comment\n"
                 "tpm: { tcti = \"swtpm:port=2321\"; srk_handle = 0x81000002; };\n"
                 "birth: { key_handle = 0x81800010; nv_index = 0x01C90010; cert_file = \"/etc/fleetid/idevid.pem\"; };\n"
-                "operational = { key_handle = 2164391939; key_algorithm = \"rsa-3072\";\n"
+                "operational = { key_handle = 2164391939; key_algorithm = \"rsa-3072\"; spare_key_handle = 0x81020004;\n"
                 "                subject_cn = \"gw-0042.example.net\"; subject_serial = \"SN-0042\"; };\n"
                 "est: {\n"
                 "  url = \"HTTPS://[2001:db8::1]:8443/.well-known/est/\";\n"
@@ -157,7 +164,11 @@ static void test_every_key(void **state) {
                 "  timeout = 600; connect_timeout = 1; max_response_bytes = 0x1000000;\n"
                 "};\n"
                 "paths: { state_dir = \"/srv/fleetid\"; };\n"
-                "retry: { initial = 86400; max = 604800; };\n");
+                "retry: { initial = 86400; max = 604800; };\n"
+                "renew: { share_percent = 50; jitter_percent = 0; retry_max = 60; new_key = false;\n"
+                "         fallback_to_birth = false; };\n"
+                "monitoring: { metrics_file = \"/var/lib/node-exporter/fleetid.prom\"; hook = \"/usr/local/bin/h\";\n"
+                "              hook_timeout = 5; warning_percent = 40; error_percent = 2; critical_percent = 1; };\n");
 
         assert_string_equal(c->tpm_tcti, "swtpm:port=2321");
         assert_int_equal(c->srk_handle, 0x81000002u);
@@ -181,6 +192,32 @@ static void test_every_key(void **state) {
         assert_string_equal(c->state_dir, "/srv/fleetid");
         assert_int_equal(c->retry_initial_sec, 86400);
         assert_int_equal(c->retry_max_sec, 604800);
+        assert_int_equal(c->op_spare_key_handle, 0x81020004u);
+        assert_int_equal(c->renew_share_percent, 50);
+        assert_int_equal(c->renew_jitter_percent, 0);
+        assert_int_equal(c->renew_retry_max_sec, 60);
+        assert_false(c->renew_new_key);
+        assert_false(c->renew_fallback_to_birth);
+        assert_string_equal(c->metrics_file, "/var/lib/node-exporter/fleetid.prom");
+        assert_string_equal(c->hook, "/usr/local/bin/h");
+        assert_int_equal(c->hook_timeout_sec, 5);
+        assert_int_equal(c->warning_percent, 40);
+        assert_int_equal(c->error_percent, 2);
+        assert_int_equal(c->critical_percent, 1);
+}
+
+static void test_renew_and_monitoring_rules(void **state) {
+        expect_invalid(URL_LINE "renew: { new_key = 1; };\n", 2, "renew.new_key must be true or false");
+        expect_invalid(URL_LINE "renew: { share_percent = 99; };\n", 2,
+                       "renew.share_percent must be between 10 and 95 (got 99)");
+        expect_invalid(URL_LINE "monitoring: { warning_percent = 5; error_percent = 10; };\n", 2,
+                       "monitoring thresholds must satisfy critical_percent (3) < error_percent (10) < "
+                       "warning_percent (5)");
+        expect_invalid(URL_LINE "renew: { share_percent = 90; };\n", 2,
+                       "monitoring.warning_percent (20% of the lifetime left) is reached before renewal is "
+                       "due (renew.share_percent 90%); lower it");
+        expect_invalid(URL_LINE "operational: { spare_key_handle = 0x81020002; };\n", 2,
+                       "operational.spare_key_handle 0x81020002 is also used for another key");
 }
 
 static void test_empty_strings_unset(void **state) {
@@ -488,6 +525,7 @@ int main(void) {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_minimal_file_takes_defaults),
                 cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_renew_and_monitoring_rules),
                 cmocka_unit_test(test_empty_strings_unset),
                 cmocka_unit_test(test_int64_suffix_and_url_forms),
                 cmocka_unit_test(test_unknown),
