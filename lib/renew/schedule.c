@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "enroll/backoff.h"
+#include "renew/schedule.h"
+
+/* u in [-1, 1) as a fraction of 2^63, without floating point. */
+static __int128 signed_fraction(uint64_t random) {
+        return (__int128) (int64_t) (random ^ (1ULL << 63));
+}
+
+time_t renew_due(time_t not_before, time_t not_after, const RenewPolicy *p, uint64_t random) {
+        __int128 life = (__int128) not_after - not_before, due;
+
+        if (life <= 0)
+                return not_before;
+        due = (__int128) not_before + life * p->share_percent / 100;
+        /* + u * jitter * L with u = signed_fraction / 2^63 */
+        due += signed_fraction(random) * (life * p->jitter_percent / 100) / ((__int128) 1 << 63);
+        if (due < not_before)
+                due = not_before;
+        if (due >= not_after)
+                due = not_after - 1;
+        return (time_t) due;
+}
+
+uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, const RenewPolicy *p,
+                           uint64_t random) {
+        uint64_t cap = p->retry_max, initial = p->retry_initial;
+
+        if (not_after > now) {
+                uint64_t left = (uint64_t) (not_after - now);
+
+                if (left / 10 < cap)
+                        cap = left / 10;
+        } else
+                cap = RENEW_RETRY_FLOOR_SEC; /* expired: keep trying, at the floor */
+        if (cap < RENEW_RETRY_FLOOR_SEC)
+                cap = RENEW_RETRY_FLOOR_SEC;
+        if (initial > cap)
+                initial = cap;
+        return backoff_delay(failures, initial, cap, random);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * schedule.h: when to renew the operational certificate, and how soon to retry.
+ *
+ * Pure arithmetic on times handed in (a fake clock in tests, the fleet
+ * simulation in tests/bench/), with the random draws handed in too.
+ *
+ * Renewal is due at  notBefore + share * L + u * jitter * L,  u uniform in
+ * [-1, 1), L = notAfter - notBefore, so a fleet enrolled in one hour spreads
+ * its renewals over 2 * jitter * L.
+ *
+ * Retry ladder after a failed renewal: exponential backoff from `initial`
+ * with equal jitter (uniform in [d/2, d]), capped at the smaller of
+ * `retry_max` and a tenth of the time left before expiry, and never less than
+ * a minute while there is time left: the nearer the expiry, the more often
+ * fleetid tries, and it never stops trying.
+ *
+ *   time left      cap on the delay (retry_max = 4 h)
+ *   > 40 h         4 h
+ *   10 h           1 h
+ *   1 h            6 min
+ *   < 10 min       1 min
+ */
+#pragma once
+
+#include <stdint.h>
+#include <time.h>
+
+typedef struct RenewPolicy {
+        unsigned share_percent;  /* 67 */
+        unsigned jitter_percent; /* 5 */
+        uint64_t retry_initial;  /* seconds, 30 */
+        uint64_t retry_max;      /* seconds, 14400 */
+} RenewPolicy;
+
+#define RENEW_RETRY_FLOOR_SEC 60
+
+/* The renewal time for a certificate valid [not_before, not_after]; random is
+ * a uniformly distributed 64-bit value. Always within [not_before, not_after). */
+time_t renew_due(time_t not_before, time_t not_after, const RenewPolicy *p, uint64_t random);
+
+/* The delay before retry number `failures` (>= 1) at time `now`. */
+uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, const RenewPolicy *p,
+                           uint64_t random);
