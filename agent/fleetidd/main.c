@@ -4,6 +4,8 @@
  * over EST with its TPM-resident birth identity, retrying with backoff until it
  * succeeds, then reports READY to systemd.
  *
+ * SIGUSR1 asks for a renewal now.
+ *
  * Exit codes: 0 ok, 1 failure, 2 usage, 75 (--oneshot) enrollment failed and
  * would be retried, 78 configuration error (the unit does not restart on it).
  */
@@ -28,6 +30,11 @@ static void help(void) {
                "  --check-config  validate the configuration and exit\n"
                "  --help, --version\n",
                FLEETID_CONFIG_PATH);
+}
+
+/* SIGUSR1 (fleetidctl renew, or systemctl kill -s USR1 fleetidd): renew now. */
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return manager_renew_now(userdata);
 }
 
 int main(int argc, char **argv) {
@@ -94,9 +101,11 @@ int main(int argc, char **argv) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGUSR1);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         if (sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL) < 0 ||
-            sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL) < 0) {
+            sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL) < 0 ||
+            sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m) < 0) {
                 log_error("cannot handle SIGTERM/SIGINT");
                 return 1;
         }

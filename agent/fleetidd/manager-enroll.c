@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -17,13 +16,6 @@
 
 #define EXIT_TEMPFAIL 75
 
-static uint64_t random_u64(void) {
-        uint64_t v = 0;
-
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-                v = (uint64_t) time(NULL) * 6364136223846793005ULL; /* jitter only, not a secret */
-        return v;
-}
 
 static void format_delay(uint64_t s, char *buf, size_t size) {
         if (s < 120)
@@ -132,12 +124,12 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                 enroll_result_done(&res);
                 if (m->oneshot)
                         return sd_event_exit(m->event, 0);
-                return 0;
+                return manager_schedule_renewal(m);
         }
 
         m->failures++;
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
-                             res.retry_after_given, res.retry_after_sec, random_u64());
+                             res.retry_after_given, res.retry_after_sec, manager_random());
         server_asked = res.retry_after_given;
         enroll_result_done(&res);
         format_delay(delay, delay_text, sizeof(delay_text));

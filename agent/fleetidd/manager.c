@@ -25,6 +25,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         sd_event_source_disable_unref(m->retry_timer);
+        sd_event_source_disable_unref(m->renew_timer);
+        free(m->renew_serial);
         sd_event_unref(m->event);
         state_store_free(m->store);
         tpm_provider_teardown(&m->providers);

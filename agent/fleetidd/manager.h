@@ -4,6 +4,7 @@
  *
  * manager.c         life cycle: create, start, free
  * manager-enroll.c  one enrollment attempt, and the retry schedule after failures
+ * manager-renew.c   the renewal schedule, renewals, SIGUSR1 = renew now
  * manager-status.c  what the daemon tells the outside: status file, sd_notify
  */
 #pragma once
@@ -19,7 +20,8 @@
 typedef struct Manager {
         Config *config;
         sd_event *event;
-        sd_event_source *retry_timer;
+        sd_event_source *retry_timer; /* the next enrollment attempt */
+        sd_event_source *renew_timer; /* the next renewal (due time or retry) */
         StateStore *store;
 
         bool oneshot;           /* exit after the first attempt */
@@ -32,6 +34,12 @@ typedef struct Manager {
         uint64_t next_attempt; /* unix seconds, 0 = none */
         char *state;           /* static string: "enrolling", "enrolled", ... */
         char last_error[DIAG_MAX];
+
+        /* renewal */
+        uint64_t renew_random; /* this certificate's draw for the jitter */
+        char *renew_serial;    /* serial of the certificate renew_random was drawn for */
+        unsigned renew_failures;
+        int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
 } Manager;
 
 int manager_new(Config *config, bool oneshot, Manager **ret);
@@ -43,6 +51,11 @@ int manager_start(Manager *m);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
+
+/* manager-renew.c */
+int manager_schedule_renewal(Manager *m);
+int manager_renew_now(Manager *m);
+uint64_t manager_random(void);
 
 /* manager-status.c */
 void manager_set_state(Manager *m, const char *state, const char *error);

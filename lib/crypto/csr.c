@@ -60,6 +60,18 @@ int csr_build_der(const CsrRequest *req, uint8_t **ret, size_t *ret_len, Diag *d
                 goto out;
         }
 
+        if (req->subject_alt_name) {
+                STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+                int ok = exts && sk_X509_EXTENSION_push(exts, req->subject_alt_name) &&
+                         X509_REQ_add_extensions(x, exts);
+
+                sk_X509_EXTENSION_free(exts); /* the extension itself stays the caller's */
+                if (!ok) {
+                        r = diag_set_ssl(d, -EIO, "cannot add the subjectAltName request");
+                        goto out;
+                }
+        }
+
         md = EVP_MD_CTX_new();
         if (!md) {
                 r = -ENOMEM;

@@ -13,10 +13,11 @@
 #include "util/diag.h"
 
 typedef struct CsrRequest {
-        const X509_NAME *subject;       /* copied into the request */
-        EVP_PKEY *key;                  /* signs the request; its public part goes in */
-        const char *digest;             /* "SHA256", "SHA384"; NULL = chosen from the key */
-        const char *challenge_password; /* RFC 2985 challengePassword, NULL = none */
+        const X509_NAME *subject;         /* copied into the request */
+        EVP_PKEY *key;                    /* signs the request; its public part goes in */
+        const char *digest;               /* "SHA256", "SHA384"; NULL = chosen from the key */
+        const char *challenge_password;   /* RFC 2985 challengePassword, NULL = none */
+        X509_EXTENSION *subject_alt_name; /* requested as is (re-enrollment keeps it), NULL = none */
 } CsrRequest;
 
 /* Builds and signs the request, returning its DER encoding. */

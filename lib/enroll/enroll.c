@@ -10,6 +10,7 @@
 #include "enroll/enroll.h"
 #include "enroll/trust.h"
 #include "identity/birth.h"
+#include "identity/operational.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
 
@@ -74,44 +75,20 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
 
 int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
                          Diag *d) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
-        _cleanup_free_ char *path = NULL;
-        X509 *leaf;
+        _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
         int r;
 
-        if (asprintf(&path, "%s/%s", state_store_path(store), STATE_OPERATIONAL_CERT) < 0)
-                return -ENOMEM;
-        if (access(path, F_OK) < 0) {
-                diag_set(d, -ENOENT, "no operational certificate stored yet");
-                return 0;
-        }
-        r = certs_load_pem_file(path, &certs, d);
-        if (r < 0) {
-                diag_prefix(d, r, "stored operational certificate %s is unreadable", path);
-                return 0;
-        }
-        r = tpm_key_read_public(tpm, c->op_key_handle, &pub, NULL, d);
-        if (r == -ENOENT) {
-                diag_set(d, r, "no operational key in the TPM at 0x%08x", c->op_key_handle);
-                return 0;
-        }
+        r = operational_load(c, tpm, store, &o, d);
         if (r < 0)
-                return r;
-        r = certs_find_for_key(certs, pub, &leaf, NULL);
-        if (r < 0) {
-                diag_set(d, -EKEYREJECTED,
-                         "the stored operational certificate is not for the TPM key at 0x%08x",
-                         c->op_key_handle);
-                return 0;
-        }
-        r = cert_check_validity(leaf, now, CLOCK_SKEW_SEC, d);
+                /* TPM trouble is an error; anything wrong with what is stored means "enroll". */
+                return tpm_error_is_transient(r) || r == -EIO ? r : 0;
+        r = cert_check_validity(o->cert, now, CLOCK_SKEW_SEC, d);
         if (r < 0)
                 return 0;
         if (ret_cert) {
-                if (!X509_up_ref(leaf))
+                if (!X509_up_ref(o->cert))
                         return -ENOMEM;
-                *ret_cert = leaf;
+                *ret_cert = o->cert;
         }
         return 1;
 }

@@ -251,6 +251,7 @@ class Lab:
         self.rogue = pki.Ca(d, "rogue-ca")
         self.mfg_cert = pki.load_cert(os.path.join(d, "mfg-ca.pem"))
         self.cert_lifetime = args.cert_lifetime
+        self.backdate = args.backdate
         self.label_required = args.label_required
         self.control = Control(args.control)
         self.log = JsonLog(args.log)
@@ -281,7 +282,7 @@ class Lab:
         """Issue an operational certificate for a verified CSR, broken as the
         body_mode asks (other_key, expired, wrong_subject, rogue_ca)."""
         now = pki.utcnow()
-        not_before = now - datetime.timedelta(seconds=60)
+        not_before = now - datetime.timedelta(seconds=self.backdate)
         not_after = now + datetime.timedelta(seconds=self.cert_lifetime)
         subject, public_key, ca = csr.subject, csr.public_key(), self.est
         if mode == "other_key":
@@ -607,6 +608,9 @@ def parse_args(argv):
     p.add_argument("--control", help="JSON control file with fault switches")
     p.add_argument("--cert-lifetime", type=int, default=3600,
                    help="operational certificate lifetime in seconds (default 3600)")
+    p.add_argument("--backdate", type=int, default=60,
+                   help="seconds notBefore lies before the issuing time, as CAs do for clock skew "
+                        "(default 60; 0 for short-lived renewal tests)")
     p.add_argument("--tls-min", choices=sorted(TLS_VERSIONS), default="1.2")
     p.add_argument("--tls-max", choices=sorted(TLS_VERSIONS), default="1.3")
     p.add_argument("--server-cert", choices=sorted(SERVER_CERTS), default="server")

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/password.h"
+#include "crypto/certcheck.h"
+#include "crypto/ossl-util.h"
+#include "fleetidd/manager.h"
+#include "renew/renew.h"
+#include "renew/schedule.h"
+#include "tpm/tpm-context.h"
+
+#define MESSAGE_RENEWED "5b0d8a3e6f2c4e1b9c7a2d4f6e8b0a13"
+#define MESSAGE_RENEWAL_FAILED "a7c3e5f1b9d24c6e8a0b2d4f6c8e1a24"
+#define MESSAGE_CA_CHANGED "c2e4a6b8d0f24e1a9c3b5d7f9e1a3c35"
+
+uint64_t manager_random(void) {
+        uint64_t v = 0;
+
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+                v = (uint64_t) time(NULL) * 6364136223846793005ULL; /* jitter only, not a secret */
+        return v;
+}
+
+static RenewPolicy manager_policy(const Manager *m) {
+        return (RenewPolicy) {
+                .share_percent = m->config->renew_share_percent,
+                .jitter_percent = m->config->renew_jitter_percent,
+                .retry_initial = m->config->retry_initial_sec,
+                .retry_max = m->config->renew_retry_max_sec,
+        };
+}
+
+/* Reads the current certificate's dates and serial from the state directory
+ * (no TPM needed to schedule). A new certificate gets a new jitter draw. */
+static int load_current_dates(Manager *m, Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_free_ char *path = NULL, *serial = NULL;
+        time_t nb, na;
+        int r;
+
+        if (asprintf(&path, "%s/%s", state_store_path(m->store), STATE_OPERATIONAL_CERT) < 0)
+                return -ENOMEM;
+        r = certs_load_pem_file(path, &certs, d);
+        if (r < 0)
+                return r;
+        r = cert_times(sk_X509_value(certs, 0), &nb, &na);
+        if (r < 0)
+                return diag_set(d, r, "the operational certificate's dates are unreadable");
+        (void) cert_serial_string(sk_X509_value(certs, 0), &serial);
+        if (!streq_ptr(serial, m->renew_serial)) {
+                free(m->renew_serial);
+                m->renew_serial = TAKE_PTR(serial);
+                m->renew_random = manager_random();
+        }
+        m->cert_not_before = nb;
+        m->cert_not_after = na;
+        return 0;
+}
+
+static int on_renew(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* At an absolute wall-clock time (the due time), or after a delay on
+ * CLOCK_BOOTTIME (retries; suspend time counts). */
+static int arm(Manager *m, clockid_t clock, uint64_t usec, uint64_t accuracy) {
+        int r;
+
+        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+        if (clock == CLOCK_REALTIME)
+                r = sd_event_add_time(m->event, &m->renew_timer, clock, usec, accuracy, on_renew, m);
+        else
+                r = sd_event_add_time_relative(m->event, &m->renew_timer, clock, usec, accuracy, on_renew, m);
+        if (r < 0)
+                return log_error_errno(r, "cannot schedule the renewal: %m");
+        (void) sd_event_source_set_description(m->renew_timer, "renew");
+        return 0;
+}
+
+static int arm_in(Manager *m, uint64_t delay_sec) {
+        return arm(m, CLOCK_BOOTTIME, delay_sec * 1000000ULL, delay_sec > 60 ? 1000000ULL : 1000ULL);
+}
+
+int manager_schedule_renewal(Manager *m) {
+        RenewPolicy p = manager_policy(m);
+        time_t now = time(NULL), due;
+        char when[32] = "?";
+        struct tm tm;
+        Diag d = {};
+        int r;
+
+        r = load_current_dates(m, &d);
+        if (r < 0)
+                return log_error_errno(r, "cannot schedule renewal: %s", diag_text(&d, r));
+        due = renew_due((time_t) m->cert_not_before, (time_t) m->cert_not_after, &p, m->renew_random);
+        m->renew_failures = 0;
+        m->next_attempt = (uint64_t) (due > now ? due : now);
+        if (gmtime_r(&due, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_info("renewal due at %s (%u%% of the lifetime +- %u%% jitter)", when, p.share_percent,
+                 p.jitter_percent);
+        manager_set_state(m, "enrolled", NULL);
+
+        /* CLOCK_REALTIME at an absolute time: right after suspend and after the wall
+         * clock is set. The slack (1% of the wait, at most an hour) lets the kernel
+         * coalesce wake-ups; nothing else wakes the daemon in between. */
+        uint64_t wait = due > now ? (uint64_t) (due - now) : 0;
+        uint64_t slack = wait / 100 > 3600 ? 3600 : wait / 100;
+        return arm(m, CLOCK_REALTIME, (uint64_t) due * 1000000ULL, slack ? slack * 1000000ULL : 1000ULL);
+}
+
+static void log_renewed(const RenewResult *res) {
+        _cleanup_free_ char *serial = NULL;
+        time_t nb = 0, na = 0;
+        char until[32] = "?";
+        struct tm tm;
+
+        (void) cert_serial_string(res->cert, &serial);
+        if (cert_times(res->cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
+                strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_struct(LOG_INFO, 0, MESSAGE_RENEWED,
+                   "renewed: operational certificate serial %s, valid until %s, %s", strempty(serial), until,
+                   res->key_rotated ? "new TPM key" : "same TPM key (renew.new_key = false)");
+        if (res->old_key_kept)
+                log_warning("the previous operational key could not be evicted from the TPM; the next renewal "
+                            "will replace it");
+}
+
+static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
+        _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
+        _cleanup_erase_ char *password = NULL;
+        const Config *c = m->config;
+        int r;
+
+        r = tpm_context_new(c->tpm_tcti, &tpm, d);
+        if (r < 0)
+                return r;
+        if (!m->providers.tpm2) {
+                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
+                if (r < 0)
+                        return r;
+        }
+        if (c->est_password_file) {
+                r = password_read_file(c->est_password_file, &password, d);
+                if (r < 0)
+                        return r;
+        }
+        return renew_once(c, tpm, m->store, password, time(NULL), res, d);
+}
+
+static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        RenewPolicy p = manager_policy(m);
+        RenewResult res = {};
+        char delay_text[32];
+        uint64_t delay;
+        Diag d = {};
+        int r;
+
+        manager_set_state(m, "renewing", NULL);
+        r = renew_attempt(m, &res, &d);
+        if (r >= 0) {
+                m->renew_failures = 0;
+                m->failures = 0;
+                m->last_success = (uint64_t) time(NULL);
+                log_renewed(&res);
+                if (res.ca_changed)
+                        log_struct(LOG_NOTICE, 0, MESSAGE_CA_CHANGED,
+                                   "the EST CA certificates changed (/cacerts); the stored set was updated");
+                renew_result_done(&res);
+                return manager_schedule_renewal(m);
+        }
+
+        if (r == -EKEYEXPIRED || r == -ENOENT || r == -ENOKEY) {
+                renew_result_done(&res);
+                if (!m->config->renew_fallback_to_birth) {
+                        log_struct(LOG_CRIT, r, MESSAGE_RENEWAL_FAILED,
+                                   "renewal impossible: %s; renew.fallback_to_birth is off, so this device "
+                                   "needs a person; trying again in %us",
+                                   diag_text(&d, r), m->config->renew_retry_max_sec);
+                        manager_set_state(m, "failed", diag_text(&d, r));
+                        return arm_in(m, m->config->renew_retry_max_sec);
+                }
+                log_struct(LOG_WARNING, r, MESSAGE_RENEWAL_FAILED,
+                           "cannot renew: %s; enrolling again with the birth identity", diag_text(&d, r));
+                m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+                return manager_schedule_attempt(m, 0);
+        }
+
+        m->renew_failures++;
+        m->failures = m->renew_failures;
+        delay = res.retry_after_given ? (res.retry_after_sec ? res.retry_after_sec : 1)
+                                      : renew_retry_delay(m->renew_failures, time(NULL),
+                                                          (time_t) m->cert_not_after, &p, manager_random());
+        snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);
+        log_struct(LOG_ERR, r, MESSAGE_RENEWAL_FAILED,
+                   "renewal failed: %s (attempt %u); the current certificate stays in force; retrying in %s%s",
+                   diag_text(&d, r), m->renew_failures, delay_text,
+                   res.retry_after_given ? " as the server asked" : "");
+        renew_result_done(&res);
+        m->next_attempt = (uint64_t) time(NULL) + delay;
+        manager_set_state(m, "waiting-retry", diag_text(&d, r));
+        return arm_in(m, delay);
+}
+
+int manager_renew_now(Manager *m) {
+        if (!m->cert_not_after) {
+                log_notice("renewal requested, but there is no operational certificate yet; enrollment is "
+                           "already being attempted");
+                return 0;
+        }
+        log_notice("renewal requested now");
+        return arm_in(m, 0);
+}

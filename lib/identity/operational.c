@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "crypto/certcheck.h"
+#include "crypto/ossl-util.h"
+#include "identity/operational.h"
+#include "tpm/tpm-key.h"
+
+OperationalIdentity *operational_identity_free(OperationalIdentity *o) {
+        if (!o)
+                return NULL;
+        X509_free(o->cert);
+        OSSL_STACK_OF_X509_free(o->chain);
+        EVP_PKEY_free(o->public_key);
+        free(o);
+        return NULL;
+}
+
+int operational_load(const Config *c, TpmContext *tpm, StateStore *store, OperationalIdentity **ret, Diag *d) {
+        _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_free_ char *path = NULL;
+        const uint32_t handles[2] = { c->op_key_handle, c->op_spare_key_handle };
+        int r;
+
+        if (asprintf(&path, "%s/%s", state_store_path(store), STATE_OPERATIONAL_CERT) < 0)
+                return -ENOMEM;
+        if (access(path, F_OK) < 0)
+                return diag_set(d, -ENOENT, "no operational certificate stored yet");
+        r = certs_load_pem_file(path, &certs, d);
+        if (r < 0)
+                return diag_prefix(d, r, "stored operational certificate %s is unreadable", path);
+
+        o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(handles) && !o->cert; i++) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+                X509 *leaf;
+
+                r = tpm_key_read_public(tpm, handles[i], &pub, NULL, NULL);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return tpm_key_read_public(tpm, handles[i], &pub, NULL, d);
+                if (certs_find_for_key(certs, pub, &leaf, NULL) < 0)
+                        continue;
+                if (!X509_up_ref(leaf))
+                        return -ENOMEM;
+                o->cert = leaf;
+                o->public_key = TAKE_PTR(pub);
+                o->key_handle = handles[i];
+                o->other_handle = handles[1 - i];
+        }
+        if (!o->cert)
+                return diag_set(d, -ENOKEY,
+                                "the stored operational certificate belongs to neither TPM key "
+                                "(0x%08x, 0x%08x)",
+                                handles[0], handles[1]);
+
+        o->chain = sk_X509_new_null();
+        if (!o->chain)
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(certs); i++) {
+                X509 *x = sk_X509_value(certs, i);
+
+                if (x == o->cert)
+                        continue;
+                if (!X509_up_ref(x))
+                        return -ENOMEM;
+                if (!sk_X509_push(o->chain, x)) {
+                        X509_free(x);
+                        return -ENOMEM;
+                }
+        }
+        r = cert_times(o->cert, &o->not_before, &o->not_after);
+        if (r < 0)
+                return diag_set(d, r, "the stored operational certificate has unreadable dates");
+        *ret = TAKE_PTR(o);
+        return 0;
+}

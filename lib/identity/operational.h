@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * operational.h: the device's current operational identity (LDevID): the
+ * certificate stored in the state directory and the TPM key it belongs to.
+ *
+ * Renewals alternate the key between operational.key_handle and
+ * operational.spare_key_handle; which one is current is derived from the
+ * stored certificate (whose public key matches), never kept separately.
+ */
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "store/state-store.h"
+#include "tpm/tpm-context.h"
+
+typedef struct OperationalIdentity {
+        uint32_t key_handle;   /* the handle holding the certificate's key */
+        uint32_t other_handle; /* the other one of the pair, free for the next key */
+        X509 *cert;            /* the leaf */
+        STACK_OF(X509) *chain; /* the certificates stored after the leaf */
+        EVP_PKEY *public_key;  /* the TPM key's public part */
+        time_t not_before, not_after;
+} OperationalIdentity;
+
+/* -ENOENT: no operational certificate stored; -ENOKEY: the stored certificate
+ * belongs to neither TPM handle. Validity is NOT checked here. */
+int operational_load(const Config *c, TpmContext *tpm, StateStore *store, OperationalIdentity **ret, Diag *d);
+
+OperationalIdentity *operational_identity_free(OperationalIdentity *o);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OperationalIdentity *, operational_identity_free);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * renew.h: one renewal of the operational certificate (RFC 7030 4.2.2).
+ *
+ *  1. the current identity is loaded (identity/operational.h); an expired one
+ *     is not renewed here (-EKEYEXPIRED): the caller falls back to a first
+ *     enrollment with the birth identity if so configured;
+ *  2. mutual TLS with the current operational key and certificate; /cacerts
+ *     refreshed on that connection (a changed EST CA set is reported);
+ *  3. a new key in the TPM at the other handle of the pair (renew.new_key), or
+ *     the current key again;
+ *  4. a CSR with exactly the current subject and subjectAltName, POSTed to
+ *     /simplereenroll;
+ *  5. the answer is validated (our key, the EST CA, currently valid, the same
+ *     subject) and stored atomically; only then is the old key evicted.
+ * Until step 5 completes, the current key and certificate stay in force.
+ */
+#pragma once
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "store/state-store.h"
+#include "tpm/tpm-context.h"
+
+typedef struct RenewResult {
+        long http_status;       /* last status seen, 0 if none */
+        bool retry_after_given; /* 202/503 with Retry-After */
+        uint64_t retry_after_sec;
+        X509 *cert;          /* on success: the new certificate */
+        uint32_t key_handle; /* on success: where its key is */
+        bool key_rotated;    /* a new key was made (and the old one evicted) */
+        bool old_key_kept;   /* rotated, but evicting the old key failed (harmless; retried next time) */
+        bool ca_changed;     /* /cacerts gave another EST CA set than the one stored */
+} RenewResult;
+
+void renew_result_done(RenewResult *r);
+
+int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+               RenewResult *ret, Diag *d);
