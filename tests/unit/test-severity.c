@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The severity model on a fake clock: every time is handed in. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <syslog.h>
+#include <cmocka.h>
+
+#include "monitor/severity.h"
+
+#define DAY 86400
+#define T0 ((time_t) 1800000000)
+/* 100 days: one percent of the lifetime is exactly one day */
+#define LIFE ((time_t) 100 * DAY)
+#define NOT_AFTER (T0 + LIFE)
+#define DUE (T0 + 67 * DAY)
+
+static Severity at(time_t now) {
+        return severity_for(now, T0, NOT_AFTER, DUE, 20, 10, 3);
+}
+
+static void test_before_due(void **state) {
+        assert_int_equal(at(T0), SEVERITY_OK);
+        assert_int_equal(at(T0 + 1), SEVERITY_OK);
+        assert_int_equal(at(DUE - 1), SEVERITY_OK);
+        /* not valid yet (clock behind): no time is used up, nothing is due */
+        assert_int_equal(at(T0 - 10 * DAY), SEVERITY_OK);
+}
+
+static void test_due_not_renewed(void **state) {
+        assert_int_equal(at(DUE), SEVERITY_NOTICE);
+        assert_int_equal(at(DUE + 5 * DAY), SEVERITY_NOTICE);
+        /* 20 % + 1 s left: still only a notice */
+        assert_int_equal(at(NOT_AFTER - 20 * DAY - 1), SEVERITY_NOTICE);
+}
+
+static void test_threshold_boundaries(void **state) {
+        /* "at most N % left" includes N % exactly */
+        assert_int_equal(at(NOT_AFTER - 20 * DAY), SEVERITY_WARNING);
+        assert_int_equal(at(NOT_AFTER - 10 * DAY - 1), SEVERITY_WARNING);
+        assert_int_equal(at(NOT_AFTER - 10 * DAY), SEVERITY_ERROR);
+        assert_int_equal(at(NOT_AFTER - 3 * DAY - 1), SEVERITY_ERROR);
+        assert_int_equal(at(NOT_AFTER - 3 * DAY), SEVERITY_CRITICAL);
+        assert_int_equal(at(NOT_AFTER - 1), SEVERITY_CRITICAL);
+}
+
+static void test_expired(void **state) {
+        /* notAfter is the last valid second, but nothing is left of the lifetime */
+        assert_int_equal(at(NOT_AFTER), SEVERITY_CRITICAL);
+        assert_int_equal(at(NOT_AFTER + 1), SEVERITY_CRITICAL);
+        assert_int_equal(at(NOT_AFTER + 1000 * DAY), SEVERITY_CRITICAL);
+        /* even with thresholds of 0 */
+        assert_int_equal(severity_for(NOT_AFTER + 1, T0, NOT_AFTER, DUE, 0, 0, 0), SEVERITY_CRITICAL);
+        assert_int_equal(severity_for(NOT_AFTER - 1, T0, NOT_AFTER, DUE, 0, 0, 0), SEVERITY_NOTICE);
+}
+
+static void test_degenerate_lifetime(void **state) {
+        /* zero lifetime */
+        assert_int_equal(severity_for(T0 - DAY, T0, T0, T0, 20, 10, 3), SEVERITY_CRITICAL);
+        assert_int_equal(severity_for(T0, T0, T0, T0, 20, 10, 3), SEVERITY_CRITICAL);
+        /* inverted: never valid, whatever the time */
+        assert_int_equal(severity_for(T0 - DAY, T0, T0 - 1, T0, 20, 10, 3), SEVERITY_CRITICAL);
+        assert_int_equal(severity_for(T0 + DAY, T0 + 2 * DAY, T0, T0 + 2 * DAY, 20, 10, 3), SEVERITY_CRITICAL);
+        /* one second of lifetime, not over yet: 100 % left */
+        assert_int_equal(severity_for(T0, T0, T0 + 1, T0 + 1, 20, 10, 3), SEVERITY_OK);
+}
+
+static void test_extreme_times(void **state) {
+        /* no overflow at the ends of a 64-bit time_t */
+        time_t far = INT64_MAX - 1;
+
+        assert_int_equal(severity_for(0, INT64_MIN + 1, far, far - 1, 20, 10, 3), SEVERITY_OK);
+        assert_int_equal(severity_for(far - 1, INT64_MIN + 1, far, far - 1, 20, 10, 3), SEVERITY_CRITICAL);
+        assert_int_equal(severity_for(INT64_MIN, INT64_MIN + 1, far, far - 1, 20, 10, 3), SEVERITY_OK);
+}
+
+static void test_misordered_thresholds(void **state) {
+        /* error above warning: the worst match wins */
+        assert_int_equal(severity_for(NOT_AFTER - 15 * DAY, T0, NOT_AFTER, DUE, 10, 20, 3), SEVERITY_ERROR);
+        assert_int_equal(severity_for(NOT_AFTER - 15 * DAY, T0, NOT_AFTER, DUE, 10, 20, 30), SEVERITY_CRITICAL);
+}
+
+static void test_names(void **state) {
+        assert_string_equal(severity_to_string(SEVERITY_OK), "ok");
+        assert_string_equal(severity_to_string(SEVERITY_NOTICE), "notice");
+        assert_string_equal(severity_to_string(SEVERITY_WARNING), "warning");
+        assert_string_equal(severity_to_string(SEVERITY_ERROR), "error");
+        assert_string_equal(severity_to_string(SEVERITY_CRITICAL), "critical");
+        assert_null(severity_to_string(_SEVERITY_MAX));
+        assert_null(severity_to_string((Severity) -1));
+
+        assert_int_equal(severity_to_syslog(SEVERITY_OK), LOG_INFO);
+        assert_int_equal(severity_to_syslog(SEVERITY_NOTICE), LOG_NOTICE);
+        assert_int_equal(severity_to_syslog(SEVERITY_WARNING), LOG_WARNING);
+        assert_int_equal(severity_to_syslog(SEVERITY_ERROR), LOG_ERR);
+        assert_int_equal(severity_to_syslog(SEVERITY_CRITICAL), LOG_CRIT);
+        assert_int_equal(severity_to_syslog(_SEVERITY_MAX), LOG_CRIT);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_before_due),         cmocka_unit_test(test_due_not_renewed),
+                cmocka_unit_test(test_threshold_boundaries), cmocka_unit_test(test_expired),
+                cmocka_unit_test(test_degenerate_lifetime), cmocka_unit_test(test_extreme_times),
+                cmocka_unit_test(test_misordered_thresholds), cmocka_unit_test(test_names),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
