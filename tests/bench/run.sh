@@ -44,5 +44,6 @@ done
     echo
     cat "$BENCH_OUT/tpm-commands.md"
 } >"$BENCH_OUT/results.md"
+"$here/bench-fleet.sh" >>"$BENCH_OUT/results.md" 2>"$BENCH_OUT/bench-fleet.stderr"
 cat "$BENCH_OUT/results.md"
 echo "run.sh: results and raw data in $BENCH_OUT" >&2

@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# bench-fleet.sh [--devices N] [--seed S] [--runs K] [--outage-hours H]:
+# renewal requests per minute and per hour of a simulated fleet (default one
+# million devices enrolled within one hour, 365-day certificates, seeds 1..5),
+# computed with fleetid's own scheduling code by tests/bench/fleet-sim.c:
+# peak minute with and without jitter, peak hour against the mean hour, and
+# the recovery after an EST outage of H hours (default 6). No lab, no TPM;
+# takes about a second.
+#
+# Builds fleet-sim in FLEETID_BUILD_DIR (default build-bench; set up as a
+# release build when missing), prints markdown tables, and with BENCH_OUT set
+# also writes them to BENCH_OUT/bench-fleet.md.
+#
+# Exit status: 0 ran (the goals are reported, never asserted), 1 the build
+# failed or the simulation's own bookkeeping did not add up, 2 bad arguments.
+
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${FLEETID_BUILD_DIR:-$src/build-bench}
+
+if [ ! -f "$build/build.ninja" ]; then
+    echo "bench-fleet: setting up a release build in $build" >&2
+    meson setup "$build" "$src" --buildtype=release >&2 ||
+        { echo "bench-fleet: meson setup of $build failed" >&2; exit 1; }
+fi
+ninja -C "$build" tests/bench/fleet-sim >&2 ||
+    { echo "bench-fleet: cannot build fleet-sim in $build (configured with -Dtests=false?)" >&2; exit 1; }
+
+rc=0
+out=$("$build/tests/bench/fleet-sim" --runs 5 "$@") || rc=$?
+if [ "$rc" -ne 0 ]; then
+    [ -n "$out" ] && printf '%s\n' "$out"
+    [ "$rc" -eq 2 ] && exit 2
+    echo "bench-fleet: fleet-sim failed (exit $rc); its figures cannot be trusted" >&2
+    exit 1
+fi
+if [ -n "${BENCH_OUT:-}" ]; then
+    mkdir -p "$BENCH_OUT"
+    printf '%s\n' "$out" >"$BENCH_OUT/bench-fleet.md"
+fi
+printf '%s\n' "$out"
