@@ -35,6 +35,12 @@ uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, cons
                 cap = RENEW_RETRY_FLOOR_SEC; /* expired: keep trying, at the floor */
         if (cap < RENEW_RETRY_FLOOR_SEC)
                 cap = RENEW_RETRY_FLOOR_SEC;
+        /* The first retry waits an eighth of the cap: a fleet failing through an
+         * outage then retries at about the normal renewal rate instead of several
+         * times it, and the minute the server returns is no stampede (see the
+         * fleet-scale benchmark in docs/benchmarks.md). */
+        if (initial < cap / 8)
+                initial = cap / 8;
         if (initial > cap)
                 initial = cap;
         return backoff_delay(failures, initial, cap, random);

@@ -9,8 +9,9 @@
  * [-1, 1), L = notAfter - notBefore, so a fleet enrolled in one hour spreads
  * its renewals over 2 * jitter * L.
  *
- * Retry ladder after a failed renewal: exponential backoff from `initial`
- * with equal jitter (uniform in [d/2, d]), capped at the smaller of
+ * Retry ladder after a failed renewal: exponential backoff from the larger of
+ * `initial` and an eighth of the cap, with equal jitter (uniform in [d/2, d]),
+ * capped at the smaller of
  * `retry_max` and a tenth of the time left before expiry, and never less than
  * a minute while there is time left: the nearer the expiry, the more often
  * fleetid tries, and it never stops trying.

@@ -70,8 +70,11 @@ static void test_retry_ladder(void **state) {
         assert_true(renew_retry_delay(20, T0, T0 + 300, &policy, 5) <= 60);
         assert_true(renew_retry_delay(20, T0, T0 + 300, &policy, 5) >= 30);
         assert_true(renew_retry_delay(3, T0, T0 - 10, &policy, 5) <= 60);
-        /* the first retry starts small */
-        assert_true(renew_retry_delay(1, T0, T0 + 100 * DAY, &policy, 5) <= 30);
+        /* far from expiry the first retry waits an eighth of the cap (15-30 min) */
+        assert_true(renew_retry_delay(1, T0, T0 + 100 * DAY, &policy, 5) >= 900);
+        assert_true(renew_retry_delay(1, T0, T0 + 100 * DAY, &policy, 5) <= 1800);
+        /* near expiry it shrinks with the cap */
+        assert_true(renew_retry_delay(1, T0, T0 + 3600, &policy, 5) <= 60);
 }
 
 int main(void) {

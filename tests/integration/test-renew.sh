@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Renewal for life, with certificates that live 30 seconds:
+#  - the daemon renews several times while it stays up; each renewal brings a
+#    new serial AND a new TPM key (alternating handles), the old key is evicted,
+#    and every stored certificate chains to the EST CA;
+#  - /simplereenroll is authenticated with the current operational certificate
+#    and asks for exactly the current subject;
+#  - SIGUSR1 renews now;
+#  - a failing renewal (HTTP 500 once) leaves the current certificate in force,
+#    is retried, and then succeeds;
+#  - a device that was off until its certificate expired falls back to
+#    /simpleenroll with the birth identity.
+set -euo pipefail
+source "$(dirname "$0")/../lib/fleetid.sh"
+
+fleetid_lab_up --cert-lifetime 30 --backdate 0
+fleetid_provision
+fleetid_write_config "retry: { initial = 1; max = 5; };"
+
+serial_of() { openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -serial | cut -d= -f2; }
+pubkey_of() { openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -pubkey; }
+count_reenroll() { est_log_count op=simplereenroll status=200; }
+# Predicates for lab_wait_until (re-evaluated on every try).
+reenrolls_above() { [ "$(count_reenroll)" -gt "$1" ]; }
+serial_differs() { [ "$(serial_of)" != "$1" ]; }
+birth_enrolls_above() { [ "$(est_log_count op=simpleenroll status=200 client_kind=birth)" -gt "$1" ]; }
+expired() { [ "$(date +%s)" -gt "$(date -d "$1" +%s)" ]; }
+
+fleetid_daemon_start
+fleetid_wait_state 30 enrolled
+first_serial=$(serial_of)
+first_key=$(pubkey_of)
+
+# Two scheduled renewals: due at 67 % +- 5 % of 30 s, i.e. about every 20 s.
+lab_wait_until 70 "two renewals" reenrolls_above 1 ||
+    lab_fail "expected 2 renewals within 70 s, saw $(count_reenroll); log: $(tail -n 5 "$FLEETIDD_LOG")"
+lab_wait_until 10 "the daemon to store the renewed certificate" serial_differs "$first_serial"
+[ "$(pubkey_of)" != "$first_key" ] || lab_fail "the renewed certificate kept the old key"
+openssl verify -CAfile "$EST_PKI/est-ca.pem" -purpose sslclient "$FLEETID_STATE/operational.pem" >/dev/null ||
+    lab_fail "the renewed certificate does not chain to the EST CA"
+
+# Every re-enrollment was authenticated by an operational certificate, with the same subject.
+n_op=$(est_log_count op=simplereenroll client_kind=operational)
+[ "$n_op" -eq "$(est_log_count op=simplereenroll)" ] ||
+    lab_fail "a /simplereenroll was not authenticated with the operational certificate"
+subj=$(openssl x509 -in "$LAB_TMPDIR/idevid.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+[ "$(est_log_count op=simplereenroll "csr_subject=$subj")" -eq "$n_op" ] ||
+    lab_fail "a renewal CSR did not carry the current subject $subj"
+
+# The current key is at one handle of the pair, the other is free: old keys are evicted.
+handles=$(tpm2_getcap handles-persistent)
+cur=$(pubkey_of)
+if echo "$handles" | grep -qi 0x81020002 && echo "$handles" | grep -qi 0x81020003; then
+    lab_fail "both operational handles are occupied after renewals: the old key was not evicted"
+fi
+h=0x81020002
+echo "$handles" | grep -qi 0x81020003 && h=0x81020003
+[ "$(fleetid_tpm_pubkey $h)" = "$(openssl pkey -pubin <<<"$cur")" ] ||
+    lab_fail "the stored certificate is not for the key at $h"
+
+# SIGUSR1: renew now.
+before=$(count_reenroll)
+kill -USR1 "$FLEETIDD_PID"
+lab_wait_until 15 "a renewal after SIGUSR1" reenrolls_above "$before" ||
+    lab_fail "SIGUSR1 did not cause a renewal"
+fleetid_expect_grep "$FLEETIDD_LOG" "renewal requested now" "the daemon log"
+
+# A failing renewal keeps the current certificate and is retried.
+lab_wait_until 10 "the daemon to settle" grep -q '^state=enrolled' "$FLEETID_STATE/status"
+est_control '{"faults": [{"match": "simplereenroll", "status": 500, "body": "CA on fire", "count": 1}]}'
+kept=$(serial_of)
+kill -USR1 "$FLEETIDD_PID"
+lab_wait_until 20 "the failed renewal to be logged" grep -q "renewal failed: .*CA on fire" "$FLEETIDD_LOG" ||
+    lab_fail "the renewal failure with the server's text was not logged"
+lab_wait_until 20 "the retried renewal" serial_differs "$kept" ||
+    lab_fail "the renewal was not retried after the failure"
+fleetid_expect_grep "$FLEETIDD_LOG" "the current certificate stays in force" "the failure message"
+est_control ''
+
+# Off until expiry: stop, let the certificate expire, start again.
+_lab_kill "$FLEETIDD_PID" fleetidd
+na=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)
+lab_wait_until 40 "the certificate to expire" expired "$na"
+sleep 1
+enroll_before=$(est_log_count op=simpleenroll status=200)
+fleetid_daemon_start
+lab_wait_until 30 "re-enrollment with the birth identity" birth_enrolls_above "$enroll_before" ||
+    lab_fail "an expired device did not fall back to /simpleenroll with its birth identity"
+fleetid_wait_state 20 enrolled
+openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -checkend 0 >/dev/null ||
+    lab_fail "after the fallback the stored certificate is not valid"
+echo "PASS: renewals, key rotation, SIGUSR1, failure kept the certificate, fallback after expiry"
