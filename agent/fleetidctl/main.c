@@ -4,13 +4,17 @@
  *
  * "fleetidctl status" reads what fleetidd left in the state directory (the status
  * record and the certificates) and shows it, as aligned "Key: value" lines or as
- * one JSON object. It only reads: it needs no TPM, no network and no daemon, and
- * never creates or changes anything in the state directory.
+ * one JSON object. "fleetidctl check" is a monitoring probe (Nagios plugin
+ * conventions): one line saying how urgent the operational certificate's state
+ * is, by the severity model of lib/monitor/severity.h, and the exit code 0-3.
+ * Both only read: they need no TPM, no network and no daemon, and never create
+ * or change anything in the state directory.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* asprintf() */
 #endif
 #include <getopt.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -23,6 +27,8 @@
 #include "config/config.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
+#include "monitor/severity.h"
+#include "renew/schedule.h"
 #include "store/state-store.h"
 #include "store/status-file.h"
 
@@ -419,30 +425,38 @@ static int log_oom(void) {
         return EXIT_USAGE;
 }
 
+/* The file named by --config, else the default file, except that --state-dir
+ * alone means no file: then the built-in defaults if want_defaults, else NULL. */
+static int load_config(bool want_defaults, Config **ret, Diag *d) {
+        const char *path = arg_config ?: FLEETID_CONFIG_PATH;
+        int r;
+
+        if (arg_state_dir && !arg_config) {
+                *ret = NULL;
+                return want_defaults ? config_new_defaults(ret) : 0;
+        }
+        r = config_load(path, ret, d);
+        if (r < 0 && !d->text[0])
+                diag_set(d, r, "cannot load %s: %s", path, strerror(-r));
+        return r;
+}
+
 static int verb_status(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
         _cleanup_(status_done) Status s = {};
-        const char *dir = arg_state_dir;
+        const char *dir;
         bool unreadable = false;
         Diag d = {};
         int r;
 
         /* With --state-dir the configuration is only needed if named explicitly. */
-        if (!arg_state_dir || arg_config) {
-                const char *path = arg_config ?: FLEETID_CONFIG_PATH;
-
-                r = config_load(path, &config, &d);
-                if (r < 0) {
-                        if (d.text[0])
-                                fprintf(stderr, "fleetidctl: %s\n", d.text);
-                        else
-                                fprintf(stderr, "fleetidctl: cannot load %s: %s\n", path, strerror(-r));
-                        return EXIT_USAGE;
-                }
-                if (!dir)
-                        dir = config->state_dir;
+        r = load_config(false, &config, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
+                return EXIT_USAGE;
         }
+        dir = arg_state_dir ?: config->state_dir;
         if (isempty(dir)) {
                 fprintf(stderr, "fleetidctl: no state directory configured\n");
                 return EXIT_USAGE;
@@ -489,6 +503,291 @@ static int verb_status(void) {
         return unreadable ? EXIT_STATE_UNREADABLE : EXIT_OK;
 }
 
+/* ---- check: a monitoring probe with Nagios plugin exit codes ---- */
+
+enum {
+        NAGIOS_OK = 0,
+        NAGIOS_WARNING = 1,
+        NAGIOS_CRITICAL = 2,
+        NAGIOS_UNKNOWN = 3,
+};
+
+static const char *const nagios_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+
+/* How much of the status record's last error the one line carries. */
+#define CHECK_ERROR_TEXT_MAX 200
+
+typedef struct Check {
+        int exit_code;
+        char *message; /* after "FLEETID STATUS - " */
+        char *perfdata;
+        bool have_cert; /* the fields below are set */
+        Severity severity;
+        time_t now, not_before, not_after, renew_due;
+        const Config *config;
+        const StatusRecord *record; /* NULL if none */
+} Check;
+
+static void check_done(Check *k) {
+        free(k->message);
+        free(k->perfdata);
+}
+
+static int nagios_code(Severity s) {
+        switch (s) {
+        case SEVERITY_OK:
+        case SEVERITY_NOTICE:
+                return NAGIOS_OK;
+        case SEVERITY_WARNING:
+                return NAGIOS_WARNING;
+        default:
+                return NAGIOS_CRITICAL;
+        }
+}
+
+/* "243 days", "5 hours", "1 minute": the largest whole unit. */
+static void format_duration(int64_t sec, char *buf, size_t size) {
+        static const struct {
+                int64_t unit;
+                const char *one, *many;
+        } units[] = { { 86400, "day", "days" }, { 3600, "hour", "hours" }, { 60, "minute", "minutes" } };
+        int64_t n = sec;
+        const char *one = "second", *many = "seconds";
+
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (sec >= units[i].unit) {
+                        n = sec / units[i].unit;
+                        one = units[i].one;
+                        many = units[i].many;
+                        break;
+                }
+        snprintf(buf, size, "%" PRIi64 " %s", n, n == 1 ? one : many);
+}
+
+/* Makes s fit for the one output line, in place: control characters become
+ * ' ', '|' (which starts the performance data) becomes '/'. */
+static char *sanitize_line(char *s) {
+        for (char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+                else if (*p == '|')
+                        *p = '/';
+        return s;
+}
+
+/* A sanitized copy of s, cut to at most max bytes on a UTF-8 character boundary. */
+static char *one_line(const char *s, size_t max) {
+        size_t n = strlen(s);
+        char *t;
+
+        if (n > max) {
+                n = max;
+                while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+                        n--;
+        }
+        t = strndup(s, n);
+        return t ? sanitize_line(t) : NULL;
+}
+
+/* The state and the last error from the status record, when there was a failure:
+ * "; 2 consecutive failures (state waiting-retry), last error: ...", else "". */
+static char *failure_suffix(const StatusRecord *r) {
+        _cleanup_free_ char *error = NULL;
+        char *s;
+
+        if (!r || r->failures == 0)
+                return strdup("");
+        if (r->last_error) {
+                error = one_line(r->last_error, CHECK_ERROR_TEXT_MAX);
+                if (!error)
+                        return NULL;
+        }
+        if (asprintf(&s, "; %u consecutive failure%s (state %s)%s%s", r->failures, r->failures == 1 ? "" : "s",
+                     r->state, error ? ", last error: " : "", strempty(error)) < 0)
+                return NULL;
+        return s;
+}
+
+static int check_evaluate(Check *k) {
+        const Config *c = k->config;
+        _cleanup_free_ char *suffix = NULL;
+        char until[64], due[64], left[64];
+        int64_t seconds_left = (int64_t) k->not_after - (int64_t) k->now;
+        int64_t life = (int64_t) k->not_after - (int64_t) k->not_before;
+        int r;
+
+        k->severity = severity_for(k->now, k->not_before, k->not_after, k->renew_due, c->warning_percent,
+                                   c->error_percent, c->critical_percent);
+        k->exit_code = nagios_code(k->severity);
+        format_time(k->not_after, until, sizeof(until));
+        format_time(k->renew_due, due, sizeof(due));
+        format_duration(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
+        suffix = failure_suffix(k->record);
+        if (!suffix)
+                return -ENOMEM;
+
+        if (life <= 0)
+                r = asprintf(
+                        &k->message,
+                        "operational certificate has no validity period (notAfter %s is not after notBefore)%s",
+                        until, suffix);
+        else if (seconds_left <= 0)
+                r = asprintf(&k->message, "operational certificate expired on %s, %s ago%s", until, left,
+                             suffix);
+        else if (k->severity == SEVERITY_OK)
+                r = asprintf(&k->message, "operational certificate valid until %s, %s left%s", until, left,
+                             suffix);
+        else if (k->severity == SEVERITY_NOTICE)
+                r = asprintf(
+                        &k->message,
+                        "renewal due since %s, not renewed yet; operational certificate valid until %s, %s left%s",
+                        due, until, left, suffix);
+        else {
+                unsigned pct = k->severity == SEVERITY_WARNING ? c->warning_percent
+                               : k->severity == SEVERITY_ERROR ? c->error_percent
+                                                               : c->critical_percent;
+
+                r = asprintf(&k->message,
+                             "operational certificate expires %s, %s left (%s: at most %u%% of its lifetime)%s",
+                             until, left, severity_to_string(k->severity), pct, suffix);
+        }
+        if (r < 0) {
+                k->message = NULL;
+                return -ENOMEM;
+        }
+        sanitize_line(k->message); /* the state comes from a file */
+
+        /* Nagios ranges "N:" alert below N; the state itself comes from severity_for(). */
+        if (asprintf(&k->perfdata, "days_left=%" PRIi64 ";%" PRIi64 ":;%" PRIi64 ": failures=%u",
+                     seconds_left / 86400, life > 0 ? life / 100 * c->warning_percent / 86400 : 0,
+                     life > 0 ? life / 100 * c->error_percent / 86400 : 0,
+                     k->record ? k->record->failures : 0) < 0) {
+                k->perfdata = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static void check_print_json(const Check *k) {
+        const char *status = nagios_names[k->exit_code];
+        bool first = true, inner = true;
+        FILE *f = stdout;
+
+        fputc('{', f);
+        json_key_string(f, &first, "status", status);
+        json_key(f, &first, "exit_code");
+        fprintf(f, "%d", k->exit_code);
+        json_key_string(f, &first, "severity", k->have_cert ? severity_to_string(k->severity) : NULL);
+        json_key_string(f, &first, "message", k->message);
+        if (k->have_cert) {
+                int64_t left = (int64_t) k->not_after - (int64_t) k->now;
+
+                json_key_time(f, &first, "not_before", k->not_before);
+                json_key_time(f, &first, "not_after", k->not_after);
+                json_key_time(f, &first, "renew_due", k->renew_due);
+                json_key(f, &first, "seconds_left");
+                fprintf(f, "%" PRIi64, left);
+                json_key(f, &first, "days_left");
+                fprintf(f, "%" PRIi64, left / 86400);
+                json_key(f, &first, "thresholds_percent");
+                fputc('{', f);
+                json_key(f, &inner, "warning");
+                fprintf(f, "%u", k->config->warning_percent);
+                json_key(f, &inner, "error");
+                fprintf(f, "%u", k->config->error_percent);
+                json_key(f, &inner, "critical");
+                fprintf(f, "%u", k->config->critical_percent);
+                fputc('}', f);
+        }
+        json_key_string(f, &first, "state", k->record ? k->record->state : NULL);
+        json_key(f, &first, "failures");
+        if (k->record)
+                fprintf(f, "%u", k->record->failures);
+        else
+                fputs("null", f);
+        fputs("}\n", f);
+}
+
+/* Prints the result and returns the exit code; UNKNOWN if the output fails. */
+static int check_print(const Check *k) {
+        if (arg_json)
+                check_print_json(k);
+        else if (k->perfdata)
+                printf("FLEETID %s - %s | %s\n", nagios_names[k->exit_code], k->message, k->perfdata);
+        else
+                printf("FLEETID %s - %s\n", nagios_names[k->exit_code], k->message);
+
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return NAGIOS_UNKNOWN;
+        return k->exit_code;
+}
+
+/* An UNKNOWN result whose message is text made one line. */
+static int check_unknown(Check *k, const char *text) {
+        free(k->message);
+        k->exit_code = NAGIOS_UNKNOWN;
+        k->have_cert = false;
+        k->message = one_line(text, DIAG_MAX);
+        if (!k->message) {
+                printf("FLEETID UNKNOWN - out of memory\n");
+                return NAGIOS_UNKNOWN;
+        }
+        return check_print(k);
+}
+
+static int verb_check(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(state_store_freep) StateStore *store = NULL;
+        _cleanup_(status_record_done) StatusRecord record = {};
+        _cleanup_(cert_info_done) CertInfo cert = {};
+        _cleanup_(check_done) Check k = {};
+        _cleanup_free_ char *text = NULL;
+        RenewPolicy policy;
+        Diag d = {};
+        int r;
+
+        r = load_config(true, &config, &d);
+        if (r < 0)
+                return check_unknown(&k, diag_text(&d, r));
+        k.config = config;
+
+        r = state_store_open_existing(arg_state_dir ?: config->state_dir, &store, &d);
+        if (r < 0)
+                return check_unknown(&k, diag_text(&d, r));
+
+        r = status_record_load(store, &record, &d);
+        if (r >= 0)
+                k.record = &record;
+        else if (r != -ENOENT)
+                return check_unknown(&k, diag_text(&d, r));
+
+        r = load_cert(store, STATE_OPERATIONAL_CERT, &cert);
+        if (r < 0)
+                return check_unknown(&k, cert.error ?: strerror(-r));
+        if (!cert.present) {
+                if (asprintf(&text, "no operational certificate in %s (state %s)", state_store_path(store),
+                             k.record ? k.record->state : "unknown: fleetidd has not written its status") < 0)
+                        text = NULL;
+                return check_unknown(&k, text ?: "no operational certificate");
+        }
+
+        /* The latest renewal time any device can have drawn (the jitter's upper
+         * end): deterministic, and never "due" before fleetidd itself renews. */
+        policy = (RenewPolicy) {
+                .share_percent = config->renew_share_percent,
+                .jitter_percent = config->renew_jitter_percent,
+        };
+        k.have_cert = true;
+        k.now = time(NULL);
+        k.not_before = cert.not_before;
+        k.not_after = cert.not_after;
+        k.renew_due = renew_due(cert.not_before, cert.not_after, &policy, UINT64_MAX);
+        r = check_evaluate(&k);
+        if (r < 0)
+                return check_unknown(&k, "out of memory");
+        return check_print(&k);
+}
+
 static void help(void) {
         printf("Usage: fleetidctl [OPTIONS] COMMAND\n"
                "\n"
@@ -496,17 +795,22 @@ static void help(void) {
                "\n"
                "Commands:\n"
                "  status               Enrollment state, birth and operational certificates\n"
+               "  check                Monitoring probe: one line and a Nagios plugin exit code\n"
+               "                       (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
                "\n"
                "Options:\n"
                "      --config PATH    Configuration file (default: %s)\n"
                "      --state-dir DIR  State directory to read; the configuration is then\n"
-               "                       not loaded unless --config is given too\n"
-               "      --json           Print one JSON object instead of Key: value lines\n"
+               "                       not loaded unless --config is given too (check then\n"
+               "                       uses the default thresholds)\n"
+               "      --json           Print one JSON object instead of text\n"
                "  -h --help            Show this help\n"
                "  -V --version         Show the version\n"
                "\n"
-               "Exit status: 0 success, 1 usage or configuration error, 3 the state\n"
-               "directory or a file in it cannot be read. Missing files are not errors.\n",
+               "Exit status of status: 0 success, 1 usage or configuration error, 3 the\n"
+               "state directory or a file in it cannot be read. Missing files are not errors.\n"
+               "Exit status of check: the plugin code above; every error, also a usage or\n"
+               "configuration error, gives 3. See docs/monitoring.md.\n",
                FLEETID_CONFIG_PATH);
 }
 
@@ -549,29 +853,63 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+static const struct {
+        const char *name;
+        int (*run)(void);
+        int usage_exit; /* exit status for a usage error */
+} verbs[] = {
+        { "status", verb_status, EXIT_USAGE },
+        { "check", verb_check, NAGIOS_UNKNOWN },
+};
+
+/* The verb named anywhere in argv, for the exit status of a usage error found
+ * before the verb's position is known; NULL if none is. */
+static const char *find_verb(int argc, char *argv[], int *ret_usage_exit) {
+        for (int i = 1; i < argc; i++)
+                for (size_t v = 0; v < ELEMENTSOF(verbs); v++)
+                        if (strcmp(argv[i], verbs[v].name) == 0) {
+                                *ret_usage_exit = verbs[v].usage_exit;
+                                return verbs[v].name;
+                        }
+        *ret_usage_exit = EXIT_USAGE;
+        return NULL;
+}
+
+/* A usage error; for check also the one plugin output line. */
+static int usage_error(int usage_exit, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(int usage_exit, const char *fmt, ...) {
+        va_list ap;
+
+        fputs("fleetidctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs(". Try 'fleetidctl --help'.\n", stderr);
+        if (usage_exit == NAGIOS_UNKNOWN)
+                printf("FLEETID UNKNOWN - invalid command line, see fleetidctl --help\n");
+        return usage_exit;
+}
+
 int main(int argc, char *argv[]) {
-        int r;
+        int r, usage_exit;
 
         r = parse_argv(argc, argv);
         if (r < 0) {
-                fprintf(stderr, "Try 'fleetidctl --help'.\n");
-                return EXIT_USAGE;
+                (void) find_verb(argc, argv, &usage_exit);
+                return usage_error(usage_exit, "invalid option");
         }
         if (r == 0)
                 return EXIT_OK;
 
-        if (optind >= argc) {
-                fprintf(stderr, "fleetidctl: no command given. Try 'fleetidctl --help'.\n");
-                return EXIT_USAGE;
+        if (optind >= argc)
+                return usage_error(EXIT_USAGE, "no command given");
+        for (size_t v = 0; v < ELEMENTSOF(verbs); v++) {
+                if (strcmp(argv[optind], verbs[v].name) != 0)
+                        continue;
+                if (optind + 1 < argc)
+                        return usage_error(verbs[v].usage_exit, "%s takes no arguments, got \"%s\"",
+                                           verbs[v].name, argv[optind + 1]);
+                return verbs[v].run();
         }
-        if (strcmp(argv[optind], "status") != 0) {
-                fprintf(stderr, "fleetidctl: unknown command \"%s\". Try 'fleetidctl --help'.\n",
-                        argv[optind]);
-                return EXIT_USAGE;
-        }
-        if (optind + 1 < argc) {
-                fprintf(stderr, "fleetidctl: status takes no arguments, got \"%s\"\n", argv[optind + 1]);
-                return EXIT_USAGE;
-        }
-        return verb_status();
+        return usage_error(EXIT_USAGE, "unknown command \"%s\"", argv[optind]);
 }
