@@ -47,6 +47,17 @@
 #define HOOK_EVENT_CA_CHANGED "ca-changed"
 #define HOOK_EVENT_CLOCK_UNSYNCHRONIZED "clock-unsynchronized"
 
+/* Details (env entries "NAME=value"); docs/monitoring.md says which event has which. */
+#define HOOK_VAR_STATE "FLEETID_STATE"       /* fleetidd's state: enrolled, waiting-retry, ... */
+#define HOOK_VAR_SEVERITY "FLEETID_SEVERITY" /* ok, notice, warning, error, critical */
+#define HOOK_VAR_PREVIOUS_SEVERITY "FLEETID_PREVIOUS_SEVERITY"
+#define HOOK_VAR_CERT_SUBJECT "FLEETID_CERT_SUBJECT"     /* of the operational certificate */
+#define HOOK_VAR_CERT_SERIAL "FLEETID_CERT_SERIAL"       /* hex */
+#define HOOK_VAR_CERT_NOT_AFTER "FLEETID_CERT_NOT_AFTER" /* seconds since the epoch */
+#define HOOK_VAR_ERROR "FLEETID_ERROR"                   /* what failed, one line */
+#define HOOK_VAR_FAILURES "FLEETID_FAILURES"             /* consecutive failures */
+#define HOOK_VAR_NEXT_ATTEMPT "FLEETID_NEXT_ATTEMPT"     /* seconds since the epoch */
+
 typedef struct HookSet HookSet;
 
 /* How one hook ended, handed to the HookSet's done handler. */
