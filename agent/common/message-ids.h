@@ -22,7 +22,8 @@
 #define FLEETID_MESSAGE_CERT_EXPIRING "ade40579230e4654bc0e097cff2764c4"
 /* The EST server's CA certificates (/cacerts) changed: a CA rollover. */
 #define FLEETID_MESSAGE_CA_CHANGED "c2e4a6b8d0f24e1a9c3b5d7f9e1a3c35"
-/* The system clock is not synchronized; fleetidd waits before judging validity. */
-#define FLEETID_MESSAGE_CLOCK_UNSYNCHRONIZED "ae89df5444e148b8aae138f21a35daf7"
+/* The system clock is not believable (before the build date or the birth
+ * certificate's notBefore); fleetidd waits for time synchronization. */
+#define FLEETID_MESSAGE_CLOCK_UNSYNCHRONIZED "e6a8c0b2d4f64a1c8e0a2c4e6b8d0f46"
 /* The monitoring hook could not be run, failed, or was killed at its timeout. */
 #define FLEETID_MESSAGE_HOOK_FAILED "4f20fa7a332547d9ade41631ae5f2bac"

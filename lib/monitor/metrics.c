@@ -11,8 +11,8 @@
 #define METRICS_FILE_MODE 0644
 
 const char *const metrics_states[] = {
-        "unprovisioned", "enrolling",     "enrolled",      "renewing",
-        "waiting-retry", "failed",        "waiting-clock", NULL,
+        "unprovisioned", "enrolling", "enrolled",      "renewing",
+        "waiting-retry", "failed",    "waiting-clock", NULL,
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose)

@@ -9,8 +9,8 @@ static int left_at_most(__int128 left, __int128 life, unsigned pct) {
         return left * 100 <= life * pct;
 }
 
-Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t renew_due, unsigned warning_pct,
-                      unsigned error_pct, unsigned critical_pct) {
+Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t renew_due,
+                      unsigned warning_pct, unsigned error_pct, unsigned critical_pct) {
         __int128 life = (__int128) not_after - not_before, left = (__int128) not_after - now;
 
         if (life <= 0 || left <= 0)
@@ -27,8 +27,8 @@ Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t re
 }
 
 static const char *const severity_names[_SEVERITY_MAX] = {
-        [SEVERITY_OK] = "ok",           [SEVERITY_NOTICE] = "notice",     [SEVERITY_WARNING] = "warning",
-        [SEVERITY_ERROR] = "error",     [SEVERITY_CRITICAL] = "critical",
+        [SEVERITY_OK] = "ok",       [SEVERITY_NOTICE] = "notice",     [SEVERITY_WARNING] = "warning",
+        [SEVERITY_ERROR] = "error", [SEVERITY_CRITICAL] = "critical",
 };
 
 const char *severity_to_string(Severity s) {
@@ -39,7 +39,7 @@ const char *severity_to_string(Severity s) {
 
 int severity_to_syslog(Severity s) {
         static const int levels[_SEVERITY_MAX] = {
-                [SEVERITY_OK] = LOG_INFO,   [SEVERITY_NOTICE] = LOG_NOTICE,  [SEVERITY_WARNING] = LOG_WARNING,
+                [SEVERITY_OK] = LOG_INFO,   [SEVERITY_NOTICE] = LOG_NOTICE, [SEVERITY_WARNING] = LOG_WARNING,
                 [SEVERITY_ERROR] = LOG_ERR, [SEVERITY_CRITICAL] = LOG_CRIT,
         };
 

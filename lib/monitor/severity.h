@@ -34,8 +34,8 @@ typedef enum Severity {
 /* The thresholds are checked from critical to warning, so a misordered set
  * (config_load() refuses one) still never gives less than the worst match.
  * A percentage of 0 only matches once no time is left. */
-Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t renew_due, unsigned warning_pct,
-                      unsigned error_pct, unsigned critical_pct);
+Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t renew_due,
+                      unsigned warning_pct, unsigned error_pct, unsigned critical_pct);
 
 /* "ok", "notice", "warning", "error", "critical"; NULL for anything else. */
 const char *severity_to_string(Severity s);

@@ -78,7 +78,8 @@ static void test_extreme_times(void **state) {
 static void test_misordered_thresholds(void **state) {
         /* error above warning: the worst match wins */
         assert_int_equal(severity_for(NOT_AFTER - 15 * DAY, T0, NOT_AFTER, DUE, 10, 20, 3), SEVERITY_ERROR);
-        assert_int_equal(severity_for(NOT_AFTER - 15 * DAY, T0, NOT_AFTER, DUE, 10, 20, 30), SEVERITY_CRITICAL);
+        assert_int_equal(severity_for(NOT_AFTER - 15 * DAY, T0, NOT_AFTER, DUE, 10, 20, 30),
+                         SEVERITY_CRITICAL);
 }
 
 static void test_names(void **state) {
@@ -100,10 +101,14 @@ static void test_names(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_before_due),         cmocka_unit_test(test_due_not_renewed),
-                cmocka_unit_test(test_threshold_boundaries), cmocka_unit_test(test_expired),
-                cmocka_unit_test(test_degenerate_lifetime), cmocka_unit_test(test_extreme_times),
-                cmocka_unit_test(test_misordered_thresholds), cmocka_unit_test(test_names),
+                cmocka_unit_test(test_before_due),
+                cmocka_unit_test(test_due_not_renewed),
+                cmocka_unit_test(test_threshold_boundaries),
+                cmocka_unit_test(test_expired),
+                cmocka_unit_test(test_degenerate_lifetime),
+                cmocka_unit_test(test_extreme_times),
+                cmocka_unit_test(test_misordered_thresholds),
+                cmocka_unit_test(test_names),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
