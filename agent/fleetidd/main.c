@@ -102,6 +102,7 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGCHLD); /* hooks are reaped through sd-event */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         if (sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL) < 0 ||
             sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL) < 0 ||

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/message-ids.h"
 #include "common/password.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
@@ -36,7 +37,7 @@ static void log_enrolled(X509 *cert, const char *how) {
         (void) cert_serial_string(cert, &serial);
         if (cert_times(cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
                 strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        log_struct(LOG_INFO, 0, "3f1c6e2a8b7d4c0e9a5b1d2f4e6a8c01",
+        log_struct(LOG_INFO, 0, FLEETID_MESSAGE_ENROLLED,
                    "%s operational certificate %s, serial %s, valid until %s", how, strempty(subject),
                    strempty(serial), until);
 }
@@ -115,6 +116,15 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         m->next_attempt = 0;
+        r = manager_clock_ready(m, false);
+        if (r <= 0) {
+                if (m->oneshot) {
+                        log_error("not enrolling with an untrustworthy clock (--oneshot: not waiting)");
+                        return sd_event_exit(m->event, EXIT_TEMPFAIL);
+                }
+                return r;
+        }
+        m->last_attempt = (uint64_t) time(NULL);
         r = attempt(m, &res, &d);
         if (r >= 0) {
                 m->failures = 0;
@@ -124,7 +134,9 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                 enroll_result_done(&res);
                 if (m->oneshot)
                         return sd_event_exit(m->event, 0);
-                return manager_schedule_renewal(m);
+                r = manager_schedule_renewal(m);
+                manager_event(m, HOOK_EVENT_ENROLLED, NULL);
+                return r;
         }
 
         m->failures++;
@@ -135,7 +147,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         format_delay(delay, delay_text, sizeof(delay_text));
 
         if (m->oneshot) {
-                log_struct(LOG_ERR, r, "8d2b4f6a1c3e4a5b9e7d0c2f4a6b8d02",
+                log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
                            "enrollment failed: %s (attempt %u); not retrying (--oneshot)", diag_text(&d, r),
                            m->failures);
                 m->exit_code = EXIT_TEMPFAIL;
@@ -143,11 +155,12 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                 return sd_event_exit(m->event, EXIT_TEMPFAIL);
         }
 
-        log_struct(LOG_ERR, r, "8d2b4f6a1c3e4a5b9e7d0c2f4a6b8d02",
+        log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
                    "enrollment failed: %s (attempt %u); retrying in %s%s", diag_text(&d, r), m->failures,
                    delay_text, server_asked ? " as the server asked" : "");
         m->next_attempt = (uint64_t) time(NULL) + delay;
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
+        manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
         return manager_schedule_attempt(m, delay);
 }
 

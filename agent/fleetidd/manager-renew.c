@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/message-ids.h"
 #include "common/password.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
@@ -16,9 +17,6 @@
 #include "renew/schedule.h"
 #include "tpm/tpm-context.h"
 
-#define MESSAGE_RENEWED "5b0d8a3e6f2c4e1b9c7a2d4f6e8b0a13"
-#define MESSAGE_RENEWAL_FAILED "a7c3e5f1b9d24c6e8a0b2d4f6c8e1a24"
-#define MESSAGE_CA_CHANGED "c2e4a6b8d0f24e1a9c3b5d7f9e1a3c35"
 
 uint64_t manager_random(void) {
         uint64_t v = 0;
@@ -98,6 +96,7 @@ int manager_schedule_renewal(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "cannot schedule renewal: %s", diag_text(&d, r));
         due = renew_due((time_t) m->cert_not_before, (time_t) m->cert_not_after, &p, m->renew_random);
+        m->renew_due = due;
         m->renew_failures = 0;
         m->next_attempt = (uint64_t) (due > now ? due : now);
         if (gmtime_r(&due, &tm))
@@ -123,7 +122,7 @@ static void log_renewed(const RenewResult *res) {
         (void) cert_serial_string(res->cert, &serial);
         if (cert_times(res->cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
                 strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        log_struct(LOG_INFO, 0, MESSAGE_RENEWED,
+        log_struct(LOG_INFO, 0, FLEETID_MESSAGE_RENEWED,
                    "renewed: operational certificate serial %s, valid until %s, %s", strempty(serial), until,
                    res->key_rotated ? "new TPM key" : "same TPM key (renew.new_key = false)");
         if (res->old_key_kept)
@@ -162,31 +161,39 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         Diag d = {};
         int r;
 
+        if (manager_clock_ready(m, true) <= 0)
+                return 0;
         manager_set_state(m, "renewing", NULL);
+        m->last_attempt = (uint64_t) time(NULL);
         r = renew_attempt(m, &res, &d);
         if (r >= 0) {
                 m->renew_failures = 0;
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);
                 log_renewed(&res);
-                if (res.ca_changed)
-                        log_struct(LOG_NOTICE, 0, MESSAGE_CA_CHANGED,
+                bool ca_changed = res.ca_changed;
+                if (ca_changed)
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_CA_CHANGED,
                                    "the EST CA certificates changed (/cacerts); the stored set was updated");
                 renew_result_done(&res);
-                return manager_schedule_renewal(m);
+                r = manager_schedule_renewal(m);
+                manager_event(m, HOOK_EVENT_RENEWED, NULL);
+                if (ca_changed)
+                        manager_event(m, HOOK_EVENT_CA_CHANGED, NULL);
+                return r;
         }
 
         if (r == -EKEYEXPIRED || r == -ENOENT || r == -ENOKEY) {
                 renew_result_done(&res);
                 if (!m->config->renew_fallback_to_birth) {
-                        log_struct(LOG_CRIT, r, MESSAGE_RENEWAL_FAILED,
+                        log_struct(LOG_CRIT, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                                    "renewal impossible: %s; renew.fallback_to_birth is off, so this device "
                                    "needs a person; trying again in %us",
                                    diag_text(&d, r), m->config->renew_retry_max_sec);
                         manager_set_state(m, "failed", diag_text(&d, r));
                         return arm_in(m, m->config->renew_retry_max_sec);
                 }
-                log_struct(LOG_WARNING, r, MESSAGE_RENEWAL_FAILED,
+                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                            "cannot renew: %s; enrolling again with the birth identity", diag_text(&d, r));
                 m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
                 return manager_schedule_attempt(m, 0);
@@ -198,13 +205,14 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                                       : renew_retry_delay(m->renew_failures, time(NULL),
                                                           (time_t) m->cert_not_after, &p, manager_random());
         snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);
-        log_struct(LOG_ERR, r, MESSAGE_RENEWAL_FAILED,
+        log_struct(LOG_ERR, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                    "renewal failed: %s (attempt %u); the current certificate stays in force; retrying in %s%s",
                    diag_text(&d, r), m->renew_failures, delay_text,
                    res.retry_after_given ? " as the server asked" : "");
         renew_result_done(&res);
         m->next_attempt = (uint64_t) time(NULL) + delay;
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
+        manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
         return arm_in(m, delay);
 }
 

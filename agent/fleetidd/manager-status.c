@@ -33,6 +33,7 @@ void manager_set_state(Manager *m, const char *state, const char *error) {
         snprintf(status, sizeof(status), "STATUS=%s%s%.*s", state, error && *error ? ": " : "", 200,
                  error ? error : "");
         (void) sd_notify(0, status);
+        manager_report(m);
 }
 
 void manager_notify_ready(Manager *m, const char *status) {

@@ -16,6 +16,9 @@ int manager_new(Config *config, bool oneshot, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
+        r = hook_set_new(HOOK_MAX_RUNNING_DEFAULT, &m->hooks);
+        if (r < 0)
+                return r;
         m->config = config;
         *ret = TAKE_PTR(m);
         return 0;
@@ -26,7 +29,10 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->renew_timer);
+        sd_event_source_disable_unref(m->clock_change_source);
+        sd_event_source_disable_unref(m->timesync_source);
         free(m->renew_serial);
+        hook_set_free(m->hooks);
         sd_event_unref(m->event);
         state_store_free(m->store);
         tpm_provider_teardown(&m->providers);

@@ -5,14 +5,18 @@
  * manager.c         life cycle: create, start, free
  * manager-enroll.c  one enrollment attempt, and the retry schedule after failures
  * manager-renew.c   the renewal schedule, renewals, SIGUSR1 = renew now
+ * manager-clock.c   waiting for a believable clock (1970 at boot, stale RTC)
  * manager-status.c  what the daemon tells the outside: status file, sd_notify
+ * manager-report.c  escalation: severity, metrics file, event hook
  */
 #pragma once
 
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
+#include "common/hook.h"
 #include "config/config.h"
+#include "monitor/severity.h"
 #include "store/state-store.h"
 #include "tpm/tpm-provider.h"
 #include "util/diag.h"
@@ -40,6 +44,17 @@ typedef struct Manager {
         char *renew_serial;    /* serial of the certificate renew_random was drawn for */
         unsigned renew_failures;
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
+
+        /* waiting for a believable clock */
+        sd_event_source *clock_change_source; /* timerfd CANCEL_ON_SET */
+        sd_event_source *timesync_source;     /* inotify on /run/systemd/timesync */
+        bool clock_waiting_for_renewal;       /* what to resume: renewal, else enrollment */
+
+        /* escalation */
+        int64_t renew_due;     /* the current certificate's renewal time, 0 if none */
+        uint64_t last_attempt; /* unix seconds of the last enrollment/renewal attempt */
+        Severity severity;     /* last reported */
+        HookSet *hooks;        /* event hooks still running */
 } Manager;
 
 int manager_new(Config *config, bool oneshot, Manager **ret);
@@ -56,6 +71,15 @@ int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
 int manager_schedule_renewal(Manager *m);
 int manager_renew_now(Manager *m);
 uint64_t manager_random(void);
+
+/* manager-clock.c: 1 if the clock can be trusted; else 0 and the pending
+ * action (renewal or enrollment) resumes when the clock is set. */
+int manager_clock_ready(Manager *m, bool for_renewal);
+
+/* manager-report.c: recomputes the severity (logging and announcing a rise),
+ * writes the metrics file; manager_event() runs the hook for an event. */
+void manager_report(Manager *m);
+void manager_event(Manager *m, const char *event, char **extra);
 
 /* manager-status.c */
 void manager_set_state(Manager *m, const char *state, const char *error);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crypto/certcheck.h"
+#include "renew/clock.h"
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
 #include "enroll/enroll.h"
@@ -232,6 +233,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
 
+        /* A clock behind the server's must not make a fresh certificate look "not yet valid". */
+        now = clock_lower_bound(now, er.server_date);
         r = enroll_validate_issued(er.certs, op_pub, trust.ca_certs, now, &chain, d);
         if (r < 0)
                 goto out;

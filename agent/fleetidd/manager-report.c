@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/hook.h"
+#include "common/log.h"
+#include "common/message-ids.h"
+#include "fleetidd/manager.h"
+#include "monitor/metrics.h"
+
+/* How close to expiry without a successful renewal: rises notice -> critical. */
+static Severity current_severity(const Manager *m, time_t now) {
+        const Config *c = m->config;
+
+        if (!m->cert_not_after)
+                return SEVERITY_OK;
+        return severity_for(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after,
+                            (time_t) m->renew_due, c->warning_percent, c->error_percent, c->critical_percent);
+}
+
+static void write_metrics(const Manager *m, time_t now, Severity sev) {
+        MetricsSnapshot s = {
+                .cert_not_after = (time_t) m->cert_not_after,
+                .cert_not_before = (time_t) m->cert_not_before,
+                .last_success = (time_t) m->last_success,
+                .last_attempt = (time_t) m->last_attempt,
+                .next_attempt = (time_t) m->next_attempt,
+                .consecutive_failures = m->failures,
+                .state = m->state,
+                .severity = sev,
+                .have_cert = m->cert_not_after != 0,
+        };
+        Diag d = {};
+        int r;
+
+        r = metrics_write(m->config->metrics_file, &s, &d);
+        if (r < 0)
+                log_warning_errno(r, "cannot write the metrics file %s: %s", m->config->metrics_file,
+                                  diag_text(&d, r));
+}
+
+void manager_report(Manager *m) {
+        time_t now = time(NULL);
+        Severity sev = current_severity(m, now);
+
+        if (m->config->metrics_file)
+                write_metrics(m, now, sev);
+
+        if (sev > m->severity) {
+                char left[64] = "expired";
+                char *details[] = { NULL, NULL };
+                char buf[64];
+
+                if (m->cert_not_after > now)
+                        snprintf(left, sizeof(left), "%lld s left",
+                                 (long long) (m->cert_not_after - (int64_t) now));
+                log_struct(severity_to_syslog(sev), 0, FLEETID_MESSAGE_CERT_EXPIRING,
+                           "operational certificate %s without a successful renewal: severity %s (%s)%s%s",
+                           m->cert_not_after > now ? "nearing expiry" : "expired", severity_to_string(sev),
+                           left, m->last_error[0] ? "; last error: " : "", m->last_error);
+                snprintf(buf, sizeof(buf), HOOK_VAR_PREVIOUS_SEVERITY "=%s", severity_to_string(m->severity));
+                details[0] = buf;
+                m->severity = sev;
+                manager_event(m, HOOK_EVENT_SEVERITY_CHANGED, details);
+        } else
+                m->severity = sev;
+}
+
+void manager_event(Manager *m, const char *event, char **extra) {
+        char state[64], sev[64], failures[64], not_after[64], next[64];
+        char error[DIAG_MAX + 32];
+        char *env[8 + 4] = {};
+        size_t n = 0;
+
+        if (!m->config->hook)
+                return;
+        snprintf(state, sizeof(state), "FLEETID_STATE=%s", strempty(m->state));
+        snprintf(sev, sizeof(sev), "FLEETID_SEVERITY=%s", severity_to_string(m->severity));
+        snprintf(failures, sizeof(failures), "FLEETID_FAILURES=%u", m->failures);
+        env[n++] = state;
+        env[n++] = sev;
+        env[n++] = failures;
+        if (m->cert_not_after) {
+                snprintf(not_after, sizeof(not_after), "FLEETID_CERT_NOT_AFTER=%lld",
+                         (long long) m->cert_not_after);
+                env[n++] = not_after;
+        }
+        if (m->next_attempt) {
+                snprintf(next, sizeof(next), "FLEETID_NEXT_ATTEMPT=%llu",
+                         (unsigned long long) m->next_attempt);
+                env[n++] = next;
+        }
+        if (m->last_error[0]) {
+                snprintf(error, sizeof(error), "FLEETID_ERROR=%s", m->last_error);
+                env[n++] = error;
+        }
+        for (size_t i = 0; extra && extra[i] && n < ELEMENTSOF(env) - 1; i++)
+                env[n++] = extra[i];
+        (void) hook_run(m->event, m->config->hook, m->config->hook_timeout_sec, event, env, m->hooks);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include <stdio.h>
+
+#include "renew/clock.h"
+
+static void format_utc(time_t t, char *buf, size_t size) {
+        struct tm tm;
+
+        if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(buf, size, "@%lld", (long long) t);
+}
+
+int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d) {
+        char a[32], b[32];
+
+        if (now < build_epoch) {
+                format_utc(now, a, sizeof(a));
+                format_utc(build_epoch, b, sizeof(b));
+                return diag_set(d, -ERANGE, "the clock says %s, before this fleetid was built (%s)", a, b);
+        }
+        if (birth_not_before > 0 && now < birth_not_before) {
+                format_utc(now, a, sizeof(a));
+                format_utc(birth_not_before, b, sizeof(b));
+                return diag_set(d, -ERANGE,
+                                "the clock says %s, before the birth certificate's notBefore (%s)", a, b);
+        }
+        return 0;
+}
+
+time_t clock_lower_bound(time_t now, time_t server_date) {
+        return server_date > now ? server_date : now;
+}

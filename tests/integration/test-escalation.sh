@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Escalation when renewal stalls, with 30-second certificates:
+#  - the metrics file (Prometheus textfile) shows the certificate's expiry and
+#    the state, written atomically;
+#  - the event hook runs for "enrolled", "renewal-failed" and "severity-changed"
+#    with the details in FLEETID_* variables;
+#  - while every /simplereenroll fails, the severity rises (notice, then
+#    critical once expired) in the journal/log and in the hook;
+#  - the device then falls back to its birth identity and is enrolled again.
+set -euo pipefail
+source "$(dirname "$0")/../lib/fleetid.sh"
+
+fleetid_lab_up --cert-lifetime 30 --backdate 0
+fleetid_provision
+hook=$LAB_TMPDIR/hook.sh
+events=$LAB_TMPDIR/events
+mkdir -p "$events"
+cat >"$hook" <<HOOK
+#!/bin/sh
+env | grep '^FLEETID_' | sort > "$events/\$(date +%s%N)-\$FLEETID_EVENT"
+HOOK
+chmod 0755 "$hook"
+metrics=$LAB_TMPDIR/fleetid.prom
+fleetid_write_config "retry: { initial = 1; max = 5; };" \
+    "monitoring: { metrics_file = \"$metrics\"; hook = \"$hook\"; hook_timeout = 5; };"
+
+has_event() { ls "$events" | grep -q -- "-$1\$"; }
+event_with() { grep -l -- "$2" "$events"/*-"$1" >/dev/null 2>&1; }
+
+fleetid_daemon_start
+fleetid_wait_state 30 enrolled
+lab_wait_until 10 "the enrolled hook" has_event enrolled || lab_fail "the hook did not run for 'enrolled'"
+event_with enrolled "FLEETID_STATE=enrolled" || lab_fail "the enrolled hook lacks FLEETID_STATE"
+event_with enrolled "FLEETID_CERT_NOT_AFTER=" || lab_fail "the enrolled hook lacks FLEETID_CERT_NOT_AFTER"
+
+na=$(date -d "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)" +%s)
+grep -q "^fleetid_certificate_expiry_timestamp_seconds $na\$" "$metrics" ||
+    lab_fail "metrics: expiry $na not found in $(grep expiry "$metrics")"
+grep -q '^fleetid_state{state="enrolled"} 1$' "$metrics" || lab_fail "metrics: state enrolled not set"
+
+# From now on every renewal fails.
+est_control '{"faults": [{"match": "simplereenroll", "status": 500, "body": "CA down"}]}'
+lab_wait_until 40 "a renewal-failed hook" has_event renewal-failed || lab_fail "no renewal-failed hook"
+event_with renewal-failed "FLEETID_ERROR=.*CA down" || lab_fail "the renewal-failed hook lacks the error"
+grep -qE '^fleetid_renewal_consecutive_failures [1-9]' "$metrics" || lab_fail "metrics: no consecutive failures"
+lab_wait_until 90 "severity critical" event_with severity-changed "FLEETID_SEVERITY=critical" ||
+    lab_fail "the severity never reached critical; events: $(ls "$events" | tr '\n' ' ')"
+fleetid_expect_grep "$FLEETIDD_LOG" "without a successful renewal: severity critical" "the escalation message"
+
+# Expired: falls back to the birth identity (the fault is only on /simplereenroll).
+lab_wait_until 60 "re-enrollment after expiry" \
+    sh -c "ls '$events' | grep -c -- '-enrolled\$' | grep -qv '^1\$'" ||
+    lab_fail "no second 'enrolled' event after the certificate expired"
+est_control ''
+echo "PASS: metrics, hook events and severity escalation while renewal stalls; fallback re-enrollment"
