@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -31,6 +32,7 @@
 #include "renew/schedule.h"
 #include "store/state-store.h"
 #include "store/status-file.h"
+#include "util/fileio.h"
 
 
 enum {
@@ -853,6 +855,88 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+
+/* fleetidctl renew: asks the running fleetidd for a renewal now (SIGUSR1 to the
+ * PID it recorded, after checking that PID really is fleetidd), then waits a
+ * bounded time for the outcome in the status file. Exit: 0 renewed, 1 the
+ * renewal failed or fleetidd is not running, 2 no outcome within the wait. */
+#define RENEW_WAIT_SEC 120
+
+static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d) {
+        _cleanup_free_ char *text = NULL, *comm = NULL, *path = NULL;
+        size_t len;
+        long pid;
+        char *end;
+        int r;
+
+        r = state_store_load(store, STATE_DAEMON_PID, 32, &text, &len, d);
+        if (r < 0)
+                return diag_set(d, r, "fleetidd is not running (no %s in the state directory)",
+                                STATE_DAEMON_PID);
+        errno = 0;
+        pid = strtol(text, &end, 10);
+        if (errno || pid <= 1 || (*end && *end != '\n'))
+                return diag_set(d, -EBADMSG, "%s does not hold a process ID", STATE_DAEMON_PID);
+        if (asprintf(&path, "/proc/%ld/comm", pid) < 0)
+                return -ENOMEM;
+        r = read_file_bounded(path, 64, &comm, &len);
+        if (r < 0 || strncmp(comm, "fleetidd\n", 9) != 0)
+                return diag_set(d, -ESRCH,
+                                "fleetidd is not running (process %ld is gone or is another program)", pid);
+        *ret = (pid_t) pid;
+        return 0;
+}
+
+static int verb_renew(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(state_store_freep) StateStore *store = NULL;
+        time_t sent;
+        pid_t pid;
+        Diag d = {};
+        int r;
+
+        r = load_config(true, &config, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
+                return EXIT_USAGE;
+        }
+        r = state_store_open_existing(arg_state_dir ?: config->state_dir, &store, &d);
+        if (r >= 0)
+                r = read_daemon_pid(store, &pid, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
+                return 1;
+        }
+        sent = time(NULL);
+        if (kill(pid, SIGUSR1) < 0) {
+                fprintf(stderr, "fleetidctl: cannot signal fleetidd (pid %d): %s\n", (int) pid,
+                        strerror(errno));
+                return 1;
+        }
+        printf("renewal requested from fleetidd (pid %d); waiting up to %ds\n", (int) pid, RENEW_WAIT_SEC);
+        fflush(stdout);
+
+        for (int i = 0; i < RENEW_WAIT_SEC * 5; i++) {
+                _cleanup_(status_record_done) StatusRecord rec = {};
+
+                usleep(200 * 1000);
+                if (status_record_load(store, &rec, NULL) < 0 || rec.updated < (uint64_t) sent)
+                        continue;
+                if (rec.last_success >= (uint64_t) sent && streq_ptr(rec.state, "enrolled")) {
+                        printf("renewed\n");
+                        return 0;
+                }
+                if (streq_ptr(rec.state, "waiting-retry") || streq_ptr(rec.state, "failed") ||
+                    streq_ptr(rec.state, "waiting-clock")) {
+                        printf("renewal did not succeed: %s%s%s\n", rec.state, rec.last_error ? ": " : "",
+                               strempty(rec.last_error));
+                        return 1;
+                }
+        }
+        printf("no outcome within %ds; see fleetidctl status\n", RENEW_WAIT_SEC);
+        return 2;
+}
+
 static const struct {
         const char *name;
         int (*run)(void);
@@ -860,6 +944,7 @@ static const struct {
 } verbs[] = {
         { "status", verb_status, EXIT_USAGE },
         { "check", verb_check, NAGIOS_UNKNOWN },
+        { "renew", verb_renew, EXIT_USAGE },
 };
 
 /* The verb named anywhere in argv, for the exit status of a usage error found

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "fleetidd/manager.h"
@@ -27,6 +29,8 @@ int manager_new(Config *config, bool oneshot, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        if (m->store && !m->oneshot)
+                (void) state_store_remove(m->store, STATE_DAEMON_PID, NULL);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->renew_timer);
         sd_event_source_disable_unref(m->clock_change_source);
@@ -48,6 +52,13 @@ int manager_start(Manager *m) {
         r = state_store_open(m->config->state_dir, &m->store, &d);
         if (r < 0)
                 return log_error_errno(r, "cannot use the state directory: %s", diag_text(&d, r));
+
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+        r = state_store_save(m->store, STATE_DAEMON_PID, pid, (size_t) n, STATE_FILE_MODE, &d);
+        if (r < 0)
+                log_warning_errno(r, "cannot record the daemon's PID (fleetidctl renew will not find it): %s",
+                                  diag_text(&d, r));
 
         log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
                  m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);

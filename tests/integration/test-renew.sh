@@ -60,11 +60,11 @@ echo "$handles" | grep -qi 0x81020003 && h=0x81020003
 [ "$(fleetid_tpm_pubkey $h)" = "$(openssl pkey -pubin <<<"$cur")" ] ||
     lab_fail "the stored certificate is not for the key at $h"
 
-# SIGUSR1: renew now.
+# fleetidctl renew (SIGUSR1 to the daemon): renews now and reports the outcome.
 before=$(count_reenroll)
-kill -USR1 "$FLEETIDD_PID"
-lab_wait_until 15 "a renewal after SIGUSR1" reenrolls_above "$before" ||
-    lab_fail "SIGUSR1 did not cause a renewal"
+out=$("$FLEETIDCTL" --config "$FLEETID_CONF" renew) || lab_fail "fleetidctl renew failed: $out"
+echo "$out" | grep -q '^renewed$' || lab_fail "fleetidctl renew did not report success: $out"
+reenrolls_above "$before" || lab_fail "fleetidctl renew reported success but no renewal reached the server"
 fleetid_expect_grep "$FLEETIDD_LOG" "renewal requested now" "the daemon log"
 
 # A failing renewal keeps the current certificate and is retried.
