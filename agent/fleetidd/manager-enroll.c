@@ -6,7 +6,6 @@
 
 #include "common/log.h"
 #include "common/message-ids.h"
-#include "common/password.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "enroll/backoff.h"
@@ -77,18 +76,9 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         log_info("enrolling: %s", diag_text(d, -ENOENT));
         diag_clear(d);
 
-        /* Loaded only now: the provider opens a TPM connection of its own. */
-        if (!m->providers.tpm2) {
-                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
-                if (r < 0)
-                        return r;
-        }
-
-        if (c->est_password_file) {
-                r = password_read_file(c->est_password_file, &password, d);
-                if (r < 0)
-                        return r;
-        }
+        r = manager_prepare_attempt(m, &password, d);
+        if (r < 0)
+                return r;
 
         manager_set_state(m, "enrolling", NULL);
         r = enroll_first(c, tpm, m->store, password, now, res, d);

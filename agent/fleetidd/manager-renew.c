@@ -9,7 +9,6 @@
 
 #include "common/log.h"
 #include "common/message-ids.h"
-#include "common/password.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "fleetidd/manager.h"
@@ -139,16 +138,9 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         r = tpm_context_new(c->tpm_tcti, &tpm, d);
         if (r < 0)
                 return r;
-        if (!m->providers.tpm2) {
-                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
-                if (r < 0)
-                        return r;
-        }
-        if (c->est_password_file) {
-                r = password_read_file(c->est_password_file, &password, d);
-                if (r < 0)
-                        return r;
-        }
+        r = manager_prepare_attempt(m, &password, d);
+        if (r < 0)
+                return r;
         return renew_once(c, tpm, m->store, password, time(NULL), res, d);
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/password.h"
 #include "fleetidd/manager.h"
 
 int manager_new(Config *config, bool oneshot, Manager **ret) {
@@ -43,6 +44,22 @@ Manager *manager_free(Manager *m) {
         config_free(m->config);
         free(m);
         return NULL;
+}
+
+int manager_prepare_attempt(Manager *m, char **ret_password, Diag *d) {
+        const Config *c = m->config;
+        int r;
+
+        /* Loaded only when needed: the provider opens a TPM connection of its own. */
+        if (!m->providers.tpm2) {
+                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
+                if (r < 0)
+                        return r;
+        }
+        *ret_password = NULL;
+        if (c->est_password_file)
+                return password_read_file(c->est_password_file, ret_password, d);
+        return 0;
 }
 
 int manager_start(Manager *m) {

@@ -61,6 +61,10 @@ int manager_new(Config *config, bool oneshot, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
+/* What an enrollment or renewal attempt needs before it talks to the server:
+ * the tpm2 OpenSSL provider loaded (once), and the HTTP Basic password read. */
+int manager_prepare_attempt(Manager *m, char **ret_password, Diag *d);
+
 /* Opens the state directory and schedules the first attempt right away. */
 int manager_start(Manager *m);
 

@@ -74,6 +74,23 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
         return 0;
 }
 
+EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
+                                       STACK_OF(X509) *chain, const char *password) {
+        return (EstClientOptions) {
+                .url = c->est_url,
+                .label = c->est_label,
+                .anchors = anchors,
+                .client_key = key,
+                .client_cert = cert,
+                .client_chain = chain,
+                .username = c->est_username,
+                .password = password,
+                .timeout_sec = c->est_timeout_sec,
+                .connect_timeout_sec = c->est_connect_timeout_sec,
+                .max_response_bytes = c->est_max_response_bytes,
+        };
+}
+
 int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
                          Diag *d) {
         _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
@@ -178,19 +195,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
 
-        EstClientOptions o = {
-                .url = c->est_url,
-                .label = c->est_label,
-                .anchors = trust.server_anchors,
-                .client_key = birth_key,
-                .client_cert = birth->cert,
-                .client_chain = birth->chain,
-                .username = c->est_username,
-                .password = password,
-                .timeout_sec = c->est_timeout_sec,
-                .connect_timeout_sec = c->est_connect_timeout_sec,
-                .max_response_bytes = c->est_max_response_bytes,
-        };
+        EstClientOptions o = enroll_client_options(c, trust.server_anchors, birth_key, birth->cert,
+                                                   birth->chain, password);
         r = est_client_new(&o, &client, d);
         if (r < 0)
                 goto out;

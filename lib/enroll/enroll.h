@@ -36,6 +36,11 @@ typedef struct EnrollResult {
 
 void enroll_result_done(EnrollResult *r);
 
+/* The EstClient options for this configuration: server anchors, client key and
+ * certificate (+chain), HTTP Basic, timeouts and size bound. */
+EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
+                                       STACK_OF(X509) *chain, const char *password);
+
 /* password: the HTTP Basic password (already read by the caller), or NULL. */
 int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                  EnrollResult *ret, Diag *d);

@@ -86,19 +86,8 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         if (r < 0)
                 goto out;
 
-        EstClientOptions opts = {
-                .url = c->est_url,
-                .label = c->est_label,
-                .anchors = trust.server_anchors,
-                .client_key = cur_key,
-                .client_cert = o->cert,
-                .client_chain = o->chain,
-                .username = c->est_username,
-                .password = password,
-                .timeout_sec = c->est_timeout_sec,
-                .connect_timeout_sec = c->est_connect_timeout_sec,
-                .max_response_bytes = c->est_max_response_bytes,
-        };
+        EstClientOptions opts =
+                enroll_client_options(c, trust.server_anchors, cur_key, o->cert, o->chain, password);
         r = est_client_new(&opts, &client, d);
         if (r < 0)
                 goto out;
