@@ -131,8 +131,8 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
 
         m->failures++;
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
-                             res.retry_after_given, res.retry_after_sec, manager_random());
-        server_asked = res.retry_after_given;
+                             res.hint.retry_after_given, res.hint.retry_after_sec, manager_random());
+        server_asked = res.hint.retry_after_given;
         enroll_result_done(&res);
         format_delay(delay, delay_text, sizeof(delay_text));
 

@@ -193,14 +193,15 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
 
         m->renew_failures++;
         m->failures = m->renew_failures;
-        delay = res.retry_after_given ? (res.retry_after_sec ? res.retry_after_sec : 1)
-                                      : renew_retry_delay(m->renew_failures, time(NULL),
-                                                          (time_t) m->cert_not_after, &p, manager_random());
+        delay = res.hint.retry_after_given
+                        ? (res.hint.retry_after_sec ? res.hint.retry_after_sec : 1)
+                        : renew_retry_delay(m->renew_failures, time(NULL), (time_t) m->cert_not_after, &p,
+                                            manager_random());
         snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);
         log_struct(LOG_ERR, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                    "renewal failed: %s (attempt %u); the current certificate stays in force; retrying in %s%s",
                    diag_text(&d, r), m->renew_failures, delay_text,
-                   res.retry_after_given ? " as the server asked" : "");
+                   res.hint.retry_after_given ? " as the server asked" : "");
         renew_result_done(&res);
         m->next_attempt = (uint64_t) time(NULL) + delay;
         manager_set_state(m, "waiting-retry", diag_text(&d, r));

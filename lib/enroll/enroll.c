@@ -74,6 +74,26 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
         return 0;
 }
 
+int enroll_submit(EstClient *client, bool reenroll, const uint8_t *csr, size_t csr_len, EVP_PKEY *key,
+                  STACK_OF(X509) *ca_certs, time_t now, EstRetryHint *ret_hint, STACK_OF(X509) **ret_chain,
+                  Diag *d) {
+        EstEnrollResult er = {};
+        int r;
+
+        r = est_enroll(client, reenroll, csr, csr_len, now, &er, d);
+        ret_hint->http_status = er.status;
+        if (r == -EAGAIN || r == -EBUSY) {
+                ret_hint->retry_after_given = er.retry_after_given;
+                ret_hint->retry_after_sec = er.retry_after_sec;
+        }
+        if (r >= 0)
+                /* A clock behind the server's must not make a fresh certificate look "not yet valid". */
+                r = enroll_validate_issued(er.certs, key, ca_certs, clock_lower_bound(now, er.server_date),
+                                           ret_chain, d);
+        est_enroll_result_done(&er);
+        return r;
+}
+
 EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
                                        STACK_OF(X509) *chain, const char *password) {
         return (EstClientOptions) {
@@ -171,7 +191,6 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_free_ uint8_t *csr = NULL;
         _cleanup_free_ char *pem = NULL;
-        EstEnrollResult er = {};
         TrustSet trust = {};
         CsrAttrs attrs = {};
         size_t csr_len, pem_len;
@@ -230,18 +249,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
 
-        r = est_enroll(client, false, csr, csr_len, now, &er, d);
-        ret->http_status = er.status;
-        if (r == -EAGAIN || r == -EBUSY) {
-                ret->retry_after_given = er.retry_after_given;
-                ret->retry_after_sec = er.retry_after_sec;
-        }
-        if (r < 0)
-                goto out;
-
-        /* A clock behind the server's must not make a fresh certificate look "not yet valid". */
-        now = clock_lower_bound(now, er.server_date);
-        r = enroll_validate_issued(er.certs, op_pub, trust.ca_certs, now, &chain, d);
+        r = enroll_submit(client, false, csr, csr_len, op_pub, trust.ca_certs, now, &ret->hint, &chain, d);
         if (r < 0)
                 goto out;
 
@@ -258,7 +266,6 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         ret->subject_changed = X509_NAME_cmp(subject, X509_get_subject_name(ret->cert)) != 0;
         r = 0;
 out:
-        est_enroll_result_done(&er);
         trust_set_done(&trust);
         return r;
 }

@@ -24,11 +24,9 @@
 #include "tpm/tpm-context.h"
 
 typedef struct EnrollResult {
-        bool retry_after_given; /* the server said when to come back */
-        uint64_t retry_after_sec;
-        long http_status; /* last status seen, 0 if none */
-        X509 *cert;       /* on success: the new operational certificate */
-        bool key_created; /* a new operational key was created in the TPM (else a pending one reused) */
+        EstRetryHint hint; /* when the server said to come back */
+        X509 *cert;        /* on success: the new operational certificate */
+        bool key_created;  /* a new operational key was created in the TPM (else a pending one reused) */
         bool trust_bootstrapped; /* the trust anchor came from the fingerprint bootstrap just now */
         unsigned ca_certs;       /* EST CA certificates trusted after /cacerts */
         bool subject_changed;    /* the CA issued another subject than the CSR asked for */
@@ -44,6 +42,13 @@ EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors,
 /* password: the HTTP Basic password (already read by the caller), or NULL. */
 int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                  EnrollResult *ret, Diag *d);
+
+/* POSTs the DER CSR (/simpleenroll, or /simplereenroll if reenroll) and checks
+ * the answer with enroll_validate_issued() for `key`, taking the server's Date
+ * as a lower bound for `now`. ret_hint says when to come back after 202/503. */
+int enroll_submit(EstClient *client, bool reenroll, const uint8_t *csr, size_t csr_len, EVP_PKEY *key,
+                  STACK_OF(X509) *ca_certs, time_t now, EstRetryHint *ret_hint, STACK_OF(X509) **ret_chain,
+                  Diag *d);
 
 /* Checks an EST answer before anything is stored: it must hold a certificate for
  * `key`, chaining to `ca_certs`, fit for TLS client authentication, currently

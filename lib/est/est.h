@@ -25,6 +25,13 @@ typedef struct EstEnrollResult {
 
 void est_enroll_result_done(EstEnrollResult *r);
 
+/* What a scheduler needs to know of a failed enroll/reenroll. */
+typedef struct EstRetryHint {
+        long http_status;       /* last status seen, 0 if none */
+        bool retry_after_given; /* 202/503 with Retry-After */
+        uint64_t retry_after_sec;
+} EstRetryHint;
+
 /* GET /cacerts: the certificates, parsed (not yet checked against anything). */
 int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d);
 

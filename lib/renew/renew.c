@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "crypto/certcheck.h"
-#include "renew/clock.h"
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
 #include "enroll/enroll.h"
@@ -62,7 +61,6 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_free_ char *old_ca = NULL, *new_ca = NULL, *pem = NULL;
         _cleanup_free_ uint8_t *csr = NULL;
-        EstEnrollResult er = {};
         TrustSet trust = {};
         uint32_t new_handle = 0;
         size_t csr_len, pem_len, new_ca_len;
@@ -115,18 +113,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         if (r < 0)
                 goto out;
 
-        r = est_enroll(client, true, csr, csr_len, now, &er, d);
-        ret->http_status = er.status;
-        if (r == -EAGAIN || r == -EBUSY) {
-                ret->retry_after_given = er.retry_after_given;
-                ret->retry_after_sec = er.retry_after_sec;
-        }
-        if (r < 0)
-                goto out;
-
-        /* A clock behind the server's must not make a fresh certificate look "not yet valid". */
-        now = clock_lower_bound(now, er.server_date);
-        r = enroll_validate_issued(er.certs, new_pub, trust.ca_certs, now, &chain, d);
+        r = enroll_submit(client, true, csr, csr_len, new_pub, trust.ca_certs, now, &ret->hint, &chain, d);
         if (r < 0)
                 goto out;
         if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(chain, 0)), X509_get_subject_name(o->cert)) !=
@@ -153,7 +140,6 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         X509_up_ref(ret->cert);
         r = 0;
 out:
-        est_enroll_result_done(&er);
         trust_set_done(&trust);
         return r;
 }

@@ -22,13 +22,12 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "est/est.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 
 typedef struct RenewResult {
-        long http_status;       /* last status seen, 0 if none */
-        bool retry_after_given; /* 202/503 with Retry-After */
-        uint64_t retry_after_sec;
+        EstRetryHint hint;   /* when the server said to come back */
         X509 *cert;          /* on success: the new certificate */
         uint32_t key_handle; /* on success: where its key is */
         bool key_rotated;    /* a new key was made (and the old one evicted) */

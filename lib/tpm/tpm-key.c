@@ -189,12 +189,23 @@ out:
         return r;
 }
 
+/* A default-provider public key of type `name` from the parameters in bld. */
+static int pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **ret) {
+        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+        EVP_PKEY_CTX *ctx = NULL;
+        int r = -EIO;
+
+        if (params && (ctx = EVP_PKEY_CTX_new_from_name(NULL, name, "provider=default")) &&
+            EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) > 0)
+                r = 0;
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        return r;
+}
+
 static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve, EVP_PKEY **ret, Diag *d) {
         _cleanup_free_ uint8_t *octets = NULL;
         OSSL_PARAM_BLD *bld = NULL;
-        OSSL_PARAM *params = NULL;
-        EVP_PKEY_CTX *ctx = NULL;
-        EVP_PKEY *pkey = NULL;
         const char *group;
         size_t n, len;
         int r = -EIO;
@@ -224,30 +235,17 @@ static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve,
         memcpy(octets + 1 + 2 * n - point->y.size, point->y.buffer, point->y.size);
 
         bld = OSSL_PARAM_BLD_new();
-        if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
-            !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, octets, len) ||
-            !(params = OSSL_PARAM_BLD_to_param(bld)))
-                goto out;
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", "provider=default");
-        if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-                goto out;
-        *ret = pkey;
-        r = 0;
-out:
-        if (r < 0)
-                diag_set_ssl(d, r, "cannot convert the TPM's EC public key");
-        EVP_PKEY_CTX_free(ctx);
-        OSSL_PARAM_free(params);
+        if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, octets, len))
+                r = pkey_from_params("EC", bld, ret);
         OSSL_PARAM_BLD_free(bld);
-        return r;
+        if (r < 0)
+                return diag_set_ssl(d, r, "cannot convert the TPM's EC public key");
+        return 0;
 }
 
 static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 exponent, EVP_PKEY **ret, Diag *d) {
         OSSL_PARAM_BLD *bld = NULL;
-        OSSL_PARAM *params = NULL;
-        EVP_PKEY_CTX *ctx = NULL;
-        EVP_PKEY *pkey = NULL;
         BIGNUM *n = NULL, *e = NULL;
         int r = -EIO;
 
@@ -256,20 +254,12 @@ static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 expone
         if (!n || !e || !BN_set_word(e, exponent ? exponent : 65537))
                 goto out;
         bld = OSSL_PARAM_BLD_new();
-        if (!bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
-                goto out;
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", "provider=default");
-        if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-                goto out;
-        *ret = pkey;
-        r = 0;
+        if (bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+                r = pkey_from_params("RSA", bld, ret);
 out:
         if (r < 0)
                 diag_set_ssl(d, r, "cannot convert the TPM's RSA public key");
-        EVP_PKEY_CTX_free(ctx);
-        OSSL_PARAM_free(params);
         OSSL_PARAM_BLD_free(bld);
         BN_free(n);
         BN_free(e);

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "test-tmpdir.h"
+
 #include "util/fileio.h"
 #include "util/macro.h"
 
@@ -29,19 +31,11 @@ typedef struct Fixture {
         int dfd;
 } Fixture;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        /* A read-only directory left behind by a test must not stop the cleanup. */
-        if (flag == FTW_DP)
-                return rmdir(path);
-        return unlink(path);
-}
-
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(*f));
 
         assert_non_null(f);
-        strcpy(f->dir, "/tmp/test-fileio-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        assert_non_null(test_tmpdir_new(f->dir, sizeof(f->dir), "fileio"));
         f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(f->dfd >= 0);
         *state = f;
@@ -53,7 +47,7 @@ static int teardown(void **state) {
 
         close(f->dfd);
         chmod(f->dir, 0700);
-        assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        assert_int_equal(test_tmpdir_remove(f->dir), 0);
         free(f);
         return 0;
 }

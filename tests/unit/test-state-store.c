@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "test-tmpdir.h"
+
 #include "store/state-store.h"
 #include "store/status-file.h"
 
@@ -26,18 +28,11 @@ typedef struct Fixture {
         char *dir;     /* base/state */
 } Fixture;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        if (flag == FTW_DP)
-                return rmdir(path);
-        return unlink(path);
-}
-
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(*f));
 
         assert_non_null(f);
-        strcpy(f->base, "/tmp/test-state-store-XXXXXX");
-        assert_non_null(mkdtemp(f->base));
+        assert_non_null(test_tmpdir_new(f->base, sizeof(f->base), "state-store"));
         assert_true(asprintf(&f->dir, "%s/state", f->base) > 0);
         *state = f;
         return 0;
@@ -46,7 +41,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         Fixture *f = *state;
 
-        assert_int_equal(nftw(f->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        assert_int_equal(test_tmpdir_remove(f->base), 0);
         free(f->dir);
         free(f);
         return 0;
