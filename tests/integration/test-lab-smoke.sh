@@ -146,9 +146,20 @@ if openssl pkcs7 -inform DER -in "$T/ftrunc.der" -print_certs >/dev/null 2>&1; t
     lab_fail "the truncated fault body parses as PKCS#7"
 fi
 
-est_control '{"require_tls_unique": true}'
+est_control '{"require_channel_binding": true}'
 expect_eq "$(http_post "$EST_URL/simpleenroll" "$T/funique" --cert "$BIRTH" --key "$BIRTH_KEY" \
     --tlsv1.2 --tls-max 1.2)" 400 "status of a CSR without tls-unique when it is required"
+expect_eq "$(http_post "$EST_URL/simpleenroll" "$T/fexporter" --cert "$BIRTH" --key "$BIRTH_KEY" \
+    --tlsv1.3)" 400 "status of a CSR without tls-exporter when it is required"
+expect_eq "$(est_log_count op=simpleenroll channel_binding_type=tls-exporter status=400)" 1 \
+    "TLS 1.3 requests logged with their tls-exporter value"
+
+step "the reset fault aborts the connection without an answer"
+est_control '{"faults": [{"match": "cacerts", "body_mode": "reset"}]}'
+rc=0
+"${CURL[@]}" -o /dev/null "$EST_URL/cacerts" 2>/dev/null || rc=$?
+expect_eq "$rc" 56 "curl exit status for a connection reset (56: failure receiving data)"
+expect_eq "$(est_log_count op=cacerts status=reset)" 1 "reset requests logged"
 est_control ''
 
 step "a refused TLS handshake is logged and no request reaches the server"

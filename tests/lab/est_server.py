@@ -24,6 +24,7 @@ import signal
 import socket
 import socketserver
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pki  # noqa: E402  (lab module next to this file)
+import tls_binding  # noqa: E402
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -69,11 +71,17 @@ BODY_MODES = {
     "expired": ("simpleenroll", "simplereenroll"),
     "wrong_subject": ("simpleenroll", "simplereenroll"),
     "with_ca": ("simpleenroll", "simplereenroll"),  # issued cert + EST CA cert
+    "reset": OPERATIONS,              # no answer: the TCP connection is reset (RST)
 }
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
-CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_tls_unique", "send_cte"}
+CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
+                "close_after"}
 ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
-CSRATTRS_MODES = ("normal", "empty204", "notfound404")
+CSRATTRS_MODES = ("normal", "no_challenge", "empty204", "notfound404")
+
+
+class ConnectionReset(Exception):
+    """The request is answered by resetting the connection."""
 
 
 class ControlError(Exception):
@@ -123,11 +131,12 @@ def der_set(*items):
     return der_tlv(0x31, b"".join(items))
 
 
-def csrattrs_der():
+def csrattrs_der(challenge=True):
     """CsrAttrs ::= SEQUENCE SIZE (0..MAX) OF AttrOrOID: ask for a
-    challengePassword, an ecdsa-with-SHA256 signature and a P-256 key."""
+    challengePassword (unless challenge is False), an ecdsa-with-SHA256
+    signature and a P-256 key."""
     return der_sequence(
-        der_oid(OID_CHALLENGE_PASSWORD),
+        *([der_oid(OID_CHALLENGE_PASSWORD)] if challenge else []),
         der_oid(OID_ECDSA_WITH_SHA256),
         der_sequence(der_oid(OID_EC_PUBLIC_KEY), der_set(der_oid(OID_SECP256R1))))
 
@@ -144,6 +153,9 @@ def validate_control(ctl):
         raise ControlError("response_encoding must be one of %s" % ", ".join(ENCODINGS))
     if ctl.get("csrattrs", "normal") not in CSRATTRS_MODES:
         raise ControlError("csrattrs must be one of %s" % ", ".join(CSRATTRS_MODES))
+    close_after = ctl.get("close_after", [])
+    if not isinstance(close_after, list) or any(op not in OPERATIONS for op in close_after):
+        raise ControlError("close_after must be a list of %s" % ", ".join(OPERATIONS))
     faults = ctl.get("faults", [])
     if not isinstance(faults, list):
         raise ControlError("faults must be a list")
@@ -353,6 +365,11 @@ class EstHandler(BaseHTTPRequestHandler):
             rec["client_fingerprint"] = pki.fingerprint(self.client_cert)
         try:
             status, headers, body, cut = self.route(method, rec)
+        except ConnectionReset:
+            rec["status"] = "reset"
+            lab.log.write(**rec)
+            self.reset_connection()
+            return
         except HttpError as e:
             status, headers, body, cut = e.status, e.headers, (e.text + "\n").encode(), None
         except ControlError as e:
@@ -367,7 +384,7 @@ class EstHandler(BaseHTTPRequestHandler):
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
-        if cut is not None:
+        if cut is not None or rec.get("op") in self.close_after:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
@@ -400,6 +417,7 @@ class EstHandler(BaseHTTPRequestHandler):
             raise HttpError(405, "%s needs %s" % (op, wanted), {"Allow": wanted})
 
         ctl = lab.control.load()
+        self.close_after = ctl.get("close_after", [])
         csr = None
         if wanted == "POST":
             csr = self.read_csr(op, rec)
@@ -421,6 +439,8 @@ class EstHandler(BaseHTTPRequestHandler):
             mode = fault["body_mode"]
             if op not in BODY_MODES[mode]:
                 raise ControlError("body_mode %s does not apply to %s" % (mode, op))
+            if mode == "reset":
+                raise ConnectionReset()
 
         encoding = ctl.get("response_encoding", "base64-lines")
         headers = {}
@@ -432,7 +452,7 @@ class EstHandler(BaseHTTPRequestHandler):
             if ctl.get("csrattrs", "normal") == "notfound404":
                 raise HttpError(404, "no CSR attributes for this CA")
             headers["Content-Type"] = "application/csrattrs"
-            der = csrattrs_der()
+            der = csrattrs_der(ctl.get("csrattrs", "normal") != "no_challenge")
         elif op == "cacerts":
             headers["Content-Type"] = "application/pkcs7-mime"
             ca = lab.rogue.cert if mode == "rogue_ca" else lab.est.cert
@@ -543,18 +563,34 @@ class EstHandler(BaseHTTPRequestHandler):
                             % (rec["csr_subject"], rec["client_subject"]))
         return csr
 
+    def reset_connection(self):
+        """Abort the TCP connection: SO_LINGER 0 makes close() send a RST."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw = socket.socket(fileno=self.connection.detach())
+            raw.close()
+        except OSError:
+            pass
+
     def check_channel_binding(self, ctl, csr, rec):
-        if not ctl.get("require_tls_unique", False):
+        """Logs this connection's channel binding (tls-unique under TLS 1.2,
+        tls-exporter under TLS 1.3) and, if required, checks that the CSR's
+        challengePassword carries it, base64-encoded (RFC 7030 3.5, RFC 9266)."""
+        try:
+            kind, value = tls_binding.channel_binding(self.connection)
+        except tls_binding.BindingError as e:
+            if ctl.get("require_channel_binding", False):
+                raise HttpError(500, "lab cannot compute the channel binding: %s" % e)
             return
-        if self.connection.version() != "TLSv1.2":
-            raise HttpError(400, "tls-unique channel binding is defined for TLS 1.2 only, "
-                            "this connection is %s" % self.connection.version())
-        unique = self.connection.get_channel_binding("tls-unique")
-        expected = base64.b64encode(unique).decode()
-        rec["tls_unique"] = expected
+        expected = base64.b64encode(value).decode()
+        rec["channel_binding_type"] = kind
+        rec["channel_binding"] = expected
+        if not ctl.get("require_channel_binding", False):
+            return
         if rec.get("challenge_password") != expected:
             raise HttpError(400, "challengePassword does not carry this connection's "
-                            "tls-unique value")
+                            "%s value" % kind)
 
 
 class EstServer(ThreadingHTTPServer):
