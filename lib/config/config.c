@@ -50,6 +50,18 @@ KeyAlgorithm key_algorithm_from_string(const char *s) {
         return _KEY_ALG_INVALID;
 }
 
+static const char *const channel_binding_names[_CHANNEL_BINDING_MAX] = {
+        [CHANNEL_BINDING_OFF] = "off",
+        [CHANNEL_BINDING_AUTO] = "auto",
+        [CHANNEL_BINDING_REQUIRED] = "required",
+};
+
+const char *channel_binding_mode_to_string(ChannelBindingMode m) {
+        if (m < 0 || m >= _CHANNEL_BINDING_MAX)
+                return NULL;
+        return channel_binding_names[m];
+}
+
 /* ---- string validators: 0 and a malloc'd (possibly normalized) value, or
  * -EINVAL and the reason, phrased to follow the key's name. ---- */
 
@@ -220,7 +232,7 @@ typedef enum ValueKind {
         KIND_UINT,       /* unsigned, .min .. .max */
         KIND_PERSISTENT, /* uint32_t persistent handle */
         KIND_NV_INDEX,   /* uint32_t NV index, 0 = none */
-        KIND_ALGORITHM,  /* KeyAlgorithm */
+        KIND_ENUM,       /* an int-sized enum; the value is the index of the string in .names */
         KIND_BOOL,       /* bool */
 } ValueKind;
 
@@ -232,6 +244,7 @@ typedef struct KeySpec {
         uint32_t min, max; /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
         bool nonempty;     /* KIND_STRING: "" is an error rather than "unset" */
         StringCheck check; /* KIND_STRING */
+        const char *const *names; /* KIND_ENUM: .max names */
 } KeySpec;
 
 enum {
@@ -253,6 +266,8 @@ enum {
         K_EST_TIMEOUT,
         K_EST_CONNECT,
         K_EST_MAXRESP,
+        K_EST_BINDING,
+        K_EST_CACERTS_REFRESH,
         K_PATHS_STATE,
         K_RETRY_INITIAL,
         K_RETRY_MAX,
@@ -272,9 +287,11 @@ enum {
 };
 
 #define STR(g, n, field, len, ne, fn) \
-        { g, n, KIND_STRING, offsetof(Config, field), 0, len, ne, fn }
+        { g, n, KIND_STRING, offsetof(Config, field), 0, len, ne, fn, NULL }
 #define NUM(g, n, kind, field, lo, hi) \
-        { g, n, kind, offsetof(Config, field), lo, hi, false, NULL }
+        { g, n, kind, offsetof(Config, field), lo, hi, false, NULL, NULL }
+#define ENUM(g, n, field, table) \
+        { g, n, KIND_ENUM, offsetof(Config, field), 0, ELEMENTSOF(table), false, NULL, table }
 
 static const KeySpec key_specs[_K_MAX] = {
         [K_TPM_TCTI] = STR("tpm", "tcti", tpm_tcti, 1024, true, check_tcti),
@@ -283,7 +300,7 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_BIRTH_NV] = NUM("birth", "nv_index", KIND_NV_INDEX, birth_nv_index, 0, 0),
         [K_BIRTH_CERT] = STR("birth", "cert_file", birth_cert_file, PATH_MAX_BYTES, false, check_path),
         [K_OP_KEY] = NUM("operational", "key_handle", KIND_PERSISTENT, op_key_handle, 0, 0),
-        [K_OP_ALG] = NUM("operational", "key_algorithm", KIND_ALGORITHM, op_key_algorithm, 0, 0),
+        [K_OP_ALG] = ENUM("operational", "key_algorithm", op_key_algorithm, key_algorithm_names),
         [K_OP_CN] = STR("operational", "subject_cn", subject_cn, 64, false, check_text),
         [K_OP_SERIAL] = STR("operational", "subject_serial", subject_serial, 64, false, check_printable),
         [K_EST_URL] = STR("est", "url", est_url, 2048, true, check_url),
@@ -296,6 +313,8 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_EST_TIMEOUT] = NUM("est", "timeout", KIND_UINT, est_timeout_sec, 1, 600),
         [K_EST_CONNECT] = NUM("est", "connect_timeout", KIND_UINT, est_connect_timeout_sec, 1, 600),
         [K_EST_MAXRESP] = NUM("est", "max_response_bytes", KIND_UINT, est_max_response_bytes, 4096, 16777216),
+        [K_EST_BINDING] = ENUM("est", "channel_binding", est_channel_binding, channel_binding_names),
+        [K_EST_CACERTS_REFRESH] = NUM("est", "cacerts_refresh", KIND_UINT, est_cacerts_refresh_sec, 10, 2592000),
         [K_PATHS_STATE] = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
         [K_RETRY_INITIAL] = NUM("retry", "initial", KIND_UINT, retry_initial_sec, 1, 86400),
         [K_RETRY_MAX] = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
@@ -352,6 +371,8 @@ int config_new_defaults(Config **ret) {
         c->retry_initial_sec = 30;
         c->retry_max_sec = 3600;
         c->op_spare_key_handle = FLEETID_LDEVID_SPARE_HANDLE_DEFAULT;
+        c->est_channel_binding = CHANNEL_BINDING_AUTO;
+        c->est_cacerts_refresh_sec = 24 * 3600;
         c->renew_share_percent = 67;
         c->renew_jitter_percent = 5;
         c->renew_retry_max_sec = 4 * 3600;
@@ -475,18 +496,26 @@ static int apply_integer(Loader *l, const KeySpec *k, const config_setting_t *s,
         return 0;
 }
 
-static int apply_algorithm(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
-        KeyAlgorithm a;
+_Static_assert(sizeof(KeyAlgorithm) == sizeof(int), "KIND_ENUM stores an int");
+_Static_assert(sizeof(ChannelBindingMode) == sizeof(int), "KIND_ENUM stores an int");
+
+static int apply_enum(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        char choices[256] = "";
+        const char *v;
 
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
                 return fail(l, line, "%s.%s must be a string", k->group, k->name);
-        a = key_algorithm_from_string(config_setting_get_string(s));
-        if (a == _KEY_ALG_INVALID)
-                return fail(l, line,
-                            "%s.%s must be one of ecc-p256, ecc-p384, rsa-2048, rsa-3072 (got '%.*s')",
-                            k->group, k->name, VALUE_ECHO_MAX, config_setting_get_string(s));
-        *(KeyAlgorithm *) field(l->config, k) = a;
-        return 0;
+        v = config_setting_get_string(s);
+        for (uint32_t i = 0; i < k->max; i++) {
+                if (strcmp(v, k->names[i]) == 0) {
+                        *(int *) field(l->config, k) = (int) i;
+                        return 0;
+                }
+                snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices), "%s%s",
+                         i ? ", " : "", k->names[i]);
+        }
+        return fail(l, line, "%s.%s must be one of %s (got '%.*s')", k->group, k->name, choices, VALUE_ECHO_MAX,
+                    v);
 }
 
 static int apply_bool(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
@@ -509,8 +538,8 @@ static int apply_setting(Loader *l, const char *group, const config_setting_t *s
                 switch (k->kind) {
                 case KIND_STRING:
                         return apply_string(l, k, s, line);
-                case KIND_ALGORITHM:
-                        return apply_algorithm(l, k, s, line);
+                case KIND_ENUM:
+                        return apply_enum(l, k, s, line);
                 case KIND_BOOL:
                         return apply_bool(l, k, s, line);
                 default:

@@ -30,6 +30,17 @@ typedef enum KeyAlgorithm {
 const char *key_algorithm_to_string(KeyAlgorithm a);   /* "ecc-p256", ... */
 KeyAlgorithm key_algorithm_from_string(const char *s); /* _KEY_ALG_INVALID if unknown */
 
+/* Proof of possession by channel binding in the CSR's challengePassword
+ * (RFC 7030 3.5; tls-exporter of RFC 9266 under TLS 1.3). */
+typedef enum ChannelBindingMode {
+        CHANNEL_BINDING_OFF,      /* never */
+        CHANNEL_BINDING_AUTO,     /* when the server's /csrattrs asks for challengePassword */
+        CHANNEL_BINDING_REQUIRED, /* always; fail rather than send a CSR without it */
+        _CHANNEL_BINDING_MAX,
+} ChannelBindingMode;
+
+const char *channel_binding_mode_to_string(ChannelBindingMode m); /* "off", "auto", "required" */
+
 /* TCG conventions and project choices; see docs/tpm-handles.md for which is which. */
 #define FLEETID_SRK_HANDLE_DEFAULT 0x81000001u
 #define FLEETID_IDEVID_HANDLE_DEFAULT 0x81020000u
@@ -65,6 +76,8 @@ typedef struct Config {
         unsigned est_timeout_sec;         /* whole-request timeout, 1..600, default 60 */
         unsigned est_connect_timeout_sec; /* default 15 */
         unsigned est_max_response_bytes;  /* bound on any response body, default 1 MiB */
+        ChannelBindingMode est_channel_binding; /* default auto */
+        unsigned est_cacerts_refresh_sec; /* /cacerts refreshed this often between renewals, default 1 day */
 
         /* paths { } */
         char *state_dir; /* "/var/lib/fleetid" */
