@@ -87,9 +87,10 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         if (res->trust_bootstrapped)
                 log_notice("trust anchor bootstrapped from /cacerts by its fingerprint %s",
                            c->est_bootstrap_fingerprint);
-        log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x",
+        log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x; "
+                 "CSR channel binding: %s",
                  res->ca_certs, res->key_created ? "created" : "reused (pending from an earlier attempt)",
-                 c->op_key_handle);
+                 c->op_key_handle, channel_binding_type_to_string(res->binding));
         if (res->subject_changed)
                 log_notice("the EST CA issued the certificate with another subject than the CSR asked for");
         log_enrolled(res->cert, "enrolled:");

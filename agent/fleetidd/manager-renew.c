@@ -122,8 +122,10 @@ static void log_renewed(const RenewResult *res) {
         if (cert_times(res->cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
                 strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
         log_struct(LOG_INFO, 0, FLEETID_MESSAGE_RENEWED,
-                   "renewed: operational certificate serial %s, valid until %s, %s", strempty(serial), until,
-                   res->key_rotated ? "new TPM key" : "same TPM key (renew.new_key = false)");
+                   "renewed: operational certificate serial %s, valid until %s, %s; CSR channel binding: %s",
+                   strempty(serial), until,
+                   res->key_rotated ? "new TPM key" : "same TPM key (renew.new_key = false)",
+                   channel_binding_type_to_string(res->binding));
         if (res->old_key_kept)
                 log_warning("the previous operational key could not be evicted from the TPM; the next renewal "
                             "will replace it");

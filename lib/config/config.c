@@ -241,9 +241,9 @@ typedef struct KeySpec {
         const char *name;
         ValueKind kind;
         size_t offset;
-        uint32_t min, max; /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
-        bool nonempty;     /* KIND_STRING: "" is an error rather than "unset" */
-        StringCheck check; /* KIND_STRING */
+        uint32_t min, max;        /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
+        bool nonempty;            /* KIND_STRING: "" is an error rather than "unset" */
+        StringCheck check;        /* KIND_STRING */
         const char *const *names; /* KIND_ENUM: .max names */
 } KeySpec;
 
@@ -314,7 +314,8 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_EST_CONNECT] = NUM("est", "connect_timeout", KIND_UINT, est_connect_timeout_sec, 1, 600),
         [K_EST_MAXRESP] = NUM("est", "max_response_bytes", KIND_UINT, est_max_response_bytes, 4096, 16777216),
         [K_EST_BINDING] = ENUM("est", "channel_binding", est_channel_binding, channel_binding_names),
-        [K_EST_CACERTS_REFRESH] = NUM("est", "cacerts_refresh", KIND_UINT, est_cacerts_refresh_sec, 10, 2592000),
+        [K_EST_CACERTS_REFRESH] =
+                NUM("est", "cacerts_refresh", KIND_UINT, est_cacerts_refresh_sec, 10, 2592000),
         [K_PATHS_STATE] = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
         [K_RETRY_INITIAL] = NUM("retry", "initial", KIND_UINT, retry_initial_sec, 1, 86400),
         [K_RETRY_MAX] = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
@@ -511,11 +512,11 @@ static int apply_enum(Loader *l, const KeySpec *k, const config_setting_t *s, un
                         *(int *) field(l->config, k) = (int) i;
                         return 0;
                 }
-                snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices), "%s%s",
-                         i ? ", " : "", k->names[i]);
+                snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices), "%s%s", i ? ", " : "",
+                         k->names[i]);
         }
-        return fail(l, line, "%s.%s must be one of %s (got '%.*s')", k->group, k->name, choices, VALUE_ECHO_MAX,
-                    v);
+        return fail(l, line, "%s.%s must be one of %s (got '%.*s')", k->group, k->name, choices,
+                    VALUE_ECHO_MAX, v);
 }
 
 static int apply_bool(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {

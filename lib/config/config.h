@@ -70,12 +70,12 @@ typedef struct Config {
         char *est_url;           /* "https://host[:port]/.well-known/est", required */
         char *est_label;         /* optional /<label>/ path segment, NULL if none */
         char *est_trust_anchors; /* PEM file of explicit trust anchors; NULL allowed only with fingerprint */
-        char *est_bootstrap_fingerprint;  /* "sha256:hex" (colons allowed) of a CA in /cacerts */
-        char *est_username;               /* HTTP Basic, only sent after a 401; NULL = never */
-        char *est_password_file;          /* file holding the Basic password (0600 expected) */
-        unsigned est_timeout_sec;         /* whole-request timeout, 1..600, default 60 */
-        unsigned est_connect_timeout_sec; /* default 15 */
-        unsigned est_max_response_bytes;  /* bound on any response body, default 1 MiB */
+        char *est_bootstrap_fingerprint;        /* "sha256:hex" (colons allowed) of a CA in /cacerts */
+        char *est_username;                     /* HTTP Basic, only sent after a 401; NULL = never */
+        char *est_password_file;                /* file holding the Basic password (0600 expected) */
+        unsigned est_timeout_sec;               /* whole-request timeout, 1..600, default 60 */
+        unsigned est_connect_timeout_sec;       /* default 15 */
+        unsigned est_max_response_bytes;        /* bound on any response body, default 1 MiB */
         ChannelBindingMode est_channel_binding; /* default auto */
         unsigned est_cacerts_refresh_sec; /* /cacerts refreshed this often between renewals, default 1 day */
 

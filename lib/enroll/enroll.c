@@ -9,6 +9,7 @@
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
 #include "enroll/enroll.h"
+#include "enroll/request.h"
 #include "enroll/trust.h"
 #include "identity/birth.h"
 #include "identity/operational.h"
@@ -72,26 +73,6 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
         }
         *ret_chain = TAKE_PTR(chain);
         return 0;
-}
-
-int enroll_submit(EstClient *client, bool reenroll, const uint8_t *csr, size_t csr_len, EVP_PKEY *key,
-                  STACK_OF(X509) *ca_certs, time_t now, EstRetryHint *ret_hint, STACK_OF(X509) **ret_chain,
-                  Diag *d) {
-        EstEnrollResult er = {};
-        int r;
-
-        r = est_enroll(client, reenroll, csr, csr_len, now, &er, d);
-        ret_hint->http_status = er.status;
-        if (r == -EAGAIN || r == -EBUSY) {
-                ret_hint->retry_after_given = er.retry_after_given;
-                ret_hint->retry_after_sec = er.retry_after_sec;
-        }
-        if (r >= 0)
-                /* A clock behind the server's must not make a fresh certificate look "not yet valid". */
-                r = enroll_validate_issued(er.certs, key, ca_certs, clock_lower_bound(now, er.server_date),
-                                           ret_chain, d);
-        est_enroll_result_done(&er);
-        return r;
 }
 
 EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
@@ -188,12 +169,10 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *birth_key = NULL, *op_key = NULL, *op_pub = NULL;
         _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
         _cleanup_(est_client_freep) EstClient *client = NULL;
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
-        _cleanup_free_ uint8_t *csr = NULL;
+        _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         _cleanup_free_ char *pem = NULL;
         TrustSet trust = {};
-        CsrAttrs attrs = {};
-        size_t csr_len, pem_len;
+        size_t pem_len;
         int r;
 
         *ret = (EnrollResult) {};
@@ -226,10 +205,6 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                 goto out;
         ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
 
-        /* /csrattrs is optional for the server; a failure here is not fatal to enrollment. */
-        if (est_fetch_csrattrs(client, &attrs, NULL) < 0)
-                attrs = (CsrAttrs) {};
-
         r = operational_key_prepare(c, tpm, &op_pub, &ret->key_created, d);
         if (r < 0)
                 goto out;
@@ -240,27 +215,26 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = csr_subject(c, birth, &subject, d);
         if (r < 0)
                 goto out;
-        CsrRequest req = {
-                .subject = subject,
-                .key = op_key,
-                .digest = attrs.digest,
+        EnrollRequest req = {
+                .csr = { .subject = subject, .key = op_key },
+                .public_key = op_pub,
+                .ca_certs = trust.ca_certs,
+                .binding = c->est_channel_binding,
         };
-        r = csr_build_der(&req, &csr, &csr_len, d);
+        r = enroll_request(client, &req, now, &res, d);
+        ret->hint = res.hint;
         if (r < 0)
                 goto out;
+        ret->binding = res.bound;
 
-        r = enroll_submit(client, false, csr, csr_len, op_pub, trust.ca_certs, now, &ret->hint, &chain, d);
-        if (r < 0)
-                goto out;
-
-        r = certs_to_pem(chain, &pem, &pem_len);
+        r = certs_to_pem(res.chain, &pem, &pem_len);
         if (r < 0)
                 goto out;
         r = state_store_save(store, STATE_OPERATIONAL_CERT, pem, pem_len, STATE_FILE_MODE, d);
         if (r < 0)
                 goto out;
 
-        ret->cert = sk_X509_value(chain, 0);
+        ret->cert = sk_X509_value(res.chain, 0);
         X509_up_ref(ret->cert);
         /* RFC 7030 lets the CA change what was asked for; worth telling, not refusing. */
         ret->subject_changed = X509_NAME_cmp(subject, X509_get_subject_name(ret->cert)) != 0;

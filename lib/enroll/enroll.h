@@ -7,9 +7,10 @@
  *  3. the operational key is created in the TPM under the SRK, at its
  *     persistent handle (or the pending one from an earlier attempt is reused,
  *     so a 202 can be answered with the same request);
- *  4. a CSR is signed by that key, /csrattrs honoured where it makes sense;
- *  5. /simpleenroll over mutual TLS with the birth key in the TPM;
- *  6. the answer is validated (enroll_validate_issued()) and only then stored,
+ *  4. on that connection, mutual TLS with the birth key in the TPM: a CSR
+ *     signed by the new key, bound to the connection if so configured, and
+ *     /simpleenroll (enroll/request.h);
+ *  5. the answer is validated (enroll_validate_issued()) and only then stored,
  *     atomically, in the state directory.
  */
 #pragma once
@@ -27,9 +28,10 @@ typedef struct EnrollResult {
         EstRetryHint hint; /* when the server said to come back */
         X509 *cert;        /* on success: the new operational certificate */
         bool key_created;  /* a new operational key was created in the TPM (else a pending one reused) */
-        bool trust_bootstrapped; /* the trust anchor came from the fingerprint bootstrap just now */
-        unsigned ca_certs;       /* EST CA certificates trusted after /cacerts */
-        bool subject_changed;    /* the CA issued another subject than the CSR asked for */
+        bool trust_bootstrapped;    /* the trust anchor came from the fingerprint bootstrap just now */
+        unsigned ca_certs;          /* EST CA certificates trusted after /cacerts */
+        bool subject_changed;       /* the CA issued another subject than the CSR asked for */
+        ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);
@@ -42,13 +44,6 @@ EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors,
 /* password: the HTTP Basic password (already read by the caller), or NULL. */
 int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                  EnrollResult *ret, Diag *d);
-
-/* POSTs the DER CSR (/simpleenroll, or /simplereenroll if reenroll) and checks
- * the answer with enroll_validate_issued() for `key`, taking the server's Date
- * as a lower bound for `now`. ret_hint says when to come back after 202/503. */
-int enroll_submit(EstClient *client, bool reenroll, const uint8_t *csr, size_t csr_len, EVP_PKEY *key,
-                  STACK_OF(X509) *ca_certs, time_t now, EstRetryHint *ret_hint, STACK_OF(X509) **ret_chain,
-                  Diag *d);
 
 /* Checks an EST answer before anything is stored: it must hold a certificate for
  * `key`, chaining to `ca_certs`, fit for TLS client authentication, currently

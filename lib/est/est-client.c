@@ -27,6 +27,11 @@ struct EstClient {
         char *password; /* wiped on free */
         size_t max_response;
 
+        /* the channel binding of the connection the latest request went over */
+        ChannelBinding binding;
+        int binding_r; /* 0, or why binding is unusable (binding_diag) */
+        Diag binding_diag;
+
         /* the response being received */
         EstResponse *resp;
         bool too_big;
@@ -144,6 +149,24 @@ static CURLcode ssl_ctx_setup(CURL *curl, void *sslctx, void *userdata) {
                         return CURLE_SSL_CERTPROBLEM;
         }
         return CURLE_OK;
+}
+
+/* Called by libcurl once the connection for a request is up (new or reused),
+ * just before the request is sent: the TLS session is the one that carries it. */
+static int on_connection(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+        struct curl_tlssessioninfo *info = NULL;
+        EstClient *c = userdata;
+
+        (void) primary_ip, (void) local_ip, (void) primary_port, (void) local_port;
+        c->binding = (ChannelBinding) {};
+        diag_clear(&c->binding_diag);
+        if (curl_easy_getinfo(c->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info ||
+            info->backend != CURLSSLBACKEND_OPENSSL || !info->internals)
+                c->binding_r = diag_set(&c->binding_diag, -EOPNOTSUPP,
+                                        "libcurl does not expose its OpenSSL session for this connection");
+        else
+                c->binding_r = channel_binding_from_ssl(info->internals, &c->binding, &c->binding_diag);
+        return CURL_PREREQFUNC_OK;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -276,6 +299,8 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
             curl_easy_setopt(h, CURLOPT_WRITEDATA, c) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_HEADERDATA, c) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_connection) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_PREREQDATA, c) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) c->max_response) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_USERAGENT, "fleetid/" FLEETID_VERSION) != CURLE_OK)
@@ -336,6 +361,9 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
 
         c->resp = &resp;
         c->too_big = false;
+        c->binding = (ChannelBinding) {};
+        c->binding_r =
+                diag_set(&c->binding_diag, -ENOTCONN, "no connection was made for the %s request", operation);
         c->errbuf[0] = 0;
 
         curl_easy_setopt(c->curl, CURLOPT_URL, url);
@@ -385,4 +413,20 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp.status);
         *ret = resp;
         return 0;
+}
+
+int est_client_channel_binding(const EstClient *c, ChannelBinding *ret, Diag *d) {
+        if (c->binding_r < 0) {
+                if (d)
+                        *d = c->binding_diag;
+                return c->binding_r;
+        }
+        *ret = c->binding;
+        return 0;
+}
+
+bool est_client_connection_alive(EstClient *c) {
+        curl_socket_t fd = CURL_SOCKET_BAD;
+
+        return curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD;
 }

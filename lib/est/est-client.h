@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "est/channel-binding.h"
 #include "util/diag.h"
 
 typedef struct EstClientOptions {
@@ -59,5 +60,14 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
                        size_t len, bool with_basic, EstResponse *ret, Diag *d);
 
 bool est_client_has_basic(const EstClient *c);
+
+/* The channel binding of the TLS connection that carried the latest request,
+ * taken when that connection was handed to the request. -ENOTCONN if no
+ * request reached a connection, -EOPNOTSUPP/-EPROTONOSUPPORT if it has none. */
+int est_client_channel_binding(const EstClient *c, ChannelBinding *ret, Diag *d);
+
+/* Whether the connection of the latest request is still open for the next one
+ * (libcurl keeps it unless the server or an error closed it). */
+bool est_client_connection_alive(EstClient *c);
 
 void est_response_done(EstResponse *r);

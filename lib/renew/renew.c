@@ -7,6 +7,7 @@
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
 #include "enroll/enroll.h"
+#include "enroll/request.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "identity/operational.h"
@@ -58,12 +59,11 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *cur_key = NULL, *new_key = NULL, *new_pub = NULL;
         _cleanup_(est_client_freep) EstClient *client = NULL;
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         _cleanup_free_ char *old_ca = NULL, *new_ca = NULL, *pem = NULL;
-        _cleanup_free_ uint8_t *csr = NULL;
         TrustSet trust = {};
         uint32_t new_handle = 0;
-        size_t csr_len, pem_len, new_ca_len;
+        size_t pem_len, new_ca_len;
         X509_EXTENSION *san = NULL;
         int r, i;
 
@@ -104,27 +104,27 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         i = X509_get_ext_by_NID(o->cert, NID_subject_alt_name, -1);
         if (i >= 0)
                 san = X509_get_ext(o->cert, i);
-        CsrRequest req = {
-                .subject = X509_get_subject_name(o->cert),
-                .key = new_key,
-                .subject_alt_name = san,
+        EnrollRequest req = {
+                .reenroll = true,
+                .csr = { .subject = X509_get_subject_name(o->cert), .key = new_key, .subject_alt_name = san },
+                .public_key = new_pub,
+                .ca_certs = trust.ca_certs,
+                .binding = c->est_channel_binding,
         };
-        r = csr_build_der(&req, &csr, &csr_len, d);
+        r = enroll_request(client, &req, now, &res, d);
+        ret->hint = res.hint;
         if (r < 0)
                 goto out;
-
-        r = enroll_submit(client, true, csr, csr_len, new_pub, trust.ca_certs, now, &ret->hint, &chain, d);
-        if (r < 0)
-                goto out;
-        if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(chain, 0)), X509_get_subject_name(o->cert)) !=
-            0) {
+        ret->binding = res.bound;
+        if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(res.chain, 0)),
+                          X509_get_subject_name(o->cert)) != 0) {
                 r = diag_set(d, -EKEYREJECTED,
                              "the renewed certificate names another subject than the "
                              "current one; keeping the current certificate");
                 goto out;
         }
 
-        r = certs_to_pem(chain, &pem, &pem_len);
+        r = certs_to_pem(res.chain, &pem, &pem_len);
         if (r < 0)
                 goto out;
         r = state_store_save(store, STATE_OPERATIONAL_CERT, pem, pem_len, STATE_FILE_MODE, d);
@@ -136,7 +136,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         ret->key_rotated = new_handle != o->key_handle;
         if (ret->key_rotated)
                 ret->old_key_kept = tpm_key_evict(tpm, o->key_handle, NULL) < 0;
-        ret->cert = sk_X509_value(chain, 0);
+        ret->cert = sk_X509_value(res.chain, 0);
         X509_up_ref(ret->cert);
         r = 0;
 out:

@@ -9,8 +9,9 @@
  *     refreshed on that connection (a changed EST CA set is reported);
  *  3. a new key in the TPM at the other handle of the pair (renew.new_key), or
  *     the current key again;
- *  4. a CSR with exactly the current subject and subjectAltName, POSTed to
- *     /simplereenroll;
+ *  4. a CSR with exactly the current subject and subjectAltName, bound to the
+ *     connection if so configured, POSTed to /simplereenroll on it
+ *     (enroll/request.h);
  *  5. the answer is validated (our key, the EST CA, currently valid, the same
  *     subject) and stored atomically; only then is the old key evicted.
  * Until step 5 completes, the current key and certificate stay in force.
@@ -33,6 +34,7 @@ typedef struct RenewResult {
         bool key_rotated;    /* a new key was made (and the old one evicted) */
         bool old_key_kept;   /* rotated, but evicting the old key failed (harmless; retried next time) */
         bool ca_changed;     /* /cacerts gave another EST CA set than the one stored */
+        ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
 } RenewResult;
 
 void renew_result_done(RenewResult *r);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * request.h: one certificate request on an open EST connection, shared by the
+ * first enrollment (/simpleenroll) and renewal (/simplereenroll).
+ *
+ *  1. GET /csrattrs on the connection (optional for the server);
+ *  2. proof of possession (RFC 7030 3.5), per est.channel_binding: when it is
+ *     "required", or "auto" and the server asked for challengePassword, the
+ *     CSR's challengePassword is the base64 channel binding (tls-unique under
+ *     TLS 1.2, tls-exporter under TLS 1.3) of the connection that is open now,
+ *     and the CSR is built only then;
+ *  3. the CSR is POSTed on the same connection. Which connection carried the
+ *     POST is checked afterwards: if the server had closed the first one, the
+ *     CSR is rebuilt once with the binding of the new connection;
+ *  4. the answer is validated with enroll_validate_issued() for our key.
+ */
+#pragma once
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "crypto/csr.h"
+#include "est/est.h"
+
+typedef struct EnrollRequest {
+        bool reenroll;              /* /simplereenroll rather than /simpleenroll */
+        CsrRequest csr;             /* subject, key, SAN; digest and challengePassword are set here */
+        EVP_PKEY *public_key;       /* the key the certificate must be for (public copy of csr.key) */
+        STACK_OF(X509) *ca_certs;   /* what the certificate must chain to */
+        ChannelBindingMode binding; /* est.channel_binding */
+} EnrollRequest;
+
+typedef struct EnrollRequestResult {
+        EstRetryHint hint;        /* when the server said to come back */
+        ChannelBindingType bound; /* the binding the accepted CSR carried, BINDING_NONE if none */
+        STACK_OF(X509) *chain;    /* on success: the issued certificate first, then the others */
+} EnrollRequestResult;
+
+void enroll_request_result_done(EnrollRequestResult *r);
+
+/* `now` is the caller's clock; the server's Date is taken as a lower bound.
+ * Outcomes as for est_enroll(), plus -EKEYREJECTED for an answer that fails
+ * validation and -EPROTO when a required binding cannot be carried (the
+ * server closes every connection after one response). */
+int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d);
