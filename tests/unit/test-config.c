@@ -90,6 +90,8 @@ static void test_defaults(void **state) {
         assert_null(c->birth_cert_file);
         assert_int_equal(c->op_key_handle, 0x81020002u);
         assert_int_equal(c->op_key_algorithm, KEY_ALG_ECC_P256);
+        assert_int_equal(c->est_channel_binding, CHANNEL_BINDING_AUTO);
+        assert_int_equal(c->est_cacerts_refresh_sec, 86400);
         assert_null(c->subject_cn);
         assert_null(c->subject_serial);
         assert_null(c->est_url);
@@ -162,6 +164,7 @@ static void test_every_key(void **state) {
                 "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89\";\n"
                 "  username = \"gw-0042\"; password_file = \"/etc/fleetid/est-password\";\n"
                 "  timeout = 600; connect_timeout = 1; max_response_bytes = 0x1000000;\n"
+                "  channel_binding = \"required\"; cacerts_refresh = 3600;\n"
                 "};\n"
                 "paths: { state_dir = \"/srv/fleetid\"; };\n"
                 "retry: { initial = 86400; max = 604800; };\n"
@@ -177,6 +180,8 @@ static void test_every_key(void **state) {
         assert_string_equal(c->birth_cert_file, "/etc/fleetid/idevid.pem");
         assert_int_equal(c->op_key_handle, 0x81020003u); /* written in decimal */
         assert_int_equal(c->op_key_algorithm, KEY_ALG_RSA_3072);
+        assert_int_equal(c->est_channel_binding, CHANNEL_BINDING_REQUIRED);
+        assert_int_equal(c->est_cacerts_refresh_sec, 3600);
         assert_string_equal(c->subject_cn, "gw-0042.example.net");
         assert_string_equal(c->subject_serial, "SN-0042");
         assert_string_equal(c->est_url, "https://[2001:db8::1]:8443/.well-known/est");
@@ -280,6 +285,8 @@ static void test_out_of_range(void **state) {
                        "retry.max (59) must not be less than retry.initial (60)");
         expect_invalid(URL_LINE "retry: {\n initial = 7200; };\n", 3,
                        "retry.max (3600) must not be less than retry.initial (7200)");
+        expect_invalid("est: { url = \"https://h\"; cacerts_refresh = 9; };\n", 1,
+                       "est.cacerts_refresh must be between 10 and 2592000 (got 9)");
         expect_invalid("est: { url = \"https://h\";\n timeout = 5000000000L; };\n", 2,
                        "est.timeout must be between 1 and 600 (got 5000000000)");
 }
@@ -431,6 +438,10 @@ static void test_other_strings(void **state) {
         expect_invalid(URL_LINE "operational: { key_algorithm = \"ecc-p521\"; };\n", 2,
                        "operational.key_algorithm must be one of ecc-p256, ecc-p384, rsa-2048, rsa-3072 "
                        "(got 'ecc-p521')");
+        expect_invalid("est: { url = \"https://h\";\n channel_binding = \"tls-unique\"; };\n", 2,
+                       "est.channel_binding must be one of off, auto, required (got 'tls-unique')");
+        expect_invalid("est: { url = \"https://h\"; channel_binding = true; };\n", 1,
+                       "est.channel_binding must be a string");
         expect_invalid(URL_LINE "operational: { subject_serial = \"SN_1\"; };\n", 2,
                        "operational.subject_serial may only contain A-Z a-z 0-9 space and '()+,-./:=? "
                        "(X.520 PrintableString) (got 'SN_1')");
