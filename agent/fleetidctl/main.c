@@ -306,6 +306,9 @@ static void print_json(const Status *s) {
                         r ? format_record_time(r->last_success, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "next_attempt",
                         r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "last_attempt",
+                        r ? format_record_time(r->last_attempt, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "renew_due", r ? format_record_time(r->renew_due, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "updated", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "est_url", s->est_url);
         json_cert(f, &first, "birth_certificate", &s->birth, 0);
@@ -413,6 +416,8 @@ static void print_human(const Status *s) {
         } else
                 line("Failures:", NULL);
         line("Last success:", r ? format_record_time(r->last_success, buf, sizeof(buf)) : NULL);
+        line("Last attempt:", r ? format_record_time(r->last_attempt, buf, sizeof(buf)) : NULL);
+        line("Renewal due:", r ? format_record_time(r->renew_due, buf, sizeof(buf)) : NULL);
         line("Next attempt:", r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
         line("Status updated:", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
         line("EST URL:", s->est_url);
@@ -773,8 +778,9 @@ static int verb_check(void) {
                 return check_unknown(&k, text ?: "no operational certificate");
         }
 
-        /* The latest renewal time any device can have drawn (the jitter's upper
-         * end): deterministic, and never "due" before fleetidd itself renews. */
+        /* The renewal time fleetidd drew for this certificate, from its status;
+         * without it, the latest any device can have drawn (the jitter's upper
+         * end): never "due" before fleetidd itself renews. */
         policy = (RenewPolicy) {
                 .share_percent = config->renew_share_percent,
                 .jitter_percent = config->renew_jitter_percent,
@@ -783,7 +789,11 @@ static int verb_check(void) {
         k.now = time(NULL);
         k.not_before = cert.not_before;
         k.not_after = cert.not_after;
-        k.renew_due = renew_due(cert.not_before, cert.not_after, &policy, UINT64_MAX);
+        if (k.record && k.record->renew_due > (uint64_t) cert.not_before &&
+            k.record->renew_due < (uint64_t) cert.not_after)
+                k.renew_due = (time_t) k.record->renew_due;
+        else
+                k.renew_due = renew_due(cert.not_before, cert.not_after, &policy, UINT64_MAX);
         r = check_evaluate(&k);
         if (r < 0)
                 return check_unknown(&k, "out of memory");

@@ -15,6 +15,8 @@ void manager_set_state(Manager *m, const char *state, const char *error) {
                 .updated = (uint64_t) time(NULL),
                 .last_success = m->last_success,
                 .next_attempt = m->next_attempt,
+                .last_attempt = m->last_attempt,
+                .renew_due = m->renew_due > 0 ? (uint64_t) m->renew_due : 0,
                 .failures = m->failures,
                 .est_url = m->config->est_url,
         };

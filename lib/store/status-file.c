@@ -25,6 +25,8 @@ static const struct {
         { "updated", FIELD_U64, offsetof(StatusRecord, updated) },
         { "last_success", FIELD_U64, offsetof(StatusRecord, last_success) },
         { "next_attempt", FIELD_U64, offsetof(StatusRecord, next_attempt) },
+        { "last_attempt", FIELD_U64, offsetof(StatusRecord, last_attempt) },
+        { "renew_due", FIELD_U64, offsetof(StatusRecord, renew_due) },
         { "est_url", FIELD_STRING, offsetof(StatusRecord, est_url) },
 };
 

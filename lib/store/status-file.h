@@ -27,6 +27,8 @@ typedef struct StatusRecord {
         uint64_t updated;      /* unix seconds of the write */
         uint64_t last_success; /* unix seconds, 0 = never */
         uint64_t next_attempt; /* unix seconds, 0 = none scheduled */
+        uint64_t last_attempt; /* unix seconds of the latest enrollment/renewal attempt, 0 = none */
+        uint64_t renew_due;    /* unix seconds the current certificate's renewal is due, 0 = unknown */
         unsigned failures;     /* consecutive failures */
         char *est_url;         /* NULL if unknown */
 } StatusRecord;

@@ -33,6 +33,19 @@ fleetid_wait_state 30 enrolled
 first_serial=$(serial_of)
 first_key=$(pubkey_of)
 
+# fleetidctl status shows when the renewal is due: within the certificate's
+# lifetime, at 62..72 % of it (67 % +- 5 %; whole seconds of a 30 s lifetime,
+# so 55..80 % is accepted), and the last attempt.
+due=$(date -d "$(fleetid_status_get renew_due)" +%s) || lab_fail "status --json has no renew_due"
+nb=$(date -d "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -startdate | cut -d= -f2)" +%s)
+na=$(date -d "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)" +%s)
+share=$(( (due - nb) * 100 / (na - nb) ))
+[ "$share" -ge 55 ] && [ "$share" -le 80 ] ||
+    lab_fail "renew_due lies at $share % of the lifetime, expected about 62..72 %"
+[ "$(fleetid_status_get last_attempt)" != null ] || lab_fail "status --json has no last_attempt"
+"$FLEETIDCTL" --config "$FLEETID_CONF" status | grep -q "^Renewal due:" ||
+    lab_fail "fleetidctl status does not show the renewal due time"
+
 # Two scheduled renewals: due at 67 % +- 5 % of 30 s, i.e. about every 20 s.
 lab_wait_until 70 "two renewals" reenrolls_above 1 ||
     lab_fail "expected 2 renewals within 70 s, saw $(count_reenroll); log: $(tail -n 5 "$FLEETIDD_LOG")"

@@ -226,6 +226,8 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_true(a->updated == b->updated);
         assert_true(a->last_success == b->last_success);
         assert_true(a->next_attempt == b->next_attempt);
+        assert_true(a->last_attempt == b->last_attempt);
+        assert_true(a->renew_due == b->renew_due);
         assert_int_equal(a->failures, b->failures);
 }
 
@@ -236,6 +238,8 @@ static void test_status_format_exact(void **state) {
                 .updated = 1700000000,
                 .last_success = 0,
                 .next_attempt = 1700000030,
+                .last_attempt = 1699999970,
+                .renew_due = 1700000020,
                 .failures = 3,
                 .est_url = (char *) "https://est.example.com/.well-known/est",
         };
@@ -250,6 +254,8 @@ static void test_status_format_exact(void **state) {
                 "updated=1700000000\n"
                 "last_success=0\n"
                 "next_attempt=1700000030\n"
+                "last_attempt=1699999970\n"
+                "renew_due=1700000020\n"
                 "est_url=https://est.example.com/.well-known/est\n");
         free(TAKE_PTR(text));
 
