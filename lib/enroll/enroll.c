@@ -102,8 +102,16 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
                 /* TPM trouble is an error; anything wrong with what is stored means "enroll". */
                 return tpm_error_is_transient(r) || r == -EIO ? r : 0;
         r = cert_check_validity(o->cert, now, CLOCK_SKEW_SEC, d);
-        if (r < 0)
-                return 0;
+        if (r < 0) {
+                time_t nb, na;
+
+                /* Not yet valid: the clock went back (or the CA's runs ahead) since
+                 * the certificate was validated and stored. Enrolling again would
+                 * trade a good identity for another one over a clock question; the
+                 * server judges the certificate by its own clock. Keep it. */
+                if (r != -EKEYREJECTED || cert_times(o->cert, &nb, &na) < 0 || now >= nb || nb > na)
+                        return 0;
+        }
         if (ret_cert) {
                 if (!X509_up_ref(o->cert))
                         return -ENOMEM;

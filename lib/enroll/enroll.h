@@ -52,6 +52,7 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
                            STACK_OF(X509) **ret_chain, Diag *d);
 
 /* Whether the state directory holds an operational certificate for the key in
- * the TPM that is valid at `now`: 1 yes, 0 no (d says why), <0 on error. */
+ * the TPM that is valid at `now`, or not yet valid (a clock set back since it
+ * was stored): 1 yes, 0 no (d says why), <0 on error. */
 int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
                          Diag *d);
