@@ -900,7 +900,7 @@ static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d) {
 static int verb_renew(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
-        time_t sent;
+        unsigned before = 0;
         pid_t pid;
         Diag d = {};
         int r;
@@ -917,7 +917,12 @@ static int verb_renew(void) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
                 return 1;
         }
-        sent = time(NULL);
+        {
+                _cleanup_(status_record_done) StatusRecord rec = {};
+
+                if (status_record_load(store, &rec, NULL) >= 0)
+                        before = rec.renew_requests;
+        }
         if (kill(pid, SIGUSR1) < 0) {
                 fprintf(stderr, "fleetidctl: cannot signal fleetidd (pid %d): %s\n", (int) pid,
                         strerror(errno));
@@ -930,9 +935,10 @@ static int verb_renew(void) {
                 _cleanup_(status_record_done) StatusRecord rec = {};
 
                 usleep(200 * 1000);
-                if (status_record_load(store, &rec, NULL) < 0 || rec.updated < (uint64_t) sent)
+                /* Only an outcome of an attempt that started after our request counts. */
+                if (status_record_load(store, &rec, NULL) < 0 || rec.renew_answered <= before)
                         continue;
-                if (rec.last_success >= (uint64_t) sent && streq_ptr(rec.state, "enrolled")) {
+                if (streq_ptr(rec.state, "enrolled")) {
                         printf("renewed\n");
                         return 0;
                 }

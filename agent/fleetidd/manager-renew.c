@@ -64,15 +64,20 @@ static int load_current_dates(Manager *m, Diag *d) {
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* At an absolute wall-clock time (the due time), or after a delay on
- * CLOCK_BOOTTIME (retries; suspend time counts). */
+ * CLOCK_BOOTTIME (retries; suspend time counts). The delay counts from now, not
+ * from the loop's wake-up (as sd_event_add_time_relative() would): the attempt
+ * before it may have taken up to est.timeout. */
 static int arm(Manager *m, clockid_t clock, uint64_t usec, uint64_t accuracy) {
+        struct timespec ts;
         int r;
 
         m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
-        if (clock == CLOCK_REALTIME)
-                r = sd_event_add_time(m->event, &m->renew_timer, clock, usec, accuracy, on_renew, m);
-        else
-                r = sd_event_add_time_relative(m->event, &m->renew_timer, clock, usec, accuracy, on_renew, m);
+        if (clock != CLOCK_REALTIME) {
+                if (clock_gettime(clock, &ts) < 0)
+                        return log_error_errno(errno, "cannot read the clock: %m");
+                usec += (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        }
+        r = sd_event_add_time(m->event, &m->renew_timer, clock, usec, accuracy, on_renew, m);
         if (r < 0)
                 return log_error_errno(r, "cannot schedule the renewal: %m");
         (void) sd_event_source_set_description(m->renew_timer, "renew");
@@ -155,6 +160,8 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         Diag d = {};
         int r;
 
+        /* The outcome written next answers every request received until now. */
+        m->renew_answered = m->renew_requests;
         if (manager_clock_ready(m, true) <= 0)
                 return 0;
         manager_set_state(m, "renewing", NULL);
@@ -212,7 +219,14 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 int manager_renew_now(Manager *m) {
+        m->renew_requests++;
         if (!m->cert_not_after) {
+                char error[sizeof(m->last_error)];
+
+                /* Answered at once: the status says what is going on instead. */
+                snprintf(error, sizeof(error), "%s", m->last_error);
+                m->renew_answered = m->renew_requests;
+                manager_set_state(m, m->state ?: "enrolling", error);
                 log_notice("renewal requested, but there is no operational certificate yet; enrollment is "
                            "already being attempted");
                 return 0;

@@ -17,6 +17,8 @@ void manager_set_state(Manager *m, const char *state, const char *error) {
                 .next_attempt = m->next_attempt,
                 .last_attempt = m->last_attempt,
                 .renew_due = m->renew_due > 0 ? (uint64_t) m->renew_due : 0,
+                .renew_requests = m->renew_requests,
+                .renew_answered = m->renew_answered,
                 .failures = m->failures,
                 .est_url = m->config->est_url,
         };

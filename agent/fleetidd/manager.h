@@ -43,6 +43,8 @@ typedef struct Manager {
         uint64_t renew_random; /* this certificate's draw for the jitter */
         char *renew_serial;    /* serial of the certificate renew_random was drawn for */
         unsigned renew_failures;
+        unsigned renew_requests;                 /* SIGUSR1s received (fleetidctl renew) */
+        unsigned renew_answered;                 /* renew_requests when the latest renewal attempt started */
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
 
         /* waiting for a believable clock */

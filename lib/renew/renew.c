@@ -119,8 +119,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(res.chain, 0)),
                           X509_get_subject_name(o->cert)) != 0) {
                 r = diag_set(d, -EKEYREJECTED,
-                             "the renewed certificate names another subject than the "
-                             "current one; keeping the current certificate");
+                             "the renewed certificate names another subject than the current one");
                 goto out;
         }
 

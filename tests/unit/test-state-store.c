@@ -228,6 +228,8 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_true(a->next_attempt == b->next_attempt);
         assert_true(a->last_attempt == b->last_attempt);
         assert_true(a->renew_due == b->renew_due);
+        assert_int_equal(a->renew_requests, b->renew_requests);
+        assert_int_equal(a->renew_answered, b->renew_answered);
         assert_int_equal(a->failures, b->failures);
 }
 
@@ -240,6 +242,8 @@ static void test_status_format_exact(void **state) {
                 .next_attempt = 1700000030,
                 .last_attempt = 1699999970,
                 .renew_due = 1700000020,
+                .renew_requests = 2,
+                .renew_answered = 1,
                 .failures = 3,
                 .est_url = (char *) "https://est.example.com/.well-known/est",
         };
@@ -256,6 +260,8 @@ static void test_status_format_exact(void **state) {
                 "next_attempt=1700000030\n"
                 "last_attempt=1699999970\n"
                 "renew_due=1700000020\n"
+                "renew_requests=2\n"
+                "renew_answered=1\n"
                 "est_url=https://est.example.com/.well-known/est\n");
         free(TAKE_PTR(text));
 
