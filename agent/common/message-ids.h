@@ -27,3 +27,11 @@
 #define FLEETID_MESSAGE_CLOCK_UNSYNCHRONIZED "e6a8c0b2d4f64a1c8e0a2c4e6b8d0f46"
 /* The monitoring hook could not be run, failed, or was killed at its timeout. */
 #define FLEETID_MESSAGE_HOOK_FAILED "4f20fa7a332547d9ade41631ae5f2bac"
+/* A new EST root CA certificate was adopted as a trust anchor (RFC 7030 4.1.3). */
+#define FLEETID_MESSAGE_CA_ROOT_ADOPTED "0047154604be4c59969047b070aae314"
+/* An expired EST root CA certificate was retired from the trust anchors. */
+#define FLEETID_MESSAGE_CA_ROOT_RETIRED "d6a5a82781fc404a8d78c063e9dce6fe"
+/* /cacerts offered a new root CA certificate that nothing links to a trusted root. */
+#define FLEETID_MESSAGE_CA_ROOT_REFUSED "f6e3b7db8f0a4db2a724f7777427e589"
+/* The periodic /cacerts refresh failed; retried at the next period. */
+#define FLEETID_MESSAGE_CA_REFRESH_FAILED "18623f9ad67d4d15ba1475cee50c1d26"

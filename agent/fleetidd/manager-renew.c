@@ -108,6 +108,7 @@ int manager_schedule_renewal(Manager *m) {
         log_info("renewal due at %s (%u%% of the lifetime +- %u%% jitter)", when, p.share_percent,
                  p.jitter_percent);
         manager_set_state(m, "enrolled", NULL);
+        (void) manager_cacerts_start(m);
 
         /* CLOCK_REALTIME at an absolute time: right after suspend and after the wall
          * clock is set. The slack (1% of the wait, at most an hour) lets the kernel

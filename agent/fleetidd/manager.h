@@ -8,6 +8,7 @@
  * manager-clock.c   waiting for a believable clock (1970 at boot, stale RTC)
  * manager-status.c  what the daemon tells the outside: status file, sd_notify
  * manager-report.c  escalation: severity, metrics file, event hook
+ * manager-cacerts.c the periodic /cacerts refresh: CA rollover (RFC 7030 4.1.3)
  */
 #pragma once
 
@@ -24,8 +25,9 @@
 typedef struct Manager {
         Config *config;
         sd_event *event;
-        sd_event_source *retry_timer; /* the next enrollment attempt */
-        sd_event_source *renew_timer; /* the next renewal (due time or retry) */
+        sd_event_source *retry_timer;   /* the next enrollment attempt */
+        sd_event_source *renew_timer;   /* the next renewal (due time or retry) */
+        sd_event_source *cacerts_timer; /* the next periodic /cacerts refresh */
         StateStore *store;
 
         bool oneshot;           /* exit after the first attempt */
@@ -86,6 +88,9 @@ int manager_clock_ready(Manager *m, bool for_renewal);
  * writes the metrics file; manager_event() runs the hook for an event. */
 void manager_report(Manager *m);
 void manager_event(Manager *m, const char *event, char **extra);
+
+/* manager-cacerts.c: starts the periodic /cacerts refresh (once; it re-arms itself). */
+int manager_cacerts_start(Manager *m);
 
 /* manager-status.c */
 void manager_set_state(Manager *m, const char *state, const char *error);

@@ -75,9 +75,13 @@ BODY_MODES = {
 }
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
-                "close_after"}
+                "close_after", "cacerts", "issuer", "server_cert"}
 ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
 CSRATTRS_MODES = ("normal", "no_challenge", "empty204", "notfound404")
+# Root CA key update (pki.py rollover): what /cacerts holds, which root issues.
+CACERTS_MODES = ("current", "rollover", "new", "impostor")
+ISSUERS = ("current", "new")
+NEW_SERVER_CERT = "new"  # control "server_cert": the TLS certificate from the new root
 
 
 class ConnectionReset(Exception):
@@ -153,6 +157,13 @@ def validate_control(ctl):
         raise ControlError("response_encoding must be one of %s" % ", ".join(ENCODINGS))
     if ctl.get("csrattrs", "normal") not in CSRATTRS_MODES:
         raise ControlError("csrattrs must be one of %s" % ", ".join(CSRATTRS_MODES))
+    if ctl.get("cacerts", "current") not in CACERTS_MODES:
+        raise ControlError("cacerts must be one of %s" % ", ".join(CACERTS_MODES))
+    if ctl.get("issuer", "current") not in ISSUERS:
+        raise ControlError("issuer must be one of %s" % ", ".join(ISSUERS))
+    if ctl.get("server_cert", "server") not in tuple(SERVER_CERTS) + (NEW_SERVER_CERT,):
+        raise ControlError("server_cert must be one of %s"
+                           % ", ".join(tuple(SERVER_CERTS) + (NEW_SERVER_CERT,)))
     close_after = ctl.get("close_after", [])
     if not isinstance(close_after, list) or any(op not in OPERATIONS for op in close_after):
         raise ControlError("close_after must be a list of %s" % ", ".join(OPERATIONS))
@@ -273,30 +284,95 @@ class Lab:
                 password = f.read(4096).rstrip(b"\r\n")
             self.basic = args.basic_user.encode() + b":" + password
 
-        base = SERVER_CERTS[args.server_cert]
+        self.pki_dir = d
+        self.server_cert = args.server_cert
+        self.tls_versions = (TLS_VERSIONS[args.tls_min], TLS_VERSIONS[args.tls_max])
+        self.ssl_contexts = {}
+        self.rollover_cache = (None, None)
+        self.ssl_ctx = self.ssl_context({})
+
+    def rollover(self, required=True):
+        """The material of pki.py rollover (re-read when est-ca-new.pem changes),
+        or None if there is none and required is False."""
+        path = os.path.join(self.pki_dir, "est-ca-new.pem")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if required:
+                raise ControlError("the control file needs a rolled-over EST CA: run "
+                                   "pki.py rollover %s first" % self.pki_dir)
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns)
+        with self.control.lock:
+            if self.rollover_cache[0] != stamp:
+                load = lambda base: pki.load_cert(os.path.join(self.pki_dir, base + ".pem"))  # noqa: E731
+                self.rollover_cache = (stamp, {
+                    "new": pki.Ca(self.pki_dir, "est-ca-new"),
+                    "new_with_old": load("est-ca-new-with-old"),
+                    "old_with_new": load("est-ca-old-with-new"),
+                    "impostor": load("est-ca-impostor"),
+                    "impostor_with_old": load("est-ca-impostor-with-old"),
+                })
+            return self.rollover_cache[1]
+
+    def ssl_context(self, ctl):
+        """The TLS context for a new connection: the server certificate the
+        control file names (else --server-cert); client certificates may come
+        from the manufacturer CA, the EST CA or, once rolled over, its new root."""
+        choice = ctl.get("server_cert", self.server_cert)
+        base = "server-new" if choice == NEW_SERVER_CERT else SERVER_CERTS[choice]
+        ro = self.rollover(required=choice == NEW_SERVER_CERT)
+        key = (base, self.rollover_cache[0] if ro is not None else None)
+        with self.control.lock:
+            ctx = self.ssl_contexts.get(key)
+        if ctx is not None:
+            return ctx
+        d = self.pki_dir
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(d, base + ".pem"), os.path.join(d, base + ".key"))
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(os.path.join(d, "mfg-ca.pem"))
         ctx.load_verify_locations(os.path.join(d, "est-ca.pem"))
-        ctx.minimum_version = TLS_VERSIONS[args.tls_min]
-        ctx.maximum_version = TLS_VERSIONS[args.tls_max]
-        self.ssl_ctx = ctx
+        if ro is not None:
+            ctx.load_verify_locations(os.path.join(d, "est-ca-new.pem"))
+        ctx.minimum_version, ctx.maximum_version = self.tls_versions
+        with self.control.lock:
+            self.ssl_contexts[key] = ctx
+        return ctx
 
     def client_kind(self, cert):
         if pki.signed_by(cert, self.mfg_cert):
             return "birth"
-        if pki.signed_by(cert, self.est.cert):
+        ro = self.rollover(required=False)
+        if pki.signed_by(cert, self.est.cert) or (ro and pki.signed_by(cert, ro["new"].cert)):
             return "operational"
         return "unknown"
 
-    def issue(self, csr, mode):
-        """Issue an operational certificate for a verified CSR, broken as the
-        body_mode asks (other_key, expired, wrong_subject, rogue_ca)."""
+    def issuing_ca(self, ctl):
+        return self.rollover()["new"] if ctl.get("issuer", "current") == "new" else self.est
+
+    def cacerts(self, ctl):
+        """/cacerts per the control file: the current root; during a rollover
+        OldWithOld, NewWithNew, NewWithOld, OldWithNew; the new root alone; or
+        an impostor root with a forged NewWithOld next to the current root."""
+        mode = ctl.get("cacerts", "current")
+        if mode == "current":
+            return [self.est.cert]
+        ro = self.rollover()
+        if mode == "rollover":
+            return [self.est.cert, ro["new"].cert, ro["new_with_old"], ro["old_with_new"]]
+        if mode == "new":
+            return [ro["new"].cert]
+        return [self.est.cert, ro["impostor"], ro["impostor_with_old"]]
+
+    def issue(self, csr, mode, ctl):
+        """Issue an operational certificate for a verified CSR from the root the
+        control file names, broken as the body_mode asks (other_key, expired,
+        wrong_subject, rogue_ca)."""
         now = pki.utcnow()
         not_before = now - datetime.timedelta(seconds=self.backdate)
         not_after = now + datetime.timedelta(seconds=self.cert_lifetime)
-        subject, public_key, ca = csr.subject, csr.public_key(), self.est
+        subject, public_key, ca = csr.subject, csr.public_key(), self.issuing_ca(ctl)
         if mode == "other_key":
             public_key = ec.generate_private_key(ec.SECP256R1()).public_key()
         elif mode == "expired":
@@ -455,15 +531,17 @@ class EstHandler(BaseHTTPRequestHandler):
             der = csrattrs_der(ctl.get("csrattrs", "normal") != "no_challenge")
         elif op == "cacerts":
             headers["Content-Type"] = "application/pkcs7-mime"
-            ca = lab.rogue.cert if mode == "rogue_ca" else lab.est.cert
-            der = certs_only([ca]) if mode != "not_pkcs7" else ca.public_bytes(
+            rec["cacerts"] = ctl.get("cacerts", "current")
+            cas = [lab.rogue.cert] if mode == "rogue_ca" else lab.cacerts(ctl)
+            der = certs_only(cas) if mode != "not_pkcs7" else cas[0].public_bytes(
                 serialization.Encoding.DER)
         else:
             headers["Content-Type"] = "application/pkcs7-mime; smime-type=certs-only"
-            cert = lab.issue(csr, mode)
+            cert = lab.issue(csr, mode, ctl)
             rec["issued_serial"] = "%x" % cert.serial_number
             rec["issued_fingerprint"] = pki.fingerprint(cert)
-            certs = [cert, lab.est.cert] if mode == "with_ca" else [cert]
+            rec["issuer"] = ctl.get("issuer", "current")
+            certs = [cert, lab.issuing_ca(ctl).cert] if mode == "with_ca" else [cert]
             der = certs_only(certs) if mode != "not_pkcs7" else cert.public_bytes(
                 serialization.Encoding.DER)
 
@@ -612,7 +690,11 @@ class EstServer(ThreadingHTTPServer):
         the socket timeout and cannot stall the accept loop."""
         request.settimeout(SOCKET_TIMEOUT)
         try:
-            tls = self.lab.ssl_ctx.wrap_socket(request, server_side=True)
+            ctx = self.lab.ssl_context(self.lab.control.load())
+        except (ControlError, OSError, ValueError, ssl.SSLError):
+            ctx = self.lab.ssl_ctx  # the request itself will answer 500 with the reason
+        try:
+            tls = ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as e:
             self.lab.log.write(event="tls_handshake_failed",
                                peer="%s:%d" % client_address[:2],

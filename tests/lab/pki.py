@@ -7,7 +7,8 @@ server's TLS certificates, and a rogue CA that nothing trusts.
 Test tooling only, never installed. Also imported by est_server.py, which
 reuses the loading, issuing and verification helpers below.
 
-    pki.py init DIR [--force]
+    pki.py init DIR [--force] [--est-ca-lifetime SECONDS]
+    pki.py rollover DIR [--force] [--days N]
     pki.py sign-birth DIR CSR.pem OUT.pem [--days N] [--ca mfg|rogue]
     pki.py fingerprint CERT.pem
     pki.py software-client DIR NAME [--days N] [--ca mfg|rogue]
@@ -113,6 +114,14 @@ class Ca:
         self.key = load_key(os.path.join(directory, base + ".key"))
 
 
+def validity(cert):
+    """(notBefore, notAfter) as naive UTC datetimes, whatever the cryptography version."""
+    if hasattr(cert, "not_valid_after_utc"):
+        return (cert.not_valid_before_utc.replace(tzinfo=None),
+                cert.not_valid_after_utc.replace(tzinfo=None))
+    return cert.not_valid_before, cert.not_valid_after
+
+
 def fingerprint(cert):
     return "sha256:" + cert.fingerprint(hashes.SHA256()).hex()
 
@@ -182,15 +191,26 @@ def _key_usage(digital_signature=False, key_cert_sign=False):
                          decipher_only=False)
 
 
-def make_root_ca(cn, years):
+def make_root_ca(cn, years, lifetime=None):
+    """A self-signed root; lifetime (a timedelta) overrides years."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = utcnow()
     cert = (_builder(name(cn), None, key.public_key(), now - datetime.timedelta(days=1),
-                     now + datetime.timedelta(days=365 * years))
+                     now + (lifetime or datetime.timedelta(days=365 * years)))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(_key_usage(key_cert_sign=True), critical=True)
             .sign(key, hashes.SHA256()))
     return cert, key
+
+
+def issue_ca(issuer_cert, signing_key, subject, public_key, not_before, not_after):
+    """A CA certificate for public_key under subject, named as issued by
+    issuer_cert (None: self-issued) and signed by signing_key, which need not
+    be issuer_cert's (forgeries for negative tests)."""
+    return (_builder(subject, issuer_cert, public_key, not_before, not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_key_usage(key_cert_sign=True), critical=True)
+            .sign(signing_key, hashes.SHA256()))
 
 
 def issue_end_entity(ca_cert, ca_key, subject, public_key, not_before, not_after,
@@ -223,7 +243,10 @@ def cmd_init(args):
 
     local = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     mfg = make_root_ca("fleetid-lab Manufacturer Root CA", 25)
-    est = make_root_ca("fleetid-lab EST CA", 10)
+    lifetime = None
+    if args.est_ca_lifetime is not None:
+        lifetime = datetime.timedelta(seconds=args.est_ca_lifetime)
+    est = make_root_ca("fleetid-lab EST CA", 10, lifetime)
     rogue = make_root_ca("fleetid-lab Rogue CA", 10)
     outputs = {
         "mfg-ca": mfg,
@@ -238,6 +261,55 @@ def cmd_init(args):
         save_key(os.path.join(d, base + ".key"), key)
         save_cert(os.path.join(d, base + ".pem"), cert)
     print("lab PKI created in %s" % d)
+
+
+# Root CA key update (RFC 7030 4.1.3, RFC 4210 4.4), by output name.
+NEW_ROOT_CN = "fleetid-lab EST CA G2"
+ROLLOVER_FILES = ("est-ca-new", "est-ca-new-with-old", "est-ca-old-with-new", "server-new",
+                  "est-ca-impostor", "est-ca-impostor-with-old")
+
+
+def cmd_rollover(args):
+    """A new EST root key next to the old one: NewWithNew (est-ca-new), the new
+    key certified by the old root (est-ca-new-with-old) and the old key by the
+    new root (est-ca-old-with-new), both valid until the old root expires; a
+    TLS server certificate from the new root (server-new). Plus an impostor for
+    negative tests: a self-signed root of the same name with another key
+    (est-ca-impostor) and a NewWithOld look-alike for it that names the old
+    root as issuer but is signed by the rogue CA (est-ca-impostor-with-old)."""
+    d = args.dir
+    if os.path.exists(os.path.join(d, "est-ca-new.pem")) and not args.force:
+        raise PkiError("%s already holds a rolled-over EST CA; pass --force to replace it" % d)
+    old = Ca(d, "est-ca")
+    rogue = Ca(d, "rogue-ca")
+    now = utcnow()
+    not_before = now - datetime.timedelta(minutes=1)
+    old_not_before, old_not_after = validity(old.cert)
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    new = issue_ca(None, new_key, name(NEW_ROOT_CN), new_key.public_key(), not_before,
+                   now + datetime.timedelta(days=args.days))
+    impostor_key = ec.generate_private_key(ec.SECP256R1())
+    impostor = issue_ca(None, impostor_key, name(NEW_ROOT_CN), impostor_key.public_key(),
+                        not_before, now + datetime.timedelta(days=args.days))
+    local = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    outputs = {
+        "est-ca-new": (new, new_key),
+        "est-ca-new-with-old": (issue_ca(old.cert, old.key, new.subject, new_key.public_key(),
+                                         not_before, old_not_after), None),
+        "est-ca-old-with-new": (issue_ca(new, new_key, old.cert.subject, old.cert.public_key(),
+                                         old_not_before, old_not_after), None),
+        "server-new": make_server_cert(new, new_key, "localhost", local),
+        "est-ca-impostor": (impostor, impostor_key),
+        "est-ca-impostor-with-old": (issue_ca(old.cert, rogue.key, impostor.subject,
+                                              impostor_key.public_key(), not_before,
+                                              old_not_after), None),
+    }
+    for base, (cert, key) in outputs.items():
+        if key is not None:
+            save_key(os.path.join(d, base + ".key"), key)
+        save_cert(os.path.join(d, base + ".pem"), cert)
+    print("%s: new EST root %s; old root valid until %sZ"
+          % (d, fingerprint(new), old_not_after.isoformat()))
 
 
 def sign_birth(directory, csr, days, ca_name):
@@ -282,6 +354,13 @@ def days_arg(text):
     return v
 
 
+def lifetime_arg(text):
+    v = int(text)
+    if v < 1 or v > 36500 * 86400:
+        raise argparse.ArgumentTypeError("SECONDS must be 1 .. 36500 days")
+    return v
+
+
 def client_name_arg(text):
     if not text or len(text) > 64 or not all(c.isalnum() or c in "-_." for c in text) \
        or text.startswith("."):
@@ -296,7 +375,16 @@ def main(argv=None):
     s = sub.add_parser("init", help="create the lab CAs and server certificates in DIR")
     s.add_argument("dir")
     s.add_argument("--force", action="store_true", help="replace an existing lab PKI")
+    s.add_argument("--est-ca-lifetime", type=lifetime_arg, metavar="SECONDS",
+                   help="the EST CA root expires this long after now (default 10 years)")
     s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("rollover", help="a new EST root key: NewWithNew, NewWithOld, OldWithNew, "
+                                        "server-new, and an impostor for negative tests")
+    s.add_argument("dir")
+    s.add_argument("--force", action="store_true", help="replace an earlier rollover")
+    s.add_argument("--days", type=days_arg, default=3650, help="the new root's validity in days")
+    s.set_defaults(func=cmd_rollover)
 
     ca_help = "signing CA: mfg (manufacturer, default) or rogue (chains to nothing)"
     days_help = "validity in days; 0 = no expiry (99991231235959Z, IEEE 802.1AR)"
