@@ -103,6 +103,7 @@ serial=$(serial_of)
 fleetid_expect_eq "$(pem_fingerprints "$CASET")" "$OLD_FP" "the EST CA set after enrollment"
 [ ! -e "$ADOPTED" ] || lab_fail "$ADOPTED exists before any rollover"
 cp "$CASET" "$LAB_TMPDIR/caset-before"
+caset_inode=$(stat -c %i "$CASET") # every write is a rename: a new inode
 
 step "an impostor root with a forged NewWithOld is not adopted"
 est_control '{"cacerts": "impostor"}'
@@ -114,6 +115,7 @@ fleetid_expect_grep "$FLEETIDD_LOG" "\($IMPOSTOR_FP\) in /cacerts is not adopted
     "the reason for refusing the impostor"
 [ ! -e "$ADOPTED" ] || lab_fail "the impostor was adopted: $(pem_fingerprints "$ADOPTED")"
 cmp -s "$CASET" "$LAB_TMPDIR/caset-before" || lab_fail "the EST CA set changed for an impostor"
+fleetid_expect_eq "$(stat -c %i "$CASET")" "$caset_inode" "the EST CA set's inode (rewritten though unchanged?)"
 expect_untouched "after the impostor"
 fleetid_expect_eq "$(event_count ca-changed)" 0 "ca-changed hook events for an impostor"
 refusals=$(log_count "trust unchanged: the root CA certificate")
