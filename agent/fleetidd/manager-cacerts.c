@@ -18,6 +18,7 @@
 #include "enroll/trust.h"
 #include "fleetidd/manager.h"
 #include "renew/clock.h"
+#include "renew/session.h"
 #include "tpm/tpm-context.h"
 
 /* The first refresh after the daemon starts comes at a random time within this
@@ -99,7 +100,7 @@ static char *fingerprints_var(const char *name, STACK_OF(X509) *certs) {
         return s;
 }
 
-static void announce(Manager *m, const TrustChanges *ch) {
+void manager_announce_trust_changes(Manager *m, const TrustChanges *ch) {
         _cleanup_free_ char *adopted = NULL, *retired = NULL;
         char *details[3] = {};
         size_t n = 0;
@@ -134,13 +135,10 @@ static int refresh(Manager *m, TrustChanges *ret, Diag *d) {
         _cleanup_erase_ char *password = NULL;
         int r;
 
-        r = tpm_context_new(m->config->tpm_tcti, &tpm, d);
+        r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
-        r = manager_prepare_attempt(m, &password, d);
-        if (r < 0)
-                return r;
-        return trust_refresh_operational(m->config, tpm, m->store, password, time(NULL), ret, d);
+        return renew_refresh_cacerts(m->config, tpm, m->store, password, time(NULL), ret, d);
 }
 
 static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -167,7 +165,7 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
                            "anchors are unchanged; trying again in %us",
                            diag_text(&d, r), period);
         else
-                announce(m, &ch);
+                manager_announce_trust_changes(m, &ch);
         trust_changes_done(&ch);
         return arm(m, period);
 }

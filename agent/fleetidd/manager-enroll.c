@@ -76,7 +76,7 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         log_info("enrolling: %s", diag_text(d, -ENOENT));
         diag_clear(d);
 
-        r = manager_prepare_attempt(m, &password, d);
+        r = manager_prepare_attempt(m, NULL, &password, d);
         if (r < 0)
                 return r;
 

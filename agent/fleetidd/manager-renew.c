@@ -143,10 +143,7 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         const Config *c = m->config;
         int r;
 
-        r = tpm_context_new(c->tpm_tcti, &tpm, d);
-        if (r < 0)
-                return r;
-        r = manager_prepare_attempt(m, &password, d);
+        r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
         return renew_once(c, tpm, m->store, password, time(NULL), res, d);
@@ -173,15 +170,10 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);
                 log_renewed(&res);
-                bool ca_changed = res.ca_changed;
-                if (ca_changed)
-                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_CA_CHANGED,
-                                   "the EST CA certificates changed (/cacerts); the stored set was updated");
-                renew_result_done(&res);
                 r = manager_schedule_renewal(m);
                 manager_event(m, HOOK_EVENT_RENEWED, NULL);
-                if (ca_changed)
-                        manager_event(m, HOOK_EVENT_CA_CHANGED, NULL);
+                manager_announce_trust_changes(m, &res.trust_changes);
+                renew_result_done(&res);
                 return r;
         }
 

@@ -47,9 +47,15 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-int manager_prepare_attempt(Manager *m, char **ret_password, Diag *d) {
+int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_password, Diag *d) {
         const Config *c = m->config;
         int r;
+
+        if (ret_tpm) {
+                r = tpm_context_new(c->tpm_tcti, ret_tpm, d);
+                if (r < 0)
+                        return r;
+        }
 
         /* Loaded only when needed: the provider opens a TPM connection of its own. */
         if (!m->providers.tpm2) {

@@ -17,8 +17,10 @@
 
 #include "common/hook.h"
 #include "config/config.h"
+#include "enroll/trust.h"
 #include "monitor/severity.h"
 #include "store/state-store.h"
+#include "tpm/tpm-context.h"
 #include "tpm/tpm-provider.h"
 #include "util/diag.h"
 
@@ -66,8 +68,9 @@ Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* What an enrollment or renewal attempt needs before it talks to the server:
- * the tpm2 OpenSSL provider loaded (once), and the HTTP Basic password read. */
-int manager_prepare_attempt(Manager *m, char **ret_password, Diag *d);
+ * a TPM connection (if ret_tpm), the tpm2 OpenSSL provider loaded (once), and
+ * the HTTP Basic password read. */
+int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_password, Diag *d);
 
 /* Opens the state directory and schedules the first attempt right away. */
 int manager_start(Manager *m);
@@ -91,6 +94,9 @@ void manager_event(Manager *m, const char *event, char **extra);
 
 /* manager-cacerts.c: starts the periodic /cacerts refresh (once; it re-arms itself). */
 int manager_cacerts_start(Manager *m);
+/* Logs root adoptions, retirements and refusals, and a changed EST CA set
+ * (message IDs; the ca-changed hook event with the fingerprints). */
+void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);
 
 /* manager-status.c */
 void manager_set_state(Manager *m, const char *state, const char *error);

@@ -178,9 +178,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
         _cleanup_(est_client_freep) EstClient *client = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
-        _cleanup_free_ char *pem = NULL;
         TrustSet trust = {};
-        size_t pem_len;
         int r;
 
         *ret = (EnrollResult) {};
@@ -235,10 +233,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                 goto out;
         ret->binding = res.bound;
 
-        r = certs_to_pem(res.chain, &pem, &pem_len);
-        if (r < 0)
-                goto out;
-        r = state_store_save(store, STATE_OPERATIONAL_CERT, pem, pem_len, STATE_FILE_MODE, d);
+        r = operational_save(store, res.chain, d);
         if (r < 0)
                 goto out;
 

@@ -8,11 +8,8 @@
 
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
-#include "enroll/enroll.h"
 #include "enroll/trust.h"
 #include "est/est.h"
-#include "identity/operational.h"
-#include "tpm/tpm-provider.h"
 
 void trust_changes_done(TrustChanges *c) {
         if (!c)
@@ -455,38 +452,5 @@ int trust_refresh_ca(EstClient *client, StateStore *store, time_t now, TrustSet 
         trust_set_done(t);
         *t = n;
         n = (TrustSet) {};
-        return 0;
-}
-
-int trust_refresh_operational(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
-                              time_t now, TrustChanges *ret_changes, Diag *d) {
-        _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_(est_client_freep) EstClient *client = NULL;
-        _cleanup_(trust_set_done) TrustSet t = {};
-        int r;
-
-        r = operational_load(c, tpm, store, &o, d);
-        if (r < 0)
-                return r;
-        if (now > o->not_after)
-                return diag_set(d, -EKEYEXPIRED,
-                                "the operational certificate has expired; it cannot authenticate a /cacerts "
-                                "refresh");
-        r = trust_load_anchors(c, store, &t, d);
-        if (r < 0)
-                return r;
-        r = tpm_provider_load_key(o->key_handle, &key, d);
-        if (r < 0)
-                return r;
-        EstClientOptions opts = enroll_client_options(c, t.server_anchors, key, o->cert, o->chain, password);
-        r = est_client_new(&opts, &client, d);
-        if (r < 0)
-                return r;
-        r = trust_refresh_ca(client, store, now, &t, d);
-        if (r < 0)
-                return r;
-        *ret_changes = t.changes;
-        t.changes = (TrustChanges) {};
         return 0;
 }

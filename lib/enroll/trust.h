@@ -29,7 +29,6 @@
 #include "config/config.h"
 #include "est/est-client.h"
 #include "store/state-store.h"
-#include "tpm/tpm-context.h"
 
 /* New root CA certificates adopted from /cacerts (self-signed, PEM, 0640); absent = none. */
 #define STATE_ADOPTED_ANCHORS "est-adopted-anchors.pem"
@@ -99,11 +98,3 @@ int trust_apply_cacerts(const TrustSet *t, STACK_OF(X509) *cacerts, STACK_OF(X50
  * anchors themselves. -EKEYREJECTED if none of cacerts does. Pure logic. */
 int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time_t now, STACK_OF(X509) **ret,
                           Diag *d);
-
-/* The periodic refresh between renewals: mutual TLS with the current
- * operational key and certificate (and HTTP Basic `password` if not NULL),
- * then trust_refresh_ca(). Never touches the operational identity.
- * -EKEYEXPIRED if the operational certificate has expired (renewal's business
- * then). ret_changes: what the refresh changed. */
-int trust_refresh_operational(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
-                              time_t now, TrustChanges *ret_changes, Diag *d);

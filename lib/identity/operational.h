@@ -30,5 +30,9 @@ typedef struct OperationalIdentity {
  * belongs to neither TPM handle. Validity is NOT checked here. */
 int operational_load(const Config *c, TpmContext *tpm, StateStore *store, OperationalIdentity **ret, Diag *d);
 
+/* Stores a validated chain (the operational certificate first) as the current
+ * operational identity, atomically. */
+int operational_save(StateStore *store, STACK_OF(X509) *chain, Diag *d);
+
 OperationalIdentity *operational_identity_free(OperationalIdentity *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OperationalIdentity *, operational_identity_free);

@@ -12,6 +12,7 @@
 #include "est/est.h"
 #include "identity/operational.h"
 #include "renew/renew.h"
+#include "renew/session.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
 
@@ -19,17 +20,8 @@ void renew_result_done(RenewResult *r) {
         if (!r)
                 return;
         X509_free(r->cert);
+        trust_changes_done(&r->trust_changes);
         *r = (RenewResult) {};
-}
-
-/* The EST CA set as stored before this renewal, to tell whether it changed. */
-static char *stored_ca_pem(StateStore *store) {
-        char *pem = NULL;
-        size_t len;
-
-        if (state_store_load(store, STATE_TRUST_ANCHORS, CERT_PEM_FILE_MAX, &pem, &len, NULL) < 0)
-                return NULL;
-        return pem;
 }
 
 static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity *o, uint32_t *ret_handle,
@@ -56,50 +48,29 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
 
 int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                RenewResult *ret, Diag *d) {
-        _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *cur_key = NULL, *new_key = NULL, *new_pub = NULL;
-        _cleanup_(est_client_freep) EstClient *client = NULL;
+        _cleanup_(renew_session_done) RenewSession session = {};
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *new_key = NULL, *new_pub = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
-        _cleanup_free_ char *old_ca = NULL, *new_ca = NULL, *pem = NULL;
-        TrustSet trust = {};
         uint32_t new_handle = 0;
-        size_t pem_len, new_ca_len;
         X509_EXTENSION *san = NULL;
         int r, i;
 
         *ret = (RenewResult) {};
 
-        r = operational_load(c, tpm, store, &o, d);
+        r = renew_session_open(c, tpm, store, password, now, "a renewal", &session, d);
         if (r < 0)
                 return r;
-        if (now > o->not_after)
-                return diag_set(d, -EKEYEXPIRED,
-                                "the operational certificate has expired; it cannot "
-                                "authenticate a renewal");
+        const OperationalIdentity *o = session.identity;
 
-        r = trust_load_anchors(c, store, &trust, d);
+        r = trust_refresh_ca(session.client, store, now, &session.trust, d);
         if (r < 0)
                 return r;
-        r = tpm_provider_load_key(o->key_handle, &cur_key, d);
-        if (r < 0)
-                goto out;
-
-        EstClientOptions opts =
-                enroll_client_options(c, trust.server_anchors, cur_key, o->cert, o->chain, password);
-        r = est_client_new(&opts, &client, d);
-        if (r < 0)
-                goto out;
-
-        old_ca = stored_ca_pem(store);
-        r = trust_refresh_ca(client, store, now, &trust, d);
-        if (r < 0)
-                goto out;
-        if (certs_to_pem(trust.ca_certs, &new_ca, &new_ca_len) >= 0)
-                ret->ca_changed = !old_ca || strcmp(old_ca, new_ca) != 0;
+        ret->trust_changes = session.trust.changes;
+        session.trust.changes = (TrustChanges) {};
 
         r = next_key(c, tpm, o, &new_handle, &new_pub, &new_key, d);
         if (r < 0)
-                goto out;
+                return r;
 
         i = X509_get_ext_by_NID(o->cert, NID_subject_alt_name, -1);
         if (i >= 0)
@@ -108,27 +79,22 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
                 .reenroll = true,
                 .csr = { .subject = X509_get_subject_name(o->cert), .key = new_key, .subject_alt_name = san },
                 .public_key = new_pub,
-                .ca_certs = trust.ca_certs,
+                .ca_certs = session.trust.ca_certs,
                 .binding = c->est_channel_binding,
         };
-        r = enroll_request(client, &req, now, &res, d);
+        r = enroll_request(session.client, &req, now, &res, d);
         ret->hint = res.hint;
         if (r < 0)
-                goto out;
+                return r;
         ret->binding = res.bound;
         if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(res.chain, 0)),
-                          X509_get_subject_name(o->cert)) != 0) {
-                r = diag_set(d, -EKEYREJECTED,
-                             "the renewed certificate names another subject than the current one");
-                goto out;
-        }
+                          X509_get_subject_name(o->cert)) != 0)
+                return diag_set(d, -EKEYREJECTED,
+                                "the renewed certificate names another subject than the current one");
 
-        r = certs_to_pem(res.chain, &pem, &pem_len);
+        r = operational_save(store, res.chain, d);
         if (r < 0)
-                goto out;
-        r = state_store_save(store, STATE_OPERATIONAL_CERT, pem, pem_len, STATE_FILE_MODE, d);
-        if (r < 0)
-                goto out;
+                return r;
 
         /* The new identity is stored: only now may the old key go. */
         ret->key_handle = new_handle;
@@ -137,8 +103,5 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
                 ret->old_key_kept = tpm_key_evict(tpm, o->key_handle, NULL) < 0;
         ret->cert = sk_X509_value(res.chain, 0);
         X509_up_ref(ret->cert);
-        r = 0;
-out:
-        trust_set_done(&trust);
-        return r;
+        return 0;
 }

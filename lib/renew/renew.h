@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
@@ -33,7 +34,7 @@ typedef struct RenewResult {
         uint32_t key_handle; /* on success: where its key is */
         bool key_rotated;    /* a new key was made (and the old one evicted) */
         bool old_key_kept;   /* rotated, but evicting the old key failed (harmless; retried next time) */
-        bool ca_changed;     /* /cacerts gave another EST CA set than the one stored */
+        TrustChanges trust_changes; /* what the /cacerts of this renewal changed (roots, EST CA set) */
         ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
 } RenewResult;
 

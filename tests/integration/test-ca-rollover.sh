@@ -39,14 +39,9 @@ est_env_start "$LAB_TMPDIR" --cert-lifetime 3600
 fleetid_provision SN-ROLLOVER-1
 "$LAB_PYTHON" "$LAB_PKI_PY" rollover "$EST_PKI" >/dev/null || lab_fail "pki.py rollover failed"
 
-hook=$LAB_TMPDIR/hook.sh
-events=$LAB_TMPDIR/events
-mkdir -p "$events"
-cat >"$hook" <<HOOK
-#!/bin/sh
-env | grep '^FLEETID_' | sort > "$events/\$(date +%s%N)-\$FLEETID_EVENT"
-HOOK
-chmod 0755 "$hook"
+fleetid_event_hook
+hook=$FLEETID_HOOK
+events=$FLEETID_EVENTS
 FLEETID_CONF_NO_EST=1 fleetid_write_config \
     "est: { url = \"$EST_URL\"; trust_anchors = \"$EST_PKI/est-ca.pem\"; timeout = 20; cacerts_refresh = 10; };" \
     "retry: { initial = 1; max = 5; };" \

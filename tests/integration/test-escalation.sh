@@ -14,14 +14,9 @@ source "$(dirname "$0")/../lib/fleetid.sh"
 
 fleetid_lab_up --cert-lifetime 30 --backdate 0
 fleetid_provision
-hook=$LAB_TMPDIR/hook.sh
-events=$LAB_TMPDIR/events
-mkdir -p "$events"
-cat >"$hook" <<HOOK
-#!/bin/sh
-env | grep '^FLEETID_' | sort > "$events/\$(date +%s%N)-\$FLEETID_EVENT"
-HOOK
-chmod 0755 "$hook"
+fleetid_event_hook
+hook=$FLEETID_HOOK
+events=$FLEETID_EVENTS
 metrics=$LAB_TMPDIR/fleetid.prom
 fleetid_write_config "retry: { initial = 1; max = 5; };" \
     "monitoring: { metrics_file = \"$metrics\"; hook = \"$hook\"; hook_timeout = 5; };"

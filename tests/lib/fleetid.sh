@@ -74,6 +74,20 @@ fleetid_enroll_once() {
     return $rc
 }
 
+# fleetid_event_hook: an event hook script at $FLEETID_HOOK that records each
+# event as a file in $FLEETID_EVENTS named <nanoseconds>-<event>, holding the
+# FLEETID_* environment it was given. Use it in monitoring { hook = ... }.
+fleetid_event_hook() {
+    FLEETID_HOOK=$LAB_TMPDIR/hook.sh
+    FLEETID_EVENTS=$LAB_TMPDIR/events
+    mkdir -p "$FLEETID_EVENTS"
+    cat >"$FLEETID_HOOK" <<HOOK
+#!/bin/sh
+env | grep '^FLEETID_' | sort > "$FLEETID_EVENTS/\$(date +%s%N)-\$FLEETID_EVENT"
+HOOK
+    chmod 0755 "$FLEETID_HOOK"
+}
+
 # fleetid_assert_no_private_keys DIR...: no plaintext private key in any file below DIR.
 fleetid_assert_no_private_keys() {
     local hits

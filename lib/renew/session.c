@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include "crypto/ossl-util.h"
+#include "enroll/enroll.h"
+#include "renew/session.h"
+#include "tpm/tpm-provider.h"
+
+void renew_session_done(RenewSession *s) {
+        if (!s)
+                return;
+        est_client_free(s->client);
+        EVP_PKEY_free(s->key);
+        trust_set_done(&s->trust);
+        operational_identity_free(s->identity);
+        *s = (RenewSession) {};
+}
+
+int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+                       const char *purpose, RenewSession *ret, Diag *d) {
+        _cleanup_(renew_session_done) RenewSession s = {};
+        int r;
+
+        r = operational_load(c, tpm, store, &s.identity, d);
+        if (r < 0)
+                return r;
+        if (now > s.identity->not_after)
+                return diag_set(d, -EKEYEXPIRED,
+                                "the operational certificate has expired; it cannot authenticate %s", purpose);
+        r = trust_load_anchors(c, store, &s.trust, d);
+        if (r < 0)
+                return r;
+        r = tpm_provider_load_key(s.identity->key_handle, &s.key, d);
+        if (r < 0)
+                return r;
+        EstClientOptions opts = enroll_client_options(c, s.trust.server_anchors, s.key, s.identity->cert,
+                                                      s.identity->chain, password);
+        r = est_client_new(&opts, &s.client, d);
+        if (r < 0)
+                return r;
+        *ret = s;
+        s = (RenewSession) {};
+        return 0;
+}
+
+int renew_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
+                          time_t now, TrustChanges *ret_changes, Diag *d) {
+        _cleanup_(renew_session_done) RenewSession s = {};
+        int r;
+
+        r = renew_session_open(c, tpm, store, password, now, "a /cacerts refresh", &s, d);
+        if (r < 0)
+                return r;
+        r = trust_refresh_ca(s.client, store, now, &s.trust, d);
+        if (r < 0)
+                return r;
+        *ret_changes = s.trust.changes;
+        s.trust.changes = (TrustChanges) {};
+        return 0;
+}

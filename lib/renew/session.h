@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * session.h: an EST connection authenticated by the current operational
+ * identity (LDevID): its TPM key and certificate over mutual TLS, the server
+ * verified against the trust anchors. Renewal (renew.h) and the periodic
+ * /cacerts refresh both start here.
+ */
+#pragma once
+
+#include <time.h>
+
+#include "config/config.h"
+#include "enroll/trust.h"
+#include "est/est-client.h"
+#include "identity/operational.h"
+#include "store/state-store.h"
+#include "tpm/tpm-context.h"
+
+typedef struct RenewSession {
+        OperationalIdentity *identity; /* the current certificate and its key handle */
+        TrustSet trust;                /* anchors; the EST CA set once /cacerts was fetched */
+        EVP_PKEY *key;                 /* the current key, in the TPM */
+        EstClient *client;             /* the connection (opened by the first request) */
+} RenewSession;
+
+void renew_session_done(RenewSession *s);
+
+/* -EKEYEXPIRED if the operational certificate has expired: it cannot
+ * authenticate `purpose` ("a renewal", "a /cacerts refresh"). */
+int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+                       const char *purpose, RenewSession *ret, Diag *d);
+
+/* The periodic /cacerts refresh: a session, GET /cacerts, trust_refresh_ca().
+ * ret_changes: what changed (roots adopted or retired, EST CA set). */
+int renew_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
+                          time_t now, TrustChanges *ret_changes, Diag *d);
