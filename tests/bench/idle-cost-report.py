@@ -5,6 +5,7 @@
 Benchmark tooling, never installed; /usr/bin/python3 standard library only.
 
   idle-cost-report.py snapshot DIR TAG NAME=PID...
+  idle-cost-report.py next-timer PID...
   idle-cost-report.py report --dir DIR --seconds N
 
 snapshot writes DIR/NAME.TAG.json for each NAME=PID, one right after the
@@ -12,6 +13,9 @@ other. It reads, without disturbing the process (no signal, no ptrace), what
 /proc says about PID and each of its threads: context switches (voluntary,
 nonvoluntary), schedstat (CPU time, times run), utime + stime, and the
 memory figures of /proc/PID/status and /proc/PID/smaps_rollup.
+
+next-timer prints the seconds until the earliest armed timerfd of the PIDs
+expires (from /proc/PID/fdinfo; "none" if no timerfd is armed).
 
 report reads DIR/<name>.{quiet0,quiet1,traced0,traced1}.json (snapshots at
 both ends of the window without strace and of the window with strace),
@@ -102,6 +106,37 @@ def waiting_in(task_dir):
     return "%s (%s)" % (text, wchan) if wchan and wchan != "0" else text
 
 
+CLOCKS = {0: "CLOCK_REALTIME", 1: "CLOCK_MONOTONIC", 7: "CLOCK_BOOTTIME", 8: "CLOCK_REALTIME_ALARM",
+          9: "CLOCK_BOOTTIME_ALARM"}
+
+
+def timers(pid):
+    """The process's timerfds: [{fd, clock, seconds}], seconds until expiry,
+    None if disarmed (it_value is relative in fdinfo)."""
+    out = []
+    base = "/proc/%d" % pid
+    for fd in sorted(os.listdir(base + "/fd"), key=int):
+        try:
+            if os.readlink("%s/fd/%s" % (base, fd)) != "anon_inode:[timerfd]":
+                continue
+            info = read_text("%s/fdinfo/%s" % (base, fd))
+        except OSError:
+            continue
+        clock = re.search(r"^clockid:\s*(\d+)", info, re.M)
+        value = re.search(r"^it_value:\s*\((\d+),\s*(\d+)\)", info, re.M)
+        if not clock or not value:
+            continue
+        sec = int(value.group(1)) + int(value.group(2)) / 1e9
+        out.append({"fd": int(fd), "clock": CLOCKS.get(int(clock.group(1)), "clock %s" % clock.group(1)),
+                    "seconds": sec if sec > 0 else None})
+    return out
+
+
+def next_timer(pids):
+    due = [t["seconds"] for pid in pids for t in timers(pid) if t["seconds"] is not None]
+    print("%.0f" % min(due) if due else "none")
+
+
 def anonymous_by_mapping(path):
     """{mapping: Anonymous kB} from /proc/PID/smaps: "[heap]", "[stack]",
     "(unnamed)" for anonymous mappings (malloc arenas, thread stacks), or the
@@ -145,6 +180,7 @@ def snapshot_one(pid, out):
         "status": kv_kb(read_text(base + "/status"), STATUS_FIELDS),
         "smaps_rollup": kv_kb(read_text(base + "/smaps_rollup"), SMAPS_FIELDS),
         "anonymous_by_mapping": anonymous_by_mapping(base + "/smaps"),
+        "timers": timers(pid),
     }
     with open(out, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
@@ -306,6 +342,7 @@ def measure(directory, name):
         "anon": smaps["Anonymous"],
         "info": read_text(info_path).strip() if os.path.exists(info_path) else "",
         "anon_where": quiet1["anonymous_by_mapping"],
+        "timers_end": traced1.get("timers", []),
     }
 
 
@@ -387,6 +424,10 @@ def report(directory, seconds_):
                   (x["quiet"]["threads_new"], x["quiet"]["threads_gone"]))
         print("  VmHWM %s kB, Private_Dirty %s kB. %s" % ("{:,}".format(x["hwm"]), "{:,}".format(x["private_dirty"]),
                                                       describe_anon(x["anon_where"])))
+        if x["timers_end"]:
+            print("  Its timerfds at the end: %s." % "; ".join(
+                "fd %d %s %s" % (t["fd"], t["clock"], "disarmed" if t["seconds"] is None else
+                                 "expires in {:,.0f} s".format(t["seconds"])) for t in x["timers_end"]))
         if x["info"]:
             print("  %s" % x["info"].replace("\n", "\n  "))
     if any(get(m[BASELINE]) == 0 for _, get in rows):
@@ -401,12 +442,16 @@ def main():
     s.add_argument("dir")
     s.add_argument("tag")
     s.add_argument("targets", nargs="+", metavar="NAME=PID")
+    t = sub.add_parser("next-timer")
+    t.add_argument("pids", nargs="+", type=int, metavar="PID")
     r = sub.add_parser("report")
     r.add_argument("--dir", required=True)
     r.add_argument("--seconds", type=int, required=True)
     args = p.parse_args()
     if args.cmd == "snapshot":
         snapshot(args.dir, args.tag, args.targets)
+    elif args.cmd == "next-timer":
+        next_timer(args.pids)
     else:
         report(args.dir, args.seconds)
 
