@@ -5,8 +5,9 @@
 #   bench-enroll.sh   wall time of a first enrollment, fleetid vs curl + openssl
 #   tpm-commands.sh   TPM commands per provisioning / enrollment, by command
 #   idle-cost.sh      system calls, wakeups and memory over 60 s idle, fleetidd
-#                     vs certmonger (skipped, and said so, without strace or
-#                     certmonger: apt-get install strace certmonger)
+#                     vs certmonger, 3 to 13 minutes (skipped, and said so,
+#                     without strace or certmonger: apt-get install strace
+#                     certmonger)
 # then bench-fleet.sh (no lab). Results go to BENCH_OUT (default: a new
 # directory in /tmp): bench-enroll.md, tpm-commands.md, idle-cost.md, and
 # together in results.md, which is also printed. The raw data (samples, proxy
