@@ -309,6 +309,10 @@ static void print_json(const Status *s) {
         json_key_string(f, &first, "last_attempt",
                         r ? format_record_time(r->last_attempt, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "renew_due", r ? format_record_time(r->renew_due, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "cacerts_checked",
+                        r ? format_record_time(r->cacerts_checked, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "cacerts_next",
+                        r ? format_record_time(r->cacerts_next, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "updated", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
         json_key_string(f, &first, "est_url", s->est_url);
         json_cert(f, &first, "birth_certificate", &s->birth, 0);
@@ -419,6 +423,8 @@ static void print_human(const Status *s) {
         line("Last attempt:", r ? format_record_time(r->last_attempt, buf, sizeof(buf)) : NULL);
         line("Renewal due:", r ? format_record_time(r->renew_due, buf, sizeof(buf)) : NULL);
         line("Next attempt:", r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
+        line("CA certs checked:", r ? format_record_time(r->cacerts_checked, buf, sizeof(buf)) : NULL);
+        line("Next CA certs check:", r ? format_record_time(r->cacerts_next, buf, sizeof(buf)) : NULL);
         line("Status updated:", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
         line("EST URL:", s->est_url);
         print_cert("Birth", &s->birth, 0);

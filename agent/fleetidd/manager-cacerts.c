@@ -43,6 +43,7 @@ static int arm(Manager *m, uint64_t delay_sec) {
         if (r < 0)
                 return log_error_errno(r, "cannot schedule the periodic /cacerts refresh: %m");
         (void) sd_event_source_set_description(m->cacerts_timer, "cacerts-refresh");
+        m->cacerts_next = (uint64_t) time(NULL) + delay_sec;
         return 0;
 }
 
@@ -53,6 +54,11 @@ int manager_cacerts_start(Manager *m) {
         if (m->cacerts_timer)
                 return 0;
         return arm(m, manager_random() % (first_max + 1));
+}
+
+int manager_cacerts_fetched(Manager *m) {
+        m->cacerts_checked = (uint64_t) time(NULL);
+        return arm(m, m->config->est_cacerts_refresh_sec);
 }
 
 static void log_roots(int level, const char *message_id, STACK_OF(X509) *certs, const char *what,
@@ -156,16 +162,22 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_debug("no /cacerts refresh now (no valid operational certificate, or the clock is not "
                           "believable); next try in %us",
                           period);
-                return arm(m, period);
+                r = arm(m, period);
+                manager_write_status(m);
+                return r;
         }
         r = refresh(m, &ch, &d);
-        if (r < 0)
+        if (r < 0) {
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_CA_REFRESH_FAILED,
                            "periodic /cacerts refresh failed: %s; the operational identity and the trust "
                            "anchors are unchanged; trying again in %us",
                            diag_text(&d, r), period);
-        else
+                r = arm(m, period);
+        } else {
                 manager_announce_trust_changes(m, &ch);
+                r = manager_cacerts_fetched(m);
+        }
         trust_changes_done(&ch);
-        return arm(m, period);
+        manager_write_status(m);
+        return r;
 }

@@ -104,6 +104,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         uint64_t delay;
         bool server_asked;
         Diag d = {};
+        bool fetched;
         int r;
 
         m->next_attempt = 0;
@@ -120,12 +121,18 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         if (r >= 0) {
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);
-                manager_set_state(m, "enrolled", NULL);
-                manager_notify_ready(m, "enrolled");
+                fetched = res.cert != NULL; /* not "already enrolled" */
                 enroll_result_done(&res);
-                if (m->oneshot)
+                if (m->oneshot) {
+                        manager_set_state(m, "enrolled", NULL);
+                        manager_notify_ready(m, "enrolled");
                         return sd_event_exit(m->event, 0);
+                }
+                if (fetched)
+                        (void) manager_cacerts_fetched(m);
+                /* Writes the status "enrolled" once, with the renewal due time. */
                 r = manager_schedule_renewal(m);
+                manager_notify_ready(m, "enrolled");
                 manager_event(m, HOOK_EVENT_ENROLLED, NULL);
                 return r;
         }

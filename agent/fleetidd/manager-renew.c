@@ -170,6 +170,7 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);
                 log_renewed(&res);
+                (void) manager_cacerts_fetched(m);
                 r = manager_schedule_renewal(m);
                 manager_event(m, HOOK_EVENT_RENEWED, NULL);
                 manager_announce_trust_changes(m, &res.trust_changes);

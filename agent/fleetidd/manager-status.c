@@ -8,10 +8,11 @@
 #include "fleetidd/manager.h"
 #include "store/status-file.h"
 
-void manager_set_state(Manager *m, const char *state, const char *error) {
+void manager_write_status(Manager *m) {
+        const char *error = m->last_error;
         StatusRecord rec = {
-                .state = (char *) state,
-                .last_error = error && *error ? (char *) error : NULL,
+                .state = m->state,
+                .last_error = *error ? (char *) error : NULL,
                 .updated = (uint64_t) time(NULL),
                 .last_success = m->last_success,
                 .next_attempt = m->next_attempt,
@@ -19,6 +20,8 @@ void manager_set_state(Manager *m, const char *state, const char *error) {
                 .renew_due = m->renew_due > 0 ? (uint64_t) m->renew_due : 0,
                 .renew_requests = m->renew_requests,
                 .renew_answered = m->renew_answered,
+                .cacerts_checked = m->cacerts_checked,
+                .cacerts_next = m->cacerts_timer ? m->cacerts_next : 0,
                 .failures = m->failures,
                 .est_url = m->config->est_url,
         };
@@ -26,18 +29,22 @@ void manager_set_state(Manager *m, const char *state, const char *error) {
         Diag d = {};
         int r;
 
-        m->state = (char *) state;
-        snprintf(m->last_error, sizeof(m->last_error), "%s", error ? error : "");
-
+        if (!m->state)
+                return;
         if (m->store) {
                 r = status_record_save(m->store, &rec, &d);
                 if (r < 0)
                         log_warning_errno(r, "cannot write the status file: %s", diag_text(&d, r));
         }
-        snprintf(status, sizeof(status), "STATUS=%s%s%.*s", state, error && *error ? ": " : "", 200,
-                 error ? error : "");
+        snprintf(status, sizeof(status), "STATUS=%s%s%.*s", m->state, *error ? ": " : "", 200, error);
         (void) sd_notify(0, status);
         manager_report(m);
+}
+
+void manager_set_state(Manager *m, const char *state, const char *error) {
+        m->state = (char *) state;
+        snprintf(m->last_error, sizeof(m->last_error), "%s", error ? error : "");
+        manager_write_status(m);
 }
 
 void manager_notify_ready(Manager *m, const char *status) {

@@ -30,6 +30,8 @@ typedef struct Manager {
         sd_event_source *retry_timer;   /* the next enrollment attempt */
         sd_event_source *renew_timer;   /* the next renewal (due time or retry) */
         sd_event_source *cacerts_timer; /* the next periodic /cacerts refresh */
+        uint64_t cacerts_checked;       /* unix seconds of the last /cacerts fetched, 0 = none yet */
+        uint64_t cacerts_next;          /* unix seconds the periodic refresh is due (estimate) */
         StateStore *store;
 
         bool oneshot;           /* exit after the first attempt */
@@ -94,6 +96,13 @@ void manager_event(Manager *m, const char *event, char **extra);
 
 /* manager-cacerts.c: starts the periodic /cacerts refresh (once; it re-arms itself). */
 int manager_cacerts_start(Manager *m);
+/* An enrollment or renewal has just fetched /cacerts: the next periodic refresh
+ * is a full est.cacerts_refresh from now, not sooner. */
+int manager_cacerts_fetched(Manager *m);
+
+/* manager-status.c: writes the status file and the systemd STATUS= from the
+ * current state; manager_set_state() changes the state first. */
+void manager_write_status(Manager *m);
 /* Logs root adoptions, retirements and refusals, and a changed EST CA set
  * (message IDs; the ca-changed hook event with the fingerprints). */
 void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);

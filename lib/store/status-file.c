@@ -27,6 +27,8 @@ static const struct {
         { "next_attempt", FIELD_U64, offsetof(StatusRecord, next_attempt) },
         { "last_attempt", FIELD_U64, offsetof(StatusRecord, last_attempt) },
         { "renew_due", FIELD_U64, offsetof(StatusRecord, renew_due) },
+        { "cacerts_checked", FIELD_U64, offsetof(StatusRecord, cacerts_checked) },
+        { "cacerts_next", FIELD_U64, offsetof(StatusRecord, cacerts_next) },
         { "renew_requests", FIELD_UNSIGNED, offsetof(StatusRecord, renew_requests) },
         { "renew_answered", FIELD_UNSIGNED, offsetof(StatusRecord, renew_answered) },
         { "est_url", FIELD_STRING, offsetof(StatusRecord, est_url) },

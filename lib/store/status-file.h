@@ -29,10 +29,12 @@ typedef struct StatusRecord {
         uint64_t next_attempt; /* unix seconds, 0 = none scheduled */
         uint64_t last_attempt; /* unix seconds of the latest enrollment/renewal attempt, 0 = none */
         uint64_t renew_due;    /* unix seconds the current certificate's renewal is due, 0 = unknown */
-        unsigned renew_requests; /* renewals asked for (SIGUSR1) since fleetidd started */
-        unsigned renew_answered; /* renew_requests when the attempt whose outcome this is started */
-        unsigned failures;       /* consecutive failures */
-        char *est_url;           /* NULL if unknown */
+        uint64_t cacerts_checked; /* unix seconds /cacerts was last fetched, 0 = not since fleetidd started */
+        uint64_t cacerts_next;    /* unix seconds the periodic /cacerts refresh is due, 0 = none scheduled */
+        unsigned renew_requests;  /* renewals asked for (SIGUSR1) since fleetidd started */
+        unsigned renew_answered;  /* renew_requests when the attempt whose outcome this is started */
+        unsigned failures;        /* consecutive failures */
+        char *est_url;            /* NULL if unknown */
 } StatusRecord;
 
 /* Frees the members and zeroes the record; the record itself is the caller's. */

@@ -155,9 +155,10 @@ echo "Started on a copy of A's state directory with TCTI $DIRECT_TCTI: $(grep -o
 lab_log "settling for ${SETTLE}s"
 sleep "$SETTLE"
 # No scheduled event may fall in the windows. The renewal is hours away, but
-# fleetidd also makes its first periodic /cacerts refresh at a random time
-# within 600 s of starting (manager-cacerts.c, CACERTS_FIRST_MAX_SEC), the
-# next ones a day apart. Wait (up to 900 s) until no timerfd of either
+# a fleetidd that starts already enrolled (the direct one here) makes its
+# first periodic /cacerts refresh at a random time within 600 s of starting
+# (manager-cacerts.c, CACERTS_FIRST_MAX_SEC), the next ones a day apart; one
+# that has just enrolled waits the full day. Wait (up to 900 s) until no timerfd of either
 # fleetidd expires within 660 s, nor before both windows are over: then both
 # have made their first refresh, and are measured in the state they keep
 # between scheduled events.

@@ -8,6 +8,8 @@
 #  - /simplereenroll is authenticated with the current operational certificate
 #    and asks for exactly the current subject;
 #  - SIGUSR1 renews now;
+#  - the status shows the renewal due time and the next /cacerts refresh, a
+#    full period after the enrollment's own /cacerts;
 #  - a failing renewal (HTTP 500 once) leaves the current certificate in force,
 #    is retried, and then succeeds;
 #  - a device that was off until its certificate expired falls back to
@@ -45,6 +47,14 @@ share=$(( (due - nb) * 100 / (na - nb) ))
 [ "$(fleetid_status_get last_attempt)" != null ] || lab_fail "status --json has no last_attempt"
 "$FLEETIDCTL" --config "$FLEETID_CONF" status | grep -q "^Renewal due:" ||
     lab_fail "fleetidctl status does not show the renewal due time"
+
+# The enrollment fetched /cacerts, so the periodic refresh comes a full
+# est.cacerts_refresh (default one day) later, not at once.
+checked=$(date -d "$(fleetid_status_get cacerts_checked)" +%s) || lab_fail "status --json has no cacerts_checked"
+next=$(date -d "$(fleetid_status_get cacerts_next)" +%s) || lab_fail "status --json has no cacerts_next"
+fleetid_expect_eq "$((next - checked))" 86400 "seconds from the enrollment's /cacerts to the next periodic refresh"
+"$FLEETIDCTL" --config "$FLEETID_CONF" status | grep -q "^Next CA certs check:" ||
+    lab_fail "fleetidctl status does not show the next /cacerts refresh"
 
 # Two scheduled renewals: due at 67 % +- 5 % of 30 s, i.e. about every 20 s.
 lab_wait_until 70 "two renewals" reenrolls_above 1 ||

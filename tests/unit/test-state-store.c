@@ -228,6 +228,8 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_true(a->next_attempt == b->next_attempt);
         assert_true(a->last_attempt == b->last_attempt);
         assert_true(a->renew_due == b->renew_due);
+        assert_true(a->cacerts_checked == b->cacerts_checked);
+        assert_true(a->cacerts_next == b->cacerts_next);
         assert_int_equal(a->renew_requests, b->renew_requests);
         assert_int_equal(a->renew_answered, b->renew_answered);
         assert_int_equal(a->failures, b->failures);
@@ -242,6 +244,8 @@ static void test_status_format_exact(void **state) {
                 .next_attempt = 1700000030,
                 .last_attempt = 1699999970,
                 .renew_due = 1700000020,
+                .cacerts_checked = 1699990000,
+                .cacerts_next = 1700076400,
                 .renew_requests = 2,
                 .renew_answered = 1,
                 .failures = 3,
@@ -260,6 +264,8 @@ static void test_status_format_exact(void **state) {
                 "next_attempt=1700000030\n"
                 "last_attempt=1699999970\n"
                 "renew_due=1700000020\n"
+                "cacerts_checked=1699990000\n"
+                "cacerts_next=1700076400\n"
                 "renew_requests=2\n"
                 "renew_answered=1\n"
                 "est_url=https://est.example.com/.well-known/est\n");
@@ -281,6 +287,8 @@ static void test_status_roundtrip(void **state) {
                 .updated = UINT64_MAX,
                 .last_success = 1,
                 .next_attempt = 18446744073709551614ull,
+                .cacerts_checked = 2,
+                .cacerts_next = UINT64_MAX - 2,
                 .failures = UINT_MAX,
                 .est_url = (char *) "",
         }, p = {};
