@@ -14,6 +14,9 @@
 #  - the server closes the connection after /cacerts: the binding comes from
 #    the connection that then carries the POST, not from the closed one;
 #  - the server closes after every response: no CSR is sent, the error says why;
+#  - the server drops the first POST unanswered (an idle timeout racing it):
+#    libcurl resends it on a fresh connection, where its binding is stale and
+#    refused; fleetidd rebuilds the CSR on that connection and is accepted;
 #  - "auto": bound when /csrattrs asks for challengePassword, not otherwise;
 #  - "off" against a server that requires it: refused (400), reported;
 #  - renewal by the running daemon: /simplereenroll bound the same way.
@@ -55,6 +58,33 @@ print(peer)
 EOF
 }
 
+# requests_of OP: "status:connection" of each request for OP in order, the
+# connections (client ports) named A, B, ... in order of appearance.
+requests_of() {
+    "$LAB_PYTHON" - "$EST_LOG" "$1" <<'EOF'
+import json, sys
+names, out = {}, []
+for line in open(sys.argv[1], encoding="utf-8"):
+    rec = json.loads(line)
+    if rec.get("event") == "request" and rec.get("op") == sys.argv[2]:
+        name = names.setdefault(rec["peer"], chr(ord("A") + len(names)))
+        out.append("%s:%s" % (rec.get("status"), name))
+print(" ".join(out))
+EOF
+}
+
+# first_peer_of OP: the client address:port of the first request for OP.
+first_peer_of() {
+    "$LAB_PYTHON" - "$EST_LOG" "$1" <<'EOF'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    rec = json.loads(line)
+    if rec.get("event") == "request" and rec.get("op") == sys.argv[2]:
+        print(rec["peer"])
+        break
+EOF
+}
+
 # enroll_fresh MODE: forget the operational certificate and enroll once more
 # with est.channel_binding = MODE; the EST log starts empty.
 enroll_fresh() {
@@ -92,6 +122,16 @@ enroll_fresh required || rc=$?
 fleetid_expect_eq "$rc" 75 "fleetidd --oneshot exit status"
 fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "closes the connection after every response" "fleetidd output"
 fleetid_expect_eq "$(est_log_count op=simpleenroll)" 0 "/simpleenroll requests sent"
+
+step "the first POST is dropped unanswered: resent on a new connection, refused, rebuilt there, accepted"
+est_control '{"require_channel_binding": true, "faults": [{"match": "simpleenroll", "body_mode": "drop", "count": 1}]}'
+enroll_fresh required || lab_fail "enrollment failed after the server dropped the first POST"
+fleetid_expect_eq "$(requests_of simpleenroll)" "dropped:A 400:B 200:B" \
+    "/simpleenroll requests (status:connection), in order"
+fleetid_expect_eq "$(peer_of csrattrs)" "$(first_peer_of simpleenroll)" \
+    "client port of /csrattrs and the dropped POST (one connection)"
+fleetid_expect_eq "$(bound_requests simpleenroll)" "1 1" "bound /simpleenroll requests"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "CSR channel binding: tls-exporter" "fleetidd output"
 
 step "auto: bound when /csrattrs asks for challengePassword, not otherwise"
 est_control '{"require_channel_binding": true}'

@@ -72,6 +72,9 @@ BODY_MODES = {
     "wrong_subject": ("simpleenroll", "simplereenroll"),
     "with_ca": ("simpleenroll", "simplereenroll"),  # issued cert + EST CA cert
     "reset": OPERATIONS,              # no answer: the TCP connection is reset (RST)
+    "drop": OPERATIONS,               # request read, connection closed, no answer: a server's
+                                      # idle timeout racing the request (libcurl resends a
+                                      # request on a reused connection on a fresh one)
 }
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
@@ -86,6 +89,10 @@ NEW_SERVER_CERT = "new"  # control "server_cert": the TLS certificate from the n
 
 class ConnectionReset(Exception):
     """The request is answered by resetting the connection."""
+
+
+class ConnectionDropped(Exception):
+    """The request is answered by closing the connection without a word."""
 
 
 class ControlError(Exception):
@@ -446,6 +453,11 @@ class EstHandler(BaseHTTPRequestHandler):
             lab.log.write(**rec)
             self.reset_connection()
             return
+        except ConnectionDropped:
+            rec["status"] = "dropped"
+            lab.log.write(**rec)
+            self.close_connection = True
+            return
         except HttpError as e:
             status, headers, body, cut = e.status, e.headers, (e.text + "\n").encode(), None
         except ControlError as e:
@@ -517,6 +529,8 @@ class EstHandler(BaseHTTPRequestHandler):
                 raise ControlError("body_mode %s does not apply to %s" % (mode, op))
             if mode == "reset":
                 raise ConnectionReset()
+            if mode == "drop":
+                raise ConnectionDropped()
 
         encoding = ctl.get("response_encoding", "base64-lines")
         headers = {}
