@@ -43,7 +43,7 @@
 #define HOOK_EVENT_ENROLLMENT_FAILED "enrollment-failed"
 #define HOOK_EVENT_RENEWED "renewed"
 #define HOOK_EVENT_RENEWAL_FAILED "renewal-failed"
-#define HOOK_EVENT_SEVERITY_CHANGED "severity-changed"
+#define HOOK_EVENT_EXPIRING "expiring" /* the severity rose: closer to expiry, not renewed */
 #define HOOK_EVENT_CA_CHANGED "ca-changed"
 #define HOOK_EVENT_CLOCK_UNSYNCHRONIZED "clock-unsynchronized"
 

@@ -38,7 +38,7 @@ static RenewPolicy manager_policy(const Manager *m) {
  * (no TPM needed to schedule). A new certificate gets a new jitter draw. */
 static int load_current_dates(Manager *m, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
-        _cleanup_free_ char *path = NULL, *serial = NULL;
+        _cleanup_free_ char *path = NULL, *serial = NULL, *subject = NULL;
         time_t nb, na;
         int r;
 
@@ -51,6 +51,10 @@ static int load_current_dates(Manager *m, Diag *d) {
         if (r < 0)
                 return diag_set(d, r, "the operational certificate's dates are unreadable");
         (void) cert_serial_string(sk_X509_value(certs, 0), &serial);
+        if (cert_subject_string(sk_X509_value(certs, 0), &subject) >= 0) {
+                free(m->cert_subject);
+                m->cert_subject = TAKE_PTR(subject);
+        }
         if (!streq_ptr(serial, m->renew_serial)) {
                 free(m->renew_serial);
                 m->renew_serial = TAKE_PTR(serial);

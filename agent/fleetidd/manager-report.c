@@ -62,37 +62,46 @@ void manager_report(Manager *m) {
                 snprintf(buf, sizeof(buf), HOOK_VAR_PREVIOUS_SEVERITY "=%s", severity_to_string(m->severity));
                 details[0] = buf;
                 m->severity = sev;
-                manager_event(m, HOOK_EVENT_SEVERITY_CHANGED, details);
+                manager_event(m, HOOK_EVENT_EXPIRING, details);
         } else
                 m->severity = sev;
 }
 
 void manager_event(Manager *m, const char *event, char **extra) {
-        char state[64], sev[64], failures[64], not_after[64], next[64];
-        char error[DIAG_MAX + 32];
-        char *env[8 + 4] = {};
+        char state[64], sev[64], failures[64], not_after[64], next[64], serial[128];
+        char error[DIAG_MAX + 32], subject[HOOK_ENV_ENTRY_MAX];
+        char *env[16] = {};
         size_t n = 0;
 
         if (!m->config->hook)
                 return;
-        snprintf(state, sizeof(state), "FLEETID_STATE=%s", strempty(m->state));
-        snprintf(sev, sizeof(sev), "FLEETID_SEVERITY=%s", severity_to_string(m->severity));
-        snprintf(failures, sizeof(failures), "FLEETID_FAILURES=%u", m->failures);
+        snprintf(state, sizeof(state), HOOK_VAR_STATE "=%s", strempty(m->state));
+        snprintf(sev, sizeof(sev), HOOK_VAR_SEVERITY "=%s", severity_to_string(m->severity));
+        snprintf(failures, sizeof(failures), HOOK_VAR_FAILURES "=%u", m->failures);
         env[n++] = state;
         env[n++] = sev;
         env[n++] = failures;
         if (m->cert_not_after) {
-                snprintf(not_after, sizeof(not_after), "FLEETID_CERT_NOT_AFTER=%lld",
+                snprintf(not_after, sizeof(not_after), HOOK_VAR_CERT_NOT_AFTER "=%lld",
                          (long long) m->cert_not_after);
                 env[n++] = not_after;
         }
+        if (m->cert_not_after && m->cert_subject) {
+                /* Cut to the hook's bound on one detail rather than lose the event. */
+                snprintf(subject, sizeof(subject), HOOK_VAR_CERT_SUBJECT "=%s", m->cert_subject);
+                env[n++] = subject;
+        }
+        if (m->cert_not_after && m->renew_serial) {
+                snprintf(serial, sizeof(serial), HOOK_VAR_CERT_SERIAL "=%s", m->renew_serial);
+                env[n++] = serial;
+        }
         if (m->next_attempt) {
-                snprintf(next, sizeof(next), "FLEETID_NEXT_ATTEMPT=%llu",
+                snprintf(next, sizeof(next), HOOK_VAR_NEXT_ATTEMPT "=%llu",
                          (unsigned long long) m->next_attempt);
                 env[n++] = next;
         }
         if (m->last_error[0]) {
-                snprintf(error, sizeof(error), "FLEETID_ERROR=%s", m->last_error);
+                snprintf(error, sizeof(error), HOOK_VAR_ERROR "=%s", m->last_error);
                 env[n++] = error;
         }
         for (size_t i = 0; extra && extra[i] && n < ELEMENTSOF(env) - 1; i++)

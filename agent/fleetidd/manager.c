@@ -38,6 +38,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->clock_change_source);
         sd_event_source_disable_unref(m->timesync_source);
         free(m->renew_serial);
+        free(m->cert_subject);
         hook_set_free(m->hooks);
         sd_event_unref(m->event);
         state_store_free(m->store);

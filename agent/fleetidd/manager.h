@@ -52,6 +52,7 @@ typedef struct Manager {
         unsigned renew_requests;                 /* SIGUSR1s received (fleetidctl renew) */
         unsigned renew_answered;                 /* renew_requests when the latest renewal attempt started */
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
+        char *cert_subject;                      /* its subject (RFC 2253), NULL if none */
 
         /* waiting for a believable clock */
         sd_event_source *clock_change_source; /* timerfd CANCEL_ON_SET */

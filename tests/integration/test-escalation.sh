@@ -4,8 +4,9 @@
 # Escalation when renewal stalls, with 30-second certificates:
 #  - the metrics file (Prometheus textfile) shows the certificate's expiry and
 #    the state, written atomically;
-#  - the event hook runs for "enrolled", "renewal-failed" and "severity-changed"
-#    with the details in FLEETID_* variables;
+#  - the event hook runs for "enrolled", "renewal-failed" and "expiring" with
+#    the details in FLEETID_* variables (the certificate's subject, serial and
+#    notAfter, the error, the severity and the one before);
 #  - while every /simplereenroll fails, the severity rises (notice, then
 #    critical once expired) in the journal/log and in the hook;
 #  - the device then falls back to its birth identity and is enrolled again.
@@ -29,6 +30,13 @@ fleetid_wait_state 30 enrolled
 lab_wait_until 10 "the enrolled hook" has_event enrolled || lab_fail "the hook did not run for 'enrolled'"
 event_with enrolled "FLEETID_STATE=enrolled" || lab_fail "the enrolled hook lacks FLEETID_STATE"
 event_with enrolled "FLEETID_CERT_NOT_AFTER=" || lab_fail "the enrolled hook lacks FLEETID_CERT_NOT_AFTER"
+subject=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+serial=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -serial | cut -d= -f2)
+first_enrolled=$(ls "$events"/*-enrolled | head -1)
+grep -qxF "FLEETID_CERT_SUBJECT=$subject" "$first_enrolled" ||
+    lab_fail "the enrolled hook lacks FLEETID_CERT_SUBJECT=$subject: $(grep CERT "$first_enrolled" | tr '\n' ' ')"
+grep -qxF "FLEETID_CERT_SERIAL=$serial" "$first_enrolled" ||
+    lab_fail "the enrolled hook lacks FLEETID_CERT_SERIAL=$serial: $(grep CERT "$first_enrolled" | tr '\n' ' ')"
 
 na=$(date -d "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)" +%s)
 grep -q "^fleetid_certificate_expiry_timestamp_seconds $na\$" "$metrics" ||
@@ -40,8 +48,9 @@ est_control '{"faults": [{"match": "simplereenroll", "status": 500, "body": "CA 
 lab_wait_until 40 "a renewal-failed hook" has_event renewal-failed || lab_fail "no renewal-failed hook"
 event_with renewal-failed "FLEETID_ERROR=.*CA down" || lab_fail "the renewal-failed hook lacks the error"
 grep -qE '^fleetid_renewal_consecutive_failures [1-9]' "$metrics" || lab_fail "metrics: no consecutive failures"
-lab_wait_until 90 "severity critical" event_with severity-changed "FLEETID_SEVERITY=critical" ||
+lab_wait_until 90 "severity critical" event_with expiring "FLEETID_SEVERITY=critical" ||
     lab_fail "the severity never reached critical; events: $(ls "$events" | tr '\n' ' ')"
+event_with expiring "FLEETID_PREVIOUS_SEVERITY=" || lab_fail "the expiring hook lacks FLEETID_PREVIOUS_SEVERITY"
 fleetid_expect_grep "$FLEETIDD_LOG" "without a successful renewal: severity critical" "the escalation message"
 
 # Expired: falls back to the birth identity (the fault is only on /simplereenroll).

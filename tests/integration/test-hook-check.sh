@@ -197,7 +197,7 @@ lab_wait_until 5 "the finished hook's background process $gc to be gone" gone "$
 
 step "hook: at most --max hooks run at once, the others are dropped with a warning"
 hook nap.sh "sleep 1"
-run_hook busy --count 6 --max 4 "$T/nap.sh" 10 severity-changed
+run_hook busy --count 6 --max 4 "$T/nap.sh" 10 expiring
 fleetid_expect_eq "$rc" 0 "hook-runner exit status"
 fleetid_expect_grep "$T/busy.out" "^started=4 dropped=2$" "started and dropped hooks"
 fleetid_expect_eq "$(grep -c "dropped: 4 hooks are still running" "$T/busy.err")" 2 "warnings about dropped hooks"
