@@ -201,7 +201,8 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         m->renew_failures++;
         m->failures = m->renew_failures;
         delay = res.hint.retry_after_given
-                        ? (res.hint.retry_after_sec ? res.hint.retry_after_sec : 1)
+                        ? renew_retry_after_delay(res.hint.retry_after_sec, time(NULL),
+                                                  (time_t) m->cert_not_after)
                         : renew_retry_delay(m->renew_failures, time(NULL), (time_t) m->cert_not_after, &p,
                                             manager_random());
         snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);

@@ -40,13 +40,52 @@ static void write_metrics(const Manager *m, time_t now, Severity sev) {
                                   diag_text(&d, r));
 }
 
+static int on_severity(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_report(userdata);
+        return 0;
+}
+
+/* A CLOCK_REALTIME timer at the next rise above notice (warning, error,
+ * critical, expiry), so the escalation does not wait for the next attempt: a
+ * server's long Retry-After, or a stalled TPM, must not keep it quiet. Renewal
+ * being due (notice) is announced by the attempts themselves. */
+static void arm_severity_timer(Manager *m, time_t now) {
+        const Config *c = m->config;
+        time_t next = 0;
+        uint64_t wait, slack;
+        int r;
+
+        m->severity_timer = sd_event_source_disable_unref(m->severity_timer);
+        if (m->cert_not_after)
+                next = severity_next_rise(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after,
+                                          (time_t) m->renew_due, c->warning_percent, c->error_percent,
+                                          c->critical_percent, SEVERITY_NOTICE);
+        if (next <= now)
+                return;
+        wait = (uint64_t) (next - now);
+        slack = wait / 100 > 3600 ? 3600 : wait / 100;
+        r = sd_event_add_time(m->event, &m->severity_timer, CLOCK_REALTIME, (uint64_t) next * 1000000ULL,
+                              slack ? slack * 1000000ULL : 1000ULL, on_severity, m);
+        if (r < 0) {
+                log_warning_errno(r, "cannot schedule the next severity check: %m; it comes with the next "
+                                     "attempt instead");
+                return;
+        }
+        (void) sd_event_source_set_description(m->severity_timer, "severity");
+}
+
 void manager_report(Manager *m) {
         time_t now = time(NULL);
         Severity sev = current_severity(m, now);
 
         if (m->config->metrics_file)
                 write_metrics(m, now, sev);
+        if (m->event)
+                arm_severity_timer(m, now);
 
+        /* A renewal that is due is no news until an attempt at it has failed. */
+        if (sev == SEVERITY_NOTICE && m->renew_failures == 0 && m->severity < SEVERITY_NOTICE)
+                return;
         if (sev > m->severity) {
                 char left[64] = "expired";
                 char *details[] = { NULL, NULL };

@@ -35,6 +35,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->renew_timer);
         sd_event_source_disable_unref(m->cacerts_timer);
+        sd_event_source_disable_unref(m->severity_timer);
         sd_event_source_disable_unref(m->clock_change_source);
         sd_event_source_disable_unref(m->timesync_source);
         free(m->renew_serial);

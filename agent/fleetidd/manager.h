@@ -60,10 +60,11 @@ typedef struct Manager {
         bool clock_waiting_for_renewal;       /* what to resume: renewal, else enrollment */
 
         /* escalation */
-        int64_t renew_due;     /* the current certificate's renewal time, 0 if none */
-        uint64_t last_attempt; /* unix seconds of the last enrollment/renewal attempt */
-        Severity severity;     /* last reported */
-        HookSet *hooks;        /* event hooks still running */
+        int64_t renew_due;               /* the current certificate's renewal time, 0 if none */
+        uint64_t last_attempt;           /* unix seconds of the last enrollment/renewal attempt */
+        Severity severity;               /* last reported */
+        sd_event_source *severity_timer; /* when the severity rises next without an attempt */
+        HookSet *hooks;                  /* event hooks still running */
 } Manager;
 
 int manager_new(Config *config, bool oneshot, Manager **ret);

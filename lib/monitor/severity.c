@@ -26,6 +26,41 @@ Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t re
         return SEVERITY_OK;
 }
 
+/* The first second at which at most pct percent of life is left:
+ * left <= floor(life * pct / 100), left = not_after - t. */
+static __int128 threshold_time(time_t not_after, __int128 life, unsigned pct) {
+        return (__int128) not_after - life * pct / 100;
+}
+
+time_t severity_next_rise(time_t now, time_t not_before, time_t not_after, time_t renew_due,
+                          unsigned warning_pct, unsigned error_pct, unsigned critical_pct, Severity floor) {
+        __int128 life = (__int128) not_after - not_before;
+        Severity cur =
+                severity_for(now, not_before, not_after, renew_due, warning_pct, error_pct, critical_pct);
+        Severity above = cur > floor ? cur : floor;
+        __int128 candidates[5], best = 0;
+        size_t n = 0;
+
+        if (above >= SEVERITY_CRITICAL || life <= 0)
+                return 0;
+        /* The severity only changes at these times, and never falls as time goes on. */
+        candidates[n++] = renew_due;
+        candidates[n++] = threshold_time(not_after, life, warning_pct);
+        candidates[n++] = threshold_time(not_after, life, error_pct);
+        candidates[n++] = threshold_time(not_after, life, critical_pct);
+        candidates[n++] = not_after;
+        for (size_t i = 0; i < n; i++) {
+                __int128 t = candidates[i];
+
+                if (t <= now || (best && t >= best))
+                        continue;
+                if (severity_for((time_t) t, not_before, not_after, renew_due, warning_pct, error_pct,
+                                 critical_pct) > above)
+                        best = t;
+        }
+        return (time_t) best;
+}
+
 static const char *const severity_names[_SEVERITY_MAX] = {
         [SEVERITY_OK] = "ok",       [SEVERITY_NOTICE] = "notice",     [SEVERITY_WARNING] = "warning",
         [SEVERITY_ERROR] = "error", [SEVERITY_CRITICAL] = "critical",

@@ -37,6 +37,13 @@ typedef enum Severity {
 Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t renew_due,
                       unsigned warning_pct, unsigned error_pct, unsigned critical_pct);
 
+/* The first time after `now` at which the severity rises above both its value
+ * at `now` and `floor`: fleetidd arms a timer for it, so a rise is announced
+ * when it happens, not at the next attempt. 0 if there is none (critical
+ * already, or floor is). Same arguments as severity_for(). */
+time_t severity_next_rise(time_t now, time_t not_before, time_t not_after, time_t renew_due,
+                          unsigned warning_pct, unsigned error_pct, unsigned critical_pct, Severity floor);
+
 /* "ok", "notice", "warning", "error", "critical"; NULL for anything else. */
 const char *severity_to_string(Severity s);
 

@@ -45,3 +45,12 @@ uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, cons
                 initial = cap;
         return backoff_delay(failures, initial, cap, random);
 }
+
+uint64_t renew_retry_after_delay(uint64_t retry_after_sec, time_t now, time_t not_after) {
+        uint64_t delay = retry_after_sec ? retry_after_sec : 1;
+
+        /* notAfter is the last valid second: one past it the certificate has expired. */
+        if (not_after >= now && (uint64_t) (not_after - now) + 1 < delay)
+                delay = (uint64_t) (not_after - now) + 1;
+        return delay;
+}

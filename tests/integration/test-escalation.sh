@@ -9,7 +9,11 @@
 #    notAfter, the error, the severity and the one before);
 #  - while every /simplereenroll fails, the severity rises (notice, then
 #    critical once expired) in the journal/log and in the hook;
-#  - the device then falls back to its birth identity and is enrolled again.
+#  - the device then falls back to its birth identity and is enrolled again;
+#  - a server that answers 503 with Retry-After: 3600: fleetidd makes no
+#    further attempt, yet the severity rises on time (warning, error, then
+#    critical at expiry: a timer, not the next attempt), and the wait ends
+#    when the certificate expires, with the fallback to the birth identity.
 set -euo pipefail
 source "$(dirname "$0")/../lib/fleetid.sh"
 
@@ -23,6 +27,9 @@ fleetid_write_config "retry: { initial = 1; max = 5; };" \
     "monitoring: { metrics_file = \"$metrics\"; hook = \"$hook\"; hook_timeout = 5; };"
 
 has_event() { ls "$events" | grep -q -- "-$1\$"; }
+log_has() { grep -qE -- "$1" "$FLEETIDD_LOG"; }
+reenrolls_ok_above() { [ "$(est_log_count op=simplereenroll status=200)" -gt "$1" ]; }
+birth_enrolls_above() { [ "$(est_log_count op=simpleenroll status=200 client_kind=birth)" -gt "$1" ]; }
 event_with() { grep -l -- "$2" "$events"/*-"$1" >/dev/null 2>&1; }
 
 fleetid_daemon_start
@@ -58,4 +65,27 @@ lab_wait_until 60 "re-enrollment after expiry" \
     sh -c "ls '$events' | grep -c -- '-enrolled\$' | grep -qv '^1\$'" ||
     lab_fail "no second 'enrolled' event after the certificate expired"
 est_control ''
-echo "PASS: metrics, hook events and severity escalation while renewal stalls; fallback re-enrollment"
+
+# The server asks for an hour's pause: one attempt, then the timer escalates.
+lab_wait_until 60 "a successful renewal" reenrolls_ok_above "$(est_log_count op=simplereenroll status=200)" ||
+    lab_fail "no successful renewal once the faults were cleared"
+mkdir -p "$LAB_TMPDIR/events-before" && mv "$events"/* "$LAB_TMPDIR/events-before/"
+births=$(est_log_count op=simpleenroll status=200 client_kind=birth)
+na=$(date -d "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)" +%s)
+est_control '{"faults": [{"match": "simplereenroll", "status": 503, "retry_after": 3600}]}'
+lab_wait_until 40 "the 503 answered by Retry-After" log_has "retrying in [0-9]+s as the server asked" ||
+    lab_fail "the renewal was not answered by 503 with Retry-After"
+lab_wait_until 40 "severity critical without an attempt" event_with expiring "FLEETID_SEVERITY=critical" ||
+    lab_fail "the severity never reached critical; events: $(ls "$events" | tr '\n' ' ')"
+for sev in warning error; do
+    event_with expiring "FLEETID_SEVERITY=$sev" || lab_fail "no 'expiring' event with severity $sev: $(ls "$events" | tr '\n' ' ')"
+done
+first_warning=$(grep -l "FLEETID_SEVERITY=warning" "$events"/*-expiring | head -1)
+[ "$(basename "$first_warning" | cut -d- -f1)" -lt "${na}000000000" ] ||
+    lab_fail "the warning came after the certificate expired"
+fleetid_expect_eq "$(est_log_count op=simplereenroll status=503)" 1 \
+    "renewal attempts while the server asked for an hour's pause"
+lab_wait_until 30 "the fallback at expiry" birth_enrolls_above "$births" ||
+    lab_fail "the Retry-After wait did not end at the certificate's expiry"
+est_control ''
+echo "PASS: metrics, hook events and severity escalation while renewal stalls; fallback re-enrollment; escalation on time under a long Retry-After"

@@ -77,11 +77,28 @@ static void test_retry_ladder(void **state) {
         assert_true(renew_retry_delay(1, T0, T0 + 3600, &policy, 5) <= 60);
 }
 
+static void test_retry_after(void **state) {
+        const time_t now = 1800000000;
+
+        /* The server's value, at least a second. */
+        assert_int_equal(renew_retry_after_delay(120, now, now + 86400), 120);
+        assert_int_equal(renew_retry_after_delay(0, now, now + 86400), 1);
+        /* Never past the certificate's expiry: one second after notAfter, the
+         * fallback to the birth identity takes over. */
+        assert_int_equal(renew_retry_after_delay(7 * 86400, now, now + 3600), 3601);
+        assert_int_equal(renew_retry_after_delay(3601, now, now + 3600), 3601);
+        assert_int_equal(renew_retry_after_delay(3600, now, now + 3600), 3600);
+        assert_int_equal(renew_retry_after_delay(60, now, now), 1);
+        /* Expired already: nothing to cap against. */
+        assert_int_equal(renew_retry_after_delay(60, now, now - 10), 60);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_due_window),
                 cmocka_unit_test(test_due_degenerate),
                 cmocka_unit_test(test_retry_ladder),
+                cmocka_unit_test(test_retry_after),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,62 @@ static void test_expired(void **state) {
         assert_int_equal(severity_for(NOT_AFTER - 1, T0, NOT_AFTER, DUE, 0, 0, 0), SEVERITY_NOTICE);
 }
 
+static time_t next_rise(time_t now, Severity floor) {
+        return severity_next_rise(now, T0, NOT_AFTER, DUE, 20, 10, 3, floor);
+}
+
+static void test_next_rise(void **state) {
+        /* Each rise at the first second of the new severity, never earlier. */
+        assert_int_equal(next_rise(T0, SEVERITY_OK), DUE);
+        assert_int_equal(next_rise(DUE - 1, SEVERITY_OK), DUE);
+        assert_int_equal(next_rise(DUE, SEVERITY_OK), NOT_AFTER - 20 * DAY);
+        assert_int_equal(next_rise(NOT_AFTER - 20 * DAY, SEVERITY_OK), NOT_AFTER - 10 * DAY);
+        assert_int_equal(next_rise(NOT_AFTER - 10 * DAY, SEVERITY_OK), NOT_AFTER - 3 * DAY);
+        assert_int_equal(next_rise(NOT_AFTER - 3 * DAY - 1, SEVERITY_OK), NOT_AFTER - 3 * DAY);
+        /* critical: nothing above it */
+        assert_int_equal(next_rise(NOT_AFTER - 3 * DAY, SEVERITY_OK), 0);
+        assert_int_equal(next_rise(NOT_AFTER + DAY, SEVERITY_OK), 0);
+        /* the clock behind notBefore: the first rise is still the due time */
+        assert_int_equal(next_rise(T0 - 10 * DAY, SEVERITY_OK), DUE);
+        for (time_t now = T0; now < NOT_AFTER; now += DAY / 3) {
+                time_t t = next_rise(now, SEVERITY_OK);
+
+                if (at(now) == SEVERITY_CRITICAL) {
+                        assert_int_equal(t, 0);
+                        continue;
+                }
+                assert_true(t > now);
+                assert_true(at(t) > at(now));
+                assert_true(at(t - 1) == at(now));
+        }
+}
+
+static void test_next_rise_floor(void **state) {
+        /* Above a floor of notice, the due time is no rise: the next is warning. */
+        assert_int_equal(next_rise(T0, SEVERITY_NOTICE), NOT_AFTER - 20 * DAY);
+        assert_int_equal(next_rise(T0, SEVERITY_ERROR), NOT_AFTER - 3 * DAY);
+        assert_int_equal(next_rise(T0, SEVERITY_CRITICAL), 0);
+        /* a threshold of 0 % is reached at expiry */
+        assert_int_equal(severity_next_rise(T0, T0, NOT_AFTER, DUE, 20, 10, 0, SEVERITY_ERROR), NOT_AFTER);
+        /* equal thresholds: one rise straight to the worst */
+        assert_int_equal(severity_next_rise(T0, T0, NOT_AFTER, DUE, 10, 10, 10, SEVERITY_NOTICE),
+                         NOT_AFTER - 10 * DAY);
+        assert_int_equal(severity_for(NOT_AFTER - 10 * DAY, T0, NOT_AFTER, DUE, 10, 10, 10),
+                         SEVERITY_CRITICAL);
+        /* an empty lifetime is critical already */
+        assert_int_equal(severity_next_rise(T0 - DAY, T0, T0, T0, 20, 10, 3, SEVERITY_OK), 0);
+        /* lifetimes that do not divide evenly: still the first second of the rise */
+        for (time_t life = 1; life < 400; life += 7) {
+                time_t t = severity_next_rise(T0, T0, T0 + life, T0 + life, 20, 10, 3, SEVERITY_NOTICE);
+
+                assert_true(t > T0);
+                assert_true(severity_for(t, T0, T0 + life, T0 + life, 20, 10, 3) > SEVERITY_NOTICE);
+                if (t - 1 > T0)
+                        assert_true(severity_for(t - 1, T0, T0 + life, T0 + life, 20, 10, 3) <=
+                                    SEVERITY_NOTICE);
+        }
+}
+
 static void test_degenerate_lifetime(void **state) {
         /* zero lifetime */
         assert_int_equal(severity_for(T0 - DAY, T0, T0, T0, 20, 10, 3), SEVERITY_CRITICAL);
@@ -105,6 +161,8 @@ int main(void) {
                 cmocka_unit_test(test_due_not_renewed),
                 cmocka_unit_test(test_threshold_boundaries),
                 cmocka_unit_test(test_expired),
+                cmocka_unit_test(test_next_rise),
+                cmocka_unit_test(test_next_rise_floor),
                 cmocka_unit_test(test_degenerate_lifetime),
                 cmocka_unit_test(test_extreme_times),
                 cmocka_unit_test(test_misordered_thresholds),
