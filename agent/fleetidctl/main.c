@@ -806,15 +806,20 @@ static int verb_check(void) {
         return check_print(&k);
 }
 
+/* How long fleetidctl renew waits for the outcome. */
+#define RENEW_WAIT_SEC 120
+
 static void help(void) {
         printf("Usage: fleetidctl [OPTIONS] COMMAND\n"
                "\n"
-               "Shows the state of the fleetid identity agent.\n"
+               "Shows the state of the fleetid identity agent, and asks it to renew.\n"
                "\n"
                "Commands:\n"
                "  status               Enrollment state, birth and operational certificates\n"
                "  check                Monitoring probe: one line and a Nagios plugin exit code\n"
                "                       (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
+               "  renew                Ask the running fleetidd to renew the operational\n"
+               "                       certificate now, and wait (at most %ds) for the outcome\n"
                "\n"
                "Options:\n"
                "      --config PATH    Configuration file (default: %s)\n"
@@ -828,8 +833,10 @@ static void help(void) {
                "Exit status of status: 0 success, 1 usage or configuration error, 3 the\n"
                "state directory or a file in it cannot be read. Missing files are not errors.\n"
                "Exit status of check: the plugin code above; every error, also a usage or\n"
-               "configuration error, gives 3. See docs/monitoring.md.\n",
-               FLEETID_CONFIG_PATH);
+               "configuration error, gives 3. See docs/monitoring.md.\n"
+               "Exit status of renew: 0 renewed, 1 the renewal failed or fleetidd is not running,\n"
+               "2 no outcome within the wait.\n",
+               RENEW_WAIT_SEC, FLEETID_CONFIG_PATH);
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -876,7 +883,6 @@ static int parse_argv(int argc, char *argv[]) {
  * PID it recorded, after checking that PID really is fleetidd), then waits a
  * bounded time for the outcome in the status file. Exit: 0 renewed, 1 the
  * renewal failed or fleetidd is not running, 2 no outcome within the wait. */
-#define RENEW_WAIT_SEC 120
 
 static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d) {
         _cleanup_free_ char *text = NULL, *comm = NULL, *path = NULL;

@@ -121,7 +121,8 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch) {
                            "/cacerts offers %d new root CA certificate(s) that nothing links to a trusted root; "
                            "trust unchanged: %s",
                            sk_X509_num(ch->refused), diag_text(&ch->refused_why, -EKEYREJECTED));
-        if (!ch->ca_changed && sk_X509_num(ch->adopted) == 0 && sk_X509_num(ch->retired) == 0) {
+        if ((!ch->ca_changed || ch->ca_first) && sk_X509_num(ch->adopted) == 0 &&
+            sk_X509_num(ch->retired) == 0) {
                 log_debug("/cacerts refreshed: the EST CA certificates are unchanged");
                 return;
         }

@@ -118,6 +118,8 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         m->last_attempt = (uint64_t) time(NULL);
         r = attempt(m, &res, &d);
+        /* Stored by now even if the enrollment then failed. */
+        manager_announce_trust_changes(m, &res.trust_changes);
         if (r >= 0) {
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);

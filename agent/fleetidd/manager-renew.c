@@ -190,10 +190,13 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                                    "needs a person; trying again in %us",
                                    diag_text(&d, r), m->config->renew_retry_max_sec);
                         manager_set_state(m, "failed", diag_text(&d, r));
+                        manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
                         return arm_in(m, m->config->renew_retry_max_sec);
                 }
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                            "cannot renew: %s; enrolling again with the birth identity", diag_text(&d, r));
+                manager_set_state(m, "enrolling", diag_text(&d, r));
+                manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
                 m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
                 return manager_schedule_attempt(m, 0);
         }

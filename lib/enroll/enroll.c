@@ -22,6 +22,7 @@ void enroll_result_done(EnrollResult *r) {
         if (!r)
                 return;
         X509_free(r->cert);
+        trust_changes_done(&r->trust_changes);
         *r = (EnrollResult) {};
 }
 
@@ -210,6 +211,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
         ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
+        ret->trust_changes = trust.changes;
+        trust.changes = (TrustChanges) {};
 
         r = operational_key_prepare(c, tpm, &op_pub, &ret->key_created, d);
         if (r < 0)

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
@@ -32,6 +33,7 @@ typedef struct EnrollResult {
         unsigned ca_certs;          /* EST CA certificates trusted after /cacerts */
         bool subject_changed;       /* the CA issued another subject than the CSR asked for */
         ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
+        TrustChanges trust_changes; /* what this enrollment's /cacerts changed, even if it then failed */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);

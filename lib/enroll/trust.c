@@ -276,6 +276,7 @@ int trust_apply_cacerts(const TrustSet *t, STACK_OF(X509) *cacerts, STACK_OF(X50
         r = trust_select_ca_certs(cacerts, in_force, now, &selection, d);
         if (r < 0)
                 return r;
+        ch->ca_first = !previous_ca;
         ch->ca_changed = !previous_ca || !same_set(previous_ca, selection);
         if (ch->ca_changed)
                 n.ca_certs = TAKE_PTR(selection);

@@ -40,6 +40,7 @@ typedef struct TrustChanges {
         STACK_OF(X509) *refused; /* new self-signed CA certificates in /cacerts that were not adopted */
         Diag refused_why;        /* why the first of them was refused */
         bool ca_changed;         /* the EST CA set differs from the one stored before */
+        bool ca_first;           /* there was none stored before (a first enrollment): no news */
         bool adopted_changed;    /* the adopted anchors differ from the ones stored before */
 } TrustChanges;
 

@@ -22,13 +22,14 @@
 #define STATUS_FILE_MAX (64 * 1024)
 
 typedef struct StatusRecord {
-        char *state;           /* "unprovisioned" | "enrolling" | "waiting-retry" | "enrolled" | "failed" */
-        char *last_error;      /* one line, NULL if none */
-        uint64_t updated;      /* unix seconds of the write */
-        uint64_t last_success; /* unix seconds, 0 = never */
-        uint64_t next_attempt; /* unix seconds, 0 = none scheduled */
-        uint64_t last_attempt; /* unix seconds of the latest enrollment/renewal attempt, 0 = none */
-        uint64_t renew_due;    /* unix seconds the current certificate's renewal is due, 0 = unknown */
+        /* "unprovisioned", "enrolling", "waiting-retry", "waiting-clock", "enrolled", "renewing", "failed" */
+        char *state;
+        char *last_error;         /* one line, NULL if none */
+        uint64_t updated;         /* unix seconds of the write */
+        uint64_t last_success;    /* unix seconds, 0 = never */
+        uint64_t next_attempt;    /* unix seconds, 0 = none scheduled */
+        uint64_t last_attempt;    /* unix seconds of the latest enrollment/renewal attempt, 0 = none */
+        uint64_t renew_due;       /* unix seconds the current certificate's renewal is due, 0 = unknown */
         uint64_t cacerts_checked; /* unix seconds /cacerts was last fetched, 0 = not since fleetidd started */
         uint64_t cacerts_next;    /* unix seconds the periodic /cacerts refresh is due, 0 = none scheduled */
         unsigned renew_requests;  /* renewals asked for (SIGUSR1) since fleetidd started */

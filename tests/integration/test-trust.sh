@@ -7,7 +7,9 @@
 #     75 naming the verification failure, and no request reaches the server;
 #   - with no trust anchors, est.bootstrap_fingerprint decides: the right EST CA
 #     fingerprint enrolls and saves the anchors in the state directory, a wrong
-#     one is refused (naming it) before anything but /cacerts is sent.
+#     one is refused (naming it) before anything but /cacerts is sent;
+#   - a first enrollment while the EST CA rolls over to a new root (RFC 7030
+#     4.1.3) adopts the new root at once, and logs it with its MESSAGE_ID.
 # Not covered: a TLS version floor below 1.2, since the lab server only
 # speaks TLS 1.2 and 1.3.
 # Exit status: 0 pass, 1 fail, 77 skipped (a tool is missing).
@@ -97,4 +99,18 @@ fleetid_expect_eq "$(est_log_count op=simpleenroll status=200 client_kind=birth)
 openssl verify -CAfile "$EST_PKI/est-ca.pem" "$FLEETID_STATE/operational.pem" >/dev/null ||
     lab_fail "the operational certificate enrolled after bootstrapping does not chain to the EST CA"
 
-echo "PASS: EST server authentication and bootstrap"
+step "a first enrollment during a root CA rollover adopts the new root"
+"$LAB_PYTHON" "$LAB_PKI_PY" rollover "$EST_PKI" >/dev/null || lab_fail "pki.py rollover failed"
+new_fp=$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$EST_PKI/est-ca-new.pem")
+fleetid_write_config
+rm -f "$FLEETID_STATE"/operational.pem "$FLEETID_STATE"/est-trust-anchors.pem "$FLEETID_STATE"/est-adopted-anchors.pem
+est_control '{"cacerts": "rollover"}'
+fleetid_enroll_once || lab_fail "enrollment during a rollover: expected exit 0, got $?"
+fleetid_expect_eq "$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$FLEETID_STATE/est-adopted-anchors.pem")" \
+    "$new_fp" "the root adopted at enrollment"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "adopted the EST root CA certificate .*\($new_fp," \
+    "fleetidd's report of the adoption"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "the EST CA certificates changed" "fleetidd's report of the new EST CA set"
+est_control ''
+
+echo "PASS: EST server authentication and bootstrap; rollover adopted at first enrollment"
