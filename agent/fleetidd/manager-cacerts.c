@@ -33,7 +33,7 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* CLOCK_BOOTTIME, so suspend time counts; 1% slack (at most an hour) lets the
  * kernel coalesce wake-ups. */
-static int arm(Manager *m, uint64_t delay_sec) {
+static int arm(Manager *m, time_t now, uint64_t delay_sec) {
         uint64_t slack = delay_sec / 100 > 3600 ? 3600 : delay_sec / 100;
         int r;
 
@@ -43,7 +43,7 @@ static int arm(Manager *m, uint64_t delay_sec) {
         if (r < 0)
                 return log_error_errno(r, "cannot schedule the periodic /cacerts refresh: %m");
         (void) sd_event_source_set_description(m->cacerts_timer, "cacerts-refresh");
-        m->cacerts_next = (uint64_t) time(NULL) + delay_sec;
+        m->cacerts_next = (uint64_t) now + delay_sec;
         return 0;
 }
 
@@ -53,12 +53,14 @@ int manager_cacerts_start(Manager *m) {
 
         if (m->cacerts_timer)
                 return 0;
-        return arm(m, manager_random() % (first_max + 1));
+        return arm(m, time(NULL), manager_random() % (first_max + 1));
 }
 
 int manager_cacerts_fetched(Manager *m) {
-        m->cacerts_checked = (uint64_t) time(NULL);
-        return arm(m, m->config->est_cacerts_refresh_sec);
+        time_t now = time(NULL);
+
+        m->cacerts_checked = (uint64_t) now;
+        return arm(m, now, m->config->est_cacerts_refresh_sec);
 }
 
 static void log_roots(int level, const char *message_id, STACK_OF(X509) *certs, const char *what,
@@ -85,7 +87,7 @@ static char *fingerprints_var(const char *name, STACK_OF(X509) *certs) {
         size_t len;
         FILE *f;
 
-        if (sk_X509_num(certs) == 0)
+        if (sk_X509_num(certs) <= 0) /* -1 for NULL */
                 return NULL;
         f = open_memstream(&s, &len);
         if (!f)
@@ -121,8 +123,8 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch) {
                            "/cacerts offers %d new root CA certificate(s) that nothing links to a trusted root; "
                            "trust unchanged: %s",
                            sk_X509_num(ch->refused), diag_text(&ch->refused_why, -EKEYREJECTED));
-        if ((!ch->ca_changed || ch->ca_first) && sk_X509_num(ch->adopted) == 0 &&
-            sk_X509_num(ch->retired) == 0) {
+        if ((!ch->ca_changed || ch->ca_first) && sk_X509_num(ch->adopted) <= 0 &&
+            sk_X509_num(ch->retired) <= 0) {
                 log_debug("/cacerts refreshed: the EST CA certificates are unchanged");
                 return;
         }
@@ -163,7 +165,7 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_debug("no /cacerts refresh now (no valid operational certificate, or the clock is not "
                           "believable); next try in %us",
                           period);
-                r = arm(m, period);
+                r = arm(m, time(NULL), period);
                 manager_write_status(m);
                 return r;
         }
@@ -173,7 +175,7 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
                            "periodic /cacerts refresh failed: %s; the operational identity and the trust "
                            "anchors are unchanged; trying again in %us",
                            diag_text(&d, r), period);
-                r = arm(m, period);
+                r = arm(m, time(NULL), period);
         } else {
                 manager_announce_trust_changes(m, &ch);
                 r = manager_cacerts_fetched(m);

@@ -118,15 +118,14 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         m->last_attempt = (uint64_t) time(NULL);
         r = attempt(m, &res, &d);
-        /* Stored by now even if the enrollment then failed. */
-        manager_announce_trust_changes(m, &res.trust_changes);
         if (r >= 0) {
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);
                 fetched = res.cert != NULL; /* not "already enrolled" */
-                enroll_result_done(&res);
                 if (m->oneshot) {
                         manager_set_state(m, "enrolled", NULL);
+                        manager_announce_trust_changes(m, &res.trust_changes);
+                        enroll_result_done(&res);
                         manager_notify_ready(m, "enrolled");
                         return sd_event_exit(m->event, 0);
                 }
@@ -134,11 +133,19 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                         (void) manager_cacerts_fetched(m);
                 /* Writes the status "enrolled" once, with the renewal due time. */
                 r = manager_schedule_renewal(m);
+                if (r < 0)
+                        manager_set_state(m, "failed",
+                                          "enrolled, but the stored certificate cannot be read back");
                 manager_notify_ready(m, "enrolled");
+                /* After the reload, so the events describe the new certificate. */
+                manager_announce_trust_changes(m, &res.trust_changes);
+                enroll_result_done(&res);
                 manager_event(m, HOOK_EVENT_ENROLLED, NULL);
                 return r;
         }
 
+        /* The trust store was updated even if the enrollment then failed. */
+        manager_announce_trust_changes(m, &res.trust_changes);
         m->failures++;
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
                              res.hint.retry_after_given, res.hint.retry_after_sec, manager_random());

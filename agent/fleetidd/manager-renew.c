@@ -51,10 +51,9 @@ static int load_current_dates(Manager *m, Diag *d) {
         if (r < 0)
                 return diag_set(d, r, "the operational certificate's dates are unreadable");
         (void) cert_serial_string(sk_X509_value(certs, 0), &serial);
-        if (cert_subject_string(sk_X509_value(certs, 0), &subject) >= 0) {
-                free(m->cert_subject);
-                m->cert_subject = TAKE_PTR(subject);
-        }
+        (void) cert_subject_string(sk_X509_value(certs, 0), &subject);
+        free(m->cert_subject);
+        m->cert_subject = TAKE_PTR(subject); /* NULL if unreadable: no stale subject */
         if (!streq_ptr(serial, m->renew_serial)) {
                 free(m->renew_serial);
                 m->renew_serial = TAKE_PTR(serial);
@@ -182,8 +181,12 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                 return r;
         }
 
+        /* A /cacerts answer before the failure was stored: say what it changed. */
+        manager_announce_trust_changes(m, &res.trust_changes);
         if (r == -EKEYEXPIRED || r == -ENOENT || r == -ENOKEY) {
                 renew_result_done(&res);
+                m->renew_failures++;
+                m->failures = m->renew_failures;
                 if (!m->config->renew_fallback_to_birth) {
                         log_struct(LOG_CRIT, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                                    "renewal impossible: %s; renew.fallback_to_birth is off, so this device "

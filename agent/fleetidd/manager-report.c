@@ -74,8 +74,18 @@ static void arm_severity_timer(Manager *m, time_t now) {
         (void) sd_event_source_set_description(m->severity_timer, "severity");
 }
 
+/* time() reads the coarse clock, up to a tick behind the one timers fire on:
+ * the severity timer must see the second it was armed for. */
+static time_t now_precise(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+                return time(NULL);
+        return ts.tv_sec;
+}
+
 void manager_report(Manager *m) {
-        time_t now = time(NULL);
+        time_t now = now_precise();
         Severity sev = current_severity(m, now);
 
         if (m->config->metrics_file)

@@ -49,8 +49,11 @@ uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, cons
 uint64_t renew_retry_after_delay(uint64_t retry_after_sec, time_t now, time_t not_after) {
         uint64_t delay = retry_after_sec ? retry_after_sec : 1;
 
+        /* Expired while the request was under way: the fallback, at once. */
+        if (not_after < now)
+                return 1;
         /* notAfter is the last valid second: one past it the certificate has expired. */
-        if (not_after >= now && (uint64_t) (not_after - now) + 1 < delay)
+        if ((uint64_t) (not_after - now) + 1 < delay)
                 delay = (uint64_t) (not_after - now) + 1;
         return delay;
 }

@@ -43,7 +43,7 @@ time_t renew_due(time_t not_before, time_t not_after, const RenewPolicy *p, uint
 /* The delay before retrying a renewal the server answered with Retry-After:
  * its value (at least a second), but no later than just after the certificate
  * expires: then /simplereenroll is over and the fallback to the birth identity
- * (/simpleenroll, another request) takes over. */
+ * (/simpleenroll, another request) takes over; 1 if it has expired already. */
 uint64_t renew_retry_after_delay(uint64_t retry_after_sec, time_t now, time_t not_after);
 
 /* The delay before retry number `failures` (>= 1) at time `now`. */

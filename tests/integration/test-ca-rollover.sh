@@ -4,6 +4,7 @@
 # test-ca-rollover.sh: the EST CA rolls over to a new root key (RFC 7030
 # 4.1.3) while a device is enrolled; fleetidd follows through its periodic
 # /cacerts refresh (est.cacerts_refresh = 10 s):
+#  - enrollment and a restart of the enrolled daemon announce no CA change;
 #  - an impostor root in /cacerts, next to a NewWithOld look-alike signed by
 #    another key, is not adopted: a warning names it, and the anchors, the EST
 #    CA set and the operational identity stay as they were;
@@ -97,6 +98,14 @@ fleetid_wait_state 30 enrolled
 serial=$(serial_of)
 fleetid_expect_eq "$(pem_fingerprints "$CASET")" "$OLD_FP" "the EST CA set after enrollment"
 [ ! -e "$ADOPTED" ] || lab_fail "$ADOPTED exists before any rollover"
+
+step "a restart of the enrolled daemon announces no CA change"
+_lab_kill "$FLEETIDD_PID" fleetidd
+fleetid_daemon_start
+lab_wait_until 30 "the restarted daemon to schedule the renewal" log_has "renewal due at" ||
+    lab_fail "the restarted daemon did not schedule a renewal; log: $(tail -n 3 "$FLEETIDD_LOG")"
+fleetid_expect_grep "$FLEETIDD_LOG" "already enrolled" "the restarted daemon's log"
+! log_has "EST CA certificates changed" || lab_fail "a restart announced an EST CA change: $(grep CA "$FLEETIDD_LOG")"
 cp "$CASET" "$LAB_TMPDIR/caset-before"
 caset_inode=$(stat -c %i "$CASET") # every write is a rename: a new inode
 

@@ -89,8 +89,9 @@ static void test_retry_after(void **state) {
         assert_int_equal(renew_retry_after_delay(3601, now, now + 3600), 3601);
         assert_int_equal(renew_retry_after_delay(3600, now, now + 3600), 3600);
         assert_int_equal(renew_retry_after_delay(60, now, now), 1);
-        /* Expired already: nothing to cap against. */
-        assert_int_equal(renew_retry_after_delay(60, now, now - 10), 60);
+        /* Expired while the request was under way: the fallback comes at once. */
+        assert_int_equal(renew_retry_after_delay(60, now, now - 10), 1);
+        assert_int_equal(renew_retry_after_delay(86400, now, now - 1), 1);
 }
 
 int main(void) {
