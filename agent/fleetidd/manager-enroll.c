@@ -53,7 +53,7 @@ static void warn_if_lockout(TpmContext *tpm) {
 }
 
 /* One attempt; returns 0 once the device holds a valid operational certificate. */
-static int attempt(Manager *m, EnrollResult *res, Diag *d) {
+static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
         _cleanup_(X509_freep) X509 *current = NULL;
         _cleanup_erase_ char *password = NULL;
@@ -73,6 +73,12 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
                 log_enrolled(current, "already enrolled:");
                 return 0;
         }
+        /* Enrolled before, but that identity is expired or unusable: a new
+         * enrollment is the fallback renew.fallback_to_birth may forbid. */
+        if (!c->renew_fallback_to_birth && manager_load_cert_dates(m, NULL) >= 0) {
+                *ret_needs_person = true;
+                return diag_prefix(d, -EKEYEXPIRED, "the operational identity is unusable");
+        }
         log_info("enrolling: %s", diag_text(d, -ENOENT));
         diag_clear(d);
 
@@ -90,7 +96,10 @@ static int attempt(Manager *m, EnrollResult *res, Diag *d) {
         log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x; "
                  "CSR channel binding: %s",
                  res->ca_certs, res->key_created ? "created" : "reused (pending from an earlier attempt)",
-                 c->op_key_handle, channel_binding_type_to_string(res->binding));
+                 res->key_handle, channel_binding_type_to_string(res->binding));
+        if (res->old_key_kept)
+                log_warning("the expired operational identity's key could not be evicted from the TPM; the "
+                            "next renewal will replace it");
         if (res->subject_changed)
                 log_notice("the EST CA issued the certificate with another subject than the CSR asked for");
         log_enrolled(res->cert, "enrolled:");
@@ -102,7 +111,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         EnrollResult res = {};
         char delay_text[32];
         uint64_t delay;
-        bool server_asked;
+        bool server_asked, needs_person = false;
         Diag d = {};
         bool fetched;
         int r;
@@ -114,14 +123,16 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                         log_error("not enrolling with an untrustworthy clock (--oneshot: not waiting)");
                         return sd_event_exit(m->event, EXIT_TEMPFAIL);
                 }
-                return r;
+                /* r < 0: cannot even watch the clock; look again later. */
+                return r < 0 ? manager_schedule_attempt(m, m->config->retry_initial_sec) : 0;
         }
         m->last_attempt = (uint64_t) time(NULL);
-        r = attempt(m, &res, &d);
+        r = attempt(m, &res, &needs_person, &d);
         if (r >= 0) {
                 m->failures = 0;
-                m->last_success = (uint64_t) time(NULL);
                 fetched = res.cert != NULL; /* not "already enrolled" */
+                if (fetched)
+                        m->last_success = (uint64_t) time(NULL);
                 if (m->oneshot) {
                         manager_set_state(m, "enrolled", NULL);
                         manager_announce_trust_changes(m, &res.trust_changes);
@@ -133,9 +144,12 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                         (void) manager_cacerts_fetched(m);
                 /* Writes the status "enrolled" once, with the renewal due time. */
                 r = manager_schedule_renewal(m);
-                if (r < 0)
+                if (r < 0) {
+                        /* The next attempt finds the identity unusable and enrolls anew. */
                         manager_set_state(m, "failed",
                                           "enrolled, but the stored certificate cannot be read back");
+                        r = manager_schedule_attempt(m, m->config->retry_max_sec);
+                }
                 manager_notify_ready(m, "enrolled");
                 /* After the reload, so the events describe the new certificate. */
                 manager_announce_trust_changes(m, &res.trust_changes);
@@ -147,6 +161,10 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         /* The trust store was updated even if the enrollment then failed. */
         manager_announce_trust_changes(m, &res.trust_changes);
         m->failures++;
+        if (needs_person && !m->oneshot) {
+                enroll_result_done(&res);
+                return manager_renewal_impossible(m, r, &d);
+        }
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
                              res.hint.retry_after_given, res.hint.retry_after_sec, manager_random());
         server_asked = res.hint.retry_after_given;

@@ -35,8 +35,11 @@ static RenewPolicy manager_policy(const Manager *m) {
 }
 
 /* Reads the current certificate's dates and serial from the state directory
- * (no TPM needed to schedule). A new certificate gets a new jitter draw. */
-static int load_current_dates(Manager *m, Diag *d) {
+ * (no TPM needed to schedule). Each certificate has its own jitter draw, taken
+ * from its fingerprint: the same after a restart, so a gateway that reboots
+ * often does not renew at the earliest of many draws, nor a fleet rebooted
+ * together all at once. */
+int manager_load_cert_dates(Manager *m, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
         _cleanup_free_ char *path = NULL, *serial = NULL, *subject = NULL;
         time_t nb, na;
@@ -57,7 +60,8 @@ static int load_current_dates(Manager *m, Diag *d) {
         if (!streq_ptr(serial, m->renew_serial)) {
                 free(m->renew_serial);
                 m->renew_serial = TAKE_PTR(serial);
-                m->renew_random = manager_random();
+                if (cert_digest_u64(sk_X509_value(certs, 0), &m->renew_random) < 0)
+                        m->renew_random = manager_random();
         }
         m->cert_not_before = nb;
         m->cert_not_after = na;
@@ -99,7 +103,7 @@ int manager_schedule_renewal(Manager *m) {
         Diag d = {};
         int r;
 
-        r = load_current_dates(m, &d);
+        r = manager_load_cert_dates(m, &d);
         if (r < 0)
                 return log_error_errno(r, "cannot schedule renewal: %s", diag_text(&d, r));
         due = renew_due((time_t) m->cert_not_before, (time_t) m->cert_not_after, &p, m->renew_random);
@@ -149,7 +153,7 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
-        return renew_once(c, tpm, m->store, password, time(NULL), res, d);
+        return renew_once(c, tpm, m->store, password, time(NULL), m->renew_deferred_key, res, d);
 }
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -163,11 +167,22 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* The outcome written next answers every request received until now. */
         m->renew_answered = m->renew_requests;
-        if (manager_clock_ready(m, true) <= 0)
+        r = manager_clock_ready(m, true);
+        if (r < 0) /* cannot even watch the clock: look again later */
+                return arm_in(m, m->config->retry_initial_sec);
+        if (r == 0)
                 return 0;
         manager_set_state(m, "renewing", NULL);
         m->last_attempt = (uint64_t) time(NULL);
         r = renew_attempt(m, &res, &d);
+        if (r >= 0 || res.identity_unusable) {
+                /* The request the CA deferred is over: answered, or no longer ours to repeat. */
+                EVP_PKEY_free(m->renew_deferred_key);
+                m->renew_deferred_key = NULL;
+        } else if (res.deferred_key) {
+                EVP_PKEY_free(m->renew_deferred_key);
+                m->renew_deferred_key = TAKE_PTR(res.deferred_key);
+        }
         if (r >= 0) {
                 m->renew_failures = 0;
                 m->failures = 0;
@@ -175,6 +190,12 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_renewed(&res);
                 (void) manager_cacerts_fetched(m);
                 r = manager_schedule_renewal(m);
+                if (r < 0) {
+                        /* The next attempt finds the identity unusable and enrolls anew. */
+                        manager_set_state(m, "failed",
+                                          "renewed, but the stored certificate cannot be read back");
+                        r = arm_in(m, m->config->renew_retry_max_sec);
+                }
                 manager_event(m, HOOK_EVENT_RENEWED, NULL);
                 manager_announce_trust_changes(m, &res.trust_changes);
                 renew_result_done(&res);
@@ -183,18 +204,13 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* A /cacerts answer before the failure was stored: say what it changed. */
         manager_announce_trust_changes(m, &res.trust_changes);
-        if (r == -EKEYEXPIRED || r == -ENOENT || r == -ENOKEY) {
+        if (res.identity_unusable) {
                 renew_result_done(&res);
                 m->renew_failures++;
                 m->failures = m->renew_failures;
                 if (!m->config->renew_fallback_to_birth) {
-                        log_struct(LOG_CRIT, r, FLEETID_MESSAGE_RENEWAL_FAILED,
-                                   "renewal impossible: %s; renew.fallback_to_birth is off, so this device "
-                                   "needs a person; trying again in %us",
-                                   diag_text(&d, r), m->config->renew_retry_max_sec);
-                        manager_set_state(m, "failed", diag_text(&d, r));
-                        manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
-                        return arm_in(m, m->config->renew_retry_max_sec);
+                        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+                        return manager_renewal_impossible(m, r, &d);
                 }
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                            "cannot renew: %s; enrolling again with the birth identity", diag_text(&d, r));
@@ -221,6 +237,17 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
         manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
         return arm_in(m, delay);
+}
+
+int manager_renewal_impossible(Manager *m, int error, const Diag *d) {
+        log_struct(LOG_CRIT, error, FLEETID_MESSAGE_RENEWAL_FAILED,
+                   "renewal impossible: %s; renew.fallback_to_birth is off, so this device does not enroll "
+                   "again with its birth identity and needs a person; checking again in %us",
+                   diag_text(d, error), m->config->renew_retry_max_sec);
+        m->next_attempt = (uint64_t) time(NULL) + m->config->renew_retry_max_sec;
+        manager_set_state(m, "failed", diag_text(d, error));
+        manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
+        return manager_schedule_attempt(m, m->config->renew_retry_max_sec);
 }
 
 int manager_renew_now(Manager *m) {

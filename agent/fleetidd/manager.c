@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/password.h"
 #include "fleetidd/manager.h"
+#include "store/status-file.h"
 
 int manager_new(Config *config, bool oneshot, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -40,6 +41,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->timesync_source);
         free(m->renew_serial);
         free(m->cert_subject);
+        EVP_PKEY_free(m->renew_deferred_key);
         hook_set_free(m->hooks);
         sd_event_unref(m->event);
         state_store_free(m->store);
@@ -85,6 +87,13 @@ int manager_start(Manager *m) {
         if (r < 0)
                 log_warning_errno(r, "cannot record the daemon's PID (fleetidctl renew will not find it): %s",
                                   diag_text(&d, r));
+
+        /* The last success outlives a restart ("already enrolled" is none). */
+        StatusRecord previous = {};
+        if (status_record_load(m->store, &previous, NULL) >= 0) {
+                m->last_success = previous.last_success;
+                status_record_done(&previous);
+        }
 
         log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
                  m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);

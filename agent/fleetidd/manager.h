@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
@@ -49,6 +50,7 @@ typedef struct Manager {
         uint64_t renew_random; /* this certificate's draw for the jitter */
         char *renew_serial;    /* serial of the certificate renew_random was drawn for */
         unsigned renew_failures;
+        EVP_PKEY *renew_deferred_key;            /* the key of a request the CA deferred (202), or NULL */
         unsigned renew_requests;                 /* SIGUSR1s received (fleetidctl renew) */
         unsigned renew_answered;                 /* renew_requests when the latest renewal attempt started */
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
@@ -84,6 +86,11 @@ int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
 
 /* manager-renew.c */
 int manager_schedule_renewal(Manager *m);
+/* Reads the stored operational certificate's dates, subject and serial. */
+int manager_load_cert_dates(Manager *m, Diag *d);
+/* The identity is unusable and renew.fallback_to_birth forbids enrolling anew:
+ * critical, state "failed", checked again after renew.retry_max. */
+int manager_renewal_impossible(Manager *m, int error, const Diag *d);
 int manager_renew_now(Manager *m);
 uint64_t manager_random(void);
 

@@ -619,11 +619,17 @@ static int check_relations(Loader *l) {
                             "monitoring thresholds must satisfy critical_percent (%u) < error_percent (%u) < "
                             "warning_percent (%u)",
                             c->critical_percent, c->error_percent, c->warning_percent);
-        if (c->warning_percent >= 100 - c->renew_share_percent)
-                return fail(l, line_of(l, K_MON_WARNING, K_RENEW_SHARE),
+        if (c->renew_jitter_percent >= c->renew_share_percent)
+                return fail(l, line_of(l, K_RENEW_JITTER, K_RENEW_SHARE),
+                            "renew.jitter_percent (%u) must be less than renew.share_percent (%u), or a "
+                            "renewal could fall due as soon as the certificate is issued",
+                            c->renew_jitter_percent, c->renew_share_percent);
+        /* The latest due time is share + jitter: no warning before it. */
+        if (c->warning_percent + c->renew_share_percent + c->renew_jitter_percent >= 100)
+                return fail(l, line_of(l, K_MON_WARNING, K_RENEW_SHARE) ?: l->lines[K_RENEW_JITTER],
                             "monitoring.warning_percent (%u%% of the lifetime left) is reached before renewal "
-                            "is due (renew.share_percent %u%%); lower it",
-                            c->warning_percent, c->renew_share_percent);
+                            "is due (renew.share_percent %u%% + jitter_percent %u%%); lower one of them",
+                            c->warning_percent, c->renew_share_percent, c->renew_jitter_percent);
         if (c->srk_handle == c->birth_key_handle || c->srk_handle == c->op_key_handle)
                 return fail(l, l->lines[K_TPM_SRK] ?: line_of(l, K_BIRTH_KEY, K_OP_KEY),
                             "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -213,10 +215,17 @@ int cert_verify_chain(X509 *leaf_in, STACK_OF(X509) *untrusted_in, STACK_OF(X509
 
 static int asn1_time_to_time_t(const ASN1_TIME *t, time_t *ret) {
         struct tm tm = {};
+        time_t v;
 
         if (!t || !ASN1_TIME_to_tm(t, &tm))
                 return -EBADMSG;
-        *ret = timegm(&tm);
+        errno = 0;
+        v = timegm(&tm);
+        if (v == (time_t) -1 && errno == EOVERFLOW)
+                /* Past a 32-bit time_t (2038): the latest time there is, so a long-lived
+                 * root counts as valid, and a notBefore there as not valid yet. */
+                v = (time_t) (sizeof(time_t) >= 8 ? INT64_MAX : INT32_MAX);
+        *ret = v;
         return 0;
 }
 
@@ -319,6 +328,20 @@ int cert_fingerprint(X509 *cert, char **ret) {
         }
         s[prefix + 2 * sizeof(md)] = '\0';
         *ret = s;
+        return 0;
+}
+
+int cert_digest_u64(X509 *cert, uint64_t *ret) {
+        uint8_t md[CERT_FINGERPRINT_SIZE];
+        uint64_t v = 0;
+        int r;
+
+        r = cert_sha256(cert, md);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sizeof(v); i++)
+                v = v << 8 | md[i];
+        *ret = v;
         return 0;
 }
 

@@ -62,6 +62,11 @@ int certs_find_for_key(STACK_OF(X509) *certs, EVP_PKEY *key, X509 **ret, Diag *d
 /* "sha256:" + 64 lowercase hex digits of SHA-256 over the DER certificate. */
 int cert_fingerprint(X509 *cert, char **ret);
 
+/* The first 8 bytes of the certificate's SHA-256 fingerprint as a number: a
+ * value spread evenly across certificates that stays the same for one
+ * certificate (its renewal jitter survives restarts). */
+int cert_digest_u64(X509 *cert, uint64_t *ret);
+
 /* Parses "sha256:HEX": the prefix is case-insensitive, the 32 bytes are hex
  * digits of either case, each pair optionally separated from the next by one
  * ':' (so "sha256:AB:CD:..." as printed by 'openssl x509 -fingerprint' and

@@ -101,7 +101,7 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
         r = operational_load(c, tpm, store, &o, d);
         if (r < 0)
                 /* TPM trouble is an error; anything wrong with what is stored means "enroll". */
-                return tpm_error_is_transient(r) || r == -EIO ? r : 0;
+                return operational_load_failed_for_good(r) ? 0 : r;
         r = cert_check_validity(o->cert, now, CLOCK_SKEW_SEC, d);
         if (r < 0) {
                 time_t nb, na;
@@ -121,29 +121,43 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
         return 1;
 }
 
+/* Where the new operational key goes: operational.key_handle, unless an old
+ * identity (expired, or found unusable) still holds it with its key and
+ * renew.new_key is set: then the spare handle, so the new identity gets a new
+ * key and the old key stays until the new certificate is stored. *ret_old: the
+ * handle to evict then, 0 if none. */
+static uint32_t operational_key_handle_for_enrollment(const Config *c, TpmContext *tpm, StateStore *store,
+                                                      uint32_t *ret_old) {
+        _cleanup_(operational_identity_freep) OperationalIdentity *old = NULL;
+
+        *ret_old = 0;
+        if (!c->renew_new_key || operational_load(c, tpm, store, &old, NULL) < 0)
+                return c->op_key_handle;
+        *ret_old = old->key_handle;
+        return old->other_handle;
+}
+
 /* Reuses the pending operational key if one is at the handle, else creates it. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, EVP_PKEY **ret_pub, bool *ret_created,
-                                   Diag *d) {
+static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, EVP_PKEY **ret_pub,
+                                   bool *ret_created, Diag *d) {
         uint32_t attributes;
         int r;
 
         *ret_created = false;
-        r = tpm_key_read_public(tpm, c->op_key_handle, ret_pub, &attributes, d);
+        r = tpm_key_read_public(tpm, handle, ret_pub, &attributes, d);
         if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0)
                 return 0;
         if (r >= 0) {
                 /* Something that is not ours sits there: make room for a proper key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle,
-                                              true, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, true, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, c->op_key_handle,
-                                              false, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, false, d);
         if (r < 0)
                 return r;
         *ret_created = true;
-        return tpm_key_read_public(tpm, c->op_key_handle, ret_pub, NULL, d);
+        return tpm_key_read_public(tpm, handle, ret_pub, NULL, d);
 }
 
 /* A public copy of the birth certificate, so status tools need no TPM access. */
@@ -180,6 +194,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(est_client_freep) EstClient *client = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         TrustSet trust = {};
+        uint32_t old_handle = 0;
         int r;
 
         *ret = (EnrollResult) {};
@@ -214,10 +229,11 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         ret->trust_changes = trust.changes;
         trust.changes = (TrustChanges) {};
 
-        r = operational_key_prepare(c, tpm, &op_pub, &ret->key_created, d);
+        ret->key_handle = operational_key_handle_for_enrollment(c, tpm, store, &old_handle);
+        r = operational_key_prepare(c, tpm, ret->key_handle, &op_pub, &ret->key_created, d);
         if (r < 0)
                 goto out;
-        r = tpm_provider_load_key(c->op_key_handle, &op_key, d);
+        r = tpm_provider_load_key(ret->key_handle, &op_key, d);
         if (r < 0)
                 goto out;
 
@@ -239,6 +255,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = operational_save(store, res.chain, d);
         if (r < 0)
                 goto out;
+        /* The new identity is stored: only now may the old key go. */
+        if (old_handle)
+                ret->old_key_kept = tpm_key_evict(tpm, old_handle, NULL) < 0;
 
         ret->cert = sk_X509_value(res.chain, 0);
         X509_up_ref(ret->cert);

@@ -26,9 +26,11 @@
 #include "tpm/tpm-context.h"
 
 typedef struct EnrollResult {
-        EstRetryHint hint; /* when the server said to come back */
-        X509 *cert;        /* on success: the new operational certificate */
-        bool key_created;  /* a new operational key was created in the TPM (else a pending one reused) */
+        EstRetryHint hint;   /* when the server said to come back */
+        X509 *cert;          /* on success: the new operational certificate */
+        bool key_created;    /* a new operational key was created in the TPM (else a pending one reused) */
+        uint32_t key_handle; /* the TPM handle of the operational key */
+        bool old_key_kept;   /* an old identity's key could not be evicted (harmless; replaced later) */
         bool trust_bootstrapped;    /* the trust anchor came from the fingerprint bootstrap just now */
         unsigned ca_certs;          /* EST CA certificates trusted after /cacerts */
         bool subject_changed;       /* the CA issued another subject than the CSR asked for */

@@ -82,8 +82,9 @@ int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequ
                 return submit(client, req, now, ret, d);
 
         for (unsigned attempt = 1;; attempt++) {
-                _cleanup_free_ char *password = NULL;
-                ChannelBinding bound, carried;
+                /* The binding is no long-term secret, but nothing needs it after the POST. */
+                _cleanup_(channel_binding_erase) ChannelBinding bound = {}, carried = {};
+                _cleanup_erase_ char *password = NULL;
 
                 r = current_binding(client, &bound, d);
                 if (r < 0)

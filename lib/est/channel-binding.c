@@ -53,6 +53,11 @@ int channel_binding_from_ssl(SSL *ssl, ChannelBinding *ret, Diag *d) {
         return 0;
 }
 
+void channel_binding_erase(ChannelBinding *b) {
+        if (b)
+                explicit_bzero(b, sizeof(*b));
+}
+
 bool channel_binding_equal(const ChannelBinding *a, const ChannelBinding *b) {
         return a->type == b->type && a->len == b->len && memcmp(a->value, b->value, a->len) == 0;
 }

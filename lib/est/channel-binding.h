@@ -42,5 +42,8 @@ int channel_binding_from_ssl(SSL *ssl, ChannelBinding *ret, Diag *d);
 
 bool channel_binding_equal(const ChannelBinding *a, const ChannelBinding *b);
 
+/* Wipes the value (for _cleanup_). */
+void channel_binding_erase(ChannelBinding *b);
+
 /* The challengePassword text: base64 of the value, on one line. */
 int channel_binding_to_base64(const ChannelBinding *b, char **ret);

@@ -50,6 +50,7 @@ EstClient *est_client_free(EstClient *c) {
         X509_free(c->client_cert);
         sk_X509_pop_free(c->client_chain, X509_free);
         free(c->username);
+        channel_binding_erase(&c->binding);
         if (c->password) {
                 explicit_bzero(c->password, strlen(c->password));
                 free(c->password);

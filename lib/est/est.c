@@ -89,10 +89,13 @@ int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d) {
         return r;
 }
 
+/* "Retry-After: 0", or a date already past, asks for nothing: the client's own
+ * backoff applies, or a fleet would be back every second. */
 static void note_retry_after(const EstResponse *resp, time_t now, EstEnrollResult *res) {
         uint64_t s;
 
-        if (resp->retry_after && retry_after_parse(resp->retry_after, now, EST_RETRY_AFTER_MAX, &s) >= 0) {
+        if (resp->retry_after && retry_after_parse(resp->retry_after, now, EST_RETRY_AFTER_MAX, &s) >= 0 &&
+            s > 0) {
                 res->retry_after_given = true;
                 res->retry_after_sec = s;
         }

@@ -19,6 +19,10 @@ OperationalIdentity *operational_identity_free(OperationalIdentity *o) {
         return NULL;
 }
 
+bool operational_load_failed_for_good(int r) {
+        return r < 0 && !tpm_error_is_transient(r) && r != -EIO && r != -ENOMEM;
+}
+
 int operational_load(const Config *c, TpmContext *tpm, StateStore *store, OperationalIdentity **ret, Diag *d) {
         _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "config/config.h"
@@ -29,6 +30,13 @@ typedef struct OperationalIdentity {
 /* -ENOENT: no operational certificate stored; -ENOKEY: the stored certificate
  * belongs to neither TPM handle. Validity is NOT checked here. */
 int operational_load(const Config *c, TpmContext *tpm, StateStore *store, OperationalIdentity **ret, Diag *d);
+
+/* Whether operational_load() failing with r means there is no usable
+ * operational identity (none stored, unreadable, its key gone), so the device
+ * must enroll anew; false for trouble a retry may cure (the TPM busy or
+ * unreachable, -EIO, -ENOMEM). Enrollment and renewal decide by this one rule,
+ * so a renewal never hands over to an enrollment that finds nothing to do. */
+bool operational_load_failed_for_good(int r);
 
 /* Stores a validated chain (the operational certificate first) as the current
  * operational identity, atomically. */

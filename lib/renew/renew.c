@@ -20,21 +20,34 @@ void renew_result_done(RenewResult *r) {
         if (!r)
                 return;
         X509_free(r->cert);
+        EVP_PKEY_free(r->deferred_key);
         trust_changes_done(&r->trust_changes);
         *r = (RenewResult) {};
 }
 
-static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity *o, uint32_t *ret_handle,
-                    EVP_PKEY **ret_pub, EVP_PKEY **ret_key, Diag *d) {
+/* The key for the CSR: a new one at the spare handle (renew.new_key), or the
+ * current one again. A key the CA deferred a request for (202) is kept: the
+ * retry repeats that request (RFC 7030 4.2.3), which the CA may be holding
+ * for approval. */
+static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity *o, EVP_PKEY *deferred,
+                    uint32_t *ret_handle, EVP_PKEY **ret_pub, EVP_PKEY **ret_key, Diag *d) {
         uint32_t handle = o->key_handle;
         int r;
 
         if (c->renew_new_key) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+                uint32_t attributes = 0;
+
                 handle = o->other_handle;
-                /* Whatever sits at the spare handle is a leftover of an earlier attempt. */
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, true, d);
-                if (r < 0)
-                        return r;
+                r = deferred ? tpm_key_read_public(tpm, handle, &pub, &attributes, NULL) : -ENOENT;
+                if (r < 0 || tpm_key_check_attributes(attributes, NULL) < 0 ||
+                    EVP_PKEY_eq(pub, deferred) != 1) {
+                        /* Whatever sits at the spare handle is a leftover of an earlier attempt. */
+                        r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, true,
+                                                      d);
+                        if (r < 0)
+                                return r;
+                }
         }
         r = tpm_key_read_public(tpm, handle, ret_pub, NULL, d);
         if (r < 0)
@@ -47,7 +60,7 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
 }
 
 int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-               RenewResult *ret, Diag *d) {
+               EVP_PKEY *deferred, RenewResult *ret, Diag *d) {
         _cleanup_(renew_session_done) RenewSession session = {};
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *new_key = NULL, *new_pub = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
@@ -57,7 +70,8 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
 
         *ret = (RenewResult) {};
 
-        r = renew_session_open(c, tpm, store, password, now, "a renewal", &session, d);
+        r = renew_session_open(c, tpm, store, password, now, "a renewal", &session, &ret->identity_unusable,
+                               d);
         if (r < 0)
                 return r;
         const OperationalIdentity *o = session.identity;
@@ -68,7 +82,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         ret->trust_changes = session.trust.changes;
         session.trust.changes = (TrustChanges) {};
 
-        r = next_key(c, tpm, o, &new_handle, &new_pub, &new_key, d);
+        r = next_key(c, tpm, o, deferred, &new_handle, &new_pub, &new_key, d);
         if (r < 0)
                 return r;
 
@@ -84,6 +98,8 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         };
         r = enroll_request(session.client, &req, now, &res, d);
         ret->hint = res.hint;
+        if (r == -EAGAIN && EVP_PKEY_up_ref(new_pub))
+                ret->deferred_key = new_pub;
         if (r < 0)
                 return r;
         ret->binding = res.bound;

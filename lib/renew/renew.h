@@ -3,12 +3,12 @@
  * renew.h: one renewal of the operational certificate (RFC 7030 4.2.2).
  *
  *  1. the current identity is loaded (identity/operational.h); an expired one
- *     is not renewed here (-EKEYEXPIRED): the caller falls back to a first
+ *     is not renewed here (-EKEYEXPIRED, identity_unusable): the caller falls back to a first
  *     enrollment with the birth identity if so configured;
  *  2. mutual TLS with the current operational key and certificate; /cacerts
  *     refreshed on that connection (a changed EST CA set is reported);
  *  3. a new key in the TPM at the other handle of the pair (renew.new_key), or
- *     the current key again;
+ *     the current key again; after a 202, the key of the deferred request;
  *  4. a CSR with exactly the current subject and subjectAltName, bound to the
  *     connection if so configured, POSTed to /simplereenroll on it
  *     (enroll/request.h);
@@ -36,9 +36,15 @@ typedef struct RenewResult {
         bool old_key_kept;   /* rotated, but evicting the old key failed (harmless; retried next time) */
         TrustChanges trust_changes; /* what the /cacerts of this renewal changed (roots, EST CA set) */
         ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
+        bool identity_unusable;     /* on failure: no usable operational identity (none, unreadable,
+                                     * key gone, expired): only a new enrollment can help */
+        EVP_PKEY *deferred_key;     /* on 202: the public key of the CSR the CA deferred */
 } RenewResult;
 
 void renew_result_done(RenewResult *r);
 
+/* deferred: the deferred_key of an earlier attempt answered 202, or NULL. If
+ * the spare handle still holds that key, the CSR is made with it again: the
+ * retry repeats the deferred request (RFC 7030 4.2.3). */
 int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-               RenewResult *ret, Diag *d);
+               EVP_PKEY *deferred, RenewResult *ret, Diag *d);

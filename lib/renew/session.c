@@ -17,14 +17,21 @@ void renew_session_done(RenewSession *s) {
 }
 
 int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-                       const char *purpose, RenewSession *ret, Diag *d) {
+                       const char *purpose, RenewSession *ret, bool *ret_unusable, Diag *d) {
         _cleanup_(renew_session_done) RenewSession s = {};
+        bool unusable_stub;
         int r;
 
+        if (!ret_unusable)
+                ret_unusable = &unusable_stub;
+        *ret_unusable = false;
         r = operational_load(c, tpm, store, &s.identity, d);
-        if (r < 0)
+        if (r < 0) {
+                *ret_unusable = operational_load_failed_for_good(r);
                 return r;
-        if (now > s.identity->not_after)
+        }
+        *ret_unusable = now > s.identity->not_after;
+        if (*ret_unusable)
                 return diag_set(d, -EKEYEXPIRED,
                                 "the operational certificate has expired; it cannot authenticate %s", purpose);
         r = trust_load_anchors(c, store, &s.trust, d);
@@ -48,7 +55,7 @@ int renew_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, c
         _cleanup_(renew_session_done) RenewSession s = {};
         int r;
 
-        r = renew_session_open(c, tpm, store, password, now, "a /cacerts refresh", &s, d);
+        r = renew_session_open(c, tpm, store, password, now, "a /cacerts refresh", &s, NULL, d);
         if (r < 0)
                 return r;
         r = trust_refresh_ca(s.client, store, now, &s.trust, d);

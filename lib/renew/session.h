@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "config/config.h"
@@ -26,9 +27,12 @@ typedef struct RenewSession {
 void renew_session_done(RenewSession *s);
 
 /* -EKEYEXPIRED if the operational certificate has expired: it cannot
- * authenticate `purpose` ("a renewal", "a /cacerts refresh"). */
+ * authenticate `purpose` ("a renewal", "a /cacerts refresh"). On failure,
+ * *ret_unusable (if not NULL) says whether the cause is the identity itself
+ * (none, unreadable, key gone, expired: enroll anew) rather than something a
+ * retry may cure (a missing trust anchor or password file, the TPM, ...). */
 int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-                       const char *purpose, RenewSession *ret, Diag *d);
+                       const char *purpose, RenewSession *ret, bool *ret_unusable, Diag *d);
 
 /* The periodic /cacerts refresh: a session, GET /cacerts, trust_refresh_ca().
  * ret_changes: what changed (roots adopted or retired, EST CA set). */

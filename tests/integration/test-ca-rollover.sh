@@ -5,6 +5,8 @@
 # 4.1.3) while a device is enrolled; fleetidd follows through its periodic
 # /cacerts refresh (est.cacerts_refresh = 10 s):
 #  - enrollment and a restart of the enrolled daemon announce no CA change;
+#    the restart keeps the renewal due time (the jitter is the certificate's)
+#    and the last success (finding the identity in place is none);
 #  - an impostor root in /cacerts, next to a NewWithOld look-alike signed by
 #    another key, is not adopted: a warning names it, and the anchors, the EST
 #    CA set and the operational identity stay as they were;
@@ -99,13 +101,22 @@ serial=$(serial_of)
 fleetid_expect_eq "$(pem_fingerprints "$CASET")" "$OLD_FP" "the EST CA set after enrollment"
 [ ! -e "$ADOPTED" ] || lab_fail "$ADOPTED exists before any rollover"
 
-step "a restart of the enrolled daemon announces no CA change"
+step "a restart of the enrolled daemon announces no CA change, and keeps the renewal due time"
+due_before=$(grep -oE "renewal due at [^ ]+" "$FLEETIDD_LOG" | tail -n 1)
+[ -n "$due_before" ] || lab_fail "no 'renewal due at' line before the restart"
+success_before=$(fleetid_status_get last_success)
+[ -n "$success_before" ] || lab_fail "no last success in the status after enrollment"
 _lab_kill "$FLEETIDD_PID" fleetidd
 fleetid_daemon_start
 lab_wait_until 30 "the restarted daemon to schedule the renewal" log_has "renewal due at" ||
     lab_fail "the restarted daemon did not schedule a renewal; log: $(tail -n 3 "$FLEETIDD_LOG")"
 fleetid_expect_grep "$FLEETIDD_LOG" "already enrolled" "the restarted daemon's log"
 ! log_has "EST CA certificates changed" || lab_fail "a restart announced an EST CA change: $(grep CA "$FLEETIDD_LOG")"
+# The jitter belongs to the certificate: a restart does not draw it again.
+fleetid_expect_eq "$(grep -oE "renewal due at [^ ]+" "$FLEETIDD_LOG" | tail -n 1)" "$due_before" \
+    "the renewal due time after a restart"
+# Finding the identity in place is no success: the enrollment's stays.
+fleetid_expect_eq "$(fleetid_status_get last_success)" "$success_before" "the last success after a restart"
 cp "$CASET" "$LAB_TMPDIR/caset-before"
 caset_inode=$(stat -c %i "$CASET") # every write is a rename: a new inode
 

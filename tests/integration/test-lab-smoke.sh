@@ -122,6 +122,16 @@ expect_eq "$(est_log_count op=simpleenroll status=200 auth=basic)" 1 "Basic enro
 "$LAB_CURL_ENROLL" --url "$EST_URL" --cacert "$EST_PKI/est-ca.pem" --cert "$OP/cert.pem" \
     --key "$OP/key.pem" --reenroll --out "$T/reenroll" >/dev/null || lab_fail "simplereenroll failed"
 check_operational "$T/reenroll/cert.pem" "$T/reenroll/key.pem" "$BIRTH_SUBJECT"
+# The CA assigned a subjectAltName at enrollment; a renewal must ask for it
+# unchanged (RFC 7030 4.2.2): curl-enroll copied it, a CSR without it is refused.
+san=$(openssl x509 -in "$OP/cert.pem" -noout -ext subjectAltName | sed -n 2p)
+grep -q "DNS:device-.*\.devices\.fleetid\.lab, URI:urn:fleetid-lab:ldevid:" <<<"$san" ||
+    lab_fail "the enrolled certificate has no lab-assigned subjectAltName: $san"
+expect_eq "$(openssl x509 -in "$T/reenroll/cert.pem" -noout -ext subjectAltName | sed -n 2p)" "$san" \
+    "the renewed certificate's subjectAltName"
+expect_eq "$(http_post "$EST_URL/simplereenroll" "$T/reenroll-nosan" --cert "$OP/cert.pem" \
+    --key "$OP/key.pem")" 400 "simplereenroll with a CSR that drops the subjectAltName"
+grep -q "subjectAltName" "$T/reenroll-nosan" || lab_fail "the 400 does not name the subjectAltName"
 expect_eq "$(http_post "$EST_URL/simplereenroll" "$T/reenroll-birth" --cert "$BIRTH" \
     --key "$BIRTH_KEY")" 401 "simplereenroll with a birth certificate"
 

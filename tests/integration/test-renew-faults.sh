@@ -17,7 +17,9 @@
 #    certificate and no earlier than the announced next attempt, renews; status
 #    and metrics are back to 0 failures.
 # A 202 with Retry-After is retried when the server asked, counted from its
-# answer; without Retry-After, on the renewal retry ladder.
+# answer; without Retry-After, on the renewal retry ladder; either way with
+# the key of the deferred request. Retry-After: 0 means the ladder. A missing
+# trust anchors file is retried like a server fault, without the birth fallback.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 
 set -euo pipefail
@@ -64,30 +66,35 @@ metric() { awk -v n="$1" '$1 == n { print $2 }' "$METRICS"; }
 # The daemon's log since the current case started.
 case_log() { tail -n "+$((LOG_MARK + 1))" "$FLEETIDD_LOG"; }
 
-# est_request_time N [FIELD=VALUE...]: when the EST server answered the N-th
-# request whose fields match (seconds since the epoch); empty if there is none.
-est_request_time() {
+# est_request_field KEY N [FIELD=VALUE...]: KEY of the N-th request the EST
+# server logged whose fields match ("time": seconds since the epoch); empty if
+# there is none.
+est_request_field() {
     "$LAB_PYTHON" - "$EST_LOG" "$@" <<'EOF'
 import datetime
 import json
 import sys
 
 want = {"event": "request"}
-for arg in sys.argv[3:]:
+for arg in sys.argv[4:]:
     key, _, value = arg.partition("=")
     want[key] = value
-n = int(sys.argv[2])
+field, n = sys.argv[2], int(sys.argv[3])
 for line in open(sys.argv[1], encoding="utf-8"):
     rec = json.loads(line)
     if all((v if isinstance(v, str) else json.dumps(v)) == want[k]
            for k, v in ((k, rec.get(k)) for k in want)):
         n -= 1
         if n == 0:
-            t = datetime.datetime.fromisoformat(rec["time"].rstrip("Z"))
-            print("%.3f" % t.replace(tzinfo=datetime.timezone.utc).timestamp())
+            if field == "time":
+                t = datetime.datetime.fromisoformat(rec["time"].rstrip("Z"))
+                print("%.3f" % t.replace(tzinfo=datetime.timezone.utc).timestamp())
+            else:
+                print(rec.get(field, ""))
             break
 EOF
 }
+est_request_time() { est_request_field time "$@"; }
 
 # at_least T1 T0 SECONDS: true if T1 - T0 >= SECONDS (decimals allowed; T1, T0 set).
 at_least() { awk -v a="$1" -v b="$2" -v m="$3" 'BEGIN { exit !(a != "" && b != "" && a - b >= m) }'; }
@@ -115,8 +122,23 @@ fleetid_daemon_start
 fleetid_wait_state 30 enrolled || lab_fail "fleetidd did not enroll"
 [ -n "$(cert_key_handle)" ] || lab_fail "the enrolled certificate's key is in no operational handle"
 
+# A fault on the gateway, not the server: the EST trust anchors file is gone.
+# A retry may cure that; it is no reason to give the identity up (the birth
+# fallback is for an identity that is unusable: none, key gone, expired).
+ANCHORS="$EST_PKI/est-ca.pem"
+fault_on() {
+    case $1 in
+    local:no-anchors) mv "$ANCHORS" "$ANCHORS.away" ;;
+    *) est_control "{\"faults\": [$1]}" ;;
+    esac
+}
+fault_off() {
+    [ ! -e "$ANCHORS.away" ] || mv "$ANCHORS.away" "$ANCHORS"
+    est_control ''
+}
+
 # renew_fault NAME FAULT ERROR_ERE [RETRY_ERE]: one renewal, asked for with
-# fleetidctl renew while FAULT (a faults[] entry) is in force, must fail with
+# fleetidctl renew while FAULT (a faults[] entry, or local:no-anchors) is in force, must fail with
 # an error matching ERROR_ERE and announce a retry matching RETRY_ERE (default:
 # on the ladder, not as the server asked). The fault stays until the failure
 # has been checked, then the scheduled retry must renew.
@@ -134,7 +156,7 @@ renew_fault() {
     [ -n "$handle" ] || lab_fail "$name: the stored certificate's key is in no operational handle"
     enrolls=$(est_log_count op=simpleenroll)
     LOG_MARK=$(wc -l <"$FLEETIDD_LOG")
-    est_control "{\"faults\": [$fault]}"
+    fault_on "$fault"
 
     out=$(timeout 60 "$FLEETIDCTL" --config "$FLEETID_CONF" renew) || rc=$?
     fleetid_expect_eq "$rc" 1 "$name: fleetidctl renew exit status (output: $out)"
@@ -165,8 +187,8 @@ print("%s|%s|%s|%s" % (s["state"], s["failures"], s["next_attempt"] is not None,
     [ "$(metric fleetid_renewal_next_attempt_timestamp_seconds)" = "$next" ] ||
         lab_fail "$name: metrics next attempt $(metric fleetid_renewal_next_attempt_timestamp_seconds), status $next"
 
-    # The server behaves again: the scheduled retry renews.
-    est_control ''
+    # The fault is over: the scheduled retry renews.
+    fault_off
     lab_wait_until 60 "the scheduled retry to renew" serial_differs "$serial" ||
         lab_fail "$name: no renewal within 60 s of the fault's end: $(case_log | tail -n 5 | tr '\n' ' ')"
     fleetid_wait_state 10 enrolled || lab_fail "$name: renewed, but the status is $(cat "$STATUS")"
@@ -201,6 +223,10 @@ renew_fault "timeout" "$(reenroll "\"delay\": $((EST_TIMEOUT + 4))")" "Operation
 renew_fault "slow 202 with Retry-After: 10" "$(reenroll '"status": 202, "retry_after": "10", "delay": 3')" \
     "HTTP 202" "retrying in 10s as the server asked$"
 
+# On the gateway: the EST trust anchors file is missing (-ENOENT, like a
+# certificate that is gone, but no reason to enroll anew).
+renew_fault "trust anchors file missing" local:no-anchors "cannot load the trust anchors from $ANCHORS"
+
 # HTTP status.
 renew_fault "500" "$(reenroll '"status": 500, "body": "CA backend unreachable (lab)"')" \
     "HTTP 500: CA backend unreachable \(lab\)"
@@ -209,12 +235,21 @@ renew_fault "503" "$(reenroll '"status": 503, "body": "maintenance (lab)"')" \
 renew_fault "401" "$(reenroll '"status": 401, "body": "who are you (lab)"')" \
     "not authorized \(HTTP 401, no HTTP Basic configured\): who are you \(lab\)"
 renew_fault "202 without Retry-After" "$(reenroll '"status": 202')" "HTTP 202"
+# Retry-After: 0 is no instruction to wait: the ladder, or a fleet would come
+# back every second.
+renew_fault "503 with Retry-After: 0" "$(reenroll '"status": 503, "retry_after": "0"')" "busy \(HTTP 503\)"
 renew_fault "202 with Retry-After: 10" "$(reenroll '"status": 202, "retry_after": "10"')" \
     "HTTP 202" "retrying in 10s as the server asked$"
 n=$(est_log_count op=simplereenroll status=202)
 t=$(est_request_time "$n" op=simplereenroll status=202)
 at_least "$RETRY_AT" "$t" 9 ||
     lab_fail "Retry-After: 10 answered at $(utc "$t"), the retry came at $(utc "$RETRY_AT")"
+# The retry repeats the deferred request (RFC 7030 4.2.3): the same key, which
+# a CA holding the request for approval would issue for.
+deferred_key=$(est_request_field csr_pubkey_fingerprint "$n" op=simplereenroll status=202)
+[ -n "$deferred_key" ] || lab_fail "the 202 request's CSR key is not in the EST log"
+fleetid_expect_eq "$(est_request_field csr_pubkey_fingerprint 1 op=simplereenroll \
+    issued_fingerprint="$(cert_fingerprint)")" "$deferred_key" "the CSR key of the retry after a 202"
 
 # Garbage bodies.
 renew_fault "not base64" "$(reenroll '"body_mode": "not_base64"')" "not base64"

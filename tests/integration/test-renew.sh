@@ -6,14 +6,17 @@
 #    new serial AND a new TPM key (alternating handles), the old key is evicted,
 #    and every stored certificate chains to the EST CA;
 #  - /simplereenroll is authenticated with the current operational certificate
-#    and asks for exactly the current subject;
+#    and asks for exactly the current subject and subjectAltName (the one the
+#    CA assigned), a new key each time, bound to its TLS 1.3 connection by
+#    tls-exporter;
 #  - SIGUSR1 renews now;
 #  - the status shows the renewal due time and the next /cacerts refresh, a
 #    full period after the enrollment's own /cacerts;
 #  - a failing renewal (HTTP 500 once) leaves the current certificate in force,
 #    is retried, and then succeeds;
 #  - a device that was off until its certificate expired falls back to
-#    /simpleenroll with the birth identity.
+#    /simpleenroll with the birth identity, with a new key; the expired
+#    identity's key is evicted.
 set -euo pipefail
 source "$(dirname "$0")/../lib/fleetid.sh"
 
@@ -71,6 +74,30 @@ n_op=$(est_log_count op=simplereenroll client_kind=operational)
 subj=$(openssl x509 -in "$LAB_TMPDIR/idevid.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
 [ "$(est_log_count op=simplereenroll "csr_subject=$subj")" -eq "$n_op" ] ||
     lab_fail "a renewal CSR did not carry the current subject $subj"
+# Each renewal asked for a new key (renew.new_key = true): never the key of the
+# certificate it authenticated with, never one an earlier renewal used. And it
+# asked for the subjectAltName the CA had assigned at enrollment (the lab
+# server refuses a CSR whose subjectAltName differs from the client
+# certificate's, RFC 7030 4.2.2): every issued renewal carried one. And each
+# was bound to its TLS 1.3 connection by tls-exporter.
+"$LAB_PYTHON" - "$EST_LOG" <<'EOF' || lab_fail "the renewal CSRs' keys or subjectAltNames are wrong (above)"
+import json
+import sys
+
+recs = [r for r in map(json.loads, open(sys.argv[1], encoding="utf-8"))
+        if r.get("event") == "request" and r.get("op") == "simplereenroll" and r.get("status") == 200]
+keys = [r["csr_pubkey_fingerprint"] for r in recs]
+bad = [r for r in recs if r["csr_pubkey_fingerprint"] == r["client_pubkey_fingerprint"]]
+no_san = [r for r in recs if r.get("csr_san", "none") == "none"]
+# Over TLS 1.3 (the lab's default), each CSR carried its connection's
+# tls-exporter value (RFC 9266) in its challengePassword.
+unbound = [r for r in recs if r.get("channel_binding_type") != "tls-exporter"
+           or r.get("challenge_password") != r.get("channel_binding")]
+if len(recs) < 2 or bad or len(set(keys)) != len(keys) or no_san or unbound:
+    sys.exit("renewals %d, with the client's own key %d, distinct keys %d, without a SAN %d, "
+             "not bound by tls-exporter %d"
+             % (len(recs), len(bad), len(set(keys)), len(no_san), len(unbound)))
+EOF
 
 # The current key is at one handle of the pair, the other is free: old keys are evicted.
 handles=$(tpm2_getcap handles-persistent)
@@ -107,6 +134,7 @@ _lab_kill "$FLEETIDD_PID" fleetidd
 na=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)
 lab_wait_until 40 "the certificate to expire" expired "$na"
 sleep 1
+expired_key=$(pubkey_of)
 enroll_before=$(est_log_count op=simpleenroll status=200)
 fleetid_daemon_start
 lab_wait_until 30 "re-enrollment with the birth identity" birth_enrolls_above "$enroll_before" ||
@@ -114,4 +142,11 @@ lab_wait_until 30 "re-enrollment with the birth identity" birth_enrolls_above "$
 fleetid_wait_state 20 enrolled
 openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -checkend 0 >/dev/null ||
     lab_fail "after the fallback the stored certificate is not valid"
-echo "PASS: renewals, key rotation, SIGUSR1, failure kept the certificate, fallback after expiry"
+# A new identity, a new key (renew.new_key): the expired certificate's key is
+# not reused, and it is gone from the TPM once the new certificate is stored.
+[ "$(pubkey_of)" != "$expired_key" ] || lab_fail "the fallback enrollment reused the expired certificate's key"
+handles=$(tpm2_getcap handles-persistent)
+if echo "$handles" | grep -qi 0x81020002 && echo "$handles" | grep -qi 0x81020003; then
+    lab_fail "both operational handles are occupied after the fallback: the expired identity's key was not evicted"
+fi
+echo "PASS: renewals, key rotation, SIGUSR1, failure kept the certificate, fallback after expiry with a new key"

@@ -12,7 +12,7 @@
 #            [--keyalg ec-p256|ec-p384|rsa2048|rsa3072] [--reenroll]
 #
 # EST_URL is the .../.well-known/est prefix. The subject defaults to the one
-# of --cert. Writes DIR/key.pem, DIR/csr.b64, DIR/response.b64 and
+# of --cert; --reenroll also copies its subjectAltName. Writes DIR/key.pem, DIR/csr.b64, DIR/response.b64 and
 # DIR/cert.pem; prints the certificate path. Exit status: 0 enrolled,
 # 2 the server answered with another HTTP status than 200 (printed), 1 other
 # failures.
@@ -73,9 +73,15 @@ if [ -z "$subject" ]; then
     subject=${subject#subject=}
 fi
 endpoint=$url/${label:+$label/}$op
+# A renewal asks for the current certificate's subjectAltName too (RFC 7030 4.2.2).
+addext=()
+if [ "$op" = simplereenroll ] && [ -n "$cert" ]; then
+    san=$(openssl x509 -in "$cert" -noout -ext subjectAltName 2>/dev/null | sed -n '2{s/^ *//;s/, /,/g;p}')
+    [ -z "$san" ] || addext=(-addext "subjectAltName=$san")
+fi
 
 mkdir -p "$out"
-openssl req -new "${newkey[@]}" -nodes -keyout "$out/key.pem" -subj "$subject" \
+openssl req -new "${newkey[@]}" -nodes -keyout "$out/key.pem" -subj "$subject" "${addext[@]}" \
     -outform DER 2>"$out/openssl.err" | openssl base64 >"$out/csr.b64" ||
     die "cannot create a key and CSR: $(cat "$out/openssl.err")"
 

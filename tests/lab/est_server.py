@@ -390,7 +390,40 @@ class Lab:
         elif mode == "rogue_ca":
             ca = self.rogue
         return pki.issue_end_entity(ca.cert, ca.key, subject, public_key, not_before,
-                                    not_after, ExtendedKeyUsageOID.CLIENT_AUTH)
+                                    not_after, ExtendedKeyUsageOID.CLIENT_AUTH, lab_san(csr))
+
+
+def csr_san(csr):
+    """The CSR's subjectAltName (a SubjectAlternativeName), or None."""
+    try:
+        return csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def cert_san(cert):
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def lab_san(csr):
+    """The subjectAltName to issue: the one the CSR asks for, else (a first
+    enrollment) one the CA assigns, as PKIs commonly do: a DNS name derived from
+    the subject and a URN. A renewal must ask for it unchanged (RFC 7030
+    4.2.2); the server checks that."""
+    san = csr_san(csr)
+    if san is not None:
+        return list(san)
+    tag = hashlib.sha256(csr.subject.public_bytes()).hexdigest()[:12]
+    return [x509.DNSName("device-%s.devices.fleetid.lab" % tag),
+            x509.UniformResourceIdentifier("urn:fleetid-lab:ldevid:%s" % tag)]
+
+
+def san_text(san):
+    return "none" if san is None else ", ".join(
+        "%s:%s" % (type(g).__name__, g.value) for g in san)
 
 
 def encode_body(der, encoding, pkcs7_body):
@@ -446,6 +479,8 @@ class EstHandler(BaseHTTPRequestHandler):
             rec["client_subject"] = dn(self.client_cert.subject)
             rec["client_issuer"] = dn(self.client_cert.issuer)
             rec["client_fingerprint"] = pki.fingerprint(self.client_cert)
+            rec["client_pubkey_fingerprint"] = pki.public_key_fingerprint(
+                self.client_cert.public_key())
         try:
             status, headers, body, cut = self.route(method, rec)
         except ConnectionReset:
@@ -653,6 +688,11 @@ class EstHandler(BaseHTTPRequestHandler):
             raise HttpError(400, "simplereenroll CSR subject %s differs from the client "
                             "certificate subject %s (RFC 7030 4.2.2)"
                             % (rec["csr_subject"], rec["client_subject"]))
+        rec["csr_san"] = san_text(csr_san(csr))
+        if op == "simplereenroll" and csr_san(csr) != cert_san(self.client_cert):
+            raise HttpError(400, "simplereenroll CSR subjectAltName (%s) differs from the client "
+                            "certificate's (%s) (RFC 7030 4.2.2)"
+                            % (rec["csr_san"], san_text(cert_san(self.client_cert))))
         return csr
 
     def reset_connection(self):

@@ -220,7 +220,14 @@ static void test_renew_and_monitoring_rules(void **state) {
                        "warning_percent (5)");
         expect_invalid(URL_LINE "renew: { share_percent = 90; };\n", 2,
                        "monitoring.warning_percent (20% of the lifetime left) is reached before renewal is "
-                       "due (renew.share_percent 90%); lower it");
+                       "due (renew.share_percent 90% + jitter_percent 5%); lower one of them");
+        /* Within each range, but the latest due time (67 + 20 = 87 %) is past the warning (80 %). */
+        expect_invalid(URL_LINE "renew: { jitter_percent = 20; };\n", 2,
+                       "monitoring.warning_percent (20% of the lifetime left) is reached before renewal is "
+                       "due (renew.share_percent 67% + jitter_percent 20%); lower one of them");
+        expect_invalid(URL_LINE "renew: { share_percent = 15; jitter_percent = 15; };\n", 2,
+                       "renew.jitter_percent (15) must be less than renew.share_percent (15), or a renewal "
+                       "could fall due as soon as the certificate is issued");
         expect_invalid(URL_LINE "operational: { spare_key_handle = 0x81020002; };\n", 2,
                        "operational.spare_key_handle 0x81020002 is also used for another key");
 }
