@@ -75,7 +75,8 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
         }
         /* Enrolled before, but that identity is expired or unusable: a new
          * enrollment is the fallback renew.fallback_to_birth may forbid. */
-        if (!c->renew_fallback_to_birth && manager_load_cert_dates(m, NULL) >= 0) {
+        if (!c->renew_fallback_to_birth && state_store_exists(m->store, STATE_OPERATIONAL_CERT)) {
+                (void) manager_load_cert_dates(m, NULL); /* for the status, if it can be read */
                 *ret_needs_person = true;
                 return diag_prefix(d, -EKEYEXPIRED, "the operational identity is unusable");
         }

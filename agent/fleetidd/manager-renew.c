@@ -57,12 +57,10 @@ int manager_load_cert_dates(Manager *m, Diag *d) {
         (void) cert_subject_string(sk_X509_value(certs, 0), &subject);
         free(m->cert_subject);
         m->cert_subject = TAKE_PTR(subject); /* NULL if unreadable: no stale subject */
-        if (!streq_ptr(serial, m->renew_serial)) {
-                free(m->renew_serial);
-                m->renew_serial = TAKE_PTR(serial);
-                if (cert_digest_u64(sk_X509_value(certs, 0), &m->renew_random) < 0)
-                        m->renew_random = manager_random();
-        }
+        free(m->renew_serial);
+        m->renew_serial = TAKE_PTR(serial);
+        if (cert_digest_u64(sk_X509_value(certs, 0), &m->renew_random) < 0)
+                m->renew_random = manager_random(); /* SHA-256 failed: a draw of our own */
         m->cert_not_before = nb;
         m->cert_not_after = na;
         return 0;

@@ -47,8 +47,8 @@ typedef struct Manager {
         char last_error[DIAG_MAX];
 
         /* renewal */
-        uint64_t renew_random; /* this certificate's draw for the jitter */
-        char *renew_serial;    /* serial of the certificate renew_random was drawn for */
+        uint64_t renew_random; /* this certificate's draw for the jitter (from its fingerprint) */
+        char *renew_serial;    /* the current certificate's serial, NULL if none or unreadable */
         unsigned renew_failures;
         EVP_PKEY *renew_deferred_key;            /* the key of a request the CA deferred (202), or NULL */
         unsigned renew_requests;                 /* SIGUSR1s received (fleetidctl renew) */

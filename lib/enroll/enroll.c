@@ -121,20 +121,34 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
         return 1;
 }
 
-/* Where the new operational key goes: operational.key_handle, unless an old
- * identity (expired, or found unusable) still holds it with its key and
- * renew.new_key is set: then the spare handle, so the new identity gets a new
- * key and the old key stays until the new certificate is stored. *ret_old: the
- * handle to evict then, 0 if none. */
-static uint32_t operational_key_handle_for_enrollment(const Config *c, TpmContext *tpm, StateStore *store,
-                                                      uint32_t *ret_old) {
+/* Where the new operational key goes (*ret_handle) and which key to evict once
+ * the new certificate is stored (*ret_old, 0 if none). Without an old identity:
+ * operational.key_handle. With one (expired, since enrollment runs only
+ * without a valid identity): the other handle of the pair if renew.new_key, so
+ * the new identity gets a new key and the old key stays until the new
+ * certificate is stored; else its own key again. TPM trouble is an error: a
+ * guess here could reuse the old key or strand it. */
+static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tpm, StateStore *store,
+                                                 uint32_t *ret_handle, uint32_t *ret_old, Diag *d) {
         _cleanup_(operational_identity_freep) OperationalIdentity *old = NULL;
+        int r;
 
+        *ret_handle = c->op_key_handle;
         *ret_old = 0;
-        if (!c->renew_new_key || operational_load(c, tpm, store, &old, NULL) < 0)
-                return c->op_key_handle;
+        r = operational_load(c, tpm, store, &old, d);
+        if (r < 0) {
+                if (!operational_load_failed_for_good(r))
+                        return r;
+                diag_clear(d); /* nothing usable stored: a fresh start */
+                return 0;
+        }
+        if (!c->renew_new_key) {
+                *ret_handle = old->key_handle;
+                return 0;
+        }
+        *ret_handle = old->other_handle;
         *ret_old = old->key_handle;
-        return old->other_handle;
+        return 0;
 }
 
 /* Reuses the pending operational key if one is at the handle, else creates it. */
@@ -229,7 +243,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         ret->trust_changes = trust.changes;
         trust.changes = (TrustChanges) {};
 
-        ret->key_handle = operational_key_handle_for_enrollment(c, tpm, store, &old_handle);
+        r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, d);
+        if (r < 0)
+                goto out;
         r = operational_key_prepare(c, tpm, ret->key_handle, &op_pub, &ret->key_created, d);
         if (r < 0)
                 goto out;

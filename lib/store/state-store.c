@@ -162,6 +162,12 @@ int state_store_load(StateStore *s, const char *name, size_t max, char **ret, si
         }
 }
 
+bool state_store_exists(StateStore *s, const char *name) {
+        struct stat st;
+
+        return s && state_store_name_valid(name) && fstatat(s->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 int state_store_remove(StateStore *s, const char *name, Diag *d) {
         int r;
 

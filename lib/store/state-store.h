@@ -36,6 +36,9 @@ int state_store_save(StateStore *s, const char *name, const void *data, size_t l
  * -ENOENT if absent (the Diag is filled then too). */
 int state_store_load(StateStore *s, const char *name, size_t max, char **ret, size_t *ret_len, Diag *d);
 
+/* Whether name exists (as anything: a file that cannot be read exists too). */
+bool state_store_exists(StateStore *s, const char *name);
+
 /* Removes name; succeeds if it is absent already. */
 int state_store_remove(StateStore *s, const char *name, Diag *d);
 

@@ -75,6 +75,7 @@ lacks() { ! holds "$1" "$2"; }
 # Both files: the adopted anchors are written first, then the EST CA set.
 adopted() { holds "$ADOPTED" "$NEW_FP" && holds "$CASET" "$NEW_FP"; }
 log_has() { grep -qE -- "$1" "$FLEETIDD_LOG"; }
+status_written_since() { [ "$(sed -n 's/^updated=//p' "$FLEETID_STATE/status")" -ge "$1" ]; }
 log_count() { grep -cE -- "$1" "$FLEETIDD_LOG" || true; }
 event_with() { grep -l -- "$2" "$events"/*-"$1" >/dev/null 2>&1; }
 event_count() { find "$events" -name "*-$1" | wc -l; }
@@ -105,11 +106,16 @@ step "a restart of the enrolled daemon announces no CA change, and keeps the ren
 due_before=$(grep -oE "renewal due at [^ ]+" "$FLEETIDD_LOG" | tail -n 1)
 [ -n "$due_before" ] || lab_fail "no 'renewal due at' line before the restart"
 success_before=$(fleetid_status_get last_success)
-[ -n "$success_before" ] || lab_fail "no last success in the status after enrollment"
+[ -n "$success_before" ] && [ "$success_before" != null ] ||
+    lab_fail "no last success in the status after enrollment"
 _lab_kill "$FLEETIDD_PID" fleetidd
+sleep 1 # the old daemon's last status write is from an earlier second than the restart
+restart_at=$(date +%s)
 fleetid_daemon_start
 lab_wait_until 30 "the restarted daemon to schedule the renewal" log_has "renewal due at" ||
     lab_fail "the restarted daemon did not schedule a renewal; log: $(tail -n 3 "$FLEETIDD_LOG")"
+lab_wait_until 10 "the restarted daemon to write its status" status_written_since "$restart_at" ||
+    lab_fail "the restarted daemon did not write its status file"
 fleetid_expect_grep "$FLEETIDD_LOG" "already enrolled" "the restarted daemon's log"
 ! log_has "EST CA certificates changed" || lab_fail "a restart announced an EST CA change: $(grep CA "$FLEETIDD_LOG")"
 # The jitter belongs to the certificate: a restart does not draw it again.

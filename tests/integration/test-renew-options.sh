@@ -10,7 +10,8 @@
 #    birth identity: "renewal impossible" at critical level, state failed,
 #    the expired certificate kept, fleetidctl check critical;
 #  - the same at start: a device that was off until its certificate expired
-#    (the start goes through enrollment, which must honour the switch too).
+#    (the start goes through enrollment, which must honour the switch too),
+#    and one whose stored certificate is unreadable.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 set -euo pipefail
 # shellcheck source=tests/lib/fleetid.sh
@@ -56,7 +57,8 @@ fleetid_expect_grep "$FLEETIDD_LOG" "same TPM key \(renew.new_key = false\)" "th
 [ "$(pubkey_of)" = "$key" ] || lab_fail "renew.new_key = false, yet the renewed certificate has another key"
 [ "$(fleetid_tpm_pubkey 0x81020002)" = "$(openssl pkey -pubin <<<"$key")" ] ||
     lab_fail "the key is no longer at operational.key_handle 0x81020002"
-! tpm2_getcap handles-persistent | grep -qi 0x81020003 ||
+handles=$(tpm2_getcap handles-persistent) || lab_fail "tpm2_getcap failed"
+! grep -qi 0x81020003 <<<"$handles" ||
     lab_fail "renew.new_key = false, yet a key was created at the spare handle 0x81020003"
 
 step "renew.fallback_to_birth = false: the certificate expires while renewals fail"
@@ -80,4 +82,17 @@ lab_wait_until 30 "the restarted fleetidd to give up" \
 expect_impossible "at start"
 _lab_alive "$FLEETIDD_PID" || lab_fail "fleetidd exited"
 
-echo "PASS: renew.new_key = false keeps the key; renew.fallback_to_birth = false never enrolls anew, running or at start"
+step "renew.fallback_to_birth = false: started with an unreadable certificate"
+_lab_kill "$FLEETIDD_PID" fleetidd
+printf 'not a certificate\n' >"$OPERATIONAL"
+cp "$OPERATIONAL" "$LAB_TMPDIR/garbage.pem"
+fleetid_daemon_start
+lab_wait_until 30 "the restarted fleetidd to give up" \
+    log_has "renewal impossible: the operational identity is unusable: .*unreadable.*fallback_to_birth is off" ||
+    lab_fail "fleetidd did not refuse the birth fallback over an unreadable certificate; log: $(tail -n 3 "$FLEETIDD_LOG")"
+fleetid_wait_state 10 failed || lab_fail "unreadable: the state is not failed: $(cat "$FLEETID_STATE/status")"
+fleetid_expect_eq "$(est_log_count op=simpleenroll)" "$ENROLLS" "unreadable: /simpleenroll requests"
+cmp -s "$OPERATIONAL" "$LAB_TMPDIR/garbage.pem" || lab_fail "unreadable: the stored file was changed"
+_lab_alive "$FLEETIDD_PID" || lab_fail "fleetidd exited"
+
+echo "PASS: renew.new_key = false keeps the key; renew.fallback_to_birth = false never enrolls anew, running or at start, expired or unreadable"

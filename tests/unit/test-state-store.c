@@ -150,8 +150,12 @@ static void test_save_load_remove(void **state) {
         assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 1024, &data, &len, &d), -ENOENT);
         assert_ptr_equal(data, (char *) 0x1);
         assert_non_null(strstr(d.text, STATE_OPERATIONAL_CERT));
+        assert_false(state_store_exists(s, STATE_OPERATIONAL_CERT));
+        assert_false(state_store_exists(s, "../etc"));
+        assert_false(state_store_exists(NULL, STATE_OPERATIONAL_CERT));
 
         assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "PEM one", 7, STATE_FILE_MODE, &d), 0);
+        assert_true(state_store_exists(s, STATE_OPERATIONAL_CERT));
         assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "PEM two!", 8, STATE_FILE_MODE, &d), 0);
         assert_true(asprintf(&path, "%s/%s", f->dir, STATE_OPERATIONAL_CERT) > 0);
         assert_int_equal(stat(path, &st), 0);
@@ -174,6 +178,7 @@ static void test_save_load_remove(void **state) {
         assert_int_equal(state_store_load(s, STATE_OPERATIONAL_CERT, 1 << 20, &data, &len, &d), -ELOOP);
         assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "x", 1, 0640, &d), -ELOOP);
         assert_non_null(strstr(d.text, "symlink"));
+        assert_true(state_store_exists(s, STATE_OPERATIONAL_CERT)); /* the link itself, not its target */
         /* Removing it is fine: that only unlinks the symlink itself. */
         assert_int_equal(state_store_remove(s, STATE_OPERATIONAL_CERT, &d), 0);
         assert_int_equal(access("/etc/passwd", F_OK), 0);
