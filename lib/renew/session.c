@@ -19,11 +19,11 @@ void renew_session_done(RenewSession *s) {
 int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                        const char *purpose, RenewSession *ret, bool *ret_unusable, Diag *d) {
         _cleanup_(renew_session_done) RenewSession s = {};
-        bool unusable_stub;
+        bool unusable_ignored;
         int r;
 
         if (!ret_unusable)
-                ret_unusable = &unusable_stub;
+                ret_unusable = &unusable_ignored;
         *ret_unusable = false;
         r = operational_load(c, tpm, store, &s.identity, d);
         if (r < 0) {
