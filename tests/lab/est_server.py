@@ -393,17 +393,11 @@ class Lab:
                                     not_after, ExtendedKeyUsageOID.CLIENT_AUTH, lab_san(csr))
 
 
-def csr_san(csr):
-    """The CSR's subjectAltName (a SubjectAlternativeName), or None."""
+def san_of(obj):
+    """The subjectAltName (a SubjectAlternativeName) of a CSR or a
+    certificate, or None."""
     try:
-        return csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-
-
-def cert_san(cert):
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return obj.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
 
@@ -413,7 +407,7 @@ def lab_san(csr):
     enrollment) one the CA assigns, as PKIs commonly do: a DNS name derived from
     the subject and a URN. A renewal must ask for it unchanged (RFC 7030
     4.2.2); the server checks that."""
-    san = csr_san(csr)
+    san = san_of(csr)
     if san is not None:
         return list(san)
     tag = hashlib.sha256(csr.subject.public_bytes()).hexdigest()[:12]
@@ -688,11 +682,11 @@ class EstHandler(BaseHTTPRequestHandler):
             raise HttpError(400, "simplereenroll CSR subject %s differs from the client "
                             "certificate subject %s (RFC 7030 4.2.2)"
                             % (rec["csr_subject"], rec["client_subject"]))
-        rec["csr_san"] = san_text(csr_san(csr))
-        if op == "simplereenroll" and csr_san(csr) != cert_san(self.client_cert):
+        rec["csr_san"] = san_text(san_of(csr))
+        if op == "simplereenroll" and san_of(csr) != san_of(self.client_cert):
             raise HttpError(400, "simplereenroll CSR subjectAltName (%s) differs from the client "
                             "certificate's (%s) (RFC 7030 4.2.2)"
-                            % (rec["csr_san"], san_text(cert_san(self.client_cert))))
+                            % (rec["csr_san"], san_text(san_of(self.client_cert))))
         return csr
 
     def reset_connection(self):
