@@ -7,7 +7,7 @@
 
 #include "util/diag.h"
 
-#define PASSWORD_MAX 1024
+#define PASSWORD_MAX 1024 /* the error text in password.c names this limit */
 
 /* Reads the first line (bounded), refuses an empty one and a file that other
  * users can read (-EPERM, naming the mode). */

@@ -26,7 +26,7 @@ static void wipe_free(char *p, size_t n) {
         free(p);
 }
 
-static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
+int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
         struct stat st;
         size_t cap, n = 0;
         char *buf;

@@ -116,4 +116,18 @@ fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "password file $PASSWORD_FILE .*m
     "refusal of a mode 0644 password file"
 [ ! -e "$OPERATIONAL" ] || lab_fail "$OPERATIONAL was stored with a mode 0644 password file"
 
+echo "== a password file reached through a symbolic link is refused"
+# The mode is checked on the file that is read (one open, O_NOFOLLOW): a link to
+# a private file cannot pass the check for a file that is then swapped.
+chmod 0600 "$PASSWORD_FILE"
+ln -sf "$PASSWORD_FILE" "$LAB_TMPDIR/est-password-link"
+config_est "timeout = 20; username = \"u\"; password_file = \"$LAB_TMPDIR/est-password-link\";"
+est_control '{"faults": [{"match": "simpleenroll", "status": 401, "count": 1}]}'
+rc=0
+fleetid_enroll_once || rc=$?
+[ "$rc" -ne 0 ] || lab_fail "fleetidd enrolled with a password file behind a symbolic link"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "password file $LAB_TMPDIR/est-password-link: it is a symbolic link" \
+    "refusal of a password file behind a symbolic link"
+[ ! -e "$OPERATIONAL" ] || lab_fail "$OPERATIONAL was stored with a password file behind a symbolic link"
+
 echo "PASS"
