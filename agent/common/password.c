@@ -22,7 +22,7 @@ int password_read_file(const char *path, char **ret, Diag *d) {
                                 path, (unsigned) (st.st_mode & 07777));
         r = read_file_bounded(path, PASSWORD_MAX, &buf, &len);
         if (r < 0)
-                return diag_set(d, r, "cannot read the EST password file %s: %s", path, strerror(-r));
+                return diag_set(d, r, "cannot read the EST password file %s: %s", path, read_file_strerror(r));
         buf[strcspn(buf, "\r\n")] = 0;
         if (!*buf) {
                 explicit_bzero(buf, len);
