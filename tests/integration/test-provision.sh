@@ -156,7 +156,7 @@ fi
 step "install-cert --file takes only an absolute path"
 mkdir "$T/cwd"
 expect_refused "install-cert --file with a relative path" "--file must be an absolute path.*birth\\.pem" \
-    bash -c 'cd "$1" && shift && "$@"' _ "$T/cwd" "$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" \
+    env --chdir="$T/cwd" "$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" \
     install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --force --file birth.pem
 [ -z "$(ls -A "$T/cwd")" ] || lab_fail "install-cert --file birth.pem wrote into the current directory"
 provision install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --force --file "$T/birth.pem" ||
