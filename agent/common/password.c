@@ -34,7 +34,7 @@ int password_read_file(const char *path, char **ret, Diag *d) {
         r = read_fd_bounded(fd, PASSWORD_MAX, &buf, &len);
         if (r < 0)
                 return diag_set(d, r, "cannot read the EST password file %s: %s", path,
-                                r == -EFBIG ? "larger than the limit of 1024 bytes" : strerror(-r));
+                                r == -EFBIG ? "larger than the limit of 1024 bytes" : read_file_strerror(r));
         /* Only the first line is the password: wipe everything after it, so that
          * the string-length wipe at free covers the whole buffer. */
         line = strcspn(buf, "\r\n");

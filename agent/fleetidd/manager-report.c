@@ -36,8 +36,7 @@ static void write_metrics(const Manager *m, time_t now, Severity sev) {
 
         r = metrics_write(m->config->metrics_file, &s, &d);
         if (r < 0)
-                log_warning_errno(r, "cannot write the metrics file %s: %s", m->config->metrics_file,
-                                  diag_text(&d, r));
+                log_warning_errno(r, "%s; tried again at the next status update", diag_text(&d, r));
 }
 
 static int on_severity(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -8,7 +8,7 @@
  *
  *   fleetid-provision create-key [--algorithm ecc-p256] [--force]
  *   fleetid-provision csr --serial SERIAL [--cn NAME] [--out FILE]
- *   fleetid-provision install-cert --cert FILE --ca FILE [--file PATH] [--lock] [--force]
+ *   fleetid-provision install-cert --cert FILE --ca FILE [--file PATH] [--lock] [--force [--remove-lock]]
  *   fleetid-provision status
  */
 #include <errno.h>
@@ -44,6 +44,7 @@ typedef struct Args {
         long nv_index; /* -1 = from the config, 0 = none */
         bool lock;
         bool force;
+        bool remove_lock;
 } Args;
 
 static void help(void) {
@@ -66,8 +67,11 @@ static void help(void) {
                "  --cert FILE              The manufacturer-signed birth certificate, PEM (install-cert)\n"
                "  --ca FILE                The manufacturer CA certificate(s), PEM (install-cert)\n"
                "  --file PATH              Also install the certificate (and chain) as a PEM file\n"
+               "                           (an absolute path, as birth.cert_file in fleetid.conf)\n"
                "  --lock                   Write-lock the NV index after writing it\n"
                "  --force                  Replace an existing birth key or certificate\n"
+               "  --remove-lock            With --force: also replace a write-locked certificate,\n"
+               "                           which deletes the NV index and with it the lock\n"
                "  --help, --version\n",
                FLEETID_IDEVID_HANDLE_DEFAULT, FLEETID_IDEVID_NV_INDEX_DEFAULT);
 }
@@ -87,6 +91,7 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 A_FILE,
                 A_LOCK,
                 A_FORCE,
+                A_REMOVE_LOCK,
                 A_VERSION
         };
         static const struct option opts[] = {
@@ -103,6 +108,7 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 { "file", required_argument, NULL, A_FILE },
                 { "lock", no_argument, NULL, A_LOCK },
                 { "force", no_argument, NULL, A_FORCE },
+                { "remove-lock", no_argument, NULL, A_REMOVE_LOCK },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, A_VERSION },
                 {},
@@ -152,6 +158,12 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                         a->ca = optarg;
                         break;
                 case A_FILE:
+                        if (optarg[0] != '/') {
+                                log_error("--file must be an absolute path, as birth.cert_file in "
+                                          "fleetid.conf (got '%s')",
+                                          optarg);
+                                return -EINVAL;
+                        }
                         a->file = optarg;
                         break;
                 case A_LOCK:
@@ -159,6 +171,9 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                         break;
                 case A_FORCE:
                         a->force = true;
+                        break;
+                case A_REMOVE_LOCK:
+                        a->remove_lock = true;
                         break;
                 case 'h':
                         help();
@@ -169,6 +184,10 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 default:
                         return -EINVAL;
                 }
+        }
+        if (a->remove_lock && !a->force) {
+                log_error("--remove-lock only goes with --force");
+                return -EINVAL;
         }
         if (optind != argc - 1) {
                 log_error("expected exactly one command; see --help");
@@ -252,6 +271,30 @@ static int cmd_csr(const Config *c, const Args *a) {
         return 0;
 }
 
+/* A write-locked index holds a certificate meant to stay: --force alone does
+ * not replace it, since that deletes the index and the lock with it. */
+static int check_nv_lock(const Config *c, TpmContext *t, const Args *a, bool *ret_removed) {
+        Diag d = {};
+        int r;
+
+        if (!a->force)
+                return 0; /* tpm_nv_store() refuses any existing index */
+        r = tpm_nv_is_write_locked(t, c->birth_nv_index, &d);
+        if (r == -ENOENT || r == 0)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "cannot read the attributes of NV index 0x%08x: %s; nothing changed",
+                                       c->birth_nv_index, diag_text(&d, r));
+        if (!a->remove_lock)
+                return log_error_errno(EPERM,
+                                       "the birth certificate in NV index 0x%08x is write-locked; nothing "
+                                       "changed (replacing it deletes the index and its lock: add "
+                                       "--remove-lock to --force for that)",
+                                       c->birth_nv_index);
+        *ret_removed = true;
+        return 0;
+}
+
 static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL, *cas = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
@@ -260,6 +303,7 @@ static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
         X509 *leaf;
         size_t pem_len;
         int der_len;
+        bool lock_removed = false;
         Diag d = {};
         int r;
 
@@ -271,11 +315,11 @@ static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
 
         r = certs_load_pem_file(a->cert, &certs, &d);
         if (r < 0)
-                return log_error_errno(r, "cannot read the birth certificate %s: %s", a->cert,
+                return log_error_errno(r, "birth certificate (--cert): %s; nothing installed",
                                        diag_text(&d, r));
         r = certs_load_pem_file(a->ca, &cas, &d);
         if (r < 0)
-                return log_error_errno(r, "cannot read the manufacturer CA %s: %s", a->ca, diag_text(&d, r));
+                return log_error_errno(r, "manufacturer CA (--ca): %s; nothing installed", diag_text(&d, r));
         r = tpm_key_read_public(t, c->birth_key_handle, &pub, NULL, &d);
         if (r < 0)
                 return log_error_errno(r, "cannot read the birth key: %s (run create-key first)",
@@ -295,6 +339,9 @@ static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
                                        a->ca, diag_text(&d, r));
 
         if (c->birth_nv_index) {
+                r = check_nv_lock(c, t, a, &lock_removed);
+                if (r < 0)
+                        return r;
                 der_len = i2d_X509(leaf, &der);
                 if (der_len <= 0)
                         return log_error_errno(EIO, "cannot encode the certificate");
@@ -308,6 +355,11 @@ static int cmd_install_cert(const Config *c, TpmContext *t, const Args *a) {
                 if (r < 0)
                         return log_error_errno(r, "cannot install the certificate in NV: %s",
                                                diag_text(&d, r));
+                if (lock_removed)
+                        log_warning("the write lock on NV index 0x%08x was removed: the index was deleted and "
+                                    "defined anew with the new certificate%s",
+                                    c->birth_nv_index,
+                                    a->lock ? ", and locked again" : ", which is NOT locked");
         }
         if (a->file) {
                 if (!a->force && access(a->file, F_OK) == 0)

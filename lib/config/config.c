@@ -421,6 +421,40 @@ static bool has_control_char(const char *s) {
         return false;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+ * U+10FFFF. Values end up in certificates (UTF8String), URLs, HTTP headers and
+ * D-Bus properties, all of which need valid UTF-8. */
+static bool is_valid_utf8(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        while (*p) {
+                unsigned char c = *p;
+                unsigned n, min, cp;
+
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
+                if (c >= 0xC2 && c <= 0xDF)
+                        n = 1, min = 0x80, cp = c & 0x1F;
+                else if (c >= 0xE0 && c <= 0xEF)
+                        n = 2, min = 0x800, cp = c & 0x0F;
+                else if (c >= 0xF0 && c <= 0xF4)
+                        n = 3, min = 0x10000, cp = c & 0x07;
+                else
+                        return false;
+                for (unsigned i = 1; i <= n; i++) {
+                        if ((p[i] & 0xC0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i] & 0x3F);
+                }
+                if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                        return false;
+                p += n + 1;
+        }
+        return true;
+}
+
 static int apply_string(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
         const char *v, *why = NULL;
         char **dst = field(l->config, k);
@@ -441,6 +475,9 @@ static int apply_string(Loader *l, const KeySpec *k, const config_setting_t *s, 
         }
         if (has_control_char(v))
                 return fail(l, line, "%s.%s contains a control character", k->group, k->name);
+        if (!is_valid_utf8(v))
+                return fail(l, line, "%s.%s is not valid UTF-8; the file must be saved as UTF-8", k->group,
+                            k->name);
         if (len > k->max)
                 return fail(l, line, "%s.%s is longer than %u bytes", k->group, k->name, (unsigned) k->max);
 
@@ -615,7 +652,7 @@ static int check_relations(Loader *l) {
                             "operational.spare_key_handle 0x%08X is also used for another key",
                             c->op_spare_key_handle);
         if (!(c->critical_percent < c->error_percent && c->error_percent < c->warning_percent))
-                return fail(l, line_of(l, K_MON_CRITICAL, K_MON_WARNING),
+                return fail(l, line_of(l, K_MON_CRITICAL, K_MON_ERROR) ?: l->lines[K_MON_WARNING],
                             "monitoring thresholds must satisfy critical_percent (%u) < error_percent (%u) < "
                             "warning_percent (%u)",
                             c->critical_percent, c->error_percent, c->warning_percent);
@@ -638,14 +675,21 @@ static int check_relations(Loader *l) {
 
 /* Scans the raw text for what libconfig 1.5 would take without complaint but
  * wrongly: @include (reads another file, unbounded and unchecked), integers
- * without an L suffix beyond 32 bits (silently truncated), and negative integers
- * (no key takes one, and -1 would read as 0xFFFFFFFF). Strings and comments are
+ * without an L suffix beyond 32 bits (silently truncated), negative integers
+ * (no key takes one, and -1 would read as 0xFFFFFFFF), and the escape \x00 in a
+ * string (libconfig drops it: "a\x00b" would read as "ab"). Comments are
  * skipped. Lines are 0 where nothing was found. */
 typedef struct ScanResult {
         unsigned include_line; /* first @include */
+        unsigned nul_line;     /* first \x00 inside a string */
         unsigned bad_line;     /* first bad integer, and why it is bad */
         const char *bad_why;
 } ScanResult;
+
+/* p points at the backslash of an escape inside a string literal. */
+static bool is_nul_escape(const char *p) {
+        return p[0] == '\\' && (p[1] == 'x' || p[1] == 'X') && p[2] == '0' && p[3] == '0';
+}
 
 static bool is_name_char(char c) {
         return isalnum((unsigned char) c) || c == '_' || c == '-' || c == '*';
@@ -704,6 +748,8 @@ static void scan_literals(const char *p, ScanResult *res) {
                         prev = ' ';
                 } else if (*p == '"') {
                         for (p++; *p && *p != '"'; p++) {
+                                if (is_nul_escape(p) && !res->nul_line)
+                                        res->nul_line = line;
                                 if (*p == '\\' && p[1])
                                         p++;
                                 if (*p == '\n')
@@ -737,11 +783,16 @@ static int read_config_text(const char *path, char **ret, Diag *d) {
         if (r == -EFBIG)
                 return diag_set(d, r, "%s: larger than %u bytes, refusing to parse it", path, CONFIG_FILE_MAX);
         if (r < 0)
-                return diag_set(d, r, "%s: cannot read: %s", path, strerror(-r));
+                return diag_set(d, r, "%s: cannot read: %s", path, read_file_strerror(r));
         if (strlen(text) != len)
                 return diag_set(d, -EINVAL, "%s: contains a NUL byte; not a text file", path);
         *ret = TAKE_PTR(text);
         return 0;
+}
+
+/* A UTF-8 byte order mark, as some editors write, carries no meaning: skip it. */
+static const char *skip_bom(const char *text) {
+        return strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? text + 3 : text;
 }
 
 static void config_destroyp(config_t **p) {
@@ -753,6 +804,7 @@ int config_load(const char *path, Config **ret, Diag *d) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(config_destroyp) config_t *lc = NULL;
         _cleanup_free_ char *text = NULL;
+        const char *body;
         config_t lcfg;
         ScanResult scan;
         Loader l;
@@ -766,14 +818,18 @@ int config_load(const char *path, Config **ret, Diag *d) {
                 return r;
 
         l = (Loader) { .path = path, .diag = d };
-        scan_literals(text, &scan);
+        body = skip_bom(text);
+        scan_literals(body, &scan);
         if (scan.include_line)
                 return fail(&l, scan.include_line,
                             "@include is not supported; keep the configuration in one file");
+        if (scan.nul_line)
+                return fail(&l, scan.nul_line,
+                            "a string contains the escape \\x00 (a NUL byte), which no setting can hold");
 
         config_init(&lcfg);
         lc = &lcfg;
-        if (!config_read_string(lc, text))
+        if (!config_read_string(lc, body))
                 return fail(&l, (unsigned) config_error_line(lc), "%s", config_error_text(lc));
         if (scan.bad_line)
                 return fail(&l, scan.bad_line, "%s", scan.bad_why);

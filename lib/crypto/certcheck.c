@@ -411,7 +411,7 @@ int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
                 return diag_set(d, r, "%s is larger than the %u bytes a certificate file may have", path,
                                 CERT_PEM_FILE_MAX);
         if (r < 0)
-                return diag_set(d, r, "cannot read %s: %s", path, strerror(-r));
+                return diag_set(d, r, "cannot read %s: %s", path, read_file_strerror(r));
 
         bio = BIO_new_mem_buf(text, (int) len);
         certs = sk_X509_new_null();

@@ -124,6 +124,10 @@ int metrics_write(const char *path, const MetricsSnapshot *m, Diag *d) {
         /* node-exporter reads only "*.prom" files; the temporary file is never
          * one (O_TMPFILE, or ".#name.XXXXXX"), so it never sees a partial file. */
         r = write_file_atomic(path, text, strlen(text), METRICS_FILE_MODE);
+        if (r == -ELOOP)
+                return diag_set(d, r,
+                                "cannot write the metrics file %s: it is a symlink, which is never followed",
+                                path);
         if (r < 0)
                 return diag_set(d, r, "cannot write the metrics file %s: %s", path, strerror(-r));
         return 0;

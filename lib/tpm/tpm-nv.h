@@ -18,7 +18,9 @@
 #define TPM_NV_CERT_MAX 4096u /* largest certificate fleetid stores or accepts from NV */
 
 /* Writes data to a new index, defining it with exactly len bytes. If the index
- * exists: -EEXIST unless replace (then it is undefined first). lock: write-lock. */
+ * exists: -EEXIST unless replace (then it is undefined first, which also removes
+ * a write lock: callers check tpm_nv_is_write_locked() first and decide).
+ * lock: write-lock. */
 int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len, bool replace, bool lock,
                  Diag *d);
 

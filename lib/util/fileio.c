@@ -124,6 +124,17 @@ int read_file_bounded_at(int dirfd, const char *name, size_t max, char **ret, si
         return read_file_bounded_flags(dirfd, name, O_NOFOLLOW, max, ret, ret_len);
 }
 
+const char *read_file_strerror(int r) {
+        switch (r) {
+        case -EBADFD:
+                return "not a regular file (a FIFO, device or socket)";
+        case -EISDIR:
+                return "is a directory, not a regular file";
+        default:
+                return strerror(-r);
+        }
+}
+
 static int write_all(int fd, const void *data, size_t len) {
         const char *p = data;
 

@@ -21,6 +21,11 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
 /* Same for a file already open (read from its current offset to the end). */
 int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len);
 
+/* The text for an error of the readers above: "not a regular file" for
+ * -EBADFD (a FIFO, device or socket), "is a directory" for -EISDIR, else
+ * strerror(). */
+const char *read_file_strerror(int r);
+
 /* Same for a file relative to a directory fd (AT_FDCWD allowed), O_NOFOLLOW:
  * a symlink at the last component gives -ELOOP. */
 int read_file_bounded_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);

@@ -5,7 +5,8 @@
 # anything, with exit status 78 (the unit does not restart on it) and one line
 # naming FILE:LINE and what is wrong (docs/configuration.md, "What happens on
 # bad input"); fleetidctl refuses it too. `fleetidd --check-config` accepts a
-# good file. Needs no TPM and no EST server.
+# good file. A metrics_file that is a symlink gets one clear warning at run
+# time. Needs no TPM and no EST server.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 
 set -euo pipefail
@@ -121,5 +122,56 @@ expect_rejected url-missing "" 'est\.url is required' < <(conf "$ANCHORS_LINE")
 step "keys that do not fit together"
 expect_rejected no-trust :4 'trust_anchors.*bootstrap_fingerprint|bootstrap_fingerprint.*trust_anchors' \
     < <(conf "$URL_LINE" 'trust_anchors = "";')
+
+step "threshold relation with only monitoring.error_percent set names its line"
+expect_rejected thresholds :6 'critical_percent \(3\) < error_percent \(50\) < warning_percent \(20\)' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- 'monitoring: { error_percent = 50; };')
+
+step "strings must be UTF-8 and hold no NUL"
+# Latin-1 "Gerät" would pass --check-config and then fail every enrollment attempt.
+expect_rejected cn-latin1 :6 'operational\.subject_cn is not valid UTF-8' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- $'operational: { subject_cn = "Ger\xe4t"; };')
+expect_rejected cn-escape :6 'operational\.subject_cn is not valid UTF-8' \
+    < <(conf "$URL_LINE" "$ANCHORS_LINE" -- 'operational: { subject_cn = "\xff\xfe"; };')
+# libconfig would drop the \x00 and connect to https://localhostevil
+expect_rejected url-nul :3 'escape \\x00 \(a NUL byte\)' \
+    < <(conf 'url = "https://localhost\x00evil/";' "$ANCHORS_LINE")
+
+step "a UTF-8 byte order mark is skipped, and line numbers stay right"
+printf '\xef\xbb\xbf' >"$T/bom.conf"
+conf "$URL_LINE" "$ANCHORS_LINE" >>"$T/bom.conf"
+"$FLEETIDD" --config "$T/bom.conf" --check-config >"$T/bom.out" 2>&1 ||
+    lab_fail "fleetidd --check-config rejected a valid file that starts with a BOM: $(cat "$T/bom.out")"
+expect_rejected bom-error :3 'est\.url must start with https://' \
+    < <(printf '\xef\xbb\xbf'; conf 'url = "http://est.example.net/";' "$ANCHORS_LINE")
+
+step "not a regular file"
+mkfifo "$T/fifo.conf"
+expect_rejected fifo "" 'cannot read: not a regular file' </dev/null
+ln -s /dev/zero "$T/zero.conf"
+expect_rejected zero "" 'cannot read: not a regular file' </dev/null
+
+# libconfig 1.5 leaks the string token on this syntax error; under ASan
+# (tests/run.sh) this checks that tests/lsan.supp keeps the exit status 78.
+step "syntax error right after a string"
+expect_rejected syntax-string :3 'syntax error' < <(conf 'url "https://est.example.net/";' "$ANCHORS_LINE")
+
+# A path the configuration names that cannot be used at run time: one clear
+# warning, and fleetidd goes on (here to an enrollment that fails at once, as
+# the TCTI names no TPM).
+step "monitoring.metrics_file that is a symlink"
+ln -s "$T/elsewhere.prom" "$T/metrics.prom"
+conf 'url = "https://127.0.0.1:1/.well-known/est";' "$ANCHORS_LINE" -- 'tpm: { tcti = "device:/nonexistent/tpmrm0"; };' \
+    "monitoring: { metrics_file = \"$T/metrics.prom\"; };" >"$T/metrics.conf"
+rc=0
+timeout 20 "$FLEETIDD" --config "$T/metrics.conf" --oneshot >"$T/metrics.out" 2>&1 || rc=$?
+fleetid_expect_eq "$rc" 75 "fleetidd --oneshot exit status without a TPM ($(cat "$T/metrics.out"))"
+fleetid_expect_grep "$T/metrics.out" \
+    "^fleetidd: cannot write the metrics file $T/metrics\.prom: it is a symlink, which is never followed; " \
+    "fleetidd's warning about the metrics file"
+fleetid_expect_eq "$(grep -o 'cannot write the metrics file' "$T/metrics.out" | wc -l)" \
+    "$(grep -c 'cannot write the metrics file' "$T/metrics.out")" "times the warning's prefix appears on its line"
+[ ! -e "$T/elsewhere.prom" ] || lab_fail "fleetidd wrote the metrics through the symlink"
+rm -rf "$T/state"
 
 echo "PASS: configuration errors are reported in one line and stop fleetidd"

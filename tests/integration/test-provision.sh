@@ -6,6 +6,8 @@
 #   - install-cert installs nothing for a certificate of another key or from a
 #     CA other than the manufacturer's, does not overwrite an installed
 #     certificate unless --force, and --lock write-locks the NV index;
+#   - a write-locked certificate is replaced only with --force --remove-lock,
+#     which says that the lock was removed; --file takes only absolute paths;
 #   - status names the key and the certificate.
 # Exit status: 0 pass, 1 fail, 77 skipped (a tool is missing).
 
@@ -93,6 +95,14 @@ expect_refused "install-cert with a certificate from the rogue CA" "does not cha
     provision install-cert --cert "$T/rogue.pem" --ca "$EST_PKI/mfg-ca.pem" --lock
 ! nv_defined || lab_fail "NV index $NV_INDEX defined after refusing a rogue certificate"
 
+mkfifo "$T/cert.fifo"
+expect_refused "install-cert --cert FIFO" "birth certificate \(--cert\): cannot read .*cert\.fifo: not a regular file" \
+    timeout 20 "$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" install-cert --cert "$T/cert.fifo" \
+    --ca "$EST_PKI/mfg-ca.pem"
+expect_refused "install-cert --ca /dev/zero" "manufacturer CA \(--ca\): cannot read /dev/zero: not a regular file" \
+    provision install-cert --cert "$T/rogue.pem" --ca /dev/zero
+! nv_defined || lab_fail "NV index $NV_INDEX defined after refusing unreadable input"
+
 step "install-cert installs, and does not overwrite without --force"
 sign_birth "$T/birth.csr" "$T/idevid-1.pem"
 sign_birth "$T/birth.csr" "$T/idevid-2.pem" --days 0
@@ -122,6 +132,37 @@ cat "$T/status.out"
 fleetid_expect_grep "$T/status.out" "^Birth key: +$BIRTH_HANDLE, EC 256 bits, .*sign" "status: birth key"
 fleetid_expect_grep "$T/status.out" \
     "^Certificate: .*CN=SN-PROV-1.*NV $NV_INDEX \\(write-locked\\), matches the key$" "status: certificate"
+
+step "a write-locked certificate is replaced only with --force --remove-lock, which says so"
+expect_refused "install-cert --force over a write-locked certificate" "write-locked.*--remove-lock" \
+    provision install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --force
+fleetid_expect_eq "$(nv_cert)" "$(openssl x509 -in "$T/idevid-2.pem")" \
+    "certificate in NV $NV_INDEX after the refused install-cert --force"
+tpm2_nvreadpublic "$NV_INDEX" >"$T/nvpublic.out"
+fleetid_expect_grep "$T/nvpublic.out" "friendly: .*writelocked" "attributes of NV $NV_INDEX after the refusal"
+expect_refused "--remove-lock without --force" "only goes with --force" \
+    provision install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --remove-lock
+provision install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --force --remove-lock \
+    >"$T/unlock.out" 2>&1 || lab_fail "install-cert --force --remove-lock failed: $(cat "$T/unlock.out")"
+cat "$T/unlock.out"
+fleetid_expect_grep "$T/unlock.out" "write lock on NV index $NV_INDEX was removed.*NOT locked" \
+    "install-cert --force --remove-lock output"
+fleetid_expect_eq "$(nv_cert)" "$(openssl x509 -in "$T/idevid-1.pem")" \
+    "certificate in NV $NV_INDEX after install-cert --force --remove-lock"
+if tpm2_nvreadpublic "$NV_INDEX" | grep -q writelocked; then
+    lab_fail "NV index $NV_INDEX is still write-locked although it was redefined without --lock"
+fi
+
+step "install-cert --file takes only an absolute path"
+mkdir "$T/cwd"
+expect_refused "install-cert --file with a relative path" "--file must be an absolute path.*birth\\.pem" \
+    env --chdir="$T/cwd" "$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" \
+    install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --force --file birth.pem
+[ -z "$(ls -A "$T/cwd")" ] || lab_fail "install-cert --file birth.pem wrote into the current directory"
+provision install-cert --cert "$T/idevid-1.pem" --ca "$EST_PKI/mfg-ca.pem" --force --file "$T/birth.pem" ||
+    lab_fail "install-cert --file with an absolute path failed"
+fleetid_expect_eq "$(openssl x509 -in "$T/birth.pem")" "$(openssl x509 -in "$T/idevid-1.pem")" \
+    "certificate written by install-cert --file"
 
 step "replacing the key makes status report the mismatch"
 provision create-key --force >/dev/null || lab_fail "create-key --force failed"

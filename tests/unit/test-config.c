@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -230,6 +231,13 @@ static void test_renew_and_monitoring_rules(void **state) {
                        "could fall due as soon as the certificate is issued");
         expect_invalid(URL_LINE "operational: { spare_key_handle = 0x81020002; };\n", 2,
                        "operational.spare_key_handle 0x81020002 is also used for another key");
+        /* Whichever of the three thresholds is set names the line. */
+        expect_invalid(URL_LINE "monitoring: { error_percent = 50; };\n", 2,
+                       "monitoring thresholds must satisfy critical_percent (3) < error_percent (50) < "
+                       "warning_percent (20)");
+        expect_invalid(URL_LINE "\nmonitoring: { critical_percent = 15; };\n", 3,
+                       "monitoring thresholds must satisfy critical_percent (15) < error_percent (10) < "
+                       "warning_percent (20)");
 }
 
 static void test_empty_strings_unset(void **state) {
@@ -459,6 +467,86 @@ static void test_other_strings(void **state) {
                        "operational.subject_cn contains a control character");
 }
 
+/* Every string value must be UTF-8: subject_cn goes into a UTF8String in the
+ * CSR, others into URLs, HTTP headers and D-Bus properties. */
+static void test_utf8(void **state) {
+        static const char *const bad[] = {
+                "\\xff\\xfe",       /* not UTF-8 at all (Latin-1 bytes) */
+                "Ger\xe4t",         /* Latin-1 written raw */
+                "\xc0\xaf",         /* overlong '/' */
+                "\xed\xa0\x80",     /* a UTF-16 surrogate */
+                "\xf4\x90\x80\x80", /* above U+10FFFF */
+                "ab\xe2\x82",       /* cut short */
+        };
+        char text[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                snprintf(text, sizeof(text), URL_LINE "operational: {\n subject_cn = \"%s\"; };\n", bad[i]);
+                expect_invalid(text, 3,
+                               "operational.subject_cn is not valid UTF-8; the file must be saved as UTF-8");
+        }
+        expect_invalid("est: { url = \"https://h\";\n username = \"j\xf6rg\"; password_file = \"/p\"; };\n",
+                       2, "est.username is not valid UTF-8; the file must be saved as UTF-8");
+        expect_invalid(URL_LINE "paths: { state_dir = \"/var/lib/\xe9t\xe9\"; };\n", 2,
+                       "paths.state_dir is not valid UTF-8; the file must be saved as UTF-8");
+
+        _cleanup_(config_freep) Config *c = load_ok(
+                URL_LINE "operational: { subject_cn = \"Ger\xc3\xa4t \xe2\x82\xac \xf0\x9f\x94\x91\"; };\n");
+        assert_string_equal(c->subject_cn, "Ger\xc3\xa4t \xe2\x82\xac \xf0\x9f\x94\x91");
+}
+
+/* libconfig drops the escape \x00 from a string ("a\x00b" reads "ab"). */
+static void test_nul_escape(void **state) {
+        static const char *const msg =
+                "a string contains the escape \\x00 (a NUL byte), which no setting can hold";
+
+        expect_invalid("# url\nest: {\n url = \"https://localhost\\x00evil/\"; };\n", 3, msg);
+        expect_invalid(URL_LINE "operational: { subject_cn = \"a\\X00b\"; };\n", 2, msg);
+        /* also in a multi-line string, with the line of the escape */
+        expect_invalid(URL_LINE "operational: { subject_cn = \"a\n\n b\\x00\"; };\n", 4, msg);
+
+        /* An escaped backslash followed by "x00", and \x00 in a comment, are not the escape. */
+        _cleanup_(config_freep) Config *c =
+                load_ok(URL_LINE "# \"\\x00\"\noperational: { subject_cn = \"a\\\\x00\"; };\n");
+        assert_string_equal(c->subject_cn, "a\\x00");
+}
+
+/* A UTF-8 byte order mark at the start is skipped; line numbers stay right. */
+static void test_bom(void **state) {
+        _cleanup_(config_freep) Config *c = load_ok("\xef\xbb\xbf" URL_LINE);
+
+        assert_string_equal(c->est_url, "https://est.example.net/.well-known/est");
+        expect_invalid("\xef\xbb\xbf" URL_LINE "est: { timeout = 0; };\n", 2, "duplicate setting name");
+        expect_invalid("\xef\xbb\xbf"
+                       "est: {\n timeout = 0; };\n",
+                       2, "est.timeout must be between 1 and 600 (got 0)");
+        /* only at the start */
+        expect_invalid(URL_LINE "\xef\xbb\xbf", 2, "syntax error");
+}
+
+static void test_not_regular_file(void **state) {
+        char fifo[] = "/tmp/test-config-fifo-XXXXXX";
+        char path[sizeof(fifo) + 8];
+        Config *c = NULL;
+        Diag d = {};
+
+        assert_int_equal(config_load("/dev/null", &c, &d), -EBADFD);
+        assert_string_equal(d.text, "/dev/null: cannot read: not a regular file (a FIFO, device or socket)");
+
+        /* a FIFO without a writer: refused at once rather than waited on */
+        assert_non_null(mkdtemp(fifo));
+        snprintf(path, sizeof(path), "%s/conf", fifo);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        assert_int_equal(config_load(path, &c, &d), -EBADFD);
+        assert_non_null(strstr(d.text, ": cannot read: not a regular file"));
+        assert_null(c);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(fifo), 0);
+
+        assert_int_equal(config_load("/tmp", &c, &d), -EISDIR);
+        assert_string_equal(d.text, "/tmp: cannot read: is a directory, not a regular file");
+}
+
 static void test_syntax_error(void **state) {
         expect_invalid("est: {\n  url = \"https://h\"\n  timeout = ;\n};\n", 3, "syntax error");
         expect_invalid("est: { url = \"https://h\"; };\nest: { timeout = 5; };\n", 2,
@@ -556,6 +644,10 @@ int main(void) {
                 cmocka_unit_test(test_bad_fingerprint),
                 cmocka_unit_test(test_trust_and_auth),
                 cmocka_unit_test(test_other_strings),
+                cmocka_unit_test(test_utf8),
+                cmocka_unit_test(test_nul_escape),
+                cmocka_unit_test(test_bom),
+                cmocka_unit_test(test_not_regular_file),
                 cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_nul_byte),

@@ -232,6 +232,7 @@ static void test_write_atomic(void **state) {
         assert_int_equal(symlink("fleetid.prom", link), 0);
         assert_int_equal(metrics_write(link, &m, &d), -ELOOP);
         assert_non_null(strstr(d.text, link));
+        assert_non_null(strstr(d.text, "is a symlink"));
 
         assert_int_equal(unlink(link), 0);
         assert_int_equal(unlink(path), 0);
