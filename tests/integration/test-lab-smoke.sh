@@ -93,6 +93,32 @@ for oid in challengePassword ecdsa-with-SHA256; do
     grep -q ":$oid" "$T/csrattrs.txt" || lab_fail "/csrattrs lacks $oid: $(cat "$T/csrattrs.txt")"
 done
 
+step "errors on a fresh connection reach the client: 404, 405 with Allow, 501, 500"
+# Each curl opens a new connection. An error the server logs but never sends
+# shows here as status 000 (curl: empty reply from server).
+http_get() {
+    local path=$1 out=$2
+    shift 2
+    "${CURL[@]}" "$@" -D "$out.h" -o "$out" -w '%{http_code}' "$EST_URL/$path" || true
+}
+expect_eq "$(http_get nosuchop "$T/e404")" 404 "status of an unknown operation"
+grep -q "unknown EST operation nosuchop" "$T/e404" || lab_fail "the 404 has no body naming the operation"
+expect_eq "$("${CURL[@]}" -o "$T/e404p" -w '%{http_code}' "https://localhost:$EST_PORT/nowhere" || true)" \
+    404 "status of a path outside /.well-known/est/"
+grep -q "not an EST path" "$T/e404p" || lab_fail "the 404 outside the EST prefix has no body"
+expect_eq "$(http_get cacerts "$T/e405" -X POST --data-binary x)" 405 "status of POST /cacerts"
+grep -qi '^allow: GET' "$T/e405.h" || lab_fail "the 405 has no Allow: GET header"
+for op in serverkeygen fullcmc; do
+    expect_eq "$(http_get "$op" "$T/e501" -H 'Content-Type: application/pkcs10' --data-binary x)" \
+        501 "status of $op"
+    grep -q "$op is not implemented" "$T/e501" || lab_fail "the 501 for $op has no body"
+done
+est_control '{"no_such_switch": true}'
+expect_eq "$(http_get cacerts "$T/e500")" 500 "status with a malformed control file"
+grep -q "unknown key(s) no_such_switch" "$T/e500" || lab_fail "the 500 does not name the bad key"
+est_control ''
+expect_eq "$(est_log_count status=404)" 2 "404s logged"
+
 step "simpleenroll with a software birth key over TLS 1.2 and 1.3, with and without a label"
 for tls in 1.2 1.3; do
     for label in "" lab-ca; do

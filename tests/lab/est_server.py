@@ -475,6 +475,9 @@ class EstHandler(BaseHTTPRequestHandler):
             rec["client_fingerprint"] = pki.fingerprint(self.client_cert)
             rec["client_pubkey_fingerprint"] = pki.public_key_fingerprint(
                 self.client_cert.public_key())
+        # Per request, and before route() can raise: an error on a fresh
+        # connection must still be sent (the answer below reads it).
+        self.close_after = []
         try:
             status, headers, body, cut = self.route(method, rec)
         except ConnectionReset:
