@@ -63,8 +63,8 @@ typedef struct Config {
         /* operational { }: the LDevID */
         uint32_t op_key_handle; /* persistent handle for the LDevID key */
         KeyAlgorithm op_key_algorithm;
-        char *subject_cn;     /* CN for the CSR; NULL = take the birth cert's subject */
-        char *subject_serial; /* serialNumber RDN; NULL = from the birth cert */
+        char *subject_cn;     /* CN for the CSR; NULL = the birth cert's (both NULL: its whole subject) */
+        char *subject_serial; /* serialNumber RDN; NULL = the birth cert's */
 
         /* est { } */
         char *est_url;           /* "https://host[:port]/.well-known/est", required */

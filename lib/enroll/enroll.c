@@ -193,11 +193,36 @@ static int save_birth_copy(StateStore *store, const BirthIdentity *birth, Diag *
         return state_store_save(store, STATE_BIRTH_CERT, pem, len, STATE_FILE_MODE, d);
 }
 
+/* Copies the entries of type nid from `from` into `to`, at position loc (-1: at the end). */
+static int name_copy_entries(X509_NAME *to, const X509_NAME *from, int nid, int loc) {
+        for (int i = -1; (i = X509_NAME_get_index_by_NID(from, nid, i)) >= 0;)
+                if (!X509_NAME_add_entry(to, X509_NAME_get_entry(from, i), loc < 0 ? -1 : loc++, 0))
+                        return -ENOMEM;
+        return 0;
+}
+
+/* The birth certificate's subject, or the configured CN and serialNumber, each
+ * taken from the birth certificate when the config leaves it empty: the CA binds
+ * the request to the device by the birth certificate's serialNumber. */
 static int csr_subject(const Config *c, const BirthIdentity *birth, X509_NAME **ret, Diag *d) {
-        if (c->subject_cn || c->subject_serial)
-                return csr_subject_new(c->subject_cn, c->subject_serial, ret, d);
-        *ret = X509_NAME_dup(X509_get_subject_name(birth->cert));
-        return *ret ? 0 : -ENOMEM;
+        const X509_NAME *b = X509_get_subject_name(birth->cert);
+        _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
+        int r;
+
+        if (!c->subject_cn && !c->subject_serial) {
+                *ret = X509_NAME_dup(b);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = csr_subject_new(c->subject_cn, c->subject_serial, &name, d);
+        if (r < 0)
+                return r;
+        r = c->subject_cn ? 0 : name_copy_entries(name, b, NID_commonName, 0);
+        if (r >= 0 && !c->subject_serial)
+                r = name_copy_entries(name, b, NID_serialNumber, -1);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(name);
+        return 0;
 }
 
 int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,

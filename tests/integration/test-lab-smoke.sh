@@ -68,7 +68,7 @@ openssl x509 -inform DER -in "$T/ek-cert.der" -noout -issuer | grep -q swtpm-loc
 
 step "EST server: /cacerts and /csrattrs"
 printf 'lab-secret\n' >"$T/basic.pw"
-est_args=(--cert-lifetime "$LIFETIME" --basic-user lab --basic-password-file "$T/basic.pw")
+est_args=(--cert-lifetime "$LIFETIME" --basic-user lab --basic-password-file "$T/basic.pw" --label lab-ca)
 est_env_start "$T/est" "${est_args[@]}"
 "$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" gw-0001 >/dev/null
 BIRTH=$EST_PKI/gw-0001.pem
@@ -93,6 +93,32 @@ for oid in challengePassword ecdsa-with-SHA256; do
     grep -q ":$oid" "$T/csrattrs.txt" || lab_fail "/csrattrs lacks $oid: $(cat "$T/csrattrs.txt")"
 done
 
+step "errors on a fresh connection reach the client: 404, 405 with Allow, 501, 500"
+# Each curl opens a new connection. An error the server logs but never sends
+# shows here as status 000 (curl: empty reply from server).
+http_get() {
+    local path=$1 out=$2
+    shift 2
+    "${CURL[@]}" "$@" -D "$out.h" -o "$out" -w '%{http_code}' "$EST_URL/$path" || true
+}
+expect_eq "$(http_get nosuchop "$T/e404")" 404 "status of an unknown operation"
+grep -q "unknown EST operation nosuchop" "$T/e404" || lab_fail "the 404 has no body naming the operation"
+expect_eq "$("${CURL[@]}" -o "$T/e404p" -w '%{http_code}' "https://localhost:$EST_PORT/nowhere" || true)" \
+    404 "status of a path outside /.well-known/est/"
+grep -q "not an EST path" "$T/e404p" || lab_fail "the 404 outside the EST prefix has no body"
+expect_eq "$(http_get cacerts "$T/e405" -X POST --data-binary x)" 405 "status of POST /cacerts"
+grep -qi '^allow: GET' "$T/e405.h" || lab_fail "the 405 has no Allow: GET header"
+for op in serverkeygen fullcmc; do
+    expect_eq "$(http_get "$op" "$T/e501" -H 'Content-Type: application/pkcs10' --data-binary x)" \
+        501 "status of $op"
+    grep -q "$op is not implemented" "$T/e501" || lab_fail "the 501 for $op has no body"
+done
+est_control '{"no_such_switch": true}'
+expect_eq "$(http_get cacerts "$T/e500")" 500 "status with a malformed control file"
+grep -q "unknown key(s) no_such_switch" "$T/e500" || lab_fail "the 500 does not name the bad key"
+est_control ''
+expect_eq "$(est_log_count status=404)" 2 "404s logged"
+
 step "simpleenroll with a software birth key over TLS 1.2 and 1.3, with and without a label"
 for tls in 1.2 1.3; do
     for label in "" lab-ca; do
@@ -108,6 +134,44 @@ for tls in 1.2 1.3; do
     done
 done
 OP=$T/enroll-1.3
+
+step "strict by default: subject bound to the birth certificate, challengePassword, key type, CA label"
+# enroll_status NAME CURL_ENROLL_ARGS...: the HTTP status curl-enroll.sh got
+# for an enrollment with the birth certificate; the answer is in $T/NAME/err.
+enroll_status() {
+    local name=$1 rc=0
+    shift
+    "$LAB_CURL_ENROLL" --url "$EST_URL" --cacert "$EST_PKI/est-ca.pem" --cert "$BIRTH" \
+        --key "$BIRTH_KEY" --out "$T/$name" "$@" >/dev/null 2>"$T/$name.err" || rc=$?
+    case $rc in
+        0) echo 200 ;;
+        2) sed -n 's/.* answered HTTP \([0-9]*\):.*/\1/p' "$T/$name.err" ;;
+        *) lab_fail "curl-enroll.sh $name failed: $(cat "$T/$name.err")" ;;
+    esac
+}
+# expect_refused NAME STATUS TEXT CURL_ENROLL_ARGS...
+expect_refused() {
+    local name=$1 status=$2 text=$3
+    shift 3
+    expect_eq "$(enroll_status "$name" "$@")" "$status" "status of the $name enrollment"
+    grep -q -- "$text" "$T/$name.err" || lab_fail "$name: the answer does not say '$text': $(cat "$T/$name.err")"
+}
+expect_refused other-subject 400 "lacks serialNumber=gw-0001" --subject /O=fleetid-lab/CN=gw-0001
+expect_refused other-serial 400 "lacks serialNumber=gw-0001" --subject /CN=gw-0001/serialNumber=gw-0002
+expect_refused no-challenge 400 "no challengePassword, which /csrattrs asks for" --challenge-password ''
+expect_refused p384 400 "key is EC secp384r1; /csrattrs asks for EC (secp256r1)" --keyalg ec-p384
+expect_refused rsa 400 "key is RSA-2048" --keyalg rsa2048
+expect_refused unknown-label 404 "unknown CA label other-ca" --label other-ca
+expect_eq "$(enroll_status own-subject --subject /CN=renamed/serialNumber=gw-0001)" 200 \
+    "status of an enrollment with another CN and the birth certificate's serialNumber"
+est_control '{"csrattrs": "no_challenge"}'
+expect_eq "$(enroll_status not-asked --challenge-password '')" 200 \
+    "status without challengePassword when /csrattrs does not ask for it"
+expect_refused not-asked-p384 400 "key is EC secp384r1" --keyalg ec-p384
+est_control '{"csrattrs": "empty204"}'
+expect_eq "$(enroll_status nothing-asked --challenge-password '' --keyalg ec-p384)" 200 \
+    "status of a P-384 CSR without challengePassword when /csrattrs asks for nothing"
+est_control ''
 
 step "authentication: 401 without credentials, Basic accepted, reenroll needs an operational cert"
 expect_eq "$(http_post "$EST_URL/simpleenroll" "$T/noauth")" 401 "status without credentials"
@@ -157,11 +221,12 @@ if openssl pkcs7 -inform DER -in "$T/ftrunc.der" -print_certs >/dev/null 2>&1; t
 fi
 
 est_control '{"require_channel_binding": true}'
+before=$(est_log_count op=simpleenroll channel_binding_type=tls-exporter status=400)
 expect_eq "$(http_post "$EST_URL/simpleenroll" "$T/funique" --cert "$BIRTH" --key "$BIRTH_KEY" \
     --tlsv1.2 --tls-max 1.2)" 400 "status of a CSR without tls-unique when it is required"
 expect_eq "$(http_post "$EST_URL/simpleenroll" "$T/fexporter" --cert "$BIRTH" --key "$BIRTH_KEY" \
     --tlsv1.3)" 400 "status of a CSR without tls-exporter when it is required"
-expect_eq "$(est_log_count op=simpleenroll channel_binding_type=tls-exporter status=400)" 1 \
+expect_eq "$(est_log_count op=simpleenroll channel_binding_type=tls-exporter status=400)" $((before + 1)) \
     "TLS 1.3 requests logged with their tls-exporter value"
 
 step "the reset fault aborts the connection without an answer"
@@ -183,6 +248,19 @@ handshake_failure_logged() {
 lab_wait_until 5 "the EST log to record the failed handshake" handshake_failure_logged ||
     lab_fail "the failed handshake was not logged"
 expect_eq "$(est_log_count)" "$before" "requests logged after the refused handshake"
+
+step "server options: the --lenient-* switches each relax one rule"
+est_env_stop
+est_env_start "$T/est" "${est_args[@]}" --lenient-subject --lenient-challenge-password \
+    --lenient-key-type --lenient-label
+expect_eq "$(enroll_status lenient-subject --subject /O=fleetid-lab/CN=gw-0001)" 200 \
+    "status of a CSR without the birth serialNumber, --lenient-subject"
+expect_eq "$(enroll_status lenient-challenge --challenge-password '')" 200 \
+    "status of a CSR without challengePassword, --lenient-challenge-password"
+expect_eq "$(enroll_status lenient-key --keyalg rsa2048)" 200 \
+    "status of an RSA CSR, --lenient-key-type"
+expect_eq "$(enroll_status lenient-label --label other-ca)" 200 \
+    "status of an enrollment with an unknown CA label, --lenient-label"
 
 step "server options: --tls-max 1.2 and --server-cert otherhost"
 est_env_stop

@@ -10,11 +10,15 @@
 #            [--cert BIRTH.pem --key BIRTH.key] [--basic USER:PASSWORD]
 #            [--subject /O=../CN=..] [--label LABEL] [--tls 1.2|1.3]
 #            [--keyalg ec-p256|ec-p384|rsa2048|rsa3072] [--reenroll]
+#            [--challenge-password PW]
 #
 # EST_URL is the .../.well-known/est prefix. The subject defaults to the one
-# of --cert; --reenroll also copies its subjectAltName. Writes DIR/key.pem, DIR/csr.b64, DIR/response.b64 and
-# DIR/cert.pem; prints the certificate path. Exit status: 0 enrolled,
-# 2 the server answered with another HTTP status than 200 (printed), 1 other
+# of --cert; --reenroll also copies its subjectAltName. The CSR carries a
+# challengePassword (default "curl-enroll", as the lab's /csrattrs asks for
+# one; --challenge-password '' leaves it out). Writes DIR/req.cnf (the
+# openssl config of the CSR), DIR/key.pem, DIR/csr.b64, DIR/response.b64 and
+# DIR/cert.pem; prints the certificate path. Exit status: 0 enrolled, 2 the
+# server answered with another HTTP status than 200 (printed), 1 other
 # failures.
 
 set -euo pipefail
@@ -26,6 +30,7 @@ die() {
 
 url='' cacert='' out='' cert='' key='' basic='' subject='' label='' tls=''
 keyalg=ec-p256
+challenge=curl-enroll
 op=simpleenroll
 while [ $# -gt 0 ]; do
     case $1 in
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
         --tls) tls=$2; shift ;;
         --keyalg) keyalg=$2; shift ;;
         --reenroll) op=simplereenroll ;;
+        --challenge-password) challenge=$2; shift ;;
         *) die "unknown argument '$1' (see the usage at the top of $0)" ;;
     esac
     shift
@@ -80,8 +86,24 @@ if [ "$op" = simplereenroll ] && [ -n "$cert" ]; then
     [ -z "$san" ] || addext=(-addext "subjectAltName=$san")
 fi
 
+# The subject and challengePassword go in an openssl config: with -subj,
+# openssl req leaves the attributes out.
+case $subject$challenge in
+    *'$'* | *'\'* | *'#'* | *'"'* | *'+'*) die "the subject and challengePassword may not contain \$ \\ # \" +" ;;
+esac
+[ "${subject#/}" != "" ] || die "empty subject"
 mkdir -p "$out"
-openssl req -new "${newkey[@]}" -nodes -keyout "$out/key.pem" -subj "$subject" "${addext[@]}" \
+{
+    printf '[req]\nprompt = no\ndistinguished_name = dn\n'
+    [ -z "$challenge" ] || printf 'attributes = attrs\n[attrs]\nchallengePassword = %s\n' "$challenge"
+    printf '[dn]\n'
+    IFS=/ read -ra rdns <<<"${subject#/}"
+    for i in "${!rdns[@]}"; do
+        [[ ${rdns[$i]} == ?*=?* ]] || die "subject '$subject': '${rdns[$i]}' is not TYPE=VALUE"
+        printf '%d.%s\n' "$i" "${rdns[$i]}"
+    done
+} >"$out/req.cnf"
+openssl req -new "${newkey[@]}" -nodes -keyout "$out/key.pem" -config "$out/req.cnf" "${addext[@]}" \
     -outform DER 2>"$out/openssl.err" | openssl base64 >"$out/csr.b64" ||
     die "cannot create a key and CSR: $(cat "$out/openssl.err")"
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pki  # noqa: E402  (lab module next to this file)
+import csr_policy  # noqa: E402
 import tls_binding  # noqa: E402
 
 from cryptography import x509  # noqa: E402
@@ -140,6 +141,15 @@ def der_sequence(*items):
 
 def der_set(*items):
     return der_tlv(0x31, b"".join(items))
+
+
+def csrattrs_answer(ctl):
+    """The DER CsrAttrs /csrattrs answers with under this control file, or
+    None when it asks for nothing (204, 404). Enrollment CSRs are held to it."""
+    mode = ctl.get("csrattrs", "normal")
+    if mode in ("empty204", "notfound404"):
+        return None
+    return csrattrs_der(mode != "no_challenge")
 
 
 def csrattrs_der(challenge=True):
@@ -297,6 +307,11 @@ class Lab:
         self.ssl_contexts = {}
         self.rollover_cache = (None, None)
         self.ssl_ctx = self.ssl_context({})
+        self.labels = args.label or []
+        self.lenient_label = args.lenient_label
+        self.lenient_subject = args.lenient_subject
+        self.lenient_challenge_password = args.lenient_challenge_password
+        self.lenient_key_type = args.lenient_key_type
 
     def rollover(self, required=True):
         """The material of pki.py rollover (re-read when est-ca-new.pem changes),
@@ -475,6 +490,9 @@ class EstHandler(BaseHTTPRequestHandler):
             rec["client_fingerprint"] = pki.fingerprint(self.client_cert)
             rec["client_pubkey_fingerprint"] = pki.public_key_fingerprint(
                 self.client_cert.public_key())
+        # Per request, and before route() can raise: an error on a fresh
+        # connection must still be sent (the answer below reads it).
+        self.close_after = []
         try:
             status, headers, body, cut = self.route(method, rec)
         except ConnectionReset:
@@ -529,6 +547,7 @@ class EstHandler(BaseHTTPRequestHandler):
             raise HttpError(404, "unknown EST operation %s" % op)
         if lab.label_required and "label" not in rec:
             raise HttpError(404, "this server requires a CA label: %s<label>/%s" % (EST_PREFIX, op))
+        check_label(lab, rec)
         wanted = "GET" if op in ("cacerts", "csrattrs") else "POST"
         if method != wanted:
             raise HttpError(405, "%s needs %s" % (op, wanted), {"Allow": wanted})
@@ -539,6 +558,7 @@ class EstHandler(BaseHTTPRequestHandler):
         if wanted == "POST":
             csr = self.read_csr(op, rec)
             self.check_channel_binding(ctl, csr, rec)
+            self.check_policy(ctl, op, csr, rec)
 
         delay, fault = lab.control.take_faults(ctl, op)
         if fault is not None:
@@ -571,7 +591,7 @@ class EstHandler(BaseHTTPRequestHandler):
             if ctl.get("csrattrs", "normal") == "notfound404":
                 raise HttpError(404, "no CSR attributes for this CA")
             headers["Content-Type"] = "application/csrattrs"
-            der = csrattrs_der(ctl.get("csrattrs", "normal") != "no_challenge")
+            der = csrattrs_answer(ctl)
         elif op == "cacerts":
             headers["Content-Type"] = "application/pkcs7-mime"
             rec["cacerts"] = ctl.get("cacerts", "current")
@@ -699,6 +719,22 @@ class EstHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def check_policy(self, ctl, op, csr, rec):
+        """Holds an enrollment CSR to what a real CA enforces (csr_policy.py),
+        each rule unless its --lenient-* option relaxes it."""
+        lab = self.server.lab
+        try:
+            if op == "simpleenroll" and rec["auth"] == "tls-birth" and not lab.lenient_subject:
+                csr_policy.check_subject(csr, self.client_cert)
+            der = csrattrs_answer(ctl)
+            want = csr_policy.asked(der) if der is not None else None
+            if want is not None and not lab.lenient_challenge_password:
+                csr_policy.check_challenge(want, csr)
+            if want is not None and not lab.lenient_key_type:
+                csr_policy.check_key(want, csr)
+        except csr_policy.Refused as e:
+            raise HttpError(400, str(e))
+
     def check_channel_binding(self, ctl, csr, rec):
         """Logs this connection's channel binding (tls-unique under TLS 1.2,
         tls-exporter under TLS 1.3) and, if required, checks that the CSR's
@@ -717,6 +753,16 @@ class EstHandler(BaseHTTPRequestHandler):
         if rec.get("challenge_password") != expected:
             raise HttpError(400, "challengePassword does not carry this connection's "
                             "%s value" % kind)
+
+
+def check_label(lab, rec):
+    """A CA label the server does not serve answers 404, as on a real server
+    (--label names those it serves; --lenient-label accepts any)."""
+    label = rec.get("label")
+    if label is None or lab.lenient_label or label in lab.labels:
+        return
+    raise HttpError(404, "unknown CA label %s (this server serves: %s)"
+                    % (label, ", ".join(lab.labels) or "no label"))
 
 
 class EstServer(ThreadingHTTPServer):
@@ -764,6 +810,12 @@ class Terminated(Exception):
     pass
 
 
+def label_arg(text):
+    if not LABEL_RE.match(text):
+        raise argparse.ArgumentTypeError("a label is 1-64 characters of A-Z a-z 0-9 _ -")
+    return text
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="fleetid lab EST server (RFC 7030/8951)")
     p.add_argument("--pki", required=True, help="lab PKI directory (pki.py init)")
@@ -784,6 +836,17 @@ def parse_args(argv):
     p.add_argument("--basic-password-file")
     p.add_argument("--label-required", action="store_true",
                    help="refuse paths without a CA label")
+    p.add_argument("--label", action="append", type=label_arg,
+                   help="a CA label this server serves (repeatable); other labels answer 404")
+    p.add_argument("--lenient-label", action="store_true",
+                   help="serve any well-formed CA label")
+    p.add_argument("--lenient-subject", action="store_true",
+                   help="do not bind the /simpleenroll CSR subject to the birth certificate's "
+                        "serialNumber")
+    p.add_argument("--lenient-challenge-password", action="store_true",
+                   help="accept CSRs without the challengePassword /csrattrs asks for")
+    p.add_argument("--lenient-key-type", action="store_true",
+                   help="accept CSR key types and signature algorithms /csrattrs does not ask for")
     args = p.parse_args(argv)
     if (args.basic_user is None) != (args.basic_password_file is None):
         p.error("--basic-user and --basic-password-file go together")
