@@ -45,6 +45,7 @@ Manager *manager_free(Manager *m) {
         hook_set_free(m->hooks);
         sd_event_unref(m->event);
         state_store_free(m->store);
+        state_store_free(m->runtime);
         tpm_provider_teardown(&m->providers);
         config_free(m->config);
         free(m);
@@ -114,6 +115,16 @@ int manager_start(Manager *m) {
         if (!m->oneshot) {
                 manager_clean_temporaries(m->store, "state directory");
                 record_pid(m);
+        }
+
+        /* The status copy the operator sees even when the state directory cannot be written. */
+        if (m->config->runtime_dir) {
+                r = state_store_open(m->config->runtime_dir, &m->runtime, &d);
+                if (r < 0)
+                        log_warning_errno(r, "cannot use the runtime directory, so no status copy there: %s",
+                                          diag_text(&d, r));
+                else if (!m->oneshot)
+                        manager_clean_temporaries(m->runtime, "runtime directory");
         }
 
         /* The last success outlives a restart ("already enrolled" is none). */

@@ -302,6 +302,7 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_true(streq_ptr(a->state, b->state));
         assert_true(streq_ptr(a->last_error, b->last_error));
         assert_true(streq_ptr(a->est_url, b->est_url));
+        assert_true(streq_ptr(a->write_error, b->write_error));
         assert_true(a->updated == b->updated);
         assert_true(a->last_success == b->last_success);
         assert_true(a->next_attempt == b->next_attempt);
@@ -329,6 +330,7 @@ static void test_status_format_exact(void **state) {
                 .renew_answered = 1,
                 .failures = 3,
                 .est_url = (char *) "https://est.example.com/.well-known/est",
+                .write_error = (char *) "Could not write /var/lib/fleetid/status: No space left on device",
         };
         _cleanup_free_ char *text = NULL;
 
@@ -347,15 +349,18 @@ static void test_status_format_exact(void **state) {
                 "cacerts_next=1700076400\n"
                 "renew_requests=2\n"
                 "renew_answered=1\n"
-                "est_url=https://est.example.com/.well-known/est\n");
+                "est_url=https://est.example.com/.well-known/est\n"
+                "write_error=Could not write /var/lib/fleetid/status: No space left on device\n");
         free(TAKE_PTR(text));
 
         /* Absent strings are left out, not written empty. */
         r.last_error = NULL;
         r.est_url = NULL;
+        r.write_error = NULL;
         assert_int_equal(status_record_format(&r, &text), 0);
         assert_null(strstr(text, "last_error"));
         assert_null(strstr(text, "est_url"));
+        assert_null(strstr(text, "write_error"));
 }
 
 static void test_status_roundtrip(void **state) {
@@ -370,6 +375,7 @@ static void test_status_roundtrip(void **state) {
                 .cacerts_next = UINT64_MAX - 2,
                 .failures = UINT_MAX,
                 .est_url = (char *) "",
+                .write_error = (char *) "disk full\nreally",
         }, p = {};
         _cleanup_free_ char *text = NULL;
         Diag d = {};
