@@ -23,11 +23,19 @@ static void save_status(Manager *m, const StatusRecord *rec) {
                 m->write_error[0] = '\0';
                 return;
         }
-        if (strcmp(m->write_error, diag_text(&d, r)) != 0)
-                log_error_errno(r, "cannot write the status file: %s; fleetidctl reads the copy in %s%s",
-                                diag_text(&d, r),
-                                m->runtime ? state_store_path(m->runtime) : "(none: no runtime directory)",
-                                m->runtime ? " until this is fixed" : "");
+        if (strcmp(m->write_error, diag_text(&d, r)) != 0) {
+                if (m->runtime)
+                        log_error_errno(r,
+                                        "cannot write the status file: %s; fleetidctl shows the copy in %s "
+                                        "until this is fixed",
+                                        diag_text(&d, r), state_store_path(m->runtime));
+                else
+                        log_error_errno(r,
+                                        "cannot write the status file: %s; without a runtime directory "
+                                        "(paths.runtime_dir), fleetidctl shows an outdated status until "
+                                        "this is fixed",
+                                        diag_text(&d, r));
+        }
         snprintf(m->write_error, sizeof(m->write_error), "%s", diag_text(&d, r));
 }
 
