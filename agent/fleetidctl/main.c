@@ -297,6 +297,7 @@ static void print_json(const Status *s) {
         json_key_string(f, &first, "state_dir", s->state_dir);
         json_key_string(f, &first, "state", r ? r->state : NULL);
         json_key_string(f, &first, "last_error", r ? r->last_error : NULL);
+        json_key_string(f, &first, "write_error", r ? r->write_error : NULL);
         json_key(f, &first, "failures");
         if (r)
                 fprintf(f, "%u", r->failures);
@@ -414,6 +415,7 @@ static void print_human(const Status *s) {
         else
                 line("State:", r ? r->state : NULL);
         line("Last error:", r ? r->last_error : NULL);
+        line("Write error:", r ? r->write_error : NULL);
         if (r) {
                 snprintf(buf, sizeof(buf), "%u", r->failures);
                 line("Failures:", buf);
@@ -454,6 +456,38 @@ static int load_config(bool want_defaults, Config **ret, Diag *d) {
         return r;
 }
 
+/* The runtime copy of the status (paths.runtime_dir) is read only with a
+ * configuration file: --state-dir alone names only the state directory. */
+static const char *runtime_dir(const Config *config) {
+        if (!config || (arg_state_dir && !arg_config))
+                return NULL;
+        return config->runtime_dir;
+}
+
+/* The status record: the copy in the state directory, or the one in the runtime
+ * directory if that is as new or newer. fleetidd writes both; only the runtime
+ * copy says when it cannot write the state directory, and only it is current
+ * then. Errors as status_record_load() on the state directory's copy, unless the
+ * runtime copy is there to use instead. */
+static int load_record(const Config *config, StateStore *store, StatusRecord *ret, Diag *d) {
+        _cleanup_(state_store_freep) StateStore *run = NULL;
+        _cleanup_(status_record_done) StatusRecord copy = {};
+        int r;
+
+        r = status_record_load(store, ret, d);
+        if (!runtime_dir(config) || state_store_open_existing(runtime_dir(config), &run, NULL) < 0 ||
+            status_record_load(run, &copy, NULL) < 0)
+                return r;
+        if (r >= 0 && ret->updated > copy.updated)
+                return 0;
+        if (r >= 0)
+                status_record_done(ret);
+        *ret = copy;
+        copy = (StatusRecord) {};
+        diag_clear(d);
+        return 0;
+}
+
 static int verb_status(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
@@ -483,7 +517,7 @@ static int verb_status(void) {
         s.state_dir = state_store_path(store);
         s.now = time(NULL);
 
-        r = status_record_load(store, &s.record, &d);
+        r = load_record(config, store, &s.record, &d);
         if (r >= 0)
                 s.have_record = true;
         else if (r != -ENOENT) {
@@ -681,6 +715,24 @@ static int check_evaluate(Check *k) {
         return 0;
 }
 
+/* fleetidd reports that it cannot write its state directory: CRITICAL, whatever
+ * the certificate's state, since no renewal can be stored and what the state
+ * directory shows is out of date. */
+static int check_write_error(Check *k) {
+        _cleanup_free_ char *error = NULL, *message = NULL;
+
+        if (!k->record || !k->record->write_error)
+                return 0;
+        error = one_line(k->record->write_error, CHECK_ERROR_TEXT_MAX);
+        if (!error ||
+            asprintf(&message, "fleetidd cannot write its state directory: %s; %s", error, k->message) < 0)
+                return -ENOMEM;
+        free(k->message);
+        k->message = TAKE_PTR(message);
+        k->exit_code = NAGIOS_CRITICAL;
+        return 0;
+}
+
 static void check_print_json(const Check *k) {
         const char *status = nagios_names[k->exit_code];
         bool first = true, inner = true;
@@ -713,6 +765,7 @@ static void check_print_json(const Check *k) {
                 fputc('}', f);
         }
         json_key_string(f, &first, "state", k->record ? k->record->state : NULL);
+        json_key_string(f, &first, "write_error", k->record ? k->record->write_error : NULL);
         json_key(f, &first, "failures");
         if (k->record)
                 fprintf(f, "%u", k->record->failures);
@@ -768,7 +821,7 @@ static int verb_check(void) {
         if (r < 0)
                 return check_unknown(&k, diag_text(&d, r));
 
-        r = status_record_load(store, &record, &d);
+        r = load_record(config, store, &record, &d);
         if (r >= 0)
                 k.record = &record;
         else if (r != -ENOENT)
@@ -801,6 +854,8 @@ static int verb_check(void) {
         else
                 k.renew_due = renew_due(cert.not_before, cert.not_after, &policy, UINT64_MAX);
         r = check_evaluate(&k);
+        if (r >= 0)
+                r = check_write_error(&k);
         if (r < 0)
                 return check_unknown(&k, "out of memory");
         return check_print(&k);
@@ -932,7 +987,7 @@ static int verb_renew(void) {
         {
                 _cleanup_(status_record_done) StatusRecord rec = {};
 
-                if (status_record_load(store, &rec, NULL) >= 0)
+                if (load_record(config, store, &rec, NULL) >= 0)
                         before = rec.renew_requests;
         }
         if (kill(pid, SIGUSR1) < 0) {
@@ -948,10 +1003,12 @@ static int verb_renew(void) {
 
                 usleep(200 * 1000);
                 /* Only an outcome of an attempt that started after our request counts. */
-                if (status_record_load(store, &rec, NULL) < 0 || rec.renew_answered <= before)
+                if (load_record(config, store, &rec, NULL) < 0 || rec.renew_answered <= before)
                         continue;
                 if (streq_ptr(rec.state, "enrolled")) {
                         printf("renewed\n");
+                        if (rec.write_error)
+                                printf("but fleetidd cannot write its state directory: %s\n", rec.write_error);
                         return 0;
                 }
                 if (streq_ptr(rec.state, "waiting-retry") || streq_ptr(rec.state, "failed") ||

@@ -30,6 +30,7 @@ static void write_metrics(const Manager *m, time_t now, Severity sev) {
                 .state = m->state,
                 .severity = sev,
                 .have_cert = m->cert_not_after != 0,
+                .state_write_error = m->write_error[0] != '\0',
         };
         Diag d = {};
         int r;

@@ -8,6 +8,37 @@
 #include "fleetidd/manager.h"
 #include "store/status-file.h"
 
+/* The status file in the state directory; a failure is kept in m->write_error
+ * for the runtime copy, the metrics and STATUS=, and logged when it starts,
+ * changes or ends. */
+static void save_status(Manager *m, const StatusRecord *rec) {
+        Diag d = {};
+        int r;
+
+        r = status_record_save(m->store, rec, &d);
+        if (r >= 0) {
+                if (m->write_error[0])
+                        log_notice("the state directory %s can be written again; the status file is current",
+                                   state_store_path(m->store));
+                m->write_error[0] = '\0';
+                return;
+        }
+        if (strcmp(m->write_error, diag_text(&d, r)) != 0) {
+                if (m->runtime)
+                        log_error_errno(r,
+                                        "cannot write the status file: %s; fleetidctl shows the copy in %s "
+                                        "until this is fixed",
+                                        diag_text(&d, r), state_store_path(m->runtime));
+                else
+                        log_error_errno(r,
+                                        "cannot write the status file: %s; without a runtime directory "
+                                        "(paths.runtime_dir), fleetidctl shows an outdated status until "
+                                        "this is fixed",
+                                        diag_text(&d, r));
+        }
+        snprintf(m->write_error, sizeof(m->write_error), "%s", diag_text(&d, r));
+}
+
 void manager_write_status(Manager *m) {
         const char *error = m->last_error;
         StatusRecord rec = {
@@ -25,18 +56,23 @@ void manager_write_status(Manager *m) {
                 .failures = m->failures,
                 .est_url = m->config->est_url,
         };
-        char status[DIAG_MAX + 64];
+        char status[2 * DIAG_MAX + 128];
         Diag d = {};
         int r;
 
         if (!m->state)
                 return;
-        if (m->store) {
-                r = status_record_save(m->store, &rec, &d);
+        if (m->store)
+                save_status(m, &rec);
+        if (m->runtime) {
+                rec.write_error = m->write_error[0] ? m->write_error : NULL;
+                r = status_record_save(m->runtime, &rec, &d);
                 if (r < 0)
-                        log_warning_errno(r, "cannot write the status file: %s", diag_text(&d, r));
+                        log_warning_errno(r, "cannot write the runtime copy of the status: %s",
+                                          diag_text(&d, r));
         }
-        snprintf(status, sizeof(status), "STATUS=%s%s%.*s", m->state, *error ? ": " : "", 200, error);
+        snprintf(status, sizeof(status), "STATUS=%s%s%.*s%s%.*s", m->state, *error ? ": " : "", 200, error,
+                 m->write_error[0] ? "; cannot write the state directory: " : "", 200, m->write_error);
         (void) sd_notify(0, status);
         manager_report(m);
 }

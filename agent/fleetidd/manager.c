@@ -45,6 +45,7 @@ Manager *manager_free(Manager *m) {
         hook_set_free(m->hooks);
         sd_event_unref(m->event);
         state_store_free(m->store);
+        state_store_free(m->runtime);
         tpm_provider_teardown(&m->providers);
         config_free(m->config);
         free(m);
@@ -73,6 +74,34 @@ int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_passwor
         return 0;
 }
 
+/* For fleetidctl renew: which process to send SIGUSR1. */
+static void record_pid(Manager *m) {
+        char pid[32];
+        Diag d = {};
+        int n, r;
+
+        n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+        r = state_store_save(m->store, STATE_DAEMON_PID, pid, (size_t) n, STATE_FILE_MODE, &d);
+        if (r < 0)
+                log_warning_errno(r, "cannot record the daemon's PID (fleetidctl renew will not find it): %s",
+                                  diag_text(&d, r));
+}
+
+/* Temporary files a crash between writing and renaming left behind. */
+static void manager_clean_temporaries(StateStore *store, const char *what) {
+        unsigned removed = 0;
+        Diag d = {};
+        int r;
+
+        r = state_store_remove_temporaries(store, &removed, &d);
+        if (r < 0)
+                log_warning_errno(r, "cannot remove stale temporary files from the %s: %s; they stay", what,
+                                  diag_text(&d, r));
+        if (removed > 0)
+                log_info("removed %u stale temporary file%s left in the %s %s by an interrupted write",
+                         removed, removed == 1 ? "" : "s", what, state_store_path(store));
+}
+
 int manager_start(Manager *m) {
         Diag d = {};
         int r;
@@ -81,12 +110,22 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "cannot use the state directory: %s", diag_text(&d, r));
 
-        char pid[32];
-        int n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
-        r = state_store_save(m->store, STATE_DAEMON_PID, pid, (size_t) n, STATE_FILE_MODE, &d);
-        if (r < 0)
-                log_warning_errno(r, "cannot record the daemon's PID (fleetidctl renew will not find it): %s",
-                                  diag_text(&d, r));
+        /* A --oneshot run may happen beside the running daemon: the PID file and
+         * the temporary files of writes in progress belong to that daemon. */
+        if (!m->oneshot) {
+                manager_clean_temporaries(m->store, "state directory");
+                record_pid(m);
+        }
+
+        /* The status copy the operator sees even when the state directory cannot be written. */
+        if (m->config->runtime_dir) {
+                r = state_store_open(m->config->runtime_dir, &m->runtime, &d);
+                if (r < 0)
+                        log_warning_errno(r, "cannot use the runtime directory, so no status copy there: %s",
+                                          diag_text(&d, r));
+                else if (!m->oneshot)
+                        manager_clean_temporaries(m->runtime, "runtime directory");
+        }
 
         /* The last success outlives a restart ("already enrolled" is none). */
         StatusRecord previous = {};

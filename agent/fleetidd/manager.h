@@ -34,6 +34,8 @@ typedef struct Manager {
         uint64_t cacerts_checked;       /* unix seconds of the last /cacerts fetched, 0 = none yet */
         uint64_t cacerts_next;          /* unix seconds the periodic refresh is due (estimate) */
         StateStore *store;
+        StateStore *runtime;        /* paths.runtime_dir: the status copy, NULL if none */
+        char write_error[DIAG_MAX]; /* why the last status write to the state directory failed, "" if it did not */
 
         bool oneshot;           /* exit after the first attempt */
         int exit_code;          /* with oneshot */
@@ -109,8 +111,9 @@ int manager_cacerts_start(Manager *m);
  * is a full est.cacerts_refresh from now, not sooner. */
 int manager_cacerts_fetched(Manager *m);
 
-/* manager-status.c: writes the status file and the systemd STATUS= from the
- * current state; manager_set_state() changes the state first. */
+/* manager-status.c: writes the status file (and its runtime copy, which also
+ * carries a failure to write the state directory) and the systemd STATUS=
+ * from the current state; manager_set_state() changes the state first. */
 void manager_write_status(Manager *m);
 /* Logs root adoptions, retirements and refusals, and a changed EST CA set
  * (message IDs; the ca-changed hook event with the fingerprints). */

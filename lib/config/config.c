@@ -269,6 +269,7 @@ enum {
         K_EST_BINDING,
         K_EST_CACERTS_REFRESH,
         K_PATHS_STATE,
+        K_PATHS_RUNTIME,
         K_RETRY_INITIAL,
         K_RETRY_MAX,
         K_OP_SPARE_KEY,
@@ -317,6 +318,7 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_EST_CACERTS_REFRESH] =
                 NUM("est", "cacerts_refresh", KIND_UINT, est_cacerts_refresh_sec, 10, 2592000),
         [K_PATHS_STATE] = STR("paths", "state_dir", state_dir, PATH_MAX_BYTES, true, check_path),
+        [K_PATHS_RUNTIME] = STR("paths", "runtime_dir", runtime_dir, PATH_MAX_BYTES, false, check_path),
         [K_RETRY_INITIAL] = NUM("retry", "initial", KIND_UINT, retry_initial_sec, 1, 86400),
         [K_RETRY_MAX] = NUM("retry", "max", KIND_UINT, retry_max_sec, 1, 604800),
         [K_OP_SPARE_KEY] = NUM("operational", "spare_key_handle", KIND_PERSISTENT, op_spare_key_handle, 0, 0),
@@ -358,7 +360,8 @@ int config_new_defaults(Config **ret) {
         c->tpm_tcti = strdup("device:/dev/tpmrm0");
         c->est_trust_anchors = strdup("/etc/fleetid/est-trust-anchors.pem");
         c->state_dir = strdup("/var/lib/fleetid");
-        if (!c->tpm_tcti || !c->est_trust_anchors || !c->state_dir)
+        c->runtime_dir = strdup("/run/fleetid");
+        if (!c->tpm_tcti || !c->est_trust_anchors || !c->state_dir || !c->runtime_dir)
                 return -ENOMEM;
 
         c->srk_handle = FLEETID_SRK_HANDLE_DEFAULT;

@@ -80,7 +80,8 @@ typedef struct Config {
         unsigned est_cacerts_refresh_sec; /* /cacerts refreshed this often between renewals, default 1 day */
 
         /* paths { } */
-        char *state_dir; /* "/var/lib/fleetid" */
+        char *state_dir;   /* "/var/lib/fleetid" */
+        char *runtime_dir; /* "/run/fleetid": a copy of the status; NULL = none */
 
         /* retry { }: first enrollment retries (exponential backoff, jittered) */
         unsigned retry_initial_sec; /* default 30 */

@@ -150,8 +150,28 @@ static int certs_dup_software(STACK_OF(X509) *in, STACK_OF(X509) **ret) {
         return 0;
 }
 
-int cert_verify_chain(X509 *leaf_in, STACK_OF(X509) *untrusted_in, STACK_OF(X509) *anchors_in, time_t now,
-                      bool client_auth, Diag *d) {
+/* The chain X509_verify_cert() built, without its trust anchor (the last
+ * element), with the caller's leaf first. */
+static int verified_path(X509_STORE_CTX *ctx, X509 *leaf_in, STACK_OF(X509) **ret) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *path = X509_STORE_CTX_get1_chain(ctx);
+        X509 *x;
+
+        if (!path || sk_X509_num(path) < 1)
+                return -ENOMEM;
+        if (sk_X509_num(path) > 1)
+                X509_free(sk_X509_pop(path));
+        /* The leaf as the caller has it (e.g. bound to its provider), not our software copy. */
+        if (!X509_up_ref(leaf_in))
+                return -ENOMEM;
+        x = sk_X509_value(path, 0);
+        (void) sk_X509_set(path, 0, leaf_in); /* returns the new element, not the old */
+        X509_free(x);
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+static int verify_chain(X509 *leaf_in, STACK_OF(X509) *untrusted_in, STACK_OF(X509) *anchors_in, time_t now,
+                        bool client_auth, STACK_OF(X509) **ret_path, Diag *d) {
         _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         _cleanup_free_ char *subject = NULL, *failing = NULL;
@@ -198,6 +218,8 @@ int cert_verify_chain(X509 *leaf_in, STACK_OF(X509) *untrusted_in, STACK_OF(X509
         r = X509_verify_cert(ctx);
         if (r == 1) {
                 ERR_clear_error();
+                if (ret_path && verified_path(ctx, leaf_in, ret_path) < 0)
+                        return diag_set_ssl(d, -ENOMEM, "cannot take the verified certificate chain");
                 return 0;
         }
 
@@ -211,6 +233,18 @@ int cert_verify_chain(X509 *leaf_in, STACK_OF(X509) *untrusted_in, STACK_OF(X509
         return diag_set(d, -EKEYREJECTED, "%s (%s); at depth %d, certificate %s", verify_error_reason(err),
                         X509_verify_cert_error_string(err), depth,
                         current ? subject_or_unknown(current, &failing) : "(none)");
+}
+
+int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+                      bool client_auth, Diag *d) {
+        return verify_chain(leaf, untrusted, anchors, now, client_auth, NULL, d);
+}
+
+int cert_verify_chain_path(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+                           bool client_auth, STACK_OF(X509) **ret_path, Diag *d) {
+        if (!ret_path)
+                return -EINVAL;
+        return verify_chain(leaf, untrusted, anchors, now, client_auth, ret_path, d);
 }
 
 static int asn1_time_to_time_t(const ASN1_TIME *t, time_t *ret) {

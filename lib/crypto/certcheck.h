@@ -43,6 +43,13 @@ int cert_matches_key(X509 *cert, EVP_PKEY *key, Diag *d);
 int cert_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
                       bool client_auth, Diag *d);
 
+/* cert_verify_chain(), and on success *ret_path: the chain the verification
+ * built, 'leaf' first, then the intermediates it used (from 'untrusted' or
+ * 'anchors'), without the trust anchor at its end. Nothing else of 'untrusted'
+ * is in it. */
+int cert_verify_chain_path(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+                           bool client_auth, STACK_OF(X509) **ret_path, Diag *d);
+
 /* Validity sanity at 'now', allowing 'skew_sec' of clock skew before notBefore:
  *   notBefore > notAfter                    -EKEYREJECTED "validity period is inverted ..."
  *   now > notAfter                          -ESTALE "certificate expired on <date>"

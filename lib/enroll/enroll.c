@@ -49,29 +49,12 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
         time_t not_before, not_after, at = now;
         if (cert_times(leaf, &not_before, &not_after) >= 0 && not_before > now)
                 at = not_before;
-        r = cert_verify_chain(leaf, returned, ca_certs, at, true, d);
+        /* Only the chain that was verified is kept: whatever else the answer
+         * carries (another CA, a certificate for another key) is not ours. */
+        r = cert_verify_chain_path(leaf, returned, ca_certs, at, true, &chain, d);
         if (r < 0)
                 return diag_prefix(d, r, "the returned certificate does not chain to the EST CA");
 
-        chain = sk_X509_new_null();
-        if (!chain || !X509_up_ref(leaf))
-                return -ENOMEM;
-        if (!sk_X509_push(chain, leaf)) {
-                X509_free(leaf);
-                return -ENOMEM;
-        }
-        for (int i = 0; i < sk_X509_num(returned); i++) {
-                X509 *x = sk_X509_value(returned, i);
-
-                if (x == leaf)
-                        continue;
-                if (!X509_up_ref(x))
-                        return -ENOMEM;
-                if (!sk_X509_push(chain, x)) {
-                        X509_free(x);
-                        return -ENOMEM;
-                }
-        }
         *ret_chain = TAKE_PTR(chain);
         return 0;
 }

@@ -51,7 +51,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
 
 /* Checks an EST answer before anything is stored: it must hold a certificate for
  * `key`, chaining to `ca_certs`, fit for TLS client authentication, currently
- * valid. ret_chain: that certificate first, then the others returned. */
+ * valid. ret_chain: that certificate first, then the intermediates its
+ * verification used, without the trust anchor; anything else in the answer
+ * (another CA, a certificate for another key) is left out. */
 int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
                            STACK_OF(X509) **ret_chain, Diag *d);
 

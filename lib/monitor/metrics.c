@@ -104,6 +104,9 @@ int metrics_format(const MetricsSnapshot *m, char **ret) {
                 gauge(f, "fleetid_severity",
                       "How urgent the certificate's state is: 0 ok, 1 notice, 2 warning, 3 error, 4 critical.",
                       (int64_t) m->severity);
+                gauge(f, "fleetid_state_write_error",
+                      "1 while fleetidd cannot write its state directory (its last write there failed), else 0.",
+                      m->state_write_error ? 1 : 0);
 
                 if (fflush(f) != 0 || ferror(f))
                         return -ENOMEM;

@@ -14,6 +14,7 @@
  *   fleetid_renewal_consecutive_failures
  *   fleetid_state{state="..."}                        1 for the current state, 0 for the others
  *   fleetid_severity                                  0 ok .. 4 critical (monitor/severity.h)
+ *   fleetid_state_write_error                         1 while the state directory cannot be written
  *
  * A timestamp that is unknown is left out rather than written as 0, so that
  * "time() - metric" alerts do not fire on a device that simply never did it.
@@ -35,7 +36,8 @@ typedef struct MetricsSnapshot {
         unsigned consecutive_failures;
         const char *state; /* one of metrics_states[], NULL = unknown */
         Severity severity;
-        bool have_cert; /* without one, the certificate times are left out */
+        bool have_cert;         /* without one, the certificate times are left out */
+        bool state_write_error; /* the last write to the state directory failed */
 } MetricsSnapshot;
 
 /* The states fleetid_state always lists (in this order), NULL-terminated. A

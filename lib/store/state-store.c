@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/state-store.h"
 #include "util/fileio.h"
@@ -186,4 +188,62 @@ int state_store_remove(StateStore *s, const char *name, Diag *d) {
                 return diag_set(d, -errno, "Could not sync %s after removing %s: %s", s->path, name,
                                 strerror(errno));
         return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
+
+int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d) {
+        _cleanup_(closedirp) DIR *dir = NULL;
+        unsigned removed = 0;
+        struct dirent *de;
+        int fd, r = 0;
+
+        if (ret_removed)
+                *ret_removed = 0;
+        if (!s)
+                return diag_set(d, -EINVAL, "No state directory open");
+
+        /* Our own fd for the listing: readdir() position is per open file description. */
+        fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return diag_set(d, -errno, "Could not list %s: %s", s->path, strerror(errno));
+        dir = fdopendir(fd);
+        if (!dir) {
+                r = -errno;
+                close(fd);
+                return diag_set(d, r, "Could not list %s: %s", s->path, strerror(-r));
+        }
+
+        for (;;) {
+                struct stat st;
+
+                errno = 0;
+                de = readdir(dir);
+                if (!de) {
+                        if (errno != 0)
+                                r = diag_set(d, -errno, "Could not list %s: %s", s->path, strerror(errno));
+                        break;
+                }
+                if (!write_atomic_temp_name(de->d_name))
+                        continue;
+                if (fstatat(s->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue; /* gone meanwhile */
+                if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+                        continue;
+                /* unlinkat() removes the name itself: no link is followed. */
+                if (unlinkat(s->fd, de->d_name, 0) < 0) {
+                        if (errno != ENOENT && r == 0)
+                                r = diag_set(d, -errno, "Could not remove %s/%s: %s", s->path, de->d_name,
+                                             strerror(errno));
+                        continue;
+                }
+                removed++;
+        }
+
+        if (removed > 0 && fsync(s->fd) < 0 && r == 0)
+                r = diag_set(d, -errno, "Could not sync %s after removing temporary files: %s", s->path,
+                             strerror(errno));
+        if (ret_removed)
+                *ret_removed = removed;
+        return r;
 }

@@ -42,6 +42,14 @@ bool state_store_exists(StateStore *s, const char *name);
 /* Removes name; succeeds if it is absent already. */
 int state_store_remove(StateStore *s, const char *name, Diag *d);
 
+/* Removes the temporary files of the write protocol (".#name.XXXXXX", see
+ * util/fileio.h) that an interrupted write left in the directory: only regular
+ * files owned by the effective user, never following a symlink; anything else
+ * with such a name stays. Only for the directory's single writer, at its start:
+ * another process's write in progress would lose its temporary file.
+ * *ret_removed (may be NULL) counts the files removed, also on failure. */
+int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d);
+
 /* The directory path as given to state_store_open(). */
 const char *state_store_path(StateStore *s);
 

@@ -32,6 +32,7 @@ static const struct {
         { "renew_requests", FIELD_UNSIGNED, offsetof(StatusRecord, renew_requests) },
         { "renew_answered", FIELD_UNSIGNED, offsetof(StatusRecord, renew_answered) },
         { "est_url", FIELD_STRING, offsetof(StatusRecord, est_url) },
+        { "write_error", FIELD_STRING, offsetof(StatusRecord, write_error) },
 };
 
 #define FIELD_PTR(rec, i, type) ((type *) ((char *) (rec) + fields[i].offset))
@@ -42,6 +43,7 @@ void status_record_done(StatusRecord *r) {
         free(r->state);
         free(r->last_error);
         free(r->est_url);
+        free(r->write_error);
         *r = (StatusRecord) {};
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * status-file.h: the small key=value status record the daemon writes and
- * fleetidctl reads (STATE_STATUS in the state directory).
+ * fleetidctl reads (STATE_STATUS in the state directory, and a copy of it in
+ * the runtime directory, which also tells when the state directory cannot be
+ * written).
  *
  * Format: one "key=value" per line, in a fixed order. Values are escaped so that
  * each stays on one line: '\n' as "\n", '\' as "\\", and every other byte that is
@@ -36,6 +38,7 @@ typedef struct StatusRecord {
         unsigned renew_answered;  /* renew_requests when the attempt whose outcome this is started */
         unsigned failures;        /* consecutive failures */
         char *est_url;            /* NULL if unknown */
+        char *write_error;        /* why the daemon cannot write its state directory, NULL if it can */
 } StatusRecord;
 
 /* Frees the members and zeroes the record; the record itself is the caller's. */

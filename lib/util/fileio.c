@@ -206,6 +206,21 @@ static int temp_name(const char *base, char **ret) {
         return 0;
 }
 
+bool write_atomic_temp_name(const char *name) {
+        static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        size_t n, prefix = strlen(TEMP_PREFIX);
+
+        /* TEMP_PREFIX, at least one byte of the target's name, '.', the random part. */
+        if (!name || strncmp(name, TEMP_PREFIX, prefix) != 0)
+                return false;
+        n = strlen(name);
+        if (n < prefix + 1 + 1 + TEMP_RANDOM_CHARS || n > NAME_MAX)
+                return false;
+        if (name[n - TEMP_RANDOM_CHARS - 1] != '.')
+                return false;
+        return strspn(name + n - TEMP_RANDOM_CHARS, alphabet) == TEMP_RANDOM_CHARS;
+}
+
 /* Gives the anonymous O_TMPFILE fd a temporary name in dfd, returned in *ret_name.
  * -EOPNOTSUPP if neither /proc nor CAP_DAC_READ_SEARCH is available for that. */
 static int link_tmpfile(int fd, int dfd, const char *base, char **ret_name) {

@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -38,3 +39,8 @@ int read_file_bounded_at(int dirfd, const char *name, size_t max, char **ret, si
  * part is then resolved relative to dirfd. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Whether name (a file name, no directory) has the form of the temporary files
+ * write_file_atomic*() creates: ".#<name>.XXXXXX", X from [a-zA-Z0-9]. Only a
+ * crash between creating and renaming one leaves it behind. */
+bool write_atomic_temp_name(const char *name);

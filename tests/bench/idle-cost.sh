@@ -131,6 +131,7 @@ cas=$(cm_getcert list-cas | sed -n "s/^CA '\(.*\)':\$/\1/p" | paste -sd, - | sed
 cp -a -- "$FLEETID_STATE" "$LAB_TMPDIR/state-direct"
 DIRECT_TCTI=swtpm:host=127.0.0.1,port=$TPM_ENV_PORT
 sed -e "s|tcti = \"[^\"]*\"|tcti = \"$DIRECT_TCTI\"|" -e "s|\"$FLEETID_STATE\"|\"$LAB_TMPDIR/state-direct\"|" \
+    -e "s|\"$FLEETID_RUNTIME\"|\"$LAB_TMPDIR/run-direct\"|" \
     "$FLEETID_CONF" >"$LAB_TMPDIR/fleetid-direct.conf"
 grep -q "$DIRECT_TCTI" "$LAB_TMPDIR/fleetid-direct.conf" || lab_fail "cannot write the configuration of fleetidd B"
 FLEETIDD_DIRECT_LOG=$LAB_TMPDIR/fleetidd-direct.log

@@ -79,7 +79,7 @@ step "the shipped unit"
 dpkg-deb -x "$DEB" "$TMP/root"
 u=$TMP/root$unit
 grep -qx "ExecStart=/usr/sbin/fleetidd" "$u" || fail "ExecStart in $unit does not run /usr/sbin/fleetidd"
-for line in Type=notify User=fleetid SupplementaryGroups=tss StateDirectory=fleetid \
+for line in Type=notify User=fleetid SupplementaryGroups=tss StateDirectory=fleetid RuntimeDirectory=fleetid \
             RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" TimeoutStartSec=infinity; do
     grep -qx "$line" "$u" || fail "$unit lacks '$line'"
 done

@@ -76,6 +76,8 @@ BODY_MODES = {
     "drop": OPERATIONS,               # request read, connection closed, no answer: a server's
                                       # idle timeout racing the request (libcurl resends a
                                       # request on a reused connection on a fresh one)
+    "with_extras": ("simpleenroll", "simplereenroll"),  # issued cert + EST CA + rogue CA +
+                                                        # a cert for another key
 }
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
@@ -408,6 +410,13 @@ class Lab:
                                     not_after, ExtendedKeyUsageOID.CLIENT_AUTH, lab_san(csr))
 
 
+def with_extras(lab, csr, cert, ctl):
+    """body_mode with_extras: the issued certificate, then certificates that are
+    no part of its chain: the issuing CA's (the trust anchor), the rogue CA's,
+    and one from the same CA for another key."""
+    return [cert, lab.issuing_ca(ctl).cert, lab.rogue.cert, lab.issue(csr, "other_key", ctl)]
+
+
 def san_of(obj):
     """The subjectAltName (a SubjectAlternativeName) of a CSR or a
     certificate, or None."""
@@ -605,6 +614,8 @@ class EstHandler(BaseHTTPRequestHandler):
             rec["issued_fingerprint"] = pki.fingerprint(cert)
             rec["issuer"] = ctl.get("issuer", "current")
             certs = [cert, lab.issuing_ca(ctl).cert] if mode == "with_ca" else [cert]
+            if mode == "with_extras":
+                certs = with_extras(lab, csr, cert, ctl)
             der = certs_only(certs) if mode != "not_pkcs7" else cert.public_bytes(
                 serialization.Encoding.DER)
 

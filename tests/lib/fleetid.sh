@@ -50,20 +50,22 @@ fleetid_provision() {
 # fleetid_write_config [LINES...]: a config for this lab at $FLEETID_CONF.
 # Without lines: explicit trust anchor = the lab EST CA. Lines are appended
 # verbatim (libconfig groups must then not repeat: pass a full "est: {...};"
-# with FLEETID_CONF_NO_EST=1 to replace the est group).
+# with FLEETID_CONF_NO_EST=1 to replace the est group). The runtime directory
+# (the status copy) is $FLEETID_RUNTIME, in the lab's tmpdir, never /run.
 fleetid_write_config() {
     FLEETID_CONF=$LAB_TMPDIR/fleetid.conf
     FLEETID_STATE=$LAB_TMPDIR/state
+    FLEETID_RUNTIME=$LAB_TMPDIR/run
     {
         echo "tpm: { tcti = \"$FLEETID_TEST_TCTI\"; };"
-        echo "paths: { state_dir = \"$FLEETID_STATE\"; };"
+        echo "paths: { state_dir = \"$FLEETID_STATE\"; runtime_dir = \"$FLEETID_RUNTIME\"; };"
         if [ -z "${FLEETID_CONF_NO_EST:-}" ]; then
             echo "est: { url = \"$EST_URL\"; trust_anchors = \"$EST_PKI/est-ca.pem\"; timeout = 20; };"
         fi
         local l
         for l in "$@"; do echo "$l"; done
     } >"$FLEETID_CONF"
-    export FLEETID_CONF FLEETID_STATE
+    export FLEETID_CONF FLEETID_STATE FLEETID_RUNTIME
 }
 
 # fleetid_enroll_once: runs fleetidd --oneshot; returns its exit status.

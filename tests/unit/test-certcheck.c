@@ -83,6 +83,47 @@ static void test_find_for_key(void **state) {
         assert_int_equal(certs_find_for_key(NULL, pki->leaf_key, &found, NULL), -ENOKEY);
 }
 
+/* The verified path: the leaf, the intermediates used, no trust anchor, nothing
+ * else that came along (another root, a certificate for another key, the root). */
+static void test_chain_path(void **state) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *untrusted =
+                test_stack(pki->other_root, pki->other_key_leaf, pki->leaf, pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *root_and_inter =
+                test_stack(pki->inter, pki->root, NULL);
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *others = test_stack(pki->other_root, NULL);
+        STACK_OF(X509) *path = NULL;
+        Diag d = {};
+
+        assert_int_equal(cert_verify_chain_path(pki->leaf, untrusted, anchors, TEST_NOW, true, &path, &d), 0);
+        assert_int_equal(sk_X509_num(path), 2);
+        assert_ptr_equal(sk_X509_value(path, 0), pki->leaf);
+        assert_int_equal(X509_cmp(sk_X509_value(path, 1), pki->inter), 0);
+        OSSL_STACK_OF_X509_free(path);
+        path = NULL;
+
+        /* The intermediate from the anchors: it is part of the path too. */
+        assert_int_equal(cert_verify_chain_path(pki->leaf, NULL, root_and_inter, TEST_NOW, true, &path, &d),
+                         0);
+        assert_int_equal(sk_X509_num(path), 2);
+        assert_int_equal(X509_cmp(sk_X509_value(path, 1), pki->inter), 0);
+        OSSL_STACK_OF_X509_free(path);
+        path = NULL;
+
+        /* Issued by the root directly: the leaf alone. */
+        assert_int_equal(
+                cert_verify_chain_path(pki->other_leaf, untrusted, others, TEST_NOW, true, &path, &d), 0);
+        assert_int_equal(sk_X509_num(path), 1);
+        assert_ptr_equal(sk_X509_value(path, 0), pki->other_leaf);
+        OSSL_STACK_OF_X509_free(path);
+        path = NULL;
+
+        /* Failure: no path, untouched. */
+        assert_int_equal(cert_verify_chain_path(pki->leaf, untrusted, others, TEST_NOW, true, &path, &d),
+                         -EKEYREJECTED);
+        assert_null(path);
+}
+
 static void test_chain_ok(void **state) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *untrusted = test_stack(pki->inter, NULL);
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
@@ -486,6 +527,7 @@ int main(void) {
                 cmocka_unit_test(test_key_match_public_only),
                 cmocka_unit_test(test_find_for_key),
                 cmocka_unit_test(test_chain_ok),
+                cmocka_unit_test(test_chain_path),
                 cmocka_unit_test(test_chain_wrong_anchor),
                 cmocka_unit_test(test_chain_intermediate_missing),
                 cmocka_unit_test(test_chain_no_partial),

@@ -38,6 +38,12 @@
         "# TYPE fleetid_severity gauge\n"                                                                     \
         "fleetid_severity " n "\n"
 
+#define WRITE_ERROR(n)                                                                                  \
+        "# HELP fleetid_state_write_error 1 while fleetidd cannot write its state directory (its last " \
+        "write there failed), else 0.\n"                                                                \
+        "# TYPE fleetid_state_write_error gauge\n"                                                      \
+        "fleetid_state_write_error " n "\n"
+
 static const MetricsSnapshot full = {
         .cert_not_after = 1831536000,
         .cert_not_before = 1800000000,
@@ -71,7 +77,7 @@ static const char full_text[] =
         "is scheduled, in seconds since the epoch.\n"
         "# TYPE fleetid_renewal_next_attempt_timestamp_seconds gauge\n"
         "fleetid_renewal_next_attempt_timestamp_seconds 1821128320\n" FAILURES("0")
-                STATE_HEADER STATE_LINES("1") SEVERITY("0");
+                STATE_HEADER STATE_LINES("1") SEVERITY("0") WRITE_ERROR("0");
 
 static void test_format_exact(void **state) {
         _cleanup_free_ char *text = NULL;
@@ -100,8 +106,18 @@ static void test_format_unknowns_left_out(void **state) {
                             "fleetid_state{state=\"renewing\"} 0\n"
                             "fleetid_state{state=\"waiting-retry\"} 0\n"
                             "fleetid_state{state=\"failed\"} 0\n"
-                            "fleetid_state{state=\"waiting-clock\"} 0\n" SEVERITY("0"));
+                            "fleetid_state{state=\"waiting-clock\"} 0\n" SEVERITY("0") WRITE_ERROR("0"));
         assert_null(strstr(text, "timestamp_seconds"));
+}
+
+/* A state directory that cannot be written: the one metric that says so. */
+static void test_format_write_error(void **state) {
+        MetricsSnapshot m = full;
+        _cleanup_free_ char *text = NULL;
+
+        m.state_write_error = true;
+        assert_int_equal(metrics_format(&m, &text), 0);
+        assert_non_null(strstr(text, SEVERITY("0") WRITE_ERROR("1")));
 }
 
 static void test_format_some_times(void **state) {
@@ -248,10 +264,15 @@ static void test_write_missing_dir(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_format_exact),        cmocka_unit_test(test_format_unknowns_left_out),
-                cmocka_unit_test(test_format_some_times),   cmocka_unit_test(test_format_state_escaping),
-                cmocka_unit_test(test_format_bad_severity), cmocka_unit_test(test_known_states),
-                cmocka_unit_test(test_write_atomic),        cmocka_unit_test(test_write_missing_dir),
+                cmocka_unit_test(test_format_exact),
+                cmocka_unit_test(test_format_unknowns_left_out),
+                cmocka_unit_test(test_format_some_times),
+                cmocka_unit_test(test_format_write_error),
+                cmocka_unit_test(test_format_state_escaping),
+                cmocka_unit_test(test_format_bad_severity),
+                cmocka_unit_test(test_known_states),
+                cmocka_unit_test(test_write_atomic),
+                cmocka_unit_test(test_write_missing_dir),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

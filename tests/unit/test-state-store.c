@@ -184,6 +184,80 @@ static void test_save_load_remove(void **state) {
         assert_int_equal(access("/etc/passwd", F_OK), 0);
 }
 
+static void touch_at(int dfd, const char *name) {
+        int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "x", 1), 1);
+        close(fd);
+}
+
+static bool exists_at(int dfd, const char *name) {
+        struct stat st;
+
+        return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* What a crash between writing and renaming leaves (".#name.XXXXXX") is
+ * removed; nothing else: other names, symlinks (nor their targets),
+ * directories, other users' files. */
+static void test_remove_temporaries(void **state) {
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        _cleanup_free_ char *outside = NULL;
+        static const char *const stale[] = { ".#operational.pem.AbC123", ".#status.zzzzzz", ".#x.000000" };
+        static const char *const kept[] = {
+                "operational.pem",
+                ".#operational.pem",
+                ".#operational.pem.AbC12",
+                ".#operational.pem.AbC1234",
+                ".#.AbC123",
+                ".#status.Ab-123",
+                "#status.AbC123",
+                ".operational.pem.AbC123",
+        };
+        unsigned removed = 99;
+        Diag d = {};
+        int dfd;
+
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+        dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+
+        assert_int_equal(state_store_remove_temporaries(s, &removed, &d), 0);
+        assert_int_equal(removed, 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(stale); i++)
+                touch_at(dfd, stale[i]);
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                touch_at(dfd, kept[i]);
+        /* A symlink with a temp name, to a file outside: neither is removed. */
+        assert_true(asprintf(&outside, "%s/outside", f->base) > 0);
+        assert_int_equal(close(open(outside, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+        assert_int_equal(symlinkat(outside, dfd, ".#birth.pem.QWERTY"), 0);
+        /* A directory with a temp name, and a file in it. */
+        assert_int_equal(mkdirat(dfd, ".#status.dirdir", 0700), 0);
+        assert_int_equal(mkdirat(dfd, ".#status.dirdir/.#status.AbC123", 0700), 0);
+        /* Another user's file (as root only: nobody else can give a file away). */
+        if (geteuid() == 0) {
+                touch_at(dfd, ".#status.NoBody");
+                assert_int_equal(fchownat(dfd, ".#status.NoBody", 65534, 65534, AT_SYMLINK_NOFOLLOW), 0);
+        }
+
+        assert_int_equal(state_store_remove_temporaries(s, &removed, &d), 0);
+        assert_int_equal(removed, ELEMENTSOF(stale));
+        for (size_t i = 0; i < ELEMENTSOF(stale); i++)
+                assert_false(exists_at(dfd, stale[i]));
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                assert_true(exists_at(dfd, kept[i]));
+        assert_true(exists_at(dfd, ".#birth.pem.QWERTY"));
+        assert_int_equal(access(outside, F_OK), 0);
+        assert_true(exists_at(dfd, ".#status.dirdir/.#status.AbC123"));
+        if (geteuid() == 0)
+                assert_true(exists_at(dfd, ".#status.NoBody"));
+        close(dfd);
+}
+
 static void test_name_validation(void **state) {
         static const char *const bad[] = {
                 "", ".", "..", ".hidden", ".#status.abc123", "a/b", "/abs", "../escape", "dir/",
@@ -228,6 +302,7 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_true(streq_ptr(a->state, b->state));
         assert_true(streq_ptr(a->last_error, b->last_error));
         assert_true(streq_ptr(a->est_url, b->est_url));
+        assert_true(streq_ptr(a->write_error, b->write_error));
         assert_true(a->updated == b->updated);
         assert_true(a->last_success == b->last_success);
         assert_true(a->next_attempt == b->next_attempt);
@@ -255,6 +330,7 @@ static void test_status_format_exact(void **state) {
                 .renew_answered = 1,
                 .failures = 3,
                 .est_url = (char *) "https://est.example.com/.well-known/est",
+                .write_error = (char *) "Could not write /var/lib/fleetid/status: No space left on device",
         };
         _cleanup_free_ char *text = NULL;
 
@@ -273,15 +349,18 @@ static void test_status_format_exact(void **state) {
                 "cacerts_next=1700076400\n"
                 "renew_requests=2\n"
                 "renew_answered=1\n"
-                "est_url=https://est.example.com/.well-known/est\n");
+                "est_url=https://est.example.com/.well-known/est\n"
+                "write_error=Could not write /var/lib/fleetid/status: No space left on device\n");
         free(TAKE_PTR(text));
 
         /* Absent strings are left out, not written empty. */
         r.last_error = NULL;
         r.est_url = NULL;
+        r.write_error = NULL;
         assert_int_equal(status_record_format(&r, &text), 0);
         assert_null(strstr(text, "last_error"));
         assert_null(strstr(text, "est_url"));
+        assert_null(strstr(text, "write_error"));
 }
 
 static void test_status_roundtrip(void **state) {
@@ -296,6 +375,7 @@ static void test_status_roundtrip(void **state) {
                 .cacerts_next = UINT64_MAX - 2,
                 .failures = UINT_MAX,
                 .est_url = (char *) "",
+                .write_error = (char *) "disk full\nreally",
         }, p = {};
         _cleanup_free_ char *text = NULL;
         Diag d = {};
@@ -465,6 +545,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_save_load_remove, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_name_validation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remove_temporaries, setup, teardown),
                 cmocka_unit_test(test_status_format_exact),
                 cmocka_unit_test(test_status_roundtrip),
                 cmocka_unit_test(test_status_parse_tolerant),
