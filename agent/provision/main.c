@@ -40,8 +40,9 @@ typedef struct Args {
         const char *cert;
         const char *ca;
         const char *file;
-        long handle;   /* -1 = from the config */
-        long nv_index; /* -1 = from the config, 0 = none */
+        uint32_t handle;   /* with handle_set; else from the config */
+        uint32_t nv_index; /* with nv_index_set, 0 = none; else from the config */
+        bool handle_set, nv_index_set;
         bool lock;
         bool force;
         bool remove_lock;
@@ -116,7 +117,6 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
         int c;
 
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                char *end;
 
                 switch (c) {
                 case A_CONFIG:
@@ -126,19 +126,27 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                         a->tcti = optarg;
                         break;
                 case A_HANDLE:
-                case A_NV:
-                        errno = 0;
-                        long v = strtol(optarg, &end, 0);
-                        if (errno || *end || v < 0 || v > 0xffffffffL) {
-                                log_error("invalid %s '%s': expected a number such as 0x81020000",
-                                          c == A_HANDLE ? "--handle" : "--nv-index", optarg);
-                                return -EINVAL;
+                case A_NV: {
+                        Diag d = {};
+                        int r;
+
+                        if (c == A_HANDLE) {
+                                r = config_parse_persistent_handle(optarg, &a->handle, &d);
+                                a->handle_set = r >= 0;
+                        } else {
+                                /* 0: no NV copy, the file copy only (birth.nv_index = 0). */
+                                r = strcmp(optarg, "0") == 0
+                                            ? (a->nv_index = 0, 0)
+                                            : config_parse_nv_index(optarg, &a->nv_index, &d);
+                                a->nv_index_set = r >= 0;
                         }
-                        if (c == A_HANDLE)
-                                a->handle = v;
-                        else
-                                a->nv_index = v;
+                        if (r < 0) {
+                                log_error("invalid %s: %s", c == A_HANDLE ? "--handle" : "--nv-index",
+                                          diag_text(&d, r));
+                                return r;
+                        }
                         break;
+                }
                 case A_ALG:
                         a->algorithm = optarg;
                         break;
@@ -418,7 +426,7 @@ static int cmd_status(const Config *c, TpmContext *t) {
 int main(int argc, char **argv) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(tpm_context_freep) TpmContext *t = NULL;
-        Args a = { .handle = -1, .nv_index = -1 };
+        Args a = {};
         const char *cmd;
         Diag d = {};
         int r;
@@ -438,10 +446,10 @@ int main(int argc, char **argv) {
                 if (!c->tpm_tcti)
                         return 1;
         }
-        if (a.handle >= 0)
-                c->birth_key_handle = (uint32_t) a.handle;
-        if (a.nv_index >= 0)
-                c->birth_nv_index = (uint32_t) a.nv_index;
+        if (a.handle_set)
+                c->birth_key_handle = a.handle;
+        if (a.nv_index_set)
+                c->birth_nv_index = a.nv_index;
 
         r = tpm_context_new(c->tpm_tcti, &t, &d);
         if (r < 0) {

@@ -855,3 +855,29 @@ int config_load(const char *path, Config **ret, Diag *d) {
         *ret = TAKE_PTR(c);
         return 0;
 }
+
+static int parse_handle(const char *text, uint32_t first, uint32_t last, const char *what, uint32_t *ret,
+                        Diag *d) {
+        unsigned long long v;
+        char *end = NULL;
+
+        /* strtoull() accepts a sign and leading blanks: refuse them here. */
+        if (isempty(text) || !(isdigit((unsigned char) text[0])))
+                return diag_set(d, -EINVAL, "'%s' is not a number such as 0x%08X", strempty(text), first);
+        errno = 0;
+        v = strtoull(text, &end, 0);
+        if (errno != 0 || !end || *end)
+                return diag_set(d, -EINVAL, "'%s' is not a number such as 0x%08X", text, first);
+        if (v < first || v > last)
+                return diag_set(d, -EINVAL, "'%s' is not %s in 0x%08X..0x%08X", text, what, first, last);
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+int config_parse_persistent_handle(const char *text, uint32_t *ret, Diag *d) {
+        return parse_handle(text, PERSISTENT_FIRST, PERSISTENT_LAST, "a persistent handle", ret, d);
+}
+
+int config_parse_nv_index(const char *text, uint32_t *ret, Diag *d) {
+        return parse_handle(text, NV_INDEX_FIRST, NV_INDEX_LAST, "an NV index", ret, d);
+}

@@ -114,5 +114,13 @@ int config_new_defaults(Config **ret);
  * -ENOENT if the file is missing, -EINVAL with "file:line: ..." otherwise. */
 int config_load(const char *path, Config **ret, Diag *d);
 
+/* A TPM handle given on a command line ("0x81020000", decimal or octal as in C),
+ * held to the same ranges as the configuration: a persistent handle
+ * (0x81000000..0x81FFFFFF), or an NV index (0x01000000..0x01FFFFFF). Parsed as
+ * an unsigned 64-bit number, so 32-bit platforms (armhf) are not cut short.
+ * -EINVAL for anything else, naming the range in d. */
+int config_parse_persistent_handle(const char *text, uint32_t *ret, Diag *d);
+int config_parse_nv_index(const char *text, uint32_t *ret, Diag *d);
+
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);

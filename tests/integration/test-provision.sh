@@ -72,6 +72,21 @@ step "status before provisioning"
 provision status >"$T/status.out" || lab_fail "fleetid-provision status failed on an empty TPM"
 fleetid_expect_grep "$T/status.out" "^Birth key: +none at $BIRTH_HANDLE" "status without a birth key"
 
+step "handles and NV indices outside their ranges are refused before the TPM is touched"
+persistent_before=$(tpm2_getcap handles-persistent)
+# Held to the configuration's ranges; parsed unsigned, so 0x81020000 also works
+# where long is 32 bits (armhf), where strtol() overflowed.
+expect_refused "--handle below the persistent range" \
+    "invalid --handle: '0x7fffffff' is not a persistent handle in 0x81000000..0x81FFFFFF" \
+    provision --handle 0x7fffffff create-key
+expect_refused "--handle above 32 bits" "invalid --handle: '0x181020000' is not a persistent handle" \
+    provision --handle 0x181020000 create-key
+expect_refused "--handle with a sign" "invalid --handle: '-1' is not a number" provision --handle -1 create-key
+expect_refused "--nv-index in the persistent range" \
+    "invalid --nv-index: '0x81020000' is not an NV index in 0x01000000..0x01FFFFFF" \
+    provision --nv-index 0x81020000 status
+[ "$(tpm2_getcap handles-persistent)" = "$persistent_before" ] || lab_fail "a refused --handle still created a key"
+
 step "create-key, and no silent replacement"
 provision create-key >/dev/null || lab_fail "create-key failed on an empty TPM"
 key1=$(birth_pubkey)
