@@ -197,10 +197,9 @@ void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap
                             "(\"%s\"); ignored, the retry follows fleetid's own schedule",
                             h->retry_after.text);
         else if (capped)
-                log_notice("the EST server asked to wait %llus (Retry-After: %s), longer than %s; waiting %llus, "
-                           "the longest %s allows",
-                           (unsigned long long) h->retry_after_sec, h->retry_after.text, cap_name,
-                           (unsigned long long) cap, cap_name);
+                log_notice("the EST server asked to wait longer than %s (Retry-After: %s); waiting %llus, the "
+                           "longest %s allows",
+                           cap_name, h->retry_after.text, (unsigned long long) cap, cap_name);
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {
