@@ -18,7 +18,9 @@ DAY=86400
 AHEAD="{\"date_offset\": $((350 * DAY)), \"validity_offset\": $((300 * DAY))}"
 HANDLES=(0x81020002 0x81020003)
 
-fleetid_lab_up
+# 100-day certificates: moved 300 days ahead, one is valid at the server's
+# Date (350 days ahead), as in the report that found this.
+fleetid_lab_up --cert-lifetime $((100 * DAY))
 fleetid_provision
 fleetid_write_config "retry: { initial = 1; max = 5; };"
 OPERATIONAL=$FLEETID_STATE/operational.pem
@@ -26,16 +28,7 @@ OPERATIONAL=$FLEETID_STATE/operational.pem
 step() { echo "== $*"; }
 cert_pubkey() { openssl x509 -in "$OPERATIONAL" -noout -pubkey | openssl pkey -pubin; }
 # The operational handle holding the stored certificate's key; empty if none.
-cert_key_handle() {
-    local pub h
-    pub=$(cert_pubkey)
-    for h in "${HANDLES[@]}"; do
-        if [ "$(fleetid_tpm_pubkey "$h" 2>/dev/null)" = "$pub" ]; then
-            echo "$h"
-            return 0
-        fi
-    done
-}
+cert_key_handle() { fleetid_cert_key_handle "$OPERATIONAL" "${HANDLES[@]}"; }
 
 step "first enrollment, server Date and certificate far ahead: refused, nothing stored"
 est_control "$AHEAD"
