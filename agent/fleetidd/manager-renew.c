@@ -106,7 +106,7 @@ int manager_schedule_renewal(Manager *m) {
                 return log_error_errno(r, "cannot schedule renewal: %s", diag_text(&d, r));
         due = renew_due((time_t) m->cert_not_before, (time_t) m->cert_not_after, &p, m->renew_random);
         m->renew_due = due;
-        held = renew_due_floored(due, (time_t) m->last_success, m->config->renew_min_interval_sec);
+        held = renew_due_floored(due, (time_t) m->last_success, m->config->renew_min_interval_sec, now);
         m->renew_failures = 0;
         m->next_attempt = (uint64_t) (due > now ? due : now);
         if (gmtime_r(&due, &tm))

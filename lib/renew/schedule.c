@@ -24,9 +24,12 @@ time_t renew_due(time_t not_before, time_t not_after, const RenewPolicy *p, uint
         return (time_t) due;
 }
 
-time_t renew_due_floored(time_t due, time_t last_renewal, uint64_t min_interval) {
-        __int128 floor = (__int128) last_renewal + min_interval;
+time_t renew_due_floored(time_t due, time_t last_renewal, uint64_t min_interval, time_t now) {
+        __int128 floor;
 
+        if (last_renewal > now)
+                last_renewal = now;
+        floor = (__int128) last_renewal + min_interval;
         if (last_renewal <= 0 || floor <= due)
                 return due;
         return floor > INT64_MAX ? (time_t) INT64_MAX : (time_t) floor;
