@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
+#include "monitor/metrics.h"
 #include "monitor/severity.h"
 #include "renew/schedule.h"
 #include "store/state-store.h"
@@ -663,9 +664,26 @@ static int check_evaluate(Check *k) {
         int64_t life = (int64_t) k->not_after - (int64_t) k->not_before;
         int r;
 
+        Severity short_life = severity_for_lifetime(k->not_before, k->not_after, c->renew_min_lifetime_sec);
+        int64_t early = (int64_t) k->not_before - (int64_t) k->now;
+        char life_text[64], early_text[64], min_text[64], from[64];
+
         k->severity = severity_for(k->now, k->not_before, k->not_after, k->renew_due, c->warning_percent,
                                    c->error_percent, c->critical_percent);
+        /* Not valid yet: no working identity. Within est.max_clock_skew a CA
+         * clock a little ahead explains it (warning); beyond, critical. */
+        if (life > 0 && early > 0 && k->severity < SEVERITY_CRITICAL)
+                k->severity =
+                        early > (int64_t) c->est_max_clock_skew_sec ? SEVERITY_CRITICAL : SEVERITY_WARNING;
+        else if (short_life > k->severity)
+                k->severity = short_life;
+        else
+                short_life = SEVERITY_OK; /* said by the usual message */
         k->exit_code = nagios_code(k->severity);
+        format_duration(life, life_text, sizeof(life_text));
+        format_duration(early, early_text, sizeof(early_text));
+        format_duration(c->renew_min_lifetime_sec, min_text, sizeof(min_text));
+        format_time(k->not_before, from, sizeof(from));
         format_time(k->not_after, until, sizeof(until));
         format_time(k->renew_due, due, sizeof(due));
         format_duration(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
@@ -678,9 +696,22 @@ static int check_evaluate(Check *k) {
                         &k->message,
                         "operational certificate has no validity period (notAfter %s is not after notBefore)%s",
                         until, suffix);
+        else if (early > 0)
+                r = asprintf(
+                        &k->message, "operational certificate not valid yet: valid from %s, %s from now%s%s",
+                        from, early_text,
+                        k->severity == SEVERITY_CRITICAL
+                                ? " (more than est.max_clock_skew): no working identity; is the clock right?"
+                                : "",
+                        suffix);
         else if (seconds_left <= 0)
                 r = asprintf(&k->message, "operational certificate expired on %s, %s ago%s", until, left,
                              suffix);
+        else if (short_life != SEVERITY_OK)
+                r = asprintf(&k->message,
+                             "operational certificate lives only %s (renew.min_lifetime is %s): the EST CA issues "
+                             "certificates too short to renew safely; valid until %s, %s left%s",
+                             life_text, min_text, until, left, suffix);
         else if (k->severity == SEVERITY_OK)
                 r = asprintf(&k->message, "operational certificate valid until %s, %s left%s", until, left,
                              suffix);
@@ -801,6 +832,62 @@ static int check_unknown(Check *k, const char *text) {
         return check_print(k);
 }
 
+/* More consecutive failures than this is no count fleetidd can have written
+ * (one attempt a second for over eleven days): the status file is damaged. */
+#define CHECK_FAILURES_MAX 1000000U
+
+/* The status record says something fleetidd never writes: the probe cannot
+ * trust it to describe the device. NULL if it is sane, else the reason. */
+static char *check_record_insane(const StatusRecord *r) {
+        _cleanup_free_ char *state = NULL;
+        char *s;
+
+        for (size_t i = 0; metrics_states[i]; i++)
+                if (streq_ptr(r->state, metrics_states[i]))
+                        goto state_ok;
+        state = one_line(r->state, 64);
+        if (!state || asprintf(&s, "the status file has an unknown state '%s'; it is damaged or not fleetidd's",
+                               state) < 0)
+                return NULL;
+        return s;
+state_ok:
+        if (r->failures <= CHECK_FAILURES_MAX)
+                return NULL;
+        if (asprintf(&s,
+                     "the status file says %u consecutive failures, more than fleetidd can have counted (%u); "
+                     "it is damaged",
+                     r->failures, CHECK_FAILURES_MAX) < 0)
+                return NULL;
+        return s;
+}
+
+/* Whether operational.pem (leaf, then its chain) was issued by the EST CA set
+ * fleetidd stored: a certificate from anywhere else is no fleetid identity.
+ * Dates do not matter here: the chain is verified at a time the leaf is valid.
+ * 0 if it is; -ENOENT without an EST CA set; else the reason in d. */
+static int check_issuer(StateStore *store, time_t now, time_t not_before, time_t not_after, Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL, *ca = NULL;
+        _cleanup_free_ char *op_path = NULL, *ca_path = NULL;
+        /* OpenSSL takes notAfter itself as expired: the second before it. */
+        time_t last = not_after > not_before ? not_after - 1 : not_after;
+        time_t at = now < not_before ? not_before : now > last ? last : now;
+        int r;
+
+        if (asprintf(&op_path, "%s/%s", state_store_path(store), STATE_OPERATIONAL_CERT) < 0 ||
+            asprintf(&ca_path, "%s/%s", state_store_path(store), STATE_TRUST_ANCHORS) < 0)
+                return -ENOMEM;
+        r = certs_load_pem_file(ca_path, &ca, d);
+        if (r < 0)
+                return diag_prefix(d, r, "cannot tell who issued the operational certificate: no EST CA set");
+        r = certs_load_pem_file(op_path, &certs, d);
+        if (r < 0)
+                return diag_prefix(d, r, "%s", op_path);
+        r = cert_verify_chain(sk_X509_value(certs, 0), certs, ca, at, true, d);
+        if (r < 0)
+                return diag_prefix(d, r, "operational certificate not issued by the EST CA set (%s)", ca_path);
+        return 0;
+}
+
 static int verb_check(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
@@ -826,6 +913,11 @@ static int verb_check(void) {
                 k.record = &record;
         else if (r != -ENOENT)
                 return check_unknown(&k, diag_text(&d, r));
+        if (k.record) {
+                text = check_record_insane(k.record);
+                if (text)
+                        return check_unknown(&k, text);
+        }
 
         r = load_cert(store, STATE_OPERATIONAL_CERT, &cert);
         if (r < 0)
@@ -844,8 +936,16 @@ static int verb_check(void) {
                 .share_percent = config->renew_share_percent,
                 .jitter_percent = config->renew_jitter_percent,
         };
-        k.have_cert = true;
         k.now = time(NULL);
+        r = check_issuer(store, k.now, cert.not_before, cert.not_after, &d);
+        if (r == -EKEYREJECTED) {
+                k.exit_code = NAGIOS_CRITICAL;
+                k.message = one_line(diag_text(&d, r), DIAG_MAX);
+                return k.message ? check_print(&k) : check_unknown(&k, "out of memory");
+        }
+        if (r < 0)
+                return check_unknown(&k, diag_text(&d, r));
+        k.have_cert = true;
         k.not_before = cert.not_before;
         k.not_after = cert.not_after;
         if (k.record && k.record->renew_due > (uint64_t) cert.not_before &&

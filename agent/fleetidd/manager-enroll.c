@@ -112,7 +112,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         EnrollResult res = {};
         char delay_text[32];
         uint64_t delay;
-        bool server_asked, needs_person = false;
+        bool server_asked, capped, needs_person = false;
         Diag d = {};
         bool fetched;
         int r;
@@ -167,8 +167,9 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                 return manager_renewal_impossible(m, r, &d);
         }
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
-                             res.hint.retry_after_given, res.hint.retry_after_sec, manager_random());
-        server_asked = res.hint.retry_after_given;
+                             res.hint.retry_after_given, res.hint.retry_after_sec, manager_random(), &capped);
+        server_asked = res.hint.retry_after_given && !capped;
+        manager_log_retry_after(&res.hint, capped, "retry.max", m->config->retry_max_sec);
         enroll_result_done(&res);
         format_delay(delay, delay_text, sizeof(delay_text));
 
@@ -188,6 +189,17 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
         manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
         return manager_schedule_attempt(m, delay);
+}
+
+void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap_name, uint64_t cap) {
+        if (h->retry_after.invalid)
+                log_warning("the EST server sent a Retry-After that is neither seconds nor an HTTP-date "
+                            "(\"%s\"); ignored, the retry follows fleetid's own schedule",
+                            h->retry_after.text);
+        else if (capped)
+                log_notice("the EST server asked to wait longer than %s (Retry-After: %s); waiting %llus, the "
+                           "longest %s allows",
+                           cap_name, h->retry_after.text, (unsigned long long) cap, cap_name);
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {

@@ -95,7 +95,7 @@ static int arm_in(Manager *m, uint64_t delay_sec) {
 
 int manager_schedule_renewal(Manager *m) {
         RenewPolicy p = manager_policy(m);
-        time_t now = time(NULL), due;
+        time_t now = time(NULL), due, held;
         char when[32] = "?";
         struct tm tm;
         Diag d = {};
@@ -106,12 +106,24 @@ int manager_schedule_renewal(Manager *m) {
                 return log_error_errno(r, "cannot schedule renewal: %s", diag_text(&d, r));
         due = renew_due((time_t) m->cert_not_before, (time_t) m->cert_not_after, &p, m->renew_random);
         m->renew_due = due;
+        held = renew_due_floored(due, (time_t) m->last_success, m->config->renew_min_interval_sec, now);
         m->renew_failures = 0;
         m->next_attempt = (uint64_t) (due > now ? due : now);
         if (gmtime_r(&due, &tm))
                 strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         log_info("renewal due at %s (%u%% of the lifetime +- %u%% jitter)", when, p.share_percent,
                  p.jitter_percent);
+        if (held != due) {
+                /* The severity (manager_report) says the certificate is too short. */
+                if (gmtime_r(&held, &tm))
+                        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                log_warning("the last renewal or enrollment was %llds ago; renewals are held to one per "
+                            "renew.min_interval (%us): renewing at %s",
+                            (long long) (now - (time_t) m->last_success), m->config->renew_min_interval_sec,
+                            when);
+                due = held;
+                m->next_attempt = (uint64_t) (due > now ? due : now);
+        }
         manager_set_state(m, "enrolled", NULL);
         (void) manager_cacerts_start(m);
 
@@ -225,6 +237,8 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                                                   (time_t) m->cert_not_after)
                         : renew_retry_delay(m->renew_failures, time(NULL), (time_t) m->cert_not_after, &p,
                                             manager_random());
+        /* Bounded by the certificate's expiry, not renew.retry_max: never "capped". */
+        manager_log_retry_after(&res.hint, false, "renew.retry_max", 0);
         snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);
         log_struct(LOG_ERR, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                    "renewal failed: %s (attempt %u); the current certificate stays in force; retrying in %s%s",

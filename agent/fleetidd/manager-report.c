@@ -13,10 +13,22 @@
 static Severity current_severity(const Manager *m, time_t now) {
         const Config *c = m->config;
 
+        Severity s, short_life;
+
         if (!m->cert_not_after)
                 return SEVERITY_OK;
-        return severity_for(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after,
-                            (time_t) m->renew_due, c->warning_percent, c->error_percent, c->critical_percent);
+        s = severity_for(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after, (time_t) m->renew_due,
+                         c->warning_percent, c->error_percent, c->critical_percent);
+        short_life = severity_for_lifetime((time_t) m->cert_not_before, (time_t) m->cert_not_after,
+                                           c->renew_min_lifetime_sec);
+        return short_life > s ? short_life : s;
+}
+
+/* The certificate is shorter than renew.min_lifetime: a server problem. */
+static bool short_lived(const Manager *m) {
+        return m->cert_not_after &&
+               severity_for_lifetime((time_t) m->cert_not_before, (time_t) m->cert_not_after,
+                                     m->config->renew_min_lifetime_sec) != SEVERITY_OK;
 }
 
 static void write_metrics(const Manager *m, time_t now, Severity sev) {
@@ -104,10 +116,21 @@ void manager_report(Manager *m) {
                 if (m->cert_not_after > now)
                         snprintf(left, sizeof(left), "%lld s left",
                                  (long long) (m->cert_not_after - (int64_t) now));
-                log_struct(severity_to_syslog(sev), 0, FLEETID_MESSAGE_CERT_EXPIRING,
-                           "operational certificate %s without a successful renewal: severity %s (%s)%s%s",
-                           m->cert_not_after > now ? "nearing expiry" : "expired", severity_to_string(sev),
-                           left, m->last_error[0] ? "; last error: " : "", m->last_error);
+                if (short_lived(m) && m->severity < SEVERITY_WARNING)
+                        log_struct(severity_to_syslog(sev), 0, FLEETID_MESSAGE_CERT_EXPIRING,
+                                   "operational certificate lives only %llds, less than renew.min_lifetime "
+                                   "(%us): the EST CA issues certificates too short to renew safely (a server "
+                                   "problem); renewals are held to one per renew.min_interval (%us): severity "
+                                   "%s (%s)",
+                                   (long long) (m->cert_not_after - m->cert_not_before),
+                                   m->config->renew_min_lifetime_sec, m->config->renew_min_interval_sec,
+                                   severity_to_string(sev), left);
+                else
+                        log_struct(severity_to_syslog(sev), 0, FLEETID_MESSAGE_CERT_EXPIRING,
+                                   "operational certificate %s without a successful renewal: severity %s (%s)%s%s",
+                                   m->cert_not_after > now ? "nearing expiry" : "expired",
+                                   severity_to_string(sev), left, m->last_error[0] ? "; last error: " : "",
+                                   m->last_error);
                 snprintf(buf, sizeof(buf), HOOK_VAR_PREVIOUS_SEVERITY "=%s", severity_to_string(m->severity));
                 details[0] = buf;
                 m->severity = sev;

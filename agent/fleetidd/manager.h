@@ -19,6 +19,7 @@
 #include "common/hook.h"
 #include "config/config.h"
 #include "enroll/trust.h"
+#include "est/est.h"
 #include "monitor/severity.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
@@ -85,6 +86,9 @@ int manager_start(Manager *m);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
+/* Logs a Retry-After that was ignored (unparsable) or cut to `cap` seconds,
+ * the configuration key cap_name (retry.max, renew.retry_max). */
+void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap_name, uint64_t cap);
 
 /* manager-renew.c */
 int manager_schedule_renewal(Manager *m);

@@ -284,6 +284,9 @@ enum {
         K_MON_WARNING,
         K_MON_ERROR,
         K_MON_CRITICAL,
+        K_EST_MAX_CLOCK_SKEW,
+        K_RENEW_MIN_INTERVAL,
+        K_RENEW_MIN_LIFETIME,
         _K_MAX,
 };
 
@@ -333,6 +336,9 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_MON_WARNING] = NUM("monitoring", "warning_percent", KIND_UINT, warning_percent, 1, 90),
         [K_MON_ERROR] = NUM("monitoring", "error_percent", KIND_UINT, error_percent, 1, 90),
         [K_MON_CRITICAL] = NUM("monitoring", "critical_percent", KIND_UINT, critical_percent, 1, 90),
+        [K_EST_MAX_CLOCK_SKEW] = NUM("est", "max_clock_skew", KIND_UINT, est_max_clock_skew_sec, 0, 3600),
+        [K_RENEW_MIN_INTERVAL] = NUM("renew", "min_interval", KIND_UINT, renew_min_interval_sec, 0, 86400),
+        [K_RENEW_MIN_LIFETIME] = NUM("renew", "min_lifetime", KIND_UINT, renew_min_lifetime_sec, 0, 31536000),
 };
 
 static const char *const group_names[] = { "tpm",   "birth", "operational", "est",
@@ -386,6 +392,9 @@ int config_new_defaults(Config **ret) {
         c->warning_percent = 20;
         c->error_percent = 10;
         c->critical_percent = 3;
+        c->est_max_clock_skew_sec = 300;
+        c->renew_min_interval_sec = 300;
+        c->renew_min_lifetime_sec = 3600;
 
         *ret = TAKE_PTR(c);
         return 0;

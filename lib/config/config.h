@@ -105,6 +105,15 @@ typedef struct Config {
         unsigned warning_percent;  /* escalate when this share of the lifetime is left, default 20 */
         unsigned error_percent;    /* default 10 */
         unsigned critical_percent; /* default 3 */
+
+        /* est { max_clock_skew }: how far a new certificate's notBefore may lie
+         * after the local clock at first enrollment (never at renewal), and how
+         * far the server's Date may be ahead before the local clock is called
+         * behind; default 300 s */
+        unsigned est_max_clock_skew_sec;
+        /* renew { min_interval, min_lifetime } */
+        unsigned renew_min_interval_sec; /* floor between automatic renewals, default 300 s */
+        unsigned renew_min_lifetime_sec; /* shorter certificates are a server problem, default 3600 s */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

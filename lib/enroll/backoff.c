@@ -15,8 +15,18 @@ uint64_t backoff_delay(unsigned failures, uint64_t initial, uint64_t max, uint64
 }
 
 uint64_t backoff_next(unsigned failures, uint64_t initial, uint64_t max, bool retry_after_given,
-                      uint64_t retry_after, uint64_t random) {
-        if (retry_after_given)
+                      uint64_t retry_after, uint64_t random, bool *ret_capped) {
+        if (ret_capped)
+                *ret_capped = false;
+        if (retry_after_given) {
+                uint64_t cap = max ? max : 1;
+
+                if (retry_after > cap) {
+                        if (ret_capped)
+                                *ret_capped = true;
+                        return cap;
+                }
                 return retry_after ? retry_after : 1;
+        }
         return backoff_delay(failures, initial, max, random);
 }

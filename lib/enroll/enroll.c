@@ -16,8 +16,6 @@
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
 
-#define CLOCK_SKEW_SEC 300
-
 void enroll_result_done(EnrollResult *r) {
         if (!r)
                 return;
@@ -27,7 +25,7 @@ void enroll_result_done(EnrollResult *r) {
 }
 
 int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
-                           STACK_OF(X509) **ret_chain, Diag *d) {
+                           time_t not_before_slack, STACK_OF(X509) **ret_chain, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
         X509 *leaf;
         int r;
@@ -41,11 +39,12 @@ int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X50
                 return diag_set(d, -EKEYREJECTED, "the certificate returned for our key is a CA certificate");
         /* Dates first: an expired certificate from the right CA must be reported
          * as expired, not as one that "does not chain". */
-        r = cert_check_validity(leaf, now, CLOCK_SKEW_SEC, d);
+        r = cert_check_validity(leaf, now, not_before_slack, d);
         if (r < 0)
                 return diag_prefix(d, r, "the returned certificate is not currently valid");
         /* A CA clock slightly ahead of ours gives a notBefore in our future; within
-         * the tolerated skew, verify the chain at that instant instead of now. */
+         * the tolerated slack (first enrollment only), verify the chain at that
+         * instant instead of now. */
         time_t not_before, not_after, at = now;
         if (cert_times(leaf, &not_before, &not_after) >= 0 && not_before > now)
                 at = not_before;
@@ -85,17 +84,14 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
         if (r < 0)
                 /* TPM trouble is an error; anything wrong with what is stored means "enroll". */
                 return operational_load_failed_for_good(r) ? 0 : r;
-        r = cert_check_validity(o->cert, now, CLOCK_SKEW_SEC, d);
-        if (r < 0) {
-                time_t nb, na;
-
-                /* Not yet valid: the clock went back (or the CA's runs ahead) since
-                 * the certificate was validated and stored. Enrolling again would
-                 * trade a good identity for another one over a clock question; the
-                 * server judges the certificate by its own clock. Keep it. */
-                if (r != -EKEYREJECTED || cert_times(o->cert, &nb, &na) < 0 || now >= nb || nb > na)
-                        return 0;
-        }
+        /* A certificate not valid yet by more than the skew is no working
+         * identity: it was stored by a fleetid that trusted a server's Date, or
+         * the clock went far back. Enrolling again is safe: the new certificate
+         * is judged on this clock too, and the stored identity (and its key)
+         * stays until one is. */
+        r = cert_check_validity(o->cert, now, c->est_max_clock_skew_sec, d);
+        if (r < 0)
+                return 0;
         if (ret_cert) {
                 if (!X509_up_ref(o->cert))
                         return -ENOMEM;
@@ -269,6 +265,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                 .public_key = op_pub,
                 .ca_certs = trust.ca_certs,
                 .binding = c->est_channel_binding,
+                .max_clock_skew = c->est_max_clock_skew_sec,
         };
         r = enroll_request(client, &req, now, &res, d);
         ret->hint = res.hint;

@@ -50,15 +50,16 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                  EnrollResult *ret, Diag *d);
 
 /* Checks an EST answer before anything is stored: it must hold a certificate for
- * `key`, chaining to `ca_certs`, fit for TLS client authentication, currently
- * valid. ret_chain: that certificate first, then the intermediates its
- * verification used, without the trust anchor; anything else in the answer
- * (another CA, a certificate for another key) is left out. */
+ * `key`, chaining to `ca_certs`, fit for TLS client authentication, valid at
+ * `now` (its notBefore at most not_before_slack seconds ahead).
+ * ret_chain: that certificate first, then the intermediates its verification
+ * used, without the trust anchor; anything else in the answer (another CA, a
+ * certificate for another key) is left out. */
 int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
-                           STACK_OF(X509) **ret_chain, Diag *d);
+                           time_t not_before_slack, STACK_OF(X509) **ret_chain, Diag *d);
 
 /* Whether the state directory holds an operational certificate for the key in
- * the TPM that is valid at `now`, or not yet valid (a clock set back since it
- * was stored): 1 yes, 0 no (d says why), <0 on error. */
+ * the TPM that is valid at `now` (its notBefore at most est.max_clock_skew
+ * ahead): 1 yes, 0 no (d says why), <0 on error. */
 int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
                          Diag *d);

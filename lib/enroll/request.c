@@ -19,6 +19,25 @@ void enroll_request_result_done(EnrollRequestResult *r) {
         *r = (EnrollRequestResult) {};
 }
 
+/* The answer is judged on the local clock, never the server's: a server's Date
+ * far ahead must not make a certificate that is not valid here acceptable,
+ * least of all to replace a valid identity. The Date only explains a refusal. */
+static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResult *er, time_t now,
+                                   STACK_OF(X509) **ret_chain, Diag *d) {
+        time_t behind;
+        int r;
+
+        r = enroll_validate_issued(er->certs, req->public_key, req->ca_certs, now,
+                                   clock_not_before_slack(req->reenroll, req->max_clock_skew), ret_chain, d);
+        if (r < 0 && clock_behind_server(now, er->server_date, req->max_clock_skew, &behind))
+                return diag_prefix(d, r,
+                                   "the EST server's Date is %llds ahead of the local clock (more than "
+                                   "est.max_clock_skew = %llds): either clock may be wrong; check time "
+                                   "synchronisation",
+                                   (long long) behind, (long long) req->max_clock_skew);
+        return r;
+}
+
 static int submit(EstClient *client, const EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d) {
         _cleanup_free_ uint8_t *csr = NULL;
         EstEnrollResult er = {};
@@ -33,11 +52,10 @@ static int submit(EstClient *client, const EnrollRequest *req, time_t now, Enrol
         if (r == -EAGAIN || r == -EBUSY) {
                 ret->hint.retry_after_given = er.retry_after_given;
                 ret->hint.retry_after_sec = er.retry_after_sec;
+                ret->hint.retry_after = er.retry_after;
         }
         if (r >= 0)
-                /* A clock behind the server's must not make a fresh certificate look "not yet valid". */
-                r = enroll_validate_issued(er.certs, req->public_key, req->ca_certs,
-                                           clock_lower_bound(now, er.server_date), &ret->chain, d);
+                r = validate_on_local_clock(req, &er, now, &ret->chain, d);
         est_enroll_result_done(&er);
         return r;
 }

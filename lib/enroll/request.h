@@ -12,7 +12,9 @@
  *  3. the CSR is POSTed on the same connection. Which connection carried the
  *     POST is checked afterwards: if the server had closed the first one, the
  *     CSR is rebuilt once with the binding of the new connection;
- *  4. the answer is validated with enroll_validate_issued() for our key.
+ *  4. the answer is validated with enroll_validate_issued() for our key, on
+ *     the local clock (renew/clock.h): at renewal it must be valid now; at
+ *     first enrollment its notBefore may lie up to max_clock_skew ahead.
  */
 #pragma once
 
@@ -30,6 +32,7 @@ typedef struct EnrollRequest {
         EVP_PKEY *public_key;       /* the key the certificate must be for (public copy of csr.key) */
         STACK_OF(X509) *ca_certs;   /* what the certificate must chain to */
         ChannelBindingMode binding; /* est.channel_binding */
+        time_t max_clock_skew;      /* est.max_clock_skew: notBefore slack at first enrollment only */
 } EnrollRequest;
 
 typedef struct EnrollRequestResult {
@@ -40,7 +43,8 @@ typedef struct EnrollRequestResult {
 
 void enroll_request_result_done(EnrollRequestResult *r);
 
-/* `now` is the caller's clock; the server's Date is taken as a lower bound.
+/* `now` is the caller's clock, the only one certificates are judged at; the
+ * server's Date only explains a refusal (the local clock looks behind).
  * Outcomes as for est_enroll(), plus -EKEYREJECTED for an answer that fails
  * validation and -EPROTO when a required binding cannot be carried (the
  * server closes every connection after one response). */

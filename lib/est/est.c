@@ -92,10 +92,21 @@ int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d) {
 /* "Retry-After: 0", or a date already past, asks for nothing: the client's own
  * backoff applies, or a fleet would be back every second. */
 static void note_retry_after(const EstResponse *resp, time_t now, EstEnrollResult *res) {
+        EstRetryAfterText *t = &res->retry_after;
+        size_t n = 0;
         uint64_t s;
 
-        if (resp->retry_after && retry_after_parse(resp->retry_after, now, EST_RETRY_AFTER_MAX, &s) >= 0 &&
-            s > 0) {
+        if (!resp->retry_after)
+                return;
+        t->present = true;
+        for (const char *p = resp->retry_after; *p && n < sizeof(t->text) - 1; p++)
+                t->text[n++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+        t->text[n] = 0;
+        if (retry_after_parse(resp->retry_after, now, EST_RETRY_AFTER_MAX, &s) < 0) {
+                t->invalid = true;
+                return;
+        }
+        if (s > 0) {
                 res->retry_after_given = true;
                 res->retry_after_sec = s;
         }

@@ -15,12 +15,22 @@
 
 #define EST_RETRY_AFTER_MAX (7 * 24 * 3600)
 
+/* A Retry-After header as the server sent it, for a log line: printable
+ * ASCII only, cut to fit; invalid if it was neither delta-seconds nor an
+ * HTTP-date (then it was ignored). */
+typedef struct EstRetryAfterText {
+        bool present;
+        bool invalid;
+        char text[48];
+} EstRetryAfterText;
+
 typedef struct EstEnrollResult {
         long status;            /* last HTTP status */
         STACK_OF(X509) *certs;  /* 200: the certificates returned */
         bool retry_after_given; /* 202/503: the server said when to come back */
         uint64_t retry_after_sec;
-        time_t server_date; /* Date header, 0 if absent or unparsable */
+        time_t server_date;            /* Date header, 0 if absent or unparsable */
+        EstRetryAfterText retry_after; /* 202/429/503: the header as sent, for the log */
 } EstEnrollResult;
 
 void est_enroll_result_done(EstEnrollResult *r);
@@ -30,6 +40,7 @@ typedef struct EstRetryHint {
         long http_status;       /* last status seen, 0 if none */
         bool retry_after_given; /* 202/503 with Retry-After */
         uint64_t retry_after_sec;
+        EstRetryAfterText retry_after; /* the header as sent */
 } EstRetryHint;
 
 /* GET /cacerts: the certificates, parsed (not yet checked against anything). */

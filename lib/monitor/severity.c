@@ -61,6 +61,14 @@ time_t severity_next_rise(time_t now, time_t not_before, time_t not_after, time_
         return (time_t) best;
 }
 
+Severity severity_for_lifetime(time_t not_before, time_t not_after, unsigned long long min_lifetime) {
+        __int128 life = (__int128) not_after - not_before;
+
+        if (life <= 0) /* severity_for() says critical already */
+                return SEVERITY_OK;
+        return life < (__int128) min_lifetime ? SEVERITY_WARNING : SEVERITY_OK;
+}
+
 static const char *const severity_names[_SEVERITY_MAX] = {
         [SEVERITY_OK] = "ok",       [SEVERITY_NOTICE] = "notice",     [SEVERITY_WARNING] = "warning",
         [SEVERITY_ERROR] = "error", [SEVERITY_CRITICAL] = "critical",

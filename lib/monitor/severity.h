@@ -44,6 +44,13 @@ Severity severity_for(time_t now, time_t not_before, time_t not_after, time_t re
 time_t severity_next_rise(time_t now, time_t not_before, time_t not_after, time_t renew_due,
                           unsigned warning_pct, unsigned error_pct, unsigned critical_pct, Severity floor);
 
+/* A certificate whose lifetime (notAfter - notBefore) is shorter than
+ * min_lifetime seconds (renew.min_lifetime; 0 = no minimum) is a server
+ * problem: renewals then come as often as renew.min_interval allows, and each
+ * costs a TPM key. WARNING for such a certificate, else OK: the caller takes
+ * the larger of this and severity_for(). */
+Severity severity_for_lifetime(time_t not_before, time_t not_after, unsigned long long min_lifetime);
+
 /* "ok", "notice", "warning", "error", "critical"; NULL for anything else. */
 const char *severity_to_string(Severity s);
 

@@ -29,6 +29,14 @@ int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d
         return 0;
 }
 
-time_t clock_lower_bound(time_t now, time_t server_date) {
-        return server_date > now ? server_date : now;
+time_t clock_not_before_slack(bool renewal, time_t max_skew) {
+        return renewal || max_skew < 0 ? 0 : max_skew;
+}
+
+bool clock_behind_server(time_t now, time_t server_date, time_t max_skew, time_t *ret_behind) {
+        if (server_date <= 0 || server_date <= now || server_date - now <= max_skew)
+                return false;
+        if (ret_behind)
+                *ret_behind = server_date - now;
+        return true;
 }

@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "util/diag.h"
@@ -17,5 +18,14 @@
 /* 0 if plausible; -ERANGE with the reason in d otherwise. birth_not_before 0 = unknown. */
 int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d);
 
-/* An EST server's Date as a lower bound: max(now, server_date). */
-time_t clock_lower_bound(time_t now, time_t server_date);
+/* How far a newly issued certificate's notBefore may lie after the local
+ * clock. At renewal nothing: the certificate replaces a valid identity, so it
+ * must be valid by the local clock. At first enrollment, est.max_clock_skew:
+ * a CA whose clock runs a little ahead, or a local clock a little behind that
+ * time synchronisation is catching up, gives a certificate valid in moments. */
+time_t clock_not_before_slack(bool renewal, time_t max_skew);
+
+/* The EST server's Date (0 = none) is a witness, never a clock: it may say
+ * that the local clock is behind, by how much (*ret_behind), when that is more
+ * than max_skew. It never moves the time certificates are judged at. */
+bool clock_behind_server(time_t now, time_t server_date, time_t max_skew, time_t *ret_behind);

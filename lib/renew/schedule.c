@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdint.h>
+
 #include "enroll/backoff.h"
 #include "renew/schedule.h"
 
@@ -20,6 +22,17 @@ time_t renew_due(time_t not_before, time_t not_after, const RenewPolicy *p, uint
         if (due >= not_after)
                 due = not_after - 1;
         return (time_t) due;
+}
+
+time_t renew_due_floored(time_t due, time_t last_renewal, uint64_t min_interval, time_t now) {
+        __int128 floor;
+
+        if (last_renewal > now)
+                last_renewal = now;
+        floor = (__int128) last_renewal + min_interval;
+        if (last_renewal <= 0 || floor <= due)
+                return due;
+        return floor > INT64_MAX ? (time_t) INT64_MAX : (time_t) floor;
 }
 
 uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, const RenewPolicy *p,

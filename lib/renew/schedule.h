@@ -40,6 +40,15 @@ typedef struct RenewPolicy {
  * a uniformly distributed 64-bit value. Always within [not_before, not_after). */
 time_t renew_due(time_t not_before, time_t not_after, const RenewPolicy *p, uint64_t random);
 
+/* The renewal time `due`, but no sooner than min_interval seconds after the
+ * last successful enrollment or renewal (last_renewal, 0 = none known): a CA
+ * that issues very short certificates must not drive a renewal storm, each
+ * renewal creating and evicting a persistent TPM key (NV wear). Once held
+ * back, the certificate may expire first; the fallback then enrolls again,
+ * no sooner either. A last_renewal after `now` (the clock went back, or a
+ * damaged status file) counts as `now`: the hold never exceeds min_interval. */
+time_t renew_due_floored(time_t due, time_t last_renewal, uint64_t min_interval, time_t now);
+
 /* The delay before retrying a renewal the server answered with Retry-After:
  * its value (at least a second), but no later than just after the certificate
  * expires: then /simplereenroll is over and the fallback to the birth identity

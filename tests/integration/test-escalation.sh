@@ -23,7 +23,9 @@ fleetid_event_hook
 hook=$FLEETID_HOOK
 events=$FLEETID_EVENTS
 metrics=$LAB_TMPDIR/fleetid.prom
+# 30-second certificates on purpose: no renewal floor, no lifetime minimum.
 fleetid_write_config "retry: { initial = 1; max = 5; };" \
+    "renew: { min_interval = 0; min_lifetime = 0; };" \
     "monitoring: { metrics_file = \"$metrics\"; hook = \"$hook\"; hook_timeout = 5; };"
 
 has_event() { ls "$events" | grep -q -- "-$1\$"; }

@@ -212,24 +212,51 @@ mkdir -m 0750 "$STATE"
 printf 'paths: { state_dir = "%s"; };\nest: { url = "https://est.example.net/.well-known/est"; };\n' \
     "$STATE" >"$T/check.conf"
 
-# cert NOT_BEFORE_OFFSET NOT_AFTER_OFFSET: a self-signed certificate, valid
-# from now + the first offset to now + the second (seconds), as operational.pem.
+# cert NOT_BEFORE_OFFSET NOT_AFTER_OFFSET [self-signed]: a certificate valid
+# from now + the first offset to now + the second (seconds), as operational.pem,
+# issued by a test CA that is the state directory's EST CA set
+# (est-trust-anchors.pem, as fleetidd stores it); or self-signed.
 cert() {
-    "$LAB_PYTHON" - "$1" "$2" "$STATE/operational.pem" <<'EOF'
-import datetime, sys
+    "$LAB_PYTHON" - "$1" "$2" "$STATE/operational.pem" "$T/check-ca" "$STATE/est-trust-anchors.pem" \
+        "${3:-}" <<'EOF'
+import datetime, os, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+ca_key_path, ca_cert_path = sys.argv[4] + ".key", sys.argv[4] + ".pem"
+if not os.path.exists(ca_key_path):
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "check-test EST CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=400))
+          .not_valid_after(now + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                         critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    with open(ca_key_path, "wb") as f:
+        f.write(ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    with open(ca_cert_path, "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+with open(ca_key_path, "rb") as f:
+    ca_key = serialization.load_pem_private_key(f.read(), None)
+with open(ca_cert_path, "rb") as f:
+    ca = x509.load_pem_x509_certificate(f.read())
+with open(sys.argv[5], "wb") as f:
+    f.write(ca.public_bytes(serialization.Encoding.PEM))
 key = ec.generate_private_key(ec.SECP256R1())
 name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "check-test")])
-cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+issuer, signer = (name, key) if sys.argv[6] == "self-signed" else (ca.subject, ca_key)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now + datetime.timedelta(seconds=int(sys.argv[1])))
         .not_valid_after(now + datetime.timedelta(seconds=int(sys.argv[2])))
-        .sign(key, hashes.SHA256()))
+        .sign(signer, hashes.SHA256()))
 with open(sys.argv[3], "wb") as f:
     f.write(cert.public_bytes(serialization.Encoding.PEM))
 EOF
@@ -308,6 +335,30 @@ check_expect conf-warning 1 "^FLEETID WARNING - .*25 days left \(warning: at mos
     --config "$T/check30.conf"
 # --state-dir alone: the built-in defaults
 check_expect state-dir-defaults 0 "^FLEETID OK - renewal due since" --state-dir "$STATE"
+
+step "check: never OK for what is no working fleetid identity"
+# Not valid yet (a server's Date far ahead once let one be stored): critical,
+# beyond est.max_clock_skew; within it, a warning.
+cert $((300 * DAY)) $((399 * DAY))
+check_expect not-yet-valid 2 "^FLEETID CRITICAL - operational certificate not valid yet: valid from .*, (299|300) days from now \(more than est.max_clock_skew\)"
+cert 150 $((90 * DAY))
+check_expect not-yet-valid-skew 1 "^FLEETID WARNING - operational certificate not valid yet: valid from .*, 2 minutes from now \|"
+# Not issued by the EST CA set: self-signed, or no EST CA set to tell.
+cert $((-10 * DAY)) $((90 * DAY)) self-signed
+check_expect self-signed 2 "^FLEETID CRITICAL - operational certificate not issued by the EST CA set"
+cert $((-10 * DAY)) $((90 * DAY))
+mv "$STATE/est-trust-anchors.pem" "$T/anchors.saved"
+check_expect no-ca-set 3 "^FLEETID UNKNOWN - cannot tell who issued the operational certificate: no EST CA set"
+mv "$T/anchors.saved" "$STATE/est-trust-anchors.pem"
+# A status file fleetidd never writes.
+printf 'state=all-good\nfailures=0\n' >"$STATE/status"
+check_expect unknown-state 3 "^FLEETID UNKNOWN - the status file has an unknown state 'all-good'"
+printf 'state=enrolled\nfailures=4294967295\n' >"$STATE/status"
+check_expect absurd-failures 3 "^FLEETID UNKNOWN - the status file says 4294967295 consecutive failures"
+rm -f "$STATE/status"
+# Shorter than renew.min_lifetime (default 1 hour): a server problem, a warning.
+cert -60 1800
+check_expect short-lifetime 1 "^FLEETID WARNING - operational certificate lives only 31 minutes \(renew.min_lifetime is 1 hour\)"
 
 step "check --json"
 cert $((-85 * DAY)) $((15 * DAY + 3600))

@@ -48,16 +48,7 @@ cert_pubkey() { openssl x509 -in "$OPERATIONAL" -noout -pubkey | openssl pkey -p
 cert_fingerprint() { echo "sha256:$(openssl x509 -in "$OPERATIONAL" -outform der | sha256sum | cut -d' ' -f1)"; }
 
 # The operational handle holding the stored certificate's key; empty if none.
-cert_key_handle() {
-    local pub h
-    pub=$(cert_pubkey)
-    for h in "${HANDLES[@]}"; do
-        if [ "$(fleetid_tpm_pubkey "$h" 2>/dev/null)" = "$pub" ]; then
-            echo "$h"
-            return 0
-        fi
-    done
-}
+cert_key_handle() { fleetid_cert_key_handle "$OPERATIONAL" "${HANDLES[@]}"; }
 
 # status_field KEY: a value of the status file (as stored, escaped).
 status_field() { sed -n "s/^$1=//p" "$STATUS"; }

@@ -22,7 +22,7 @@ lab_require_tools swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_getcap openssl
 fleetid_lab_up --cert-lifetime 30 --backdate 0
 fleetid_provision
 fleetid_write_config "retry: { initial = 1; max = 5; };
-renew: { new_key = false; fallback_to_birth = false; };"
+renew: { new_key = false; fallback_to_birth = false; min_interval = 0; min_lifetime = 0; };"
 
 OPERATIONAL=$FLEETID_STATE/operational.pem
 serial_of() { openssl x509 -in "$OPERATIONAL" -noout -serial | cut -d= -f2; }

@@ -22,7 +22,8 @@ source "$(dirname "$0")/../lib/fleetid.sh"
 
 fleetid_lab_up --cert-lifetime 30 --backdate 0
 fleetid_provision
-fleetid_write_config "retry: { initial = 1; max = 5; };"
+# 30-second certificates on purpose: no renewal floor, no lifetime minimum.
+fleetid_write_config "retry: { initial = 1; max = 5; };" "renew: { min_interval = 0; min_lifetime = 0; };"
 
 serial_of() { openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -serial | cut -d= -f2; }
 pubkey_of() { openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -pubkey; }

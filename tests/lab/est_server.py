@@ -81,13 +81,19 @@ BODY_MODES = {
 }
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
-                "close_after", "cacerts", "issuer", "server_cert"}
+                "close_after", "cacerts", "issuer", "server_cert",
+                "date_offset",
+                "validity_offset"}
 ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
 CSRATTRS_MODES = ("normal", "no_challenge", "empty204", "notfound404")
 # Root CA key update (pki.py rollover): what /cacerts holds, which root issues.
 CACERTS_MODES = ("current", "rollover", "new", "impostor")
 ISSUERS = ("current", "new")
 NEW_SERVER_CERT = "new"  # control "server_cert": the TLS certificate from the new root
+
+
+# date_offset / validity_offset bound: ten years, in seconds.
+MAX_OFFSET = 10 * 366 * 86400
 
 
 class ConnectionReset(Exception):
@@ -183,6 +189,7 @@ def validate_control(ctl):
     if ctl.get("server_cert", "server") not in tuple(SERVER_CERTS) + (NEW_SERVER_CERT,):
         raise ControlError("server_cert must be one of %s"
                            % ", ".join(tuple(SERVER_CERTS) + (NEW_SERVER_CERT,)))
+    validate_offsets(ctl)
     close_after = ctl.get("close_after", [])
     if not isinstance(close_after, list) or any(op not in OPERATIONS for op in close_after):
         raise ControlError("close_after must be a list of %s" % ", ".join(OPERATIONS))
@@ -210,6 +217,14 @@ def validate_control(ctl):
             raise ControlError("%s: delay must be 0..300 seconds" % where)
         if "count" in f and (not isinstance(f["count"], int) or f["count"] < 0):
             raise ControlError("%s: count must be a non-negative integer" % where)
+
+
+def validate_offsets(ctl):
+    """date_offset, validity_offset: whole seconds, at most ten years either way."""
+    for key in ("date_offset", "validity_offset"):
+        v = ctl.get(key, 0)
+        if not isinstance(v, int) or isinstance(v, bool) or abs(v) > MAX_OFFSET:
+            raise ControlError("%s must be an integer number of seconds, |n| <= %d" % (key, MAX_OFFSET))
 
 
 class Control:
@@ -406,6 +421,8 @@ class Lab:
             subject = pki.name("not-the-requested-subject", "WRONG-SUBJECT")
         elif mode == "rogue_ca":
             ca = self.rogue
+        shift = datetime.timedelta(seconds=ctl.get("validity_offset", 0))
+        not_before, not_after = not_before + shift, not_after + shift
         return pki.issue_end_entity(ca.cert, ca.key, subject, public_key, not_before,
                                     not_after, ExtendedKeyUsageOID.CLIENT_AUTH, lab_san(csr))
 
@@ -471,6 +488,16 @@ class EstHandler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass  # one JSON line per request instead, see dispatch()
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, moved by the control file's date_offset."""
+        if timestamp is None:
+            try:
+                offset = self.server.lab.control.load().get("date_offset", 0)
+            except ControlError:
+                offset = 0
+            timestamp = time.time() + offset
+        return super().date_time_string(timestamp)
 
     def do_GET(self):
         self.dispatch("GET")

@@ -11,6 +11,7 @@
 #   fleetid_enroll_once                   fleetidd --oneshot, output in $LAB_TMPDIR/fleetidd.log
 #   fleetid_daemon_start                  fleetidd in the background ($FLEETIDD_PID, $FLEETIDD_LOG)
 #   fleetid_status_get KEY / fleetid_wait_state SECS STATE   fleetidctl status --json
+#   fleetid_cert_key_handle PEM HANDLE...   the TPM handle holding the key of a certificate
 
 # shellcheck source=tests/lib/tpm-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tpm-env.sh"
@@ -134,6 +135,20 @@ fleetid_expect_grep() {
 # fleetid_expect_eq ACTUAL EXPECTED WHAT: fail naming WHAT unless ACTUAL = EXPECTED.
 fleetid_expect_eq() {
     [ "$1" = "$2" ] || lab_fail "$3: expected '$2', got '$1'"
+}
+
+# fleetid_cert_key_handle PEM HANDLE...: the first HANDLE whose TPM key is the
+# public key of the certificate PEM; empty if none is.
+fleetid_cert_key_handle() {
+    local pub h pem=$1
+    shift
+    pub=$(openssl x509 -in "$pem" -noout -pubkey | openssl pkey -pubin)
+    for h in "$@"; do
+        if [ "$(fleetid_tpm_pubkey "$h" 2>/dev/null)" = "$pub" ]; then
+            echo "$h"
+            return 0
+        fi
+    done
 }
 
 # fleetid_tpm_pubkey HANDLE: the public key of the TPM object at HANDLE, PEM

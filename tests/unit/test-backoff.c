@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -38,17 +39,36 @@ static void test_degenerate_inputs(void **state) {
 }
 
 static void test_retry_after_wins(void **state) {
-        assert_int_equal(backoff_next(5, 30, 3600, true, 7, 0), 7);
-        assert_int_equal(backoff_next(5, 30, 3600, true, 0, 0), 1);
-        assert_int_equal(backoff_next(1, 30, 3600, false, 7, 0), 15);
+        bool capped = true;
+
+        assert_int_equal(backoff_next(5, 30, 3600, true, 7, 0, &capped), 7);
+        assert_false(capped);
+        assert_int_equal(backoff_next(5, 30, 3600, true, 0, 0, NULL), 1);
+        assert_int_equal(backoff_next(1, 30, 3600, false, 7, 0, NULL), 15);
+        assert_int_equal(backoff_next(1, 30, 3600, true, 3600, 0, &capped), 3600);
+        assert_false(capped);
+}
+
+/* retry.max is the longest wait, whatever the server asks. */
+static void test_retry_after_capped(void **state) {
+        bool capped = false;
+
+        assert_int_equal(backoff_next(1, 30, 3600, true, 3601, 0, &capped), 3600);
+        assert_true(capped);
+        capped = false;
+        assert_int_equal(backoff_next(1, 30, 3600, true, 7 * 24 * 3600, 0, &capped), 3600);
+        assert_true(capped);
+        assert_int_equal(backoff_next(1, 1, 5, true, UINT64_MAX, 0, NULL), 5);
+        /* the backoff itself never reports a cap */
+        assert_int_equal(backoff_next(9, 30, 60, false, 0, 0, &capped), 30);
+        assert_false(capped);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_doubles_then_caps),
-                cmocka_unit_test(test_window_bounds),
-                cmocka_unit_test(test_degenerate_inputs),
-                cmocka_unit_test(test_retry_after_wins),
+                cmocka_unit_test(test_doubles_then_caps),  cmocka_unit_test(test_window_bounds),
+                cmocka_unit_test(test_degenerate_inputs),  cmocka_unit_test(test_retry_after_wins),
+                cmocka_unit_test(test_retry_after_capped),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

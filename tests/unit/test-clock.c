@@ -31,18 +31,36 @@ static void test_clock_before_birth(void **state) {
         assert_non_null(strstr(d.text, "before the birth certificate's notBefore (2026-11-19"));
 }
 
-static void test_lower_bound(void **state) {
-        assert_int_equal(clock_lower_bound(100, 0), 100);
-        assert_int_equal(clock_lower_bound(100, 50), 100);
-        assert_int_equal(clock_lower_bound(100, 5000), 5000);
+/* A renewal replaces a valid identity: no slack, whatever est.max_clock_skew says. */
+static void test_not_before_slack(void **state) {
+        assert_int_equal(clock_not_before_slack(true, 300), 0);
+        assert_int_equal(clock_not_before_slack(true, 0), 0);
+        assert_int_equal(clock_not_before_slack(false, 300), 300);
+        assert_int_equal(clock_not_before_slack(false, 0), 0);
+        assert_int_equal(clock_not_before_slack(false, -5), 0);
+}
+
+/* The server's Date only says "the local clock is behind" beyond the skew; it
+ * is never a time to judge certificates at. */
+static void test_behind_server(void **state) {
+        time_t behind = 42;
+
+        assert_false(clock_behind_server(BUILD, 0, 300, &behind));
+        assert_false(clock_behind_server(BUILD, BUILD - 5000, 300, &behind));
+        assert_false(clock_behind_server(BUILD, BUILD + 300, 300, &behind));
+        assert_int_equal(behind, 42); /* untouched when not behind */
+        assert_true(clock_behind_server(BUILD, BUILD + 301, 300, &behind));
+        assert_int_equal(behind, 301);
+        assert_true(clock_behind_server(BUILD, BUILD + 350 * 86400, 300, &behind));
+        assert_int_equal(behind, 350 * 86400);
+        assert_true(clock_behind_server(BUILD, BUILD + 1, 0, NULL));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_clock_plausible),
-                cmocka_unit_test(test_clock_1970),
-                cmocka_unit_test(test_clock_before_birth),
-                cmocka_unit_test(test_lower_bound),
+                cmocka_unit_test(test_clock_plausible),    cmocka_unit_test(test_clock_1970),
+                cmocka_unit_test(test_clock_before_birth), cmocka_unit_test(test_not_before_slack),
+                cmocka_unit_test(test_behind_server),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,6 +107,9 @@ static void test_defaults(void **state) {
         assert_string_equal(c->state_dir, "/var/lib/fleetid");
         assert_int_equal(c->retry_initial_sec, 30);
         assert_int_equal(c->retry_max_sec, 3600);
+        assert_int_equal(c->est_max_clock_skew_sec, 300);
+        assert_int_equal(c->renew_min_interval_sec, 300);
+        assert_int_equal(c->renew_min_lifetime_sec, 3600);
 }
 
 /* Every value of c but path and est_url is the default. */
@@ -210,6 +213,22 @@ static void test_every_key(void **state) {
         assert_int_equal(c->warning_percent, 40);
         assert_int_equal(c->error_percent, 2);
         assert_int_equal(c->critical_percent, 1);
+}
+
+/* The clock and renewal-rate keys: FILE:LINE errors out of range. */
+static void test_clock_and_rate_keys(void **state) {
+        _cleanup_(config_freep) Config *c = load_ok("est: { url = \"https://h/\"; max_clock_skew = 0; };\n"
+                                                    "renew: { min_interval = 86400; min_lifetime = 0; };\n");
+
+        assert_int_equal(c->est_max_clock_skew_sec, 0);
+        assert_int_equal(c->renew_min_interval_sec, 86400);
+        assert_int_equal(c->renew_min_lifetime_sec, 0);
+        expect_invalid("est: { url = \"https://h/\";\n max_clock_skew = 3601; };\n", 2,
+                       "est.max_clock_skew must be between 0 and 3600 (got 3601)");
+        expect_invalid(URL_LINE "renew: { min_interval = 86401; };\n", 2,
+                       "renew.min_interval must be between 0 and 86400 (got 86401)");
+        expect_invalid(URL_LINE "renew: {\n min_lifetime = 31536001; };\n", 3,
+                       "renew.min_lifetime must be between 0 and 31536000 (got 31536001)");
 }
 
 static void test_renew_and_monitoring_rules(void **state) {
@@ -632,6 +651,7 @@ int main(void) {
                 cmocka_unit_test(test_minimal_file_takes_defaults),
                 cmocka_unit_test(test_every_key),
                 cmocka_unit_test(test_renew_and_monitoring_rules),
+                cmocka_unit_test(test_clock_and_rate_keys),
                 cmocka_unit_test(test_empty_strings_unset),
                 cmocka_unit_test(test_int64_suffix_and_url_forms),
                 cmocka_unit_test(test_unknown),

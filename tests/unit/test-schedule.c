@@ -94,12 +94,33 @@ static void test_retry_after(void **state) {
         assert_int_equal(renew_retry_after_delay(86400, now, now - 1), 1);
 }
 
+/* renew.min_interval: never two renewals closer than the floor. */
+/* renew.min_interval: never two renewals closer than the floor. */
+static void test_due_floored(void **state) {
+        const time_t now = 1800000000;
+
+        /* Due well after the floor: unchanged. */
+        assert_int_equal(renew_due_floored(now + 86400, now, 300, now), now + 86400);
+        /* A 2-second certificate renewed a second ago: held to the floor. */
+        assert_int_equal(renew_due_floored(now + 1, now - 1, 300, now), now + 299);
+        assert_int_equal(renew_due_floored(now - 10, now - 1, 300, now), now + 299);
+        /* No renewal known yet, or no floor: unchanged. */
+        assert_int_equal(renew_due_floored(now + 1, 0, 300, now), now + 1);
+        assert_int_equal(renew_due_floored(now + 1, now, 0, now), now + 1);
+        /* Exactly at the floor: unchanged. */
+        assert_int_equal(renew_due_floored(now + 300, now, 300, now), now + 300);
+        /* A last renewal in the future (damaged status, clock set back) holds
+         * no longer than min_interval from now. */
+        assert_int_equal(renew_due_floored(now + 1, now + 100 * 86400, 300, now), now + 300);
+        /* No overflow: saturated. */
+        assert_true(renew_due_floored(0, now, UINT64_MAX, now) == INT64_MAX);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_due_window),
-                cmocka_unit_test(test_due_degenerate),
-                cmocka_unit_test(test_retry_ladder),
-                cmocka_unit_test(test_retry_after),
+                cmocka_unit_test(test_due_window),   cmocka_unit_test(test_due_degenerate),
+                cmocka_unit_test(test_retry_ladder), cmocka_unit_test(test_retry_after),
+                cmocka_unit_test(test_due_floored),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,6 +155,19 @@ static void test_names(void **state) {
         assert_int_equal(severity_to_syslog(_SEVERITY_MAX), LOG_CRIT);
 }
 
+/* renew.min_lifetime: a certificate shorter than it is at least a warning. */
+static void test_short_lifetime(void **state) {
+        const time_t t = 1800000000;
+
+        assert_int_equal(severity_for_lifetime(t, t + 2, 3600), SEVERITY_WARNING);
+        assert_int_equal(severity_for_lifetime(t, t + 3599, 3600), SEVERITY_WARNING);
+        assert_int_equal(severity_for_lifetime(t, t + 3600, 3600), SEVERITY_OK);
+        assert_int_equal(severity_for_lifetime(t, t + 2, 0), SEVERITY_OK);
+        /* empty or inverted: severity_for() already says critical */
+        assert_int_equal(severity_for_lifetime(t, t, 3600), SEVERITY_OK);
+        assert_int_equal(severity_for_lifetime(t, t - 5, 3600), SEVERITY_OK);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_before_due),
@@ -167,6 +180,7 @@ int main(void) {
                 cmocka_unit_test(test_extreme_times),
                 cmocka_unit_test(test_misordered_thresholds),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_short_lifetime),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
