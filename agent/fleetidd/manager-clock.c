@@ -13,6 +13,7 @@
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "fleetidd/manager.h"
+#include "store/state-certs.h"
 #include "renew/clock.h"
 
 /* systemd-timesyncd touches this once the clock is synchronised (systemd >= 239). */
@@ -21,12 +22,9 @@
 
 static time_t birth_not_before(Manager *m) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
-        _cleanup_free_ char *path = NULL;
         time_t nb = 0, na;
 
-        if (asprintf(&path, "%s/%s", state_store_path(m->store), STATE_BIRTH_CERT) < 0)
-                return 0;
-        if (access(path, F_OK) < 0 || certs_load_pem_file(path, &certs, NULL) < 0 ||
+        if (state_certs_load(m->store, STATE_BIRTH_CERT, &certs, NULL) < 0 ||
             cert_times(sk_X509_value(certs, 0), &nb, &na) < 0)
                 return 0;
         return nb;

@@ -12,6 +12,7 @@
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "fleetidd/manager.h"
+#include "store/state-certs.h"
 #include "renew/renew.h"
 #include "renew/schedule.h"
 #include "tpm/tpm-context.h"
@@ -41,13 +42,11 @@ static RenewPolicy manager_policy(const Manager *m) {
  * together all at once. */
 int manager_load_cert_dates(Manager *m, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
-        _cleanup_free_ char *path = NULL, *serial = NULL, *subject = NULL;
+        _cleanup_free_ char *serial = NULL, *subject = NULL;
         time_t nb, na;
         int r;
 
-        if (asprintf(&path, "%s/%s", state_store_path(m->store), STATE_OPERATIONAL_CERT) < 0)
-                return -ENOMEM;
-        r = certs_load_pem_file(path, &certs, d);
+        r = state_certs_load(m->store, STATE_OPERATIONAL_CERT, &certs, d);
         if (r < 0)
                 return r;
         r = cert_times(sk_X509_value(certs, 0), &nb, &na);

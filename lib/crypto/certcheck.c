@@ -431,22 +431,12 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
         return -1;
 }
 
-int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
+int certs_from_pem(const char *text, size_t len, const char *what, STACK_OF(X509) **ret, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        int r;
 
-        if (!path)
+        if (!text || !what || len > CERT_PEM_FILE_MAX)
                 return -EINVAL;
-        r = read_file_bounded(path, CERT_PEM_FILE_MAX, &text, &len);
-        if (r == -EFBIG)
-                return diag_set(d, r, "%s is larger than the %u bytes a certificate file may have", path,
-                                CERT_PEM_FILE_MAX);
-        if (r < 0)
-                return diag_set(d, r, "cannot read %s: %s", path, read_file_strerror(r));
-
         bio = BIO_new_mem_buf(text, (int) len);
         certs = sk_X509_new_null();
         if (!bio || !certs)
@@ -463,7 +453,7 @@ int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
                                 ERR_clear_error();
                                 break;
                         }
-                        return diag_set_ssl(d, -EBADMSG, "%s: certificate #%d is malformed", path,
+                        return diag_set_ssl(d, -EBADMSG, "%s: certificate #%d is malformed", what,
                                             sk_X509_num(certs) + 1);
                 }
                 if (!sk_X509_push(certs, x)) {
@@ -473,10 +463,26 @@ int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
         }
 
         if (sk_X509_num(certs) == 0)
-                return diag_set(d, -EBADMSG, "%s holds no PEM certificate", path);
+                return diag_set(d, -EBADMSG, "%s holds no PEM certificate", what);
 
         *ret = TAKE_PTR(certs);
         return 0;
+}
+
+int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!path)
+                return -EINVAL;
+        r = read_file_bounded(path, CERT_PEM_FILE_MAX, &text, &len);
+        if (r == -EFBIG)
+                return diag_set(d, r, "%s is larger than the %u bytes a certificate file may have", path,
+                                CERT_PEM_FILE_MAX);
+        if (r < 0)
+                return diag_set(d, r, "cannot read %s: %s", path, read_file_strerror(r));
+        return certs_from_pem(text, len, path, ret, d);
 }
 
 int certs_to_pem(STACK_OF(X509) *certs, char **ret, size_t *ret_len) {

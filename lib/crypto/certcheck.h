@@ -91,6 +91,10 @@ int certs_find_by_fingerprint(STACK_OF(X509) *certs, const uint8_t fp[CERT_FINGE
  * block is malformed or there is no certificate. */
 int certs_load_pem_file(const char *path, STACK_OF(X509) **ret, Diag *d);
 
+/* The same for PEM text already read (at most CERT_PEM_FILE_MAX bytes); `what`
+ * names its source in errors. */
+int certs_from_pem(const char *text, size_t len, const char *what, STACK_OF(X509) **ret, Diag *d);
+
 /* The certificates as concatenated PEM blocks, NUL-terminated; *ret_len
  * excludes the NUL. *ret is malloc()ed. */
 int certs_to_pem(STACK_OF(X509) *certs, char **ret, size_t *ret_len);

@@ -10,6 +10,7 @@
 #include "crypto/ossl-util.h"
 #include "enroll/trust.h"
 #include "est/est.h"
+#include "store/state-certs.h"
 
 void trust_changes_done(TrustChanges *c) {
         if (!c)
@@ -353,13 +354,11 @@ static int load_anchors_file(const char *path, STACK_OF(X509) **ret, Diag *d) {
 
 /* Certificates from a file in the state directory; -ENOENT if there is none. */
 static int load_state_certs(StateStore *store, const char *name, STACK_OF(X509) **ret, Diag *d) {
-        _cleanup_free_ char *path = NULL;
+        int r = state_certs_load(store, name, ret, d);
 
-        if (asprintf(&path, "%s/%s", state_store_path(store), name) < 0)
-                return -ENOMEM;
-        if (access(path, F_OK) < 0)
-                return -errno;
-        return load_anchors_file(path, ret, d);
+        if (r < 0 && r != -ENOENT)
+                return diag_prefix(d, r, "cannot load the trust anchors");
+        return r;
 }
 
 /* The adopted anchors as stored: self-signed CA certificates only. */

@@ -7,6 +7,7 @@
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "identity/operational.h"
+#include "store/state-certs.h"
 #include "tpm/tpm-key.h"
 
 OperationalIdentity *operational_identity_free(OperationalIdentity *o) {
@@ -26,17 +27,14 @@ bool operational_load_failed_for_good(int r) {
 int operational_load(const Config *c, TpmContext *tpm, StateStore *store, OperationalIdentity **ret, Diag *d) {
         _cleanup_(operational_identity_freep) OperationalIdentity *o = NULL;
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
-        _cleanup_free_ char *path = NULL;
         const uint32_t handles[2] = { c->op_key_handle, c->op_spare_key_handle };
         int r;
 
-        if (asprintf(&path, "%s/%s", state_store_path(store), STATE_OPERATIONAL_CERT) < 0)
-                return -ENOMEM;
-        if (access(path, F_OK) < 0)
+        r = state_certs_load(store, STATE_OPERATIONAL_CERT, &certs, d);
+        if (r == -ENOENT)
                 return diag_set(d, -ENOENT, "no operational certificate stored yet");
-        r = certs_load_pem_file(path, &certs, d);
         if (r < 0)
-                return diag_prefix(d, r, "stored operational certificate %s is unreadable", path);
+                return diag_prefix(d, r, "the stored operational certificate is unreadable");
 
         o = calloc(1, sizeof(*o));
         if (!o)
@@ -45,11 +43,15 @@ int operational_load(const Config *c, TpmContext *tpm, StateStore *store, Operat
                 _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
                 X509 *leaf;
 
-                r = tpm_key_read_public(tpm, handles[i], &pub, NULL, NULL);
+                Diag rd = {};
+
+                /* One read: its own diagnosis is passed on only if it is an error
+                 * (the handle being empty is not). */
+                r = tpm_key_read_public(tpm, handles[i], &pub, NULL, &rd);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
-                        return tpm_key_read_public(tpm, handles[i], &pub, NULL, d);
+                        return diag_set(d, r, "%s", diag_text(&rd, r));
                 if (certs_find_for_key(certs, pub, &leaf, NULL) < 0)
                         continue;
                 if (!X509_up_ref(leaf))
