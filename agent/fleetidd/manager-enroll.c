@@ -107,8 +107,7 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
         return 0;
 }
 
-static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+static int enroll_run(Manager *m) {
         EnrollResult res = {};
         char delay_text[32];
         uint64_t delay;
@@ -166,6 +165,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                 enroll_result_done(&res);
                 return manager_renewal_impossible(m, r, &d);
         }
+        r = manager_blame_tpm(m, r, &d);
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
                              res.hint.retry_after_given, res.hint.retry_after_sec, manager_random());
         server_asked = res.hint.retry_after_given;
@@ -188,6 +188,10 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
         manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
         return manager_schedule_attempt(m, delay);
+}
+
+static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
+        return manager_finish_attempt(userdata, enroll_run(userdata));
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {
