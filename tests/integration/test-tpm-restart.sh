@@ -79,7 +79,8 @@ retry_after_swtpm_back_succeeds "swtpm down at the renewal" "$kept"
 
 # 4. The TPM dies in the middle of a renewal: between the /csrattrs request
 # (TLS handshake done, the new key created) and the provider's CSR signature.
-est_control '{"faults": [{"match": "csrattrs", "delay": 3, "count": 1}]}'
+# The server holds the answer for 10 s, ample for the kill even under load.
+est_control '{"faults": [{"match": "csrattrs", "delay": 10, "count": 1}]}'
 kept=$(serial_of)
 failed=$(renewal_failures)
 kill -USR1 "$FLEETIDD_PID"
