@@ -9,39 +9,34 @@
 #include "tpm/tpm-provider.h"
 
 int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d) {
-        TpmProviders p = {};
+        _cleanup_(tpm_provider_teardown) TpmProviders p = {};
 
         /* The tpm2 provider reads its TCTI from the environment when it initialises. */
         if (tcti && setenv("TPM2OPENSSL_TCTI", tcti, 1) < 0)
                 return diag_set(d, -errno, "cannot set TPM2OPENSSL_TCTI");
 
+        /* The errors are drained (into d) before the cleanup unloads the
+         * providers, whose reason strings go with them. */
         p.libctx = OSSL_LIB_CTX_new();
         if (!p.libctx)
                 return diag_set_ssl(d, -ENOMEM, "cannot create an OpenSSL library context");
         p.base = OSSL_PROVIDER_load(p.libctx, "default");
-        if (!p.base) {
-                tpm_provider_teardown(&p);
+        if (!p.base)
                 return diag_set_ssl(d, -ENOENT, "cannot load OpenSSL's default provider");
-        }
         /* Its initialisation connects to the TPM and asks for its capabilities. */
         p.tpm2 = OSSL_PROVIDER_load(p.libctx, "tpm2");
-        if (!p.tpm2) {
-                tpm_provider_teardown(&p);
+        if (!p.tpm2)
                 return diag_set_ssl(d, -ENXIO,
                                     "TPM unavailable: cannot load the tpm2 OpenSSL provider through '%s' "
                                     "(is the TPM reachable, is tpm2-openssl installed?)",
                                     tcti ? tcti : "(default)");
-        }
-        if (!EVP_set_default_properties(p.libctx, "?tpm2.signature")) {
-                tpm_provider_teardown(&p);
+        if (!EVP_set_default_properties(p.libctx, "?tpm2.signature"))
                 return diag_set_ssl(d, -EIO, "cannot set the OpenSSL property query");
-        }
         p.previous = OSSL_LIB_CTX_set0_default(p.libctx);
-        if (!p.previous) {
-                tpm_provider_teardown(&p);
+        if (!p.previous)
                 return diag_set_ssl(d, -EIO, "cannot make the tpm2 library context the default");
-        }
         *ret = p;
+        p = (TpmProviders) {};
         return 0;
 }
 
