@@ -150,8 +150,7 @@ static int refresh(Manager *m, TrustChanges *ret, Diag *d) {
         return renew_refresh_cacerts(m->config, tpm, m->store, password, time(NULL), ret, d);
 }
 
-static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+static int cacerts_run(Manager *m) {
         unsigned period = m->config->est_cacerts_refresh_sec;
         time_t now = time(NULL);
         TrustChanges ch = {};
@@ -171,6 +170,7 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         r = refresh(m, &ch, &d);
         if (r < 0) {
+                r = manager_blame_tpm(m, r, &d);
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_CA_REFRESH_FAILED,
                            "periodic /cacerts refresh failed: %s; the operational identity and the trust "
                            "anchors are unchanged; trying again in %us",
@@ -183,4 +183,8 @@ static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
         trust_changes_done(&ch);
         manager_write_status(m);
         return r;
+}
+
+static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
+        return manager_finish_attempt(userdata, cacerts_run(userdata));
 }

@@ -107,8 +107,7 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
         return 0;
 }
 
-static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+static int enroll_run(Manager *m) {
         EnrollResult res = {};
         char delay_text[32];
         uint64_t delay;
@@ -166,6 +165,7 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
                 enroll_result_done(&res);
                 return manager_renewal_impossible(m, r, &d);
         }
+        r = manager_blame_tpm(m, r, &d);
         delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
                              res.hint.retry_after_given, res.hint.retry_after_sec, manager_random(), &capped);
         server_asked = res.hint.retry_after_given && !capped;
@@ -200,6 +200,10 @@ void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap
                 log_notice("the EST server asked to wait longer than %s (Retry-After: %s); waiting %llus, the "
                            "longest %s allows",
                            cap_name, h->retry_after.text, (unsigned long long) cap, cap_name);
+}
+
+static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
+        return manager_finish_attempt(userdata, enroll_run(userdata));
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {

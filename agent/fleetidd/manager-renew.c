@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +154,28 @@ static void log_renewed(const RenewResult *res) {
                             "will replace it");
 }
 
+/* The key of the request the CA deferred outlives the attempt, so it is kept
+ * as DER: an EVP_PKEY belongs to the attempt's OpenSSL library context. */
+static void remember_deferred(Manager *m, EVP_PKEY *key) {
+        unsigned char *der = NULL;
+        int n = key ? i2d_PUBKEY(key, &der) : 0;
+
+        free(m->renew_deferred_spki);
+        m->renew_deferred_spki = NULL;
+        m->renew_deferred_spki_len = 0;
+        if (n <= 0)
+                return; /* none: the retry asks with a new key */
+        m->renew_deferred_spki = malloc((size_t) n);
+        if (m->renew_deferred_spki) {
+                memcpy(m->renew_deferred_spki, der, (size_t) n);
+                m->renew_deferred_spki_len = (size_t) n;
+        }
+        OPENSSL_free(der);
+}
+
 static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *deferred = NULL;
         _cleanup_erase_ char *password = NULL;
         const Config *c = m->config;
         int r;
@@ -162,11 +183,15 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
-        return renew_once(c, tpm, m->store, password, time(NULL), m->renew_deferred_key, res, d);
+        if (m->renew_deferred_spki) {
+                const unsigned char *p = m->renew_deferred_spki;
+
+                deferred = d2i_PUBKEY(NULL, &p, (long) m->renew_deferred_spki_len);
+        }
+        return renew_once(c, tpm, m->store, password, time(NULL), deferred, res, d);
 }
 
-static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+static int renew_run(Manager *m) {
         RenewPolicy p = manager_policy(m);
         RenewResult res = {};
         char delay_text[32];
@@ -184,14 +209,11 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_set_state(m, "renewing", NULL);
         m->last_attempt = (uint64_t) time(NULL);
         r = renew_attempt(m, &res, &d);
-        if (r >= 0 || res.identity_unusable) {
+        if (r >= 0 || res.identity_unusable)
                 /* The request the CA deferred is over: answered, or no longer ours to repeat. */
-                EVP_PKEY_free(m->renew_deferred_key);
-                m->renew_deferred_key = NULL;
-        } else if (res.deferred_key) {
-                EVP_PKEY_free(m->renew_deferred_key);
-                m->renew_deferred_key = TAKE_PTR(res.deferred_key);
-        }
+                remember_deferred(m, NULL);
+        else if (res.deferred_key)
+                remember_deferred(m, res.deferred_key);
         if (r >= 0) {
                 m->renew_failures = 0;
                 m->failures = 0;
@@ -229,6 +251,7 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
                 return manager_schedule_attempt(m, 0);
         }
 
+        r = manager_blame_tpm(m, r, &d);
         m->renew_failures++;
         m->failures = m->renew_failures;
         delay = res.hint.retry_after_given
@@ -248,6 +271,10 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_set_state(m, "waiting-retry", diag_text(&d, r));
         manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
         return arm_in(m, delay);
+}
+
+static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
+        return manager_finish_attempt(userdata, renew_run(userdata));
 }
 
 int manager_renewal_impossible(Manager *m, int error, const Diag *d) {

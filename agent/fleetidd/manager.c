@@ -41,7 +41,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->timesync_source);
         free(m->renew_serial);
         free(m->cert_subject);
-        EVP_PKEY_free(m->renew_deferred_key);
+        free(m->renew_deferred_spki);
         hook_set_free(m->hooks);
         sd_event_unref(m->event);
         state_store_free(m->store);
@@ -62,12 +62,12 @@ int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_passwor
                         return r;
         }
 
-        /* Loaded only when needed: the provider opens a TPM connection of its own. */
-        if (!m->providers.tpm2) {
-                r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
-                if (r < 0)
-                        return r;
-        }
+        /* A new provider for each attempt (the handler's manager_finish_attempt()
+         * unloads it): it opens a TPM connection of its own and never re-opens
+         * it (docs/tpm-openssl.md). */
+        r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
+        if (r < 0)
+                return r;
         *ret_password = NULL;
         if (c->est_password_file)
                 return password_read_file(c->est_password_file, ret_password, d);
@@ -100,6 +100,21 @@ static void manager_clean_temporaries(StateStore *store, const char *what) {
         if (removed > 0)
                 log_info("removed %u stale temporary file%s left in the %s %s by an interrupted write",
                          removed, removed == 1 ? "" : "s", what, state_store_path(store));
+}
+
+int manager_finish_attempt(Manager *m, int r) {
+        tpm_provider_teardown(&m->providers);
+        return r;
+}
+
+int manager_blame_tpm(Manager *m, int r, Diag *d) {
+        Diag probe = {};
+        char failed[DIAG_MAX];
+
+        if (r == -ENXIO || tpm_probe(m->config->tpm_tcti, &probe) != -ENXIO)
+                return r;
+        snprintf(failed, sizeof(failed), "%s", diag_text(d, r));
+        return diag_set(d, -ENXIO, "%s (the attempt failed with: %s)", probe.text, failed);
 }
 
 int manager_start(Manager *m) {

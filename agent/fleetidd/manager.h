@@ -40,7 +40,7 @@ typedef struct Manager {
 
         bool oneshot;           /* exit after the first attempt */
         int exit_code;          /* with oneshot */
-        TpmProviders providers; /* loaded once the TPM is reachable */
+        TpmProviders providers; /* loaded for one attempt, see manager_finish_attempt() */
         bool ready_sent;
 
         unsigned failures;     /* consecutive failed attempts */
@@ -53,7 +53,8 @@ typedef struct Manager {
         uint64_t renew_random; /* this certificate's draw for the jitter (from its fingerprint) */
         char *renew_serial;    /* the current certificate's serial, NULL if none or unreadable */
         unsigned renew_failures;
-        EVP_PKEY *renew_deferred_key;            /* the key of a request the CA deferred (202), or NULL */
+        uint8_t *renew_deferred_spki; /* the key of a request the CA deferred (202), DER, or NULL */
+        size_t renew_deferred_spki_len;
         unsigned renew_requests;                 /* SIGUSR1s received (fleetidctl renew) */
         unsigned renew_answered;                 /* renew_requests when the latest renewal attempt started */
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
@@ -77,9 +78,19 @@ Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* What an enrollment or renewal attempt needs before it talks to the server:
- * a TPM connection (if ret_tpm), the tpm2 OpenSSL provider loaded (once), and
- * the HTTP Basic password read. */
+ * a TPM connection (if ret_tpm), the tpm2 OpenSSL provider loaded afresh for
+ * this attempt, and the HTTP Basic password read. */
 int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_password, Diag *d);
+/* At the end of the event callback that ran an attempt, once everything the
+ * attempt made with OpenSSL is freed: unloads the provider and its TPM
+ * connection, so that the next attempt opens a new one (a restarted resource
+ * manager or TPM is used again). Returns r. */
+int manager_finish_attempt(Manager *m, int r);
+/* An attempt failed with r: if the TPM cannot be reached now, that is the
+ * cause to report (-ENXIO, "TPM unavailable: ..."), with what failed (a TPM
+ * operation of the tpm2 provider fails with an OpenSSL error that does not
+ * say so). Returns the error to act on and report. */
+int manager_blame_tpm(Manager *m, int r, Diag *d);
 
 /* Opens the state directory and schedules the first attempt right away. */
 int manager_start(Manager *m);

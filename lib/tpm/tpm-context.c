@@ -16,12 +16,13 @@ int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d) {
 
         rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
         if (rc != TSS2_RC_SUCCESS)
-                return diag_set(d, -ENXIO, "cannot reach the TPM through TCTI '%s': %s",
+                return diag_set(d, -ENXIO, "TPM unavailable: cannot reach it through TCTI '%s': %s",
                                 tcti ? tcti : "(default)", Tss2_RC_Decode(rc));
 
         rc = Esys_Initialize(&t->esys, t->tcti, NULL);
         if (rc != TSS2_RC_SUCCESS)
-                return diag_set(d, -ENXIO, "cannot initialise the TPM software stack on '%s': %s",
+                return diag_set(d, -ENXIO,
+                                "TPM unavailable: cannot initialise the TPM software stack on '%s': %s",
                                 tcti ? tcti : "(default)", Tss2_RC_Decode(rc));
 
         *ret = TAKE_PTR(t);
@@ -102,6 +103,8 @@ int tpm_diag(Diag *d, TSS2_RC rc, const char *what) {
         if (r == -EACCES)
                 return diag_set(d, r, "%s: the TPM is in dictionary-attack lockout (%s)", what,
                                 Tss2_RC_Decode(rc));
+        if (r == -ENXIO)
+                return diag_set(d, r, "TPM unavailable: %s: %s", what, Tss2_RC_Decode(rc));
         return diag_set(d, r, "%s: %s", what, Tss2_RC_Decode(rc));
 }
 
@@ -127,6 +130,17 @@ static int tpm_get_property(TpmContext *t, TPM2_PT property, uint32_t *ret, Diag
                 diag_set(d, r, "TPM does not report property 0x%x", (unsigned) property);
         Esys_Free(cap);
         return r;
+}
+
+int tpm_probe(const char *tcti, Diag *d) {
+        _cleanup_(tpm_context_freep) TpmContext *t = NULL;
+        uint32_t family;
+        int r;
+
+        r = tpm_context_new(tcti, &t, d);
+        if (r < 0)
+                return r;
+        return tpm_get_property(t, TPM2_PT_FAMILY_INDICATOR, &family, d);
 }
 
 int tpm_get_lockout_info(TpmContext *t, TpmLockoutInfo *ret, Diag *d) {

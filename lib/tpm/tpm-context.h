@@ -7,7 +7,9 @@
  * "tabrmd:bus_type=session" in tests); nothing here picks one by itself.
  *
  * Error classes callers act on:
- *   -ENXIO    no TPM / TCTI could not connect: retry later
+ *   -ENXIO    no TPM / TCTI could not connect, or the connection broke (the
+ *             resource manager or the TPM went away): retry later. Its text
+ *             starts with "TPM unavailable: ".
  *   -EBUSY    TPM asked to retry (RETRY, YIELDED, TESTING) or resource manager busy
  *   -EACCES   TPM is in dictionary-attack lockout and the object is DA-protected
  *   -EIO      any other TPM failure
@@ -35,6 +37,10 @@ int tpm_diag(Diag *d, TSS2_RC rc, const char *what);
 
 /* True when the error is worth retrying later rather than a hard failure. */
 bool tpm_error_is_transient(int r);
+
+/* Whether the TPM answers now, on a connection of its own (one
+ * TPM2_GetCapability): 0, or -ENXIO ("TPM unavailable: ...") and the like. */
+int tpm_probe(const char *tcti, Diag *d);
 
 typedef struct TpmLockoutInfo {
         bool in_lockout;

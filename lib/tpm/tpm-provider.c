@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
 #include <stdio.h>
@@ -8,38 +9,48 @@
 #include "tpm/tpm-provider.h"
 
 int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d) {
-        TpmProviders p = {};
+        _cleanup_(tpm_provider_teardown) TpmProviders p = {};
 
         /* The tpm2 provider reads its TCTI from the environment when it initialises. */
         if (tcti && setenv("TPM2OPENSSL_TCTI", tcti, 1) < 0)
                 return diag_set(d, -errno, "cannot set TPM2OPENSSL_TCTI");
 
-        p.base = OSSL_PROVIDER_load(NULL, "default");
+        /* The errors are drained (into d) before the cleanup unloads the
+         * providers, whose reason strings go with them. */
+        p.libctx = OSSL_LIB_CTX_new();
+        if (!p.libctx)
+                return diag_set_ssl(d, -ENOMEM, "cannot create an OpenSSL library context");
+        p.base = OSSL_PROVIDER_load(p.libctx, "default");
         if (!p.base)
                 return diag_set_ssl(d, -ENOENT, "cannot load OpenSSL's default provider");
-        p.tpm2 = OSSL_PROVIDER_load(NULL, "tpm2");
-        if (!p.tpm2) {
-                tpm_provider_teardown(&p);
+        /* Its initialisation connects to the TPM and asks for its capabilities. */
+        p.tpm2 = OSSL_PROVIDER_load(p.libctx, "tpm2");
+        if (!p.tpm2)
                 return diag_set_ssl(d, -ENXIO,
-                                    "cannot load the tpm2 OpenSSL provider (is tpm2-openssl "
-                                    "installed, is the TPM reachable through '%s'?)",
+                                    "TPM unavailable: cannot load the tpm2 OpenSSL provider through '%s' "
+                                    "(is the TPM reachable, is tpm2-openssl installed?)",
                                     tcti ? tcti : "(default)");
-        }
-        if (!EVP_set_default_properties(NULL, "?tpm2.signature")) {
-                tpm_provider_teardown(&p);
+        if (!EVP_set_default_properties(p.libctx, "?tpm2.signature"))
                 return diag_set_ssl(d, -EIO, "cannot set the OpenSSL property query");
-        }
+        p.previous = OSSL_LIB_CTX_set0_default(p.libctx);
+        if (!p.previous)
+                return diag_set_ssl(d, -EIO, "cannot make the tpm2 library context the default");
         *ret = p;
+        p = (TpmProviders) {};
         return 0;
 }
 
 void tpm_provider_teardown(TpmProviders *p) {
         if (!p)
                 return;
+        if (p->previous)
+                (void) OSSL_LIB_CTX_set0_default(p->previous);
+        /* Unloading the last reference runs the provider's teardown: Esys_Finalize. */
         if (p->tpm2)
                 OSSL_PROVIDER_unload(p->tpm2);
         if (p->base)
                 OSSL_PROVIDER_unload(p->base);
+        OSSL_LIB_CTX_free(p->libctx);
         *p = (TpmProviders) {};
 }
 

@@ -25,8 +25,10 @@ int diag_set(Diag *d, int r, const char *fmt, ...) {
 }
 
 int diag_set_ssl(Diag *d, int r, const char *fmt, ...) {
-        va_list ap;
+        const char *data;
         unsigned long e;
+        va_list ap;
+        int flags;
 
         if (!d) {
                 ERR_clear_error();
@@ -36,13 +38,17 @@ int diag_set_ssl(Diag *d, int r, const char *fmt, ...) {
         diag_vset(d, r, fmt, ap);
         va_end(ap);
 
-        while ((e = ERR_get_error()) != 0) {
+        while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
                 size_t n = strlen(d->text);
                 char buf[256];
 
                 ERR_error_string_n(e, buf, sizeof(buf));
+                /* The detail a library attached, e.g. the TSS error of the tpm2 provider. */
+                if (!(flags & ERR_TXT_STRING) || !data)
+                        data = "";
                 if (n + 3 < sizeof(d->text))
-                        snprintf(d->text + n, sizeof(d->text) - n, "%s%s", n ? ": " : "", buf);
+                        snprintf(d->text + n, sizeof(d->text) - n, "%s%s%s%s%s", n ? ": " : "", buf,
+                                 *data ? " (" : "", data, *data ? ")" : "");
         }
         return r;
 }

@@ -562,6 +562,12 @@ class EstHandler(BaseHTTPRequestHandler):
         self.wfile.write(body if cut is None else body[:cut])
         self.wfile.flush()
 
+    def hold(self, op, delay):
+        """A fault's delay: logged as it starts (a test can act while the
+        client waits for the answer), then slept."""
+        self.server.lab.log.write(event="delay", op=op, seconds=delay)
+        time.sleep(delay)
+
     def route(self, method, rec):
         """Returns (status, headers, body bytes, cut): cut is None, or the
         number of bytes to send before closing (short_read)."""
@@ -600,7 +606,7 @@ class EstHandler(BaseHTTPRequestHandler):
         if fault is not None:
             rec["fault"] = fault
         if delay:
-            time.sleep(delay)
+            self.hold(op, delay)
         mode = None
         if fault is not None:
             if "status" in fault:

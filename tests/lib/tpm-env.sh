@@ -4,7 +4,9 @@
 # tests/lib/tpm-env.sh: the fleetid test lab, sourced by integration tests,
 # benchmarks and the demo. Starts real components on 127.0.0.1 only:
 #   - a fresh swtpm with EK certificates (like a real TPM), behind tpm2-abrmd
-#     on a private D-Bus bus (tpm_env_start / tpm_env_stop);
+#     on a private D-Bus bus (tpm_env_start / tpm_env_stop), either of which
+#     can be restarted (tpm_env_restart_abrmd, tpm_env_kill_swtpm +
+#     tpm_env_start_swtpm);
 #   - the lab EST server over HTTPS with a fresh lab PKI (est_env_start /
 #     est_env_stop), see tests/lab/README.md.
 # Every process is stopped by PID on exit, also on failure. Fresh ports and
@@ -257,22 +259,14 @@ tpm_env_start() {
     local attempt port=
     for attempt in 1 2 3 4 5; do
         port=$(free_port 2) || lab_fail "no free loopback ports for swtpm"
-        rm -f "$dir/swtpm.pid"
-        if swtpm socket --tpm2 --tpmstate dir="$dir/tpm" \
-            --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear --daemon \
-            --pid file="$dir/swtpm.pid" --log file="$dir/swtpm.log" \
-            2>>"$dir/swtpm.stderr"; then
+        if _tpm_env_swtpm "$dir" "$port"; then
             break
         fi
         lab_log "swtpm could not listen on port $port (attempt $attempt), retrying"
         port=
     done
     [ -n "$port" ] || lab_fail "swtpm did not start after 5 attempts; see $dir/swtpm.log"
-    lab_wait_until 5 "swtpm to write $dir/swtpm.pid" test -s "$dir/swtpm.pid" ||
-        lab_fail "swtpm did not start; see $dir/swtpm.log"
-    TPM_ENV_SWTPM_PID=$(cat "$dir/swtpm.pid")
+    _tpm_env_swtpm_pid "$dir"
     TPM_ENV_PORT=$port
 
     local out
@@ -282,18 +276,74 @@ tpm_env_start() {
     TPM_ENV_DBUS_PID=$(sed -n 2p <<<"$out")
     export DBUS_SESSION_BUS_ADDRESS
 
-    local allow_root=()
-    [ "$(id -u)" -eq 0 ] && allow_root=(--allow-root)
-    tpm2-abrmd --session --tcti="swtpm:host=127.0.0.1,port=$port" "${allow_root[@]}" \
-        >"$dir/abrmd.log" 2>&1 &
-    TPM_ENV_ABRMD_PID=$!
-
     export FLEETID_TEST_TCTI=$LAB_TABRMD_TCTI
     export TPM2TOOLS_TCTI=$LAB_TABRMD_TCTI
     export TPM2OPENSSL_TCTI=$LAB_TABRMD_TCTI
     export TPM_ENV_DIR TPM_ENV_PORT
+    _tpm_env_abrmd
+}
+
+# _tpm_env_swtpm DIR PORT: swtpm on the TPM state in DIR/tpm, commands on
+# PORT, control on PORT+1; fails if it cannot listen.
+_tpm_env_swtpm() {
+    local dir=$1 port=$2
+    rm -f "$dir/swtpm.pid"
+    swtpm socket --tpm2 --tpmstate dir="$dir/tpm" \
+        --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+        --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+        --flags not-need-init,startup-clear --daemon \
+        --pid file="$dir/swtpm.pid" --log file="$dir/swtpm.log" \
+        2>>"$dir/swtpm.stderr"
+}
+
+_tpm_env_swtpm_pid() {
+    lab_wait_until 5 "swtpm to write $1/swtpm.pid" test -s "$1/swtpm.pid" ||
+        lab_fail "swtpm did not start; see $1/swtpm.log"
+    TPM_ENV_SWTPM_PID=$(cat "$1/swtpm.pid")
+}
+
+# _tpm_env_abrmd: tpm2-abrmd on the private bus, in front of the swtpm on
+# $TPM_ENV_PORT; returns once it answers.
+_tpm_env_abrmd() {
+    local allow_root=()
+    [ "$(id -u)" -eq 0 ] && allow_root=(--allow-root)
+    tpm2-abrmd --session --tcti="swtpm:host=127.0.0.1,port=$TPM_ENV_PORT" "${allow_root[@]}" \
+        >>"$TPM_ENV_DIR/abrmd.log" 2>&1 &
+    TPM_ENV_ABRMD_PID=$!
     lab_wait_until 10 "tpm2-abrmd to answer on $DBUS_SESSION_BUS_ADDRESS" _tpm_env_probe ||
-        lab_fail "the TPM resource manager did not come up; see $dir/abrmd.log"
+        lab_fail "the TPM resource manager did not come up; see $TPM_ENV_DIR/abrmd.log"
+}
+
+# tpm_env_restart_abrmd: stop tpm2-abrmd with SIGTERM (as `systemctl restart
+# tpm2-abrmd` does) and start it again on the same bus and swtpm. Clients
+# connected to the old one lose their connection.
+tpm_env_restart_abrmd() {
+    _lab_require_main_shell tpm_env_restart_abrmd
+    [ -n "${TPM_ENV_DIR:-}" ] || lab_fail "tpm_env_restart_abrmd: no TPM environment"
+    _lab_kill "$TPM_ENV_ABRMD_PID" tpm2-abrmd
+    _lab_alive "$TPM_ENV_ABRMD_PID" && lab_fail "tpm2-abrmd (pid $TPM_ENV_ABRMD_PID) did not stop"
+    _tpm_env_abrmd
+}
+
+# tpm_env_kill_swtpm: SIGKILL swtpm (a crashed TPM simulator): every TPM
+# command fails until tpm_env_start_swtpm.
+tpm_env_kill_swtpm() {
+    [ -n "${TPM_ENV_DIR:-}" ] || lab_fail "tpm_env_kill_swtpm: no TPM environment"
+    [ "$(cat "/proc/$TPM_ENV_SWTPM_PID/comm" 2>/dev/null)" = swtpm ] ||
+        lab_fail "tpm_env_kill_swtpm: pid $TPM_ENV_SWTPM_PID is not swtpm"
+    kill -KILL "$TPM_ENV_SWTPM_PID"
+    lab_wait_until 5 "swtpm (pid $TPM_ENV_SWTPM_PID) to die" eval "! _lab_alive $TPM_ENV_SWTPM_PID" ||
+        lab_fail "swtpm did not die"
+}
+
+# tpm_env_start_swtpm: start swtpm again on the same state directory and port
+# (after tpm_env_kill_swtpm); the TPM keeps its persistent keys and NV.
+tpm_env_start_swtpm() {
+    [ -n "${TPM_ENV_DIR:-}" ] || lab_fail "tpm_env_start_swtpm: no TPM environment"
+    lab_wait_until 10 "swtpm to listen again on port $TPM_ENV_PORT" \
+        _tpm_env_swtpm "$TPM_ENV_DIR" "$TPM_ENV_PORT" ||
+        lab_fail "swtpm could not listen again on port $TPM_ENV_PORT; see $TPM_ENV_DIR/swtpm.stderr"
+    _tpm_env_swtpm_pid "$TPM_ENV_DIR"
 }
 
 # tpm_env_stop: stop tpm2-abrmd, dbus-daemon and swtpm (by PID). Idempotent.
