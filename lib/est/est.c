@@ -149,7 +149,7 @@ int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, 
                 res.basic_wanted = resp.status == 401 && !with_basic && est_client_has_basic(c);
                 r = diag_set(d, -EACCES, "/%s: not authorized (HTTP %ld%s): %s", op, resp.status,
                              resp.status != 401        ? ""
-                             : with_basic              ? ", HTTP Basic credentials refused"
+                             : with_basic              ? ", although HTTP Basic was sent"
                              : est_client_has_basic(c) ? ", HTTP Basic wanted"
                                                        : ", no HTTP Basic configured",
                              text);
