@@ -52,6 +52,16 @@ static void warn_if_lockout(TpmContext *tpm) {
                     info.counter, info.max_tries, info.recovery_sec);
 }
 
+void manager_log_csrattrs(const CsrAttrsNote *n, const char *what) {
+        if (n->why.error >= 0)
+                return;
+        log_warning("%s: the EST server's /csrattrs could not be used: %s; %s", what,
+                    diag_text(&n->why, n->why.error),
+                    n->bound_anyway
+                            ? "the CSR is bound to the connection anyway (est.channel_binding = \"auto\")"
+                            : "going on as if it asked for nothing");
+}
+
 /* One attempt; returns 0 once the device holds a valid operational certificate. */
 static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
@@ -89,15 +99,22 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
 
         manager_set_state(m, "enrolling", NULL);
         r = enroll_first(c, tpm, m->store, password, now, res, d);
+        if (res->birth_refused)
+                log_notice("the EST server refused the birth certificate in the TLS handshake (alert %s); "
+                           "enrolling without a client certificate, with HTTP Basic as '%s' (RFC 7030 3.2.3)",
+                           res->birth_refused, c->est_username);
+        manager_log_csrattrs(&res->csrattrs, "enrollment");
         if (r < 0)
                 return r;
         if (res->trust_bootstrapped)
                 log_notice("trust anchor bootstrapped from /cacerts by its fingerprint %s",
                            c->est_bootstrap_fingerprint);
-        log_info("EST CA: %u certificate(s) trusted after /cacerts; operational key %s at TPM handle 0x%08x; "
-                 "CSR channel binding: %s",
-                 res->ca_certs, res->key_created ? "created" : "reused (pending from an earlier attempt)",
-                 res->key_handle, channel_binding_type_to_string(res->binding));
+        log_info("EST CA: %u certificate(s) trusted after /cacerts; client authentication: %s; operational key %s "
+                 "at TPM handle 0x%08x; CSR channel binding: %s",
+                 res->ca_certs,
+                 res->birth_refused ? "HTTP Basic, no client certificate" : "birth certificate (TLS)",
+                 res->key_created ? "created" : "reused (pending from an earlier attempt)", res->key_handle,
+                 channel_binding_type_to_string(res->binding));
         if (res->old_key_kept)
                 log_warning("the expired operational identity's key could not be evicted from the TPM; the "
                             "next renewal will replace it");

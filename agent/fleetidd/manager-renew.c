@@ -188,7 +188,9 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
 
                 deferred = d2i_PUBKEY(NULL, &p, (long) m->renew_deferred_spki_len);
         }
-        return renew_once(c, tpm, m->store, password, time(NULL), deferred, res, d);
+        r = renew_once(c, tpm, m->store, password, time(NULL), deferred, res, d);
+        manager_log_csrattrs(&res->csrattrs, "renewal");
+        return r;
 }
 
 static int renew_run(Manager *m) {

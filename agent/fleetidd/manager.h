@@ -18,6 +18,7 @@
 
 #include "common/hook.h"
 #include "config/config.h"
+#include "enroll/request.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "monitor/severity.h"
@@ -137,3 +138,6 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);
 /* manager-status.c */
 void manager_set_state(Manager *m, const char *state, const char *error);
 void manager_notify_ready(Manager *m, const char *status);
+
+/* Logs a warning for a /csrattrs an enrollment or renewal ("what") could not use. */
+void manager_log_csrattrs(const CsrAttrsNote *n, const char *what);

@@ -241,6 +241,30 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
 
         /* The EST CA, fetched on the enrollment connection itself: one TLS handshake. */
         r = trust_refresh_ca(client, store, now, &trust, d);
+        if (r < 0 && est_client_certificate_refused(client)) {
+                const char *alert = est_client_certificate_refused(client);
+
+                if (!est_client_has_basic(client)) {
+                        r = diag_prefix(d, r,
+                                        "the EST server refused the birth certificate in the TLS handshake "
+                                        "(alert %s); est.username and est.password_file would let fleetid "
+                                        "enroll with HTTP Basic instead",
+                                        alert);
+                        goto out;
+                }
+                /* RFC 7030 3.2.3: HTTP-based client authentication, without a
+                 * client certificate the server does not want. */
+                ret->birth_refused = alert;
+                client = est_client_free(client);
+                o.client_key = NULL;
+                o.client_cert = NULL;
+                o.client_chain = NULL;
+                diag_clear(d);
+                r = est_client_new(&o, &client, d);
+                if (r < 0)
+                        goto out;
+                r = trust_refresh_ca(client, store, now, &trust, d);
+        }
         if (r < 0)
                 goto out;
         ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
@@ -269,6 +293,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         };
         r = enroll_request(client, &req, now, &res, d);
         ret->hint = res.hint;
+        ret->csrattrs = res.csrattrs;
         if (r < 0)
                 goto out;
         ret->binding = res.bound;

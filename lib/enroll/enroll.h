@@ -7,6 +7,10 @@
  *  3. the operational key is created in the TPM under the SRK, at its
  *     persistent handle (or the pending one from an earlier attempt is reused,
  *     so a 202 can be answered with the same request);
+ *     If the server refuses the birth certificate in the TLS handshake (alert
+ *     unknown_ca or bad_certificate) and est.username is configured, the
+ *     connection is made once more without a client certificate, and the
+ *     client authenticates with HTTP Basic (RFC 7030 3.2.3);
  *  4. on that connection, mutual TLS with the birth key in the TPM: a CSR
  *     signed by the new key, bound to the connection if so configured, and
  *     /simpleenroll (enroll/request.h);
@@ -20,6 +24,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "enroll/request.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
@@ -36,6 +41,10 @@ typedef struct EnrollResult {
         bool subject_changed;       /* the CA issued another subject than the CSR asked for */
         ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
         TrustChanges trust_changes; /* what this enrollment's /cacerts changed, even if it then failed */
+        const char *birth_refused;  /* the server refused the birth certificate in the TLS handshake
+                                     * with this alert ("unknown_ca", ...); HTTP Basic without a
+                                     * client certificate was used instead. NULL: mutual TLS */
+        CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);

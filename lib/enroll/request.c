@@ -38,17 +38,20 @@ static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResu
         return r;
 }
 
-static int submit(EstClient *client, const EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d) {
+static int submit(EstClient *client, const EnrollRequest *req, bool basic, time_t now,
+                  EnrollRequestResult *ret, bool *ret_basic_wanted, Diag *d) {
         _cleanup_free_ uint8_t *csr = NULL;
         EstEnrollResult er = {};
         size_t csr_len;
         int r;
 
+        *ret_basic_wanted = false;
         r = csr_build_der(&req->csr, &csr, &csr_len, d);
         if (r < 0)
                 return r;
-        r = est_enroll(client, req->reenroll, csr, csr_len, now, &er, d);
+        r = est_enroll(client, req->reenroll, csr, csr_len, basic, now, &er, d);
         ret->hint = (EstRetryHint) { .http_status = er.status };
+        *ret_basic_wanted = er.basic_wanted;
         if (r == -EAGAIN || r == -EBUSY) {
                 ret->hint.retry_after_given = er.retry_after_given;
                 ret->hint.retry_after_sec = er.retry_after_sec;
@@ -82,36 +85,96 @@ static int current_binding(EstClient *client, ChannelBinding *ret, Diag *d) {
         return 0;
 }
 
+/* What the server's /csrattrs asks for. A failure is no reason to give up (the
+ * operation is optional for the server), but it is reported in ret->csrattrs. */
+static int fetch_csrattrs(EstClient *client, CsrAttrs *ret_attrs, EnrollRequestResult *ret) {
+        int r;
+
+        r = est_fetch_csrattrs(client, ret_attrs, &ret->csrattrs.why);
+        if (r >= 0) {
+                diag_clear(&ret->csrattrs.why);
+                return 0;
+        }
+        *ret_attrs = (CsrAttrs) {};
+        if (ret->csrattrs.why.error >= 0)
+                diag_set(&ret->csrattrs.why, r, "%s", strerror(-r));
+        return r;
+}
+
+/* An unbound CSR refused although /csrattrs asked for a challengePassword:
+ * the missing proof of possession is the likely reason. */
+static int note_unbound(const EnrollRequest *req, const CsrAttrs *attrs, const EnrollRequestResult *ret,
+                        int r, Diag *d) {
+        long status = ret->hint.http_status;
+
+        if (!attrs->challenge_password || (status != 400 && status != 401 && status != 403))
+                return r;
+        return diag_prefix(d, r,
+                           "the EST server's /csrattrs asked for a challengePassword (proof of possession) "
+                           "and the CSR carried none (est.channel_binding = \"%s\")",
+                           channel_binding_mode_to_string(req->binding));
+}
+
 int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d) {
         CsrAttrs attrs = {};
-        bool bind;
+        bool bind, basic = false;
+        unsigned attempt = 1;
         int r;
 
         *ret = (EnrollRequestResult) {};
 
-        /* /csrattrs is optional for the server; a failure here is not fatal. */
-        if (est_fetch_csrattrs(client, &attrs, NULL) < 0)
-                attrs = (CsrAttrs) {};
+        r = fetch_csrattrs(client, &attrs, ret);
         req->csr.digest = attrs.digest;
         req->csr.challenge_password = NULL;
         bind = req->binding == CHANNEL_BINDING_REQUIRED ||
                (req->binding == CHANNEL_BINDING_AUTO && attrs.challenge_password);
-        if (!bind)
-                return submit(client, req, now, ret, d);
+        /* "auto" and a /csrattrs that could not be read: a binding never hurts,
+         * its absence can make the server refuse the CSR. */
+        if (req->binding == CHANNEL_BINDING_AUTO && r < 0) {
+                bind = true;
+                ret->csrattrs.bound_anyway = true;
+        }
 
-        for (unsigned attempt = 1;; attempt++) {
+        for (;;) {
                 /* The binding is no long-term secret, but nothing needs it after the POST. */
                 _cleanup_(channel_binding_erase) ChannelBinding bound = {}, carried = {};
                 _cleanup_erase_ char *password = NULL;
+                bool basic_wanted;
 
-                r = current_binding(client, &bound, d);
-                if (r < 0)
+                if (bind) {
+                        r = current_binding(client, &bound, d);
+                        if (r < 0 && ret->csrattrs.bound_anyway) {
+                                /* Only a guess: go on unbound rather than fail. */
+                                bind = ret->csrattrs.bound_anyway = false;
+                                diag_clear(d);
+                                continue;
+                        }
+                        if (r < 0)
+                                return r;
+                        r = channel_binding_to_base64(&bound, &password);
+                        if (r < 0)
+                                return r;
+                        req->csr.challenge_password = password;
+                }
+                r = submit(client, req, basic, now, ret, &basic_wanted, d);
+
+                if (basic_wanted) {
+                        /* RFC 7030 3.2.3: answer the 401 with HTTP Basic. The server may
+                         * close the connection after a 401 without saying so, and libcurl
+                         * would then resend on a new one: a bound CSR is made again, for
+                         * a new connection that carries the request with Basic. */
+                        req->csr.challenge_password = NULL;
+                        basic = true;
+                        if (bind)
+                                est_client_fresh_connection(client);
+                        diag_clear(d);
+                        continue;
+                }
+                if (!bind) {
+                        r = r < 0 ? note_unbound(req, &attrs, ret, r, d) : r;
+                        req->csr.challenge_password = NULL;
                         return r;
-                r = channel_binding_to_base64(&bound, &password);
-                if (r < 0)
-                        return r;
-                req->csr.challenge_password = password;
-                r = submit(client, req, now, ret, d);
+                }
                 req->csr.challenge_password = NULL;
 
                 /* Which connection did the POST travel on? */
@@ -129,9 +192,9 @@ int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequ
                 }
                 if ((r != -EPROTO && r != -EACCES) || attempt >= BINDING_ATTEMPTS)
                         return diag_prefix(d, r,
-                                           "the CSR's %s binding was taken on a connection the server closed "
-                                           "before the POST",
+                                           "the CSR's %s binding did not match the connection that carried "
+                                           "the POST (libcurl had to open a new one)",
                                            channel_binding_type_to_string(bound.type));
-                enroll_request_result_done(ret);
+                attempt++;
         }
 }

@@ -3,15 +3,19 @@
  * request.h: one certificate request on an open EST connection, shared by the
  * first enrollment (/simpleenroll) and renewal (/simplereenroll).
  *
- *  1. GET /csrattrs on the connection (optional for the server);
+ *  1. GET /csrattrs on the connection (optional for the server: a failure is
+ *     reported in the result, not fatal; a trailing NUL is tolerated);
  *  2. proof of possession (RFC 7030 3.5), per est.channel_binding: when it is
  *     "required", or "auto" and the server asked for challengePassword, the
  *     CSR's challengePassword is the base64 channel binding (tls-unique under
  *     TLS 1.2, tls-exporter under TLS 1.3) of the connection that is open now,
- *     and the CSR is built only then;
+ *     and the CSR is built only then. With "auto", a /csrattrs that cannot be
+ *     read or parsed also gets a bound CSR (a binding never hurts);
  *  3. the CSR is POSTed on the same connection. Which connection carried the
  *     POST is checked afterwards: if the server had closed the first one, the
- *     CSR is rebuilt once with the binding of the new connection;
+ *     CSR is rebuilt once with the binding of the new connection. A 401 is
+ *     answered with HTTP Basic (if configured) by a CSR made again, bound to
+ *     a new connection that then carries the Basic request;
  *  4. the answer is validated with enroll_validate_issued() for our key, on
  *     the local clock (renew/clock.h): at renewal it must be valid now; at
  *     first enrollment its notBefore may lie up to max_clock_skew ahead.
@@ -35,10 +39,17 @@ typedef struct EnrollRequest {
         time_t max_clock_skew;      /* est.max_clock_skew: notBefore slack at first enrollment only */
 } EnrollRequest;
 
+/* A /csrattrs that could not be used, which the caller logs as a warning. */
+typedef struct CsrAttrsNote {
+        Diag why;          /* why.error < 0: why it could not be used; else nothing happened */
+        bool bound_anyway; /* the CSR was bound for that reason (est.channel_binding = "auto") */
+} CsrAttrsNote;
+
 typedef struct EnrollRequestResult {
         EstRetryHint hint;        /* when the server said to come back */
         ChannelBindingType bound; /* the binding the accepted CSR carried, BINDING_NONE if none */
         STACK_OF(X509) *chain;    /* on success: the issued certificate first, then the others */
+        CsrAttrsNote csrattrs;    /* a /csrattrs that could not be used, for the log */
 } EnrollRequestResult;
 
 void enroll_request_result_done(EnrollRequestResult *r);

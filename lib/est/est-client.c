@@ -35,7 +35,11 @@ struct EstClient {
         /* the response being received */
         EstResponse *resp;
         bool too_big;
+        bool headers_done; /* the blank line after the final response's headers was seen */
         char errbuf[CURL_ERROR_SIZE];
+
+        int refusal_alert; /* fatal TLS alert refusing our certificate, -1 if none */
+        bool fresh_next;   /* the next request opens a new connection */
 };
 
 EstClient *est_client_free(EstClient *c) {
@@ -121,12 +125,42 @@ static int url_host(const char *url, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The TLS alerts by which a server says it does not accept the client
+ * certificate (RFC 8446 6.2): it does not know its issuer, or rejects it. */
+static const char *certificate_refusal_name(int alert) {
+        switch (alert) {
+        case SSL_AD_UNKNOWN_CA:
+                return "unknown_ca";
+        case SSL_AD_BAD_CERTIFICATE:
+                return "bad_certificate";
+        default:
+                return NULL;
+        }
+}
+
+/* Sees every TLS record; notes a fatal alert from the server that refuses the
+ * client certificate (in the handshake under TLS 1.2, on the first read
+ * under TLS 1.3, where the server checks it after the client's Finished). */
+static void on_tls_message(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                           void *arg) {
+        const unsigned char *p = buf;
+        EstClient *c = arg;
+
+        (void) version, (void) ssl;
+        if (write_p || content_type != SSL3_RT_ALERT || len != 2 || p[0] != SSL3_AL_FATAL)
+                return;
+        if (c->client_key && certificate_refusal_name(p[1]))
+                c->refusal_alert = p[1];
+}
+
 static CURLcode ssl_ctx_setup(CURL *curl, void *sslctx, void *userdata) {
         EstClient *c = userdata;
         SSL_CTX *ctx = sslctx;
 
         if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
                 return CURLE_SSL_CERTPROBLEM;
+        SSL_CTX_set_msg_callback(ctx, on_tls_message);
+        SSL_CTX_set_msg_callback_arg(ctx, c);
 
         if (c->verify) {
                 /* Check the name inside the handshake, so that a server with a valid
@@ -208,6 +242,13 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata) {
         EstClient *c = userdata;
         size_t n = size * nitems;
 
+        /* A status line starts a response (an interim 1xx one, or the final
+         * one); a blank line ends its headers. */
+        if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+                c->headers_done = false;
+        else if ((n == 2 && buf[0] == '\r' && buf[1] == '\n') || (n == 1 && buf[0] == '\n'))
+                c->headers_done = true;
+
         for (size_t i = 0; i < ELEMENTSOF(wanted); i++) {
                 size_t k = strlen(wanted[i].name);
                 const char *v;
@@ -242,6 +283,7 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
         if (!c)
                 return -ENOMEM;
         c->max_response = o->max_response_bytes ?: 1024 * 1024;
+        c->refusal_alert = -1;
 
         n = strlen(o->url);
         while (n > 0 && o->url[n - 1] == '/')
@@ -362,6 +404,8 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
 
         c->resp = &resp;
         c->too_big = false;
+        c->headers_done = false;
+        c->refusal_alert = -1;
         c->binding = (ChannelBinding) {};
         c->binding_r =
                 diag_set(&c->binding_diag, -ENOTCONN, "no connection was made for the %s request", operation);
@@ -382,6 +426,8 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
         } else
                 curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, c->fresh_next ? 1L : 0L);
+        c->fresh_next = false;
 
         if (with_basic && est_client_has_basic(c)) {
                 curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
@@ -404,6 +450,18 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
         if (c->too_big)
                 r = diag_set(d, -EFBIG, "EST server %s sent more than %zu bytes for %s; response discarded",
                              c->host, c->max_response, operation);
+        else if (cc == CURLE_FILESIZE_EXCEEDED)
+                r = diag_set(d, -EFBIG,
+                             "EST server %s announced a response to %s larger than the limit of %zu bytes "
+                             "(est.max_response_bytes); response discarded",
+                             c->host, operation, c->max_response);
+        else if (cc == CURLE_OK && !c->headers_done)
+                /* libcurl takes a connection closed in the middle of the headers
+                 * for the end of a response without a body. */
+                r = diag_set(d, -ECONNRESET,
+                             "EST server %s closed the connection before its response to %s was complete "
+                             "(in the headers)",
+                             c->host, operation);
         else if (cc != CURLE_OK)
                 r = diag_set(d, curl_code_to_errno(cc), "%s request to %s failed: %s", operation, c->host,
                              c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
@@ -429,5 +487,15 @@ int est_client_channel_binding(const EstClient *c, ChannelBinding *ret, Diag *d)
 bool est_client_connection_alive(EstClient *c) {
         curl_socket_t fd = CURL_SOCKET_BAD;
 
+        if (c->fresh_next)
+                return false;
         return curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD;
+}
+
+void est_client_fresh_connection(EstClient *c) {
+        c->fresh_next = true;
+}
+
+const char *est_client_certificate_refused(const EstClient *c) {
+        return certificate_refusal_name(c->refusal_alert);
 }

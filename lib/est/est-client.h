@@ -70,4 +70,14 @@ int est_client_channel_binding(const EstClient *c, ChannelBinding *ret, Diag *d)
  * (libcurl keeps it unless the server or an error closed it). */
 bool est_client_connection_alive(EstClient *c);
 
+/* The next request goes over a new connection, whatever libcurl keeps open
+ * (e.g. after a 401, which some servers follow by closing the connection
+ * without saying so). */
+void est_client_fresh_connection(EstClient *c);
+
+/* If the latest request failed because the server refused our client
+ * certificate with a fatal TLS alert: the alert's name ("unknown_ca",
+ * "bad_certificate"). NULL otherwise. */
+const char *est_client_certificate_refused(const EstClient *c);
+
 void est_response_done(EstResponse *r);

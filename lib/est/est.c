@@ -70,9 +70,12 @@ int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d) {
                 return r;
         switch (resp.status) {
         case 200:
+                /* Some servers end the body with a C string's NUL: harmless. */
+                while (resp.body_len > 0 && resp.body[resp.body_len - 1] == 0)
+                        resp.body_len--;
                 r = base64_decode((const char *) resp.body, resp.body_len, &der, &len);
                 if (r < 0)
-                        r = diag_set(d, r, "/csrattrs response is not base64");
+                        r = diag_set(d, r, "/csrattrs response (%zu bytes) is not base64", resp.body_len);
                 else
                         r = csrattrs_parse(der, len, ret, d);
                 break;
@@ -112,7 +115,7 @@ static void note_retry_after(const EstResponse *resp, time_t now, EstEnrollResul
         }
 }
 
-int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, time_t now,
+int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, bool with_basic, time_t now,
                EstEnrollResult *ret, Diag *d) {
         const char *op = reenroll ? "simplereenroll" : "simpleenroll";
         _cleanup_free_ char *b64 = NULL;
@@ -126,12 +129,7 @@ int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, 
         if (r < 0)
                 return r;
 
-        r = est_client_request(c, op, "application/pkcs10", b64, strlen(b64), false, &resp, d);
-        if (r >= 0 && resp.status == 401 && est_client_has_basic(c)) {
-                /* RFC 7030 3.2.3: answer the challenge with HTTP Basic. */
-                est_response_done(&resp);
-                r = est_client_request(c, op, "application/pkcs10", b64, strlen(b64), true, &resp, d);
-        }
+        r = est_client_request(c, op, "application/pkcs10", b64, strlen(b64), with_basic, &resp, d);
         if (r < 0)
                 return r;
 
@@ -157,8 +155,14 @@ int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, 
                 break;
         case 401:
         case 403:
+                /* RFC 7030 3.2.3: a 401 is answered with HTTP Basic, by the caller,
+                 * with a CSR made for the connection that will carry it. */
+                res.basic_wanted = resp.status == 401 && !with_basic && est_client_has_basic(c);
                 r = diag_set(d, -EACCES, "/%s: not authorized (HTTP %ld%s): %s", op, resp.status,
-                             resp.status == 401 && !est_client_has_basic(c) ? ", no HTTP Basic configured" : "",
+                             resp.status != 401        ? ""
+                             : with_basic              ? ", although HTTP Basic was sent"
+                             : est_client_has_basic(c) ? ", HTTP Basic wanted"
+                                                       : ", no HTTP Basic configured",
                              text);
                 break;
         default:
@@ -166,8 +170,9 @@ int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, 
         }
         est_response_done(&resp);
         if (r < 0 && r != -EAGAIN && r != -EBUSY) {
-                est_enroll_result_done(&res);
-                return r;
+                /* The status and what to do next stay; the certificates go. */
+                sk_X509_pop_free(res.certs, X509_free);
+                res.certs = NULL;
         }
         *ret = res;
         return r;

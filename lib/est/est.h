@@ -31,6 +31,7 @@ typedef struct EstEnrollResult {
         uint64_t retry_after_sec;
         time_t server_date;            /* Date header, 0 if absent or unparsable */
         EstRetryAfterText retry_after; /* 202/429/503: the header as sent, for the log */
+        bool basic_wanted;             /* 401 to a request without HTTP Basic, which is configured */
 } EstEnrollResult;
 
 void est_enroll_result_done(EstEnrollResult *r);
@@ -49,13 +50,16 @@ int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d);
 /* GET /csrattrs: 200 parsed; 204 and 404 mean "nothing asked" (RFC 7030 4.5.2). */
 int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d);
 
-/* POST the DER CSR (sent base64, wrapped at 64 columns). Outcomes:
+/* POST the DER CSR (sent base64, wrapped at 64 columns), with the HTTP Basic
+ * credentials if with_basic. ret->status is set whenever a response came.
+ * Outcomes:
  *   0          200, ret->certs holds the response (to be validated by the caller)
  *   -EAGAIN    202 Accepted: come back later (retry_after if the server said so)
  *   -EBUSY     503 or 429: server overloaded (retry_after if given)
- *   -EACCES    401/403: not authorized, even after HTTP Basic if configured
+ *   -EACCES    401/403: not authorized; ret->basic_wanted if a 401 can be answered
+ *              with HTTP Basic (the caller sends the request again with_basic)
  *   -EBADMSG   200 with a body that is not a certs-only PKCS#7
  *   -EPROTO    any other status; the server's text is in d
  *   transport errors from est_client_request() */
-int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, time_t now,
+int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, bool with_basic, time_t now,
                EstEnrollResult *ret, Diag *d);

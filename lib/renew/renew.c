@@ -99,6 +99,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         };
         r = enroll_request(session.client, &req, now, &res, d);
         ret->hint = res.hint;
+        ret->csrattrs = res.csrattrs;
         if (r == -EAGAIN && EVP_PKEY_up_ref(new_pub))
                 ret->deferred_key = new_pub;
         if (r < 0)

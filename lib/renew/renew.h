@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "enroll/request.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
@@ -39,6 +40,7 @@ typedef struct RenewResult {
         bool identity_unusable;     /* on failure: no usable operational identity (none, unreadable,
                                      * key gone, expired): only a new enrollment can help */
         EVP_PKEY *deferred_key;     /* on 202: the public key of the CSR the CA deferred */
+        CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
 } RenewResult;
 
 void renew_result_done(RenewResult *r);

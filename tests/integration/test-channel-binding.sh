@@ -58,21 +58,6 @@ print(peer)
 EOF
 }
 
-# requests_of OP: "status:connection" of each request for OP in order, the
-# connections (client ports) named A, B, ... in order of appearance.
-requests_of() {
-    "$LAB_PYTHON" - "$EST_LOG" "$1" <<'EOF'
-import json, sys
-names, out = {}, []
-for line in open(sys.argv[1], encoding="utf-8"):
-    rec = json.loads(line)
-    if rec.get("event") == "request" and rec.get("op") == sys.argv[2]:
-        name = names.setdefault(rec["peer"], chr(ord("A") + len(names)))
-        out.append("%s:%s" % (rec.get("status"), name))
-print(" ".join(out))
-EOF
-}
-
 # first_peer_of OP: the client address:port of the first request for OP.
 first_peer_of() {
     "$LAB_PYTHON" - "$EST_LOG" "$1" <<'EOF'
@@ -126,7 +111,7 @@ fleetid_expect_eq "$(est_log_count op=simpleenroll)" 0 "/simpleenroll requests s
 step "the first POST is dropped unanswered: resent on a new connection, refused, rebuilt there, accepted"
 est_control '{"require_channel_binding": true, "faults": [{"match": "simpleenroll", "body_mode": "drop", "count": 1}]}'
 enroll_fresh required || lab_fail "enrollment failed after the server dropped the first POST"
-fleetid_expect_eq "$(requests_of simpleenroll)" "dropped:A 400:B 200:B" \
+fleetid_expect_eq "$(fleetid_requests_of simpleenroll)" "dropped:A 400:B 200:B" \
     "/simpleenroll requests (status:connection), in order"
 fleetid_expect_eq "$(peer_of csrattrs)" "$(first_peer_of simpleenroll)" \
     "client port of /csrattrs and the dropped POST (one connection)"

@@ -78,12 +78,19 @@ BODY_MODES = {
                                       # request on a reused connection on a fresh one)
     "with_extras": ("simpleenroll", "simplereenroll"),  # issued cert + EST CA + rogue CA +
                                                         # a cert for another key
+    "cut_headers": OPERATIONS,        # status line and part of the headers, then closed
+    "huge_length": OPERATIONS,        # Content-Length of HUGE_LENGTH announced, a few bytes, closed
+    "continue_100": OPERATIONS,       # an interim "100 Continue" response, then the real one
 }
+HUGE_LENGTH = 1 << 30
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
                 "close_after", "cacerts", "issuer", "server_cert",
                 "date_offset",
-                "validity_offset"}
+                "validity_offset",
+                "close_silently_after",
+                "csrattrs_trailing_nul",
+                "binding_refusal_status"}
 ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
 CSRATTRS_MODES = ("normal", "no_challenge", "empty204", "notfound404")
 # Root CA key update (pki.py rollover): what /cacerts holds, which root issues.
@@ -102,6 +109,16 @@ class ConnectionReset(Exception):
 
 class ConnectionDropped(Exception):
     """The request is answered by closing the connection without a word."""
+
+
+class RawAnswer(Exception):
+    """The request is answered with these raw bytes, then the connection is
+    closed (body modes that break HTTP framing)."""
+
+    def __init__(self, status, data):
+        super().__init__(status)
+        self.status = status
+        self.data = data
 
 
 class ControlError(Exception):
@@ -193,6 +210,7 @@ def validate_control(ctl):
     close_after = ctl.get("close_after", [])
     if not isinstance(close_after, list) or any(op not in OPERATIONS for op in close_after):
         raise ControlError("close_after must be a list of %s" % ", ".join(OPERATIONS))
+    validate_interop_control(ctl)
     faults = ctl.get("faults", [])
     if not isinstance(faults, list):
         raise ControlError("faults must be a list")
@@ -225,6 +243,17 @@ def validate_offsets(ctl):
         v = ctl.get(key, 0)
         if not isinstance(v, int) or isinstance(v, bool) or abs(v) > MAX_OFFSET:
             raise ControlError("%s must be an integer number of seconds, |n| <= %d" % (key, MAX_OFFSET))
+
+
+def validate_interop_control(ctl):
+    """The switches that imitate a stricter EST server's habits."""
+    silent = ctl.get("close_silently_after", [])
+    if not isinstance(silent, list) or any(not isinstance(s, int) or not 100 <= s <= 599 for s in silent):
+        raise ControlError("close_silently_after must be a list of HTTP status codes")
+    if not isinstance(ctl.get("csrattrs_trailing_nul", False), bool):
+        raise ControlError("csrattrs_trailing_nul must be true or false")
+    if ctl.get("binding_refusal_status", 400) not in (400, 401, 403):
+        raise ControlError("binding_refusal_status must be 400, 401 or 403")
 
 
 class Control:
@@ -310,6 +339,9 @@ class Lab:
         self.cert_lifetime = args.cert_lifetime
         self.backdate = args.backdate
         self.label_required = args.label_required
+        self.no_labels = args.no_labels
+        self.distrust_mfg_ca = args.distrust_mfg_ca
+        self.ecdh_curve = args.ecdh_curve
         self.control = Control(args.control)
         self.log = JsonLog(args.log)
         self.basic = None
@@ -370,7 +402,10 @@ class Lab:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(d, base + ".pem"), os.path.join(d, base + ".key"))
         ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.load_verify_locations(os.path.join(d, "mfg-ca.pem"))
+        if not self.distrust_mfg_ca:
+            ctx.load_verify_locations(os.path.join(d, "mfg-ca.pem"))
+        if self.ecdh_curve:
+            ctx.set_ecdh_curve(self.ecdh_curve)
         ctx.load_verify_locations(os.path.join(d, "est-ca.pem"))
         if ro is not None:
             ctx.load_verify_locations(os.path.join(d, "est-ca-new.pem"))
@@ -541,6 +576,13 @@ class EstHandler(BaseHTTPRequestHandler):
             lab.log.write(**rec)
             self.close_connection = True
             return
+        except RawAnswer as e:
+            rec["status"] = e.status
+            lab.log.write(**rec)
+            self.close_connection = True
+            self.wfile.write(e.data)
+            self.wfile.flush()
+            return
         except HttpError as e:
             status, headers, body, cut = e.status, e.headers, (e.text + "\n").encode(), None
         except ControlError as e:
@@ -561,6 +603,29 @@ class EstHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body if cut is None else body[:cut])
         self.wfile.flush()
+        self.close_silently(status)
+
+    def close_silently(self, status):
+        """control close_silently_after: close the connection after an answer
+        with this status although it did not say "Connection: close"."""
+        try:
+            silent = self.server.lab.control.load().get("close_silently_after", [])
+        except ControlError:
+            return
+        if status in silent:
+            self.close_connection = True
+
+    def broken_framing(self, mode):
+        """body modes cut_headers and huge_length answer with raw bytes and
+        close; continue_100 sends an interim 100 response and goes on."""
+        if mode == "cut_headers":
+            raise RawAnswer("cut_headers", b"HTTP/1.1 200 OK\r\nContent-Type: application/pk")
+        if mode == "huge_length":
+            raise RawAnswer("huge_length", b"HTTP/1.1 200 OK\r\nContent-Type: application/pkcs7-mime\r\n"
+                            b"Content-Length: %d\r\n\r\nMIIB" % HUGE_LENGTH)
+        if mode == "continue_100":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
 
     def hold(self, op, delay):
         """A fault's delay: logged as it starts (a test can act while the
@@ -587,6 +652,8 @@ class EstHandler(BaseHTTPRequestHandler):
             raise HttpError(501, "%s is not implemented by the lab server" % op)
         if op not in OPERATIONS:
             raise HttpError(404, "unknown EST operation %s" % op)
+        if lab.no_labels and "label" in rec:
+            raise HttpError(404, "this server has no CA labels: %s%s" % (EST_PREFIX, op))
         if lab.label_required and "label" not in rec:
             raise HttpError(404, "this server requires a CA label: %s<label>/%s" % (EST_PREFIX, op))
         check_label(lab, rec)
@@ -622,6 +689,7 @@ class EstHandler(BaseHTTPRequestHandler):
                 raise ConnectionReset()
             if mode == "drop":
                 raise ConnectionDropped()
+            self.broken_framing(mode)
 
         encoding = ctl.get("response_encoding", "base64-lines")
         headers = {}
@@ -658,6 +726,8 @@ class EstHandler(BaseHTTPRequestHandler):
             body = b"this is *not* base64 !@#$%\r\n"
         else:
             body = encode_body(der, encoding, op != "csrattrs")
+        if op == "csrattrs" and ctl.get("csrattrs_trailing_nul", False):
+            body += b"\0"
         cut = len(body) // 2 if mode == "short_read" else None
         return 200, headers, body, cut
 
@@ -795,7 +865,7 @@ class EstHandler(BaseHTTPRequestHandler):
         if not ctl.get("require_channel_binding", False):
             return
         if rec.get("challenge_password") != expected:
-            raise HttpError(400, "challengePassword does not carry this connection's "
+            raise HttpError(ctl.get("binding_refusal_status", 400), "challengePassword does not carry this connection's "
                             "%s value" % kind)
 
 
@@ -891,9 +961,18 @@ def parse_args(argv):
                    help="accept CSRs without the challengePassword /csrattrs asks for")
     p.add_argument("--lenient-key-type", action="store_true",
                    help="accept CSR key types and signature algorithms /csrattrs does not ask for")
+    p.add_argument("--no-labels", action="store_true",
+                   help="refuse paths with a CA label (404)")
+    p.add_argument("--distrust-mfg-ca", action="store_true",
+                   help="do not trust the manufacturer CA for client certificates: a birth "
+                        "certificate is refused in the TLS handshake")
+    p.add_argument("--ecdh-curve", metavar="NAME",
+                   help="the only ECDHE group offered (OpenSSL name, e.g. prime256v1)")
     args = p.parse_args(argv)
     if (args.basic_user is None) != (args.basic_password_file is None):
         p.error("--basic-user and --basic-password-file go together")
+    if args.label_required and args.no_labels:
+        p.error("--label-required and --no-labels exclude each other")
     if args.tls_min > args.tls_max:
         p.error("--tls-min is above --tls-max")
     if not 0 <= args.port <= 65535:

@@ -175,3 +175,19 @@ fleetid_expect_oneshot_failure() {
     grep -qE -- "$ere" <<<"$v" || lab_fail "$what: status last_error: expected /$ere/, got '$v'"
     [ ! -e "$FLEETID_STATE/operational.pem" ] || lab_fail "$what: $FLEETID_STATE/operational.pem was stored"
 }
+
+# fleetid_requests_of OP: "status:connection" of each request for OP in the EST
+# log, in order, the connections (client ports) named A, B, ... in order of
+# appearance.
+fleetid_requests_of() {
+    "$LAB_PYTHON" - "$EST_LOG" "$1" <<'EOF'
+import json, sys
+names, out = {}, []
+for line in open(sys.argv[1], encoding="utf-8"):
+    rec = json.loads(line)
+    if rec.get("event") == "request" and rec.get("op") == sys.argv[2]:
+        name = names.setdefault(rec["peer"], chr(ord("A") + len(names)))
+        out.append("%s:%s" % (rec.get("status"), name))
+print(" ".join(out))
+EOF
+}
