@@ -89,6 +89,7 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
 
         manager_set_state(m, "enrolling", NULL);
         r = enroll_first(c, tpm, m->store, password, now, res, d);
+        manager_log_key_choice(&res->key_choice);
         if (r < 0)
                 return r;
         if (res->trust_bootstrapped)

@@ -151,7 +151,9 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
-        return renew_once(c, tpm, m->store, password, time(NULL), m->renew_deferred_key, res, d);
+        r = renew_once(c, tpm, m->store, password, time(NULL), m->renew_deferred_key, res, d);
+        manager_log_key_choice(&res->key_choice);
+        return r;
 }
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -151,23 +151,24 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
         return 0;
 }
 
-/* Reuses the pending operational key if one is at the handle, else creates it. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, EVP_PKEY **ret_pub,
-                                   bool *ret_created, Diag *d) {
+/* Reuses the pending operational key if one of type alg is at the handle, else creates it. */
+static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, KeyAlgorithm alg,
+                                   EVP_PKEY **ret_pub, bool *ret_created, Diag *d) {
         uint32_t attributes;
         int r;
 
         *ret_created = false;
         r = tpm_key_read_public(tpm, handle, ret_pub, &attributes, d);
-        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0)
+        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0 && key_algorithm_of_pkey(*ret_pub) == alg)
                 return 0;
         if (r >= 0) {
-                /* Something that is not ours sits there: make room for a proper key. */
+                /* Something that is not ours, or a key of another type than the
+                 * server asks for now, sits there: make room for the right key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, true, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, false, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, false, d);
         if (r < 0)
                 return r;
         *ret_created = true;
@@ -208,6 +209,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(est_client_freep) EstClient *client = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         TrustSet trust = {};
+        KeyPolicy policy = enroll_key_policy(c);
+        CsrAttrs attrs = {};
         uint32_t old_handle = 0;
         int r;
 
@@ -246,7 +249,11 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, d);
         if (r < 0)
                 goto out;
-        r = operational_key_prepare(c, tpm, ret->key_handle, &op_pub, &ret->key_created, d);
+        r = enroll_choose_key(client, tpm, &policy, &attrs, &ret->key_choice, d);
+        if (r < 0)
+                goto out;
+        r = operational_key_prepare(c, tpm, ret->key_handle, ret->key_choice.algorithm, &op_pub,
+                                    &ret->key_created, d);
         if (r < 0)
                 goto out;
         r = tpm_provider_load_key(ret->key_handle, &op_key, d);
@@ -257,7 +264,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
         EnrollRequest req = {
-                .csr = { .subject = subject, .key = op_key },
+                .csr = { .subject = subject, .key = op_key, .digest = ret->key_choice.digest },
+                .attrs = &attrs,
                 .public_key = op_pub,
                 .ca_certs = trust.ca_certs,
                 .binding = c->est_channel_binding,

@@ -4,9 +4,10 @@
  *
  *  1. the birth identity is loaded and checked (identity/birth.h);
  *  2. the EST CA is established (enroll/trust.h);
- *  3. the operational key is created in the TPM under the SRK, at its
- *     persistent handle (or the pending one from an earlier attempt is reused,
- *     so a 202 can be answered with the same request);
+ *  3. /csrattrs is read and the key chosen (enroll/key-choice.h); the
+ *     operational key is created in the TPM under the SRK, at its
+ *     persistent handle (or the pending one from an earlier attempt is reused
+ *     if it is of the chosen type, so a 202 can be answered with the same request);
  *  4. on that connection, mutual TLS with the birth key in the TPM: a CSR
  *     signed by the new key, bound to the connection if so configured, and
  *     /simpleenroll (enroll/request.h);
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "enroll/key-choice.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
@@ -36,6 +38,7 @@ typedef struct EnrollResult {
         bool subject_changed;       /* the CA issued another subject than the CSR asked for */
         ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
         TrustChanges trust_changes; /* what this enrollment's /cacerts changed, even if it then failed */
+        KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);

@@ -42,6 +42,32 @@ static int submit(EstClient *client, const EnrollRequest *req, time_t now, Enrol
         return r;
 }
 
+KeyPolicy enroll_key_policy(const Config *c) {
+        return (KeyPolicy) {
+                .fallback = c->op_key_algorithm,
+                .allowed = c->op_allowed_key_algorithms,
+                .refusal = "is not in operational.allowed_key_algorithms",
+        };
+}
+
+int enroll_choose_key(EstClient *client, TpmContext *tpm, const KeyPolicy *p, CsrAttrs *ret_attrs,
+                      KeyChoice *ret_choice, Diag *d) {
+        CsrAttrs attrs = {};
+        Diag why = {};
+        int r, fetched;
+
+        fetched = est_fetch_csrattrs(client, &attrs, &why);
+        if (fetched < 0)
+                attrs = (CsrAttrs) {};
+        r = key_choice_resolve(tpm, &attrs, p, ret_choice, d);
+        if (r < 0)
+                return r;
+        if (fetched < 0)
+                key_choice_note(ret_choice, "/csrattrs was not used: %s", diag_text(&why, fetched));
+        *ret_attrs = attrs;
+        return 0;
+}
+
 /* The binding of the connection open now; if the server closed the latest one,
  * one cheap request opens another first. */
 static int current_binding(EstClient *client, ChannelBinding *ret, Diag *d) {
@@ -65,19 +91,14 @@ static int current_binding(EstClient *client, ChannelBinding *ret, Diag *d) {
 }
 
 int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d) {
-        CsrAttrs attrs = {};
         bool bind;
         int r;
 
         *ret = (EnrollRequestResult) {};
 
-        /* /csrattrs is optional for the server; a failure here is not fatal. */
-        if (est_fetch_csrattrs(client, &attrs, NULL) < 0)
-                attrs = (CsrAttrs) {};
-        req->csr.digest = attrs.digest;
         req->csr.challenge_password = NULL;
         bind = req->binding == CHANNEL_BINDING_REQUIRED ||
-               (req->binding == CHANNEL_BINDING_AUTO && attrs.challenge_password);
+               (req->binding == CHANNEL_BINDING_AUTO && req->attrs && req->attrs->challenge_password);
         if (!bind)
                 return submit(client, req, now, ret, d);
 

@@ -3,7 +3,8 @@
  * request.h: one certificate request on an open EST connection, shared by the
  * first enrollment (/simpleenroll) and renewal (/simplereenroll).
  *
- *  1. GET /csrattrs on the connection (optional for the server);
+ *  1. GET /csrattrs on the connection (optional for the server), and the key
+ *     and hash the CSR gets from it (enroll_choose_key(), before the key is made);
  *  2. proof of possession (RFC 7030 3.5), per est.channel_binding: when it is
  *     "required", or "auto" and the server asked for challengePassword, the
  *     CSR's challengePassword is the base64 channel binding (tls-unique under
@@ -22,11 +23,14 @@
 
 #include "config/config.h"
 #include "crypto/csr.h"
+#include "enroll/key-choice.h"
 #include "est/est.h"
+#include "tpm/tpm-context.h"
 
 typedef struct EnrollRequest {
         bool reenroll;              /* /simplereenroll rather than /simpleenroll */
-        CsrRequest csr;             /* subject, key, SAN; digest and challengePassword are set here */
+        CsrRequest csr;             /* subject, key, SAN, digest; challengePassword is set here */
+        const CsrAttrs *attrs;      /* what /csrattrs asked (enroll_choose_key()), NULL = nothing */
         EVP_PKEY *public_key;       /* the key the certificate must be for (public copy of csr.key) */
         STACK_OF(X509) *ca_certs;   /* what the certificate must chain to */
         ChannelBindingMode binding; /* est.channel_binding */
@@ -39,6 +43,17 @@ typedef struct EnrollRequestResult {
 } EnrollRequestResult;
 
 void enroll_request_result_done(EnrollRequestResult *r);
+
+/* The policy of the configuration: operational.key_algorithm as the fallback,
+ * operational.allowed_key_algorithms as the allowed set. */
+KeyPolicy enroll_key_policy(const Config *c);
+
+/* GET /csrattrs on the connection, and the key and hash for the CSR
+ * (enroll/key-choice.h). /csrattrs is optional for the server: if it fails or
+ * cannot be parsed, nothing counts as asked and the reason is noted in the
+ * choice. Fails only when the TPM cannot be asked. */
+int enroll_choose_key(EstClient *client, TpmContext *tpm, const KeyPolicy *p, CsrAttrs *ret_attrs,
+                      KeyChoice *ret_choice, Diag *d);
 
 /* `now` is the caller's clock; the server's Date is taken as a lower bound.
  * Outcomes as for est_enroll(), plus -EKEYREJECTED for an answer that fails

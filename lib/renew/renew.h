@@ -7,8 +7,10 @@
  *     enrollment with the birth identity if so configured;
  *  2. mutual TLS with the current operational key and certificate; /cacerts
  *     refreshed on that connection (a changed EST CA set is reported);
- *  3. a new key in the TPM at the other handle of the pair (renew.new_key), or
- *     the current key again; after a 202, the key of the deferred request;
+ *  3. /csrattrs read and the key chosen (enroll/key-choice.h): a new key of
+ *     that type in the TPM at the other handle of the pair (renew.new_key), or
+ *     the current key again; after a 202, the key of the deferred request (a
+ *     kept key bounds what can be honoured to its own type);
  *  4. a CSR with exactly the current subject and subjectAltName, bound to the
  *     connection if so configured, POSTed to /simplereenroll on it
  *     (enroll/request.h);
@@ -23,6 +25,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "enroll/key-choice.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
@@ -39,6 +42,7 @@ typedef struct RenewResult {
         bool identity_unusable;     /* on failure: no usable operational identity (none, unreadable,
                                      * key gone, expired): only a new enrollment can help */
         EVP_PKEY *deferred_key;     /* on 202: the public key of the CSR the CA deferred */
+        KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
 } RenewResult;
 
 void renew_result_done(RenewResult *r);
