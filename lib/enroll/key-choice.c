@@ -81,9 +81,9 @@ static KeyAlgorithm asked_key(const CsrAttrs *a, const KeyPolicy *p, KeyChoice *
 }
 
 static void describe_request(const CsrAttrs *a, KeyChoice *c) {
-        const char *key = a->key_name[0]           ? a->key_name
+        const char *key = a->key_name[0]         ? a->key_name
                           : a->signature_key_nid ? OBJ_nid2sn(a->signature_key_nid)
-                                                   : NULL;
+                                                 : NULL;
 
         if (key && a->digest_name[0])
                 snprintf(c->asked, sizeof(c->asked), "key %s, hash %s", key, a->digest_name);

@@ -27,11 +27,11 @@ typedef struct KeyPolicy {
 #define KEY_CHOICE_TEXT_MAX 384
 
 typedef struct KeyChoice {
-        KeyAlgorithm algorithm;          /* the key the CSR carries */
-        const char *digest;              /* its signature hash: "SHA256", "SHA384", "SHA512" (static) */
-        char asked[192];                 /* what /csrattrs asked about key and hash, "" if nothing */
-        char why[KEY_CHOICE_TEXT_MAX];   /* "" if all that was asked is honoured; else why not */
-        char ignored[256];               /* other /csrattrs items fleetid does not act on, "" if none */
+        KeyAlgorithm algorithm;        /* the key the CSR carries */
+        const char *digest;            /* its signature hash: "SHA256", "SHA384", "SHA512" (static) */
+        char asked[192];               /* what /csrattrs asked about key and hash, "" if nothing */
+        char why[KEY_CHOICE_TEXT_MAX]; /* "" if all that was asked is honoured; else why not */
+        char ignored[256];             /* other /csrattrs items fleetid does not act on, "" if none */
 } KeyChoice;
 
 /* The hash that matches a key's strength: SHA384 for P-384 and RSA-3072, else SHA256. */
