@@ -126,15 +126,18 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
  * operational.key_handle. With one (expired, since enrollment runs only
  * without a valid identity): the other handle of the pair if renew.new_key, so
  * the new identity gets a new key and the old key stays until the new
- * certificate is stored; else its own key again. TPM trouble is an error: a
+ * certificate is stored; else its own key again (and *ret_policy keeps to its
+ * type). TPM trouble is an error: a
  * guess here could reuse the old key or strand it. */
 static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tpm, StateStore *store,
-                                                 uint32_t *ret_handle, uint32_t *ret_old, Diag *d) {
+                                                 uint32_t *ret_handle, uint32_t *ret_old,
+                                                 KeyPolicy *ret_policy, Diag *d) {
         _cleanup_(operational_identity_freep) OperationalIdentity *old = NULL;
         int r;
 
         *ret_handle = c->op_key_handle;
         *ret_old = 0;
+        *ret_policy = enroll_key_policy(c, NULL, NULL);
         r = operational_load(c, tpm, store, &old, d);
         if (r < 0) {
                 if (!operational_load_failed_for_good(r))
@@ -143,7 +146,9 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
                 return 0;
         }
         if (!c->renew_new_key) {
+                /* Its own key again: only that key's type can be honoured. */
                 *ret_handle = old->key_handle;
+                *ret_policy = enroll_key_policy(c, old->public_key, RENEW_KEEPS_KEY);
                 return 0;
         }
         *ret_handle = old->other_handle;
@@ -209,7 +214,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(est_client_freep) EstClient *client = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         TrustSet trust = {};
-        KeyPolicy policy = enroll_key_policy(c);
+        KeyPolicy policy;
         CsrAttrs attrs = {};
         uint32_t old_handle = 0;
         int r;
@@ -246,7 +251,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         ret->trust_changes = trust.changes;
         trust.changes = (TrustChanges) {};
 
-        r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, d);
+        r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, &policy, d);
         if (r < 0)
                 goto out;
         r = enroll_choose_key(client, tpm, &policy, &attrs, &ret->key_choice, d);

@@ -42,7 +42,11 @@ static int submit(EstClient *client, const EnrollRequest *req, time_t now, Enrol
         return r;
 }
 
-KeyPolicy enroll_key_policy(const Config *c) {
+KeyPolicy enroll_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal) {
+        KeyAlgorithm a = key_algorithm_of_pkey(kept);
+
+        if (a != _KEY_ALG_INVALID)
+                return (KeyPolicy) { .fallback = a, .allowed = KEY_ALG_BIT(a), .refusal = refusal };
         return (KeyPolicy) {
                 .fallback = c->op_key_algorithm,
                 .allowed = c->op_allowed_key_algorithms,

@@ -45,8 +45,12 @@ typedef struct EnrollRequestResult {
 void enroll_request_result_done(EnrollRequestResult *r);
 
 /* The policy of the configuration: operational.key_algorithm as the fallback,
- * operational.allowed_key_algorithms as the allowed set. */
-KeyPolicy enroll_key_policy(const Config *c);
+ * operational.allowed_key_algorithms as the allowed set. When an existing key
+ * is kept (renew.new_key = false, a deferred request repeated), only its type
+ * can be honoured: kept's type is then the fallback and the allowed set, and
+ * `refusal` says why another is refused. kept may be NULL. */
+KeyPolicy enroll_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal);
+#define RENEW_KEEPS_KEY "is not the type of the current key, which renew.new_key = false keeps"
 
 /* GET /csrattrs on the connection, and the key and hash for the CSR
  * (enroll/key-choice.h). /csrattrs is optional for the server: if it fails or

@@ -62,23 +62,13 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
  * type of the key that is kept when renew.new_key = false or a deferred
  * request is repeated. */
 static KeyPolicy renew_key_policy(const Config *c, const OperationalIdentity *o, EVP_PKEY *deferred) {
-        KeyPolicy p = enroll_key_policy(c);
-        KeyAlgorithm kept;
-
-        if (!c->renew_new_key) {
-                kept = key_algorithm_of_pkey(o->public_key);
-                p.refusal = "is not the type of the current key, which renew.new_key = false keeps";
-        } else if (deferred) {
-                kept = key_algorithm_of_pkey(deferred);
-                p.refusal = "is not the type of the deferred request's key, which its retry repeats "
-                            "(RFC 7030 4.2.3)";
-        } else
-                return p;
-        if (kept != _KEY_ALG_INVALID) {
-                p.fallback = kept;
-                p.allowed = KEY_ALG_BIT(kept);
-        }
-        return p;
+        if (!c->renew_new_key)
+                return enroll_key_policy(c, o->public_key, RENEW_KEEPS_KEY);
+        if (deferred)
+                return enroll_key_policy(c, deferred,
+                                         "is not the type of the deferred request's key, which its retry "
+                                         "repeats (RFC 7030 4.2.3)");
+        return enroll_key_policy(c, NULL, NULL);
 }
 
 int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,

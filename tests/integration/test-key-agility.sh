@@ -12,7 +12,9 @@
 #    one;
 #  - a request outside operational.allowed_key_algorithms, and one for a curve
 #    fleetid does not make (P-521): a warning naming what was asked and what is
-#    sent, and the enrollment proceeds with operational.key_algorithm.
+#    sent, and the enrollment proceeds with operational.key_algorithm;
+#  - renew.new_key = false and a request for another type: the warning, the
+#    key kept.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 set -euo pipefail
 # shellcheck source=tests/lib/fleetid.sh
@@ -26,6 +28,12 @@ fleetid_write_config "retry: { initial = 1; max = 5; };"
 OPERATIONAL=$FLEETID_STATE/operational.pem
 OP_HANDLE=0x81020002
 step() { echo "== $*"; }
+# daemon_scheduled: the fleetidd just started runs, enrolled, with its renewal
+# scheduled (the status file still says "enrolled" from the --oneshot runs, and
+# names their PID, so it cannot tell).
+daemon_scheduled() {
+    lab_wait_until 30 "fleetidd to schedule its renewal" grep -q "renewal due at" "$FLEETIDD_LOG"
+}
 
 # cert_key_text: "ecc-p384", "rsa-3072", ... for the stored certificate's key.
 cert_key_text() {
@@ -78,7 +86,7 @@ enroll_asked p384 ecc-p384 ecdsa-with-SHA384 "key secp384r1, hash SHA384"
 step "renewal with mutual TLS on the P-384 operational key, asked for RSA-3072"
 est_control '{"csrattrs_key": "rsa3072"}'
 fleetid_daemon_start
-fleetid_wait_state 30 enrolled || lab_fail "fleetidd did not start enrolled"
+daemon_scheduled || lab_fail "fleetidd did not start enrolled"
 p384_fpr=$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$OPERATIONAL")
 out=$("$FLEETIDCTL" --config "$FLEETID_CONF" renew) || lab_fail "fleetidctl renew failed: $out"
 fleetid_expect_eq "$(est_log_count op=simplereenroll status=200 client_kind=operational \
@@ -120,5 +128,18 @@ fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" \
     "asked in /csrattrs for key secp521r1, hash SHA512; sending key ecc-p256, hash SHA512 instead: fleetid makes EC keys on P-256 and P-384 only" \
     "P-521: the warning"
 fleetid_expect_eq "$(cert_key_text)" ecc-p256 "P-521: the key of the issued certificate"
+
+step "renew.new_key = false keeps the key: a request for another type gets the warning"
+fleetid_write_config "retry: { initial = 1; max = 5; };" "renew: { new_key = false; };"
+est_control '{"csrattrs_key": "rsa2048"}'
+kept=$(openssl x509 -in "$OPERATIONAL" -noout -pubkey)
+fleetid_daemon_start
+daemon_scheduled || lab_fail "new_key = false: fleetidd did not start enrolled"
+out=$("$FLEETIDCTL" --config "$FLEETID_CONF" renew) || lab_fail "new_key = false: fleetidctl renew failed: $out"
+fleetid_expect_grep "$FLEETIDD_LOG" \
+    "asked in /csrattrs for key RSA 2048, hash SHA256; sending key ecc-p256, hash SHA256 instead: rsa-2048 is not the type of the current key, which renew.new_key = false keeps" \
+    "new_key = false: the warning"
+fleetid_expect_eq "$(openssl x509 -in "$OPERATIONAL" -noout -pubkey)" "$kept" "new_key = false: the renewed certificate's key"
+_lab_kill "$FLEETIDD_PID" fleetidd
 
 echo "PASS: P-256, P-384, RSA-2048, RSA-3072 as /csrattrs asks, renewals over P-384 and RSA mutual TLS, warnings when not honoured"
