@@ -128,10 +128,8 @@ int key_choice_resolve(TpmContext *tpm, const CsrAttrs *a, const KeyPolicy *p, K
                         key_choice_note(&c, "%s", diag_text(&why, r));
                         c.algorithm = p->fallback;
                         c.digest = key_algorithm_default_digest(p->fallback);
-                } else if (r < 0) {
-                        *d = why;
-                        return r;
-                }
+                } else if (r < 0)
+                        return diag_set(d, r, "%s", diag_text(&why, r));
         }
         *ret = c;
         return 0;
