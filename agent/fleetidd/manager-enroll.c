@@ -104,6 +104,7 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
                            "enrolling without a client certificate, with HTTP Basic as '%s' (RFC 7030 3.2.3)",
                            res->birth_refused, c->est_username);
         manager_log_csrattrs(&res->csrattrs, "enrollment");
+        manager_log_key_choice(&res->key_choice);
         if (r < 0)
                 return r;
         if (res->trust_bootstrapped)

@@ -190,6 +190,7 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         }
         r = renew_once(c, tpm, m->store, password, time(NULL), deferred, res, d);
         manager_log_csrattrs(&res->csrattrs, "renewal");
+        manager_log_key_choice(&res->key_choice);
         return r;
 }
 

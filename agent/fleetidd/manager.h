@@ -19,6 +19,7 @@
 #include "common/hook.h"
 #include "config/config.h"
 #include "enroll/request.h"
+#include "enroll/key-choice.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "monitor/severity.h"
@@ -133,6 +134,9 @@ int manager_cacerts_fetched(Manager *m);
 void manager_write_status(Manager *m);
 /* Logs root adoptions, retirements and refusals, and a changed EST CA set
  * (message IDs; the ca-changed hook event with the fingerprints). */
+/* Says which key and hash the CSR got: a warning naming what /csrattrs asked
+ * and what is sent instead when the request was not honoured. */
+void manager_log_key_choice(const KeyChoice *c);
 void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);
 
 /* manager-status.c */

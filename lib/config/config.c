@@ -234,6 +234,7 @@ typedef enum ValueKind {
         KIND_NV_INDEX,   /* uint32_t NV index, 0 = none */
         KIND_ENUM,       /* an int-sized enum; the value is the index of the string in .names */
         KIND_BOOL,       /* bool */
+        KIND_ENUM_SET,   /* unsigned bit mask: a list of strings from .names, one bit per index */
 } ValueKind;
 
 typedef struct KeySpec {
@@ -244,7 +245,7 @@ typedef struct KeySpec {
         uint32_t min, max;        /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
         bool nonempty;            /* KIND_STRING: "" is an error rather than "unset" */
         StringCheck check;        /* KIND_STRING */
-        const char *const *names; /* KIND_ENUM: .max names */
+        const char *const *names; /* KIND_ENUM, KIND_ENUM_SET: .max names */
 } KeySpec;
 
 enum {
@@ -287,6 +288,7 @@ enum {
         K_EST_MAX_CLOCK_SKEW,
         K_RENEW_MIN_INTERVAL,
         K_RENEW_MIN_LIFETIME,
+        K_OP_ALLOWED_ALGS,
         _K_MAX,
 };
 
@@ -296,6 +298,8 @@ enum {
         { g, n, kind, offsetof(Config, field), lo, hi, false, NULL, NULL }
 #define ENUM(g, n, field, table) \
         { g, n, KIND_ENUM, offsetof(Config, field), 0, ELEMENTSOF(table), false, NULL, table }
+#define ENUM_SET(g, n, field, table) \
+        { g, n, KIND_ENUM_SET, offsetof(Config, field), 0, ELEMENTSOF(table), false, NULL, table }
 
 static const KeySpec key_specs[_K_MAX] = {
         [K_TPM_TCTI] = STR("tpm", "tcti", tpm_tcti, 1024, true, check_tcti),
@@ -339,6 +343,8 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_EST_MAX_CLOCK_SKEW] = NUM("est", "max_clock_skew", KIND_UINT, est_max_clock_skew_sec, 0, 3600),
         [K_RENEW_MIN_INTERVAL] = NUM("renew", "min_interval", KIND_UINT, renew_min_interval_sec, 0, 86400),
         [K_RENEW_MIN_LIFETIME] = NUM("renew", "min_lifetime", KIND_UINT, renew_min_lifetime_sec, 0, 31536000),
+        [K_OP_ALLOWED_ALGS] = ENUM_SET("operational", "allowed_key_algorithms", op_allowed_key_algorithms,
+                                       key_algorithm_names),
 };
 
 static const char *const group_names[] = { "tpm",   "birth", "operational", "est",
@@ -375,6 +381,7 @@ int config_new_defaults(Config **ret) {
         c->birth_nv_index = FLEETID_IDEVID_NV_INDEX_DEFAULT;
         c->op_key_handle = FLEETID_LDEVID_HANDLE_DEFAULT;
         c->op_key_algorithm = KEY_ALG_ECC_P256;
+        c->op_allowed_key_algorithms = KEY_ALG_ALL;
         c->est_timeout_sec = 60;
         c->est_connect_timeout_sec = 15;
         c->est_max_response_bytes = 1024u * 1024u;
@@ -549,7 +556,8 @@ static int apply_integer(Loader *l, const KeySpec *k, const config_setting_t *s,
 _Static_assert(sizeof(KeyAlgorithm) == sizeof(int), "KIND_ENUM stores an int");
 _Static_assert(sizeof(ChannelBindingMode) == sizeof(int), "KIND_ENUM stores an int");
 
-static int apply_enum(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+/* The index of the string setting s in k->names, or -EINVAL after saying what is allowed. */
+static int enum_index(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
         char choices[256] = "";
         const char *v;
 
@@ -557,15 +565,41 @@ static int apply_enum(Loader *l, const KeySpec *k, const config_setting_t *s, un
                 return fail(l, line, "%s.%s must be a string", k->group, k->name);
         v = config_setting_get_string(s);
         for (uint32_t i = 0; i < k->max; i++) {
-                if (strcmp(v, k->names[i]) == 0) {
-                        *(int *) field(l->config, k) = (int) i;
-                        return 0;
-                }
+                if (strcmp(v, k->names[i]) == 0)
+                        return (int) i;
                 snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices), "%s%s", i ? ", " : "",
                          k->names[i]);
         }
         return fail(l, line, "%s.%s must be one of %s (got '%.*s')", k->group, k->name, choices,
                     VALUE_ECHO_MAX, v);
+}
+
+static int apply_enum(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        int i = enum_index(l, k, s, line);
+
+        if (i < 0)
+                return i;
+        *(int *) field(l->config, k) = i;
+        return 0;
+}
+
+static int apply_enum_set(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
+        unsigned mask = 0;
+        int n = config_setting_length(s);
+
+        if ((config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST) ||
+            n == 0)
+                return fail(l, line, "%s.%s must be a non-empty list of strings, e.g. [ \"%s\" ]", k->group,
+                            k->name, k->names[0]);
+        for (int j = 0; j < n; j++) {
+                int i = enum_index(l, k, config_setting_get_elem(s, (unsigned) j), line);
+
+                if (i < 0)
+                        return i;
+                mask |= 1u << (unsigned) i;
+        }
+        *(unsigned *) field(l->config, k) = mask;
+        return 0;
 }
 
 static int apply_bool(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
@@ -590,6 +624,8 @@ static int apply_setting(Loader *l, const char *group, const config_setting_t *s
                         return apply_string(l, k, s, line);
                 case KIND_ENUM:
                         return apply_enum(l, k, s, line);
+                case KIND_ENUM_SET:
+                        return apply_enum_set(l, k, s, line);
                 case KIND_BOOL:
                         return apply_bool(l, k, s, line);
                 default:
@@ -679,6 +715,11 @@ static int check_relations(Loader *l) {
                             "monitoring.warning_percent (%u%% of the lifetime left) is reached before renewal "
                             "is due (renew.share_percent %u%% + jitter_percent %u%%); lower one of them",
                             c->warning_percent, c->renew_share_percent, c->renew_jitter_percent);
+        if (!(c->op_allowed_key_algorithms & KEY_ALG_BIT(c->op_key_algorithm)))
+                return fail(l, line_of(l, K_OP_ALLOWED_ALGS, K_OP_ALG),
+                            "operational.key_algorithm \"%s\" is not in operational.allowed_key_algorithms; "
+                            "the default must be one of the allowed",
+                            key_algorithm_to_string(c->op_key_algorithm));
         if (c->srk_handle == c->birth_key_handle || c->srk_handle == c->op_key_handle)
                 return fail(l, l->lines[K_TPM_SRK] ?: line_of(l, K_BIRTH_KEY, K_OP_KEY),
                             "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);

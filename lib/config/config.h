@@ -30,6 +30,9 @@ typedef enum KeyAlgorithm {
 const char *key_algorithm_to_string(KeyAlgorithm a);   /* "ecc-p256", ... */
 KeyAlgorithm key_algorithm_from_string(const char *s); /* _KEY_ALG_INVALID if unknown */
 
+#define KEY_ALG_BIT(a) (1u << (unsigned) (a))
+#define KEY_ALG_ALL ((1u << _KEY_ALG_MAX) - 1u)
+
 /* Proof of possession by channel binding in the CSR's challengePassword
  * (RFC 7030 3.5; tls-exporter of RFC 9266 under TLS 1.3). */
 typedef enum ChannelBindingMode {
@@ -61,8 +64,9 @@ typedef struct Config {
         char *birth_cert_file;     /* PEM IDevID certificate (+ chain); NULL = use NV */
 
         /* operational { }: the LDevID */
-        uint32_t op_key_handle; /* persistent handle for the LDevID key */
-        KeyAlgorithm op_key_algorithm;
+        uint32_t op_key_handle;        /* persistent handle for the LDevID key */
+        KeyAlgorithm op_key_algorithm; /* the default, and what is sent when a request is not honoured */
+        unsigned op_allowed_key_algorithms; /* KEY_ALG_BIT()s an EST server may ask for in /csrattrs */
         char *subject_cn;     /* CN for the CSR; NULL = the birth cert's (both NULL: its whole subject) */
         char *subject_serial; /* serialNumber RDN; NULL = the birth cert's */
 

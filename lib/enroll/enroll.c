@@ -105,15 +105,18 @@ int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, ti
  * operational.key_handle. With one (expired, since enrollment runs only
  * without a valid identity): the other handle of the pair if renew.new_key, so
  * the new identity gets a new key and the old key stays until the new
- * certificate is stored; else its own key again. TPM trouble is an error: a
+ * certificate is stored; else its own key again (and *ret_policy keeps to its
+ * type). TPM trouble is an error: a
  * guess here could reuse the old key or strand it. */
 static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tpm, StateStore *store,
-                                                 uint32_t *ret_handle, uint32_t *ret_old, Diag *d) {
+                                                 uint32_t *ret_handle, uint32_t *ret_old,
+                                                 KeyPolicy *ret_policy, Diag *d) {
         _cleanup_(operational_identity_freep) OperationalIdentity *old = NULL;
         int r;
 
         *ret_handle = c->op_key_handle;
         *ret_old = 0;
+        *ret_policy = enroll_key_policy(c, NULL, NULL);
         r = operational_load(c, tpm, store, &old, d);
         if (r < 0) {
                 if (!operational_load_failed_for_good(r))
@@ -122,7 +125,9 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
                 return 0;
         }
         if (!c->renew_new_key) {
+                /* Its own key again: only that key's type can be honoured. */
                 *ret_handle = old->key_handle;
+                *ret_policy = enroll_key_policy(c, old->public_key, RENEW_KEEPS_KEY);
                 return 0;
         }
         *ret_handle = old->other_handle;
@@ -130,23 +135,24 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
         return 0;
 }
 
-/* Reuses the pending operational key if one is at the handle, else creates it. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, EVP_PKEY **ret_pub,
-                                   bool *ret_created, Diag *d) {
+/* Reuses the pending operational key if one of type alg is at the handle, else creates it. */
+static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, KeyAlgorithm alg,
+                                   EVP_PKEY **ret_pub, bool *ret_created, Diag *d) {
         uint32_t attributes;
         int r;
 
         *ret_created = false;
         r = tpm_key_read_public(tpm, handle, ret_pub, &attributes, d);
-        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0)
+        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0 && key_algorithm_of_pkey(*ret_pub) == alg)
                 return 0;
         if (r >= 0) {
-                /* Something that is not ours sits there: make room for a proper key. */
+                /* Something that is not ours, or a key of another type than the
+                 * server asks for now, sits there: make room for the right key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, true, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, false, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, false, d);
         if (r < 0)
                 return r;
         *ret_created = true;
@@ -212,6 +218,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(est_client_freep) EstClient *client = NULL;
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         TrustSet trust = {};
+        KeyPolicy policy;
+        CsrAttrs attrs = {};
+        Diag unusable = {};
         uint32_t old_handle = 0;
         int r;
 
@@ -271,10 +280,15 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         ret->trust_changes = trust.changes;
         trust.changes = (TrustChanges) {};
 
-        r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, d);
+        r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, &policy, d);
         if (r < 0)
                 goto out;
-        r = operational_key_prepare(c, tpm, ret->key_handle, &op_pub, &ret->key_created, d);
+        r = enroll_choose_key(client, tpm, &policy, &attrs, &ret->key_choice, &unusable, d);
+        ret->csrattrs.why = unusable;
+        if (r < 0)
+                goto out;
+        r = operational_key_prepare(c, tpm, ret->key_handle, ret->key_choice.algorithm, &op_pub,
+                                    &ret->key_created, d);
         if (r < 0)
                 goto out;
         r = tpm_provider_load_key(ret->key_handle, &op_key, d);
@@ -285,7 +299,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
         EnrollRequest req = {
-                .csr = { .subject = subject, .key = op_key },
+                .csr = { .subject = subject, .key = op_key, .digest = ret->key_choice.digest },
+                .attrs = &attrs,
+                .attrs_unusable = unusable.error < 0 ? &unusable : NULL,
                 .public_key = op_pub,
                 .ca_certs = trust.ca_certs,
                 .binding = c->est_channel_binding,

@@ -4,9 +4,10 @@
  *
  *  1. the birth identity is loaded and checked (identity/birth.h);
  *  2. the EST CA is established (enroll/trust.h);
- *  3. the operational key is created in the TPM under the SRK, at its
- *     persistent handle (or the pending one from an earlier attempt is reused,
- *     so a 202 can be answered with the same request);
+ *  3. /csrattrs is read and the key chosen (enroll/key-choice.h); the
+ *     operational key is created in the TPM under the SRK, at its
+ *     persistent handle (or the pending one from an earlier attempt is reused
+ *     if it is of the chosen type, so a 202 can be answered with the same request);
  *     If the server refuses the birth certificate in the TLS handshake (alert
  *     unknown_ca or bad_certificate) and est.username is configured, the
  *     connection is made once more without a client certificate, and the
@@ -25,6 +26,7 @@
 
 #include "config/config.h"
 #include "enroll/request.h"
+#include "enroll/key-choice.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
@@ -45,6 +47,7 @@ typedef struct EnrollResult {
                                      * with this alert ("unknown_ca", ...); HTTP Basic without a
                                      * client certificate was used instead. NULL: mutual TLS */
         CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
+        KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);

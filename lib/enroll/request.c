@@ -63,6 +63,39 @@ static int submit(EstClient *client, const EnrollRequest *req, bool basic, time_
         return r;
 }
 
+KeyPolicy enroll_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal) {
+        KeyAlgorithm a = key_algorithm_of_pkey(kept);
+
+        if (a != _KEY_ALG_INVALID)
+                return (KeyPolicy) { .fallback = a, .allowed = KEY_ALG_BIT(a), .refusal = refusal };
+        return (KeyPolicy) {
+                .fallback = c->op_key_algorithm,
+                .allowed = c->op_allowed_key_algorithms,
+                .refusal = "is not in operational.allowed_key_algorithms",
+        };
+}
+
+int enroll_choose_key(EstClient *client, TpmContext *tpm, const KeyPolicy *p, CsrAttrs *ret_attrs,
+                      KeyChoice *ret_choice, Diag *ret_unusable, Diag *d) {
+        CsrAttrs attrs = {};
+        Diag why = {};
+        int r, fetched;
+
+        fetched = est_fetch_csrattrs(client, &attrs, &why);
+        if (fetched < 0) {
+                attrs = (CsrAttrs) {};
+                if (why.error >= 0)
+                        diag_set(&why, fetched, "%s", strerror(-fetched));
+        } else
+                diag_clear(&why);
+        r = key_choice_resolve(tpm, &attrs, p, ret_choice, d);
+        if (r < 0)
+                return r;
+        *ret_attrs = attrs;
+        *ret_unusable = why;
+        return 0;
+}
+
 /* The binding of the connection open now; if the server closed the latest one,
  * one cheap request opens another first. */
 static int current_binding(EstClient *client, ChannelBinding *ret, Diag *d) {
@@ -85,29 +118,13 @@ static int current_binding(EstClient *client, ChannelBinding *ret, Diag *d) {
         return 0;
 }
 
-/* What the server's /csrattrs asks for. A failure is no reason to give up (the
- * operation is optional for the server), but it is reported in ret->csrattrs. */
-static int fetch_csrattrs(EstClient *client, CsrAttrs *ret_attrs, EnrollRequestResult *ret) {
-        int r;
-
-        r = est_fetch_csrattrs(client, ret_attrs, &ret->csrattrs.why);
-        if (r >= 0) {
-                diag_clear(&ret->csrattrs.why);
-                return 0;
-        }
-        *ret_attrs = (CsrAttrs) {};
-        if (ret->csrattrs.why.error >= 0)
-                diag_set(&ret->csrattrs.why, r, "%s", strerror(-r));
-        return r;
-}
-
 /* An unbound CSR refused although /csrattrs asked for a challengePassword:
  * the missing proof of possession is the likely reason. */
-static int note_unbound(const EnrollRequest *req, const CsrAttrs *attrs, const EnrollRequestResult *ret,
-                        int r, Diag *d) {
+static int note_unbound(const EnrollRequest *req, const EnrollRequestResult *ret, int r, Diag *d) {
         long status = ret->hint.http_status;
 
-        if (!attrs->challenge_password || (status != 400 && status != 401 && status != 403))
+        if (!req->attrs || !req->attrs->challenge_password ||
+            (status != 400 && status != 401 && status != 403))
                 return r;
         return diag_prefix(d, r,
                            "the EST server's /csrattrs asked for a challengePassword (proof of possession) "
@@ -116,21 +133,20 @@ static int note_unbound(const EnrollRequest *req, const CsrAttrs *attrs, const E
 }
 
 int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d) {
-        CsrAttrs attrs = {};
         bool bind, basic = false;
         unsigned attempt = 1;
         int r;
 
         *ret = (EnrollRequestResult) {};
 
-        r = fetch_csrattrs(client, &attrs, ret);
-        req->csr.digest = attrs.digest;
+        if (req->attrs_unusable)
+                ret->csrattrs.why = *req->attrs_unusable;
         req->csr.challenge_password = NULL;
         bind = req->binding == CHANNEL_BINDING_REQUIRED ||
-               (req->binding == CHANNEL_BINDING_AUTO && attrs.challenge_password);
+               (req->binding == CHANNEL_BINDING_AUTO && req->attrs && req->attrs->challenge_password);
         /* "auto" and a /csrattrs that could not be read: a binding never hurts,
          * its absence can make the server refuse the CSR. */
-        if (req->binding == CHANNEL_BINDING_AUTO && r < 0) {
+        if (req->binding == CHANNEL_BINDING_AUTO && req->attrs_unusable) {
                 bind = true;
                 ret->csrattrs.bound_anyway = true;
         }
@@ -171,7 +187,7 @@ int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequ
                         continue;
                 }
                 if (!bind) {
-                        r = r < 0 ? note_unbound(req, &attrs, ret, r, d) : r;
+                        r = r < 0 ? note_unbound(req, ret, r, d) : r;
                         req->csr.challenge_password = NULL;
                         return r;
                 }

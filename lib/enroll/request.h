@@ -4,7 +4,8 @@
  * first enrollment (/simpleenroll) and renewal (/simplereenroll).
  *
  *  1. GET /csrattrs on the connection (optional for the server: a failure is
- *     reported in the result, not fatal; a trailing NUL is tolerated);
+ *     reported, not fatal; a trailing NUL is tolerated), and the key and
+ *     hash the CSR gets from it (enroll_choose_key(), before the key is made);
  *  2. proof of possession (RFC 7030 3.5), per est.channel_binding: when it is
  *     "required", or "auto" and the server asked for challengePassword, the
  *     CSR's challengePassword is the base64 channel binding (tls-unique under
@@ -28,11 +29,15 @@
 
 #include "config/config.h"
 #include "crypto/csr.h"
+#include "enroll/key-choice.h"
 #include "est/est.h"
+#include "tpm/tpm-context.h"
 
 typedef struct EnrollRequest {
         bool reenroll;              /* /simplereenroll rather than /simpleenroll */
-        CsrRequest csr;             /* subject, key, SAN; digest and challengePassword are set here */
+        CsrRequest csr;             /* subject, key, SAN, digest; challengePassword is set here */
+        const CsrAttrs *attrs;      /* what /csrattrs asked (enroll_choose_key()), NULL = nothing */
+        const Diag *attrs_unusable; /* why /csrattrs could not be used, NULL if it could */
         EVP_PKEY *public_key;       /* the key the certificate must be for (public copy of csr.key) */
         STACK_OF(X509) *ca_certs;   /* what the certificate must chain to */
         ChannelBindingMode binding; /* est.channel_binding */
@@ -53,6 +58,21 @@ typedef struct EnrollRequestResult {
 } EnrollRequestResult;
 
 void enroll_request_result_done(EnrollRequestResult *r);
+
+/* The policy of the configuration: operational.key_algorithm as the fallback,
+ * operational.allowed_key_algorithms as the allowed set. When an existing key
+ * is kept (renew.new_key = false, a deferred request repeated), only its type
+ * can be honoured: kept's type is then the fallback and the allowed set, and
+ * `refusal` says why another is refused. kept may be NULL. */
+KeyPolicy enroll_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal);
+#define RENEW_KEEPS_KEY "is not the type of the current key, which renew.new_key = false keeps"
+
+/* GET /csrattrs on the connection, and the key and hash for the CSR
+ * (enroll/key-choice.h). /csrattrs is optional for the server: if it fails or
+ * cannot be parsed, nothing counts as asked, and ret_unusable says why (its
+ * error < 0; cleared otherwise). Fails only when the TPM cannot be asked. */
+int enroll_choose_key(EstClient *client, TpmContext *tpm, const KeyPolicy *p, CsrAttrs *ret_attrs,
+                      KeyChoice *ret_choice, Diag *ret_unusable, Diag *d);
 
 /* `now` is the caller's clock, the only one certificates are judged at; the
  * server's Date only explains a refusal (the local clock looks behind).

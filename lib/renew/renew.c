@@ -30,7 +30,7 @@ void renew_result_done(RenewResult *r) {
  * retry repeats that request (RFC 7030 4.2.3), which the CA may be holding
  * for approval. */
 static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity *o, EVP_PKEY *deferred,
-                    uint32_t *ret_handle, EVP_PKEY **ret_pub, EVP_PKEY **ret_key, Diag *d) {
+                    KeyAlgorithm alg, uint32_t *ret_handle, EVP_PKEY **ret_pub, EVP_PKEY **ret_key, Diag *d) {
         uint32_t handle = o->key_handle;
         int r;
 
@@ -43,8 +43,7 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
                 if (r < 0 || tpm_key_check_attributes(attributes, NULL) < 0 ||
                     EVP_PKEY_eq(pub, deferred) != 1) {
                         /* Whatever sits at the spare handle is a leftover of an earlier attempt. */
-                        r = tpm_key_create_persistent(tpm, c->srk_handle, c->op_key_algorithm, handle, true,
-                                                      d);
+                        r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, d);
                         if (r < 0)
                                 return r;
                 }
@@ -59,6 +58,19 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
         return 0;
 }
 
+/* What a renewal may honour: the configured policy for a new key; only the
+ * type of the key that is kept when renew.new_key = false or a deferred
+ * request is repeated. */
+static KeyPolicy renew_key_policy(const Config *c, const OperationalIdentity *o, EVP_PKEY *deferred) {
+        if (!c->renew_new_key)
+                return enroll_key_policy(c, o->public_key, RENEW_KEEPS_KEY);
+        if (deferred)
+                return enroll_key_policy(c, deferred,
+                                         "is not the type of the deferred request's key, which its retry "
+                                         "repeats (RFC 7030 4.2.3)");
+        return enroll_key_policy(c, NULL, NULL);
+}
+
 int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                EVP_PKEY *deferred, RenewResult *ret, Diag *d) {
         _cleanup_(renew_session_done) RenewSession session = {};
@@ -66,6 +78,9 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
         uint32_t new_handle = 0;
         X509_EXTENSION *san = NULL;
+        KeyPolicy policy;
+        CsrAttrs attrs = {};
+        Diag unusable = {};
         int r, i;
 
         *ret = (RenewResult) {};
@@ -82,7 +97,12 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         ret->trust_changes = session.trust.changes;
         session.trust.changes = (TrustChanges) {};
 
-        r = next_key(c, tpm, o, deferred, &new_handle, &new_pub, &new_key, d);
+        policy = renew_key_policy(c, o, deferred);
+        r = enroll_choose_key(session.client, tpm, &policy, &attrs, &ret->key_choice, &unusable, d);
+        ret->csrattrs.why = unusable;
+        if (r < 0)
+                return r;
+        r = next_key(c, tpm, o, deferred, ret->key_choice.algorithm, &new_handle, &new_pub, &new_key, d);
         if (r < 0)
                 return r;
 
@@ -91,7 +111,12 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
                 san = X509_get_ext(o->cert, i);
         EnrollRequest req = {
                 .reenroll = true,
-                .csr = { .subject = X509_get_subject_name(o->cert), .key = new_key, .subject_alt_name = san },
+                .csr = { .subject = X509_get_subject_name(o->cert),
+                         .key = new_key,
+                         .subject_alt_name = san,
+                         .digest = ret->key_choice.digest },
+                .attrs = &attrs,
+                .attrs_unusable = unusable.error < 0 ? &unusable : NULL,
                 .public_key = new_pub,
                 .ca_certs = session.trust.ca_certs,
                 .binding = c->est_channel_binding,

@@ -7,8 +7,10 @@
  *     enrollment with the birth identity if so configured;
  *  2. mutual TLS with the current operational key and certificate; /cacerts
  *     refreshed on that connection (a changed EST CA set is reported);
- *  3. a new key in the TPM at the other handle of the pair (renew.new_key), or
- *     the current key again; after a 202, the key of the deferred request;
+ *  3. /csrattrs read and the key chosen (enroll/key-choice.h): a new key of
+ *     that type in the TPM at the other handle of the pair (renew.new_key), or
+ *     the current key again; after a 202, the key of the deferred request (a
+ *     kept key bounds what can be honoured to its own type);
  *  4. a CSR with exactly the current subject and subjectAltName, bound to the
  *     connection if so configured, POSTed to /simplereenroll on it
  *     (enroll/request.h);
@@ -24,6 +26,7 @@
 
 #include "config/config.h"
 #include "enroll/request.h"
+#include "enroll/key-choice.h"
 #include "enroll/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
@@ -41,6 +44,7 @@ typedef struct RenewResult {
                                      * key gone, expired): only a new enrollment can help */
         EVP_PKEY *deferred_key;     /* on 202: the public key of the CSR the CA deferred */
         CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
+        KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
 } RenewResult;
 
 void renew_result_done(RenewResult *r);

@@ -5,6 +5,7 @@
 #include <openssl/param_build.h>
 #include <stdio.h>
 #include <string.h>
+#include <tss2/tss2_rc.h>
 
 #include "tpm/tpm-key.h"
 
@@ -63,6 +64,45 @@ static int key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
         }
         *ret = p;
         return 0;
+}
+
+int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d) {
+        TPM2B_PUBLIC template;
+        TPMT_PUBLIC_PARMS parms = {};
+        TPMI_ALG_HASH hash;
+        TSS2_RC rc;
+        int r;
+
+        if (key_template(alg, &template) < 0)
+                return diag_set(d, -EINVAL, "unsupported key algorithm");
+        if (streq_ptr(digest, "SHA256"))
+                hash = TPM2_ALG_SHA256;
+        else if (streq_ptr(digest, "SHA384"))
+                hash = TPM2_ALG_SHA384;
+        else if (streq_ptr(digest, "SHA512"))
+                hash = TPM2_ALG_SHA512;
+        else
+                return diag_set(d, -EINVAL, "unsupported digest %s", strempty(digest));
+
+        /* The key's own parameters, with the signing scheme it will be used with:
+         * the TPM checks the type, curve or size, and the hash at once. */
+        parms.type = template.publicArea.type;
+        parms.parameters = template.publicArea.parameters;
+        if (parms.type == TPM2_ALG_ECC) {
+                parms.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+                parms.parameters.eccDetail.scheme.details.ecdsa.hashAlg = hash;
+        } else {
+                parms.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+                parms.parameters.rsaDetail.scheme.details.rsassa.hashAlg = hash;
+        }
+        rc = Esys_TestParms(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &parms);
+        if (rc == TSS2_RC_SUCCESS)
+                return 0;
+        r = tpm_rc_to_errno(rc);
+        if (tpm_error_is_transient(r))
+                return tpm_diag(d, rc, "cannot ask the TPM which keys it supports");
+        return diag_set(d, -EOPNOTSUPP, "the TPM cannot make %s keys signing with %s (%s)",
+                        key_algorithm_to_string(alg), digest, Tss2_RC_Decode(rc));
 }
 
 int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {

@@ -32,6 +32,11 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
                               bool replace, Diag *d);
 
+/* Asks the TPM (one TPM2_TestParms) whether it can make a key of alg that
+ * signs with digest ("SHA256", "SHA384", "SHA512"): 0 yes, -EOPNOTSUPP no (d
+ * says what the TPM answered), another -errno if the TPM could not be asked. */
+int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d);
+
 /* Reads the public part of the key at handle as an OpenSSL public key, and its
  * object attributes. -ENOENT if nothing is there. */
 int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d);

@@ -82,6 +82,9 @@ enroll_and_check() {
     local est="est: { url = \"$EST_URL\"; trust_anchors = \"$EST_PKI/est-ca.pem\"; timeout = 20;"
 
     fleetid_provision "" "$birth_alg"
+    # The lab's /csrattrs asks for this key type (fleetid honours what it asks:
+    # test-key-agility.sh); ecc-p384 -> p384, rsa-2048 -> rsa2048.
+    est_control "{\"csrattrs_key\": \"$(sed 's/^ecc-//; s/-//' <<<"$op_alg")\"}"
     FLEETID_CONF_NO_EST=1 fleetid_write_config "$est ${label:+label = \"$label\"; }};" \
         "operational: { key_algorithm = \"$op_alg\"; };"
     op=$FLEETID_STATE/operational.pem

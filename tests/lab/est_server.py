@@ -40,6 +40,7 @@ import tls_binding  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from cryptography.hazmat.primitives.serialization import pkcs7  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 
@@ -90,9 +91,12 @@ CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_bind
                 "validity_offset",
                 "close_silently_after",
                 "csrattrs_trailing_nul",
-                "binding_refusal_status"}
+                "binding_refusal_status",
+                "csrattrs_key"}
 ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
 CSRATTRS_MODES = ("normal", "no_challenge", "empty204", "notfound404")
+# control "csrattrs_key": the key and hash /csrattrs asks for (see csrattrs_key_items).
+CSRATTRS_KEYS = ("p256", "p384", "rsa2048", "rsa3072", "p521")
 # Root CA key update (pki.py rollover): what /cacerts holds, which root issues.
 CACERTS_MODES = ("current", "rollover", "new", "impostor")
 ISSUERS = ("current", "new")
@@ -168,23 +172,56 @@ def der_set(*items):
     return der_tlv(0x31, b"".join(items))
 
 
+def der_integer(n):
+    return der_tlv(0x02, n.to_bytes(n.bit_length() // 8 + 1, "big"))
+
+
+def csrattrs_key_items(choice):
+    """The AttrOrOIDs asking for a key and a hash, each in a form servers use
+    (RFC 7030 4.5.2, RFC 8951, RFC 9908): the curve as an attribute value of
+    id-ecPublicKey, the RSA size as an INTEGER attribute value of
+    rsaEncryption, the hash as a signature algorithm or a bare hash OID."""
+    def ec_key(curve):
+        return der_sequence(der_oid(OID_EC_PUBLIC_KEY), der_set(der_oid(curve)))
+
+    def rsa_key(bits):
+        return der_sequence(der_oid("1.2.840.113549.1.1.1"), der_set(der_integer(bits)))
+
+    return {
+        "p256": [der_oid(OID_ECDSA_WITH_SHA256), ec_key(OID_SECP256R1)],
+        "p384": [ec_key("1.3.132.0.34"), der_oid("2.16.840.1.101.3.4.2.2")],  # id-sha384, bare
+        "rsa2048": [rsa_key(2048), der_oid("1.2.840.113549.1.1.11")],  # sha256WithRSAEncryption
+        "rsa3072": [rsa_key(3072), der_oid("1.2.840.113549.1.1.12")],  # sha384WithRSAEncryption
+        "p521": [ec_key("1.3.132.0.35"), der_oid("1.2.840.10045.4.3.4")],  # ecdsa-with-SHA512
+    }[choice]
+
+
 def csrattrs_answer(ctl):
     """The DER CsrAttrs /csrattrs answers with under this control file, or
     None when it asks for nothing (204, 404). Enrollment CSRs are held to it."""
     mode = ctl.get("csrattrs", "normal")
     if mode in ("empty204", "notfound404"):
         return None
-    return csrattrs_der(mode != "no_challenge")
+    return csrattrs_der(mode != "no_challenge", ctl.get("csrattrs_key", "p256"))
 
 
-def csrattrs_der(challenge=True):
+def csrattrs_der(challenge=True, key="p256"):
     """CsrAttrs ::= SEQUENCE SIZE (0..MAX) OF AttrOrOID: ask for a
-    challengePassword (unless challenge is False), an ecdsa-with-SHA256
-    signature and a P-256 key."""
+    challengePassword (unless challenge is False) and the key and hash of
+    csrattrs_key_items(key) (by default an ecdsa-with-SHA256 signature and a
+    P-256 key)."""
     return der_sequence(
         *([der_oid(OID_CHALLENGE_PASSWORD)] if challenge else []),
-        der_oid(OID_ECDSA_WITH_SHA256),
-        der_sequence(der_oid(OID_EC_PUBLIC_KEY), der_set(der_oid(OID_SECP256R1))))
+        *csrattrs_key_items(key))
+
+
+def csr_key_type(public_key):
+    """A CSR's key in fleetid's words: ecc-p256, ecc-p384, rsa-2048, ..."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "ecc-p%d" % public_key.curve.key_size
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "rsa-%d" % public_key.key_size
+    return type(public_key).__name__
 
 
 # --- Control file and fault selection ---
@@ -199,6 +236,8 @@ def validate_control(ctl):
         raise ControlError("response_encoding must be one of %s" % ", ".join(ENCODINGS))
     if ctl.get("csrattrs", "normal") not in CSRATTRS_MODES:
         raise ControlError("csrattrs must be one of %s" % ", ".join(CSRATTRS_MODES))
+    if ctl.get("csrattrs_key", "p256") not in CSRATTRS_KEYS:
+        raise ControlError("csrattrs_key must be one of %s" % ", ".join(CSRATTRS_KEYS))
     if ctl.get("cacerts", "current") not in CACERTS_MODES:
         raise ControlError("cacerts must be one of %s" % ", ".join(CACERTS_MODES))
     if ctl.get("issuer", "current") not in ISSUERS:
@@ -701,6 +740,7 @@ class EstHandler(BaseHTTPRequestHandler):
             if ctl.get("csrattrs", "normal") == "notfound404":
                 raise HttpError(404, "no CSR attributes for this CA")
             headers["Content-Type"] = "application/csrattrs"
+            rec["csrattrs_key"] = ctl.get("csrattrs_key", "p256")
             der = csrattrs_answer(ctl)
         elif op == "cacerts":
             headers["Content-Type"] = "application/pkcs7-mime"
@@ -800,6 +840,9 @@ class EstHandler(BaseHTTPRequestHandler):
             raise HttpError(400, "request body is not a DER PKCS#10 CSR: %s" % e)
         rec["csr_subject"] = dn(csr.subject)
         rec["csr_pubkey_fingerprint"] = pki.public_key_fingerprint(csr.public_key())
+        rec["csr_key_type"] = csr_key_type(csr.public_key())
+        rec["csr_signature_algorithm"] = getattr(csr.signature_algorithm_oid, "_name",
+                                                 csr.signature_algorithm_oid.dotted_string)
         try:
             cp = csr.attributes.get_attribute_for_oid(
                 x509.ObjectIdentifier(OID_CHALLENGE_PASSWORD))

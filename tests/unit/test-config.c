@@ -91,6 +91,7 @@ static void test_defaults(void **state) {
         assert_null(c->birth_cert_file);
         assert_int_equal(c->op_key_handle, 0x81020002u);
         assert_int_equal(c->op_key_algorithm, KEY_ALG_ECC_P256);
+        assert_int_equal(c->op_allowed_key_algorithms, KEY_ALG_ALL);
         assert_int_equal(c->est_channel_binding, CHANNEL_BINDING_AUTO);
         assert_int_equal(c->est_cacerts_refresh_sec, 86400);
         assert_null(c->subject_cn);
@@ -124,6 +125,7 @@ static void assert_is_defaults(const Config *c) {
         assert_null(c->birth_cert_file);
         assert_int_equal(c->op_key_handle, def->op_key_handle);
         assert_int_equal(c->op_key_algorithm, def->op_key_algorithm);
+        assert_int_equal(c->op_allowed_key_algorithms, def->op_allowed_key_algorithms);
         assert_null(c->subject_cn);
         assert_null(c->subject_serial);
         assert_null(c->est_label);
@@ -612,6 +614,28 @@ static void test_key_algorithm_strings(void **state) {
         assert_null(config_free(NULL));
 }
 
+static void test_allowed_key_algorithms(void **state) {
+        _cleanup_(config_freep) Config *c =
+                load_ok(URL_LINE "operational: { key_algorithm = \"rsa-3072\";\n"
+                                 "  allowed_key_algorithms = [ \"rsa-3072\", \"ecc-p384\" ]; };\n");
+
+        assert_int_equal(c->op_allowed_key_algorithms,
+                         KEY_ALG_BIT(KEY_ALG_RSA_3072) | KEY_ALG_BIT(KEY_ALG_ECC_P384));
+        expect_invalid(URL_LINE "operational: { allowed_key_algorithms = [ \"ecc-p256\", \"ed25519\" ]; };\n",
+                       2,
+                       "operational.allowed_key_algorithms must be one of ecc-p256, ecc-p384, rsa-2048, "
+                       "rsa-3072 (got 'ed25519')");
+        expect_invalid(URL_LINE "operational: { allowed_key_algorithms = [ ]; };\n", 2,
+                       "operational.allowed_key_algorithms must be a non-empty list of strings, e.g. [ "
+                       "\"ecc-p256\" ]");
+        expect_invalid(URL_LINE "operational: { allowed_key_algorithms = \"ecc-p256\"; };\n", 2,
+                       "operational.allowed_key_algorithms must be a non-empty list of strings, e.g. [ "
+                       "\"ecc-p256\" ]");
+        expect_invalid(URL_LINE "operational: { allowed_key_algorithms = [ \"ecc-p384\" ]; };\n", 2,
+                       "operational.key_algorithm \"ecc-p256\" is not in operational.allowed_key_algorithms; "
+                       "the default must be one of the allowed");
+}
+
 /* The installed etc/fleetid.conf: loads, and says what the defaults say. */
 static void test_shipped_file(void **state) {
         _cleanup_free_ char *path = NULL;
@@ -672,6 +696,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_nul_byte),
                 cmocka_unit_test(test_key_algorithm_strings),
+                cmocka_unit_test(test_allowed_key_algorithms),
                 cmocka_unit_test(test_shipped_file),
         };
 
