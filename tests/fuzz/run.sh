@@ -71,8 +71,15 @@ for h in "${harnesses[@]}"; do
             sed "s/^/fuzz: $h: /" || true
         continue
     fi
-    echo "fuzz: $h FAILED; the end of its log:" >&2
-    tail -n 60 "$log" >&2
+    # The report: from the sanitizer's or the check's first line, else the tail.
+    first=$(grep -n -m 1 -E '^==[0-9]+== ?ERROR:|check failed:|runtime error:' \
+        "$log" | cut -d: -f1)
+    echo "fuzz: $h FAILED; its report (whole log: $log):" >&2
+    if [ -n "$first" ]; then
+        tail -n "+$first" "$log" | head -n 150 >&2
+    else
+        tail -n 60 "$log" >&2
+    fi
     artifact=$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log" | tail -n 1)
     if [ -n "$artifact" ] && [ -f "$artifact" ]; then
         echo "fuzz: the input that failed ($artifact, $(stat -c %s "$artifact") bytes), as base64:" >&2
