@@ -38,7 +38,8 @@ fi
 each=$((total / ${#harnesses[@]}))
 [ "$each" -ge 1 ] || each=1
 
-# Sanitizers as the ASan build uses them; LeakSanitizer is on.
+# LeakSanitizer is on, with the project's suppressions. No abort_on_error:
+# libFuzzer's own handler reports the error and saves the input.
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
 export LSAN_OPTIONS=suppressions=$src/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
