@@ -7,8 +7,11 @@
 #  2. checks formatting;
 #  3. builds with -Werror and runs the unit and integration tests;
 #  4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-#     the tests under it.
-# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4 (quick local runs).
+#     the tests under it;
+#  5. builds the libFuzzer harnesses with clang in build-fuzz and runs them for
+#     60 s in all (tests/fuzz/README.md); skipped, saying so, without clang.
+# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4, FLEETID_SKIP_FUZZ=1 step 5
+# (quick local runs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,5 +46,32 @@ if [ -z "${FLEETID_SKIP_ASAN:-}" ]; then
     export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+
+# The fuzz build needs clang with libFuzzer (Debian 12: clang, libclang-rt-14-dev).
+fuzz_clang_works() {
+    command -v clang >/dev/null &&
+        echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+        clang -x c -fsanitize=fuzzer,address,undefined -o /dev/null - >/dev/null 2>&1
+}
+
+if [ -n "${FLEETID_SKIP_FUZZ:-}" ]; then
+    echo "run.sh: fuzzing skipped (FLEETID_SKIP_FUZZ is set)"
+elif ! fuzz_clang_works; then
+    echo "run.sh: fuzzing SKIPPED: clang with libFuzzer (-fsanitize=fuzzer) is not installed;" \
+        "apt-get install clang libclang-rt-14-dev"
+else
+    echo "run.sh: building the fuzz harnesses in build-fuzz (clang)"
+    # No --werror here: clang warns about things gcc does not, and the -Werror
+    # gate is the gcc build above.
+    if [ ! -d build-fuzz ]; then
+        CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Dbuildtype=debugoptimized
+    else
+        CC=clang meson setup --reconfigure build-fuzz -Dfuzz=true -Dtests=false \
+            -Dbuildtype=debugoptimized >/dev/null
+    fi
+    ninja -C build-fuzz fuzzers
+    echo "run.sh: fuzzing, 60 s in all"
+    bash tests/fuzz/run.sh -b build-fuzz 60
 fi
 echo "run.sh: all checks passed"
