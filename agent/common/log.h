@@ -27,5 +27,6 @@ int log_internal(int level, int error, const char *message_id, const char *fmt, 
 #define log_error(...) log_internal(LOG_ERR, 0, NULL, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_internal(LOG_WARNING, e, NULL, __VA_ARGS__)
 #define log_error_errno(e, ...) log_internal(LOG_ERR, e, NULL, __VA_ARGS__)
-/* With a journal MESSAGE_ID (32 hex digits, see docs/journal-catalog). */
+/* With a journal MESSAGE_ID (32 hex digits, from common/message-ids.h; each has
+ * its text in systemd/fleetid.catalog). */
 #define log_struct(level, error, id, ...) log_internal(level, error, id, __VA_ARGS__)

@@ -22,11 +22,15 @@ void enroll_request_result_done(EnrollRequestResult *r) {
 /* The answer is judged on the local clock, never the server's: a server's Date
  * far ahead must not make a certificate that is not valid here acceptable,
  * least of all to replace a valid identity. The Date only explains a refusal. */
-static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResult *er, time_t now,
+static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResult *er, time_t start,
                                    STACK_OF(X509) **ret_chain, Diag *d) {
-        time_t behind;
+        time_t behind, now = time(NULL);
         int r;
 
+        /* Judged when the answer is here, not when the attempt began: the CA
+         * dates the certificate at its issuance, seconds (or a 202 wait) later. */
+        if (now < start)
+                now = start;
         r = enroll_validate_issued(er->certs, req->public_key, req->ca_certs, now,
                                    clock_not_before_slack(req->reenroll, req->max_clock_skew), ret_chain, d);
         if (r < 0 && clock_behind_server(now, er->server_date, req->max_clock_skew, &behind))

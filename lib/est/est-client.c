@@ -411,7 +411,6 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
                 diag_set(&c->binding_diag, -ENOTCONN, "no connection was made for the %s request", operation);
         c->errbuf[0] = 0;
 
-        curl_easy_setopt(c->curl, CURLOPT_URL, url);
         if (body) {
                 char ct[128];
 
@@ -420,30 +419,39 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
                 headers = headers ? curl_slist_append(headers, "Content-Transfer-Encoding: base64") : NULL;
                 if (!headers)
                         return -ENOMEM;
-                curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-                curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
-        } else
-                curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, c->fresh_next ? 1L : 0L);
-        c->fresh_next = false;
-
-        if (with_basic && est_client_has_basic(c)) {
-                curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-                curl_easy_setopt(c->curl, CURLOPT_USERNAME, c->username);
-                curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->password);
-        } else {
-                curl_easy_setopt(c->curl, CURLOPT_USERNAME, NULL);
-                curl_easy_setopt(c->curl, CURLOPT_PASSWORD, NULL);
         }
+        /* Every option is checked: a URL libcurl refuses, or one it could not
+         * copy, must not leave the previous request's URL or body in place. */
+        if (curl_easy_setopt(c->curl, CURLOPT_URL, url) != CURLE_OK ||
+            (body ? curl_easy_setopt(c->curl, CURLOPT_POST, 1L) != CURLE_OK ||
+                             curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
+                             curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len) != CURLE_OK
+                  : curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK) ||
+            curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
+            curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, c->fresh_next ? 1L : 0L) != CURLE_OK ||
+            (with_basic && est_client_has_basic(c)
+                     ? curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC) != CURLE_OK ||
+                               curl_easy_setopt(c->curl, CURLOPT_USERNAME, c->username) != CURLE_OK ||
+                               curl_easy_setopt(c->curl, CURLOPT_PASSWORD, c->password) != CURLE_OK
+                     : curl_easy_setopt(c->curl, CURLOPT_USERNAME, NULL) != CURLE_OK ||
+                               curl_easy_setopt(c->curl, CURLOPT_PASSWORD, NULL) != CURLE_OK)) {
+                (void) curl_easy_setopt(c->curl, CURLOPT_USERNAME, NULL);
+                (void) curl_easy_setopt(c->curl, CURLOPT_PASSWORD, NULL);
+                (void) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+                curl_slist_free_all(headers);
+                c->resp = NULL;
+                return diag_set(d, -EIO, "libcurl refused the options of the %s request to %s", operation,
+                                url);
+        }
+        c->fresh_next = false;
 
         cc = curl_easy_perform(c->curl);
 
-        /* Do not leave the password in curl's option copy longer than needed. */
-        curl_easy_setopt(c->curl, CURLOPT_USERNAME, NULL);
-        curl_easy_setopt(c->curl, CURLOPT_PASSWORD, NULL);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+        /* Do not leave the password in curl's option copy longer than needed
+         * (clearing an option cannot fail). */
+        (void) curl_easy_setopt(c->curl, CURLOPT_USERNAME, NULL);
+        (void) curl_easy_setopt(c->curl, CURLOPT_PASSWORD, NULL);
+        (void) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(headers);
         c->resp = NULL;
 

@@ -53,9 +53,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EstClient *, est_client_free);
 
 /* GET (body == NULL) or POST one EST operation ("cacerts", "simpleenroll", ...).
  * with_basic: send the configured Basic credentials. Transport errors:
- * -ECONNREFUSED/-EHOSTUNREACH/-ETIMEDOUT/-ECONNRESET (retry later), -EPERM for a
- * server that fails verification, -EFBIG for an oversized response. HTTP error
- * statuses are not errors here: they are in ret->status. */
+ * -ECONNREFUSED (host not resolved or not reachable), -ETIMEDOUT,
+ * -ECONNRESET (the connection broke), -ECONNABORTED (TLS handshake failed),
+ * all worth a retry later; -EPERM for a server that fails verification, -EFBIG
+ * for an oversized response, -EIO for anything else libcurl reports (its text
+ * is in d). HTTP error statuses are not errors here: they are in ret->status. */
 int est_client_request(EstClient *c, const char *operation, const char *content_type, const void *body,
                        size_t len, bool with_basic, EstResponse *ret, Diag *d);
 

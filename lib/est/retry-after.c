@@ -19,8 +19,9 @@ static int parse_month(const char *s) {
 
 /* Parses "HH:MM:SS" exactly. */
 static int parse_hms(const char *s, struct tm *tm) {
-        if (!isdigit(s[0]) || !isdigit(s[1]) || s[2] != ':' || !isdigit(s[3]) || !isdigit(s[4]) ||
-            s[5] != ':' || !isdigit(s[6]) || !isdigit(s[7]))
+        if (!isdigit((unsigned char) s[0]) || !isdigit((unsigned char) s[1]) || s[2] != ':' ||
+            !isdigit((unsigned char) s[3]) || !isdigit((unsigned char) s[4]) || s[5] != ':' ||
+            !isdigit((unsigned char) s[6]) || !isdigit((unsigned char) s[7]))
                 return -EINVAL;
         tm->tm_hour = (s[0] - '0') * 10 + (s[1] - '0');
         tm->tm_min = (s[3] - '0') * 10 + (s[4] - '0');

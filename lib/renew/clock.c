@@ -30,7 +30,9 @@ int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d
 }
 
 time_t clock_not_before_slack(bool renewal, time_t max_skew) {
-        return renewal || max_skew < 0 ? 0 : max_skew;
+        if (max_skew < 0)
+                return 0;
+        return renewal && max_skew > CLOCK_RENEWAL_GRACE_SEC ? CLOCK_RENEWAL_GRACE_SEC : max_skew;
 }
 
 bool clock_behind_server(time_t now, time_t server_date, time_t max_skew, time_t *ret_behind) {

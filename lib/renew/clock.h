@@ -18,9 +18,15 @@
 /* 0 if plausible; -ERANGE with the reason in d otherwise. birth_not_before 0 = unknown. */
 int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d);
 
+/* A renewal's certificate may be dated this far after the local clock (and
+ * never more than max_skew): a CA dates it at its own second of issuance, which
+ * a clock a fraction of a second behind sees as the next one. */
+#define CLOCK_RENEWAL_GRACE_SEC 5
+
 /* How far a newly issued certificate's notBefore may lie after the local
- * clock. At renewal nothing: the certificate replaces a valid identity, so it
- * must be valid by the local clock. At first enrollment, est.max_clock_skew:
+ * clock. At renewal CLOCK_RENEWAL_GRACE_SEC at most: the certificate replaces
+ * a valid identity, so it must be valid by the local clock, but for the
+ * granularity of certificate dates. At first enrollment, est.max_clock_skew:
  * a CA whose clock runs a little ahead, or a local clock a little behind that
  * time synchronisation is catching up, gives a certificate valid in moments. */
 time_t clock_not_before_slack(bool renewal, time_t max_skew);

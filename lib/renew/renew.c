@@ -120,7 +120,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
                 .public_key = new_pub,
                 .ca_certs = session.trust.ca_certs,
                 .binding = c->est_channel_binding,
-                .max_clock_skew = c->est_max_clock_skew_sec, /* only explains a refusal: no slack at renewal */
+                .max_clock_skew = c->est_max_clock_skew_sec, /* at renewal: 5 s slack at most (renew/clock.h) */
         };
         r = enroll_request(session.client, &req, now, &res, d);
         ret->hint = res.hint;

@@ -28,7 +28,7 @@ ANCHORS_LINE="trust_anchors = \"$T/anchors.pem\";"
 # directory, line 2 opens the est group, lines 3.. are the EST_LINEs; the other
 # LINEs follow the group, from line 4 + the number of EST_LINEs.
 conf() {
-    printf 'paths: { state_dir = "%s"; };\nest: {\n' "$T/state"
+    printf 'paths: { state_dir = "%s"; runtime_dir = "%s"; };\nest: {\n' "$T/state" "$T/run"
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
         printf '        %s\n' "$1"
         shift
@@ -80,7 +80,7 @@ est: {
         timeout = 30;
         connect_timeout = 10;
 };
-paths: { state_dir = "$T/state"; };
+paths: { state_dir = "$T/state"; runtime_dir = "$T/run"; };
 retry: { initial = 5; max = 600; };
 EOF
 "$FLEETIDD" --config "$T/good.conf" --check-config >"$T/good.out" 2>&1 ||

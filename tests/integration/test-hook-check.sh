@@ -209,8 +209,9 @@ expect_no_zombies busy
 DAY=86400
 STATE=$T/state
 mkdir -m 0750 "$STATE"
-printf 'paths: { state_dir = "%s"; };\nest: { url = "https://est.example.net/.well-known/est"; };\n' \
-    "$STATE" >"$T/check.conf"
+# runtime_dir in the test's own directory: never the machine's /run/fleetid.
+printf 'paths: { state_dir = "%s"; runtime_dir = "%s"; };\nest: { url = "https://est.example.net/.well-known/est"; };\n' \
+    "$STATE" "$T/run" >"$T/check.conf"
 
 # cert NOT_BEFORE_OFFSET NOT_AFTER_OFFSET [self-signed]: a certificate valid
 # from now + the first offset to now + the second (seconds), as operational.pem,

@@ -33,7 +33,8 @@ static void test_clock_before_birth(void **state) {
 
 /* A renewal replaces a valid identity: no slack, whatever est.max_clock_skew says. */
 static void test_not_before_slack(void **state) {
-        assert_int_equal(clock_not_before_slack(true, 300), 0);
+        assert_int_equal(clock_not_before_slack(true, 300), CLOCK_RENEWAL_GRACE_SEC);
+        assert_int_equal(clock_not_before_slack(true, 3), 3);
         assert_int_equal(clock_not_before_slack(true, 0), 0);
         assert_int_equal(clock_not_before_slack(false, 300), 300);
         assert_int_equal(clock_not_before_slack(false, 0), 0);
