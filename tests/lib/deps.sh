@@ -10,7 +10,7 @@ FLEETID_PACKAGES=(
     libtss2-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libconfig-dev libcmocka-dev
     tpm2-openssl tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
     python3 python3-cryptography debhelper dpkg-dev
-    mandoc lintian rpm rpmlint
+    mandoc lintian rpm rpmlint elfutils
 )
 
 deps_install() {
