@@ -273,7 +273,8 @@ if [ "$install" = 1 ]; then
         fail "fleetidd --version says '$out'"
     out=$(setpriv --reuid=fleetid --regid=fleetid --init-groups /usr/sbin/fleetidd --check-config 2>&1) ||
         fail "fleetidd --check-config as the user fleetid failed: $out"
-    man -w fleetid.conf >/dev/null 2>&1 || fail "man -w fleetid.conf finds no installed page"
+    [ -f /usr/share/man/man5/fleetid.conf.5.gz ] ||
+        fail "fleetid.conf(5) is not installed (does /etc/dpkg/dpkg.cfg.d exclude /usr/share/man?)"
     step "purging"
     dpkg --purge "$PKG" >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; fail "dpkg --purge failed"; }
     installed=0

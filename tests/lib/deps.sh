@@ -10,6 +10,8 @@ FLEETID_PACKAGES=(
     libtss2-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libconfig-dev libcmocka-dev
     tpm2-openssl tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
     python3 python3-cryptography debhelper dpkg-dev
+    # test-man-pages (mandoc); test-packaging (lintian; rpm, rpmlint, and elfutils
+    # for eu-strip, which the RPM's debuginfo split needs)
     mandoc lintian rpm rpmlint elfutils
 )
 
