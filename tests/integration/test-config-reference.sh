@@ -37,7 +37,9 @@ echo "== the loader's table (lib/config/config.c) has $(wc -l <"$TMP/loader") ke
 # of the wrong type (the message then says so); only "unknown" matters here.
 loader_knows() {
     local group=${1%%.*} name=${1#*.} conf=$TMP/probe.conf out
-    if [ "$group" = est ]; then
+    if [ "$1" = est.url ]; then
+        echo 'est: { url = "https://est.example.net"; };' >"$conf"
+    elif [ "$group" = est ]; then
         echo "est: { url = \"https://est.example.net\"; $name = 0; };" >"$conf"
     else
         printf 'est: { url = "https://est.example.net"; };\n%s: { %s = 0; };\n' "$group" "$name" >"$conf"
