@@ -12,7 +12,9 @@
 # packaging/rpm/debian-stand-in.macros and passes --nodeps (Debian's rpm
 # database knows none of the BuildRequires): a TEST build that checks the spec,
 # the file list and the scriptlets; the RPM it makes is not installable
-# anywhere. Exit status: 0 built, 1 failed, 2 usage.
+# anywhere. It also makes fleetid-debuginfo, as on Fedora (find-debuginfo
+# needs eu-strip: apt-get install rpm elfutils). Exit status: 0 built,
+# 1 failed, 2 usage.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then

@@ -1,17 +1,34 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# test-packaging.sh: builds the .deb with packaging/build-deb.sh, checks what
-# it contains and depends on, installs it with dpkg, runs the installed
-# fleetidd against the shipped configuration, then purges it again.
-# Slow (a full package build) and changes the system, so it runs only as root
-# and only when FLEETID_TEST_PACKAGING=1 or CI is set.
+# test-packaging.sh: builds the .deb (packaging/build-deb.sh) and the RPM
+# (packaging/build-rpm.sh, a test build on Debian: see docs/packaging.md) and
+# INSPECTS them without installing anything: their file lists (programs, unit,
+# sysusers entry, journal catalog, man pages, docs, the configuration as a
+# conffile / %config(noreplace)), that both ship the same files, the .deb's
+# control data and maintainer scripts, the RPM's scriptlets, requires and
+# provides (rpm -qp), the unit (systemd-analyze verify), that the packaged man
+# pages render, and lintian and rpmlint: no error and no warning.
+#
+# Slow (two package builds, each running the unit tests), so it runs only when
+# FLEETID_TEST_PACKAGING=1 or CI is set. Needs no root and changes nothing on
+# the machine.
+#
+# FLEETID_TEST_PACKAGING_INSTALL=1 (root only) then also installs the .deb with
+# dpkg, runs the installed programs and purges it again: this CHANGES THE
+# MACHINE (packages, the user fleetid) and is meant for throwaway machines
+# only; the booted-OS test (tests/system/) does it in a guest instead.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 
 set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 PKG=fleetid
+PROGRAMS=(/usr/sbin/fleetidd /usr/sbin/fleetid-provision /usr/bin/fleetidctl)
+MANPAGES=(man8/fleetidd.8 man8/fleetid-provision.8 man1/fleetidctl.1 man5/fleetid.conf.5)
+# Installed by both packages, wherever the unit and the docs go.
+COMMON=(/etc/fleetid/fleetid.conf /usr/lib/sysusers.d/fleetid.conf
+        /usr/lib/systemd/catalog/fleetid.catalog "${PROGRAMS[@]}")
 
 skip() {
     echo "SKIP: $*"
@@ -28,13 +45,25 @@ step() {
 }
 
 [ -n "${FLEETID_TEST_PACKAGING:-}${CI:-}" ] ||
-    skip "builds and installs the package; set FLEETID_TEST_PACKAGING=1 to run it"
-[ "$(id -u)" -eq 0 ] || skip "installs a package: needs root"
-for tool in dpkg-buildpackage dh dpkg-deb; do
-    command -v "$tool" >/dev/null || skip "$tool is missing (apt-get install dpkg-dev debhelper)"
+    skip "builds both packages (slow); set FLEETID_TEST_PACKAGING=1 to run it"
+# The packages are built from the source tree, not from the build directory
+# this run tests: in tests/run.sh's second (sanitizer) build they would only
+# be built again, at the same cost.
+if [ -n "${FLEETID_BUILD_DIR:-}" ] &&
+    meson introspect --buildoptions "$FLEETID_BUILD_DIR" 2>/dev/null |
+    python3 -c 'import json, sys; o = {x["name"]: x["value"] for x in json.load(sys.stdin)}; sys.exit(0 if o.get("b_sanitize", "none") != "none" else 1)'; then
+    skip "a sanitizer build; the packages are checked once, with the plain build"
+fi
+for tool in dpkg-buildpackage dh dpkg-deb lintian rpmbuild rpm rpmlint groff; do
+    command -v "$tool" >/dev/null ||
+        skip "$tool is missing (tests/lib/deps.sh installs it: dpkg-dev debhelper lintian rpm rpmlint groff-base)"
 done
-if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q "ok installed"; then
-    skip "$PKG is already installed on this system; not touching it"
+install=${FLEETID_TEST_PACKAGING_INSTALL:-}
+if [ "$install" = 1 ]; then
+    [ "$(id -u)" -eq 0 ] || skip "FLEETID_TEST_PACKAGING_INSTALL=1 installs the .deb: needs root"
+    if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q "ok installed"; then
+        skip "$PKG is already installed on this system; not touching it"
+    fi
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-test-packaging.XXXXXX")
@@ -46,84 +75,212 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+SECONDS=0
 
-step "building the package"
-"$SRCDIR/packaging/build-deb.sh" "$TMP/out" >"$TMP/build.log" 2>&1 ||
-    { tail -n 40 "$TMP/build.log" >&2; fail "packaging/build-deb.sh failed (log above)"; }
-DEB=$(compgen -G "$TMP/out/${PKG}_*.deb" | head -n 1) || true
-[ -n "$DEB" ] || fail "no ${PKG}_*.deb in $TMP/out"
+# has LIST PATH...: each PATH is a line of the file LIST.
+has() {
+    local list=$1 f
+    shift
+    for f in "$@"; do
+        grep -qxF "$f" "$list" || fail "$(basename "$list" .list) does not contain $f"
+    done
+}
 
-step "contents of $(basename "$DEB")"
-dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\.||' >"$TMP/contents"
-unit=""
-for d in /lib/systemd/system /usr/lib/systemd/system; do
-    grep -qx "$d/fleetidd.service" "$TMP/contents" && unit=$d/fleetidd.service
+# check_unit FILE: the packaged unit runs /usr/sbin/fleetidd as fleetid, and
+# systemd-analyze verify accepts it (pointed at the extracted binary ROOT).
+check_unit() {
+    local u=$1 root=$2 line
+    grep -qx "ExecStart=/usr/sbin/fleetidd" "$u" || fail "ExecStart in $u does not run /usr/sbin/fleetidd"
+    for line in Type=notify User=fleetid SupplementaryGroups=tss StateDirectory=fleetid RuntimeDirectory=fleetid \
+                RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" TimeoutStartSec=infinity; do
+        grep -qx "$line" "$u" || fail "$u lacks '$line'"
+    done
+    if command -v systemd-analyze >/dev/null; then
+        sed "s|^ExecStart=/usr/sbin/|ExecStart=$root/usr/sbin/|" "$u" >"$TMP/fleetidd.service"
+        systemd-analyze verify "$TMP/fleetidd.service" || fail "systemd-analyze verify rejects $u"
+    fi
+}
+
+# check_man ROOT MANDIR: every page is there, gzipped, and renders with its NAME.
+check_man() {
+    local root=$1 mandir=$2 p
+    for p in "${MANPAGES[@]}"; do
+        [ -f "$root$mandir/$p.gz" ] || fail "$mandir/$p.gz is not in the package"
+        zcat "$root$mandir/$p.gz" | groff -man -T ascii -P -cbou -ww >"$TMP/page.txt" 2>"$TMP/page.err" ||
+            fail "$mandir/$p.gz does not render: $(cat "$TMP/page.err")"
+        [ ! -s "$TMP/page.err" ] || fail "groff warns on $mandir/$p.gz: $(cat "$TMP/page.err")"
+        grep -q "^NAME" "$TMP/page.txt" || fail "$mandir/$p.gz renders without NAME"
+    done
+}
+
+# ---- Debian ----
+
+step "building the .deb"
+t0=$SECONDS
+"$SRCDIR/packaging/build-deb.sh" "$TMP/deb" >"$TMP/build-deb.log" 2>&1 ||
+    { tail -n 40 "$TMP/build-deb.log" >&2; fail "packaging/build-deb.sh failed (log above)"; }
+echo "   $((SECONDS - t0)) s"
+DEB=$(compgen -G "$TMP/deb/${PKG}_*.deb" | head -n 1) || true
+[ -n "$DEB" ] || fail "no ${PKG}_*.deb in $TMP/deb"
+
+step "contents of $(basename "$DEB") (dpkg-deb -c)"
+dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\.||; s|/$||' >"$TMP/deb.list"
+has "$TMP/deb.list" "${COMMON[@]}" /lib/systemd/system/fleetidd.service /usr/share/doc/fleetid/copyright
+for p in "${MANPAGES[@]}"; do has "$TMP/deb.list" "/usr/share/man/$p.gz"; done
+# dh_compress leaves documents under 4 KiB uncompressed.
+for d in "$SRCDIR"/README.md "$SRCDIR"/docs/*.md; do
+    grep -qx "/usr/share/doc/fleetid/$(basename "$d")\(\.gz\)\?" "$TMP/deb.list" ||
+        fail "the .deb does not contain /usr/share/doc/fleetid/$(basename "$d")[.gz]"
 done
-[ -n "$unit" ] || fail "the package has no fleetidd.service"
-for f in /usr/sbin/fleetidd /usr/sbin/fleetid-provision /usr/bin/fleetidctl \
-         /etc/fleetid/fleetid.conf /usr/lib/sysusers.d/fleetid.conf; do
-    grep -qx "$f" "$TMP/contents" || fail "the package does not contain $f"
-done
-dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./conffiles >"$TMP/conffiles"
+if grep -q "^/var/lib/fleetid" "$TMP/deb.list"; then
+    fail "the .deb ships /var/lib/fleetid; StateDirectory= creates it"
+fi
+
+step "control data (dpkg-deb -I)"
+dpkg-deb -I "$DEB" >"$TMP/deb.info"
+dpkg-deb --ctrl-tarfile "$DEB" | tar -C "$TMP" -xf - ./conffiles ./postinst ./prerm ./postrm
 grep -qx /etc/fleetid/fleetid.conf "$TMP/conffiles" || fail "/etc/fleetid/fleetid.conf is not a conffile"
-
-step "metadata"
 depends=$(dpkg-deb -f "$DEB" Depends)
-echo "Depends: $depends"
+echo "   Depends: $depends"
 for dep in tpm2-openssl tpm-udev libtss2-esys libssl3 libcurl libsystemd0 libconfig; do
     grep -q "$dep" <<<"$depends" || fail "Depends lacks $dep"
 done
 grep -q "systemd-sysusers" <<<"$depends" || fail "Depends lacks systemd-sysusers (needed by postinst)"
+grep -q "systemd-sysusers.*fleetid.conf" "$TMP/postinst" || fail "postinst does not create the user (systemd-sysusers)"
+grep -q "try-restart --no-block fleetidd.service" "$TMP/postinst" || fail "postinst does not restart fleetidd on upgrade"
+if grep -Eq "systemctl( --[a-z-]+)* (enable|start) |deb-systemd-invoke start" "$TMP/postinst"; then
+    fail "postinst enables or starts fleetidd; it must not (docs/packaging.md)"
+fi
+grep -q "deb-systemd-invoke stop fleetidd.service" "$TMP/prerm" || fail "prerm does not stop fleetidd on removal"
 
-step "the shipped unit"
-dpkg-deb -x "$DEB" "$TMP/root"
-u=$TMP/root$unit
-grep -qx "ExecStart=/usr/sbin/fleetidd" "$u" || fail "ExecStart in $unit does not run /usr/sbin/fleetidd"
-for line in Type=notify User=fleetid SupplementaryGroups=tss StateDirectory=fleetid RuntimeDirectory=fleetid \
-            RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" TimeoutStartSec=infinity; do
-    grep -qx "$line" "$u" || fail "$unit lacks '$line'"
-done
-if command -v systemd-analyze >/dev/null; then
-    # Pointed at the extracted binary: verify checks that ExecStart exists.
-    sed "s|^ExecStart=/usr/sbin/|ExecStart=$TMP/root/usr/sbin/|" "$u" >"$TMP/fleetidd.service"
-    systemd-analyze verify "$TMP/fleetidd.service" || fail "systemd-analyze verify rejects $unit"
+step "the unit and the man pages in the .deb"
+dpkg-deb -x "$DEB" "$TMP/deb-root"
+check_unit "$TMP/deb-root/lib/systemd/system/fleetidd.service" "$TMP/deb-root"
+check_man "$TMP/deb-root" /usr/share/man
+
+step "lintian"
+t0=$SECONDS
+lintian --pedantic --info --fail-on none "${DEB%.deb}.changes" >"$TMP/lintian.log" 2>&1 || true
+grep -v "^N:" "$TMP/lintian.log" | grep -v "^running with root privileges" || true
+if grep -q "^[EW]:" "$TMP/lintian.log"; then
+    fail "lintian reports errors or warnings (above); fix them, or override one in packaging/debian/fleetid.lintian-overrides with its reason"
+fi
+echo "   no error, no warning ($((SECONDS - t0)) s)"
+
+# ---- RPM ----
+
+step "building the RPM"
+t0=$SECONDS
+"$SRCDIR/packaging/build-rpm.sh" "$TMP/rpm" >"$TMP/build-rpm.log" 2>&1 ||
+    { tail -n 40 "$TMP/build-rpm.log" >&2; fail "packaging/build-rpm.sh failed (log above)"; }
+echo "   $((SECONDS - t0)) s"
+RPM=$(compgen -G "$TMP/rpm/${PKG}-[0-9]*.rpm" | head -n 1) || true
+[ -n "$RPM" ] || fail "no ${PKG}-VERSION.rpm in $TMP/rpm"
+q() { rpm -qp --nosignature "$@" "$RPM" 2>/dev/null; }
+
+step "contents of $(basename "$RPM") (rpm -qp --list)"
+q --list | grep -v '^/usr/lib/.build-id' >"$TMP/rpm.list"
+version=$(q --qf '%{VERSION}')
+has "$TMP/rpm.list" "${COMMON[@]}" /usr/lib/systemd/system/fleetidd.service \
+    "/usr/share/doc/fleetid-$version/README.md"
+for p in "${MANPAGES[@]}"; do has "$TMP/rpm.list" "/usr/share/man/$p.gz"; done
+for d in "$SRCDIR"/docs/*.md; do has "$TMP/rpm.list" "/usr/share/doc/fleetid-$version/$(basename "$d")"; done
+q --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' >"$TMP/rpm.flags"
+grep -qx "cn /etc/fleetid/fleetid.conf" "$TMP/rpm.flags" ||
+    fail "/etc/fleetid/fleetid.conf is not %config(noreplace): $(grep fleetid.conf "$TMP/rpm.flags")"
+
+step "the .deb and the RPM ship the same files"
+# The same tree but for the unit directory (Debian 12: /lib) and the
+# distributions' documentation conventions (gzip, doc dir name, copyright).
+normalize() {
+    sed -e 's|^/lib/systemd/system|/usr/lib/systemd/system|' -e 's|^/usr/share/doc/fleetid-[^/]*|/usr/share/doc/fleetid|' \
+        -e 's|^\(/usr/share/doc/fleetid/.*\)\.gz$|\1|' "$1" |
+        grep -v -e '^/usr/share/doc/fleetid/\(copyright\|changelog\(\.Debian\)\?\)$' -e '^/usr/share/lintian' \
+            -e '^/usr/lib/debug' | sort -u
+}
+# Files only: dpkg lists every parent directory, rpm only those it owns.
+files_only() { # ROOT LIST
+    while read -r f; do [ -d "$1$f" ] || echo "$f"; done <"$2"
+}
+rpm2cpio "$RPM" | (mkdir -p "$TMP/rpm-root" && cd "$TMP/rpm-root" && cpio -idm --quiet)
+files_only "$TMP/deb-root" "$TMP/deb.list" >"$TMP/deb.raw"
+normalize "$TMP/deb.raw" >"$TMP/deb.files"
+files_only "$TMP/rpm-root" "$TMP/rpm.list" >"$TMP/rpm.raw"
+normalize "$TMP/rpm.raw" >"$TMP/rpm.files"
+if ! diff "$TMP/deb.files" "$TMP/rpm.files" >"$TMP/files.diff"; then
+    cat "$TMP/files.diff" >&2
+    fail "the .deb (<) and the RPM (>) ship different files"
+fi
+echo "   $(wc -l <"$TMP/deb.files") files"
+check_unit "$TMP/rpm-root/usr/lib/systemd/system/fleetidd.service" "$TMP/rpm-root"
+check_man "$TMP/rpm-root" /usr/share/man
+
+step "scriptlets (rpm -qp --scripts)"
+q --scripts >"$TMP/rpm.scripts"
+awk '/^preinstall scriptlet/ { on = 1; next } /scriptlet/ { on = 0 } on' "$TMP/rpm.scripts" >"$TMP/rpm.pre"
+grep -q "systemd-sysusers .*fleetid.conf" "$TMP/rpm.pre" || fail "%pre does not run systemd-sysusers"
+grep -qx 'u fleetid - "fleetid identity agent" /var/lib/fleetid' "$TMP/rpm.pre" ||
+    fail "%pre does not carry systemd/fleetid.sysusers.conf (the user line)"
+grep -qx 'm fleetid tss' "$TMP/rpm.pre" || fail "%pre does not put fleetid in tss"
+awk '/^postinstall scriptlet/ { on = 1; next } /scriptlet/ { on = 0 } on' "$TMP/rpm.scripts" |
+    grep -q "preset fleetidd.service" || fail "%post does not apply the preset (%systemd_post)"
+awk '/^preuninstall scriptlet/ { on = 1; next } /scriptlet/ { on = 0 } on' "$TMP/rpm.scripts" |
+    grep -q "disable --now fleetidd.service" || fail "%preun does not stop fleetidd on erase (%systemd_preun)"
+awk '/^postuninstall scriptlet/ { on = 1; next } /scriptlet/ { on = 0 } on' "$TMP/rpm.scripts" |
+    grep -q "try-restart --no-block fleetidd.service" || fail "%postun does not restart fleetidd on upgrade"
+if grep -Eq "systemctl( --[a-z-]+)* (enable|start) " "$TMP/rpm.scripts"; then
+    fail "a scriptlet enables or starts fleetidd; it must not"
 fi
 
-step "installing"
-installed=1
-if ! dpkg -i "$DEB" >"$TMP/dpkg.log" 2>&1; then
-    # Missing dependencies: let apt bring them and finish the configuration.
-    DEBIAN_FRONTEND=noninteractive apt-get install -f -y -q >>"$TMP/dpkg.log" 2>&1 ||
-        { cat "$TMP/dpkg.log" >&2; fail "dpkg -i / apt-get -f could not install $DEB"; }
-fi
-dpkg-query -W -f='${Status}' "$PKG" | grep -q "install ok installed" ||
-    { cat "$TMP/dpkg.log" >&2; fail "$PKG is not configured after dpkg -i"; }
-
-getent passwd fleetid >/dev/null || fail "postinst did not create the user fleetid"
-id -nG fleetid | tr ' ' '\n' | grep -qx tss || fail "the user fleetid is not in the group tss"
-[ "$(getent passwd fleetid | cut -d: -f6)" = /var/lib/fleetid ] || fail "fleetid's home is not /var/lib/fleetid"
-
-step "running the installed programs"
-out=$(/usr/sbin/fleetidd --version) || fail "fleetidd --version failed"
-grep -q "^fleetidd [0-9]" <<<"$out" || fail "unexpected fleetidd --version output: $out"
-dpkg_version=$(dpkg-query -W -f='${Version}' "$PKG")
-grep -q "^fleetidd ${dpkg_version%%-*}\$" <<<"$out" ||
-    fail "fleetidd --version says '$out', the package is $dpkg_version"
-/usr/bin/fleetidctl --help >/dev/null || fail "fleetidctl --help failed"
-/usr/sbin/fleetid-provision --help >/dev/null || fail "fleetid-provision --help failed"
-out=$(/usr/sbin/fleetidd --check-config --config /etc/fleetid/fleetid.conf 2>&1) ||
-    fail "the shipped configuration does not load: $out"
-echo "$out"
-# As the service user, as the unit runs it: the configuration must be readable.
-out=$(setpriv --reuid=fleetid --regid=fleetid --init-groups /usr/sbin/fleetidd --check-config 2>&1) ||
-    fail "fleetidd --check-config as the user fleetid failed: $out"
-
-step "purging"
-dpkg --purge "$PKG" >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; fail "dpkg --purge failed"; }
-installed=0
-for f in /usr/sbin/fleetidd /etc/fleetid/fleetid.conf /usr/lib/sysusers.d/fleetid.conf; do
-    [ ! -e "$f" ] || fail "$f is still there after purge"
+step "requires and provides (rpm -qp --requires / --provides)"
+q --requires >"$TMP/rpm.requires"
+for r in tpm2-openssl 'libtss2-esys.so.0()(64bit)' 'libtss2-tctildr.so.0()(64bit)' 'libssl.so.3()(64bit)' \
+         'libcurl.so.4()(64bit)' 'libsystemd.so.0()(64bit)' 'libconfig.so.9()(64bit)'; do
+    grep -qxF "$r" "$TMP/rpm.requires" || fail "the RPM does not require $r"
 done
-[ ! -e "$unit" ] || fail "$unit is still there after purge"
+q --provides >"$TMP/rpm.provides"
+release=$(q --qf '%{RELEASE}')
+for p in "fleetid = $version-$release" "config(fleetid) = $version-$release"; do
+    grep -qxF "$p" "$TMP/rpm.provides" || fail "the RPM does not provide $p"
+done
 
-echo "PASS: test-packaging"
+step "rpmlint"
+t0=$SECONDS
+rpmlint -c "$SRCDIR/packaging/rpm/rpmlint-debian-test.toml" "$RPM" "$SRCDIR/packaging/rpm/fleetid.spec" \
+    >"$TMP/rpmlint.log" 2>&1 || true
+grep "^$PKG" "$TMP/rpmlint.log" || true
+grep -q "^ *1 packages and 1 specfiles checked; 0 errors, 0 warnings" "$TMP/rpmlint.log" || {
+    tail -n 3 "$TMP/rpmlint.log" >&2
+    fail "rpmlint reports errors or warnings (above); fix them, or filter one in packaging/rpm/rpmlint-debian-test.toml with its reason"
+}
+echo "   no error, no warning ($((SECONDS - t0)) s)"
+
+# ---- optional: install on this (throwaway) machine ----
+
+if [ "$install" = 1 ]; then
+    step "installing (FLEETID_TEST_PACKAGING_INSTALL=1)"
+    installed=1
+    if ! dpkg -i "$DEB" >"$TMP/dpkg.log" 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -f -y -q >>"$TMP/dpkg.log" 2>&1 ||
+            { cat "$TMP/dpkg.log" >&2; fail "dpkg -i / apt-get -f could not install $DEB"; }
+    fi
+    dpkg-query -W -f='${Status}' "$PKG" | grep -q "install ok installed" ||
+        { cat "$TMP/dpkg.log" >&2; fail "$PKG is not configured after dpkg -i"; }
+    getent passwd fleetid >/dev/null || fail "postinst did not create the user fleetid"
+    id -nG fleetid | tr ' ' '\n' | grep -qx tss || fail "the user fleetid is not in the group tss"
+    out=$(/usr/sbin/fleetidd --version) || fail "fleetidd --version failed"
+    grep -q "^fleetidd $(dpkg-query -W -f='${Version}' "$PKG" | cut -d- -f1)\$" <<<"$out" ||
+        fail "fleetidd --version says '$out'"
+    out=$(setpriv --reuid=fleetid --regid=fleetid --init-groups /usr/sbin/fleetidd --check-config 2>&1) ||
+        fail "fleetidd --check-config as the user fleetid failed: $out"
+    [ -f /usr/share/man/man5/fleetid.conf.5.gz ] ||
+        fail "fleetid.conf(5) is not installed (does /etc/dpkg/dpkg.cfg.d exclude /usr/share/man?)"
+    step "purging"
+    dpkg --purge "$PKG" >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; fail "dpkg --purge failed"; }
+    installed=0
+    for f in "${COMMON[@]}" /lib/systemd/system/fleetidd.service; do
+        [ ! -e "$f" ] || fail "$f is still there after purge"
+    done
+fi
+
+echo "PASS: test-packaging ($SECONDS s)"

@@ -11,6 +11,9 @@ FLEETID_PACKAGES=(
     tpm2-openssl tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
     python3 python3-cryptography debhelper dpkg-dev
     clang libclang-rt-14-dev # the libFuzzer build of tests/fuzz (build-fuzz)
+    # test-man-pages (mandoc); test-packaging (lintian; rpm, rpmlint, and elfutils
+    # for eu-strip, which the RPM's debuginfo split needs)
+    mandoc lintian rpm rpmlint elfutils
 )
 
 deps_install() {
