@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
+#include "monitor/daemon-state.h"
 #include "monitor/metrics.h"
 #include "monitor/severity.h"
 #include "renew/schedule.h"
@@ -842,9 +843,8 @@ static char *check_record_insane(const StatusRecord *r) {
         _cleanup_free_ char *state = NULL;
         char *s;
 
-        for (size_t i = 0; metrics_states[i]; i++)
-                if (streq_ptr(r->state, metrics_states[i]))
-                        goto state_ok;
+        if (daemon_state_from_string(r->state) >= 0)
+                goto state_ok;
         state = one_line(r->state, 64);
         if (!state || asprintf(&s, "the status file has an unknown state '%s'; it is damaged or not fleetidd's",
                                state) < 0)
@@ -1100,19 +1100,21 @@ static int verb_renew(void) {
 
         for (int i = 0; i < RENEW_WAIT_SEC * 5; i++) {
                 _cleanup_(status_record_done) StatusRecord rec = {};
+                DaemonState state;
 
                 usleep(200 * 1000);
                 /* Only an outcome of an attempt that started after our request counts. */
                 if (load_record(config, store, &rec, NULL) < 0 || rec.renew_answered <= before)
                         continue;
-                if (streq_ptr(rec.state, "enrolled")) {
+                state = daemon_state_from_string(rec.state);
+                if (state == DAEMON_STATE_ENROLLED) {
                         printf("renewed\n");
                         if (rec.write_error)
                                 printf("but fleetidd cannot write its state directory: %s\n", rec.write_error);
                         return 0;
                 }
-                if (streq_ptr(rec.state, "waiting-retry") || streq_ptr(rec.state, "failed") ||
-                    streq_ptr(rec.state, "waiting-clock")) {
+                if (state == DAEMON_STATE_WAITING_RETRY || state == DAEMON_STATE_FAILED ||
+                    state == DAEMON_STATE_WAITING_CLOCK) {
                         printf("renewal did not succeed: %s%s%s\n", rec.state, rec.last_error ? ": " : "",
                                strempty(rec.last_error));
                         return 1;

@@ -103,7 +103,7 @@ int manager_clock_ready(Manager *m, bool for_renewal) {
                            "renewing certificates",
                            diag_text(&d, r));
         bool first = !m->clock_change_source;
-        manager_set_state(m, "waiting-clock", diag_text(&d, r));
+        manager_set_state(m, DAEMON_STATE_WAITING_CLOCK, diag_text(&d, r));
         if (first)
                 manager_event(m, HOOK_EVENT_CLOCK_UNSYNCHRONIZED, NULL);
         r = clock_wait_start(m);

@@ -97,7 +97,7 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
         if (r < 0)
                 return r;
 
-        manager_set_state(m, "enrolling", NULL);
+        manager_set_state(m, DAEMON_STATE_ENROLLING, NULL);
         r = enroll_first(c, tpm, m->store, password, now, res, d);
         if (res->birth_refused)
                 log_notice("the EST server refused the birth certificate in the TLS handshake (alert %s); "
@@ -152,7 +152,7 @@ static int enroll_run(Manager *m) {
                 if (fetched)
                         m->last_success = (uint64_t) time(NULL);
                 if (m->oneshot) {
-                        manager_set_state(m, "enrolled", NULL);
+                        manager_set_state(m, DAEMON_STATE_ENROLLED, NULL);
                         manager_announce_trust_changes(m, &res.trust_changes);
                         enroll_result_done(&res);
                         manager_notify_ready(m, "enrolled");
@@ -164,7 +164,7 @@ static int enroll_run(Manager *m) {
                 r = manager_schedule_renewal(m);
                 if (r < 0) {
                         /* The next attempt finds the identity unusable and enrolls anew. */
-                        manager_set_state(m, "failed",
+                        manager_set_state(m, DAEMON_STATE_FAILED,
                                           "enrolled, but the stored certificate cannot be read back");
                         r = manager_schedule_attempt(m, m->config->retry_max_sec);
                 }
@@ -196,7 +196,7 @@ static int enroll_run(Manager *m) {
                            "enrollment failed: %s (attempt %u); not retrying (--oneshot)", diag_text(&d, r),
                            m->failures);
                 m->exit_code = EXIT_TEMPFAIL;
-                manager_set_state(m, "failed", diag_text(&d, r));
+                manager_set_state(m, DAEMON_STATE_FAILED, diag_text(&d, r));
                 return sd_event_exit(m->event, EXIT_TEMPFAIL);
         }
 
@@ -204,7 +204,7 @@ static int enroll_run(Manager *m) {
                    "enrollment failed: %s (attempt %u); retrying in %s%s", diag_text(&d, r), m->failures,
                    delay_text, server_asked ? " as the server asked" : "");
         m->next_attempt = (uint64_t) time(NULL) + delay;
-        manager_set_state(m, "waiting-retry", diag_text(&d, r));
+        manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&d, r));
         manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
         return manager_schedule_attempt(m, delay);
 }

@@ -124,7 +124,7 @@ int manager_schedule_renewal(Manager *m) {
                 due = held;
                 m->next_attempt = (uint64_t) (due > now ? due : now);
         }
-        manager_set_state(m, "enrolled", NULL);
+        manager_set_state(m, DAEMON_STATE_ENROLLED, NULL);
         (void) manager_cacerts_start(m);
 
         /* CLOCK_REALTIME at an absolute time: right after suspend and after the wall
@@ -209,7 +209,7 @@ static int renew_run(Manager *m) {
                 return arm_in(m, m->config->retry_initial_sec);
         if (r == 0)
                 return 0;
-        manager_set_state(m, "renewing", NULL);
+        manager_set_state(m, DAEMON_STATE_RENEWING, NULL);
         m->last_attempt = (uint64_t) time(NULL);
         r = renew_attempt(m, &res, &d);
         if (r >= 0 || res.identity_unusable)
@@ -226,7 +226,7 @@ static int renew_run(Manager *m) {
                 r = manager_schedule_renewal(m);
                 if (r < 0) {
                         /* The next attempt finds the identity unusable and enrolls anew. */
-                        manager_set_state(m, "failed",
+                        manager_set_state(m, DAEMON_STATE_FAILED,
                                           "renewed, but the stored certificate cannot be read back");
                         r = arm_in(m, m->config->renew_retry_max_sec);
                 }
@@ -248,7 +248,7 @@ static int renew_run(Manager *m) {
                 }
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                            "cannot renew: %s; enrolling again with the birth identity", diag_text(&d, r));
-                manager_set_state(m, "enrolling", diag_text(&d, r));
+                manager_set_state(m, DAEMON_STATE_ENROLLING, diag_text(&d, r));
                 manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
                 m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
                 return manager_schedule_attempt(m, 0);
@@ -271,7 +271,7 @@ static int renew_run(Manager *m) {
                    res.hint.retry_after_given ? " as the server asked" : "");
         renew_result_done(&res);
         m->next_attempt = (uint64_t) time(NULL) + delay;
-        manager_set_state(m, "waiting-retry", diag_text(&d, r));
+        manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&d, r));
         manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
         return arm_in(m, delay);
 }
@@ -286,7 +286,7 @@ int manager_renewal_impossible(Manager *m, int error, const Diag *d) {
                    "again with its birth identity and needs a person; checking again in %us",
                    diag_text(d, error), m->config->renew_retry_max_sec);
         m->next_attempt = (uint64_t) time(NULL) + m->config->renew_retry_max_sec;
-        manager_set_state(m, "failed", diag_text(d, error));
+        manager_set_state(m, DAEMON_STATE_FAILED, diag_text(d, error));
         manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
         return manager_schedule_attempt(m, m->config->renew_retry_max_sec);
 }
@@ -299,7 +299,7 @@ int manager_renew_now(Manager *m) {
                 /* Answered at once: the status says what is going on instead. */
                 snprintf(error, sizeof(error), "%s", m->last_error);
                 m->renew_answered = m->renew_requests;
-                manager_set_state(m, m->state ?: "enrolling", error);
+                manager_set_state(m, m->state >= 0 ? m->state : DAEMON_STATE_ENROLLING, error);
                 log_notice("renewal requested, but there is no operational certificate yet; enrollment is "
                            "already being attempted");
                 return 0;

@@ -147,7 +147,7 @@ void manager_event(Manager *m, const char *event, char **extra) {
 
         if (!m->config->hook)
                 return;
-        snprintf(state, sizeof(state), HOOK_VAR_STATE "=%s", strempty(m->state));
+        snprintf(state, sizeof(state), HOOK_VAR_STATE "=%s", strempty(daemon_state_to_string(m->state)));
         snprintf(sev, sizeof(sev), HOOK_VAR_SEVERITY "=%s", severity_to_string(m->severity));
         snprintf(failures, sizeof(failures), HOOK_VAR_FAILURES "=%u", m->failures);
         env[n++] = state;

@@ -42,7 +42,7 @@ static void save_status(Manager *m, const StatusRecord *rec) {
 void manager_write_status(Manager *m) {
         const char *error = m->last_error;
         StatusRecord rec = {
-                .state = m->state,
+                .state = (char *) daemon_state_to_string(m->state),
                 .last_error = *error ? (char *) error : NULL,
                 .updated = (uint64_t) time(NULL),
                 .last_success = m->last_success,
@@ -60,8 +60,8 @@ void manager_write_status(Manager *m) {
         Diag d = {};
         int r;
 
-        if (!m->state)
-                return;
+        if (!rec.state)
+                return; /* no state yet: nothing to say */
         if (m->store)
                 save_status(m, &rec);
         if (m->runtime) {
@@ -71,14 +71,17 @@ void manager_write_status(Manager *m) {
                         log_warning_errno(r, "cannot write the runtime copy of the status: %s",
                                           diag_text(&d, r));
         }
-        snprintf(status, sizeof(status), "STATUS=%s%s%.*s%s%.*s", m->state, *error ? ": " : "", 200, error,
+        snprintf(status, sizeof(status), "STATUS=%s%s%.*s%s%.*s", rec.state, *error ? ": " : "", 200, error,
                  m->write_error[0] ? "; cannot write the state directory: " : "", 200, m->write_error);
         (void) sd_notify(0, status);
         manager_report(m);
 }
 
-void manager_set_state(Manager *m, const char *state, const char *error) {
-        m->state = (char *) state;
+void manager_set_state(Manager *m, DaemonState state, const char *error) {
+        if (state != m->state)
+                log_info("state: %s -> %s", daemon_state_to_string(m->state) ?: "none",
+                         daemon_state_to_string(state));
+        m->state = state;
         snprintf(m->last_error, sizeof(m->last_error), "%s", error ? error : "");
         manager_write_status(m);
 }

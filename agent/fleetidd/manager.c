@@ -17,6 +17,7 @@ int manager_new(Config *config, bool oneshot, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->oneshot = oneshot;
+        m->state = _DAEMON_STATE_INVALID;
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;

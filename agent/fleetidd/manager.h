@@ -22,6 +22,7 @@
 #include "enroll/key-choice.h"
 #include "enroll/trust.h"
 #include "est/est.h"
+#include "monitor/daemon-state.h"
 #include "monitor/severity.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
@@ -48,7 +49,7 @@ typedef struct Manager {
         unsigned failures;     /* consecutive failed attempts */
         uint64_t last_success; /* unix seconds */
         uint64_t next_attempt; /* unix seconds, 0 = none */
-        char *state;           /* static string: "enrolling", "enrolled", ... */
+        DaemonState state;     /* _DAEMON_STATE_INVALID until the first is set */
         char last_error[DIAG_MAX];
 
         /* renewal */
@@ -140,7 +141,9 @@ void manager_log_key_choice(const KeyChoice *c);
 void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);
 
 /* manager-status.c */
-void manager_set_state(Manager *m, const char *state, const char *error);
+/* The one place the state changes: logs a transition, records the error (NULL
+ * clears it) and writes the status. */
+void manager_set_state(Manager *m, DaemonState state, const char *error);
 void manager_notify_ready(Manager *m, const char *status);
 
 /* Logs a warning for a /csrattrs an enrollment or renewal ("what") could not use. */

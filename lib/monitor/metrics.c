@@ -10,11 +10,6 @@
  * Nothing in it is secret (times, counters and the state name). */
 #define METRICS_FILE_MODE 0644
 
-const char *const metrics_states[] = {
-        "unprovisioned", "enrolling", "enrolled",      "renewing",
-        "waiting-retry", "failed",    "waiting-clock", NULL,
-};
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose)
 
 static void metric_header(FILE *f, const char *name, const char *type, const char *help) {
@@ -59,7 +54,6 @@ static void state_sample(FILE *f, const char *state, int value) {
 int metrics_format(const MetricsSnapshot *m, char **ret) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0;
-        bool known = false;
 
         if ((unsigned) m->severity >= _SEVERITY_MAX)
                 return -EINVAL;
@@ -92,14 +86,9 @@ int metrics_format(const MetricsSnapshot *m, char **ret) {
 
                 metric_header(f, "fleetid_state", "gauge",
                               "The state of fleetidd: 1 for the current state, 0 for the others.");
-                for (size_t i = 0; metrics_states[i]; i++) {
-                        bool current = streq_ptr(m->state, metrics_states[i]);
-
-                        known = known || current;
-                        state_sample(f, metrics_states[i], current);
-                }
-                if (m->state && !known)
-                        state_sample(f, m->state, 1);
+                /* Every state of the table, in its order (monitor/daemon-state.h). */
+                for (DaemonState i = 0; i < _DAEMON_STATE_MAX; i++)
+                        state_sample(f, daemon_state_to_string(i), m->state == i);
 
                 gauge(f, "fleetid_severity",
                       "How urgent the certificate's state is: 0 ok, 1 notice, 2 warning, 3 error, 4 critical.",

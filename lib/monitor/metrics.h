@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "monitor/daemon-state.h"
 #include "monitor/severity.h"
 #include "util/diag.h"
 
@@ -34,15 +35,12 @@ typedef struct MetricsSnapshot {
         time_t last_attempt;
         time_t next_attempt;
         unsigned consecutive_failures;
-        const char *state; /* one of metrics_states[], NULL = unknown */
+        DaemonState state; /* _DAEMON_STATE_INVALID = none yet */
         Severity severity;
         bool have_cert;         /* without one, the certificate times are left out */
         bool state_write_error; /* the last write to the state directory failed */
 } MetricsSnapshot;
 
-/* The states fleetid_state always lists (in this order), NULL-terminated. A
- * state outside this set gets a line of its own, its value escaped. */
-extern const char *const metrics_states[];
 
 /* The whole file, NUL-terminated. -EINVAL for a severity out of range. */
 int metrics_format(const MetricsSnapshot *m, char **ret);

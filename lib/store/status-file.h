@@ -24,7 +24,7 @@
 #define STATUS_FILE_MAX (64 * 1024)
 
 typedef struct StatusRecord {
-        /* "unprovisioned", "enrolling", "waiting-retry", "waiting-clock", "enrolled", "renewing", "failed" */
+        /* a name from monitor/daemon-state.h (not checked here: fleetidctl check does) */
         char *state;
         char *last_error;         /* one line, NULL if none */
         uint64_t updated;         /* unix seconds of the write */

@@ -14,7 +14,6 @@
 #include "util/fileio.h"
 
 #define STATE_LINES(enrolled)                              \
-        "fleetid_state{state=\"unprovisioned\"} 0\n"       \
         "fleetid_state{state=\"enrolling\"} 0\n"           \
         "fleetid_state{state=\"enrolled\"} " enrolled "\n" \
         "fleetid_state{state=\"renewing\"} 0\n"            \
@@ -51,7 +50,7 @@ static const MetricsSnapshot full = {
         .last_attempt = 1800000050,
         .next_attempt = 1821128320,
         .consecutive_failures = 0,
-        .state = "enrolled",
+        .state = DAEMON_STATE_ENROLLED,
         .severity = SEVERITY_OK,
         .have_cert = true,
 };
@@ -89,7 +88,7 @@ static void test_format_exact(void **state) {
 static void test_format_unknowns_left_out(void **state) {
         /* a device that never enrolled: no certificate, nothing ever happened */
         MetricsSnapshot m = {
-                .state = "enrolling",
+                .state = DAEMON_STATE_ENROLLING,
                 .severity = SEVERITY_OK,
                 .consecutive_failures = 3,
                 /* ignored without a certificate */
@@ -100,7 +99,6 @@ static void test_format_unknowns_left_out(void **state) {
 
         assert_int_equal(metrics_format(&m, &text), 0);
         assert_string_equal(text, FAILURES("3") STATE_HEADER
-                            "fleetid_state{state=\"unprovisioned\"} 0\n"
                             "fleetid_state{state=\"enrolling\"} 1\n"
                             "fleetid_state{state=\"enrolled\"} 0\n"
                             "fleetid_state{state=\"renewing\"} 0\n"
@@ -141,21 +139,12 @@ static void test_format_some_times(void **state) {
         assert_non_null(strstr(text, "\nfleetid_renewal_last_attempt_timestamp_seconds -5\n"));
 }
 
-static void test_format_state_escaping(void **state) {
+static void test_format_no_state(void **state) {
         MetricsSnapshot m = full;
         _cleanup_free_ char *text = NULL;
 
-        /* not a known state: all known ones 0, an extra line for it, escaped */
-        m.state = "we\\ird\"state\nx";
-        assert_int_equal(metrics_format(&m, &text), 0);
-        assert_non_null(strstr(
-                text, STATE_HEADER STATE_LINES("0") "fleetid_state{state=\"we\\\\ird\\\"state\\nx\"} 1\n"
-                                                    "# HELP fleetid_severity "));
-
-        /* no state at all: every known state 0, no extra line */
-        m.state = NULL;
-        free(text);
-        text = NULL;
+        /* no state yet: every state listed, all 0 */
+        m.state = _DAEMON_STATE_INVALID;
         assert_int_equal(metrics_format(&m, &text), 0);
         assert_non_null(strstr(text, STATE_HEADER STATE_LINES("0") "# HELP fleetid_severity "));
 }
@@ -170,15 +159,21 @@ static void test_format_bad_severity(void **state) {
 }
 
 static void test_known_states(void **state) {
-        static const char *const expected[] = { "unprovisioned", "enrolling", "enrolled",     "renewing",
-                                                "waiting-retry", "failed",    "waiting-clock" };
-        size_t n = 0;
+        /* One table, in the metrics file's order; every name maps back. */
+        static const char *const expected[] = { "enrolling",     "enrolled", "renewing",
+                                                "waiting-retry", "failed",   "waiting-clock" };
 
-        for (; metrics_states[n]; n++) {
-                assert_true(n < ELEMENTSOF(expected));
-                assert_string_equal(metrics_states[n], expected[n]);
+        assert_int_equal(_DAEMON_STATE_MAX, ELEMENTSOF(expected));
+        for (DaemonState i = 0; i < _DAEMON_STATE_MAX; i++) {
+                assert_string_equal(daemon_state_to_string(i), expected[i]);
+                assert_int_equal(daemon_state_from_string(expected[i]), i);
         }
-        assert_int_equal(n, ELEMENTSOF(expected));
+        assert_null(daemon_state_to_string(_DAEMON_STATE_MAX));
+        assert_null(daemon_state_to_string(_DAEMON_STATE_INVALID));
+        assert_int_equal(daemon_state_from_string("unprovisioned"), _DAEMON_STATE_INVALID);
+        assert_int_equal(daemon_state_from_string("Enrolled"), _DAEMON_STATE_INVALID);
+        assert_int_equal(daemon_state_from_string(""), _DAEMON_STATE_INVALID);
+        assert_int_equal(daemon_state_from_string(NULL), _DAEMON_STATE_INVALID);
 }
 
 /* Entries of dir besides "." and "..". */
@@ -221,7 +216,7 @@ static void test_write_atomic(void **state) {
         old_fd = open(path, O_RDONLY | O_CLOEXEC);
         assert_true(old_fd >= 0);
 
-        m.state = "renewing";
+        m.state = DAEMON_STATE_RENEWING;
         m.consecutive_failures = 2;
         m.severity = SEVERITY_WARNING;
         assert_int_equal(metrics_write(path, &m, &d), 0);
@@ -264,14 +259,10 @@ static void test_write_missing_dir(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_format_exact),
-                cmocka_unit_test(test_format_unknowns_left_out),
-                cmocka_unit_test(test_format_some_times),
-                cmocka_unit_test(test_format_write_error),
-                cmocka_unit_test(test_format_state_escaping),
-                cmocka_unit_test(test_format_bad_severity),
-                cmocka_unit_test(test_known_states),
-                cmocka_unit_test(test_write_atomic),
+                cmocka_unit_test(test_format_exact),      cmocka_unit_test(test_format_unknowns_left_out),
+                cmocka_unit_test(test_format_some_times), cmocka_unit_test(test_format_write_error),
+                cmocka_unit_test(test_format_no_state),   cmocka_unit_test(test_format_bad_severity),
+                cmocka_unit_test(test_known_states),      cmocka_unit_test(test_write_atomic),
                 cmocka_unit_test(test_write_missing_dir),
         };
 
