@@ -32,6 +32,7 @@
 #include "monitor/metrics.h"
 #include "monitor/severity.h"
 #include "renew/schedule.h"
+#include "store/state-certs.h"
 #include "store/state-store.h"
 #include "store/status-file.h"
 #include "util/fileio.h"
@@ -867,24 +868,22 @@ state_ok:
  * 0 if it is; -ENOENT without an EST CA set; else the reason in d. */
 static int check_issuer(StateStore *store, time_t now, time_t not_before, time_t not_after, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL, *ca = NULL;
-        _cleanup_free_ char *op_path = NULL, *ca_path = NULL;
         /* OpenSSL takes notAfter itself as expired: the second before it. */
         time_t last = not_after > not_before ? not_after - 1 : not_after;
         time_t at = now < not_before ? not_before : now > last ? last : now;
         int r;
 
-        if (asprintf(&op_path, "%s/%s", state_store_path(store), STATE_OPERATIONAL_CERT) < 0 ||
-            asprintf(&ca_path, "%s/%s", state_store_path(store), STATE_TRUST_ANCHORS) < 0)
-                return -ENOMEM;
-        r = certs_load_pem_file(ca_path, &ca, d);
+        /* Both read as every state file is: no symlink followed, bounded. */
+        r = state_certs_load(store, STATE_TRUST_ANCHORS, &ca, d);
         if (r < 0)
                 return diag_prefix(d, r, "cannot tell who issued the operational certificate: no EST CA set");
-        r = certs_load_pem_file(op_path, &certs, d);
+        r = state_certs_load(store, STATE_OPERATIONAL_CERT, &certs, d);
         if (r < 0)
-                return diag_prefix(d, r, "%s", op_path);
+                return r;
         r = cert_verify_chain(sk_X509_value(certs, 0), certs, ca, at, true, d);
         if (r < 0)
-                return diag_prefix(d, r, "operational certificate not issued by the EST CA set (%s)", ca_path);
+                return diag_prefix(d, r, "operational certificate not issued by the EST CA set (%s/%s)",
+                                   state_store_path(store), STATE_TRUST_ANCHORS);
         return 0;
 }
 

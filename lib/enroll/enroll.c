@@ -135,24 +135,37 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
         return 0;
 }
 
-/* Reuses the pending operational key if one of type alg is at the handle, else creates it. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, KeyAlgorithm alg,
-                                   EVP_PKEY **ret_pub, bool *ret_created, Diag *d) {
+/* Reuses the pending operational key at the handle if it is of the chosen
+ * type, else creates it. When the server asked for no key type this time
+ * (/csrattrs silent, or unusable), a pending key of another allowed type is
+ * reused as it is and the choice follows it: after a 202 the repeated request
+ * must be the same (RFC 7030 4.2.3), and a flaky /csrattrs must not cost a key. */
+static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, unsigned reuse_allowed,
+                                   KeyChoice *choice, EVP_PKEY **ret_pub, bool *ret_created, Diag *d) {
         uint32_t attributes;
+        KeyAlgorithm pending;
         int r;
 
         *ret_created = false;
         r = tpm_key_read_public(tpm, handle, ret_pub, &attributes, d);
-        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0 && key_algorithm_of_pkey(*ret_pub) == alg)
-                return 0;
+        if (r >= 0 && tpm_key_check_attributes(attributes, NULL) >= 0) {
+                pending = key_algorithm_of_pkey(*ret_pub);
+                if (pending == choice->algorithm)
+                        return 0;
+                if (pending != _KEY_ALG_INVALID && (reuse_allowed & KEY_ALG_BIT(pending))) {
+                        choice->algorithm = pending;
+                        choice->digest = key_algorithm_default_digest(pending);
+                        return 0;
+                }
+        }
         if (r >= 0) {
                 /* Something that is not ours, or a key of another type than the
                  * server asks for now, sits there: make room for the right key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, true, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, false, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, false, d);
         if (r < 0)
                 return r;
         *ret_created = true;
@@ -287,8 +300,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         ret->csrattrs.why = unusable;
         if (r < 0)
                 goto out;
-        r = operational_key_prepare(c, tpm, ret->key_handle, ret->key_choice.algorithm, &op_pub,
-                                    &ret->key_created, d);
+        /* Nothing asked about the key: a pending key of an allowed type is kept. */
+        r = operational_key_prepare(c, tpm, ret->key_handle, ret->key_choice.asked[0] ? 0 : policy.allowed,
+                                    &ret->key_choice, &op_pub, &ret->key_created, d);
         if (r < 0)
                 goto out;
         r = tpm_provider_load_key(ret->key_handle, &op_key, d);

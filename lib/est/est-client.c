@@ -329,6 +329,9 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
         CURL *h = c->curl;
         if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            /* One connection at a time: a fresh one (a CSR bound to it after a 401)
+             * closes the old, which libcurl could otherwise pick for the POST. */
+            curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_TIMEOUT, (long) (o->timeout_sec ?: 60)) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long) (o->connect_timeout_sec ?: 15)) != CURLE_OK ||

@@ -7,12 +7,15 @@
 #include <stdlib.h>
 
 #include "tpm/tpm-provider.h"
+#include "util/macro.h"
 
 int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d) {
         _cleanup_(tpm_provider_teardown) TpmProviders p = {};
 
-        /* The tpm2 provider reads its TCTI from the environment when it initialises. */
-        if (tcti && setenv("TPM2OPENSSL_TCTI", tcti, 1) < 0)
+        /* The tpm2 provider reads its TCTI from the environment when it
+         * initialises. Set only when it differs: a resolver thread libcurl left
+         * behind may be reading the environment. */
+        if (tcti && !streq_ptr(getenv("TPM2OPENSSL_TCTI"), tcti) && setenv("TPM2OPENSSL_TCTI", tcti, 1) < 0)
                 return diag_set(d, -errno, "cannot set TPM2OPENSSL_TCTI");
 
         /* The errors are drained (into d) before the cleanup unloads the

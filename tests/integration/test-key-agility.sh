@@ -83,6 +83,21 @@ enroll_asked rsa3072 rsa-3072 sha384WithRSAEncryption "key RSA 3072, hash SHA384
 enroll_asked p256 ecc-p256 ecdsa-with-SHA256 "key prime256v1, hash SHA256"
 enroll_asked p384 ecc-p384 ecdsa-with-SHA384 "key secp384r1, hash SHA384"
 
+step "a request deferred with 202 is repeated with its key when /csrattrs then asks nothing"
+# RFC 7030 4.2.3: the client repeats the deferred request. A /csrattrs that
+# asks for nothing (or fails) the second time must not make fleetid replace the
+# pending key with its default type.
+rm -f "$OPERATIONAL"
+est_control '{"csrattrs_key": "rsa2048", "faults": [{"match": "simpleenroll", "status": 202, "retry_after": 1, "count": 1}]}'
+rc=0
+fleetid_enroll_once || rc=$?
+fleetid_expect_eq "$rc" 75 "202: the first attempt's exit status"
+pending=$(fleetid_tpm_pubkey $OP_HANDLE)
+est_control '{"csrattrs": "notfound404"}'
+fleetid_enroll_once || lab_fail "202 then /csrattrs 404: fleetidd --oneshot failed"
+fleetid_expect_eq "$(cert_key_text)" rsa-2048 "202 then /csrattrs 404: the key of the issued certificate"
+fleetid_expect_eq "$(fleetid_tpm_pubkey $OP_HANDLE)" "$pending" "202 then /csrattrs 404: the pending TPM key"
+
 step "renewal with mutual TLS on the P-384 operational key, asked for RSA-3072"
 est_control '{"csrattrs_key": "rsa3072"}'
 fleetid_daemon_start
