@@ -7,8 +7,12 @@
 #  2. checks formatting;
 #  3. builds with -Werror and runs the unit and integration tests;
 #  4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-#     the tests under it.
-# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4 (quick local runs).
+#     the tests under it;
+#  5. the booted-OS system test (tests/system/run.sh: a Debian guest in QEMU
+#     with a TPM installs the .deb and enrolls); it is skipped (exit 77) where
+#     QEMU or mmdebstrap cannot run.
+# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4, FLEETID_SKIP_SYSTEM=1 step 5
+# (quick local runs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,5 +47,18 @@ if [ -z "${FLEETID_SKIP_ASAN:-}" ]; then
     export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+fi
+
+if [ -z "${FLEETID_SKIP_SYSTEM:-}" ]; then
+    echo "run.sh: system test (tests/system/run.sh)"
+    [ "$(id -u)" -ne 0 ] || deps_install "${FLEETID_SYSTEM_PACKAGES[@]}"
+    rc=0
+    bash tests/system/run.sh || rc=$?
+    if [ $rc -eq 77 ]; then
+        echo "run.sh: the system test was SKIPPED (reason above)"
+    elif [ $rc -ne 0 ]; then
+        echo "run.sh: the system test failed" >&2
+        exit $rc
+    fi
 fi
 echo "run.sh: all checks passed"
