@@ -123,13 +123,13 @@ boot() {
         exit 0
     fi
     for ((i = 0; i < limit * 2; i++)); do
-        if grep -q "^SYSTEST-CUT-POWER" "$console" 2>/dev/null; then
+        if grep -q "SYSTEST-CUT-POWER" "$console" 2>/dev/null; then
             kill -9 "$qemu_pid"
             rc=2
             break
         fi
-        if grep -q "^SYSTEST-VERDICT:" "$console" 2>/dev/null; then
-            grep -q "^SYSTEST-VERDICT: PASS" "$console" && rc=0
+        if grep -q "SYSTEST-VERDICT:" "$console" 2>/dev/null; then
+            grep -q "SYSTEST-VERDICT: PASS" "$console" && rc=0
             break
         fi
         kill -0 "$qemu_pid" 2>/dev/null || break
@@ -142,9 +142,9 @@ boot() {
     qemu_pid=
     wait "$swtpm_pid" 2>/dev/null || true
     swtpm_pid=
-    grep -a "^SYSTEST" "$console" | grep -av "^SYSTEST-JOURNAL" || true
+    grep -a "SYSTEST" "$console" | sed -n '/SYSTEST-JOURNAL-BEGIN/,/SYSTEST-JOURNAL-END/!p' || true
     if [ $rc -eq 1 ]; then
-        grep -q "^SYSTEST-VERDICT:" "$console" || echo "system test: no verdict from the guest within ${limit}s"
+        grep -q "SYSTEST-VERDICT:" "$console" || echo "system test: no verdict from the guest within ${limit}s"
         echo "---- guest console ($phase) ----"
         cat "$console"
         echo "---- end of guest console ----"

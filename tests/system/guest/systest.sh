@@ -36,7 +36,9 @@ finish() {
     shift
     if [ "$verdict" = FAIL ]; then
         echo "SYSTEST-JOURNAL-BEGIN"
-        journalctl -b --no-pager -o short-monotonic | tail -n 300
+        journalctl -b --no-pager -o short-monotonic -u fleetidd.service -u fleetid-lab-est.service | tail -n 150
+        echo "SYSTEST: warnings and errors of this boot:"
+        journalctl -b --no-pager -o short-monotonic -p warning | tail -n 50
         echo "SYSTEST-JOURNAL-END"
         [ -f "$EST_LOG" ] && { echo "SYSTEST: EST log:"; tail -n 20 "$EST_LOG"; }
     fi
@@ -114,7 +116,7 @@ wait_active() {
 phase_install() {
     [ -c /dev/tpmrm0 ] || fail "the guest kernel offers no /dev/tpmrm0"
     say "apt install the .deb"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download "$P"/fleetid_*.deb ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$P"/fleetid_*.deb ||
         fail "apt-get install of the .deb failed"
     id fleetid >/dev/null || fail "the package created no user fleetid"
 
@@ -152,8 +154,26 @@ est: { url = "https://localhost:$EST_PORT/.well-known/est"; trust_anchors = "/et
 retry: { initial = 2; max = 10; };
 CONF
 
+    say "systemd-analyze verify"
+    local unit exposure
+    unit=$(systemctl show -P FragmentPath fleetidd.service)
+    systemd-analyze verify "$unit" >/root/verify.out 2>&1 || { cat /root/verify.out; fail "systemd-analyze verify failed"; }
+    [ ! -s /root/verify.out ] || { cat /root/verify.out; fail "systemd-analyze verify is not clean"; }
+
+    say "systemd-analyze security"
+    systemd-analyze security --no-pager fleetidd.service >/root/security.out 2>&1
+    exposure=$(sed -n 's/.*Overall exposure level for fleetidd.service: \([0-9.]*\).*/\1/p' /root/security.out)
+    [ -n "$exposure" ] || { cat /root/security.out; fail "no exposure level from systemd-analyze security"; }
+    echo "SYSTEST-EXPOSURE: $exposure"
+    grep -v '^  ✓' /root/security.out | head -n 40
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 2.0 else 1)" "$exposure" ||
+        fail "systemd-analyze security: exposure $exposure is above 2.0"
+
+    journalctl --list-catalog | grep -q "^$MSG_ENROLLED " ||
+        fail "the fleetid catalog is not in journalctl --list-catalog"
+
     say "systemctl start fleetidd"
-    timeout 300 systemctl start fleetidd.service || fail "systemctl start fleetidd failed"
+    timeout 180 systemctl start fleetidd.service || fail "systemctl start fleetidd failed (state: $(status_get state))"
     systemctl -q is-active fleetidd.service || fail "fleetidd.service is not active"
     local pid user
     pid=$(systemctl show -P MainPID fleetidd.service)
@@ -169,22 +189,6 @@ CONF
     ! command -v tpm2-abrmd >/dev/null || fail "tpm2-abrmd is installed in the guest"
     fleetidctl status || fail "fleetidctl status failed"
     fleetidctl check || fail "fleetidctl check is not OK"
-
-    say "systemd-analyze verify"
-    local unit
-    unit=$(systemctl show -P FragmentPath fleetidd.service)
-    systemd-analyze verify "$unit" >/root/verify.out 2>&1 || { cat /root/verify.out; fail "systemd-analyze verify failed"; }
-    [ ! -s /root/verify.out ] || { cat /root/verify.out; fail "systemd-analyze verify is not clean"; }
-
-    say "systemd-analyze security"
-    systemd-analyze security --no-pager fleetidd.service >/root/security.out 2>&1
-    local exposure
-    exposure=$(sed -n 's/.*Overall exposure level for fleetidd.service: \([0-9.]*\).*/\1/p' /root/security.out)
-    [ -n "$exposure" ] || { cat /root/security.out; fail "no exposure level from systemd-analyze security"; }
-    echo "SYSTEST-EXPOSURE: $exposure"
-    grep -v '^  ✓' /root/security.out | head -n 40
-    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 2.0 else 1)" "$exposure" ||
-        fail "systemd-analyze security: exposure $exposure is above 2.0"
 
     say "journal: MESSAGE_ID and catalog"
     journalctl -u fleetidd.service MESSAGE_ID=$MSG_ENROLLED --no-pager | grep -q fleetidd ||
@@ -270,6 +274,9 @@ phase_recover() {
     [ ! -e "$STATE" ] || say "note: $STATE is kept after the purge: $(ls -A "$STATE" | tr '\n' ' ')"
     finish PASS "identity intact after reboot and power cut; clock forward renews, back keeps; purged"
 }
+
+# The agent's and the EST server's journal, live on the console.
+journalctl -f -n 0 -o short-monotonic -u fleetidd.service -u fleetid-lab-est.service &
 
 case $phase in
 install) phase_install ;;
