@@ -89,6 +89,10 @@ cp "$src"/tests/lab/*.py "$work/payload/lab/"
 python3 "$src/tests/lab/pki.py" init "$work/payload/lab/pki" >/dev/null || fail "tests/lab/pki.py init failed"
 cp "$here/guest/systest.sh" "$work/payload/guest/"
 [ -z "${FLEETID_SYSTEST_SHELL:-}" ] || : >"$work/payload/shell"
+case ${FLEETID_SYSTEST_TCTI:-device} in
+device | tabrmd) echo "${FLEETID_SYSTEST_TCTI:-device}" >"$work/payload/tcti" ;;
+*) fail "FLEETID_SYSTEST_TCTI must be device or tabrmd, not '$FLEETID_SYSTEST_TCTI'" ;;
+esac
 
 qemu-img create -q -f qcow2 -b "$image" -F raw "$work/root.qcow2" || fail "qemu-img create failed"
 mkdir -p "$work/tpm"

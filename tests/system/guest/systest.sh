@@ -24,7 +24,13 @@ STATE=/var/lib/fleetid
 EST_PORT=8443
 EST_LOG=$LAB/est.log
 SERIAL=SN-SYSTEST-0001
-TCTI=device:/dev/tpmrm0
+# "device" (default): the kernel resource manager. "tabrmd": tpm2-abrmd on
+# the system bus over /dev/tpm0, a diagnostic mode (README.md).
+TCTI_MODE=$(cat "$P/tcti" 2>/dev/null || echo device)
+case $TCTI_MODE in
+tabrmd) TCTI=tabrmd:bus_type=system ;;
+*) TCTI=device:/dev/tpmrm0 ;;
+esac
 MSG_ENROLLED=3f1c6e2a8b7d4c0e9a5b1d2f4e6a8c01
 MSG_RENEWED=5b0d8a3e6f2c4e1b9c7a2d4f6e8b0a13
 phase=$(cat "$P/phase")
@@ -183,10 +189,12 @@ CONF
     status_is enrolled || fail "state is '$(status_get state)', not enrolled"
     [ "$(est_count op=simpleenroll status=200)" = 1 ] || fail "not exactly one /simpleenroll in the EST log"
     identity_intact || fail "the enrolled identity is not intact"
-    # No other way to the TPM exists in this guest (no tpm2-abrmd, no swtpm):
-    # the key was made and used through the kernel resource manager.
+    # In the default mode no other way to the TPM runs in this guest
+    # (tpm2-abrmd masked, no swtpm): the key was made and used through the
+    # kernel resource manager.
     grep -q "tcti = \"$TCTI\"" /etc/fleetid/fleetid.conf || fail "the TCTI is not $TCTI"
-    ! command -v tpm2-abrmd >/dev/null || fail "tpm2-abrmd is installed in the guest"
+    [ "$TCTI_MODE" = tabrmd ] || ! systemctl -q is-active tpm2-abrmd.service ||
+        fail "tpm2-abrmd runs in the guest"
     fleetidctl status || fail "fleetidctl status failed"
     fleetidctl check || fail "fleetidctl check is not OK"
 
@@ -274,6 +282,17 @@ phase_recover() {
     [ ! -e "$STATE" ] || say "note: $STATE is kept after the purge: $(ls -A "$STATE" | tr '\n' ' ')"
     finish PASS "identity intact after reboot and power cut; clock forward renews, back keeps; purged"
 }
+
+# Only the chosen way to the TPM is there.
+if [ "$TCTI_MODE" = tabrmd ]; then
+    mkdir -p /etc/systemd/system/tpm2-abrmd.service.d
+    printf '[Service]\nExecStart=\nExecStart=/usr/sbin/tpm2-abrmd --tcti=device:/dev/tpm0\n' \
+        >/etc/systemd/system/tpm2-abrmd.service.d/tcti.conf
+    systemctl daemon-reload
+    systemctl start tpm2-abrmd.service || fail "cannot start tpm2-abrmd"
+else
+    systemctl mask --now tpm2-abrmd.service >/dev/null 2>&1
+fi
 
 # The agent's and the EST server's journal, live on the console.
 journalctl -f -n 0 -o short-monotonic -u fleetidd.service -u fleetid-lab-est.service &
