@@ -103,16 +103,20 @@ tpm_pubkey() {
 }
 
 # identity_intact: the operational certificate is valid now, chains to the EST
-# CA, and its key is the TPM's object at the configured key handle.
+# CA, and its key is the TPM's object at one of the two operational key
+# handles (operational.key_handle and spare_key_handle alternate at renewals).
 identity_intact() {
     openssl verify -CAfile "$LAB/pki/est-ca.pem" "$STATE/operational.pem" >/dev/null ||
         { say "operational.pem does not verify against the EST CA"; return 1; }
     openssl x509 -in "$STATE/operational.pem" -noout -checkend 0 >/dev/null ||
         { say "operational.pem is not valid now"; return 1; }
-    local cert_key tpm_key
+    local cert_key handle
     cert_key=$(openssl x509 -in "$STATE/operational.pem" -noout -pubkey)
-    tpm_key=$(tpm_pubkey 0x81020002) || { say "no operational key at 0x81020002"; return 1; }
-    [ "$cert_key" = "$tpm_key" ] || { say "operational.pem is not for the TPM key at 0x81020002"; return 1; }
+    for handle in 0x81020002 0x81020003; do
+        [ "$(tpm_pubkey "$handle" 2>/dev/null)" != "$cert_key" ] || return 0
+    done
+    say "operational.pem is for no TPM key at 0x81020002 or 0x81020003"
+    return 1
 }
 
 wait_active() {
@@ -276,9 +280,12 @@ phase_recover() {
     ! systemctl -q is-active fleetidd.service || fail "fleetidd still runs after the purge"
     ! dpkg-query -W fleetid >/dev/null 2>&1 || fail "dpkg still knows fleetid after the purge"
     local left
-    left=$(ls -d /etc/fleetid /usr/sbin/fleetidd /usr/bin/fleetidctl /usr/lib/systemd/system/fleetidd.service \
-        /lib/systemd/system/fleetidd.service 2>/dev/null)
+    left=$(ls -d /etc/fleetid/fleetid.conf /usr/sbin/fleetidd /usr/bin/fleetidctl /usr/sbin/fleetid-provision \
+        /usr/lib/systemd/system/fleetidd.service /lib/systemd/system/fleetidd.service 2>/dev/null)
     [ -z "$left" ] || fail "left after the purge: $left"
+    # dpkg keeps what the administrator added: here only the trust anchors.
+    left=$(ls -A /etc/fleetid 2>/dev/null | grep -vx est-trust-anchors.pem)
+    [ -z "$left" ] || fail "left in /etc/fleetid after the purge: $left"
     [ ! -e "$STATE" ] || say "note: $STATE is kept after the purge: $(ls -A "$STATE" | tr '\n' ' ')"
     finish PASS "identity intact after reboot and power cut; clock forward renews, back keeps; purged"
 }
