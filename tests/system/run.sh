@@ -128,6 +128,7 @@ boot() {
     fi
     for ((i = 0; i < limit * 2; i++)); do
         if grep -q "SYSTEST-CUT-POWER" "$console" 2>/dev/null; then
+            say "power cut: QEMU killed (SIGKILL) during the renewal"
             kill -9 "$qemu_pid"
             rc=2
             break
