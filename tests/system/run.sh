@@ -50,7 +50,7 @@ image=$cache/image-$key/rootfs.ext4
 mkdir -p "$cache"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-systest.XXXXXX")
-qemu_pid= swtpm_pid=
+qemu_pid='' swtpm_pid=''
 cleanup() {
     [ -z "$qemu_pid" ] || kill -9 "$qemu_pid" 2>/dev/null || true
     [ -z "$swtpm_pid" ] || kill "$swtpm_pid" 2>/dev/null || true
