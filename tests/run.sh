@@ -9,7 +9,13 @@
 #  4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #     the tests under it;
 #  5. builds the libFuzzer harnesses with clang in build-fuzz and runs them for
-#     60 s in all (tests/fuzz/README.md); skipped, saying so, without clang.
+#     60 s in all (tests/fuzz/README.md); skipped, saying so, without clang;
+#  6. the booted-OS system test (tests/system/run.sh: a Debian guest in QEMU
+#     with a TPM installs the .deb and enrolls), only with
+#     FLEETID_SYSTEM_TEST=1 for now: over the kernel resource manager
+#     (/dev/tpmrm0) enrollment fails today (tests/system/README.md), and it
+#     joins CI when that is fixed. Skipped (exit 77) where QEMU or mmdebstrap
+#     cannot run.
 # Idempotent. FLEETID_SKIP_ASAN=1 skips step 4, FLEETID_SKIP_FUZZ=1 step 5
 # (quick local runs).
 set -euo pipefail
@@ -73,5 +79,20 @@ else
     ninja -C build-fuzz fuzzers
     echo "run.sh: fuzzing, 60 s in all"
     bash tests/fuzz/run.sh -b build-fuzz 60
+fi
+
+if [ "${FLEETID_SYSTEM_TEST:-}" != 1 ]; then
+    echo "run.sh: system test not run (FLEETID_SYSTEM_TEST=1 runs it; see tests/system/README.md for why it is not in CI yet)"
+else
+    echo "run.sh: system test (tests/system/run.sh)"
+    [ "$(id -u)" -ne 0 ] || deps_install "${FLEETID_SYSTEM_PACKAGES[@]}"
+    rc=0
+    bash tests/system/run.sh || rc=$?
+    if [ $rc -eq 77 ]; then
+        echo "run.sh: the system test was SKIPPED (reason above)"
+    elif [ $rc -ne 0 ]; then
+        echo "run.sh: the system test failed" >&2
+        exit $rc
+    fi
 fi
 echo "run.sh: all checks passed"

@@ -3,7 +3,8 @@
 #
 # tests/lib/deps.sh: install fleetid's build and test dependencies from
 # Debian's archive. Sourced by tests/run.sh and tests/demo.sh.
-# deps_install: apt-get when root; otherwise print the exact command and fail.
+# deps_install [PACKAGE...]: install PACKAGEs (default: FLEETID_PACKAGES) with
+# apt-get when root; otherwise print the exact command and fail.
 
 FLEETID_PACKAGES=(
     build-essential meson ninja-build pkg-config clang-format
@@ -16,9 +17,16 @@ FLEETID_PACKAGES=(
     mandoc lintian rpm rpmlint elfutils
 )
 
+# The booted-OS system test (tests/system/run.sh): it builds a Debian guest
+# image with mmdebstrap and boots it in QEMU (TCG) with swtpm as the TPM.
+FLEETID_SYSTEM_PACKAGES=(
+    mmdebstrap qemu-system-x86 qemu-utils e2fsprogs
+)
+
 deps_install() {
-    local missing=() p
-    for p in "${FLEETID_PACKAGES[@]}"; do
+    local missing=() p wanted=("$@")
+    [ $# -gt 0 ] || wanted=("${FLEETID_PACKAGES[@]}")
+    for p in "${wanted[@]}"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
             missing+=("$p")
         fi
