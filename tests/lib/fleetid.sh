@@ -121,6 +121,10 @@ fleetid_wait_state() {
 fleetid_daemon_start() {
     _lab_require_main_shell fleetid_daemon_start
     FLEETIDD_LOG=$LAB_TMPDIR/fleetidd-daemon.log
+    # A fresh runtime directory, as systemd's RuntimeDirectory= gives each start:
+    # a status copy left by an earlier run (a --oneshot) must not stand for
+    # this daemon's state before it writes its own.
+    [ -z "${FLEETID_RUNTIME:-}" ] || rm -rf "$FLEETID_RUNTIME"
     "$FLEETIDD" --config "$FLEETID_CONF" >"$FLEETIDD_LOG" 2>&1 &
     FLEETIDD_PID=$!
     lab_on_exit "_lab_kill $FLEETIDD_PID fleetidd"
