@@ -115,13 +115,20 @@ check_man() {
 
 # ---- Debian ----
 
+# build_package KIND GLOB: runs packaging/build-KIND.sh into $TMP/KIND (its log
+# in $TMP/build-KIND.log, shown on failure) and prints the package matching GLOB.
+build_package() {
+    local kind=$1 glob=$2 t0=$SECONDS pkg
+    "$SRCDIR/packaging/build-$kind.sh" "$TMP/$kind" >"$TMP/build-$kind.log" 2>&1 ||
+        { tail -n 40 "$TMP/build-$kind.log" >&2; fail "packaging/build-$kind.sh failed (log above)"; }
+    echo "   $((SECONDS - t0)) s" >&2
+    pkg=$(compgen -G "$TMP/$kind/$glob" | head -n 1) || true
+    [ -n "$pkg" ] || fail "no $glob in $TMP/$kind"
+    echo "$pkg"
+}
+
 step "building the .deb"
-t0=$SECONDS
-"$SRCDIR/packaging/build-deb.sh" "$TMP/deb" >"$TMP/build-deb.log" 2>&1 ||
-    { tail -n 40 "$TMP/build-deb.log" >&2; fail "packaging/build-deb.sh failed (log above)"; }
-echo "   $((SECONDS - t0)) s"
-DEB=$(compgen -G "$TMP/deb/${PKG}_*.deb" | head -n 1) || true
-[ -n "$DEB" ] || fail "no ${PKG}_*.deb in $TMP/deb"
+DEB=$(build_package deb "${PKG}_*.deb") || exit 1
 
 step "contents of $(basename "$DEB") (dpkg-deb -c)"
 dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\.||; s|/$||' >"$TMP/deb.list"
@@ -170,12 +177,7 @@ echo "   no error, no warning ($((SECONDS - t0)) s)"
 # ---- RPM ----
 
 step "building the RPM"
-t0=$SECONDS
-"$SRCDIR/packaging/build-rpm.sh" "$TMP/rpm" >"$TMP/build-rpm.log" 2>&1 ||
-    { tail -n 40 "$TMP/build-rpm.log" >&2; fail "packaging/build-rpm.sh failed (log above)"; }
-echo "   $((SECONDS - t0)) s"
-RPM=$(compgen -G "$TMP/rpm/${PKG}-[0-9]*.rpm" | head -n 1) || true
-[ -n "$RPM" ] || fail "no ${PKG}-VERSION.rpm in $TMP/rpm"
+RPM=$(build_package rpm "${PKG}-[0-9]*.rpm") || exit 1
 q() { rpm -qp --nosignature "$@" "$RPM" 2>/dev/null; }
 
 step "contents of $(basename "$RPM") (rpm -qp --list)"
