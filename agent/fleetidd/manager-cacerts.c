@@ -186,5 +186,5 @@ static int cacerts_run(Manager *m) {
 }
 
 static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
-        return manager_finish_attempt(userdata, cacerts_run(userdata));
+        return cacerts_run(userdata);
 }

@@ -221,7 +221,7 @@ void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap
 }
 
 static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
-        return manager_finish_attempt(userdata, enroll_run(userdata));
+        return enroll_run(userdata);
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {

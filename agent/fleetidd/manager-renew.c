@@ -277,7 +277,7 @@ static int renew_run(Manager *m) {
 }
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
-        return manager_finish_attempt(userdata, renew_run(userdata));
+        return renew_run(userdata);
 }
 
 int manager_renewal_impossible(Manager *m, int error, const Diag *d) {

@@ -47,7 +47,6 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         state_store_free(m->store);
         state_store_free(m->runtime);
-        tpm_provider_teardown(&m->providers);
         config_free(m->config);
         free(m);
         return NULL;
@@ -63,12 +62,6 @@ int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_passwor
                         return r;
         }
 
-        /* A new provider for each attempt (the handler's manager_finish_attempt()
-         * unloads it): it opens a TPM connection of its own and never re-opens
-         * it (docs/tpm-openssl.md). */
-        r = tpm_provider_setup(c->tpm_tcti, &m->providers, d);
-        if (r < 0)
-                return r;
         *ret_password = NULL;
         if (c->est_password_file)
                 return password_read_file(c->est_password_file, ret_password, d);
@@ -101,11 +94,6 @@ static void manager_clean_temporaries(StateStore *store, const char *what) {
         if (removed > 0)
                 log_info("removed %u stale temporary file%s left in the %s %s by an interrupted write",
                          removed, removed == 1 ? "" : "s", what, state_store_path(store));
-}
-
-int manager_finish_attempt(Manager *m, int r) {
-        tpm_provider_teardown(&m->providers);
-        return r;
 }
 
 int manager_blame_tpm(Manager *m, int r, Diag *d) {

@@ -26,7 +26,6 @@
 #include "monitor/severity.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
-#include "tpm/tpm-provider.h"
 #include "util/diag.h"
 
 typedef struct Manager {
@@ -41,9 +40,8 @@ typedef struct Manager {
         StateStore *runtime;        /* paths.runtime_dir: the status copy, NULL if none */
         char write_error[DIAG_MAX]; /* why the last status write to the state directory failed, "" if it did not */
 
-        bool oneshot;           /* exit after the first attempt */
-        int exit_code;          /* with oneshot */
-        TpmProviders providers; /* loaded for one attempt, see manager_finish_attempt() */
+        bool oneshot;  /* exit after the first attempt */
+        int exit_code; /* with oneshot */
         bool ready_sent;
 
         unsigned failures;     /* consecutive failed attempts */
@@ -81,17 +79,12 @@ Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* What an enrollment or renewal attempt needs before it talks to the server:
- * a TPM connection (if ret_tpm), the tpm2 OpenSSL provider loaded afresh for
- * this attempt, and the HTTP Basic password read. */
+ * a TPM connection of its own (if ret_tpm; a restarted resource manager or
+ * TPM is reached again by the next attempt), and the HTTP Basic password read. */
 int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_password, Diag *d);
-/* At the end of the event callback that ran an attempt, once everything the
- * attempt made with OpenSSL is freed: unloads the provider and its TPM
- * connection, so that the next attempt opens a new one (a restarted resource
- * manager or TPM is used again). Returns r. */
-int manager_finish_attempt(Manager *m, int r);
 /* An attempt failed with r: if the TPM cannot be reached now, that is the
  * cause to report (-ENXIO, "TPM unavailable: ..."), with what failed (a TPM
- * operation of the tpm2 provider fails with an OpenSSL error that does not
+ * signature inside a TLS handshake fails with an OpenSSL error that does not
  * say so). Returns the error to act on and report. */
 int manager_blame_tpm(Manager *m, int r, Diag *d);
 

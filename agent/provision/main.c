@@ -237,7 +237,7 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
         return 0;
 }
 
-static int cmd_csr(const Config *c, const Args *a) {
+static int cmd_csr(const Config *c, TpmContext *t, const Args *a) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
@@ -251,7 +251,7 @@ static int cmd_csr(const Config *c, const Args *a) {
         if (isempty(a->serial))
                 return log_error_errno(EINVAL, "csr needs --serial: the birth certificate names the device");
 
-        r = tpm_provider_load_key(c->birth_key_handle, &key, &d);
+        r = tpm_provider_load_key(t, c->birth_key_handle, &key, &d);
         if (r < 0)
                 return log_error_errno(r, "cannot use the birth key at 0x%08x: %s (run create-key first)",
                                        c->birth_key_handle, diag_text(&d, r));
@@ -460,14 +460,7 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "create-key") == 0)
                 r = cmd_create_key(c, t, &a);
         else if (strcmp(cmd, "csr") == 0) {
-                TpmProviders providers = {};
-
-                r = tpm_provider_setup(c->tpm_tcti, &providers, &d);
-                if (r < 0)
-                        r = log_error_errno(r, "%s", diag_text(&d, r));
-                else
-                        r = cmd_csr(c, &a);
-                tpm_provider_teardown(&providers);
+                r = cmd_csr(c, t, &a);
         } else if (strcmp(cmd, "install-cert") == 0)
                 r = cmd_install_cert(c, t, &a);
         else if (strcmp(cmd, "status") == 0)

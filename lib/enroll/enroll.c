@@ -251,7 +251,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                 return r;
         ret->trust_bootstrapped = trust.bootstrapped;
 
-        r = tpm_provider_load_key(c->birth_key_handle, &birth_key, d);
+        r = tpm_provider_load_key(tpm, c->birth_key_handle, &birth_key, d);
         if (r < 0)
                 goto out;
 
@@ -305,7 +305,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                                     &ret->key_choice, &op_pub, &ret->key_created, d);
         if (r < 0)
                 goto out;
-        r = tpm_provider_load_key(ret->key_handle, &op_key, d);
+        r = tpm_provider_load_key(tpm, ret->key_handle, &op_key, d);
         if (r < 0)
                 goto out;
 

@@ -51,7 +51,7 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
         r = tpm_key_read_public(tpm, handle, ret_pub, NULL, d);
         if (r < 0)
                 return r;
-        r = tpm_provider_load_key(handle, ret_key, d);
+        r = tpm_provider_load_key(tpm, handle, ret_key, d);
         if (r < 0)
                 return r;
         *ret_handle = handle;

@@ -37,7 +37,7 @@ int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, cons
         r = trust_load_anchors(c, store, &s.trust, d);
         if (r < 0)
                 return r;
-        r = tpm_provider_load_key(s.identity->key_handle, &s.key, d);
+        r = tpm_provider_load_key(tpm, s.identity->key_handle, &s.key, d);
         if (r < 0)
                 return r;
         EstClientOptions opts = enroll_client_options(c, s.trust.server_anchors, s.key, s.identity->cert,

@@ -5,6 +5,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "tpm/tpm-context.h"
+#include "tpm/tpm-provider.h"
 
 int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *t = NULL;
@@ -32,6 +33,7 @@ int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d) {
 TpmContext *tpm_context_free(TpmContext *t) {
         if (!t)
                 return NULL;
+        tpm_provider_release(t);
         if (t->esys)
                 Esys_Finalize(&t->esys);
         if (t->tcti)

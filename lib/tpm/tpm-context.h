@@ -25,6 +25,7 @@
 typedef struct TpmContext {
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
+        struct ossl_lib_ctx_st *libctx; /* the "fleetid-tpm" provider's, once a key is loaded (tpm-provider.h) */
 } TpmContext;
 
 int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d);

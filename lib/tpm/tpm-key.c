@@ -306,7 +306,8 @@ out:
         return r;
 }
 
-int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d) {
+int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
+                 Diag *d) {
         ESYS_TR obj = ESYS_TR_NONE;
         TPM2B_PUBLIC *pub = NULL;
         EVP_PKEY *pkey = NULL;
@@ -319,9 +320,10 @@ int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM key");
         rc = Esys_ReadPublic(t->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);
-        Esys_TR_Close(t->esys, &obj);
-        if (rc != TSS2_RC_SUCCESS)
+        if (rc != TSS2_RC_SUCCESS) {
+                Esys_TR_Close(t->esys, &obj);
                 return tpm_diag(d, rc, "cannot read the TPM key's public part");
+        }
 
         switch (pub->publicArea.type) {
         case TPM2_ALG_ECC:
@@ -341,7 +343,15 @@ int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t
                 *ret = pkey;
         }
         Esys_Free(pub);
+        if (r >= 0 && ret_obj)
+                *ret_obj = obj;
+        else
+                Esys_TR_Close(t->esys, &obj);
         return r;
+}
+
+int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d) {
+        return tpm_key_open(t, handle, NULL, ret, ret_attributes, d);
 }
 
 int tpm_key_check_attributes(uint32_t attributes, Diag *d) {

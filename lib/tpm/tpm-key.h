@@ -40,6 +40,10 @@ int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d);
 /* Reads the public part of the key at handle as an OpenSSL public key, and its
  * object attributes. -ENOENT if nothing is there. */
 int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d);
+/* The same, and keeps the key's ESYS handle open in ret_obj (if not NULL) for
+ * the commands that use the key; Esys_Finalize closes it. */
+int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
+                 Diag *d);
 
 /* Checks that the key at handle is a non-exportable signing key as created above. */
 int tpm_key_check_attributes(uint32_t attributes, Diag *d);

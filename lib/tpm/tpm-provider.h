@@ -1,46 +1,31 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * tpm-provider.h: TPM keys as OpenSSL EVP_PKEYs, through the tpm2-openssl provider.
+ * tpm-provider.h: TPM keys as OpenSSL EVP_PKEYs, through fleetid's own
+ * OpenSSL provider "fleetid-tpm".
  *
- * tpm_provider_setup() opens a fresh OpenSSL library context set up the one way
- * that makes TLS 1.2 and 1.3 client authentication work with a TPM key (see
- * docs/tpm-openssl.md): the "default" provider first, then "tpm2", and the
- * property query "?tpm2.signature" so that only signatures go to the TPM. It
- * makes that context the calling thread's default (libcurl creates its
- * SSL_CTX in the default context and cannot be handed another one) until
- * tpm_provider_teardown().
+ * Such a key signs with one TPM2_Sign on fleetid's ESYS connection
+ * (tpm-sign.h); everything else (hashing, every signature verification, key
+ * exchange, random numbers) stays in OpenSSL's default provider. The private
+ * key cannot be exported: OpenSSL therefore runs a signature with the key in
+ * the provider that holds it, while the process-wide defaults are untouched
+ * (docs/tpm-openssl.md says why this replaced the tpm2-openssl provider).
  *
- * The tpm2 provider opens its own TPM connection when it is initialised and
- * never re-opens it: after the resource manager restarts, or after a TPM I/O
- * error, that connection is dead for good. OpenSSL 3.0 initialises a provider
- * only once per library context (unload + load does not), so a TPM that comes
- * back is reached again only through a new context: one per attempt, set up
- * before and torn down after it. Every object made while it is the default
- * (keys, certificates, SSL_CTXs, curl handles) must be freed before the
- * teardown. The programs in agent/ call these; nothing in lib/ does.
+ * The provider lives in a library context of the TpmContext's own, made at the
+ * first key loaded and freed with the TpmContext. Keys keep pointers into the
+ * TpmContext: every EVP_PKEY loaded here, and whatever holds a reference to it
+ * (an SSL_CTX, a curl handle), must be freed before the TpmContext.
  */
 #pragma once
 
 #include <openssl/evp.h>
-#include <openssl/provider.h>
 #include <stdint.h>
 
+#include "tpm/tpm-context.h"
 #include "util/diag.h"
 
-typedef struct TpmProviders {
-        OSSL_LIB_CTX *libctx;   /* the context the providers live in */
-        OSSL_LIB_CTX *previous; /* the thread's default library context before */
-        OSSL_PROVIDER *base;    /* "default" */
-        OSSL_PROVIDER *tpm2;
-} TpmProviders;
+/* Loads the persistent key at handle as a private EVP_PKEY whose signatures
+ * run in the TPM (one TPM2_ReadPublic). -ENOENT if no key is there. */
+int tpm_provider_load_key(TpmContext *t, uint32_t handle, EVP_PKEY **ret, Diag *d);
 
-/* A new library context with both providers, made the thread's default. On a
- * TPM that cannot be reached: -ENXIO ("TPM unavailable: ..."). */
-int tpm_provider_setup(const char *tcti, TpmProviders *ret, Diag *d);
-/* Restores the previous default context, closes the provider's TPM connection
- * and frees the context. Accepts a zeroed TpmProviders; leaves it zeroed. */
-void tpm_provider_teardown(TpmProviders *p);
-
-/* Loads the persistent key at handle as a private EVP_PKEY whose operations run
- * in the TPM. */
-int tpm_provider_load_key(uint32_t handle, EVP_PKEY **ret, Diag *d);
+/* Frees the TpmContext's library context (tpm_context_free() calls it). */
+void tpm_provider_release(TpmContext *t);

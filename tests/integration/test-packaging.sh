@@ -149,9 +149,11 @@ dpkg-deb --ctrl-tarfile "$DEB" | tar -C "$TMP" -xf - ./conffiles ./postinst ./pr
 grep -qx /etc/fleetid/fleetid.conf "$TMP/conffiles" || fail "/etc/fleetid/fleetid.conf is not a conffile"
 depends=$(dpkg-deb -f "$DEB" Depends)
 echo "   Depends: $depends"
-for dep in tpm2-openssl tpm-udev libtss2-esys libssl3 libcurl libsystemd0 libconfig; do
+for dep in tpm-udev libtss2-esys libssl3 libcurl libsystemd0 libconfig; do
     grep -q "$dep" <<<"$depends" || fail "Depends lacks $dep"
 done
+# TPM signatures go through fleetid's own OpenSSL provider (docs/tpm-openssl.md).
+! grep -q "tpm2-openssl" <<<"$depends" || fail "Depends names tpm2-openssl, which fleetid no longer uses"
 grep -q "systemd-sysusers" <<<"$depends" || fail "Depends lacks systemd-sysusers (needed by postinst)"
 grep -q "systemd-sysusers.*fleetid.conf" "$TMP/postinst" || fail "postinst does not create the user (systemd-sysusers)"
 grep -q "try-restart --no-block fleetidd.service" "$TMP/postinst" || fail "postinst does not restart fleetidd on upgrade"
@@ -236,10 +238,11 @@ fi
 
 step "requires and provides (rpm -qp --requires / --provides)"
 q --requires >"$TMP/rpm.requires"
-for r in tpm2-openssl 'libtss2-esys.so.0()(64bit)' 'libtss2-tctildr.so.0()(64bit)' 'libssl.so.3()(64bit)' \
+for r in 'libtss2-esys.so.0()(64bit)' 'libtss2-tctildr.so.0()(64bit)' 'libssl.so.3()(64bit)' \
          'libcurl.so.4()(64bit)' 'libsystemd.so.0()(64bit)' 'libconfig.so.9()(64bit)'; do
     grep -qxF "$r" "$TMP/rpm.requires" || fail "the RPM does not require $r"
 done
+! grep -q "^tpm2-openssl" "$TMP/rpm.requires" || fail "the RPM requires tpm2-openssl, which fleetid no longer uses"
 q --provides >"$TMP/rpm.provides"
 release=$(q --qf '%{RELEASE}')
 for p in "fleetid = $version-$release" "config(fleetid) = $version-$release"; do

@@ -9,7 +9,7 @@
 FLEETID_PACKAGES=(
     build-essential meson ninja-build pkg-config clang-format
     libtss2-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libconfig-dev libcmocka-dev
-    tpm2-openssl tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
+    tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
     python3 python3-cryptography debhelper dpkg-dev
     clang libclang-rt-14-dev # the libFuzzer build of tests/fuzz (build-fuzz)
     # test-man-pages (mandoc); test-packaging (lintian; rpm, rpmlint, and elfutils

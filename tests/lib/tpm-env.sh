@@ -237,7 +237,7 @@ _tpm_env_probe() {
 
 # tpm_env_start DIR: fresh swtpm (state in DIR/tpm, EK certificates in NV) +
 # private dbus-daemon + tpm2-abrmd. Exports DBUS_SESSION_BUS_ADDRESS,
-# FLEETID_TEST_TCTI, TPM2TOOLS_TCTI, TPM2OPENSSL_TCTI, TPM_ENV_DIR, TPM_ENV_PORT.
+# FLEETID_TEST_TCTI, TPM2TOOLS_TCTI, TPM_ENV_DIR, TPM_ENV_PORT.
 tpm_env_start() {
     local dir
     _lab_require_main_shell tpm_env_start
@@ -278,7 +278,6 @@ tpm_env_start() {
 
     export FLEETID_TEST_TCTI=$LAB_TABRMD_TCTI
     export TPM2TOOLS_TCTI=$LAB_TABRMD_TCTI
-    export TPM2OPENSSL_TCTI=$LAB_TABRMD_TCTI
     export TPM_ENV_DIR TPM_ENV_PORT
     _tpm_env_abrmd
 }
@@ -353,7 +352,7 @@ tpm_env_stop() {
     _lab_kill "${TPM_ENV_DBUS_PID:-}" dbus-daemon
     _lab_kill "${TPM_ENV_SWTPM_PID:-}" swtpm
     unset TPM_ENV_DIR TPM_ENV_PORT TPM_ENV_ABRMD_PID TPM_ENV_DBUS_PID TPM_ENV_SWTPM_PID
-    unset DBUS_SESSION_BUS_ADDRESS FLEETID_TEST_TCTI TPM2TOOLS_TCTI TPM2OPENSSL_TCTI
+    unset DBUS_SESSION_BUS_ADDRESS FLEETID_TEST_TCTI TPM2TOOLS_TCTI
 }
 
 _est_env_probe() {
