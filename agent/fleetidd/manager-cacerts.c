@@ -15,10 +15,10 @@
 #include "common/log.h"
 #include "common/message-ids.h"
 #include "crypto/certcheck.h"
-#include "enroll/trust.h"
+#include "exchange/trust.h"
 #include "fleetidd/manager.h"
-#include "renew/clock.h"
-#include "renew/session.h"
+#include "util/clock.h"
+#include "exchange/session.h"
 #include "tpm/tpm-context.h"
 
 /* The first refresh after the daemon starts comes at a random time within this
@@ -147,7 +147,7 @@ static int refresh(Manager *m, TrustChanges *ret, Diag *d) {
         r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
-        return renew_refresh_cacerts(m->config, tpm, m->store, password, time(NULL), ret, d);
+        return exchange_refresh_cacerts(m->config, tpm, m->store, password, time(NULL), ret, d);
 }
 
 static int cacerts_run(Manager *m) {

@@ -14,7 +14,7 @@
 #include "crypto/ossl-util.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
-#include "renew/clock.h"
+#include "util/clock.h"
 
 /* systemd-timesyncd touches this once the clock is synchronised (systemd >= 239). */
 #define TIMESYNC_DIR "/run/systemd/timesync"

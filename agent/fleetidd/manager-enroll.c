@@ -8,7 +8,7 @@
 #include "common/message-ids.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
-#include "enroll/backoff.h"
+#include "util/backoff.h"
 #include "enroll/enroll.h"
 #include "fleetidd/manager.h"
 #include "tpm/tpm-context.h"

@@ -18,9 +18,9 @@
 
 #include "common/hook.h"
 #include "config/config.h"
-#include "enroll/request.h"
-#include "enroll/key-choice.h"
-#include "enroll/trust.h"
+#include "exchange/request.h"
+#include "exchange/key-choice.h"
+#include "exchange/trust.h"
 #include "est/est.h"
 #include "monitor/daemon-state.h"
 #include "monitor/severity.h"

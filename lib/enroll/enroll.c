@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "crypto/certcheck.h"
-#include "renew/clock.h"
+#include "util/clock.h"
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
 #include "enroll/enroll.h"
-#include "enroll/request.h"
-#include "enroll/trust.h"
+#include "exchange/request.h"
+#include "exchange/trust.h"
 #include "identity/birth.h"
 #include "identity/operational.h"
 #include "tpm/tpm-key.h"
@@ -22,57 +22,6 @@ void enroll_result_done(EnrollResult *r) {
         X509_free(r->cert);
         trust_changes_done(&r->trust_changes);
         *r = (EnrollResult) {};
-}
-
-int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
-                           time_t not_before_slack, STACK_OF(X509) **ret_chain, Diag *d) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
-        X509 *leaf;
-        int r;
-
-        r = certs_find_for_key(returned, key, &leaf, NULL);
-        if (r < 0)
-                return diag_set(d, -EKEYREJECTED,
-                                "the EST server returned no certificate for the key "
-                                "fleetid created (a certificate for another key?)");
-        if (cert_is_ca(leaf))
-                return diag_set(d, -EKEYREJECTED, "the certificate returned for our key is a CA certificate");
-        /* Dates first: an expired certificate from the right CA must be reported
-         * as expired, not as one that "does not chain". */
-        r = cert_check_validity(leaf, now, not_before_slack, d);
-        if (r < 0)
-                return diag_prefix(d, r, "the returned certificate is not currently valid");
-        /* A CA clock slightly ahead of ours gives a notBefore in our future; within
-         * the tolerated slack (first enrollment only), verify the chain at that
-         * instant instead of now. */
-        time_t not_before, not_after, at = now;
-        if (cert_times(leaf, &not_before, &not_after) >= 0 && not_before > now)
-                at = not_before;
-        /* Only the chain that was verified is kept: whatever else the answer
-         * carries (another CA, a certificate for another key) is not ours. */
-        r = cert_verify_chain_path(leaf, returned, ca_certs, at, true, &chain, d);
-        if (r < 0)
-                return diag_prefix(d, r, "the returned certificate does not chain to the EST CA");
-
-        *ret_chain = TAKE_PTR(chain);
-        return 0;
-}
-
-EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
-                                       STACK_OF(X509) *chain, const char *password) {
-        return (EstClientOptions) {
-                .url = c->est_url,
-                .label = c->est_label,
-                .anchors = anchors,
-                .client_key = key,
-                .client_cert = cert,
-                .client_chain = chain,
-                .username = c->est_username,
-                .password = password,
-                .timeout_sec = c->est_timeout_sec,
-                .connect_timeout_sec = c->est_connect_timeout_sec,
-                .max_response_bytes = c->est_max_response_bytes,
-        };
 }
 
 int enroll_check_current(const Config *c, TpmContext *tpm, StateStore *store, time_t now, X509 **ret_cert,
@@ -116,7 +65,7 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
 
         *ret_handle = c->op_key_handle;
         *ret_old = 0;
-        *ret_policy = enroll_key_policy(c, NULL, NULL);
+        *ret_policy = exchange_key_policy(c, NULL, NULL);
         r = operational_load(c, tpm, store, &old, d);
         if (r < 0) {
                 if (!operational_load_failed_for_good(r))
@@ -127,7 +76,7 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
         if (!c->renew_new_key) {
                 /* Its own key again: only that key's type can be honoured. */
                 *ret_handle = old->key_handle;
-                *ret_policy = enroll_key_policy(c, old->public_key, RENEW_KEEPS_KEY);
+                *ret_policy = exchange_key_policy(c, old->public_key, RENEW_KEEPS_KEY);
                 return 0;
         }
         *ret_handle = old->other_handle;
@@ -229,7 +178,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *birth_key = NULL, *op_key = NULL, *op_pub = NULL;
         _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
         _cleanup_(est_client_freep) EstClient *client = NULL;
-        _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
+        _cleanup_(exchange_result_done) ExchangeResult res = {};
         TrustSet trust = {};
         KeyPolicy policy;
         CsrAttrs attrs = {};
@@ -255,8 +204,8 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
 
-        EstClientOptions o = enroll_client_options(c, trust.server_anchors, birth_key, birth->cert,
-                                                   birth->chain, password);
+        EstClientOptions o = exchange_client_options(c, trust.server_anchors, birth_key, birth->cert,
+                                                     birth->chain, password);
         r = est_client_new(&o, &client, d);
         if (r < 0)
                 goto out;
@@ -296,7 +245,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = operational_key_handle_for_enrollment(c, tpm, store, &ret->key_handle, &old_handle, &policy, d);
         if (r < 0)
                 goto out;
-        r = enroll_choose_key(client, tpm, &policy, &attrs, &ret->key_choice, &unusable, d);
+        r = exchange_choose_key(client, tpm, &policy, &attrs, &ret->key_choice, &unusable, d);
         ret->csrattrs.why = unusable;
         if (r < 0)
                 goto out;
@@ -312,7 +261,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         r = csr_subject(c, birth, &subject, d);
         if (r < 0)
                 goto out;
-        EnrollRequest req = {
+        ExchangeRequest req = {
                 .csr = { .subject = subject, .key = op_key, .digest = ret->key_choice.digest },
                 .attrs = &attrs,
                 .attrs_unusable = unusable.error < 0 ? &unusable : NULL,
@@ -321,7 +270,7 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                 .binding = c->est_channel_binding,
                 .max_clock_skew = c->est_max_clock_skew_sec,
         };
-        r = enroll_request(client, &req, now, &res, d);
+        r = exchange_request(client, &req, now, &res, d);
         ret->hint = res.hint;
         ret->csrattrs = res.csrattrs;
         if (r < 0)

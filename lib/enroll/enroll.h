@@ -15,7 +15,7 @@
  *  4. on that connection, mutual TLS with the birth key in the TPM: a CSR
  *     signed by the new key, bound to the connection if so configured, and
  *     /simpleenroll (enroll/request.h);
- *  5. the answer is validated (enroll_validate_issued()) and only then stored,
+ *  5. the answer is validated (exchange_validate_issued()) and only then stored,
  *     atomically, in the state directory.
  */
 #pragma once
@@ -25,9 +25,9 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "enroll/request.h"
-#include "enroll/key-choice.h"
-#include "enroll/trust.h"
+#include "exchange/request.h"
+#include "exchange/key-choice.h"
+#include "exchange/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
@@ -52,23 +52,9 @@ typedef struct EnrollResult {
 
 void enroll_result_done(EnrollResult *r);
 
-/* The EstClient options for this configuration: server anchors, client key and
- * certificate (+chain), HTTP Basic, timeouts and size bound. */
-EstClientOptions enroll_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
-                                       STACK_OF(X509) *chain, const char *password);
-
 /* password: the HTTP Basic password (already read by the caller), or NULL. */
 int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                  EnrollResult *ret, Diag *d);
-
-/* Checks an EST answer before anything is stored: it must hold a certificate for
- * `key`, chaining to `ca_certs`, fit for TLS client authentication, valid at
- * `now` (its notBefore at most not_before_slack seconds ahead).
- * ret_chain: that certificate first, then the intermediates its verification
- * used, without the trust anchor; anything else in the answer (another CA, a
- * certificate for another key) is left out. */
-int enroll_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
-                           time_t not_before_slack, STACK_OF(X509) **ret_chain, Diag *d);
 
 /* Whether the state directory holds an operational certificate for the key in
  * the TPM that is valid at `now` (its notBefore at most est.max_clock_skew

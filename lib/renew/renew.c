@@ -6,13 +6,12 @@
 #include "crypto/certcheck.h"
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
-#include "enroll/enroll.h"
-#include "enroll/request.h"
-#include "enroll/trust.h"
+#include "exchange/request.h"
+#include "exchange/trust.h"
 #include "est/est.h"
 #include "identity/operational.h"
 #include "renew/renew.h"
-#include "renew/session.h"
+#include "exchange/session.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
 
@@ -63,19 +62,19 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
  * request is repeated. */
 static KeyPolicy renew_key_policy(const Config *c, const OperationalIdentity *o, EVP_PKEY *deferred) {
         if (!c->renew_new_key)
-                return enroll_key_policy(c, o->public_key, RENEW_KEEPS_KEY);
+                return exchange_key_policy(c, o->public_key, RENEW_KEEPS_KEY);
         if (deferred)
-                return enroll_key_policy(c, deferred,
-                                         "is not the type of the deferred request's key, which its retry "
-                                         "repeats (RFC 7030 4.2.3)");
-        return enroll_key_policy(c, NULL, NULL);
+                return exchange_key_policy(c, deferred,
+                                           "is not the type of the deferred request's key, which its retry "
+                                           "repeats (RFC 7030 4.2.3)");
+        return exchange_key_policy(c, NULL, NULL);
 }
 
 int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
                EVP_PKEY *deferred, RenewResult *ret, Diag *d) {
-        _cleanup_(renew_session_done) RenewSession session = {};
+        _cleanup_(exchange_session_done) ExchangeSession session = {};
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *new_key = NULL, *new_pub = NULL;
-        _cleanup_(enroll_request_result_done) EnrollRequestResult res = {};
+        _cleanup_(exchange_result_done) ExchangeResult res = {};
         uint32_t new_handle = 0;
         X509_EXTENSION *san = NULL;
         KeyPolicy policy;
@@ -85,8 +84,8 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
 
         *ret = (RenewResult) {};
 
-        r = renew_session_open(c, tpm, store, password, now, "a renewal", &session, &ret->identity_unusable,
-                               d);
+        r = exchange_session_open(c, tpm, store, password, now, "a renewal", &session,
+                                  &ret->identity_unusable, d);
         if (r < 0)
                 return r;
         const OperationalIdentity *o = session.identity;
@@ -98,7 +97,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         session.trust.changes = (TrustChanges) {};
 
         policy = renew_key_policy(c, o, deferred);
-        r = enroll_choose_key(session.client, tpm, &policy, &attrs, &ret->key_choice, &unusable, d);
+        r = exchange_choose_key(session.client, tpm, &policy, &attrs, &ret->key_choice, &unusable, d);
         ret->csrattrs.why = unusable;
         if (r < 0)
                 return r;
@@ -109,7 +108,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         i = X509_get_ext_by_NID(o->cert, NID_subject_alt_name, -1);
         if (i >= 0)
                 san = X509_get_ext(o->cert, i);
-        EnrollRequest req = {
+        ExchangeRequest req = {
                 .reenroll = true,
                 .csr = { .subject = X509_get_subject_name(o->cert),
                          .key = new_key,
@@ -122,7 +121,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
                 .binding = c->est_channel_binding,
                 .max_clock_skew = c->est_max_clock_skew_sec, /* at renewal: 5 s slack at most (renew/clock.h) */
         };
-        r = enroll_request(session.client, &req, now, &res, d);
+        r = exchange_request(session.client, &req, now, &res, d);
         ret->hint = res.hint;
         ret->csrattrs = res.csrattrs;
         if (r == -EAGAIN && EVP_PKEY_up_ref(new_pub))

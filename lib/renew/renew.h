@@ -7,13 +7,13 @@
  *     enrollment with the birth identity if so configured;
  *  2. mutual TLS with the current operational key and certificate; /cacerts
  *     refreshed on that connection (a changed EST CA set is reported);
- *  3. /csrattrs read and the key chosen (enroll/key-choice.h): a new key of
+ *  3. /csrattrs read and the key chosen (exchange/key-choice.h): a new key of
  *     that type in the TPM at the other handle of the pair (renew.new_key), or
  *     the current key again; after a 202, the key of the deferred request (a
  *     kept key bounds what can be honoured to its own type);
  *  4. a CSR with exactly the current subject and subjectAltName, bound to the
  *     connection if so configured, POSTed to /simplereenroll on it
- *     (enroll/request.h);
+ *     (exchange/request.h);
  *  5. the answer is validated (our key, the EST CA, currently valid, the same
  *     subject) and stored atomically; only then is the old key evicted.
  * Until step 5 completes, the current key and certificate stay in force.
@@ -25,9 +25,9 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "enroll/request.h"
-#include "enroll/key-choice.h"
-#include "enroll/trust.h"
+#include "exchange/request.h"
+#include "exchange/key-choice.h"
+#include "exchange/trust.h"
 #include "est/est.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdint.h>
 
-#include "enroll/backoff.h"
+#include "util/backoff.h"
 #include "renew/schedule.h"
 
 /* u in [-1, 1) as a fraction of 2^63, without floating point. */

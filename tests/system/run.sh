@@ -88,6 +88,11 @@ fi
 cp "$src"/tests/lab/*.py "$work/payload/lab/"
 python3 "$src/tests/lab/pki.py" init "$work/payload/lab/pki" >/dev/null || fail "tests/lab/pki.py init failed"
 cp "$here/guest/systest.sh" "$work/payload/guest/"
+for id in ENROLLED RENEWED; do
+    sed -n "s/^#define FLEETID_MESSAGE_$id \"\([0-9a-f]\{32\}\)\"$/\1/p" "$src/agent/common/message-ids.h" \
+        >"$work/payload/msg-${id,,}"
+    [ -s "$work/payload/msg-${id,,}" ] || fail "no FLEETID_MESSAGE_$id in agent/common/message-ids.h"
+done
 [ -z "${FLEETID_SYSTEST_SHELL:-}" ] || : >"$work/payload/shell"
 case ${FLEETID_SYSTEST_TCTI:-device} in
 device | tabrmd) echo "${FLEETID_SYSTEST_TCTI:-device}" >"$work/payload/tcti" ;;

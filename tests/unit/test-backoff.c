@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "enroll/backoff.h"
+#include "util/backoff.h"
 
 static void test_doubles_then_caps(void **state) {
         /* random = UINT64_MAX-ish picks the top of the window: exactly base. */

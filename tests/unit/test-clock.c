@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "renew/clock.h"
+#include "util/clock.h"
 
 #define BUILD ((time_t) 1795000000) /* 2026-11-18 */
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "enroll/key-choice.h"
+#include "exchange/key-choice.h"
 #include "est/csrattrs.h"
 
 /* Hex to bytes; the test bodies are written out as DER in hex. */

@@ -16,7 +16,7 @@
 #include "config/config.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
-#include "enroll/trust.h"
+#include "exchange/trust.h"
 #include "store/state-store.h"
 #include "test-certs.h"
 #include "test-tmpdir.h"

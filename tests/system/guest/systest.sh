@@ -31,8 +31,10 @@ case $TCTI_MODE in
 tabrmd) TCTI=tabrmd:bus_type=system ;;
 *) TCTI=device:/dev/tpmrm0 ;;
 esac
-MSG_ENROLLED=3f1c6e2a8b7d4c0e9a5b1d2f4e6a8c01
-MSG_RENEWED=5b0d8a3e6f2c4e1b9c7a2d4f6e8b0a13
+# The journal message IDs, as agent/common/message-ids.h defines them (run.sh
+# copies them into the payload).
+MSG_ENROLLED=$(cat "$P/msg-enrolled")
+MSG_RENEWED=$(cat "$P/msg-renewed")
 phase=$(cat "$P/phase")
 
 say() { echo "SYSTEST: [$phase] $*"; }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "enroll/key-choice.h"
+#include "exchange/key-choice.h"
 #include "tpm/tpm-key.h"
 
 const char *key_algorithm_default_digest(KeyAlgorithm a) {

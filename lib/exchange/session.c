@@ -2,23 +2,23 @@
 #include <errno.h>
 
 #include "crypto/ossl-util.h"
-#include "enroll/enroll.h"
-#include "renew/session.h"
+#include "exchange/request.h"
+#include "exchange/session.h"
 #include "tpm/tpm-provider.h"
 
-void renew_session_done(RenewSession *s) {
+void exchange_session_done(ExchangeSession *s) {
         if (!s)
                 return;
         est_client_free(s->client);
         EVP_PKEY_free(s->key);
         trust_set_done(&s->trust);
         operational_identity_free(s->identity);
-        *s = (RenewSession) {};
+        *s = (ExchangeSession) {};
 }
 
-int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-                       const char *purpose, RenewSession *ret, bool *ret_unusable, Diag *d) {
-        _cleanup_(renew_session_done) RenewSession s = {};
+int exchange_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
+                          time_t now, const char *purpose, ExchangeSession *ret, bool *ret_unusable, Diag *d) {
+        _cleanup_(exchange_session_done) ExchangeSession s = {};
         bool unusable_ignored;
         int r;
 
@@ -40,22 +40,22 @@ int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, cons
         r = tpm_provider_load_key(tpm, s.identity->key_handle, &s.key, d);
         if (r < 0)
                 return r;
-        EstClientOptions opts = enroll_client_options(c, s.trust.server_anchors, s.key, s.identity->cert,
-                                                      s.identity->chain, password);
+        EstClientOptions opts = exchange_client_options(c, s.trust.server_anchors, s.key, s.identity->cert,
+                                                        s.identity->chain, password);
         r = est_client_new(&opts, &s.client, d);
         if (r < 0)
                 return r;
         *ret = s;
-        s = (RenewSession) {};
+        s = (ExchangeSession) {};
         return 0;
 }
 
-int renew_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
-                          time_t now, TrustChanges *ret_changes, Diag *d) {
-        _cleanup_(renew_session_done) RenewSession s = {};
+int exchange_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
+                             time_t now, TrustChanges *ret_changes, Diag *d) {
+        _cleanup_(exchange_session_done) ExchangeSession s = {};
         int r;
 
-        r = renew_session_open(c, tpm, store, password, now, "a /cacerts refresh", &s, NULL, d);
+        r = exchange_session_open(c, tpm, store, password, now, "a /cacerts refresh", &s, NULL, d);
         if (r < 0)
                 return r;
         r = trust_refresh_ca(s.client, store, now, &s.trust, d);

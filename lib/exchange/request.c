@@ -4,25 +4,76 @@
 #include <string.h>
 
 #include "crypto/ossl-util.h"
-#include "enroll/enroll.h"
-#include "enroll/request.h"
-#include "renew/clock.h"
+#include "crypto/certcheck.h"
+#include "exchange/request.h"
+#include "util/clock.h"
+
+int exchange_validate_issued(STACK_OF(X509) *returned, EVP_PKEY *key, STACK_OF(X509) *ca_certs, time_t now,
+                             time_t not_before_slack, STACK_OF(X509) **ret_chain, Diag *d) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
+        X509 *leaf;
+        int r;
+
+        r = certs_find_for_key(returned, key, &leaf, NULL);
+        if (r < 0)
+                return diag_set(d, -EKEYREJECTED,
+                                "the EST server returned no certificate for the key "
+                                "fleetid created (a certificate for another key?)");
+        if (cert_is_ca(leaf))
+                return diag_set(d, -EKEYREJECTED, "the certificate returned for our key is a CA certificate");
+        /* Dates first: an expired certificate from the right CA must be reported
+         * as expired, not as one that "does not chain". */
+        r = cert_check_validity(leaf, now, not_before_slack, d);
+        if (r < 0)
+                return diag_prefix(d, r, "the returned certificate is not currently valid");
+        /* A CA clock slightly ahead of ours gives a notBefore in our future; within
+         * the tolerated slack (first enrollment only), verify the chain at that
+         * instant instead of now. */
+        time_t not_before, not_after, at = now;
+        if (cert_times(leaf, &not_before, &not_after) >= 0 && not_before > now)
+                at = not_before;
+        /* Only the chain that was verified is kept: whatever else the answer
+         * carries (another CA, a certificate for another key) is not ours. */
+        r = cert_verify_chain_path(leaf, returned, ca_certs, at, true, &chain, d);
+        if (r < 0)
+                return diag_prefix(d, r, "the returned certificate does not chain to the EST CA");
+
+        *ret_chain = TAKE_PTR(chain);
+        return 0;
+}
+
+EstClientOptions exchange_client_options(const Config *c, STACK_OF(X509) *anchors, EVP_PKEY *key, X509 *cert,
+                                         STACK_OF(X509) *chain, const char *password) {
+        return (EstClientOptions) {
+                .url = c->est_url,
+                .label = c->est_label,
+                .anchors = anchors,
+                .client_key = key,
+                .client_cert = cert,
+                .client_chain = chain,
+                .username = c->est_username,
+                .password = password,
+                .timeout_sec = c->est_timeout_sec,
+                .connect_timeout_sec = c->est_connect_timeout_sec,
+                .max_response_bytes = c->est_max_response_bytes,
+        };
+}
 
 /* Connections the CSR may be rebuilt for when the server closed the one its
  * binding came from: the first, and one more. */
 #define BINDING_ATTEMPTS 2
 
-void enroll_request_result_done(EnrollRequestResult *r) {
+void exchange_result_done(ExchangeResult *r) {
         if (!r)
                 return;
         OSSL_STACK_OF_X509_free(r->chain);
-        *r = (EnrollRequestResult) {};
+        *r = (ExchangeResult) {};
 }
 
 /* The answer is judged on the local clock, never the server's: a server's Date
  * far ahead must not make a certificate that is not valid here acceptable,
  * least of all to replace a valid identity. The Date only explains a refusal. */
-static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResult *er, time_t start,
+static int validate_on_local_clock(const ExchangeRequest *req, const EstEnrollResult *er, time_t start,
                                    STACK_OF(X509) **ret_chain, Diag *d) {
         time_t behind, now = time(NULL);
         int r;
@@ -31,8 +82,8 @@ static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResu
          * dates the certificate at its issuance, seconds (or a 202 wait) later. */
         if (now < start)
                 now = start;
-        r = enroll_validate_issued(er->certs, req->public_key, req->ca_certs, now,
-                                   clock_not_before_slack(req->reenroll, req->max_clock_skew), ret_chain, d);
+        r = exchange_validate_issued(er->certs, req->public_key, req->ca_certs, now,
+                                     clock_not_before_slack(req->reenroll, req->max_clock_skew), ret_chain, d);
         if (r < 0 && clock_behind_server(now, er->server_date, req->max_clock_skew, &behind))
                 return diag_prefix(d, r,
                                    "the EST server's Date is %llds ahead of the local clock (more than "
@@ -42,8 +93,8 @@ static int validate_on_local_clock(const EnrollRequest *req, const EstEnrollResu
         return r;
 }
 
-static int submit(EstClient *client, const EnrollRequest *req, bool basic, time_t now,
-                  EnrollRequestResult *ret, bool *ret_basic_wanted, Diag *d) {
+static int submit(EstClient *client, const ExchangeRequest *req, bool basic, time_t now, ExchangeResult *ret,
+                  bool *ret_basic_wanted, Diag *d) {
         _cleanup_free_ uint8_t *csr = NULL;
         EstEnrollResult er = {};
         size_t csr_len;
@@ -67,7 +118,7 @@ static int submit(EstClient *client, const EnrollRequest *req, bool basic, time_
         return r;
 }
 
-KeyPolicy enroll_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal) {
+KeyPolicy exchange_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal) {
         KeyAlgorithm a = key_algorithm_of_pkey(kept);
 
         if (a != _KEY_ALG_INVALID)
@@ -79,8 +130,8 @@ KeyPolicy enroll_key_policy(const Config *c, EVP_PKEY *kept, const char *refusal
         };
 }
 
-int enroll_choose_key(EstClient *client, TpmContext *tpm, const KeyPolicy *p, CsrAttrs *ret_attrs,
-                      KeyChoice *ret_choice, Diag *ret_unusable, Diag *d) {
+int exchange_choose_key(EstClient *client, TpmContext *tpm, const KeyPolicy *p, CsrAttrs *ret_attrs,
+                        KeyChoice *ret_choice, Diag *ret_unusable, Diag *d) {
         CsrAttrs attrs = {};
         Diag why = {};
         int r, fetched;
@@ -128,7 +179,7 @@ static int current_binding(EstClient *client, ChannelBinding *ret, Diag *d) {
 
 /* An unbound CSR refused although /csrattrs asked for a challengePassword:
  * the missing proof of possession is the likely reason. */
-static int note_unbound(const EnrollRequest *req, const EnrollRequestResult *ret, int r, Diag *d) {
+static int note_unbound(const ExchangeRequest *req, const ExchangeResult *ret, int r, Diag *d) {
         long status = ret->hint.http_status;
 
         if (!req->attrs || !req->attrs->challenge_password ||
@@ -140,12 +191,12 @@ static int note_unbound(const EnrollRequest *req, const EnrollRequestResult *ret
                            channel_binding_mode_to_string(req->binding));
 }
 
-int enroll_request(EstClient *client, EnrollRequest *req, time_t now, EnrollRequestResult *ret, Diag *d) {
+int exchange_request(EstClient *client, ExchangeRequest *req, time_t now, ExchangeResult *ret, Diag *d) {
         bool bind, basic = false;
         unsigned attempt = 1;
         int r;
 
-        *ret = (EnrollRequestResult) {};
+        *ret = (ExchangeResult) {};
 
         if (req->attrs_unusable)
                 ret->csrattrs.why = *req->attrs_unusable;

@@ -8,7 +8,7 @@
 
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
-#include "enroll/trust.h"
+#include "exchange/trust.h"
 #include "est/est.h"
 #include "store/state-certs.h"
 

@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include "renew/clock.h"
+#include "util/clock.h"
 
 static void format_utc(time_t t, char *buf, size_t size) {
         struct tm tm;

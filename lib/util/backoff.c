@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "enroll/backoff.h"
+#include "util/backoff.h"
 
 uint64_t backoff_delay(unsigned failures, uint64_t initial, uint64_t max, uint64_t random) {
         uint64_t base = initial ? initial : 1;

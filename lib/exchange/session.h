@@ -11,30 +11,30 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "enroll/trust.h"
+#include "exchange/trust.h"
 #include "est/est-client.h"
 #include "identity/operational.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 
-typedef struct RenewSession {
+typedef struct ExchangeSession {
         OperationalIdentity *identity; /* the current certificate and its key handle */
         TrustSet trust;                /* anchors; the EST CA set once /cacerts was fetched */
         EVP_PKEY *key;                 /* the current key, in the TPM */
         EstClient *client;             /* the connection (opened by the first request) */
-} RenewSession;
+} ExchangeSession;
 
-void renew_session_done(RenewSession *s);
+void exchange_session_done(ExchangeSession *s);
 
 /* -EKEYEXPIRED if the operational certificate has expired: it cannot
  * authenticate `purpose` ("a renewal", "a /cacerts refresh"). On failure,
  * *ret_unusable (if not NULL) says whether the cause is the identity itself
  * (none, unreadable, key gone, expired: enroll anew) rather than something a
  * retry may cure (a missing trust anchor or password file, the TPM, ...). */
-int renew_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-                       const char *purpose, RenewSession *ret, bool *ret_unusable, Diag *d);
+int exchange_session_open(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
+                          time_t now, const char *purpose, ExchangeSession *ret, bool *ret_unusable, Diag *d);
 
 /* The periodic /cacerts refresh: a session, GET /cacerts, trust_refresh_ca().
  * ret_changes: what changed (roots adopted or retired, EST CA set). */
-int renew_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
-                          time_t now, TrustChanges *ret_changes, Diag *d);
+int exchange_refresh_cacerts(const Config *c, TpmContext *tpm, StateStore *store, const char *password,
+                             time_t now, TrustChanges *ret_changes, Diag *d);
