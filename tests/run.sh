@@ -11,13 +11,12 @@
 #  5. builds the libFuzzer harnesses with clang in build-fuzz and runs them for
 #     60 s in all (tests/fuzz/README.md); skipped, saying so, without clang;
 #  6. the booted-OS system test (tests/system/run.sh: a Debian guest in QEMU
-#     with a TPM installs the .deb and enrolls), only with
-#     FLEETID_SYSTEM_TEST=1 for now: over the kernel resource manager
-#     (/dev/tpmrm0) enrollment fails today (tests/system/README.md), and it
-#     joins CI when that is fixed. Skipped (exit 77) where QEMU or mmdebstrap
-#     cannot run.
-# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4, FLEETID_SKIP_FUZZ=1 step 5
-# (quick local runs).
+#     with a TPM installs the .deb, provisions, enrolls, reboots, survives a
+#     power cut and clock jumps). Its guest image and .deb are prepared in the
+#     background while steps 2-5 run; the boots come last. Skipped (exit 77,
+#     saying why) where QEMU or mmdebstrap cannot run.
+# Idempotent. FLEETID_SKIP_ASAN=1 skips step 4, FLEETID_SKIP_FUZZ=1 step 5,
+# FLEETID_SKIP_SYSTEM_TEST=1 step 6 (quick local runs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +24,22 @@ cd "$(dirname "$0")/.."
 # shellcheck source=tests/lib/deps.sh
 source tests/lib/deps.sh
 deps_install
+if [ -z "${FLEETID_SKIP_SYSTEM_TEST:-}" ] && [ "$(id -u)" -eq 0 ]; then
+    deps_install "${FLEETID_SYSTEM_PACKAGES[@]}"
+fi
+
+# Step 6's image (mmdebstrap: mostly download and unpack) and .deb are built
+# while the suites run; its boots wait until the end.
+systest_prep=''
+systest_prep_pid=''
+if [ -z "${FLEETID_SKIP_SYSTEM_TEST:-}" ]; then
+    systest_prep=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-systest-prep.XXXXXX")
+    echo "run.sh: preparing the system test's guest image and .deb in the background ($systest_prep/log)"
+    bash tests/system/run.sh --prepare "$systest_prep/deb" >"$systest_prep/log" 2>&1 &
+    systest_prep_pid=$!
+    # A failing step ends run.sh: the preparation goes with it.
+    trap '[ -z "$systest_prep_pid" ] || kill "$systest_prep_pid" 2>/dev/null || true' EXIT
+fi
 
 if [ -x tests/check-format.sh ] || [ -f tests/check-format.sh ]; then
     echo "run.sh: checking formatting"
@@ -81,18 +96,29 @@ else
     bash tests/fuzz/run.sh -b build-fuzz 60
 fi
 
-if [ "${FLEETID_SYSTEM_TEST:-}" != 1 ]; then
-    echo "run.sh: system test not run (FLEETID_SYSTEM_TEST=1 runs it; see tests/system/README.md for why it is not in CI yet)"
+if [ -n "${FLEETID_SKIP_SYSTEM_TEST:-}" ]; then
+    echo "run.sh: system test skipped (FLEETID_SKIP_SYSTEM_TEST is set)"
 else
-    echo "run.sh: system test (tests/system/run.sh)"
-    [ "$(id -u)" -ne 0 ] || deps_install "${FLEETID_SYSTEM_PACKAGES[@]}"
     rc=0
-    bash tests/system/run.sh || rc=$?
+    wait "$systest_prep_pid" || rc=$?
+    systest_prep_pid=''
+    cat "$systest_prep/log"
     if [ $rc -eq 77 ]; then
         echo "run.sh: the system test was SKIPPED (reason above)"
     elif [ $rc -ne 0 ]; then
-        echo "run.sh: the system test failed" >&2
+        echo "run.sh: preparing the system test failed" >&2
         exit $rc
+    else
+        echo "run.sh: system test (tests/system/run.sh)"
+        deb=$(find "$systest_prep/deb" -maxdepth 1 -name 'fleetid_*.deb' | head -n 1)
+        FLEETID_SYSTEST_DEB=$deb bash tests/system/run.sh || rc=$?
+        if [ $rc -eq 77 ]; then
+            echo "run.sh: the system test was SKIPPED (reason above)"
+        elif [ $rc -ne 0 ]; then
+            echo "run.sh: the system test failed" >&2
+            exit $rc
+        fi
     fi
+    rm -rf "$systest_prep"
 fi
 echo "run.sh: all checks passed"

@@ -15,8 +15,18 @@
 # The guest image is cached, keyed by its inputs, in FLEETID_SYSTEST_CACHE
 # (default ${XDG_CACHE_HOME:-~/.cache}/fleetid-system-test). Budget: 10 minutes
 # with a cold image cache. README.md says how to run it and get a shell.
+# `run.sh --prepare DIR` only builds (or reuses) the cached image and builds
+# the .deb into DIR, for tests/run.sh to overlap that with the other suites;
+# FLEETID_SYSTEST_DEB=DIR/fleetid_*.deb then skips the .deb build.
 # Exit status: 0 pass, 1 fail, 77 skipped (no qemu/mmdebstrap/root).
 set -euo pipefail
+
+prepare_dir=''
+if [ "${1:-}" = --prepare ]; then
+    [ -n "${2:-}" ] || { echo "usage: run.sh [--prepare DIR]" >&2; exit 2; }
+    mkdir -p "$2"
+    prepare_dir=$(cd "$2" && pwd)
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -74,6 +84,14 @@ trap cleanup EXIT
     fi
 ) 9>"$cache/lock" || fail "cannot build the guest image"
 say "guest image ready"
+
+if [ -n "$prepare_dir" ]; then
+    say "building the .deb into $prepare_dir"
+    DEB_BUILD_OPTIONS=nocheck "$src/packaging/build-deb.sh" "$prepare_dir" >"$work/deb.log" 2>&1 ||
+        { tail -n 40 "$work/deb.log" >&2; fail "packaging/build-deb.sh failed"; }
+    say "prepared: the image is cached, the .deb is in $prepare_dir"
+    exit 0
+fi
 
 # The payload: the .deb, the lab (PKI made here, EST server), the guest script.
 mkdir -p "$work/payload/lab" "$work/payload/guest"
