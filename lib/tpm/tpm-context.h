@@ -25,7 +25,10 @@
 typedef struct TpmContext {
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
-        struct ossl_lib_ctx_st *libctx; /* the "fleetid-tpm" provider's, once a key is loaded (tpm-provider.h) */
+        /* The "fleetid-tpm" provider's library context and its two providers,
+         * once a key is loaded (tpm-provider.h). */
+        struct ossl_lib_ctx_st *libctx;
+        struct ossl_provider_st *providers[2];
 } TpmContext;
 
 int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d);
