@@ -31,6 +31,7 @@
 #include "monitor/daemon-state.h"
 #include "monitor/metrics.h"
 #include "monitor/severity.h"
+#include "monitor/status-text.h"
 #include "renew/schedule.h"
 #include "store/state-certs.h"
 #include "store/state-store.h"
@@ -595,25 +596,6 @@ static int nagios_code(Severity s) {
         }
 }
 
-/* "243 days", "5 hours", "1 minute": the largest whole unit. */
-static void format_duration(int64_t sec, char *buf, size_t size) {
-        static const struct {
-                int64_t unit;
-                const char *one, *many;
-        } units[] = { { 86400, "day", "days" }, { 3600, "hour", "hours" }, { 60, "minute", "minutes" } };
-        int64_t n = sec;
-        const char *one = "second", *many = "seconds";
-
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (sec >= units[i].unit) {
-                        n = sec / units[i].unit;
-                        one = units[i].one;
-                        many = units[i].many;
-                        break;
-                }
-        snprintf(buf, size, "%" PRIi64 " %s", n, n == 1 ? one : many);
-}
-
 /* Makes s fit for the one output line, in place: control characters become
  * ' ', '|' (which starts the performance data) becomes '/'. */
 static char *sanitize_line(char *s) {
@@ -682,13 +664,13 @@ static int check_evaluate(Check *k) {
         else
                 short_life = SEVERITY_OK; /* said by the usual message */
         k->exit_code = nagios_code(k->severity);
-        format_duration(life, life_text, sizeof(life_text));
-        format_duration(early, early_text, sizeof(early_text));
-        format_duration(c->renew_min_lifetime_sec, min_text, sizeof(min_text));
+        duration_text(life, life_text, sizeof(life_text));
+        duration_text(early, early_text, sizeof(early_text));
+        duration_text(c->renew_min_lifetime_sec, min_text, sizeof(min_text));
         format_time(k->not_before, from, sizeof(from));
         format_time(k->not_after, until, sizeof(until));
         format_time(k->renew_due, due, sizeof(due));
-        format_duration(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
+        duration_text(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
         suffix = failure_suffix(k->record);
         if (!suffix)
                 return -ENOMEM;
