@@ -9,7 +9,8 @@
 #  - when fleetidd exits while it waits, it fails (exit 1) saying so;
 #  - a wait started before the enrollment returns 0 once fleetidd reports
 #    the certificate (woken by inotify on the runtime directory), and at
-#    once when the device is enrolled already;
+#    once when the device is enrolled already, also while a failed renewal
+#    is retried (the certificate stays in force);
 #  - a daemon killed with SIGKILL (its PID file left behind) counts as not
 #    running; fleetidctl status and check then say so and still show the
 #    certificate.
@@ -81,6 +82,16 @@ fleetid_expect_grep "$OUT" "^enrolled: the operational certificate is valid unti
 rc=0; wait_enrolled --timeout 0 || rc=$?
 expect_rc "wait-enrolled when enrolled" 0 "$rc"
 
+# A failed renewal leaves the current certificate in force: still enrolled
+# as fleetidd reports it (waiting-retry, with valid_until in the status).
+est_control '{"faults": [{"match": "simplereenroll", "status": 503, "body": "renewals paused (lab)"}]}'
+rc=0; timeout 150 "$FLEETIDCTL" --config "$FLEETID_CONF" renew >"$OUT" 2>&1 || rc=$?
+expect_rc "fleetidctl renew against a refusing server" 1 "$rc"
+[ "$(fleetid_status_get state)" = waiting-retry ] || lab_fail "state after the failed renewal: $(fleetid_status_get state)"
+rc=0; wait_enrolled --timeout 5 || rc=$?
+expect_rc "wait-enrolled while a renewal is retried" 0 "$rc"
+est_control ''
+
 # Usage: --timeout belongs to wait-enrolled and takes seconds.
 rc=0; "$FLEETIDCTL" --config "$FLEETID_CONF" wait-enrolled --timeout soon >"$OUT" 2>&1 || rc=$?
 expect_rc "wait-enrolled --timeout soon" 1 "$rc"
@@ -106,7 +117,7 @@ fleetid_expect_grep "$OUT" "^Operational not after: +$not_after" "status: the ce
 [ "$(fleetid_status_get daemon_running)" = false ] || lab_fail "status --json: daemon_running is not false"
 rc=0; "$FLEETIDCTL" --config "$FLEETID_CONF" check >"$OUT" 2>&1 || rc=$?
 expect_rc "check with fleetidd down" 0 "$rc"
-fleetid_expect_grep "$OUT" "^FLEETID OK - operational certificate valid until $not_after, .* left; fleetidd is not running \| days_left=" \
+fleetid_expect_grep "$OUT" "^FLEETID OK - operational certificate valid until $not_after, .* left(; .*)?; fleetidd is not running \| days_left=" \
     "check: the certificate and that fleetidd is down"
 
 echo "PASS: wait-enrolled: no daemon, timeout, daemon exit, enrollment; status/check with the daemon down"
