@@ -1120,26 +1120,45 @@ static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d) {
         return 0;
 }
 
-static int verb_renew(void) {
+/* For renew and wait-enrolled: the configuration, the state directory and the
+ * PID of the running fleetidd. Says on stderr why not, and returns < 0. */
+static int find_daemon(Config **ret_config, StateStore **ret_store, pid_t *ret_pid) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
-        unsigned before = 0;
-        pid_t pid;
         Diag d = {};
         int r;
 
         r = load_config(true, &config, &d);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
-                return EXIT_USAGE;
+                return r;
         }
         r = state_store_open_existing(arg_state_dir ?: config->state_dir, &store, &d);
-        if (r >= 0)
-                r = read_daemon_pid(store, &pid, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s: %s\n",
+                        r == -ENOENT ? "fleetidd is not running" : "cannot tell whether fleetidd runs",
+                        diag_text(&d, r));
+                return r;
+        }
+        r = read_daemon_pid(store, ret_pid, &d);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
-                return 1;
+                return r;
         }
+        *ret_config = TAKE_PTR(config);
+        *ret_store = TAKE_PTR(store);
+        return 0;
+}
+
+static int verb_renew(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(state_store_freep) StateStore *store = NULL;
+        unsigned before = 0;
+        pid_t pid;
+
+        /* 1 for a configuration error too, the same as EXIT_USAGE. */
+        if (find_daemon(&config, &store, &pid) < 0)
+                return 1;
         {
                 _cleanup_(status_record_done) StatusRecord rec = {};
 
@@ -1228,29 +1247,14 @@ static int verb_wait_enrolled(void) {
         Diag d = {};
         int r;
 
-        r = load_config(true, &config, &d);
-        if (r < 0) {
-                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
+        if (find_daemon(&config, &store, &pid) < 0)
                 return WAIT_FAILED;
-        }
         /* Only the runtime copy of the status is surely this daemon's: the
          * runtime directory is new at each start (RuntimeDirectory=), the state
          * directory's copy may be the previous run's. */
         if (!runtime_dir(config)) {
                 fprintf(stderr, "fleetidctl: wait-enrolled needs paths.runtime_dir from the configuration "
                                 "(the running fleetidd's status); --state-dir alone does not name it\n");
-                return WAIT_FAILED;
-        }
-        r = state_store_open_existing(arg_state_dir ?: config->state_dir, &store, &d);
-        if (r < 0) {
-                fprintf(stderr, "fleetidctl: %s: %s\n",
-                        r == -ENOENT ? "fleetidd is not running" : "cannot tell whether fleetidd runs",
-                        diag_text(&d, r));
-                return WAIT_FAILED;
-        }
-        r = read_daemon_pid(store, &pid, &d);
-        if (r < 0) {
-                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
                 return WAIT_FAILED;
         }
         /* Its exit is an event too: the pidfd polls readable then. */
