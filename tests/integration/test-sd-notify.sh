@@ -52,7 +52,7 @@ lab_wait_until 60 "three WATCHDOG=1 pings" pings_at_least 3 ||
 fleetid_expect_grep "$FLEETIDD_LOG" "watchdog timeout \(WatchdogSec=2s\) is shorter than one enrollment or renewal attempt .*raise WatchdogSec= to 280s" \
     "the warning that WatchdogSec= is shorter than one attempt"
 _lab_kill "$FLEETIDD_PID" fleetidd
-[ "$(grep -c "STOPPING=1" "$FLEETID_NOTIFY_LOG")" = 1 ] || lab_fail "no STOPPING=1 at SIGTERM"
+fleetid_notify_wait 10 "STOPPING=1" || lab_fail "no STOPPING=1 at SIGTERM"
 
 # Without WATCHDOG_USEC there is no watchdog (and no warning).
 : >"$FLEETID_NOTIFY_LOG"
