@@ -8,7 +8,10 @@
  * conventions): one line saying how urgent the operational certificate's state
  * is, by the severity model of lib/monitor/severity.h, and the exit code 0-3.
  * Both only read: they need no TPM, no network and no daemon, and never create
- * or change anything in the state directory.
+ * or change anything in the state directory. "fleetidctl wait-enrolled" is the
+ * sync point for units that need the identity (fleetid-wait-enrolled.service):
+ * it waits, by inotify on the runtime directory, until the running fleetidd
+ * reports a valid operational certificate.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* asprintf() */
@@ -17,9 +20,12 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/pidfd.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -31,6 +37,7 @@
 #include "monitor/daemon-state.h"
 #include "monitor/metrics.h"
 #include "monitor/severity.h"
+#include "monitor/status-text.h"
 #include "renew/schedule.h"
 #include "store/state-certs.h"
 #include "store/state-store.h"
@@ -63,11 +70,17 @@ typedef struct Status {
         CertInfo birth;
         CertInfo operational;
         time_t now;
+        pid_t daemon_pid;  /* the running fleetidd, 0 if none */
+        char *daemon_down; /* why fleetidd is not running, NULL if it is */
 } Status;
 
 static const char *arg_config = NULL;
 static const char *arg_state_dir = NULL;
 static bool arg_json = false;
+static unsigned arg_timeout = 0;
+static bool arg_timeout_set = false;
+
+static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d);
 
 static void cert_info_done(CertInfo *c) {
         free(c->error);
@@ -82,6 +95,7 @@ static void status_done(Status *s) {
         free(s->record_error);
         cert_info_done(&s->birth);
         cert_info_done(&s->operational);
+        free(s->daemon_down);
 }
 
 /* Fills *ret from the first certificate of a PEM file; the chain behind it is not shown. */
@@ -298,6 +312,14 @@ static void print_json(const Status *s) {
 
         fputc('{', f);
         json_key_string(f, &first, "state_dir", s->state_dir);
+        json_key(f, &first, "daemon_running");
+        fputs(s->daemon_down ? "false" : "true", f);
+        json_key(f, &first, "daemon_pid");
+        if (s->daemon_pid > 0)
+                fprintf(f, "%d", (int) s->daemon_pid);
+        else
+                fputs("null", f);
+        json_key_string(f, &first, "daemon_down", s->daemon_down);
         json_key_string(f, &first, "state", r ? r->state : NULL);
         json_key_string(f, &first, "last_error", r ? r->last_error : NULL);
         json_key_string(f, &first, "write_error", r ? r->write_error : NULL);
@@ -410,9 +432,16 @@ static void print_cert(const char *what, const CertInfo *c, time_t now) {
 
 static void print_human(const Status *s) {
         const StatusRecord *r = s->have_record ? &s->record : NULL;
-        char buf[64];
+        char buf[64], daemon[DIAG_MAX + 64];
 
         line("State directory:", s->state_dir);
+        if (s->daemon_down) {
+                snprintf(daemon, sizeof(daemon), "%s; the state below is its last report", s->daemon_down);
+                line("Daemon:", daemon);
+        } else {
+                snprintf(daemon, sizeof(daemon), "running (pid %d)", (int) s->daemon_pid);
+                line("Daemon:", daemon);
+        }
         if (s->record_error)
                 line_unreadable("State:", s->record_error);
         else
@@ -519,6 +548,15 @@ static int verb_status(void) {
         }
         s.state_dir = state_store_path(store);
         s.now = time(NULL);
+        /* Not an error: the certificates and the last status are shown all the same. */
+        r = read_daemon_pid(store, &s.daemon_pid, &d);
+        if (r < 0) {
+                s.daemon_pid = 0;
+                s.daemon_down = strdup(diag_text(&d, r));
+                if (!s.daemon_down)
+                        return log_oom();
+                diag_clear(&d);
+        }
 
         r = load_record(config, store, &s.record, &d);
         if (r >= 0)
@@ -576,6 +614,7 @@ typedef struct Check {
         time_t now, not_before, not_after, renew_due;
         const Config *config;
         const StatusRecord *record; /* NULL if none */
+        bool daemon_down;           /* known not to run: said after the message */
 } Check;
 
 static void check_done(Check *k) {
@@ -593,25 +632,6 @@ static int nagios_code(Severity s) {
         default:
                 return NAGIOS_CRITICAL;
         }
-}
-
-/* "243 days", "5 hours", "1 minute": the largest whole unit. */
-static void format_duration(int64_t sec, char *buf, size_t size) {
-        static const struct {
-                int64_t unit;
-                const char *one, *many;
-        } units[] = { { 86400, "day", "days" }, { 3600, "hour", "hours" }, { 60, "minute", "minutes" } };
-        int64_t n = sec;
-        const char *one = "second", *many = "seconds";
-
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (sec >= units[i].unit) {
-                        n = sec / units[i].unit;
-                        one = units[i].one;
-                        many = units[i].many;
-                        break;
-                }
-        snprintf(buf, size, "%" PRIi64 " %s", n, n == 1 ? one : many);
 }
 
 /* Makes s fit for the one output line, in place: control characters become
@@ -682,13 +702,13 @@ static int check_evaluate(Check *k) {
         else
                 short_life = SEVERITY_OK; /* said by the usual message */
         k->exit_code = nagios_code(k->severity);
-        format_duration(life, life_text, sizeof(life_text));
-        format_duration(early, early_text, sizeof(early_text));
-        format_duration(c->renew_min_lifetime_sec, min_text, sizeof(min_text));
+        duration_text(life, life_text, sizeof(life_text));
+        duration_text(early, early_text, sizeof(early_text));
+        duration_text(c->renew_min_lifetime_sec, min_text, sizeof(min_text));
         format_time(k->not_before, from, sizeof(from));
         format_time(k->not_after, until, sizeof(until));
         format_time(k->renew_due, due, sizeof(due));
-        format_duration(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
+        duration_text(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
         suffix = failure_suffix(k->record);
         if (!suffix)
                 return -ENOMEM;
@@ -777,6 +797,8 @@ static void check_print_json(const Check *k) {
         fprintf(f, "%d", k->exit_code);
         json_key_string(f, &first, "severity", k->have_cert ? severity_to_string(k->severity) : NULL);
         json_key_string(f, &first, "message", k->message);
+        json_key(f, &first, "daemon_running");
+        fputs(k->daemon_down ? "false" : "true", f);
         if (k->have_cert) {
                 int64_t left = (int64_t) k->not_after - (int64_t) k->now;
 
@@ -809,12 +831,14 @@ static void check_print_json(const Check *k) {
 
 /* Prints the result and returns the exit code; UNKNOWN if the output fails. */
 static int check_print(const Check *k) {
+        const char *down = k->daemon_down ? "; fleetidd is not running" : "";
+
         if (arg_json)
                 check_print_json(k);
         else if (k->perfdata)
-                printf("FLEETID %s - %s | %s\n", nagios_names[k->exit_code], k->message, k->perfdata);
+                printf("FLEETID %s - %s%s | %s\n", nagios_names[k->exit_code], k->message, down, k->perfdata);
         else
-                printf("FLEETID %s - %s\n", nagios_names[k->exit_code], k->message);
+                printf("FLEETID %s - %s%s\n", nagios_names[k->exit_code], k->message, down);
 
         if (fflush(stdout) != 0 || ferror(stdout))
                 return NAGIOS_UNKNOWN;
@@ -906,6 +930,11 @@ static int verb_check(void) {
         r = state_store_open_existing(arg_state_dir ?: config->state_dir, &store, &d);
         if (r < 0)
                 return check_unknown(&k, diag_text(&d, r));
+        {
+                pid_t pid;
+
+                k.daemon_down = read_daemon_pid(store, &pid, NULL) < 0;
+        }
 
         r = load_record(config, store, &record, &d);
         if (r >= 0)
@@ -962,6 +991,8 @@ static int verb_check(void) {
 
 /* How long fleetidctl renew waits for the outcome. */
 #define RENEW_WAIT_SEC 120
+/* How long fleetidctl wait-enrolled waits without --timeout; 0 = no limit. */
+#define WAIT_ENROLLED_TIMEOUT_DEFAULT 300
 
 static void help(void) {
         printf("Usage: fleetidctl [OPTIONS] COMMAND\n"
@@ -974,6 +1005,8 @@ static void help(void) {
                "                       (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
                "  renew                Ask the running fleetidd to renew the operational\n"
                "                       certificate now, and wait (at most %ds) for the outcome\n"
+               "  wait-enrolled        Wait until the running fleetidd reports a valid\n"
+               "                       operational certificate (fleetid-wait-enrolled.service)\n"
                "\n"
                "Options:\n"
                "      --config PATH    Configuration file (default: %s)\n"
@@ -981,6 +1014,8 @@ static void help(void) {
                "                       not loaded unless --config is given too (check then\n"
                "                       uses the default thresholds)\n"
                "      --json           Print one JSON object instead of text\n"
+               "      --timeout SECS   wait-enrolled: give up after SECS seconds (default %d;\n"
+               "                       0 waits as long as fleetidd runs)\n"
                "  -h --help            Show this help\n"
                "  -V --version         Show the version\n"
                "\n"
@@ -989,8 +1024,11 @@ static void help(void) {
                "Exit status of check: the plugin code above; every error, also a usage or\n"
                "configuration error, gives 3. See docs/monitoring.md.\n"
                "Exit status of renew: 0 renewed, 1 the renewal failed or fleetidd is not running,\n"
-               "2 no outcome within the wait.\n",
-               RENEW_WAIT_SEC, FLEETID_CONFIG_PATH);
+               "2 no outcome within the wait.\n"
+               "Exit status of wait-enrolled: 0 enrolled, 1 fleetidd is not running, exited or\n"
+               "reports failed (or a usage or configuration error), 2 not enrolled within\n"
+               "the timeout.\n",
+               RENEW_WAIT_SEC, FLEETID_CONFIG_PATH, WAIT_ENROLLED_TIMEOUT_DEFAULT);
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -998,12 +1036,14 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_CONFIG = 0x100,
                 ARG_STATE_DIR,
                 ARG_JSON,
+                ARG_TIMEOUT,
         };
         static const struct option options[] = { { "help", no_argument, NULL, 'h' },
                                                  { "version", no_argument, NULL, 'V' },
                                                  { "config", required_argument, NULL, ARG_CONFIG },
                                                  { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                                                  { "json", no_argument, NULL, ARG_JSON },
+                                                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                                                  {} };
         int c;
 
@@ -1024,6 +1064,23 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_JSON:
                         arg_json = true;
                         break;
+                case ARG_TIMEOUT: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-' || v > 86400 * 365) {
+                                fprintf(stderr,
+                                        "fleetidctl: --timeout \"%s\" is not a number of seconds "
+                                        "(0 to 31536000)\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        arg_timeout = (unsigned) v;
+                        arg_timeout_set = true;
+                        break;
+                }
                 case '?':
                         return -EINVAL; /* getopt_long() said what was wrong */
                 default:
@@ -1063,26 +1120,45 @@ static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d) {
         return 0;
 }
 
-static int verb_renew(void) {
+/* For renew and wait-enrolled: the configuration, the state directory and the
+ * PID of the running fleetidd. Says on stderr why not, and returns < 0. */
+static int find_daemon(Config **ret_config, StateStore **ret_store, pid_t *ret_pid) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
-        unsigned before = 0;
-        pid_t pid;
         Diag d = {};
         int r;
 
         r = load_config(true, &config, &d);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
-                return EXIT_USAGE;
+                return r;
         }
         r = state_store_open_existing(arg_state_dir ?: config->state_dir, &store, &d);
-        if (r >= 0)
-                r = read_daemon_pid(store, &pid, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s: %s\n",
+                        r == -ENOENT ? "fleetidd is not running" : "cannot tell whether fleetidd runs",
+                        diag_text(&d, r));
+                return r;
+        }
+        r = read_daemon_pid(store, ret_pid, &d);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
-                return 1;
+                return r;
         }
+        *ret_config = TAKE_PTR(config);
+        *ret_store = TAKE_PTR(store);
+        return 0;
+}
+
+static int verb_renew(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(state_store_freep) StateStore *store = NULL;
+        unsigned before = 0;
+        pid_t pid;
+
+        /* 1 for a configuration error too, the same as EXIT_USAGE. */
+        if (find_daemon(&config, &store, &pid) < 0)
+                return 1;
         {
                 _cleanup_(status_record_done) StatusRecord rec = {};
 
@@ -1123,6 +1199,133 @@ static int verb_renew(void) {
         return 2;
 }
 
+/* ---- wait-enrolled: the sync point for units that need the identity ---- */
+
+enum {
+        WAIT_ENROLLED = 0,
+        WAIT_FAILED = 1, /* fleetidd is not running, exited, or failed; or a usage/config error */
+        WAIT_TIMEOUT = 2,
+};
+
+static uint64_t now_monotonic_msec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000ULL + (uint64_t) ts.tv_nsec / 1000000ULL;
+}
+
+/* "state waiting-retry: EST server unreachable; next attempt 2026-...Z", or
+ * "no status written yet" without a record. */
+static void describe_record(const StatusRecord *r, char *buf, size_t size) {
+        char next[64];
+
+        if (!r || !r->state) {
+                snprintf(buf, size, "fleetidd has not written its status yet");
+                return;
+        }
+        snprintf(buf, size, "state %s%s%.200s%s%s", r->state, r->last_error ? ": " : "",
+                 strempty(r->last_error), r->next_attempt ? "; next attempt " : "",
+                 r->next_attempt ? strempty(format_record_time(r->next_attempt, next, sizeof(next))) : "");
+}
+
+/* Drains the inotify queue: the events only say "look again". */
+static void drain(int fd) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+}
+
+static int verb_wait_enrolled(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(state_store_freep) StateStore *store = NULL, *run = NULL;
+        _cleanup_close_ int inotify_fd = -1, pid_fd = -1;
+        unsigned timeout = arg_timeout_set ? arg_timeout : WAIT_ENROLLED_TIMEOUT_DEFAULT;
+        uint64_t deadline = now_monotonic_msec() + (uint64_t) timeout * 1000ULL;
+        char text[512], until[64];
+        pid_t pid;
+        Diag d = {};
+        int r;
+
+        if (find_daemon(&config, &store, &pid) < 0)
+                return WAIT_FAILED;
+        /* Only the runtime copy of the status is surely this daemon's: the
+         * runtime directory is new at each start (RuntimeDirectory=), the state
+         * directory's copy may be the previous run's. */
+        if (!runtime_dir(config)) {
+                fprintf(stderr, "fleetidctl: wait-enrolled needs paths.runtime_dir from the configuration "
+                                "(the running fleetidd's status); --state-dir alone does not name it\n");
+                return WAIT_FAILED;
+        }
+        /* Its exit is an event too: the pidfd polls readable then. */
+        pid_fd = pidfd_open(pid, 0);
+        if (pid_fd < 0) {
+                fprintf(stderr, "fleetidctl: fleetidd (pid %d) is not running: %s\n", (int) pid,
+                        strerror(errno));
+                return WAIT_FAILED;
+        }
+        r = state_store_open_existing(runtime_dir(config), &run, &d);
+        if (r < 0) {
+                fprintf(stderr,
+                        "fleetidctl: fleetidd (pid %d) runs, but its runtime directory cannot be read: %s\n",
+                        (int) pid, diag_text(&d, r));
+                return WAIT_FAILED;
+        }
+        /* The status is replaced by a rename into the directory: watch that,
+         * before the first look, so that no write falls between the two. */
+        inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (inotify_fd < 0 ||
+            inotify_add_watch(inotify_fd, state_store_path(run),
+                              IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
+                fprintf(stderr, "fleetidctl: cannot watch %s: %s\n", state_store_path(run), strerror(errno));
+                return WAIT_FAILED;
+        }
+
+        for (;;) {
+                _cleanup_(status_record_done) StatusRecord rec = {};
+                struct pollfd fds[] = { { .fd = inotify_fd, .events = POLLIN },
+                                        { .fd = pid_fd, .events = POLLIN } };
+                bool have = status_record_load(run, &rec, NULL) >= 0;
+                uint64_t now = now_monotonic_msec();
+                int wait_ms;
+
+                if (have && rec.valid_until > (uint64_t) time(NULL)) {
+                        printf("enrolled: the operational certificate is valid until %s\n",
+                               strempty(format_record_time(rec.valid_until, until, sizeof(until))));
+                        return WAIT_ENROLLED;
+                }
+                describe_record(have ? &rec : NULL, text, sizeof(text));
+                if (have && daemon_state_from_string(rec.state) == DAEMON_STATE_FAILED) {
+                        fprintf(stderr,
+                                "fleetidctl: fleetidd (pid %d) reports %s; it needs a person, see "
+                                "journalctl -u fleetidd\n",
+                                (int) pid, text);
+                        return WAIT_FAILED;
+                }
+                if (timeout > 0 && now >= deadline) {
+                        fprintf(stderr, "fleetidctl: not enrolled within %us: %s\n", timeout, text);
+                        return WAIT_TIMEOUT;
+                }
+                wait_ms = timeout == 0 ? -1 : (int) (deadline - now < INT_MAX ? deadline - now : INT_MAX);
+                if (poll(fds, ELEMENTSOF(fds), wait_ms) < 0 && errno != EINTR) {
+                        fprintf(stderr, "fleetidctl: cannot wait: %s\n", strerror(errno));
+                        return WAIT_FAILED;
+                }
+                if (fds[1].revents) {
+                        /* A last look: the enrollment may be its last word. */
+                        status_record_done(&rec);
+                        if (status_record_load(run, &rec, NULL) >= 0 && rec.valid_until > (uint64_t) time(NULL))
+                                continue;
+                        fprintf(stderr,
+                                "fleetidctl: fleetidd (pid %d) exited before the device was enrolled: %s\n",
+                                (int) pid, text);
+                        return WAIT_FAILED;
+                }
+                if (fds[0].revents)
+                        drain(inotify_fd);
+        }
+}
+
 static const struct {
         const char *name;
         int (*run)(void);
@@ -1131,6 +1334,7 @@ static const struct {
         { "status", verb_status, EXIT_USAGE },
         { "check", verb_check, NAGIOS_UNKNOWN },
         { "renew", verb_renew, EXIT_USAGE },
+        { "wait-enrolled", verb_wait_enrolled, WAIT_FAILED },
 };
 
 /* The verb named anywhere in argv, for the exit status of a usage error found
@@ -1180,6 +1384,8 @@ int main(int argc, char *argv[]) {
                 if (optind + 1 < argc)
                         return usage_error(verbs[v].usage_exit, "%s takes no arguments, got \"%s\"",
                                            verbs[v].name, argv[optind + 1]);
+                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled)
+                        return usage_error(verbs[v].usage_exit, "--timeout applies only to wait-enrolled");
                 return verbs[v].run();
         }
         return usage_error(EXIT_USAGE, "unknown command \"%s\"", argv[optind]);

@@ -2,7 +2,10 @@
 /*
  * fleetidd: the fleetid daemon. Enrolls the device's operational certificate
  * over EST with its TPM-resident birth identity, retrying with backoff until it
- * succeeds, then reports READY to systemd.
+ * succeeds, and renews it. Reports READY=1 to systemd once the configuration is
+ * valid and the event loop runs (not once enrolled: fleetidctl wait-enrolled
+ * is that sync point), STATUS= at every change, and WATCHDOG=1 from the loop
+ * when the unit sets WatchdogSec=.
  *
  * SIGUSR1 asks for a renewal now.
  *
@@ -114,6 +117,10 @@ int main(int argc, char **argv) {
         r = manager_start(m);
         if (r < 0)
                 return 1;
+        r = manager_watchdog_start(m);
+        if (r < 0)
+                return 1;
+        manager_notify_ready(m);
 
         r = sd_event_loop(m->event);
         if (r < 0) {

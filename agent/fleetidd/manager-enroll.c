@@ -155,7 +155,6 @@ static int enroll_run(Manager *m) {
                         manager_set_state(m, DAEMON_STATE_ENROLLED, NULL);
                         manager_announce_trust_changes(m, &res.trust_changes);
                         enroll_result_done(&res);
-                        manager_notify_ready(m, "enrolled");
                         return sd_event_exit(m->event, 0);
                 }
                 if (fetched)
@@ -168,7 +167,6 @@ static int enroll_run(Manager *m) {
                                           "enrolled, but the stored certificate cannot be read back");
                         r = manager_schedule_attempt(m, m->config->retry_max_sec);
                 }
-                manager_notify_ready(m, "enrolled");
                 /* After the reload, so the events describe the new certificate. */
                 manager_announce_trust_changes(m, &res.trust_changes);
                 enroll_result_done(&res);

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "fleetidd/manager.h"
+#include "monitor/status-text.h"
 #include "store/status-file.h"
 
 /* The status file in the state directory; a failure is kept in m->write_error
@@ -39,6 +40,46 @@ static void save_status(Manager *m, const StatusRecord *rec) {
         snprintf(m->write_error, sizeof(m->write_error), "%s", diag_text(&d, r));
 }
 
+/* The notAfter of the operational certificate the daemon holds in force, 0 if
+ * none: after an enrollment or renewal, and while a renewal is attempted,
+ * retried or waits for the clock; not while it enrolls (there is no identity
+ * yet, or the one stored is unusable) nor when it failed. */
+static uint64_t identity_valid_until(const Manager *m, time_t now) {
+        bool in_force;
+
+        switch (m->state) {
+        case DAEMON_STATE_ENROLLED:
+        case DAEMON_STATE_RENEWING:
+                in_force = true;
+                break;
+        case DAEMON_STATE_WAITING_RETRY: /* a failed renewal re-arms the renewal timer */
+                in_force = m->renew_timer != NULL;
+                break;
+        case DAEMON_STATE_WAITING_CLOCK:
+                in_force = m->clock_waiting_for_renewal;
+                break;
+        default:
+                in_force = false;
+        }
+        return in_force && m->cert_not_after > (int64_t) now ? (uint64_t) m->cert_not_after : 0;
+}
+
+/* STATUS= for systemctl status: the state and the next event (monitor/status-text.h). */
+static void notify_status(const Manager *m, const char *extra) {
+        StatusTextInput in = {
+                .state = m->state,
+                .error = m->last_error,
+                .write_error = m->write_error,
+                .next_attempt = m->next_attempt,
+                .cert_not_after = m->cert_not_after > 0 ? (uint64_t) m->cert_not_after : 0,
+        };
+        _cleanup_free_ char *text = NULL;
+
+        if (status_text_format(&in, time(NULL), &text) < 0)
+                return; /* out of memory: systemd keeps the previous text */
+        (void) sd_notifyf(0, "%sSTATUS=%s", strempty(extra), text);
+}
+
 void manager_write_status(Manager *m) {
         const char *error = m->last_error;
         StatusRecord rec = {
@@ -55,8 +96,8 @@ void manager_write_status(Manager *m) {
                 .cacerts_next = m->cacerts_timer ? m->cacerts_next : 0,
                 .failures = m->failures,
                 .est_url = m->config->est_url,
+                .valid_until = identity_valid_until(m, time(NULL)),
         };
-        char status[2 * DIAG_MAX + 128];
         Diag d = {};
         int r;
 
@@ -71,9 +112,7 @@ void manager_write_status(Manager *m) {
                         log_warning_errno(r, "cannot write the runtime copy of the status: %s",
                                           diag_text(&d, r));
         }
-        snprintf(status, sizeof(status), "STATUS=%s%s%.*s%s%.*s", rec.state, *error ? ": " : "", 200, error,
-                 m->write_error[0] ? "; cannot write the state directory: " : "", 200, m->write_error);
-        (void) sd_notify(0, status);
+        notify_status(m, NULL);
         manager_report(m);
 }
 
@@ -86,11 +125,45 @@ void manager_set_state(Manager *m, DaemonState state, const char *error) {
         manager_write_status(m);
 }
 
-void manager_notify_ready(Manager *m, const char *status) {
-        char buf[512];
-
-        snprintf(buf, sizeof(buf), "READY=1\nSTATUS=%s", status);
-        if (!m->ready_sent)
-                (void) sd_notify(0, buf);
+void manager_notify_ready(Manager *m) {
+        if (m->ready_sent)
+                return;
+        notify_status(m, "READY=1\n");
         m->ready_sent = true;
+}
+
+/* Network requests in one enrollment or renewal attempt, at most (/cacerts,
+ * /csrattrs and the one that opens a bound connection, the request and its
+ * 401 answer, and the same again after the server refused the birth
+ * certificate), each up to est.timeout; and the TPM's share (key creation,
+ * signatures in the TLS handshakes), at most this long. */
+#define ATTEMPT_REQUESTS_MAX 8
+#define ATTEMPT_TPM_MAX_SEC 120
+
+int manager_watchdog_start(Manager *m) {
+        uint64_t usec = 0, bound;
+        int r;
+
+        /* sd-event sends WATCHDOG=1 from the loop itself, between a half and
+         * three quarters of WATCHDOG_USEC after the last, when WATCHDOG_USEC
+         * (and WATCHDOG_PID, if set) are in the environment for us. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the systemd watchdog: %m");
+        if (r == 0 || sd_watchdog_enabled(false, &usec) <= 0)
+                return 0;
+        /* Until enrollment and renewal run off the loop, one attempt blocks it. */
+        bound = (uint64_t) ATTEMPT_REQUESTS_MAX * m->config->est_timeout_sec + ATTEMPT_TPM_MAX_SEC;
+        if (usec < bound * 1000000ULL)
+                log_warning(
+                        "the watchdog timeout (WatchdogSec=%llus) is shorter than one enrollment or renewal "
+                        "attempt may block fleetidd (%u requests of est.timeout=%us, plus %us of TPM work): a "
+                        "slow EST server can get fleetidd killed and restarted mid-attempt; raise WatchdogSec= "
+                        "to %llus or more",
+                        (unsigned long long) (usec / 1000000ULL), ATTEMPT_REQUESTS_MAX,
+                        m->config->est_timeout_sec, ATTEMPT_TPM_MAX_SEC, (unsigned long long) bound);
+        else
+                log_debug("watchdog: WATCHDOG=1 from the event loop, timeout %llums",
+                          (unsigned long long) (usec / 1000ULL));
+        return 0;
 }

@@ -137,7 +137,14 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);
 /* The one place the state changes: logs a transition, records the error (NULL
  * clears it) and writes the status. */
 void manager_set_state(Manager *m, DaemonState state, const char *error);
-void manager_notify_ready(Manager *m, const char *status);
+/* READY=1 (with the first STATUS=), once: the configuration is valid, the
+ * state directory open and the event loop about to run. Not "enrolled": that
+ * is what fleetidctl wait-enrolled waits for. */
+void manager_notify_ready(Manager *m);
+/* Enables the systemd watchdog (WATCHDOG=1 from the event loop) when the
+ * service manager asked for one; warns when its timeout is shorter than one
+ * blocking attempt may take. */
+int manager_watchdog_start(Manager *m);
 
 /* Logs a warning for a /csrattrs an enrollment or renewal ("what") could not use. */
 void manager_log_csrattrs(const CsrAttrsNote *n, const char *what);

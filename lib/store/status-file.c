@@ -33,6 +33,7 @@ static const struct {
         { "renew_answered", FIELD_UNSIGNED, offsetof(StatusRecord, renew_answered) },
         { "est_url", FIELD_STRING, offsetof(StatusRecord, est_url) },
         { "write_error", FIELD_STRING, offsetof(StatusRecord, write_error) },
+        { "valid_until", FIELD_U64, offsetof(StatusRecord, valid_until) },
 };
 
 #define FIELD_PTR(rec, i, type) ((type *) ((char *) (rec) + fields[i].offset))

@@ -39,6 +39,8 @@ typedef struct StatusRecord {
         unsigned failures;        /* consecutive failures */
         char *est_url;            /* NULL if unknown */
         char *write_error;        /* why the daemon cannot write its state directory, NULL if it can */
+        uint64_t valid_until;     /* notAfter (unix seconds) of the operational certificate the daemon
+                                   * holds in force; 0 = none (not enrolled yet, or identity unusable) */
 } StatusRecord;
 
 /* Frees the members and zeroes the record; the record itself is the caller's. */

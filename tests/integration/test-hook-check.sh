@@ -276,10 +276,11 @@ check_expect() {
     fleetid_expect_grep "$out" "$ere" "fleetidctl check ($name)"
 }
 
+# No fleetidd runs in this test: every result says so after its message.
 step "check: no certificate, unreadable inputs, bad usage: UNKNOWN (3)"
 check_expect no-cert 3 "^FLEETID UNKNOWN - no operational certificate in $STATE \(state unknown"
 printf 'state=enrolling\nfailures=0\n' >"$STATE/status"
-check_expect no-cert-enrolling 3 "^FLEETID UNKNOWN - no operational certificate in $STATE \(state enrolling\)$"
+check_expect no-cert-enrolling 3 "^FLEETID UNKNOWN - no operational certificate in $STATE \(state enrolling\); fleetidd is not running$"
 echo "not a certificate" >"$STATE/operational.pem"
 check_expect garbage-cert 3 "^FLEETID UNKNOWN - .*operational.pem.*no PEM certificate"
 cert $((-10 * DAY)) $((90 * DAY + 3600))
@@ -305,34 +306,34 @@ fleetid_expect_eq "$rc" 1 "fleetidctl status with a bad option (unchanged)"
 # lifetime of 100 days makes one percent a day.
 step "check: OK (0) before renewal is due"
 cert $((-10 * DAY)) $((90 * DAY + 3600))
-check_expect ok 0 "^FLEETID OK - operational certificate valid until [0-9-]{10}T[0-9:]{8}Z, 90 days left \| days_left=90;20:;10: failures=0$"
+check_expect ok 0 "^FLEETID OK - operational certificate valid until [0-9-]{10}T[0-9:]{8}Z, 90 days left; fleetidd is not running \| days_left=90;20:;10: failures=0$"
 # 70 % used: within the jitter window (62-72 %), so not due for every device yet
 cert $((-70 * DAY)) $((30 * DAY + 3600))
-check_expect in-jitter 0 "^FLEETID OK - operational certificate valid until .*, 30 days left \|"
+check_expect in-jitter 0 "^FLEETID OK - operational certificate valid until .*, 30 days left; fleetidd is not running \|"
 
 step "check: OK (0) with a notice once renewal is due, with the failures from the status"
 cert $((-75 * DAY)) $((25 * DAY + 3600))
-check_expect notice 0 "^FLEETID OK - renewal due since .*, not renewed yet; operational certificate valid until .*, 25 days left \| days_left=25;20:;10: failures=0$"
+check_expect notice 0 "^FLEETID OK - renewal due since .*, not renewed yet; operational certificate valid until .*, 25 days left; fleetidd is not running \| days_left=25;20:;10: failures=0$"
 printf 'state=waiting-retry\nlast_error=EST server returned 503: busy | try\\nlater\nfailures=2\n' >"$STATE/status"
-check_expect notice-failures 0 "^FLEETID OK - renewal due since .*, 25 days left; 2 consecutive failures \(state waiting-retry\), last error: EST server returned 503: busy / try later \| days_left=25;20:;10: failures=2$"
+check_expect notice-failures 0 "^FLEETID OK - renewal due since .*, 25 days left; 2 consecutive failures \(state waiting-retry\), last error: EST server returned 503: busy / try later; fleetidd is not running \| days_left=25;20:;10: failures=2$"
 rm -f "$STATE/status"
 
 step "check: WARNING (1), CRITICAL (2) for error, critical and expired"
 cert $((-85 * DAY)) $((15 * DAY + 3600))
-check_expect warning 1 "^FLEETID WARNING - operational certificate expires .*, 15 days left \(warning: at most 20% of its lifetime\) \|"
+check_expect warning 1 "^FLEETID WARNING - operational certificate expires .*, 15 days left \(warning: at most 20% of its lifetime\); fleetidd is not running \|"
 cert $((-95 * DAY)) $((5 * DAY + 3600))
-check_expect error 2 "^FLEETID CRITICAL - operational certificate expires .*, 5 days left \(error: at most 10% of its lifetime\) \| days_left=5;20:;10:"
+check_expect error 2 "^FLEETID CRITICAL - operational certificate expires .*, 5 days left \(error: at most 10% of its lifetime\); fleetidd is not running \| days_left=5;20:;10:"
 cert $((-99 * DAY)) $((10 * 3600 + 1800))
-check_expect critical 2 "^FLEETID CRITICAL - operational certificate expires .*, 10 hours left \(critical: at most 3% of its lifetime\) \| days_left=0;"
+check_expect critical 2 "^FLEETID CRITICAL - operational certificate expires .*, 10 hours left \(critical: at most 3% of its lifetime\); fleetidd is not running \| days_left=0;"
 cert $((-100 * DAY)) $((-2 * DAY))
-check_expect expired 2 "^FLEETID CRITICAL - operational certificate expired on .*, 2 days ago \| days_left=-2;"
+check_expect expired 2 "^FLEETID CRITICAL - operational certificate expired on .*, 2 days ago; fleetidd is not running \| days_left=-2;"
 
 step "check: the thresholds come from the configuration"
 cert $((-75 * DAY)) $((25 * DAY + 3600))
 cp "$T/check.conf" "$T/check30.conf"
 echo 'renew: { share_percent = 60; }; monitoring: { warning_percent = 30; error_percent = 20; critical_percent = 5; };' \
     >>"$T/check30.conf"
-check_expect conf-warning 1 "^FLEETID WARNING - .*25 days left \(warning: at most 30% of its lifetime\) \| days_left=25;30:;20:" \
+check_expect conf-warning 1 "^FLEETID WARNING - .*25 days left \(warning: at most 30% of its lifetime\); fleetidd is not running \| days_left=25;30:;20:" \
     --config "$T/check30.conf"
 # --state-dir alone: the built-in defaults
 check_expect state-dir-defaults 0 "^FLEETID OK - renewal due since" --state-dir "$STATE"
@@ -343,7 +344,7 @@ step "check: never OK for what is no working fleetid identity"
 cert $((300 * DAY)) $((399 * DAY))
 check_expect not-yet-valid 2 "^FLEETID CRITICAL - operational certificate not valid yet: valid from .*, (299|300) days from now \(more than est.max_clock_skew\)"
 cert 150 $((90 * DAY))
-check_expect not-yet-valid-skew 1 "^FLEETID WARNING - operational certificate not valid yet: valid from .*, 2 minutes from now \|"
+check_expect not-yet-valid-skew 1 "^FLEETID WARNING - operational certificate not valid yet: valid from .*, 2 minutes from now; fleetidd is not running \|"
 # Not issued by the EST CA set: self-signed, or no EST CA set to tell.
 cert $((-10 * DAY)) $((90 * DAY)) self-signed
 check_expect self-signed 2 "^FLEETID CRITICAL - operational certificate not issued by the EST CA set"

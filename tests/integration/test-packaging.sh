@@ -87,17 +87,30 @@ has() {
 }
 
 # check_unit FILE: the packaged unit runs /usr/sbin/fleetidd as fleetid, and
-# systemd-analyze verify accepts it (pointed at the extracted binary ROOT).
+# systemd-analyze verify accepts it (pointed at the extracted binary ROOT);
+# the same for fleetid-wait-enrolled.service beside it.
 check_unit() {
-    local u=$1 root=$2 line
+    local u=$1 root=$2 line w
+    w=$(dirname "$u")/fleetid-wait-enrolled.service
     grep -qx "ExecStart=/usr/sbin/fleetidd" "$u" || fail "ExecStart in $u does not run /usr/sbin/fleetidd"
     for line in Type=notify User=fleetid SupplementaryGroups=tss StateDirectory=fleetid RuntimeDirectory=fleetid \
-                RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" TimeoutStartSec=infinity; do
+                RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" WatchdogSec=10min; do
         grep -qx "$line" "$u" || fail "$u lacks '$line'"
     done
+    ! grep -q "^TimeoutStartSec=" "$u" || fail "$u sets TimeoutStartSec=; READY=1 does not wait for enrollment"
+    grep -qx "ExecStart=/usr/bin/fleetidctl wait-enrolled --timeout 300" "$w" ||
+        fail "ExecStart in $w does not run /usr/bin/fleetidctl wait-enrolled"
+    for line in Type=oneshot RemainAfterExit=yes BindsTo=fleetidd.service After=fleetidd.service User=fleetid; do
+        grep -qx "$line" "$w" || fail "$w lacks '$line'"
+    done
     if command -v systemd-analyze >/dev/null; then
-        sed "s|^ExecStart=/usr/sbin/|ExecStart=$root/usr/sbin/|" "$u" >"$TMP/fleetidd.service"
-        systemd-analyze verify "$TMP/fleetidd.service" || fail "systemd-analyze verify rejects $u"
+        mkdir -p "$TMP/units"
+        sed "s|^ExecStart=/usr/sbin/|ExecStart=$root/usr/sbin/|" "$u" >"$TMP/units/fleetidd.service"
+        sed "s|^ExecStart=/usr/bin/|ExecStart=$root/usr/bin/|" "$w" >"$TMP/units/fleetid-wait-enrolled.service"
+        # --man=no: the man page a Documentation= names is in the package, not
+        # on this machine (check_man below renders it).
+        systemd-analyze verify --man=no "$TMP/units/fleetidd.service" "$TMP/units/fleetid-wait-enrolled.service" ||
+            fail "systemd-analyze verify rejects $u or $w"
     fi
 }
 
@@ -132,7 +145,8 @@ DEB=$(build_package deb "${PKG}_*.deb") || exit 1
 
 step "contents of $(basename "$DEB") (dpkg-deb -c)"
 dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\.||; s|/$||' >"$TMP/deb.list"
-has "$TMP/deb.list" "${COMMON[@]}" /lib/systemd/system/fleetidd.service /usr/share/doc/fleetid/copyright
+has "$TMP/deb.list" "${COMMON[@]}" /lib/systemd/system/fleetidd.service \
+    /lib/systemd/system/fleetid-wait-enrolled.service /usr/share/doc/fleetid/copyright
 for p in "${MANPAGES[@]}"; do has "$TMP/deb.list" "/usr/share/man/$p.gz"; done
 # dh_compress leaves documents under 4 KiB uncompressed.
 for d in "$SRCDIR"/README.md "$SRCDIR"/docs/*.md; do
@@ -186,6 +200,7 @@ step "contents of $(basename "$RPM") (rpm -qp --list)"
 q --list | grep -v '^/usr/lib/.build-id' >"$TMP/rpm.list"
 version=$(q --qf '%{VERSION}')
 has "$TMP/rpm.list" "${COMMON[@]}" /usr/lib/systemd/system/fleetidd.service \
+    /usr/lib/systemd/system/fleetid-wait-enrolled.service \
     "/usr/share/doc/fleetid-$version/README.md"
 for p in "${MANPAGES[@]}"; do has "$TMP/rpm.list" "/usr/share/man/$p.gz"; done
 for d in "$SRCDIR"/docs/*.md; do has "$TMP/rpm.list" "/usr/share/doc/fleetid-$version/$(basename "$d")"; done

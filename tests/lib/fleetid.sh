@@ -195,3 +195,56 @@ for line in open(sys.argv[1], encoding="utf-8"):
 print(" ".join(out))
 EOF
 }
+
+# fleetid_notify_listen: a private sd_notify socket for a daemon started with
+# NOTIFY_SOCKET=$FLEETID_NOTIFY_SOCKET (a unix datagram socket in the lab's
+# tmpdir, never systemd's). Each datagram is appended to $FLEETID_NOTIFY_LOG,
+# one "N FIELD=VALUE" line per field, N counting the datagrams from 1. The
+# listener stops at exit, after 900 s, or after 100000 datagrams.
+fleetid_notify_listen() {
+    _lab_require_main_shell fleetid_notify_listen
+    FLEETID_NOTIFY_SOCKET=$LAB_TMPDIR/notify.sock
+    FLEETID_NOTIFY_LOG=$LAB_TMPDIR/notify.log
+    rm -f "$FLEETID_NOTIFY_SOCKET"
+    : >"$FLEETID_NOTIFY_LOG"
+    "$LAB_PYTHON" -c '
+import socket, sys, time
+path, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+end = time.monotonic() + 900
+with open(log, "a", buffering=1) as f:
+    for n in range(1, 100001):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            break
+        for field in data.decode("utf-8", "replace").split("\n"):
+            if field:
+                f.write("%d %s\n" % (n, field))
+' "$FLEETID_NOTIFY_SOCKET" "$FLEETID_NOTIFY_LOG" &
+    FLEETID_NOTIFY_PID=$!
+    lab_on_exit "_lab_kill $FLEETID_NOTIFY_PID python3"
+    lab_wait_until 10 "the notify listener's socket" test -S "$FLEETID_NOTIFY_SOCKET" ||
+        lab_fail "the notify listener did not start"
+    export FLEETID_NOTIFY_SOCKET FLEETID_NOTIFY_LOG
+}
+
+# fleetid_notify_first ERE: the number of the first datagram with a field
+# matching ERE (anchored at the field's start), empty if none.
+fleetid_notify_first() {
+    sed -nE "s/^([0-9]+) $1.*/\1/p" "$FLEETID_NOTIFY_LOG" | head -n 1
+}
+
+_fleetid_notify_has() {
+    [ -n "$(fleetid_notify_first "$1")" ]
+}
+
+# fleetid_notify_wait SECS ERE: bounded wait until a field matches ERE.
+fleetid_notify_wait() {
+    lab_wait_until "$1" "an sd_notify field matching '$2'" _fleetid_notify_has "$2"
+}

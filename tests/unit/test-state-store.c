@@ -313,6 +313,7 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_int_equal(a->renew_requests, b->renew_requests);
         assert_int_equal(a->renew_answered, b->renew_answered);
         assert_int_equal(a->failures, b->failures);
+        assert_true(a->valid_until == b->valid_until);
 }
 
 static void test_status_format_exact(void **state) {
@@ -331,6 +332,7 @@ static void test_status_format_exact(void **state) {
                 .failures = 3,
                 .est_url = (char *) "https://est.example.com/.well-known/est",
                 .write_error = (char *) "Could not write /var/lib/fleetid/status: No space left on device",
+                .valid_until = 1707776000,
         };
         _cleanup_free_ char *text = NULL;
 
@@ -350,7 +352,8 @@ static void test_status_format_exact(void **state) {
                 "renew_requests=2\n"
                 "renew_answered=1\n"
                 "est_url=https://est.example.com/.well-known/est\n"
-                "write_error=Could not write /var/lib/fleetid/status: No space left on device\n");
+                "write_error=Could not write /var/lib/fleetid/status: No space left on device\n"
+                "valid_until=1707776000\n");
         free(TAKE_PTR(text));
 
         /* Absent strings are left out, not written empty. */
@@ -376,6 +379,7 @@ static void test_status_roundtrip(void **state) {
                 .failures = UINT_MAX,
                 .est_url = (char *) "",
                 .write_error = (char *) "disk full\nreally",
+                .valid_until = UINT64_MAX - 3,
         }, p = {};
         _cleanup_free_ char *text = NULL;
         Diag d = {};

@@ -169,7 +169,8 @@ CONF
     say "systemd-analyze verify"
     local unit exposure
     unit=$(systemctl show -P FragmentPath fleetidd.service)
-    systemd-analyze verify "$unit" >/root/verify.out 2>&1 || { cat /root/verify.out; fail "systemd-analyze verify failed"; }
+    systemd-analyze verify "$unit" "$(systemctl show -P FragmentPath fleetid-wait-enrolled.service)" >/root/verify.out 2>&1 ||
+        { cat /root/verify.out; fail "systemd-analyze verify failed"; }
     [ ! -s /root/verify.out ] || { cat /root/verify.out; fail "systemd-analyze verify is not clean"; }
 
     say "systemd-analyze security"
@@ -185,8 +186,18 @@ CONF
         fail "the fleetid catalog is not in journalctl --list-catalog"
 
     say "systemctl start fleetidd"
+    # READY=1 comes once the configuration is loaded, not after enrollment:
+    # the start returns before it; fleetid-wait-enrolled.service is the wait.
     timeout 180 systemctl start fleetidd.service || fail "systemctl start fleetidd failed (state: $(status_get state))"
     systemctl -q is-active fleetidd.service || fail "fleetidd.service is not active"
+    systemctl show -P StatusText fleetidd.service | grep -q . || fail "fleetidd.service has no STATUS= text"
+    say "systemctl start fleetid-wait-enrolled"
+    timeout 330 systemctl start fleetid-wait-enrolled.service ||
+        fail "fleetid-wait-enrolled.service failed (state: $(status_get state))"
+    systemctl -q is-active fleetid-wait-enrolled.service || fail "fleetid-wait-enrolled.service is not active"
+    say "fleetidd status: $(systemctl show -P StatusText fleetidd.service)"
+    systemctl show -P StatusText fleetidd.service | grep -q "^enrolled; renewal due " ||
+        fail "STATUS= after enrollment: $(systemctl show -P StatusText fleetidd.service)"
     local pid user
     pid=$(systemctl show -P MainPID fleetidd.service)
     user=$(stat -c %U "/proc/$pid")
@@ -218,6 +229,7 @@ CONF
 phase_reboot() {
     say "after the reboot"
     wait_active 180 || fail "fleetidd.service did not become active after the reboot"
+    timeout 200 fleetidctl wait-enrolled --timeout 180 || fail "not enrolled after the reboot (state: $(status_get state))"
     status_is enrolled || fail "state after the reboot is '$(status_get state)'"
     identity_intact || fail "the identity did not survive the reboot"
     [ "$(est_count op=simpleenroll)" = 1 ] || fail "a second /simpleenroll after the reboot"
@@ -241,6 +253,7 @@ phase_recover() {
     say "after the power cut during a renewal"
     rm -f "$LAB/control.json"
     wait_active 180 || fail "fleetidd.service did not become active after the power cut"
+    timeout 200 fleetidctl wait-enrolled --timeout 180 || fail "not enrolled after the power cut (state: $(status_get state))"
     identity_intact || fail "the identity is not intact after the power cut"
     [ "$(est_count op=simpleenroll)" = 1 ] || fail "fell back to a /simpleenroll with the birth identity"
     fleetidctl check || fail "fleetidctl check is not OK after the power cut"
@@ -283,7 +296,8 @@ phase_recover() {
     ! dpkg-query -W fleetid >/dev/null 2>&1 || fail "dpkg still knows fleetid after the purge"
     local left
     left=$(ls -d /etc/fleetid/fleetid.conf /usr/sbin/fleetidd /usr/bin/fleetidctl /usr/sbin/fleetid-provision \
-        /usr/lib/systemd/system/fleetidd.service /lib/systemd/system/fleetidd.service 2>/dev/null)
+        /usr/lib/systemd/system/fleetidd.service /lib/systemd/system/fleetidd.service \
+        /usr/lib/systemd/system/fleetid-wait-enrolled.service /lib/systemd/system/fleetid-wait-enrolled.service 2>/dev/null)
     [ -z "$left" ] || fail "left after the purge: $left"
     # dpkg keeps what the administrator added: here only the trust anchors.
     left=$(ls -A /etc/fleetid 2>/dev/null | grep -vx est-trust-anchors.pem)
