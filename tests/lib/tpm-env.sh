@@ -97,9 +97,11 @@ _lab_ms() {
 # saw if it put that in LAB_WAIT_SEEN. COMMAND runs in this shell, at once and
 # then each time something changes below $LAB_TMPDIR (a file written,
 # created, renamed or removed; inotify, see wait-events.py) or a process in
-# $LAB_WAIT_PIDS exits, and in any case after 0.1, 0.2, 0.4 ... up to
+# $LAB_WAIT_PIDS exits, and in any case after 0.1, 0.15, 0.22 ... up to
 # $LAB_WAIT_POLL (default 1) seconds without a change, for what no file shows
-# (the clock, a bus name). COMMAND must not write below the watched paths.
+# (a bus name, a process that is not ours). COMMAND must not write below the
+# watched paths. A COMMAND that waits for the clock (a time to pass) sets
+# LAB_WAIT_POLL=0.1: no file change comes then.
 # Optional, e.g. as VAR=... lab_wait_until ...:
 #   LAB_WAIT_PATHS   what to watch instead of $LAB_TMPDIR (space-separated)
 #   LAB_WAIT_PIDS    processes whose exit counts as a change
@@ -138,7 +140,7 @@ lab_wait_until() {
             # Changes seen while COMMAND ran: one more check covers them all.
             while read -r -t 0 -u "$_lw_fd"; do read -r -u "$_lw_fd" _lw_line || break; done
         elif ((_lw_rc > 128)); then
-            _lw_step=$((_lw_step * 2 < _lw_max ? _lw_step * 2 : _lw_max))
+            _lw_step=$((_lw_step * 3 / 2 < _lw_max ? _lw_step * 3 / 2 : _lw_max))
         else
             lab_log "the change watcher for '$what' ended early; polling every 0.1 s"
             _lab_wait_unwatch
