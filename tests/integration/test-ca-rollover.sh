@@ -166,7 +166,7 @@ openssl verify -CAfile "$EST_PKI/est-ca-new.pem" -purpose sslclient "$FLEETID_ST
     lab_fail "the EST server did not issue from the new root"
 
 step "the old root expires and is retired; the new root carries on alone"
-lab_wait_until $((OLD_ROOT_LIFETIME + 10)) "the old root to expire" past "$OLD_NOT_AFTER" ||
+LAB_WAIT_POLL=0.1 lab_wait_until $((OLD_ROOT_LIFETIME + 10)) "the old root to expire" past "$OLD_NOT_AFTER" ||
     lab_fail "the old root did not expire"
 lab_wait_until 30 "the old root to leave the EST CA set" lacks "$CASET" "$OLD_FP" ||
     lab_fail "the expired old root was not retired; log: $(tail -n 5 "$FLEETIDD_LOG")"

@@ -137,7 +137,7 @@ renew_fault() {
     local name=$1 fault=$2 ere=$3 retry_ere=${4:-"retrying in [0-9]+s$"}
     local serial fp new_fp handle pub enrolls out rc=0 json v next
     echo "== $name"
-    lab_wait_until 30 "fleetidd to be enrolled" settled ||
+    LAB_WAIT_POLL=0.1 lab_wait_until 30 "fleetidd to be enrolled" settled ||
         lab_fail "$name: fleetidd is not back to enrolled: $(cat "$STATUS")"
     cp "$OPERATIONAL" "$LAB_TMPDIR/kept.pem"
     serial=$(cert_serial)

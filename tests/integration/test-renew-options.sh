@@ -67,7 +67,7 @@ est_control '{"faults": [{"match": "simplereenroll", "status": 503, "body": "dow
 lab_wait_until 60 "a renewal to fail" log_has "renewal failed: .*down \(lab\)" ||
     lab_fail "no failed renewal within 60 s"
 cp "$OPERATIONAL" "$LAB_TMPDIR/expired.pem"
-lab_wait_until 40 "the certificate to expire" expired "$(openssl x509 -in "$OPERATIONAL" -noout -enddate | cut -d= -f2)"
+LAB_WAIT_POLL=0.1 lab_wait_until 40 "the certificate to expire" expired "$(openssl x509 -in "$OPERATIONAL" -noout -enddate | cut -d= -f2)"
 lab_wait_until 90 "fleetidd to give up renewing" log_has "renewal impossible: .*fallback_to_birth is off" ||
     lab_fail "no 'renewal impossible' within 90 s of expiry; log: $(tail -n 3 "$FLEETIDD_LOG")"
 expect_impossible "while running"

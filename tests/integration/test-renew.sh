@@ -133,7 +133,7 @@ est_control ''
 # Off until expiry: stop, let the certificate expire, start again.
 _lab_kill "$FLEETIDD_PID" fleetidd
 na=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -enddate | cut -d= -f2)
-lab_wait_until 40 "the certificate to expire" expired "$na"
+LAB_WAIT_POLL=0.1 lab_wait_until 40 "the certificate to expire" expired "$na"
 sleep 1
 expired_key=$(pubkey_of)
 enroll_before=$(est_log_count op=simpleenroll status=200)

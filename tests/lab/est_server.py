@@ -15,6 +15,7 @@ import argparse
 import base64
 import binascii
 import datetime
+import email.utils
 import hashlib
 import hmac
 import json
@@ -84,7 +85,8 @@ BODY_MODES = {
     "continue_100": OPERATIONS,       # an interim "100 Continue" response, then the real one
 }
 HUGE_LENGTH = 1 << 30
-FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count"}
+FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count",
+              "retry_after_date_in"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
                 "close_after", "cacerts", "issuer", "server_cert",
                 "date_offset",
@@ -274,6 +276,23 @@ def validate_control(ctl):
             raise ControlError("%s: delay must be 0..300 seconds" % where)
         if "count" in f and (not isinstance(f["count"], int) or f["count"] < 0):
             raise ControlError("%s: count must be a non-negative integer" % where)
+        validate_retry_after_date_in(where, f)
+
+
+def validate_retry_after_date_in(where, f):
+    """retry_after_date_in: whole seconds, with a status, instead of retry_after."""
+    if "retry_after_date_in" not in f:
+        return
+    v = f["retry_after_date_in"]
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 86400:
+        raise ControlError("%s: retry_after_date_in must be 0..86400 seconds" % where)
+    if "status" not in f or "retry_after" in f:
+        raise ControlError("%s: retry_after_date_in needs a status and no retry_after" % where)
+
+
+def retry_after_date(seconds):
+    """The HTTP-date (RFC 9110 5.6.7) that many seconds from now."""
+    return email.utils.formatdate(time.time() + seconds, usegmt=True)
 
 
 def validate_offsets(ctl):
@@ -719,6 +738,8 @@ class EstHandler(BaseHTTPRequestHandler):
                 headers = {}
                 if "retry_after" in fault:
                     headers["Retry-After"] = str(fault["retry_after"])
+                if "retry_after_date_in" in fault:
+                    headers["Retry-After"] = rec["retry_after"] = retry_after_date(fault["retry_after_date_in"])
                 text = fault.get("body", "lab fault: status %d" % fault["status"])
                 return fault["status"], headers, (text + "\n").encode(), None
             mode = fault["body_mode"]

@@ -22,6 +22,9 @@ FLEETID_BUILD_DIR=$(cd "${FLEETID_BUILD_DIR:-$FLEETID_SOURCE_DIR/build}" && pwd)
 FLEETIDD=$FLEETID_BUILD_DIR/agent/fleetidd/fleetidd
 FLEETIDCTL=$FLEETID_BUILD_DIR/agent/fleetidctl/fleetidctl
 FLEETID_PROVISION=$FLEETID_BUILD_DIR/agent/provision/fleetid-provision
+# The manufactured TPM and the lab PKI each test copies (lab_cache in
+# tpm-env.sh); LAB_CACHE_DIR= (empty) makes every test make its own.
+LAB_CACHE_DIR=${LAB_CACHE_DIR-$FLEETID_BUILD_DIR/lab-cache}
 for _b in "$FLEETIDD" "$FLEETIDCTL" "$FLEETID_PROVISION"; do
     [ -x "$_b" ] || lab_fail "$_b is not built (FLEETID_BUILD_DIR=$FLEETID_BUILD_DIR)"
 done
@@ -107,13 +110,32 @@ v = json.load(sys.stdin).get(sys.argv[1])
 print(v if isinstance(v, str) else json.dumps(v))' "$1" 2>/dev/null || true
 }
 
+# _fleetid_state_is STATE: true if fleetidctl status shows STATE; what it
+# shows goes to LAB_WAIT_SEEN (for lab_wait_until's timeout message).
 _fleetid_state_is() {
-    [ "$(fleetid_status_get state)" = "$1" ]
+    local json rc=0 seen
+    json=$("$FLEETIDCTL" --config "$FLEETID_CONF" status --json 2>/dev/null) || rc=$?
+    seen=$("$LAB_PYTHON" -I -S -c '
+import json, sys
+try:
+    s = json.loads(sys.argv[1])
+    print("state=%s last_error=%s" % (s.get("state"), json.dumps(s.get("last_error"))))
+except ValueError:
+    print("no status (fleetidctl status --json exited %s)" % sys.argv[2])' "$json" "$rc") || true
+    LAB_WAIT_SEEN=$seen
+    [[ $seen == "state=$1 last_error="* ]]
 }
 
-# fleetid_wait_state SECONDS STATE: bounded wait until the status shows STATE.
+# fleetid_wait_state SECONDS STATE: bounded wait until fleetidctl status shows
+# STATE, checked each time the daemon writes its status record (into
+# $FLEETID_STATE or $FLEETID_RUNTIME) or exits; on timeout, says what it last
+# showed.
 fleetid_wait_state() {
-    lab_wait_until "$1" "fleetidctl status to show state '$2'" _fleetid_state_is "$2"
+    local paths=${FLEETID_STATE:-} pids=
+    [ -z "${FLEETID_RUNTIME:-}" ] || paths+=" $FLEETID_RUNTIME"
+    [ -z "${FLEETIDD_PID:-}" ] || ! _lab_alive "$FLEETIDD_PID" || pids=$FLEETIDD_PID
+    LAB_WAIT_PATHS=${paths# } LAB_WAIT_PIDS=$pids \
+        lab_wait_until "$1" "fleetidctl status to show state '$2'" _fleetid_state_is "$2"
 }
 
 # fleetid_daemon_start: fleetidd (not --oneshot) in the background with

@@ -21,6 +21,7 @@ LAB_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB_PKI_PY=$LAB_TESTS_DIR/lab/pki.py
 LAB_EST_SERVER=$LAB_TESTS_DIR/lab/est_server.py
 LAB_CURL_ENROLL=$LAB_TESTS_DIR/lab/curl-enroll.sh
+LAB_WAIT_EVENTS=$LAB_TESTS_DIR/lib/wait-events.py
 LAB_TABRMD_TCTI=tabrmd:bus_type=session
 
 _lab_cleanups=()
@@ -84,19 +85,93 @@ _lab_now_ms() {
     echo $((10#${up/./} * 10))
 }
 
-# lab_wait_until SECONDS DESCRIPTION COMMAND...: retry COMMAND every 0.1 s
-# until it succeeds; fail with a message naming DESCRIPTION after SECONDS.
+# _lab_ms SECONDS: SECONDS (decimals allowed, e.g. 0.25) in milliseconds.
+_lab_ms() {
+    local i=${1%%.*} f=000
+    [[ $1 != *.* ]] || f=${1#*.}000
+    echo $((10#${i:-0} * 1000 + 10#${f:0:3}))
+}
+
+# lab_wait_until SECONDS DESCRIPTION COMMAND...: bounded wait until COMMAND
+# succeeds; fails naming DESCRIPTION after SECONDS, with what COMMAND last
+# saw if it put that in LAB_WAIT_SEEN. COMMAND runs in this shell, at once and
+# then each time something changes below $LAB_TMPDIR (a file written,
+# created, renamed or removed; inotify, see wait-events.py) or a process in
+# $LAB_WAIT_PIDS exits, and in any case after 0.1, 0.15, 0.22 ... up to
+# $LAB_WAIT_POLL (default 1) seconds without a change, for what no file shows
+# (a bus name, a process that is not ours). COMMAND must not write below the
+# watched paths. A COMMAND that waits for the clock (a time to pass) sets
+# LAB_WAIT_POLL=0.1: no file change comes then.
+# Optional, e.g. as VAR=... lab_wait_until ...:
+#   LAB_WAIT_PATHS   what to watch instead of $LAB_TMPDIR (space-separated)
+#   LAB_WAIT_PIDS    processes whose exit counts as a change
+#   LAB_WAIT_POLL    at most this many seconds between checks; 0.1 or less
+#                    polls at that interval and watches nothing (for short
+#                    waits on processes and sockets, where starting the
+#                    watcher would cost more than it saves)
 lab_wait_until() {
     local timeout=$1 what=$2
     shift 2
     local deadline=$(($(_lab_now_ms) + timeout * 1000))
+    local _lw_max _lw_step _lw_fd='' _lw_pid='' _lw_line _lw_rc _lw_now _lw_t
+    _lw_max=$(_lab_ms "${LAB_WAIT_POLL:-1}")
+    _lw_step=$((_lw_max < 100 ? _lw_max : 100))
+    LAB_WAIT_SEEN=
+    "$@" && return 0
+    if ((_lw_max > 100)) && [ -n "${LAB_WAIT_PATHS:-${LAB_TMPDIR:-}}" ]; then
+        _lab_wait_watch "$timeout"
+    fi
     while ! "$@"; do
-        if (($(_lab_now_ms) >= deadline)); then
-            echo "lab: timed out after ${timeout}s waiting for $what" >&2
+        _lw_now=$(_lab_now_ms)
+        if ((_lw_now >= deadline)); then
+            _lab_wait_unwatch
+            echo "lab: timed out after ${timeout}s waiting for $what${LAB_WAIT_SEEN:+; last seen: $LAB_WAIT_SEEN}" >&2
             return 1
         fi
-        sleep 0.1
+        _lw_t=$((deadline - _lw_now < _lw_step ? deadline - _lw_now : _lw_step))
+        printf -v _lw_t %d.%03d $((_lw_t / 1000)) $((_lw_t % 1000))
+        if [ -z "$_lw_fd" ]; then
+            sleep "$_lw_t"
+            continue
+        fi
+        _lw_rc=0
+        read -r -t "$_lw_t" -u "$_lw_fd" _lw_line || _lw_rc=$?
+        if ((_lw_rc == 0)); then
+            # Changes seen while COMMAND ran: one more check covers them all.
+            while read -r -t 0 -u "$_lw_fd"; do read -r -u "$_lw_fd" _lw_line || break; done
+        elif ((_lw_rc > 128)); then
+            _lw_step=$((_lw_step * 3 / 2 < _lw_max ? _lw_step * 3 / 2 : _lw_max))
+        else
+            lab_log "the change watcher for '$what' ended early; polling every 0.1 s"
+            _lab_wait_unwatch
+            _lw_step=100
+        fi
     done
+    _lab_wait_unwatch
+}
+
+# _lab_wait_watch SECONDS: start wait-events.py for lab_wait_until (sets its
+# _lw_fd and _lw_pid) and return once its watches are in place; on failure,
+# _lw_fd stays empty and lab_wait_until polls every 0.1 s.
+_lab_wait_watch() {
+    local args=(--lifetime $(($1 + 5))) p
+    for p in ${LAB_WAIT_PIDS:-}; do args+=(--pid "$p"); done
+    # shellcheck disable=SC2206  # a list of paths, split on purpose
+    args+=(${LAB_WAIT_PATHS:-$LAB_TMPDIR})
+    exec {_lw_fd}< <(exec "$LAB_PYTHON" -I -S "$LAB_WAIT_EVENTS" "${args[@]}")
+    _lw_pid=$!
+    if ! read -r -t 10 -u "$_lw_fd" _lw_line || [ "$_lw_line" != ready ]; then
+        lab_log "no change watcher (wait-events.py did not start); polling every 0.1 s"
+        _lab_wait_unwatch
+    fi
+}
+
+_lab_wait_unwatch() {
+    [ -n "$_lw_fd" ] || return 0
+    exec {_lw_fd}<&-
+    kill "$_lw_pid" 2>/dev/null || true
+    wait "$_lw_pid" 2>/dev/null || true
+    _lw_fd=
 }
 
 _lab_dump_logs() {
@@ -127,6 +202,37 @@ lab_tmpdir() {
         lab_fail "cannot create a temporary directory in ${TMPDIR:-/tmp}"
     export LAB_TMPDIR
     lab_on_exit "_lab_tmpdir_cleanup $(printf %q "$LAB_TMPDIR")"
+}
+
+# lab_cache NAME SOURCE MAKE...: print the directory of a cache entry made
+# by "MAKE... DIR" (DIR: an empty directory) in $LAB_CACHE_DIR, made once
+# (under a lock; parallel tests wait for it) per UTC day and per SOURCE (the
+# text that decides what MAKE makes, e.g. the script). Entries are complete or
+# absent, read-only by convention: callers copy what they need. Fails (the
+# caller then makes its own) if LAB_CACHE_DIR is unset or MAKE fails. Entries
+# of another day or source are removed once a day old.
+lab_cache() {
+    local name=$1 source=$2 key entry
+    shift 2
+    [ -n "${LAB_CACHE_DIR:-}" ] || return 1
+    key=$(date -u +%Y%m%d)-$(sha256sum <<<"$source" | cut -c1-16)
+    entry=$LAB_CACHE_DIR/$name-$key
+    if [ ! -e "$entry/.complete" ]; then
+        mkdir -p "$LAB_CACHE_DIR" || return 1
+        (
+            flock -w 300 9 || exit 1
+            [ ! -e "$entry/.complete" ] || exit 0
+            rm -rf "$entry" "$entry.new" && mkdir "$entry.new" || exit 1
+            "$@" "$entry.new" || exit 1
+            touch "$entry.new/.complete" && mv -T "$entry.new" "$entry" || exit 1
+            find "$LAB_CACHE_DIR" -mindepth 1 -maxdepth 1 -name "$name-*" ! -name "$name-$key" \
+                -mmin +1440 -exec rm -rf {} + || true
+        ) 9>"$LAB_CACHE_DIR/.lock" || {
+            lab_log "could not make the $name cache entry in $LAB_CACHE_DIR; making my own"
+            return 1
+        }
+    fi
+    echo "$entry"
 }
 
 # free_port [N]: print a loopback port P such that P..P+N-1 are all free now.
@@ -162,7 +268,7 @@ EOF
 # True while PID exists and is not a zombie.
 _lab_alive() {
     local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
     stat=${stat##*) }
     [ "${stat%% *}" != Z ]
 }
@@ -173,13 +279,14 @@ _lab_kill() {
     local pid=$1 comm=$2 actual
     [ -n "$pid" ] || return 0
     if _lab_alive "$pid"; then
-        actual=$(cat "/proc/$pid/comm" 2>/dev/null) || true
+        read -r actual 2>/dev/null <"/proc/$pid/comm" || true
         if [ "$actual" != "$comm" ]; then
             lab_log "not killing pid $pid: it is '$actual', not $comm"
             return 0
         fi
         kill -TERM "$pid" 2>/dev/null || true
-        if ! lab_wait_until 5 "$comm (pid $pid) to exit" eval "! _lab_alive $pid"; then
+        # A short poll (no process forked per check): most exit within a few ms.
+        if ! LAB_WAIT_POLL=0.02 lab_wait_until 5 "$comm (pid $pid) to exit" eval "! _lab_alive $pid"; then
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
@@ -229,6 +336,17 @@ EOF
 EOF
 }
 
+# _tpm_env_manufacture DIR: a fresh TPM state in DIR/tpm, with EK
+# certificates and a platform certificate in NV, as swtpm_setup makes them.
+_tpm_env_manufacture() {
+    local dir=$1 runas=()
+    [ -e "$dir/swtpm_setup.conf" ] || _tpm_env_write_config "$dir"
+    [ "$(id -u)" -eq 0 ] && runas=(--runas root)
+    swtpm_setup --tpm2 --tpmstate "$dir/tpm" --createek --create-ek-cert \
+        --create-platform-cert --overwrite --config "$dir/swtpm_setup.conf" \
+        "${runas[@]}" --logfile "$dir/swtpm_setup.log" >/dev/null 2>&1
+}
+
 _tpm_env_probe() {
     _lab_alive "$TPM_ENV_ABRMD_PID" ||
         lab_fail "tpm2-abrmd exited during startup; see $TPM_ENV_DIR/abrmd.log"
@@ -249,12 +367,17 @@ tpm_env_start() {
     lab_on_exit tpm_env_stop
     _tpm_env_write_config "$dir"
 
-    local runas=()
-    [ "$(id -u)" -eq 0 ] && runas=(--runas root)
-    swtpm_setup --tpm2 --tpmstate "$dir/tpm" --createek --create-ek-cert \
-        --create-platform-cert --overwrite --config "$dir/swtpm_setup.conf" \
-        "${runas[@]}" --logfile "$dir/swtpm_setup.log" >/dev/null 2>&1 ||
-        lab_fail "swtpm_setup failed to manufacture the TPM; see $dir/swtpm_setup.log"
+    # A copy of a TPM manufactured once per day and lab version (see
+    # lab_cache), or else one manufactured here.
+    local made key
+    key=$( (declare -f _tpm_env_write_config _tpm_env_manufacture; swtpm --version) 2>&1) || true
+    if made=$(lab_cache tpm "$key" _tpm_env_manufacture) && rm -rf "$dir/tpm" &&
+        cp -a "$made/tpm" "$dir/tpm"; then
+        cp "$made/swtpm_setup.log" "$dir/swtpm_setup.log" 2>/dev/null || true
+    else
+        _tpm_env_manufacture "$dir" ||
+            lab_fail "swtpm_setup failed to manufacture the TPM; see $dir/swtpm_setup.log"
+    fi
 
     local attempt port=
     for attempt in 1 2 3 4 5; do
@@ -309,7 +432,8 @@ _tpm_env_abrmd() {
     tpm2-abrmd --session --tcti="swtpm:host=127.0.0.1,port=$TPM_ENV_PORT" "${allow_root[@]}" \
         >>"$TPM_ENV_DIR/abrmd.log" 2>&1 &
     TPM_ENV_ABRMD_PID=$!
-    lab_wait_until 10 "tpm2-abrmd to answer on $DBUS_SESSION_BUS_ADDRESS" _tpm_env_probe ||
+    # No file shows that it answers: poll (tpm2_getcap is cheap).
+    LAB_WAIT_POLL=0.05 lab_wait_until 10 "tpm2-abrmd to answer on $DBUS_SESSION_BUS_ADDRESS" _tpm_env_probe ||
         lab_fail "the TPM resource manager did not come up; see $TPM_ENV_DIR/abrmd.log"
 }
 
@@ -331,7 +455,7 @@ tpm_env_kill_swtpm() {
     [ "$(cat "/proc/$TPM_ENV_SWTPM_PID/comm" 2>/dev/null)" = swtpm ] ||
         lab_fail "tpm_env_kill_swtpm: pid $TPM_ENV_SWTPM_PID is not swtpm"
     kill -KILL "$TPM_ENV_SWTPM_PID"
-    lab_wait_until 5 "swtpm (pid $TPM_ENV_SWTPM_PID) to die" eval "! _lab_alive $TPM_ENV_SWTPM_PID" ||
+    LAB_WAIT_POLL=0.02 lab_wait_until 5 "swtpm (pid $TPM_ENV_SWTPM_PID) to die" eval "! _lab_alive $TPM_ENV_SWTPM_PID" ||
         lab_fail "swtpm did not die"
 }
 
@@ -339,7 +463,8 @@ tpm_env_kill_swtpm() {
 # (after tpm_env_kill_swtpm); the TPM keeps its persistent keys and NV.
 tpm_env_start_swtpm() {
     [ -n "${TPM_ENV_DIR:-}" ] || lab_fail "tpm_env_start_swtpm: no TPM environment"
-    lab_wait_until 10 "swtpm to listen again on port $TPM_ENV_PORT" \
+    # Retries the start itself (it may find the port still held): a plain poll.
+    LAB_WAIT_POLL=0.1 lab_wait_until 10 "swtpm to listen again on port $TPM_ENV_PORT" \
         _tpm_env_swtpm "$TPM_ENV_DIR" "$TPM_ENV_PORT" ||
         lab_fail "swtpm could not listen again on port $TPM_ENV_PORT; see $TPM_ENV_DIR/swtpm.stderr"
     _tpm_env_swtpm_pid "$TPM_ENV_DIR"
@@ -353,6 +478,11 @@ tpm_env_stop() {
     _lab_kill "${TPM_ENV_SWTPM_PID:-}" swtpm
     unset TPM_ENV_DIR TPM_ENV_PORT TPM_ENV_ABRMD_PID TPM_ENV_DBUS_PID TPM_ENV_SWTPM_PID
     unset DBUS_SESSION_BUS_ADDRESS FLEETID_TEST_TCTI TPM2TOOLS_TCTI
+}
+
+# _est_env_pki_init DIR: a fresh lab PKI in DIR/pki.
+_est_env_pki_init() {
+    "$LAB_PYTHON" "$LAB_PKI_PY" init "$1/pki" >/dev/null
 }
 
 _est_env_probe() {
@@ -372,8 +502,14 @@ est_env_start() {
     shift
     [ -z "${EST_PID:-}" ] || lab_fail "est_env_start: an EST server is already running (pid $EST_PID)"
     if [ ! -e "$dir/pki/mfg-ca.pem" ]; then
-        "$LAB_PYTHON" "$LAB_PKI_PY" init "$dir/pki" >/dev/null ||
-            lab_fail "cannot create the lab PKI in $dir/pki"
+        # A copy of the lab PKI made once per day and pki.py version (see
+        # lab_cache), or else one made here.
+        local made
+        if ! made=$(lab_cache pki "$(cat "$LAB_PKI_PY")" _est_env_pki_init) ||
+            ! cp -a "$made/pki" "$dir/pki"; then
+            rm -rf "$dir/pki"
+            _est_env_pki_init "$dir" || lab_fail "cannot create the lab PKI in $dir/pki"
+        fi
     fi
     EST_DIR=$dir
     EST_PKI=$dir/pki
