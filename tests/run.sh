@@ -43,7 +43,7 @@ systest_prep_pid=''
 if [ -z "${FLEETID_SKIP_SYSTEM_TEST:-}" ]; then
     systest_prep=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-systest-prep.XXXXXX")
     echo "run.sh: preparing the system test's guest image and .deb in the background ($systest_prep/log)"
-    nice -n 10 bash tests/system/run.sh --prepare "$systest_prep/deb" >"$systest_prep/log" 2>    bash tests/system/run.sh --prepare "$systest_prep/deb" >"$systest_prep/log" 2>&1 &1 &
+    nice -n 10 bash tests/system/run.sh --prepare "$systest_prep/deb" >"$systest_prep/log" 2>&1 &
     systest_prep_pid=$!
     # A failing step ends run.sh: the preparation goes with it.
     trap '[ -z "$systest_prep_pid" ] || kill "$systest_prep_pid" 2>/dev/null || true' EXIT
