@@ -93,8 +93,13 @@ int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d) {
 }
 
 /* "Retry-After: 0", or a date already past, asks for nothing: the client's own
- * backoff applies, or a fleet would be back every second. */
-static void note_retry_after(const EstResponse *resp, time_t now, EstEnrollResult *res) {
+ * backoff applies, or a fleet would be back every second.
+ * An HTTP-date is measured from the answer's own Date when it has one (both in
+ * the server's clock: neither a skewed client clock nor a slow attempt changes
+ * the delay), else from the time the answer arrived, not from `now`, the
+ * attempt's start. */
+static void note_retry_after(const EstResponse *resp, EstEnrollResult *res) {
+        time_t now = res->server_date > 0 ? res->server_date : time(NULL);
         EstRetryAfterText *t = &res->retry_after;
         size_t n = 0;
         uint64_t s;
@@ -115,7 +120,7 @@ static void note_retry_after(const EstResponse *resp, time_t now, EstEnrollResul
         }
 }
 
-int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, bool with_basic, time_t now,
+int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, bool with_basic,
                EstEnrollResult *ret, Diag *d) {
         const char *op = reenroll ? "simplereenroll" : "simpleenroll";
         _cleanup_free_ char *b64 = NULL;
@@ -145,12 +150,12 @@ int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, 
                         diag_prefix(d, r = -EBADMSG, "/%s response rejected", op);
                 break;
         case 202:
-                note_retry_after(&resp, now, &res);
+                note_retry_after(&resp, &res);
                 r = diag_set(d, -EAGAIN, "/%s: request accepted but not yet processed (HTTP 202)", op);
                 break;
         case 429:
         case 503:
-                note_retry_after(&resp, now, &res);
+                note_retry_after(&resp, &res);
                 r = diag_set(d, -EBUSY, "/%s: EST server is busy (HTTP %ld): %s", op, resp.status, text);
                 break;
         case 401:

@@ -51,7 +51,9 @@ int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d);
 int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d);
 
 /* POST the DER CSR (sent base64, wrapped at 64 columns), with the HTTP Basic
- * credentials if with_basic. ret->status is set whenever a response came.
+ * credentials if with_basic. ret->status is set whenever a response came. A
+ * Retry-After HTTP-date is measured from the answer's Date header, else from
+ * the time the answer arrived.
  * Outcomes:
  *   0          200, ret->certs holds the response (to be validated by the caller)
  *   -EAGAIN    202 Accepted: come back later (retry_after if the server said so)
@@ -61,5 +63,5 @@ int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d);
  *   -EBADMSG   200 with a body that is not a certs-only PKCS#7
  *   -EPROTO    any other status; the server's text is in d
  *   transport errors from est_client_request() */
-int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, bool with_basic, time_t now,
+int est_enroll(EstClient *c, bool reenroll, const uint8_t *csr, size_t csr_len, bool with_basic,
                EstEnrollResult *ret, Diag *d);

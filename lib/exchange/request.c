@@ -104,7 +104,7 @@ static int submit(EstClient *client, const ExchangeRequest *req, bool basic, tim
         r = csr_build_der(&req->csr, &csr, &csr_len, d);
         if (r < 0)
                 return r;
-        r = est_enroll(client, req->reenroll, csr, csr_len, basic, now, &er, d);
+        r = est_enroll(client, req->reenroll, csr, csr_len, basic, &er, d);
         ret->hint = (EstRetryHint) { .http_status = er.status };
         *ret_basic_wanted = er.basic_wanted;
         if (r == -EAGAIN || r == -EBUSY) {

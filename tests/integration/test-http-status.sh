@@ -56,8 +56,8 @@ lab_wait_until 10 "the delayed /simpleenroll in the EST log" simpleenroll_logged
 est_control ''
 
 echo "== 202 with Retry-After in seconds, then as an HTTP-date (daemon)"
-# retry.max well above the date's distance: fleetidd measures an HTTP-date
-# from the start of its attempt, which under load is seconds before the answer.
+# retry.max well above the date's distance, so that a cap cannot hide a wrong
+# measure.
 config_est "timeout = 20;" 'retry: { initial = 1; max = 30; };'
 est_control "{\"faults\": [
     {\"match\": \"simpleenroll\", \"status\": 202, \"retry_after\": \"2\", \"count\": 1},
@@ -92,6 +92,21 @@ if early > 1:
 EOF
 [ -s "$OPERATIONAL" ] || lab_fail "enrolled after 202 but $OPERATIONAL is missing"
 _lab_kill "$FLEETIDD_PID" fleetidd
+
+echo "== 202 with an HTTP-date from a server whose clock is an hour behind"
+# The date is measured from the answer's Date header (both on the server's
+# clock), not from fleetidd's clock, by which the date is long past.
+rm -f "$OPERATIONAL"
+est_control "{\"date_offset\": -3600, \"faults\": [
+    {\"match\": \"simpleenroll\", \"status\": 202, \"retry_after_date_in\": 4, \"count\": 1}]}"
+fleetid_daemon_start
+# The status record still says "enrolled" from the run above: wait for the file.
+lab_wait_until 40 "the operational certificate after a 202 from a skewed server" test -s "$OPERATIONAL" ||
+    lab_fail "fleetidd did not enroll within 40 s after a 202 from a skewed server"
+fleetid_expect_grep "$FLEETIDD_LOG" "HTTP 202.*\(attempt 1\); retrying in [3-4]s as the server asked" \
+    "202 with an HTTP-date 4 s ahead on a server clock an hour behind"
+_lab_kill "$FLEETIDD_PID" fleetidd
+est_control ''
 
 echo "== 401 answered with HTTP Basic"
 PASSWORD_FILE=$LAB_TMPDIR/est-password

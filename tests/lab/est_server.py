@@ -290,9 +290,10 @@ def validate_retry_after_date_in(where, f):
         raise ControlError("%s: retry_after_date_in needs a status and no retry_after" % where)
 
 
-def retry_after_date(seconds):
-    """The HTTP-date (RFC 9110 5.6.7) that many seconds from now."""
-    return email.utils.formatdate(time.time() + seconds, usegmt=True)
+def retry_after_date(seconds, date_offset=0):
+    """The HTTP-date (RFC 9110 5.6.7) that many seconds from now, on the same
+    clock as the Date header (moved by date_offset)."""
+    return email.utils.formatdate(time.time() + date_offset + seconds, usegmt=True)
 
 
 def validate_offsets(ctl):
@@ -739,7 +740,8 @@ class EstHandler(BaseHTTPRequestHandler):
                 if "retry_after" in fault:
                     headers["Retry-After"] = str(fault["retry_after"])
                 if "retry_after_date_in" in fault:
-                    headers["Retry-After"] = rec["retry_after"] = retry_after_date(fault["retry_after_date_in"])
+                    headers["Retry-After"] = rec["retry_after"] = retry_after_date(
+                        fault["retry_after_date_in"], ctl.get("date_offset", 0))
                 text = fault.get("body", "lab fault: status %d" % fault["status"])
                 return fault["status"], headers, (text + "\n").encode(), None
             mode = fault["body_mode"]
