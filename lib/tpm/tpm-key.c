@@ -8,6 +8,7 @@
 #include <tss2/tss2_rc.h>
 
 #include "tpm/tpm-key.h"
+#include "tpm/tpm-resource.h"
 
 /* TCG "TPM v2.0 Provisioning Guidance", SRK template for ECC NIST P-256
  * (the same one tpm2-tools, systemd and tpm2-openssl use). */
@@ -64,6 +65,97 @@ static int key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
         }
         *ret = p;
         return 0;
+}
+
+/* A default-provider public key of type `name` from the parameters in bld. */
+static int pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **ret) {
+        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+        EVP_PKEY_CTX *ctx = NULL;
+        int r = -EIO;
+
+        if (params && (ctx = EVP_PKEY_CTX_new_from_name(NULL, name, "provider=default")) &&
+            EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) > 0)
+                r = 0;
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        return r;
+}
+
+static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve, EVP_PKEY **ret, Diag *d) {
+        _cleanup_free_ uint8_t *octets = NULL;
+        OSSL_PARAM_BLD *bld = NULL;
+        const char *group;
+        size_t n, len;
+        int r = -EIO;
+
+        switch (curve) {
+        case TPM2_ECC_NIST_P256:
+                group = "P-256";
+                n = 32;
+                break;
+        case TPM2_ECC_NIST_P384:
+                group = "P-384";
+                n = 48;
+                break;
+        default:
+                return diag_set(d, -EOPNOTSUPP, "unsupported ECC curve 0x%x in the TPM key", curve);
+        }
+        if (point->x.size > n || point->y.size > n)
+                return diag_set(d, -EBADMSG, "malformed ECC point in the TPM key");
+
+        /* Uncompressed point: 0x04 || X || Y, each left-padded to the field size. */
+        len = 1 + 2 * n;
+        octets = calloc(1, len);
+        if (!octets)
+                return -ENOMEM;
+        octets[0] = 0x04;
+        memcpy(octets + 1 + n - point->x.size, point->x.buffer, point->x.size);
+        memcpy(octets + 1 + 2 * n - point->y.size, point->y.buffer, point->y.size);
+
+        bld = OSSL_PARAM_BLD_new();
+        if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, octets, len))
+                r = pkey_from_params("EC", bld, ret);
+        OSSL_PARAM_BLD_free(bld);
+        if (r < 0)
+                return diag_set_ssl(d, r, "cannot convert the TPM's EC public key");
+        return 0;
+}
+
+static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 exponent, EVP_PKEY **ret, Diag *d) {
+        OSSL_PARAM_BLD *bld = NULL;
+        BIGNUM *n = NULL, *e = NULL;
+        int r = -EIO;
+
+        n = BN_bin2bn(modulus->buffer, modulus->size, NULL);
+        e = BN_new();
+        if (!n || !e || !BN_set_word(e, exponent ? exponent : 65537))
+                goto out;
+        bld = OSSL_PARAM_BLD_new();
+        if (bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+                r = pkey_from_params("RSA", bld, ret);
+out:
+        if (r < 0)
+                diag_set_ssl(d, r, "cannot convert the TPM's RSA public key");
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(n);
+        BN_free(e);
+        return r;
+}
+
+/* An OpenSSL public key (default provider) from a TPM public area. */
+static int public_to_pkey(const TPM2B_PUBLIC *pub, uint32_t handle, EVP_PKEY **ret, Diag *d) {
+        switch (pub->publicArea.type) {
+        case TPM2_ALG_ECC:
+                return ecc_public_to_pkey(&pub->publicArea.unique.ecc,
+                                          pub->publicArea.parameters.eccDetail.curveID, ret, d);
+        case TPM2_ALG_RSA:
+                return rsa_public_to_pkey(&pub->publicArea.unique.rsa,
+                                          pub->publicArea.parameters.rsaDetail.exponent, ret, d);
+        default:
+                return diag_set(d, -EOPNOTSUPP, "TPM key at 0x%08x is neither ECC nor RSA", handle);
+        }
 }
 
 int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d) {
@@ -162,7 +254,7 @@ int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
 }
 
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
-                              bool replace, Diag *d) {
+                              bool replace, EVP_PKEY **ret_pub, Diag *d) {
         TPM2B_SENSITIVE_CREATE sensitive = {};
         TPM2B_DATA outside = {};
         TPML_PCR_SELECTION pcrs = {};
@@ -216,7 +308,8 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
                 goto out;
         }
         Esys_TR_Close(t->esys, &persistent);
-        r = 0;
+        /* Create returned the public area: no need to read it back. */
+        r = ret_pub ? public_to_pkey(pub, handle, ret_pub, d) : 0;
 out:
         if (loaded != ESYS_TR_NONE)
                 Esys_FlushContext(t->esys, loaded);
@@ -229,120 +322,25 @@ out:
         return r;
 }
 
-/* A default-provider public key of type `name` from the parameters in bld. */
-static int pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **ret) {
-        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-        EVP_PKEY_CTX *ctx = NULL;
-        int r = -EIO;
-
-        if (params && (ctx = EVP_PKEY_CTX_new_from_name(NULL, name, "provider=default")) &&
-            EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) > 0)
-                r = 0;
-        EVP_PKEY_CTX_free(ctx);
-        OSSL_PARAM_free(params);
-        return r;
-}
-
-static int ecc_public_to_pkey(const TPMS_ECC_POINT *point, TPMI_ECC_CURVE curve, EVP_PKEY **ret, Diag *d) {
-        _cleanup_free_ uint8_t *octets = NULL;
-        OSSL_PARAM_BLD *bld = NULL;
-        const char *group;
-        size_t n, len;
-        int r = -EIO;
-
-        switch (curve) {
-        case TPM2_ECC_NIST_P256:
-                group = "P-256";
-                n = 32;
-                break;
-        case TPM2_ECC_NIST_P384:
-                group = "P-384";
-                n = 48;
-                break;
-        default:
-                return diag_set(d, -EOPNOTSUPP, "unsupported ECC curve 0x%x in the TPM key", curve);
-        }
-        if (point->x.size > n || point->y.size > n)
-                return diag_set(d, -EBADMSG, "malformed ECC point in the TPM key");
-
-        /* Uncompressed point: 0x04 || X || Y, each left-padded to the field size. */
-        len = 1 + 2 * n;
-        octets = calloc(1, len);
-        if (!octets)
-                return -ENOMEM;
-        octets[0] = 0x04;
-        memcpy(octets + 1 + n - point->x.size, point->x.buffer, point->x.size);
-        memcpy(octets + 1 + 2 * n - point->y.size, point->y.buffer, point->y.size);
-
-        bld = OSSL_PARAM_BLD_new();
-        if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
-            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, octets, len))
-                r = pkey_from_params("EC", bld, ret);
-        OSSL_PARAM_BLD_free(bld);
-        if (r < 0)
-                return diag_set_ssl(d, r, "cannot convert the TPM's EC public key");
-        return 0;
-}
-
-static int rsa_public_to_pkey(const TPM2B_PUBLIC_KEY_RSA *modulus, UINT32 exponent, EVP_PKEY **ret, Diag *d) {
-        OSSL_PARAM_BLD *bld = NULL;
-        BIGNUM *n = NULL, *e = NULL;
-        int r = -EIO;
-
-        n = BN_bin2bn(modulus->buffer, modulus->size, NULL);
-        e = BN_new();
-        if (!n || !e || !BN_set_word(e, exponent ? exponent : 65537))
-                goto out;
-        bld = OSSL_PARAM_BLD_new();
-        if (bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
-            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
-                r = pkey_from_params("RSA", bld, ret);
-out:
-        if (r < 0)
-                diag_set_ssl(d, r, "cannot convert the TPM's RSA public key");
-        OSSL_PARAM_BLD_free(bld);
-        BN_free(n);
-        BN_free(e);
-        return r;
-}
-
 int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
                  Diag *d) {
         ESYS_TR obj = ESYS_TR_NONE;
-        TPM2B_PUBLIC *pub = NULL;
-        EVP_PKEY *pkey = NULL;
+        TPM2B_PUBLIC pub;
         TSS2_RC rc;
         int r;
 
+        /* One TPM2_ReadPublic: ESYS keeps its answer, which tpm_resource_public() reads. */
         rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
         if (tpm_rc_to_errno(rc) == -ENOENT)
                 return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM key");
-        rc = Esys_ReadPublic(t->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);
-        if (rc != TSS2_RC_SUCCESS) {
-                Esys_TR_Close(t->esys, &obj);
-                return tpm_diag(d, rc, "cannot read the TPM key's public part");
-        }
 
-        switch (pub->publicArea.type) {
-        case TPM2_ALG_ECC:
-                r = ecc_public_to_pkey(&pub->publicArea.unique.ecc,
-                                       pub->publicArea.parameters.eccDetail.curveID, &pkey, d);
-                break;
-        case TPM2_ALG_RSA:
-                r = rsa_public_to_pkey(&pub->publicArea.unique.rsa,
-                                       pub->publicArea.parameters.rsaDetail.exponent, &pkey, d);
-                break;
-        default:
-                r = diag_set(d, -EOPNOTSUPP, "TPM key at 0x%08x is neither ECC nor RSA", handle);
-        }
-        if (r >= 0) {
-                if (ret_attributes)
-                        *ret_attributes = pub->publicArea.objectAttributes;
-                *ret = pkey;
-        }
-        Esys_Free(pub);
+        r = tpm_resource_public(t, obj, &pub, d);
+        if (r >= 0)
+                r = public_to_pkey(&pub, handle, ret, d);
+        if (r >= 0 && ret_attributes)
+                *ret_attributes = pub.publicArea.objectAttributes;
         if (r >= 0 && ret_obj)
                 *ret_obj = obj;
         else
