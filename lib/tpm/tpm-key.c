@@ -233,23 +233,81 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
         return 1;
 }
 
-int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
-        ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
-        TSS2_RC rc;
+/* The open key at handle in t->open_keys, or NULL. */
+static TpmOpenKey *open_key_find(TpmContext *t, uint32_t handle) {
+        for (size_t i = 0; i < t->n_open_keys; i++)
+                if (t->open_keys[i].handle == handle)
+                        return &t->open_keys[i];
+        return NULL;
+}
 
-        rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
-        if (tpm_rc_to_errno(rc) == -ENOENT)
-                return 0;
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot open the persistent key to evict it");
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                               handle, &none);
+/* Keeps obj as the ESYS handle of the persistent key at handle; on failure
+ * closes it. */
+static int open_key_remember(TpmContext *t, uint32_t handle, ESYS_TR obj) {
+        TpmOpenKey *keys = reallocarray(t->open_keys, t->n_open_keys + 1, sizeof(*keys));
+
+        if (!keys) {
+                Esys_TR_Close(t->esys, &obj);
+                return -ENOMEM;
+        }
+        keys[t->n_open_keys++] = (TpmOpenKey) { .handle = handle, .obj = obj };
+        t->open_keys = keys;
+        return 0;
+}
+
+/* Closes the ESYS handle of the key at handle, which is no longer there. */
+static void open_key_forget(TpmContext *t, uint32_t handle) {
+        TpmOpenKey *k = open_key_find(t, handle);
+
+        if (!k)
+                return;
         /* ESYS keeps the resource after evicting it, with the old key's name: left
          * open, it makes the next Esys_TR_FromTPMPublic() of this handle (the key
          * that replaces it) fail with a name mismatch. */
-        Esys_TR_Close(t->esys, &obj);
+        Esys_TR_Close(t->esys, &k->obj);
+        *k = t->open_keys[--t->n_open_keys];
+}
+
+/* The ESYS handle of the persistent key at handle: the one this connection
+ * opened already, or a new one (one TPM2_ReadPublic). */
+static int open_key(TpmContext *t, uint32_t handle, ESYS_TR *ret, Diag *d) {
+        TpmOpenKey *k = open_key_find(t, handle);
+        ESYS_TR obj = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        if (k) {
+                *ret = k->obj;
+                return 0;
+        }
+        rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+        if (tpm_rc_to_errno(rc) == -ENOENT)
+                return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot open the TPM key");
+        r = open_key_remember(t, handle, obj);
+        if (r < 0)
+                return r;
+        *ret = obj;
+        return 0;
+}
+
+int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
+        ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
+        Diag od = {};
+        TSS2_RC rc;
+        int r;
+
+        r = open_key(t, handle, &obj, &od);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return diag_set(d, r, "cannot evict the persistent key: %s", diag_text(&od, r));
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                               handle, &none);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot evict the persistent key");
+        open_key_forget(t, handle);
         return 1;
 }
 
@@ -307,9 +365,13 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
                 r = tpm_diag(d, rc, what);
                 goto out;
         }
-        Esys_TR_Close(t->esys, &persistent);
-        /* Create returned the public area: no need to read it back. */
-        r = ret_pub ? public_to_pkey(pub, handle, ret_pub, d) : 0;
+        /* ESYS knows the new key (Create returned its public area): whoever
+         * uses it on this connection needs not read it back. A handle kept for
+         * a key that went away behind this connection's back is dropped. */
+        open_key_forget(t, handle);
+        r = open_key_remember(t, handle, persistent);
+        if (r >= 0 && ret_pub)
+                r = public_to_pkey(pub, handle, ret_pub, d);
 out:
         if (loaded != ESYS_TR_NONE)
                 Esys_FlushContext(t->esys, loaded);
@@ -326,26 +388,23 @@ int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **re
                  Diag *d) {
         ESYS_TR obj = ESYS_TR_NONE;
         TPM2B_PUBLIC pub;
-        TSS2_RC rc;
         int r;
 
-        /* One TPM2_ReadPublic: ESYS keeps its answer, which tpm_resource_public() reads. */
-        rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
-        if (tpm_rc_to_errno(rc) == -ENOENT)
-                return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot open the TPM key");
-
+        /* At most one TPM2_ReadPublic per key and connection: ESYS keeps its
+         * answer, which tpm_resource_public() reads. */
+        r = open_key(t, handle, &obj, d);
+        if (r < 0)
+                return r;
         r = tpm_resource_public(t, obj, &pub, d);
         if (r >= 0)
                 r = public_to_pkey(&pub, handle, ret, d);
-        if (r >= 0 && ret_attributes)
+        if (r < 0)
+                return r;
+        if (ret_attributes)
                 *ret_attributes = pub.publicArea.objectAttributes;
-        if (r >= 0 && ret_obj)
+        if (ret_obj)
                 *ret_obj = obj;
-        else
-                Esys_TR_Close(t->esys, &obj);
-        return r;
+        return 0;
 }
 
 int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d) {

@@ -39,10 +39,14 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
 int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d);
 
 /* Reads the public part of the key at handle as an OpenSSL public key, and its
- * object attributes (one TPM2_ReadPublic). -ENOENT if nothing is there. */
+ * object attributes. -ENOENT if nothing is there. The TPM is asked once per
+ * key and TpmContext (one TPM2_ReadPublic): the key's ESYS handle stays open
+ * in the TpmContext, and is closed when the key is evicted through it or the
+ * context is freed. A key created through the TpmContext is known without
+ * asking. */
 int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d);
-/* The same, and keeps the key's ESYS handle open in ret_obj (if not NULL) for
- * the commands that use the key; Esys_Finalize closes it. */
+/* The same, and gives the key's ESYS handle in ret_obj (if not NULL) for the
+ * commands that use the key; it is the TpmContext's, not to be closed. */
 int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
                  Diag *d);
 

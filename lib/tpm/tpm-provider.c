@@ -619,10 +619,8 @@ int tpm_provider_load_key(TpmContext *t, uint32_t handle, EVP_PKEY **ret, Diag *
         EVP_PKEY_CTX_free(ctx);
         OSSL_PARAM_free(params);
         OSSL_PARAM_free(pub_params);
-        if (r < 0) {
-                Esys_TR_Close(t->esys, &ref.handle);
+        if (r < 0) /* the ESYS handle stays the TpmContext's (tpm_key_open) */
                 return diag_set_ssl(d, r, "TPM key 0x%08x could not be made an OpenSSL key", handle);
-        }
         *ret = key;
         return 0;
 }
