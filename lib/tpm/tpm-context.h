@@ -33,7 +33,8 @@ typedef struct TpmContext {
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
         struct ossl_lib_ctx_st *libctx; /* the "fleetid-tpm" provider's, once a key is loaded (tpm-provider.h) */
-        TpmOpenKey *open_keys;          /* their ESYS handles are closed by Esys_Finalize */
+        struct ossl_provider_st *providers[2]; /* loaded into libctx: "default", "fleetid-tpm" */
+        TpmOpenKey *open_keys;                 /* their ESYS handles are closed by Esys_Finalize */
         size_t n_open_keys;
 } TpmContext;
 

@@ -568,25 +568,30 @@ static int provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in
 /* The TpmContext's library context: "default" (preferred, and for the public
  * key encoders X509_REQ_set_pubkey() needs) and "fleetid-tpm". */
 static int provider_libctx(TpmContext *t, Diag *d) {
-        OSSL_LIB_CTX *libctx;
-
         if (t->libctx)
                 return 0;
-        libctx = OSSL_LIB_CTX_new();
-        if (!libctx)
+        t->libctx = OSSL_LIB_CTX_new();
+        if (!t->libctx)
                 return diag_set_ssl(d, -ENOMEM, "cannot create an OpenSSL library context");
-        if (!OSSL_PROVIDER_add_builtin(libctx, PROVIDER_NAME, provider_init) ||
-            !OSSL_PROVIDER_load(libctx, "default") || !OSSL_PROVIDER_load(libctx, PROVIDER_NAME) ||
-            !EVP_set_default_properties(libctx, "?provider=default")) {
-                OSSL_LIB_CTX_free(libctx);
+        if (!OSSL_PROVIDER_add_builtin(t->libctx, PROVIDER_NAME, provider_init) ||
+            !(t->providers[0] = OSSL_PROVIDER_load(t->libctx, "default")) ||
+            !(t->providers[1] = OSSL_PROVIDER_load(t->libctx, PROVIDER_NAME)) ||
+            !EVP_set_default_properties(t->libctx, "?provider=default")) {
+                tpm_provider_release(t);
                 return diag_set_ssl(d, -EIO, "cannot set up the " PROVIDER_NAME " OpenSSL provider");
         }
-        t->libctx = libctx;
         return 0;
 }
 
 void tpm_provider_release(TpmContext *t) {
-        /* Freeing the context unloads its providers. */
+        /* OSSL_PROVIDER_load() returns a reference of the caller's: freeing the
+         * library context drops only its own, so each provider is unloaded
+         * first (else ~900 bytes leak per TpmContext that loaded a key). */
+        for (size_t i = 0; i < ELEMENTSOF(t->providers); i++)
+                if (t->providers[i]) {
+                        OSSL_PROVIDER_unload(t->providers[i]);
+                        t->providers[i] = NULL;
+                }
         OSSL_LIB_CTX_free(t->libctx);
         t->libctx = NULL;
 }
