@@ -208,7 +208,6 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
 static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
         KeyAlgorithm alg = a->algorithm ? key_algorithm_from_string(a->algorithm) : KEY_ALG_ECC_P256;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
-        uint32_t attributes;
         _cleanup_free_ char *attrs = NULL;
         Diag d = {};
         int r;
@@ -218,7 +217,7 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
                                        "unknown algorithm '%s' (ecc-p256, ecc-p384, rsa-2048, rsa-3072)",
                                        a->algorithm);
 
-        r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &d);
+        r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &pub, &d);
         if (r == -EEXIST)
                 return log_error_errno(r,
                                        "a birth key already exists at 0x%08x; nothing changed "
@@ -227,10 +226,9 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
         if (r < 0)
                 return log_error_errno(r, "cannot create the birth key: %s", diag_text(&d, r));
 
-        r = tpm_key_read_public(t, c->birth_key_handle, &pub, &attributes, &d);
-        if (r < 0)
-                return log_error_errno(r, "birth key created but cannot be read back: %s", diag_text(&d, r));
-        (void) tpm_attributes_to_string(attributes, &attrs);
+        /* Create answered with the key's public area: the TPM made it from the
+         * template, so its attributes are the template's. */
+        (void) tpm_attributes_to_string(TPM_KEY_ATTRIBUTES, &attrs);
         log_info("birth key created in the TPM at 0x%08x (%s, %s)", c->birth_key_handle,
                  key_algorithm_to_string(alg), strempty(attrs));
         PEM_write_PUBKEY(stdout, pub);

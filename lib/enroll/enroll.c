@@ -112,13 +112,14 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t ha
                  * server asks for now, sits there: make room for the right key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, true, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, true, ret_pub, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, false, d);
+                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, false, ret_pub,
+                                              d);
         if (r < 0)
                 return r;
         *ret_created = true;
-        return tpm_key_read_public(tpm, handle, ret_pub, NULL, d);
+        return 0;
 }
 
 /* A public copy of the birth certificate, so status tools need no TPM access. */

@@ -30,11 +30,11 @@ void renew_result_done(RenewResult *r) {
  * for approval. */
 static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity *o, EVP_PKEY *deferred,
                     KeyAlgorithm alg, uint32_t *ret_handle, EVP_PKEY **ret_pub, EVP_PKEY **ret_key, Diag *d) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
         uint32_t handle = o->key_handle;
         int r;
 
         if (c->renew_new_key) {
-                _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
                 uint32_t attributes = 0;
 
                 handle = o->other_handle;
@@ -42,17 +42,22 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
                 if (r < 0 || tpm_key_check_attributes(attributes, NULL) < 0 ||
                     EVP_PKEY_eq(pub, deferred) != 1) {
                         /* Whatever sits at the spare handle is a leftover of an earlier attempt. */
-                        r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, d);
+                        EVP_PKEY_free(TAKE_PTR(pub));
+                        r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, &pub, d);
                         if (r < 0)
                                 return r;
                 }
         }
-        r = tpm_key_read_public(tpm, handle, ret_pub, NULL, d);
-        if (r < 0)
-                return r;
+        /* The public key is read once: by the check above, from Create's answer, or here. */
+        if (!pub) {
+                r = tpm_key_read_public(tpm, handle, &pub, NULL, d);
+                if (r < 0)
+                        return r;
+        }
         r = tpm_provider_load_key(tpm, handle, ret_key, d);
         if (r < 0)
                 return r;
+        *ret_pub = TAKE_PTR(pub);
         *ret_handle = handle;
         return 0;
 }

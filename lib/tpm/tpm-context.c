@@ -38,6 +38,7 @@ TpmContext *tpm_context_free(TpmContext *t) {
                 Esys_Finalize(&t->esys);
         if (t->tcti)
                 Tss2_TctiLdr_Finalize(&t->tcti);
+        free(t->open_keys);
         free(t);
         return NULL;
 }

@@ -22,13 +22,20 @@
 
 #include "util/diag.h"
 
+/* A persistent key opened on this connection (tpm-key.h), kept until it is
+ * evicted or the connection closes, so that it is read from the TPM once. */
+typedef struct TpmOpenKey {
+        uint32_t handle;
+        ESYS_TR obj;
+} TpmOpenKey;
+
 typedef struct TpmContext {
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
-        /* The "fleetid-tpm" provider's library context and its two providers,
-         * once a key is loaded (tpm-provider.h). */
-        struct ossl_lib_ctx_st *libctx;
-        struct ossl_provider_st *providers[2];
+        struct ossl_lib_ctx_st *libctx; /* the "fleetid-tpm" provider's, once a key is loaded (tpm-provider.h) */
+        struct ossl_provider_st *providers[2]; /* loaded into libctx: "default", "fleetid-tpm" */
+        TpmOpenKey *open_keys;                 /* their ESYS handles are closed by Esys_Finalize */
+        size_t n_open_keys;
 } TpmContext;
 
 int tpm_context_new(const char *tcti, TpmContext **ret, Diag *d);

@@ -8,6 +8,7 @@
 #include <tss2/tss2_rc.h>
 
 #include "tpm/tpm-key.h"
+#include "tpm/tpm-resource.h"
 
 /* TCG "TPM v2.0 Provisioning Guidance", SRK template for ECC NIST P-256
  * (the same one tpm2-tools, systemd and tpm2-openssl use). */
@@ -64,169 +65,6 @@ static int key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
         }
         *ret = p;
         return 0;
-}
-
-int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d) {
-        TPM2B_PUBLIC template;
-        TPMT_PUBLIC_PARMS parms = {};
-        TPMI_ALG_HASH hash;
-        TSS2_RC rc;
-        int r;
-
-        if (key_template(alg, &template) < 0)
-                return diag_set(d, -EINVAL, "unsupported key algorithm");
-        if (streq_ptr(digest, "SHA256"))
-                hash = TPM2_ALG_SHA256;
-        else if (streq_ptr(digest, "SHA384"))
-                hash = TPM2_ALG_SHA384;
-        else if (streq_ptr(digest, "SHA512"))
-                hash = TPM2_ALG_SHA512;
-        else
-                return diag_set(d, -EINVAL, "unsupported digest %s", strempty(digest));
-
-        /* The key's own parameters, with the signing scheme it will be used with:
-         * the TPM checks the type, curve or size, and the hash at once. */
-        parms.type = template.publicArea.type;
-        parms.parameters = template.publicArea.parameters;
-        if (parms.type == TPM2_ALG_ECC) {
-                parms.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-                parms.parameters.eccDetail.scheme.details.ecdsa.hashAlg = hash;
-        } else {
-                parms.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-                parms.parameters.rsaDetail.scheme.details.rsassa.hashAlg = hash;
-        }
-        rc = Esys_TestParms(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &parms);
-        if (rc == TSS2_RC_SUCCESS)
-                return 0;
-        r = tpm_rc_to_errno(rc);
-        if (tpm_error_is_transient(r))
-                return tpm_diag(d, rc, "cannot ask the TPM which keys it supports");
-        return diag_set(d, -EOPNOTSUPP, "the TPM cannot make %s keys signing with %s (%s)",
-                        key_algorithm_to_string(alg), digest, Tss2_RC_Decode(rc));
-}
-
-int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
-        TPM2B_SENSITIVE_CREATE sensitive = {};
-        TPM2B_PUBLIC template = srk_template();
-        TPM2B_DATA outside = {};
-        TPML_PCR_SELECTION pcrs = {};
-        ESYS_TR transient = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
-        TSS2_RC rc;
-        int r;
-
-        /* One ReadPublic both tells whether the SRK exists and opens it. */
-        rc = Esys_TR_FromTPMPublic(t->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
-        if (rc == TSS2_RC_SUCCESS)
-                return 0;
-        r = tpm_rc_to_errno(rc);
-        if (r != -ENOENT)
-                return tpm_diag(d, rc, "cannot open the storage root key");
-
-        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                &sensitive, &template, &outside, &pcrs, &transient, NULL, NULL, NULL, NULL);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot create the storage root key");
-
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, srk_handle, &persistent);
-        Esys_FlushContext(t->esys, transient);
-        if (rc != TSS2_RC_SUCCESS) {
-                char what[96];
-
-                snprintf(what, sizeof(what), "cannot make the storage root key persistent at 0x%08x",
-                         srk_handle);
-                return tpm_diag(d, rc, what);
-        }
-        *ret = persistent;
-        return 1;
-}
-
-int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
-        ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
-        TSS2_RC rc;
-
-        rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
-        if (tpm_rc_to_errno(rc) == -ENOENT)
-                return 0;
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot open the persistent key to evict it");
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                               handle, &none);
-        /* ESYS keeps the resource after evicting it, with the old key's name: left
-         * open, it makes the next Esys_TR_FromTPMPublic() of this handle (the key
-         * that replaces it) fail with a name mismatch. */
-        Esys_TR_Close(t->esys, &obj);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot evict the persistent key");
-        return 1;
-}
-
-int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
-                              bool replace, Diag *d) {
-        TPM2B_SENSITIVE_CREATE sensitive = {};
-        TPM2B_DATA outside = {};
-        TPML_PCR_SELECTION pcrs = {};
-        TPM2B_PUBLIC template;
-        TPM2B_PRIVATE *priv = NULL;
-        TPM2B_PUBLIC *pub = NULL;
-        ESYS_TR srk = ESYS_TR_NONE, loaded = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
-        TSS2_RC rc;
-        int r;
-
-        if (key_template(alg, &template) < 0)
-                return diag_set(d, -EINVAL, "unsupported key algorithm");
-
-        /* No probe for an occupied handle: EvictControl refuses it (NV_DEFINED),
-         * and the transient key is then flushed, so nothing changes. */
-        r = tpm_srk_ensure(t, srk_handle, &srk, d);
-        if (r < 0)
-                return r;
-
-        rc = Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &template,
-                         &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm_diag(d, rc, "cannot create the key in the TPM");
-                goto out;
-        }
-
-        rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &loaded);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm_diag(d, rc, "cannot load the new key");
-                goto out;
-        }
-
-        /* The new key exists and is loaded: only now may the old one go. */
-        if (replace) {
-                r = tpm_key_evict(t, handle, d);
-                if (r < 0)
-                        goto out;
-        }
-
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, loaded, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, handle, &persistent);
-        if (tpm_rc_to_errno(rc) == -EEXIST) {
-                r = diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
-                goto out;
-        }
-        if (rc != TSS2_RC_SUCCESS) {
-                char what[96];
-
-                snprintf(what, sizeof(what), "cannot make the key persistent at 0x%08x", handle);
-                r = tpm_diag(d, rc, what);
-                goto out;
-        }
-        Esys_TR_Close(t->esys, &persistent);
-        r = 0;
-out:
-        if (loaded != ESYS_TR_NONE)
-                Esys_FlushContext(t->esys, loaded);
-        if (srk != ESYS_TR_NONE)
-                Esys_TR_Close(t->esys, &srk);
-        if (priv)
-                explicit_bzero(priv, sizeof(*priv)); /* wrapped by the TPM, but no need to keep it */
-        Esys_Free(priv);
-        Esys_Free(pub);
-        return r;
 }
 
 /* A default-provider public key of type `name` from the parameters in bld. */
@@ -306,48 +144,267 @@ out:
         return r;
 }
 
-int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
-                 Diag *d) {
-        ESYS_TR obj = ESYS_TR_NONE;
-        TPM2B_PUBLIC *pub = NULL;
-        EVP_PKEY *pkey = NULL;
+/* An OpenSSL public key (default provider) from a TPM public area. */
+static int public_to_pkey(const TPM2B_PUBLIC *pub, uint32_t handle, EVP_PKEY **ret, Diag *d) {
+        switch (pub->publicArea.type) {
+        case TPM2_ALG_ECC:
+                return ecc_public_to_pkey(&pub->publicArea.unique.ecc,
+                                          pub->publicArea.parameters.eccDetail.curveID, ret, d);
+        case TPM2_ALG_RSA:
+                return rsa_public_to_pkey(&pub->publicArea.unique.rsa,
+                                          pub->publicArea.parameters.rsaDetail.exponent, ret, d);
+        default:
+                return diag_set(d, -EOPNOTSUPP, "TPM key at 0x%08x is neither ECC nor RSA", handle);
+        }
+}
+
+int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d) {
+        TPM2B_PUBLIC template;
+        TPMT_PUBLIC_PARMS parms = {};
+        TPMI_ALG_HASH hash;
         TSS2_RC rc;
         int r;
 
+        if (key_template(alg, &template) < 0)
+                return diag_set(d, -EINVAL, "unsupported key algorithm");
+        if (streq_ptr(digest, "SHA256"))
+                hash = TPM2_ALG_SHA256;
+        else if (streq_ptr(digest, "SHA384"))
+                hash = TPM2_ALG_SHA384;
+        else if (streq_ptr(digest, "SHA512"))
+                hash = TPM2_ALG_SHA512;
+        else
+                return diag_set(d, -EINVAL, "unsupported digest %s", strempty(digest));
+
+        /* The key's own parameters, with the signing scheme it will be used with:
+         * the TPM checks the type, curve or size, and the hash at once. */
+        parms.type = template.publicArea.type;
+        parms.parameters = template.publicArea.parameters;
+        if (parms.type == TPM2_ALG_ECC) {
+                parms.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+                parms.parameters.eccDetail.scheme.details.ecdsa.hashAlg = hash;
+        } else {
+                parms.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+                parms.parameters.rsaDetail.scheme.details.rsassa.hashAlg = hash;
+        }
+        rc = Esys_TestParms(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &parms);
+        if (rc == TSS2_RC_SUCCESS)
+                return 0;
+        r = tpm_rc_to_errno(rc);
+        if (tpm_error_is_transient(r))
+                return tpm_diag(d, rc, "cannot ask the TPM which keys it supports");
+        return diag_set(d, -EOPNOTSUPP, "the TPM cannot make %s keys signing with %s (%s)",
+                        key_algorithm_to_string(alg), digest, Tss2_RC_Decode(rc));
+}
+
+int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
+        TPM2B_SENSITIVE_CREATE sensitive = {};
+        TPM2B_PUBLIC template = srk_template();
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION pcrs = {};
+        ESYS_TR transient = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        /* One ReadPublic both tells whether the SRK exists and opens it. */
+        rc = Esys_TR_FromTPMPublic(t->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
+        if (rc == TSS2_RC_SUCCESS)
+                return 0;
+        r = tpm_rc_to_errno(rc);
+        if (r != -ENOENT)
+                return tpm_diag(d, rc, "cannot open the storage root key");
+
+        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                &sensitive, &template, &outside, &pcrs, &transient, NULL, NULL, NULL, NULL);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot create the storage root key");
+
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, srk_handle, &persistent);
+        Esys_FlushContext(t->esys, transient);
+        if (rc != TSS2_RC_SUCCESS) {
+                char what[96];
+
+                snprintf(what, sizeof(what), "cannot make the storage root key persistent at 0x%08x",
+                         srk_handle);
+                return tpm_diag(d, rc, what);
+        }
+        *ret = persistent;
+        return 1;
+}
+
+/* The open key at handle in t->open_keys, or NULL. */
+static TpmOpenKey *open_key_find(TpmContext *t, uint32_t handle) {
+        for (size_t i = 0; i < t->n_open_keys; i++)
+                if (t->open_keys[i].handle == handle)
+                        return &t->open_keys[i];
+        return NULL;
+}
+
+/* Keeps obj as the ESYS handle of the persistent key at handle; on failure
+ * closes it. */
+static int open_key_remember(TpmContext *t, uint32_t handle, ESYS_TR obj) {
+        TpmOpenKey *keys = reallocarray(t->open_keys, t->n_open_keys + 1, sizeof(*keys));
+
+        if (!keys) {
+                Esys_TR_Close(t->esys, &obj);
+                return -ENOMEM;
+        }
+        keys[t->n_open_keys++] = (TpmOpenKey) { .handle = handle, .obj = obj };
+        t->open_keys = keys;
+        return 0;
+}
+
+/* Closes the ESYS handle of the key at handle, which is no longer there. */
+static void open_key_forget(TpmContext *t, uint32_t handle) {
+        TpmOpenKey *k = open_key_find(t, handle);
+
+        if (!k)
+                return;
+        /* ESYS keeps the resource after evicting it, with the old key's name: left
+         * open, it makes the next Esys_TR_FromTPMPublic() of this handle (the key
+         * that replaces it) fail with a name mismatch. */
+        Esys_TR_Close(t->esys, &k->obj);
+        *k = t->open_keys[--t->n_open_keys];
+}
+
+/* The ESYS handle of the persistent key at handle: the one this connection
+ * opened already, or a new one (one TPM2_ReadPublic). */
+static int open_key(TpmContext *t, uint32_t handle, ESYS_TR *ret, Diag *d) {
+        TpmOpenKey *k = open_key_find(t, handle);
+        ESYS_TR obj = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        if (k) {
+                *ret = k->obj;
+                return 0;
+        }
         rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
         if (tpm_rc_to_errno(rc) == -ENOENT)
                 return diag_set(d, -ENOENT, "no key at TPM handle 0x%08x", handle);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM key");
-        rc = Esys_ReadPublic(t->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);
+        r = open_key_remember(t, handle, obj);
+        if (r < 0)
+                return r;
+        *ret = obj;
+        return 0;
+}
+
+int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
+        ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
+        Diag od = {};
+        TSS2_RC rc;
+        int r;
+
+        r = open_key(t, handle, &obj, &od);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return diag_set(d, r, "cannot evict the persistent key: %s", diag_text(&od, r));
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                               handle, &none);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm_diag(d, rc, "cannot evict the persistent key");
+        open_key_forget(t, handle);
+        return 1;
+}
+
+int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
+                              bool replace, EVP_PKEY **ret_pub, Diag *d) {
+        TPM2B_SENSITIVE_CREATE sensitive = {};
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION pcrs = {};
+        TPM2B_PUBLIC template;
+        TPM2B_PRIVATE *priv = NULL;
+        TPM2B_PUBLIC *pub = NULL;
+        ESYS_TR srk = ESYS_TR_NONE, loaded = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        if (key_template(alg, &template) < 0)
+                return diag_set(d, -EINVAL, "unsupported key algorithm");
+
+        /* No probe for an occupied handle: EvictControl refuses it (NV_DEFINED),
+         * and the transient key is then flushed, so nothing changes. */
+        r = tpm_srk_ensure(t, srk_handle, &srk, d);
+        if (r < 0)
+                return r;
+
+        rc = Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &template,
+                         &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
         if (rc != TSS2_RC_SUCCESS) {
-                Esys_TR_Close(t->esys, &obj);
-                return tpm_diag(d, rc, "cannot read the TPM key's public part");
+                r = tpm_diag(d, rc, "cannot create the key in the TPM");
+                goto out;
         }
 
-        switch (pub->publicArea.type) {
-        case TPM2_ALG_ECC:
-                r = ecc_public_to_pkey(&pub->publicArea.unique.ecc,
-                                       pub->publicArea.parameters.eccDetail.curveID, &pkey, d);
-                break;
-        case TPM2_ALG_RSA:
-                r = rsa_public_to_pkey(&pub->publicArea.unique.rsa,
-                                       pub->publicArea.parameters.rsaDetail.exponent, &pkey, d);
-                break;
-        default:
-                r = diag_set(d, -EOPNOTSUPP, "TPM key at 0x%08x is neither ECC nor RSA", handle);
+        rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &loaded);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm_diag(d, rc, "cannot load the new key");
+                goto out;
         }
-        if (r >= 0) {
-                if (ret_attributes)
-                        *ret_attributes = pub->publicArea.objectAttributes;
-                *ret = pkey;
+
+        /* The new key exists and is loaded: only now may the old one go. */
+        if (replace) {
+                r = tpm_key_evict(t, handle, d);
+                if (r < 0)
+                        goto out;
         }
+
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, loaded, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, handle, &persistent);
+        if (tpm_rc_to_errno(rc) == -EEXIST) {
+                r = diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
+                goto out;
+        }
+        if (rc != TSS2_RC_SUCCESS) {
+                char what[96];
+
+                snprintf(what, sizeof(what), "cannot make the key persistent at 0x%08x", handle);
+                r = tpm_diag(d, rc, what);
+                goto out;
+        }
+        /* ESYS knows the new key (Create returned its public area): whoever
+         * uses it on this connection needs not read it back. A handle kept for
+         * a key that went away behind this connection's back is dropped. */
+        open_key_forget(t, handle);
+        r = open_key_remember(t, handle, persistent);
+        if (r >= 0 && ret_pub)
+                r = public_to_pkey(pub, handle, ret_pub, d);
+out:
+        if (loaded != ESYS_TR_NONE)
+                Esys_FlushContext(t->esys, loaded);
+        if (srk != ESYS_TR_NONE)
+                Esys_TR_Close(t->esys, &srk);
+        if (priv)
+                explicit_bzero(priv, sizeof(*priv)); /* wrapped by the TPM, but no need to keep it */
+        Esys_Free(priv);
         Esys_Free(pub);
-        if (r >= 0 && ret_obj)
-                *ret_obj = obj;
-        else
-                Esys_TR_Close(t->esys, &obj);
         return r;
+}
+
+int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
+                 Diag *d) {
+        ESYS_TR obj = ESYS_TR_NONE;
+        TPM2B_PUBLIC pub;
+        int r;
+
+        /* At most one TPM2_ReadPublic per key and connection: ESYS keeps its
+         * answer, which tpm_resource_public() reads. */
+        r = open_key(t, handle, &obj, d);
+        if (r < 0)
+                return r;
+        r = tpm_resource_public(t, obj, &pub, d);
+        if (r >= 0)
+                r = public_to_pkey(&pub, handle, ret, d);
+        if (r < 0)
+                return r;
+        if (ret_attributes)
+                *ret_attributes = pub.publicArea.objectAttributes;
+        if (ret_obj)
+                *ret_obj = obj;
+        return 0;
 }
 
 int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d) {

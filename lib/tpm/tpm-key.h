@@ -28,9 +28,10 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
 
 /* Creates a signing key under the SRK and makes it persistent at handle.
  * -EEXIST if the handle is taken (unless replace: then the old key is evicted
- * only after the new one has been created and loaded). */
+ * only after the new one has been created and loaded). If ret_pub is not NULL,
+ * it gets the new key's public key, from Create's answer (no command more). */
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
-                              bool replace, Diag *d);
+                              bool replace, EVP_PKEY **ret_pub, Diag *d);
 
 /* Asks the TPM (one TPM2_TestParms) whether it can make a key of alg that
  * signs with digest ("SHA256", "SHA384", "SHA512"): 0 yes, -EOPNOTSUPP no (d
@@ -38,10 +39,14 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
 int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d);
 
 /* Reads the public part of the key at handle as an OpenSSL public key, and its
- * object attributes. -ENOENT if nothing is there. */
+ * object attributes. -ENOENT if nothing is there. The TPM is asked once per
+ * key and TpmContext (one TPM2_ReadPublic): the key's ESYS handle stays open
+ * in the TpmContext, and is closed when the key is evicted through it or the
+ * context is freed. A key created through the TpmContext is known without
+ * asking. */
 int tpm_key_read_public(TpmContext *t, uint32_t handle, EVP_PKEY **ret, uint32_t *ret_attributes, Diag *d);
-/* The same, and keeps the key's ESYS handle open in ret_obj (if not NULL) for
- * the commands that use the key; Esys_Finalize closes it. */
+/* The same, and gives the key's ESYS handle in ret_obj (if not NULL) for the
+ * commands that use the key; it is the TpmContext's, not to be closed. */
 int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **ret, uint32_t *ret_attributes,
                  Diag *d);
 

@@ -5,10 +5,14 @@
 #include <string.h>
 
 #include "tpm/tpm-nv.h"
+#include "tpm/tpm-resource.h"
 
-static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC **ret_pub, Diag *d) {
+/* Opens the index (one TPM2_NV_ReadPublic) and, if ret_pub is not NULL, gives
+ * the public area ESYS read doing so. */
+static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC *ret_pub, Diag *d) {
         ESYS_TR nv = ESYS_TR_NONE;
         TSS2_RC rc;
+        int r;
 
         rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
         if (tpm_rc_to_errno(rc) == -ENOENT)
@@ -16,10 +20,10 @@ static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC 
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "cannot open the TPM NV index");
         if (ret_pub) {
-                rc = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret_pub, NULL);
-                if (rc != TSS2_RC_SUCCESS) {
+                r = tpm_resource_nv_public(t, nv, ret_pub, d);
+                if (r < 0) {
                         Esys_TR_Close(t->esys, &nv);
-                        return tpm_diag(d, rc, "cannot read the TPM NV index's attributes");
+                        return r;
                 }
         }
         *ret = nv;
@@ -116,7 +120,7 @@ int tpm_nv_store(TpmContext *t, uint32_t index, const uint8_t *data, size_t len,
 }
 
 int tpm_nv_load(TpmContext *t, uint32_t index, size_t max, uint8_t **ret, size_t *ret_len, Diag *d) {
-        TPM2B_NV_PUBLIC *pub = NULL;
+        TPM2B_NV_PUBLIC pub;
         _cleanup_free_ uint8_t *out = NULL;
         ESYS_TR nv;
         uint32_t chunk;
@@ -133,8 +137,7 @@ int tpm_nv_load(TpmContext *t, uint32_t index, size_t max, uint8_t **ret, size_t
         r = nv_open(t, index, &nv, &pub, d);
         if (r < 0)
                 return r;
-        len = pub->nvPublic.dataSize;
-        Esys_Free(pub);
+        len = pub.nvPublic.dataSize;
         if (len == 0 || len > max) {
                 Esys_TR_Close(t->esys, &nv);
                 return diag_set(d, -EFBIG, "TPM NV index 0x%08x holds %zu bytes, expected 1..%zu", index,
@@ -172,15 +175,14 @@ int tpm_nv_load(TpmContext *t, uint32_t index, size_t max, uint8_t **ret, size_t
 }
 
 int tpm_nv_is_write_locked(TpmContext *t, uint32_t index, Diag *d) {
-        TPM2B_NV_PUBLIC *pub = NULL;
+        TPM2B_NV_PUBLIC pub;
         ESYS_TR nv;
         int r;
 
         r = nv_open(t, index, &nv, &pub, d);
         if (r < 0)
                 return r;
-        r = !!(pub->nvPublic.attributes & TPMA_NV_WRITELOCKED);
-        Esys_Free(pub);
+        r = !!(pub.nvPublic.attributes & TPMA_NV_WRITELOCKED);
         Esys_TR_Close(t->esys, &nv);
         return r;
 }

@@ -577,15 +577,16 @@ static int provider_libctx(TpmContext *t, Diag *d) {
             !(t->providers[0] = OSSL_PROVIDER_load(t->libctx, "default")) ||
             !(t->providers[1] = OSSL_PROVIDER_load(t->libctx, PROVIDER_NAME)) ||
             !EVP_set_default_properties(t->libctx, "?provider=default")) {
-                diag_set_ssl(d, -EIO, "cannot set up the " PROVIDER_NAME " OpenSSL provider");
                 tpm_provider_release(t);
-                return -EIO;
+                return diag_set_ssl(d, -EIO, "cannot set up the " PROVIDER_NAME " OpenSSL provider");
         }
         return 0;
 }
 
 void tpm_provider_release(TpmContext *t) {
-        /* Each load holds a reference of its own, besides the context's. */
+        /* OSSL_PROVIDER_load() returns a reference of the caller's: freeing the
+         * library context drops only its own, so each provider is unloaded
+         * first (else ~900 bytes leak per TpmContext that loaded a key). */
         for (size_t i = 0; i < ELEMENTSOF(t->providers); i++)
                 if (t->providers[i]) {
                         OSSL_PROVIDER_unload(t->providers[i]);
@@ -623,10 +624,8 @@ int tpm_provider_load_key(TpmContext *t, uint32_t handle, EVP_PKEY **ret, Diag *
         EVP_PKEY_CTX_free(ctx);
         OSSL_PARAM_free(params);
         OSSL_PARAM_free(pub_params);
-        if (r < 0) {
-                Esys_TR_Close(t->esys, &ref.handle);
+        if (r < 0) /* the ESYS handle stays the TpmContext's (tpm_key_open) */
                 return diag_set_ssl(d, r, "TPM key 0x%08x could not be made an OpenSSL key", handle);
-        }
         *ret = key;
         return 0;
 }

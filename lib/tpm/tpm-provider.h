@@ -24,7 +24,8 @@
 #include "util/diag.h"
 
 /* Loads the persistent key at handle as a private EVP_PKEY whose signatures
- * run in the TPM (one TPM2_ReadPublic). -ENOENT if no key is there. */
+ * run in the TPM (one TPM2_ReadPublic, none if the key was already read or
+ * created through t: tpm_key_open()). -ENOENT if no key is there. */
 int tpm_provider_load_key(TpmContext *t, uint32_t handle, EVP_PKEY **ret, Diag *d);
 
 /* Frees the TpmContext's library context (tpm_context_free() calls it). */

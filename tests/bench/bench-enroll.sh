@@ -15,19 +15,19 @@
 #      TPM (it is reused): A - C is what creating and persisting the key costs
 #   D  fleetidd --oneshot when already enrolled: no EST traffic, only starting
 #      up, the TPM stack and the check of the stored certificate (fixed costs)
-#   V  openssl verify of one certificate with the tpm2 provider preferred for
-#      signatures, as fleetid sets OpenSSL up: the signature check runs in
-#      the TPM, through tpm2-abrmd
-#   W  the same with the default provider preferred: checked in software.
-#      V - W is what one signature verification routed into the TPM costs
 #
-# Rounds are interleaved (A B C D V W, then B C D V W A, ...) after one warm-up
+# (Variants V and W, openssl verify with and without the tpm2-openssl provider,
+# measured what a signature verification done in the TPM cost. fleetid's own
+# provider verifies nothing in the TPM, and tpm2-openssl is no longer
+# installed: they are gone. docs/benchmarks.md keeps their last numbers.)
+#
+# Rounds are interleaved (A B C D, then B C D A, ...) after one warm-up
 # round that is not counted. Reports median and p90 per variant and ratios to
 # B; the machine is shared, so only the ratios mean something. No timing is
 # asserted: the exit status only says whether every enrollment succeeded.
 #
 #   BENCH_ROUNDS     counted rounds (default 10, at most 200)
-#   BENCH_VARIANTS   which to run (default "A B C D V W"; B is always run)
+#   BENCH_VARIANTS   which to run (default "A B C D"; B is always run)
 #   BENCH_OUT, FLEETID_BUILD_DIR: see bench-lib.sh
 # Writes BENCH_OUT/bench-enroll.md (the tables), bench-enroll.tsv (the samples).
 # Exit status: 0 done, 1 a run failed, 77 a tool is missing.
@@ -40,9 +40,9 @@ ROUNDS=${BENCH_ROUNDS:-10}
 if ! [[ $ROUNDS =~ ^[0-9]{1,3}$ ]] || [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 200 ]; then
     lab_fail "BENCH_ROUNDS must be a number of rounds in 1..200 (got '$ROUNDS')"
 fi
-read -ra VARIANTS <<<"${BENCH_VARIANTS:-A B C D V W}"
+read -ra VARIANTS <<<"${BENCH_VARIANTS:-A B C D}"
 for v in "${VARIANTS[@]}"; do
-    case $v in A | B | C | D | V | W) ;; *) lab_fail "BENCH_VARIANTS: unknown variant '$v' (A B C D V W)" ;; esac
+    case $v in A | B | C | D) ;; *) lab_fail "BENCH_VARIANTS: unknown variant '$v' (A B C D)" ;; esac
 done
 [[ " ${VARIANTS[*]} " == *" B "* ]] || VARIANTS+=(B)
 
@@ -57,9 +57,6 @@ OP_KEY=0x81020002 # the default operational.key_handle (docs/tpm-handles.md)
     lab_fail "pki.py software-client failed"
 SW_CERT=$EST_PKI/bench-sw.pem
 SW_KEY=$EST_PKI/bench-sw.key
-
-# V: what lib/tpm/tpm-provider.c sets; W: signatures in the default provider.
-declare -A PROPQ=([V]='?tpm2.signature' [W]='?provider=default')
 
 SAMPLES=$BENCH_OUT/bench-enroll.tsv
 printf 'round\tvariant\tus\tstart_us\test_from\test_to\n' >"$SAMPLES"
@@ -88,7 +85,6 @@ prepare() {
         B)
             rm -rf -- "$LAB_TMPDIR/sw-enroll"
             ;;
-        V | W) ;;
     esac
 }
 
@@ -101,11 +97,6 @@ run() {
         B)
             timeout 120 "$LAB_CURL_ENROLL" --url "$EST_URL" --cacert "$EST_PKI/est-ca.pem" \
                 --cert "$SW_CERT" --key "$SW_KEY" --out "$LAB_TMPDIR/sw-enroll"
-            ;;
-        V | W)
-            # The tpm2 provider uses TPM2OPENSSL_TCTI (the lab's tpm2-abrmd).
-            timeout 120 openssl verify -provider default -provider tpm2 -propquery "${PROPQ[$1]}" \
-                -CAfile "$EST_PKI/est-ca.pem" "$EST_PKI/server.pem"
             ;;
     esac
 } >"$LAB_TMPDIR/run.log" 2>&1
@@ -123,9 +114,6 @@ check() {
             ;;
         B)
             [ -s "$LAB_TMPDIR/sw-enroll/cert.pem" ] || lab_fail "variant B: no certificate"
-            ;;
-        V | W)
-            grep -q ': OK$' "$LAB_TMPDIR/run.log" || lab_fail "variant $1: openssl verify did not say OK"
             ;;
     esac
 }

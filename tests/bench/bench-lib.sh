@@ -26,11 +26,13 @@ export FLEETID_BUILD_DIR
 
 # shellcheck source=tests/lib/fleetid.sh
 source "$_bench_src/tests/lib/fleetid.sh"
+# shellcheck source=tests/lib/tpm-count.sh
+source "$_bench_src/tests/lib/tpm-count.sh"
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 BENCH_DIR=$_bench_src/tests/bench
 # shellcheck disable=SC2034
-BENCH_PROXY=$BENCH_DIR/tpm-count-proxy.py
+BENCH_PROXY=$TPM_COUNT_PROXY
 # shellcheck disable=SC2034
 BENCH_STATS=$BENCH_DIR/bench-stats.py
 

@@ -30,8 +30,6 @@ DESCRIPTIONS = {
     "B": "curl-enroll.sh, software key (baseline)",
     "C": "fleetidd --oneshot, reuses the TPM key",
     "D": "fleetidd --oneshot, already enrolled (no EST traffic)",
-    "V": "openssl verify, one signature checked in the TPM",
-    "W": "openssl verify, one signature checked in software",
 }
 
 
@@ -131,11 +129,6 @@ def cmd_enroll(args):
     if diff:
         print("- A − C, paired by round (creating and persisting the operational key in the TPM): "
               "median %s ms, p90 %s ms over %d rounds." % (ms(diff[0]), ms(diff[1]), diff[2]))
-    diff = paired_median(by_variant, "V", "W")
-    if diff:
-        print("- V − W, paired by round (one signature verification done in the TPM through "
-              "tpm2-abrmd instead of in software): median %s ms, p90 %s ms over %d rounds."
-              % (ms(diff[0]), ms(diff[1]), diff[2]))
 
     print()
     print("Where the time goes (median ms of each stretch; the server stamps each request just "

@@ -4,8 +4,9 @@
 # esys-traced.sh PROGRAM [ARGS...]: run PROGRAM with tpm2-tss's ESYS trace on
 # (TSS2_LOG=esys+trace) and keep, in a new file in $BENCH_ESYS_DIR, the one
 # trace line ESYS writes per TPM command it sends ("Esys_<Command>_Async()
-# context=0x..."; the context pointer tells the program's own ESYS context
-# from the tpm2 provider's). The rest of PROGRAM's stderr is passed on. One
+# context=0x..."): fleetid's programs send every TPM command, their OpenSSL
+# provider's signatures included, on their own ESYS connection, so this is
+# all they send. The rest of PROGRAM's stderr is passed on. One
 # file per process, named so that they sort in start order. Exits with
 # PROGRAM's status.
 

@@ -127,7 +127,9 @@ cas=$(cm_getcert list-cas | sed -n "s/^CA '\(.*\)':\$/\1/p" | paste -sd, - | sed
 [ "$tracked" = "0." ] || lab_fail "certmonger is tracking something ($tracked); it must be idle"
 
 # fleetidd B: A's enrollment, its own state directory, no resource manager.
-# Already enrolled, it only reads the key's public area (no EST traffic).
+# Already enrolled, it only reads the key's public area (no EST traffic). Its
+# only TPM connection is its own, so its configuration's tpm.tcti is all it
+# takes (no provider with a TCTI of its own to point elsewhere).
 cp -a -- "$FLEETID_STATE" "$LAB_TMPDIR/state-direct"
 DIRECT_TCTI=swtpm:host=127.0.0.1,port=$TPM_ENV_PORT
 sed -e "s|tcti = \"[^\"]*\"|tcti = \"$DIRECT_TCTI\"|" -e "s|\"$FLEETID_STATE\"|\"$LAB_TMPDIR/state-direct\"|" \
@@ -135,7 +137,7 @@ sed -e "s|tcti = \"[^\"]*\"|tcti = \"$DIRECT_TCTI\"|" -e "s|\"$FLEETID_STATE\"|\
     "$FLEETID_CONF" >"$LAB_TMPDIR/fleetid-direct.conf"
 grep -q "$DIRECT_TCTI" "$LAB_TMPDIR/fleetid-direct.conf" || lab_fail "cannot write the configuration of fleetidd B"
 FLEETIDD_DIRECT_LOG=$LAB_TMPDIR/fleetidd-direct.log
-TPM2OPENSSL_TCTI=$DIRECT_TCTI "$FLEETIDD" --config "$LAB_TMPDIR/fleetid-direct.conf" >"$FLEETIDD_DIRECT_LOG" 2>&1 &
+"$FLEETIDD" --config "$LAB_TMPDIR/fleetid-direct.conf" >"$FLEETIDD_DIRECT_LOG" 2>&1 &
 FLEETIDD_DIRECT_PID=$!
 lab_on_exit "_lab_kill $FLEETIDD_DIRECT_PID fleetidd"
 direct_enrolled() {

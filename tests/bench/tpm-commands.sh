@@ -7,12 +7,13 @@
 #   first      the first enrollment (fleetidd --oneshot, creates the key)
 #   repeat     fleetidd --oneshot again, when already enrolled
 # Two counts per phase:
-#   - what reached the TPM: tpm-count-proxy.py sits between the client side
-#     and swtpm and logs every command;
-#   - who sent it: every fleetid program runs under esys-traced.sh, whose ESYS
-#     trace names the ESYS context of each command: fleetid's own, or the
-#     tpm2 provider's (tpm2-openssl). Reached minus sent is what the resource
-#     manager added (ContextSave/ContextLoad/FlushContext).
+#   - what reached the TPM: tests/lib/tpm-count-proxy.py sits between the
+#     client side and swtpm and logs every command (tests/lib/tpm-count.sh);
+#   - what fleetid sent: every fleetid program runs under esys-traced.sh,
+#     whose ESYS trace has one line per command. All of fleetid's TPM
+#     commands, the signatures of its OpenSSL provider included, go through
+#     its own ESYS connection. Reached minus sent is what the resource manager
+#     added (ContextSave/ContextLoad/FlushContext).
 # Paths, in this order:
 #   abrmd   fleetid -> tpm2-abrmd -> proxy -> swtpm: provision, first, repeat
 #           (as in the lab; /dev/tpmrm0 on a gateway does the same kind of
@@ -21,16 +22,16 @@
 #   direct  fleetid -> proxy -> swtpm with the swtpm TCTI, no resource
 #           manager: repeat (same TPM state), then provision and first from
 #           scratch. Here ESYS and the wire must agree command by command,
-#           which checks the attribution. swtpm holds 3 transient objects, so
-#           a step may fail with TPM_RC_OBJECT_MEMORY: that is reported, with
-#           the commands up to the failure, not treated as an error.
+#           which checks both counts. swtpm holds 3 transient objects, so a
+#           step that needed more would fail with TPM_RC_OBJECT_MEMORY: that
+#           is reported, with the commands up to the failure.
 # Before each "provision", every persistent object and NV index created since
 # the lab started is removed, so both paths start from the same TPM. Set-up
 # steps talk to swtpm directly and are not counted.
 #
 #   BENCH_OUT, FLEETID_BUILD_DIR: see bench-lib.sh
 # Writes BENCH_OUT/tpm-commands.md (the tables), tpm-commands.log (the proxy's
-# JSON lines), tpm-trace-<path>-<phase>.txt (each phase's commands in order)
+# JSON lines, copied at the end), tpm-trace-<path>-<phase>.txt (each phase's commands in order)
 # and esys-<path>-<phase>/ (the ESYS traces, one file per process).
 # Exit status: 0 done, 1 a step failed, 77 a tool is missing.
 
@@ -41,10 +42,7 @@ set -euo pipefail
 lab_require_tools tpm2_evictcontrol tpm2_nvundefine tpm2_flushcontext
 bench_out_dir
 fleetid_lab_up
-PLOG=$BENCH_OUT/tpm-commands.log
-: >"$PLOG"
 RESULT=$BENCH_OUT/tpm-commands.md
-BENCH_ABRMD_NAME=com.intel.tss2.Tabrmd.FleetidBench
 
 # The lab's persistent objects and NV indices before fleetid touched the TPM.
 snapshot_handles() {
@@ -53,48 +51,19 @@ snapshot_handles() {
 }
 snapshot_handles | sort >"$LAB_TMPDIR/handles.before"
 
-"$LAB_PYTHON" "$BENCH_PROXY" serve --upstream-port "$TPM_ENV_PORT" --log "$PLOG" \
-    --port-file "$LAB_TMPDIR/proxy.port" >"$LAB_TMPDIR/proxy.stderr" 2>&1 &
-PROXY_PID=$!
-lab_on_exit "_lab_kill $PROXY_PID python3"
-lab_wait_until 10 "the counting proxy to listen" test -s "$LAB_TMPDIR/proxy.port" ||
-    lab_fail "the counting proxy did not start; see $LAB_TMPDIR/proxy.stderr"
-PROXY_PORT=$(cat "$LAB_TMPDIR/proxy.port")
-DIRECT_TCTI="swtpm:host=127.0.0.1,port=$PROXY_PORT"
-ABRMD_TCTI="tabrmd:bus_name=$BENCH_ABRMD_NAME,bus_type=session"
-
-log_lines() {
-    wc -l <"$PLOG"
-}
-
-# settle: wait until the proxy has logged nothing new for half a second
-# (tpm2-abrmd flushes a client's objects after the client has gone).
-settle() {
-    local n=-1 m tries=0
-    while m=$(log_lines) && [ "$m" != "$n" ] && ((tries++ < 40)); do
-        n=$m
-        sleep 0.5
-    done
-    [ "$m" = "$n" ] || lab_fail "the TPM did not go quiet within 20 s"
-}
+tpm_count_start
+PLOG=$TPM_COUNT_LOG
+DIRECT_TCTI=$TPM_COUNT_DIRECT_TCTI
+ABRMD_TCTI=$TPM_COUNT_ABRMD_TCTI
+log_lines() { tpm_count_lines; }
+settle() { tpm_count_settle; }
 
 # The proxy counts what it forwards: one GetRandom in each framing, two lines.
 from=$(log_lines)
-"$LAB_PYTHON" "$BENCH_PROXY" probe --port "$PROXY_PORT" || lab_fail "no TPM through the proxy"
+"$LAB_PYTHON" "$BENCH_PROXY" probe --port "$TPM_COUNT_PORT" || lab_fail "no TPM through the proxy"
 settle
-got=$("$LAB_PYTHON" "$BENCH_PROXY" trace --log "$PLOG" --range "$from:$(log_lines)" | awk '!/^#/ {print $3}' | xargs)
+got=$(tpm_count_trace "$from" "$(log_lines)" | awk '!/^#/ {print $3}' | xargs)
 [ "$got" = "GetRandom GetRandom" ] || lab_fail "the proxy counted '$got' for two GetRandom"
-
-allow_root=()
-[ "$(id -u)" -eq 0 ] && allow_root=(--allow-root)
-tpm2-abrmd --session --dbus-name="$BENCH_ABRMD_NAME" --tcti="$DIRECT_TCTI" "${allow_root[@]}" \
-    >"$LAB_TMPDIR/abrmd-bench.log" 2>&1 &
-ABRMD_PID=$!
-lab_on_exit "_lab_kill $ABRMD_PID tpm2-abrmd"
-lab_wait_until 10 "the benchmark's tpm2-abrmd to answer" \
-    env TPM2TOOLS_TCTI="$ABRMD_TCTI" tpm2_getcap properties-fixed >/dev/null 2>&1 ||
-    lab_fail "the benchmark's tpm2-abrmd did not come up; see $LAB_TMPDIR/abrmd-bench.log"
-settle
 
 # reset_tpm: remove what fleetid created (persistent objects, NV indices) and
 # anything a process without a resource manager left loaded.
@@ -146,8 +115,7 @@ phase() {
     PHASES+=(--phase "$label=$from:$to")
     ESYS_ARGS+=(--esys "$label=$BENCH_ESYS_DIR")
     [ "$path" != direct ] || [ "$rc" -ne 0 ] || ESYS_ARGS+=(--direct "$label")
-    "$LAB_PYTHON" "$BENCH_PROXY" trace --log "$PLOG" --range "$from:$to" \
-        >"$BENCH_OUT/tpm-trace-$path-$name.txt"
+    tpm_count_trace "$from" "$to" >"$BENCH_OUT/tpm-trace-$path-$name.txt"
     left=$(left_behind)
     [ -z "$left" ] || LEAKS+=("$label left loaded in the TPM: $left")
     return "$rc"
@@ -203,4 +171,5 @@ fi
         echo "- $n"
     done
 } >"$RESULT"
+cp -- "$PLOG" "$BENCH_OUT/tpm-commands.log"
 cat "$RESULT"

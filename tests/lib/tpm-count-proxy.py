@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """tpm-count-proxy.py: a counting TCP proxy in front of swtpm, and its report.
 
-Benchmark tooling, never installed; /usr/bin/python3 standard library only.
+Test and benchmark tooling (tests/lib/tpm-count.sh, tests/bench/), never
+installed; /usr/bin/python3 standard library only.
 
   tpm-count-proxy.py serve --upstream-port P --log FILE
           [--port Q | --port 0 --port-file F] [--pid-file F]
@@ -33,8 +34,9 @@ Two framings are understood, detected per connection from its first bytes:
 report tallies log lines FROM..TO-1 (0-based line numbers) of each phase by
 command name (GetCapability split by capability) into markdown tables; with
 --esys, also what each program sent according to its ESYS trace
-(esys-traced.sh), split between fleetid's own ESYS context and the tpm2
-provider's, so that the resource manager's own commands are the difference.
+(tests/bench/esys-traced.sh): every TPM command of fleetid goes through its
+own ESYS connection, so the resource manager's own commands are the
+difference.
 trace prints the commands of a range, one per line, in order (the times
 include the proxy's own latency: counts, not timings, are what it is for).
 probe sends
@@ -371,39 +373,23 @@ def esys_key(command, fields):
 
 
 def read_esys_process(path):
-    """Counters (fleetid, provider) of one process's esys-traced.sh file.
-
-    tpm2-openssl's ESYS context is the one that reads all TPM properties at
-    once (GetCapability(TPM_PROPERTIES, 0, 127) when the provider loads);
-    fleetid's own code only reads single properties. Every other context is
-    fleetid's."""
-    lines = []
+    """Counter of the commands one process sent, from its esys-traced.sh file."""
+    sent = collections.Counter()
     with open(path, encoding="utf-8") as f:
         for line in f:
             m = ESYS_LINE.search(line.rstrip("\n"))
             if not m:
                 sys.exit("report: unexpected line in %s: %s" % (path, line.strip()))
-            fields = dict(ESYS_FIELD.findall(m.group(3) or ""))
-            lines.append((m.group(1), m.group(2), fields))
-    provider = {ctx for cmd, ctx, f in lines
-                if cmd == "GetCapability" and f.get("capability") == "6"
-                and f.get("property") == "0" and f.get("propertyCount") == "7f"}
-    if len(provider) > 1:
-        sys.exit("report: %s shows %d tpm2 provider contexts" % (path, len(provider)))
-    own, prov = collections.Counter(), collections.Counter()
-    for cmd, ctx, f in lines:
-        (prov if ctx in provider else own)[esys_key(cmd, f)] += 1
-    return own, prov
+            sent[esys_key(m.group(1), dict(ESYS_FIELD.findall(m.group(3) or "")))] += 1
+    return sent
 
 
 def read_esys_dir(directory):
-    own, prov = collections.Counter(), collections.Counter()
+    sent = collections.Counter()
     for name in sorted(os.listdir(directory)):
         if name.endswith(".esys"):
-            o, p = read_esys_process(os.path.join(directory, name))
-            own.update(o)
-            prov.update(p)
-    return own, prov
+            sent.update(read_esys_process(os.path.join(directory, name)))
+    return sent
 
 
 def parse_named_dir(text):
@@ -432,33 +418,32 @@ def cmd_report(args):
         if n not in names:
             sys.exit("report: no phase named %s" % n)
 
-    print("| phase | sent by fleetid's code | sent by tpm2-openssl | reached the TPM "
-          "| resource manager's own | answered with an error | ms inside swtpm |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| phase | sent by fleetid | reached the TPM | resource manager's own "
+          "| answered with an error | ms inside swtpm |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, (wire, failed, us, _) in phases:
         total = sum(wire.values())
         if name in esys:
-            own, prov = (sum(c.values()) for c in esys[name])
-            cells = [own, prov, total, "%+d" % (total - own - prov)]
+            sent = sum(esys[name].values())
+            cells = [sent, total, "%+d" % (total - sent)]
         else:
-            cells = ["", "", total, ""]
+            cells = ["", total, ""]
         print("| %s | %s | %d | %.1f |" % (name, " | ".join(str(c) for c in cells), failed, us / 1000.0))
 
     status = 0
     for name, (wire, _, _, problems) in phases:
         print()
         if name in esys:
-            own, prov = esys[name]
+            sent = esys[name]
             print("%s:\n" % name)
-            print("| TPM command | fleetid's code | tpm2-openssl | reached the TPM | resource manager's own |")
-            print("| --- | --- | --- | --- | --- |")
-            for k in sorted(set(wire) | set(own) | set(prov)):
-                extra = wire[k] - own[k] - prov[k]
-                print("| %s | %s | %s | %s | %s |" % (k, cell(own[k]), cell(prov[k]), cell(wire[k]),
-                                                      "%+d" % extra if extra else "·"))
+            print("| TPM command | sent by fleetid | reached the TPM | resource manager's own |")
+            print("| --- | --- | --- | --- |")
+            for k in sorted(set(wire) | set(sent)):
+                extra = wire[k] - sent[k]
+                print("| %s | %s | %s | %s |" % (k, cell(sent[k]), cell(wire[k]),
+                                                 "%+d" % extra if extra else "·"))
             if name in (args.direct or []):
-                diff = {k: (wire[k], own[k] + prov[k]) for k in set(wire) | set(own) | set(prov)
-                        if wire[k] != own[k] + prov[k]}
+                diff = {k: (wire[k], sent[k]) for k in set(wire) | set(sent) if wire[k] != sent[k]}
                 if diff:
                     print("\nWARNING: %s: without a resource manager the TPM must see exactly what "
                           "ESYS sent, but (reached, sent) differ: %s" % (name, diff), file=sys.stderr)
@@ -530,7 +515,7 @@ def main(argv=None):
     s.add_argument("--phase", type=parse_phase, action="append", required=True,
                    help="NAME=FROM:TO, 0-based log lines, TO excluded")
     s.add_argument("--esys", type=parse_named_dir, action="append",
-                   help="NAME=DIR: esys-traced.sh files of phase NAME (who sent what)")
+                   help="NAME=DIR: esys-traced.sh files of phase NAME (what fleetid sent)")
     s.add_argument("--direct", action="append",
                    help="NAME: phase without a resource manager; ESYS and the wire must agree")
     s.set_defaults(func=cmd_report)
