@@ -326,7 +326,8 @@ static int receive(Worker *w) {
                 w->len += (size_t) n;
                 w->total += (size_t) n;
                 if (w->total > WORKER_MESSAGE_MAX) {
-                        diag_set(&w->broken, -E2BIG, "its message is longer than %d bytes", WORKER_MESSAGE_MAX);
+                        diag_set(&w->broken, -E2BIG, "its message is longer than %d bytes",
+                                 WORKER_MESSAGE_MAX);
                         return 0;
                 }
                 take_frames(w);
