@@ -70,7 +70,7 @@ int manager_ping_start(Manager *m) {
         old = umask(0177);   /* the socket is made 0600 */
         r = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
         umask(old);
-        if (r == 0 && listen(fd, 16) < 0)
+        if (r == 0 && listen(fd, SOMAXCONN) < 0)
                 r = -errno;
         if (r < 0) {
                 close(fd);

@@ -236,7 +236,7 @@ int manager_stop(Manager *m) {
                 return 0;
         m->stopping = true;
         if (!m->worker)
-                return sd_event_exit(m->event, 0);
+                return sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
         log_info("stopping: ending the %s in flight (the stored identity stays as it is)",
                  worker_kind_to_string(worker_kind(m->worker)));
         r = worker_kill(m->worker);
