@@ -167,6 +167,17 @@ static void refire_deferred(Manager *m) {
         }
 }
 
+/* An attempt makes at most a handful of EST requests (/cacerts, /csrattrs,
+ * the POST, again after a 401 or a refused birth certificate), each bounded
+ * by est.timeout, plus TPM work: a worker still running after eight of them
+ * and two minutes more is stuck (a hung TPM or resource manager). */
+#define WORKER_REQUESTS_MAX 8
+#define WORKER_TPM_SLACK_SEC 120
+
+static uint64_t manager_worker_timeout_usec(const Config *c) {
+        return ((uint64_t) c->est_timeout_sec * WORKER_REQUESTS_MAX + WORKER_TPM_SLACK_SEC) * 1000000ULL;
+}
+
 typedef struct Operation {
         Manager *m;
         void (*done)(Manager *m, WorkerResult *r);
@@ -214,8 +225,8 @@ int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, Work
                 return log_error_errno(ENOMEM, "cannot start the %s: out of memory",
                                        worker_kind_to_string(kind));
         *op = (Operation) { .m = m, .done = done };
-        r = worker_start(m->event, kind, m->inline_workers, run, m, on_worker_state, on_worker_done, op,
-                         &m->worker);
+        r = worker_start(m->event, kind, manager_worker_timeout_usec(m->config), m->inline_workers, run, m,
+                         on_worker_state, on_worker_done, op, &m->worker);
         if (r < 0) {
                 WorkerResult res = { .error = r, .outcome = ATTEMPT_TRANSIENT };
 

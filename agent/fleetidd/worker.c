@@ -64,7 +64,9 @@ struct Worker {
         WorkerKind kind;
         pid_t pid; /* 0 once reaped, or inline */
         int fd;
-        sd_event_source *io, *child, *kill_timer, *defer;
+        sd_event_source *io, *child, *kill_timer, *defer, *deadline;
+        uint64_t timeout_usec;
+        bool timed_out;
         uint8_t *buf; /* frames received, not yet taken */
         size_t len;
         size_t total; /* bytes received in all */
@@ -108,6 +110,14 @@ static int send_frame(WorkerOutput *o, uint32_t type, const void *data, size_t l
                 return -EIO;
         if (len > WORKER_FRAME_MAX || fwrite(&h, sizeof(h), 1, o->f) != 1 ||
             (len > 0 && fwrite(data, len, 1, o->f) != 1) || fflush(o->f) != 0) {
+                o->failed = true;
+                return -EIO;
+        }
+        return 0;
+}
+
+int worker_send_raw(WorkerOutput *o, const void *data, size_t len) {
+        if (o->failed || (len > 0 && fwrite(data, len, 1, o->f) != 1) || fflush(o->f) != 0) {
                 o->failed = true;
                 return -EIO;
         }
@@ -344,7 +354,12 @@ static void finish(Worker *w) {
                         snprintf(how, sizeof(how), "exited with status %d", w->exit.si_status);
                 else
                         snprintf(how, sizeof(how), "was killed by signal %d", w->exit.si_status);
-                if (w->broken.error != 0)
+                if (w->timed_out)
+                        diag_set(&r->diag, -ETIMEDOUT,
+                                 "the %s worker did not finish within %llus and was stopped (it %s)",
+                                 worker_kind_to_string(w->kind),
+                                 (unsigned long long) (w->timeout_usec / 1000000ULL), how);
+                else if (w->broken.error != 0)
                         diag_set(&r->diag, -EPROTO, "the %s worker sent a bad message (%s) and %s",
                                  worker_kind_to_string(w->kind), w->broken.text, how);
                 else
@@ -374,6 +389,7 @@ static int on_exit_child(sd_event_source *s, const siginfo_t *si, void *userdata
         w->exit = *si;
         w->pid = 0; /* sd-event reaps it after this callback */
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
+        w->deadline = sd_event_source_disable_unref(w->deadline);
         /* Its end is closed: everything it sent is in the socket now. */
         if (w->io)
                 (void) receive(w);
@@ -391,6 +407,17 @@ static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                             (unsigned long long) (WORKER_KILL_USEC / 1000));
                 (void) kill(w->pid, SIGKILL);
         }
+        return 0;
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        w->deadline = sd_event_source_disable_unref(w->deadline);
+        log_warning("the %s worker (pid %d) has run for %llus; stopping it", worker_kind_to_string(w->kind),
+                    (int) w->pid, (unsigned long long) (w->timeout_usec / 1000000ULL));
+        w->timed_out = true;
+        (void) worker_kill(w);
         return 0;
 }
 
@@ -415,6 +442,7 @@ Worker *worker_free(Worker *w) {
         sd_event_source_disable_unref(w->io);
         sd_event_source_disable_unref(w->kill_timer);
         sd_event_source_disable_unref(w->defer);
+        sd_event_source_disable_unref(w->deadline);
         if (w->fd >= 0)
                 close(w->fd);
         worker_result_done(&w->result);
@@ -458,8 +486,8 @@ static int run_inline(Worker *w, WorkerRunFn run, void *userdata) {
         return sd_event_add_defer(w->event, &w->defer, on_inline_done, w);
 }
 
-int worker_start(sd_event *e, WorkerKind kind, bool inline_run, WorkerRunFn run, void *run_data,
-                 WorkerStateFn on_state, WorkerDoneFn on_done, void *userdata, Worker **ret) {
+int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inline_run, WorkerRunFn run,
+                 void *run_data, WorkerStateFn on_state, WorkerDoneFn on_done, void *userdata, Worker **ret) {
         _cleanup_(worker_freep) Worker *w = NULL;
         int sv[2], r;
         pid_t parent = getpid();
@@ -469,6 +497,7 @@ int worker_start(sd_event *e, WorkerKind kind, bool inline_run, WorkerRunFn run,
                 return -ENOMEM;
         w->fd = -1;
         w->kind = kind;
+        w->timeout_usec = timeout_usec;
         w->event = sd_event_ref(e);
         w->on_state = on_state;
         w->on_done = on_done;
@@ -508,6 +537,12 @@ int worker_start(sd_event *e, WorkerKind kind, bool inline_run, WorkerRunFn run,
         r = sd_event_add_io(e, &w->io, w->fd, EPOLLIN, on_io, w);
         if (r < 0)
                 return r;
+        if (timeout_usec > 0) {
+                r = sd_event_add_time_relative(e, &w->deadline, CLOCK_BOOTTIME, timeout_usec, 1000000ULL,
+                                               on_deadline, w);
+                if (r < 0)
+                        return r;
+        }
         (void) sd_event_source_set_description(w->child, "worker-exit");
         (void) sd_event_source_set_description(w->io, "worker-result");
         log_debug("%s worker started (pid %d)", worker_kind_to_string(kind), (int) w->pid);

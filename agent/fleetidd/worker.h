@@ -70,6 +70,9 @@ typedef struct WorkerOutput WorkerOutput;
 int worker_send_state(WorkerOutput *o, DaemonState s);
 /* In the child: the result, once, last. */
 int worker_send_result(WorkerOutput *o, const WorkerResult *r);
+/* Bytes as they are, unframed: for tests/integration/worker-check.c, which
+ * sends what a broken worker could, to check the daemon's side. */
+int worker_send_raw(WorkerOutput *o, const void *data, size_t len);
 
 typedef struct Worker Worker;
 
@@ -80,12 +83,14 @@ typedef void (*WorkerStateFn)(void *userdata, DaemonState s);
  * callback may free the worker; the worker touches nothing after calling it. */
 typedef void (*WorkerDoneFn)(void *userdata, WorkerKind kind, WorkerResult *r);
 
-/* inline_run: no process, run() on the loop itself, its frames through the
+/* timeout_usec: a worker still running then is killed (SIGTERM, then SIGKILL)
+ * and its result is a transient failure that says so; 0 = no bound.
+ * inline_run: no process, run() on the loop itself, its frames through the
  * same checks (fleetidd's blocking behaviour, for the loop-latency benchmark
  * only: FLEETIDD_INLINE_WORKERS=1). on_done then runs from a deferred event
  * source, never inside worker_start(). */
-int worker_start(sd_event *e, WorkerKind kind, bool inline_run, WorkerRunFn run, void *run_data,
-                 WorkerStateFn on_state, WorkerDoneFn on_done, void *userdata, Worker **ret);
+int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inline_run, WorkerRunFn run,
+                 void *run_data, WorkerStateFn on_state, WorkerDoneFn on_done, void *userdata, Worker **ret);
 WorkerKind worker_kind(const Worker *w);
 /* SIGTERM now, SIGKILL after WORKER_KILL_USEC; on_done follows the reaping. */
 int worker_kill(Worker *w);
