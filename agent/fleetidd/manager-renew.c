@@ -342,8 +342,10 @@ int manager_renew_now(Manager *m) {
 int manager_renew_pending(Manager *m) {
         if (m->renew_answered == m->renew_requests)
                 return 0;
-        if (m->worker && worker_kind(m->worker) == WORKER_RENEW)
-                return 0; /* answered by the renewal after this one (renew_done() comes back here) */
+        if (m->worker)
+                /* Answered once the operation in flight is over (its result
+                 * may be the certificate to renew): on_worker_done() comes back here. */
+                return 0;
         if (!m->cert_not_after) {
                 char error[sizeof(m->last_error)];
 

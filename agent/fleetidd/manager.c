@@ -178,30 +178,22 @@ static uint64_t manager_worker_timeout_usec(const Config *c) {
         return ((uint64_t) c->est_timeout_sec * WORKER_REQUESTS_MAX + WORKER_TPM_SLACK_SEC) * 1000000ULL;
 }
 
-typedef struct Operation {
-        Manager *m;
-        void (*done)(Manager *m, WorkerResult *r);
-} Operation;
-
 static void on_worker_state(void *userdata, DaemonState s) {
-        Operation *op = userdata;
-
-        manager_set_state(op->m, s, NULL);
+        manager_set_state(userdata, s, NULL);
 }
 
 static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
-        Operation *op = userdata;
-        Manager *m = op->m;
+        Manager *m = userdata;
         _cleanup_(worker_freep) Worker *w = TAKE_PTR(m->worker); /* r lives in it */
+        void (*done)(Manager * m, WorkerResult * r) = m->worker_done;
 
+        m->worker_done = NULL;
         if (m->stopping) {
                 log_info("the %s worker has ended; exiting", worker_kind_to_string(kind));
                 (void) sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
-                free(op);
                 return;
         }
-        op->done(m, r);
-        free(op);
+        done(m, r);
         if (m->worker) /* done() started the next operation already */
                 return;
         refire_deferred(m);
@@ -210,7 +202,6 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
 
 int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
                        void (*done)(Manager *m, WorkerResult *r)) {
-        Operation *op;
         int r;
 
         if (m->worker) {
@@ -220,22 +211,17 @@ int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, Work
                         m->deferred |= 1u << kind;
                 return 0;
         }
-        op = malloc(sizeof(*op));
-        if (!op)
-                return log_error_errno(ENOMEM, "cannot start the %s: out of memory",
-                                       worker_kind_to_string(kind));
-        *op = (Operation) { .m = m, .done = done };
+        m->worker_done = done;
         r = worker_start(m->event, kind, manager_worker_timeout_usec(m->config), m->inline_workers, run, m,
-                         on_worker_state, on_worker_done, op, &m->worker);
+                         on_worker_state, on_worker_done, m, &m->worker);
         if (r < 0) {
                 WorkerResult res = { .error = r, .outcome = ATTEMPT_TRANSIENT };
 
-                free(op);
+                m->worker_done = NULL;
                 /* The same path as a failed attempt: retried on the kind's schedule. */
                 diag_set(&res.diag, r, "cannot start the %s worker: %s", worker_kind_to_string(kind),
                          strerror(-r));
                 done(m, &res);
-                return 0;
         }
         return 0;
 }

@@ -84,7 +84,8 @@ typedef struct Manager {
         HookSet *hooks;                  /* event hooks still running */
 
         /* the operation in flight (one at a time) */
-        Worker *worker;        /* NULL when idle */
+        Worker *worker;                                          /* NULL when idle */
+        void (*worker_done)(struct Manager *m, WorkerResult *r); /* what acts on its result */
         unsigned deferred;     /* timers (1 << WorkerKind) that fired while it ran */
         bool inline_workers;   /* FLEETIDD_INLINE_WORKERS=1: run on the loop (loop-latency bench only) */
         bool stopping;         /* SIGTERM/SIGINT: exit once the worker is reaped */

@@ -538,7 +538,7 @@ int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inlin
         if (r < 0)
                 return r;
         if (timeout_usec > 0) {
-                r = sd_event_add_time_relative(e, &w->deadline, CLOCK_BOOTTIME, timeout_usec, 1000000ULL,
+                r = sd_event_add_time_relative(e, &w->deadline, CLOCK_MONOTONIC, timeout_usec, 1000000ULL,
                                                on_deadline, w);
                 if (r < 0)
                         return r;
