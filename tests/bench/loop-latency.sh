@@ -9,6 +9,11 @@
 #   I  the same binary with FLEETIDD_INLINE_WORKERS=1: the attempt runs on
 #      the loop itself, as fleetidd did before the workers (the blocking
 #      behaviour; the switch exists for this benchmark only)
+#   B  optional, with BENCH_BASELINE_BUILD=DIR: fleetidd of the commit before
+#      the workers, built in DIR (e.g. `git archive` of it into a temporary
+#      directory, then meson setup + ninja there); it has no probe socket, so
+#      only its exit after SIGTERM is measured, which checks that I behaves
+#      as the old code did
 #
 # Per variant, fresh state, the lab server holds the answer to /simpleenroll
 # for 60 s (fault "delay"), and fleetidd's est.timeout is 20 s (the lab
@@ -22,7 +27,7 @@
 #      (bounded by 60 s).
 # No timing is asserted: the exit status says whether every run worked.
 #
-#   BENCH_WINDOW, BENCH_INTERVAL   see above
+#   BENCH_WINDOW, BENCH_INTERVAL, BENCH_BASELINE_BUILD   see above
 #   BENCH_OUT, FLEETID_BUILD_DIR: see bench-lib.sh
 # Writes BENCH_OUT/loop-latency.md (the table) and loop-latency-<V>.txt (the samples).
 # Exit status: 0 done, 1 a run failed, 77 a tool is missing.
@@ -59,8 +64,27 @@ stalled_start() {
         lab_fail "variant $1: the enrollment did not reach /simpleenroll"
 }
 
+VARIANTS=(W I)
+if [ -n "${BENCH_BASELINE_BUILD:-}" ]; then
+    [ -x "$BENCH_BASELINE_BUILD/agent/fleetidd/fleetidd" ] ||
+        lab_fail "BENCH_BASELINE_BUILD: no agent/fleetidd/fleetidd in $BENCH_BASELINE_BUILD"
+    VARIANTS+=(B)
+fi
+
 declare -A STOP_MS
-for v in W I; do
+for v in "${VARIANTS[@]}"; do
+    if [ "$v" = B ]; then
+        FLEETIDD_CURRENT=$FLEETIDD
+        FLEETIDD=$BENCH_BASELINE_BUILD/agent/fleetidd/fleetidd
+        stalled_start "$v"
+        sleep 1
+        fleetid_stop_daemon_bounded 60
+        STOP_MS[$v]=$FLEETIDD_STOP_MS
+        FLEETIDD=$FLEETIDD_CURRENT
+        est_control ''
+        : >"$BENCH_OUT/loop-latency-$v.txt"
+        continue
+    fi
     stalled_start "$v"
     "$LAB_PYTHON" "$BENCH_DIR/loop-probe.py" "$FLEETID_RUNTIME/ping" --window "$WINDOW" \
         --interval "$INTERVAL" --deadline 40 >"$BENCH_OUT/loop-latency-$v.txt" ||
@@ -80,10 +104,11 @@ done
     echo
     echo "| variant | probes | answered | p50 ms | p99 ms | max ms | exit after SIGTERM ms |"
     echo "|---|---|---|---|---|---|---|"
-    for v in W I; do
+    for v in "${VARIANTS[@]}"; do
         "$LAB_PYTHON" - "$BENCH_OUT/loop-latency-$v.txt" "$v" "${STOP_MS[$v]}" <<'PY'
 import math, sys
-names = {"W": "W worker process (this build)", "I": "I inline on the loop (before the workers)"}
+names = {"W": "W worker process (this build)", "I": "I inline on the loop (as before the workers)",
+         "B": "B the commit before the workers (no probe socket)"}
 lat, n = [], 0
 for line in open(sys.argv[1], encoding="utf-8"):
     n += 1
@@ -91,6 +116,9 @@ for line in open(sys.argv[1], encoding="utf-8"):
     if f[1] != "unanswered":
         lat.append(float(f[1]))
 lat.sort()
+if sys.argv[2] == "B":
+    print("| %s | - | - | - | - | - | %s |" % (names["B"], sys.argv[3]))
+    sys.exit(0)
 def rank(p):
     return lat[max(0, math.ceil(p / 100 * len(lat)) - 1)] if lat else float("nan")
 print("| %s | %d | %d | %.1f | %.1f | %.1f | %s |" % (names[sys.argv[2]], n, len(lat), rank(50), rank(99),
