@@ -185,7 +185,7 @@ static void on_worker_state(void *userdata, DaemonState s) {
 static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         Manager *m = userdata;
         _cleanup_(worker_freep) Worker *w = TAKE_PTR(m->worker); /* r lives in it */
-        void (*done)(Manager * m, WorkerResult * r) = m->worker_done;
+        ManagerDoneFn done = m->worker_done;
 
         m->worker_done = NULL;
         if (m->stopping) {
@@ -201,7 +201,7 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
 }
 
 int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
-                       void (*done)(Manager *m, WorkerResult *r)) {
+                       ManagerDoneFn done) {
         int r;
 
         if (m->worker) {

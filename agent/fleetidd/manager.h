@@ -37,6 +37,10 @@
 #include "util/diag.h"
 #include "fleetidd/worker.h"
 
+typedef struct Manager Manager;
+/* Acts on the result of an operation's worker, on the loop. */
+typedef void (*ManagerDoneFn)(Manager *m, WorkerResult *r);
+
 typedef struct Manager {
         Config *config;
         sd_event *event;
@@ -84,12 +88,12 @@ typedef struct Manager {
         HookSet *hooks;                  /* event hooks still running */
 
         /* the operation in flight (one at a time) */
-        Worker *worker;                                          /* NULL when idle */
-        void (*worker_done)(struct Manager *m, WorkerResult *r); /* what acts on its result */
-        unsigned deferred;     /* timers (1 << WorkerKind) that fired while it ran */
-        bool inline_workers;   /* FLEETIDD_INLINE_WORKERS=1: run on the loop (loop-latency bench only) */
-        bool stopping;         /* SIGTERM/SIGINT: exit once the worker is reaped */
-        sd_event_source *ping; /* the liveness probe socket, NULL if none */
+        Worker *worker;            /* NULL when idle */
+        ManagerDoneFn worker_done; /* what acts on its result */
+        unsigned deferred;         /* timers (1 << WorkerKind) that fired while it ran */
+        bool inline_workers;       /* FLEETIDD_INLINE_WORKERS=1: run on the loop (loop-latency bench only) */
+        bool stopping;             /* SIGTERM/SIGINT: exit once the worker is reaped */
+        sd_event_source *ping;     /* the liveness probe socket, NULL if none */
         char *ping_path;
 } Manager;
 
@@ -125,7 +129,7 @@ int manager_stop(Manager *m);
  * timer is deferred instead: it fires again when that one ends, unless its
  * result re-armed the timer. Returns 0 in both cases. */
 int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
-                       void (*done)(Manager *m, WorkerResult *r));
+                       ManagerDoneFn done);
 /* In a worker: the class of a failed attempt from what is known of it, after
  * manager_blame_tpm() (which makes r -ENXIO if the TPM is unreachable). */
 void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret);

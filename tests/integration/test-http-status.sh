@@ -56,7 +56,7 @@ lab_wait_until 10 "the delayed /simpleenroll in the EST log" simpleenroll_logged
 est_control ''
 
 echo "== 202 with Retry-After in seconds, then as an HTTP-date (daemon)"
-config_est "timeout = 20;" 'retry: { initial = 1; max = 2; };'
+config_est "timeout = 20;" 'retry: { initial = 1; max = 10; };'
 when=$(LC_ALL=C date -u -d "+8 seconds" '+%a, %d %b %Y %H:%M:%S GMT')
 est_control "{\"faults\": [
     {\"match\": \"simpleenroll\", \"status\": 202, \"retry_after\": \"2\", \"count\": 1},
