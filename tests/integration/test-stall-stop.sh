@@ -97,4 +97,27 @@ out=$("$FLEETIDCTL" --config "$FLEETID_CONF" renew) || lab_fail "fleetidctl rene
 [ "$(serial_of)" != "$kept" ] || lab_fail "the renewal after the stop stored no new certificate"
 fleetid_expect_eq "$(fleetid_persistent_handles)" "$handles_enrolled" \
     "persistent TPM objects after the renewal that followed the stopped one"
+
+# 3. `systemctl stop` sends SIGTERM to every process of the unit at once: the
+# worker's death is then part of the stop, not a failed renewal to report
+# (and no hook event), even when fleetidd sees the worker's exit and its own
+# SIGTERM in the same wake-up. That is made certain here: fleetidd is held
+# with SIGSTOP until the worker is dead and its own SIGTERM is pending.
+est_control '{"faults": [{"match": "simplereenroll", "delay": 60, "count": 1}]}'
+kill -USR1 "$FLEETIDD_PID"
+lab_wait_until 60 "the lab server to hold /simplereenroll again" delayed simplereenroll 1 ||
+    lab_fail "the renewal did not reach /simplereenroll; log: $(tail -n 3 "$FLEETIDD_LOG")"
+worker=$({ ps -o pid= --ppid "$FLEETIDD_PID" || true; } | tr -d ' ' | head -n 1)
+[ -n "$worker" ] || lab_fail "no worker process while the renewal is held"
+kill -STOP "$FLEETIDD_PID"
+kill -TERM "$worker"
+lab_wait_until 5 "the worker to die" eval "! _lab_alive $worker" || lab_fail "the worker did not die on SIGTERM"
+kill -TERM "$FLEETIDD_PID"
+kill -CONT "$FLEETIDD_PID"
+lab_wait_until 5 "fleetidd to exit after the SIGTERM to the whole unit" eval "! _lab_alive $FLEETIDD_PID" ||
+    lab_fail "fleetidd still runs after SIGTERM to it and its worker"
+wait "$FLEETIDD_PID" || lab_fail "fleetidd exited with status $? after SIGTERM to it and its worker"
+if grep -qE "renewal failed|was killed by signal" "$FLEETIDD_LOG"; then
+    lab_fail "a stop of the whole unit was reported as a failed renewal: $(grep -E "renewal failed" "$FLEETIDD_LOG")"
+fi
 echo "PASS: test-stall-stop"
