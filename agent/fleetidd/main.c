@@ -35,6 +35,11 @@ static void help(void) {
                FLEETID_CONFIG_PATH);
 }
 
+/* SIGTERM/SIGINT: stop the operation in flight and exit (within a second). */
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return manager_stop(userdata);
+}
+
 /* SIGUSR1 (fleetidctl renew, or systemctl kill -s USR1 fleetidd): renew now. */
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         return manager_renew_now(userdata);
@@ -107,8 +112,8 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGUSR1);
         sigaddset(&mask, SIGCHLD); /* hooks are reaped through sd-event */
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        if (sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL) < 0 ||
-            sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL) < 0 ||
+        if (sd_event_add_signal(m->event, NULL, SIGTERM, on_stop, m) < 0 ||
+            sd_event_add_signal(m->event, NULL, SIGINT, on_stop, m) < 0 ||
             sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m) < 0) {
                 log_error("cannot handle SIGTERM/SIGINT");
                 return 1;

@@ -139,22 +139,55 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch) {
         manager_event(m, HOOK_EVENT_CA_CHANGED, details);
 }
 
-static int refresh(Manager *m, TrustChanges *ret, Diag *d) {
+static int refresh(Manager *m, TrustChanges *ret, AttemptFacts *f, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
         _cleanup_erase_ char *password = NULL;
         int r;
 
+        f->preparing = true;
         r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
+        f->preparing = false;
         return exchange_refresh_cacerts(m->config, tpm, m->store, password, time(NULL), ret, d);
 }
 
-static int cacerts_run(Manager *m) {
+/* The worker: the refresh and its result, nothing else. */
+static void cacerts_work(void *userdata, WorkerOutput *out) {
+        Manager *m = userdata;
+        TrustChanges ch = {};
+        WorkerResult wr = {};
+        AttemptFacts f = {};
+        Diag d = {};
+        int r;
+
+        r = refresh(m, &ch, &f, &d);
+        manager_attempt_result(m, r, &f, &d, &wr);
+        wr.trust_changes = ch;
+        (void) worker_send_result(out, &wr);
+        trust_changes_done(&ch);
+}
+
+static void cacerts_done(Manager *m, WorkerResult *res) {
+        unsigned period = m->config->est_cacerts_refresh_sec;
+        int r = res->error;
+
+        if (r < 0) {
+                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_CA_REFRESH_FAILED,
+                           "periodic /cacerts refresh failed: %s [%s]; the operational identity and the trust "
+                           "anchors are unchanged; trying again in %us",
+                           diag_text(&res->diag, r), attempt_outcome_to_string(res->outcome), period);
+                (void) arm(m, time(NULL), period);
+        } else {
+                manager_announce_trust_changes(m, &res->trust_changes);
+                (void) manager_cacerts_fetched(m);
+        }
+        manager_write_status(m);
+}
+
+static int cacerts_run(Manager *m, sd_event_source *timer) {
         unsigned period = m->config->est_cacerts_refresh_sec;
         time_t now = time(NULL);
-        TrustChanges ch = {};
-        Diag d = {};
         int r;
 
         /* Renewal, enrollment and the clock check own those cases; an
@@ -168,23 +201,13 @@ static int cacerts_run(Manager *m) {
                 manager_write_status(m);
                 return r;
         }
-        r = refresh(m, &ch, &d);
-        if (r < 0) {
-                r = manager_blame_tpm(m, r, &d);
-                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_CA_REFRESH_FAILED,
-                           "periodic /cacerts refresh failed: %s; the operational identity and the trust "
-                           "anchors are unchanged; trying again in %us",
-                           diag_text(&d, r), period);
-                r = arm(m, time(NULL), period);
-        } else {
-                manager_announce_trust_changes(m, &ch);
-                r = manager_cacerts_fetched(m);
-        }
-        trust_changes_done(&ch);
-        manager_write_status(m);
-        return r;
+        return manager_run_worker(m, WORKER_CACERTS, timer, cacerts_work, cacerts_done);
 }
 
 static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
-        return cacerts_run(userdata);
+        Manager *m = userdata;
+
+        if (m->worker) /* another operation runs: this refresh follows it */
+                return manager_run_worker(m, WORKER_CACERTS, s, NULL, NULL);
+        return cacerts_run(m, s);
 }

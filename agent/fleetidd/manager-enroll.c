@@ -14,8 +14,6 @@
 #include "tpm/tpm-context.h"
 #include "tpm/tpm-provider.h"
 
-#define EXIT_TEMPFAIL 75
-
 
 static void format_delay(uint64_t s, char *buf, size_t size) {
         if (s < 120)
@@ -62,8 +60,9 @@ void manager_log_csrattrs(const CsrAttrsNote *n, const char *what) {
                             : "going on as if it asked for nothing");
 }
 
-/* One attempt; returns 0 once the device holds a valid operational certificate. */
-static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *d) {
+/* One attempt, in the worker; returns 0 once the device holds a valid
+ * operational certificate. */
+static int attempt(Manager *m, WorkerOutput *out, EnrollResult *res, AttemptFacts *f, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
         _cleanup_(X509_freep) X509 *current = NULL;
         _cleanup_erase_ char *password = NULL;
@@ -86,18 +85,19 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
         /* Enrolled before, but that identity is expired or unusable: a new
          * enrollment is the fallback renew.fallback_to_birth may forbid. */
         if (!c->renew_fallback_to_birth && state_store_exists(m->store, STATE_OPERATIONAL_CERT)) {
-                (void) manager_load_cert_dates(m, NULL); /* for the status, if it can be read */
-                *ret_needs_person = true;
+                f->identity_unusable = true;
                 return diag_prefix(d, -EKEYEXPIRED, "the operational identity is unusable");
         }
         log_info("enrolling: %s", diag_text(d, -ENOENT));
         diag_clear(d);
 
+        f->preparing = true;
         r = manager_prepare_attempt(m, NULL, &password, d);
         if (r < 0)
                 return r;
+        f->preparing = false;
 
-        manager_set_state(m, DAEMON_STATE_ENROLLING, NULL);
+        (void) worker_send_state(out, DAEMON_STATE_ENROLLING);
         r = enroll_first(c, tpm, m->store, password, now, res, d);
         if (res->birth_refused)
                 log_notice("the EST server refused the birth certificate in the TLS handshake (alert %s); "
@@ -125,13 +125,93 @@ static int attempt(Manager *m, EnrollResult *res, bool *ret_needs_person, Diag *
         return 0;
 }
 
-static int enroll_run(Manager *m) {
+/* The worker: the attempt and its result, nothing else. */
+static void enroll_work(void *userdata, WorkerOutput *out) {
+        Manager *m = userdata;
         EnrollResult res = {};
+        WorkerResult wr = {};
+        AttemptFacts f = {};
+        Diag d = {};
+        int r;
+
+        r = attempt(m, out, &res, &f, &d);
+        f.http_status = res.hint.http_status;
+        manager_attempt_result(m, r, &f, &d, &wr);
+        wr.hint = res.hint;
+        wr.fetched = r >= 0 && res.cert;
+        wr.trust_changes = res.trust_changes;
+        (void) worker_send_result(out, &wr);
+        enroll_result_done(&res); /* frees the trust changes too */
+}
+
+static void enroll_done(Manager *m, WorkerResult *res) {
         char delay_text[32];
         uint64_t delay;
-        bool server_asked, capped, needs_person = false;
-        Diag d = {};
-        bool fetched;
+        bool server_asked, capped;
+        int r = res->error;
+
+        if (r >= 0) {
+                m->failures = 0;
+                if (res->fetched) /* not "already enrolled" */
+                        m->last_success = (uint64_t) time(NULL);
+                if (m->oneshot) {
+                        manager_set_state(m, DAEMON_STATE_ENROLLED, NULL);
+                        manager_announce_trust_changes(m, &res->trust_changes);
+                        (void) sd_event_exit(m->event, 0);
+                        return;
+                }
+                if (res->fetched)
+                        (void) manager_cacerts_fetched(m);
+                /* Writes the status "enrolled" once, with the renewal due time. */
+                r = manager_schedule_renewal(m);
+                if (r < 0) {
+                        /* The next attempt finds the identity unusable and enrolls anew. */
+                        manager_set_state(m, DAEMON_STATE_FAILED,
+                                          "enrolled, but the stored certificate cannot be read back");
+                        (void) manager_schedule_attempt(m, m->config->retry_max_sec);
+                }
+                /* After the reload, so the events describe the new certificate. */
+                manager_announce_trust_changes(m, &res->trust_changes);
+                manager_event(m, HOOK_EVENT_ENROLLED, NULL);
+                return;
+        }
+
+        /* The trust store was updated even if the enrollment then failed. */
+        manager_announce_trust_changes(m, &res->trust_changes);
+        m->failures++;
+        if (res->outcome == ATTEMPT_IDENTITY_UNUSABLE && !m->oneshot) {
+                (void) manager_load_cert_dates(m, NULL); /* for the status, if it can be read */
+                (void) manager_renewal_impossible(m, r, &res->diag);
+                return;
+        }
+        delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
+                             res->hint.retry_after_given, res->hint.retry_after_sec, manager_random(),
+                             &capped);
+        server_asked = res->hint.retry_after_given && !capped;
+        manager_log_retry_after(&res->hint, capped, "retry.max", m->config->retry_max_sec);
+        format_delay(delay, delay_text, sizeof(delay_text));
+
+        if (m->oneshot) {
+                log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
+                           "enrollment failed: %s [%s] (attempt %u); not retrying (--oneshot)",
+                           diag_text(&res->diag, r), attempt_outcome_to_string(res->outcome), m->failures);
+                m->exit_code = EXIT_TEMPFAIL;
+                manager_set_state(m, DAEMON_STATE_FAILED, diag_text(&res->diag, r));
+                (void) sd_event_exit(m->event, EXIT_TEMPFAIL);
+                return;
+        }
+
+        log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
+                   "enrollment failed: %s [%s] (attempt %u); retrying in %s%s", diag_text(&res->diag, r),
+                   attempt_outcome_to_string(res->outcome), m->failures, delay_text,
+                   server_asked ? " as the server asked" : "");
+        m->next_attempt = (uint64_t) time(NULL) + delay;
+        manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&res->diag, r));
+        manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
+        (void) manager_schedule_attempt(m, delay);
+}
+
+static int enroll_run(Manager *m, sd_event_source *timer) {
         int r;
 
         m->next_attempt = 0;
@@ -145,66 +225,7 @@ static int enroll_run(Manager *m) {
                 return r < 0 ? manager_schedule_attempt(m, m->config->retry_initial_sec) : 0;
         }
         m->last_attempt = (uint64_t) time(NULL);
-        r = attempt(m, &res, &needs_person, &d);
-        if (r >= 0) {
-                m->failures = 0;
-                fetched = res.cert != NULL; /* not "already enrolled" */
-                if (fetched)
-                        m->last_success = (uint64_t) time(NULL);
-                if (m->oneshot) {
-                        manager_set_state(m, DAEMON_STATE_ENROLLED, NULL);
-                        manager_announce_trust_changes(m, &res.trust_changes);
-                        enroll_result_done(&res);
-                        return sd_event_exit(m->event, 0);
-                }
-                if (fetched)
-                        (void) manager_cacerts_fetched(m);
-                /* Writes the status "enrolled" once, with the renewal due time. */
-                r = manager_schedule_renewal(m);
-                if (r < 0) {
-                        /* The next attempt finds the identity unusable and enrolls anew. */
-                        manager_set_state(m, DAEMON_STATE_FAILED,
-                                          "enrolled, but the stored certificate cannot be read back");
-                        r = manager_schedule_attempt(m, m->config->retry_max_sec);
-                }
-                /* After the reload, so the events describe the new certificate. */
-                manager_announce_trust_changes(m, &res.trust_changes);
-                enroll_result_done(&res);
-                manager_event(m, HOOK_EVENT_ENROLLED, NULL);
-                return r;
-        }
-
-        /* The trust store was updated even if the enrollment then failed. */
-        manager_announce_trust_changes(m, &res.trust_changes);
-        m->failures++;
-        if (needs_person && !m->oneshot) {
-                enroll_result_done(&res);
-                return manager_renewal_impossible(m, r, &d);
-        }
-        r = manager_blame_tpm(m, r, &d);
-        delay = backoff_next(m->failures, m->config->retry_initial_sec, m->config->retry_max_sec,
-                             res.hint.retry_after_given, res.hint.retry_after_sec, manager_random(), &capped);
-        server_asked = res.hint.retry_after_given && !capped;
-        manager_log_retry_after(&res.hint, capped, "retry.max", m->config->retry_max_sec);
-        enroll_result_done(&res);
-        format_delay(delay, delay_text, sizeof(delay_text));
-
-        if (m->oneshot) {
-                log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
-                           "enrollment failed: %s (attempt %u); not retrying (--oneshot)", diag_text(&d, r),
-                           m->failures);
-                m->exit_code = EXIT_TEMPFAIL;
-                manager_set_state(m, DAEMON_STATE_FAILED, diag_text(&d, r));
-                return sd_event_exit(m->event, EXIT_TEMPFAIL);
-        }
-
-        log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
-                   "enrollment failed: %s (attempt %u); retrying in %s%s", diag_text(&d, r), m->failures,
-                   delay_text, server_asked ? " as the server asked" : "");
-        m->next_attempt = (uint64_t) time(NULL) + delay;
-        manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&d, r));
-        manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
-        return manager_schedule_attempt(m, delay);
+        return manager_run_worker(m, WORKER_ENROLL, timer, enroll_work, enroll_done);
 }
 
 void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap_name, uint64_t cap) {
@@ -219,7 +240,11 @@ void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap
 }
 
 static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
-        return enroll_run(userdata);
+        Manager *m = userdata;
+
+        if (m->worker) /* another operation runs: this attempt follows it */
+                return manager_run_worker(m, WORKER_ENROLL, s, NULL, NULL);
+        return enroll_run(m, s);
 }
 
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec) {

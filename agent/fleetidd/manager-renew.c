@@ -155,34 +155,46 @@ static void log_renewed(const RenewResult *res) {
 }
 
 /* The key of the request the CA deferred outlives the attempt, so it is kept
- * as DER: an EVP_PKEY belongs to the attempt's OpenSSL library context. */
-static void remember_deferred(Manager *m, EVP_PKEY *key) {
-        unsigned char *der = NULL;
-        int n = key ? i2d_PUBKEY(key, &der) : 0;
-
+ * as DER: an EVP_PKEY belongs to the attempt's OpenSSL library context (and
+ * to the worker's process). Takes the worker's copy; NULL forgets it. */
+static void remember_deferred(Manager *m, WorkerResult *res) {
         free(m->renew_deferred_spki);
         m->renew_deferred_spki = NULL;
         m->renew_deferred_spki_len = 0;
-        if (n <= 0)
+        if (!res || !res->deferred_spki)
                 return; /* none: the retry asks with a new key */
-        m->renew_deferred_spki = malloc((size_t) n);
-        if (m->renew_deferred_spki) {
-                memcpy(m->renew_deferred_spki, der, (size_t) n);
-                m->renew_deferred_spki_len = (size_t) n;
+        m->renew_deferred_spki = TAKE_PTR(res->deferred_spki);
+        m->renew_deferred_spki_len = res->deferred_spki_len;
+        res->deferred_spki_len = 0;
+}
+
+/* In the worker: the deferred request's public key as DER for the result. */
+static void deferred_to_der(EVP_PKEY *key, WorkerResult *wr) {
+        unsigned char *der = NULL;
+        int n = key ? i2d_PUBKEY(key, &der) : 0;
+
+        if (n > 0) {
+                wr->deferred_spki = malloc((size_t) n);
+                if (wr->deferred_spki) {
+                        memcpy(wr->deferred_spki, der, (size_t) n);
+                        wr->deferred_spki_len = (size_t) n;
+                }
         }
         OPENSSL_free(der);
 }
 
-static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
+static int renew_attempt(Manager *m, RenewResult *res, AttemptFacts *f, Diag *d) {
         _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *deferred = NULL;
         _cleanup_erase_ char *password = NULL;
         const Config *c = m->config;
         int r;
 
+        f->preparing = true;
         r = manager_prepare_attempt(m, &tpm, &password, d);
         if (r < 0)
                 return r;
+        f->preparing = false;
         if (m->renew_deferred_spki) {
                 const unsigned char *p = m->renew_deferred_spki;
 
@@ -194,12 +206,100 @@ static int renew_attempt(Manager *m, RenewResult *res, Diag *d) {
         return r;
 }
 
-static int renew_run(Manager *m) {
-        RenewPolicy p = manager_policy(m);
+/* The worker: the attempt and its result, nothing else. */
+static void renew_work(void *userdata, WorkerOutput *out) {
+        Manager *m = userdata;
         RenewResult res = {};
+        WorkerResult wr = {};
+        AttemptFacts f = {};
+        Diag d = {};
+        int r;
+
+        r = renew_attempt(m, &res, &f, &d);
+        if (r >= 0)
+                log_renewed(&res);
+        f.http_status = res.hint.http_status;
+        f.identity_unusable = res.identity_unusable;
+        manager_attempt_result(m, r, &f, &d, &wr);
+        wr.hint = res.hint;
+        wr.fetched = r >= 0;
+        wr.trust_changes = res.trust_changes;
+        if (r < 0 && !res.identity_unusable)
+                deferred_to_der(res.deferred_key, &wr);
+        (void) worker_send_result(out, &wr);
+        free(wr.deferred_spki);
+        renew_result_done(&res); /* frees the trust changes too */
+}
+
+static void renew_done(Manager *m, WorkerResult *res) {
+        RenewPolicy p = manager_policy(m);
         char delay_text[32];
         uint64_t delay;
-        Diag d = {};
+        int r = res->error;
+
+        if (r >= 0 || res->outcome == ATTEMPT_IDENTITY_UNUSABLE)
+                /* The request the CA deferred is over: answered, or no longer ours to repeat. */
+                remember_deferred(m, NULL);
+        else if (res->deferred_spki)
+                remember_deferred(m, res);
+        if (r >= 0) {
+                m->renew_failures = 0;
+                m->failures = 0;
+                m->last_success = (uint64_t) time(NULL);
+                (void) manager_cacerts_fetched(m);
+                r = manager_schedule_renewal(m);
+                if (r < 0) {
+                        /* The next attempt finds the identity unusable and enrolls anew. */
+                        manager_set_state(m, DAEMON_STATE_FAILED,
+                                          "renewed, but the stored certificate cannot be read back");
+                        (void) arm_in(m, m->config->renew_retry_max_sec);
+                }
+                manager_event(m, HOOK_EVENT_RENEWED, NULL);
+                manager_announce_trust_changes(m, &res->trust_changes);
+                return;
+        }
+
+        /* A /cacerts answer before the failure was stored: say what it changed. */
+        manager_announce_trust_changes(m, &res->trust_changes);
+        if (res->outcome == ATTEMPT_IDENTITY_UNUSABLE) {
+                m->renew_failures++;
+                m->failures = m->renew_failures;
+                m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+                if (!m->config->renew_fallback_to_birth) {
+                        (void) manager_renewal_impossible(m, r, &res->diag);
+                        return;
+                }
+                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
+                           "cannot renew: %s; enrolling again with the birth identity",
+                           diag_text(&res->diag, r));
+                manager_set_state(m, DAEMON_STATE_ENROLLING, diag_text(&res->diag, r));
+                manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
+                (void) manager_schedule_attempt(m, 0);
+                return;
+        }
+
+        m->renew_failures++;
+        m->failures = m->renew_failures;
+        delay = res->hint.retry_after_given
+                        ? renew_retry_after_delay(res->hint.retry_after_sec, time(NULL),
+                                                  (time_t) m->cert_not_after)
+                        : renew_retry_delay(m->renew_failures, time(NULL), (time_t) m->cert_not_after, &p,
+                                            manager_random());
+        /* Bounded by the certificate's expiry, not renew.retry_max: never "capped". */
+        manager_log_retry_after(&res->hint, false, "renew.retry_max", 0);
+        snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);
+        log_struct(LOG_ERR, r, FLEETID_MESSAGE_RENEWAL_FAILED,
+                   "renewal failed: %s [%s] (attempt %u); the current certificate stays in force; retrying "
+                   "in %s%s",
+                   diag_text(&res->diag, r), attempt_outcome_to_string(res->outcome), m->renew_failures,
+                   delay_text, res->hint.retry_after_given ? " as the server asked" : "");
+        m->next_attempt = (uint64_t) time(NULL) + delay;
+        manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&res->diag, r));
+        manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
+        (void) arm_in(m, delay);
+}
+
+static int renew_run(Manager *m, sd_event_source *timer) {
         int r;
 
         /* The outcome written next answers every request received until now. */
@@ -211,73 +311,15 @@ static int renew_run(Manager *m) {
                 return 0;
         manager_set_state(m, DAEMON_STATE_RENEWING, NULL);
         m->last_attempt = (uint64_t) time(NULL);
-        r = renew_attempt(m, &res, &d);
-        if (r >= 0 || res.identity_unusable)
-                /* The request the CA deferred is over: answered, or no longer ours to repeat. */
-                remember_deferred(m, NULL);
-        else if (res.deferred_key)
-                remember_deferred(m, res.deferred_key);
-        if (r >= 0) {
-                m->renew_failures = 0;
-                m->failures = 0;
-                m->last_success = (uint64_t) time(NULL);
-                log_renewed(&res);
-                (void) manager_cacerts_fetched(m);
-                r = manager_schedule_renewal(m);
-                if (r < 0) {
-                        /* The next attempt finds the identity unusable and enrolls anew. */
-                        manager_set_state(m, DAEMON_STATE_FAILED,
-                                          "renewed, but the stored certificate cannot be read back");
-                        r = arm_in(m, m->config->renew_retry_max_sec);
-                }
-                manager_event(m, HOOK_EVENT_RENEWED, NULL);
-                manager_announce_trust_changes(m, &res.trust_changes);
-                renew_result_done(&res);
-                return r;
-        }
-
-        /* A /cacerts answer before the failure was stored: say what it changed. */
-        manager_announce_trust_changes(m, &res.trust_changes);
-        if (res.identity_unusable) {
-                renew_result_done(&res);
-                m->renew_failures++;
-                m->failures = m->renew_failures;
-                if (!m->config->renew_fallback_to_birth) {
-                        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
-                        return manager_renewal_impossible(m, r, &d);
-                }
-                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
-                           "cannot renew: %s; enrolling again with the birth identity", diag_text(&d, r));
-                manager_set_state(m, DAEMON_STATE_ENROLLING, diag_text(&d, r));
-                manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
-                m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
-                return manager_schedule_attempt(m, 0);
-        }
-
-        r = manager_blame_tpm(m, r, &d);
-        m->renew_failures++;
-        m->failures = m->renew_failures;
-        delay = res.hint.retry_after_given
-                        ? renew_retry_after_delay(res.hint.retry_after_sec, time(NULL),
-                                                  (time_t) m->cert_not_after)
-                        : renew_retry_delay(m->renew_failures, time(NULL), (time_t) m->cert_not_after, &p,
-                                            manager_random());
-        /* Bounded by the certificate's expiry, not renew.retry_max: never "capped". */
-        manager_log_retry_after(&res.hint, false, "renew.retry_max", 0);
-        snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);
-        log_struct(LOG_ERR, r, FLEETID_MESSAGE_RENEWAL_FAILED,
-                   "renewal failed: %s (attempt %u); the current certificate stays in force; retrying in %s%s",
-                   diag_text(&d, r), m->renew_failures, delay_text,
-                   res.hint.retry_after_given ? " as the server asked" : "");
-        renew_result_done(&res);
-        m->next_attempt = (uint64_t) time(NULL) + delay;
-        manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&d, r));
-        manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
-        return arm_in(m, delay);
+        return manager_run_worker(m, WORKER_RENEW, timer, renew_work, renew_done);
 }
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
-        return renew_run(userdata);
+        Manager *m = userdata;
+
+        if (m->worker) /* another operation runs: this renewal follows it */
+                return manager_run_worker(m, WORKER_RENEW, s, NULL, NULL);
+        return renew_run(m, s);
 }
 
 int manager_renewal_impossible(Manager *m, int error, const Diag *d) {
@@ -293,6 +335,16 @@ int manager_renewal_impossible(Manager *m, int error, const Diag *d) {
 
 int manager_renew_now(Manager *m) {
         m->renew_requests++;
+        return manager_renew_pending(m);
+}
+
+int manager_renew_pending(Manager *m) {
+        if (m->renew_answered == m->renew_requests)
+                return 0;
+        if (m->worker)
+                /* Answered once the operation in flight is over (its result
+                 * may be the certificate to renew): on_worker_done() comes back here. */
+                return 0;
         if (!m->cert_not_after) {
                 char error[sizeof(m->last_error)];
 

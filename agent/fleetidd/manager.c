@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -25,6 +26,8 @@ int manager_new(Config *config, bool oneshot, Manager **ret) {
         if (r < 0)
                 return r;
         m->config = config;
+        /* Only for tests/bench/loop-latency.sh: the blocking behaviour, measured beside the workers. */
+        m->inline_workers = streq_ptr(getenv("FLEETIDD_INLINE_WORKERS"), "1");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -32,6 +35,9 @@ int manager_new(Config *config, bool oneshot, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* A worker still running is killed and reaped before anything it reads goes. */
+        m->worker = worker_free(m->worker);
+        manager_ping_stop(m);
         if (m->store && !m->oneshot)
                 (void) state_store_remove(m->store, STATE_DAEMON_PID, NULL);
         sd_event_source_disable_unref(m->retry_timer);
@@ -106,6 +112,128 @@ int manager_blame_tpm(Manager *m, int r, Diag *d) {
         return diag_set(d, -ENXIO, "%s (the attempt failed with: %s)", probe.text, failed);
 }
 
+void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret) {
+        if (r < 0) {
+                r = manager_blame_tpm(m, r, d);
+                f->tpm_unavailable = r == -ENXIO;
+        }
+        f->error = r;
+        ret->error = r < 0 ? r : 0;
+        ret->outcome = attempt_outcome_classify(f);
+        ret->diag = *d;
+}
+
+static sd_event_source *kind_timer(Manager *m, WorkerKind kind) {
+        switch (kind) {
+        case WORKER_ENROLL:
+                return m->retry_timer;
+        case WORKER_RENEW:
+                return m->renew_timer;
+        case WORKER_CACERTS:
+                return m->cacerts_timer;
+        default:
+                return NULL;
+        }
+}
+
+/* Timers that fired during the operation fire now, unless its result re-armed them. */
+static void refire_deferred(Manager *m) {
+        for (WorkerKind k = 0; k < _WORKER_KIND_MAX; k++) {
+                sd_event_source *t = kind_timer(m, k);
+                int enabled = SD_EVENT_OFF;
+
+                if (!(m->deferred & (1u << k)))
+                        continue;
+                m->deferred &= ~(1u << k);
+                if (!t || sd_event_source_get_enabled(t, &enabled) < 0 || enabled != SD_EVENT_OFF)
+                        continue;
+                log_debug("the %s deferred during the last operation runs now", worker_kind_to_string(k));
+                if (sd_event_source_set_time_relative(t, 0) < 0 ||
+                    sd_event_source_set_enabled(t, SD_EVENT_ONESHOT) < 0)
+                        log_warning("cannot run the deferred %s; it waits for its next schedule",
+                                    worker_kind_to_string(k));
+        }
+}
+
+/* An attempt makes at most a handful of EST requests (/cacerts, /csrattrs,
+ * the POST, again after a 401 or a refused birth certificate), each bounded
+ * by est.timeout, plus TPM work: a worker still running after eight of them
+ * and two minutes more is stuck (a hung TPM or resource manager). */
+#define WORKER_REQUESTS_MAX 8
+#define WORKER_TPM_SLACK_SEC 120
+
+static uint64_t manager_worker_timeout_usec(const Config *c) {
+        return ((uint64_t) c->est_timeout_sec * WORKER_REQUESTS_MAX + WORKER_TPM_SLACK_SEC) * 1000000ULL;
+}
+
+static void on_worker_state(void *userdata, DaemonState s) {
+        manager_set_state(userdata, s, NULL);
+}
+
+static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
+        Manager *m = userdata;
+        _cleanup_(worker_freep) Worker *w = TAKE_PTR(m->worker); /* r lives in it */
+        ManagerDoneFn done = m->worker_done;
+
+        m->worker_done = NULL;
+        if (m->stopping) {
+                log_info("the %s worker has ended; exiting", worker_kind_to_string(kind));
+                (void) sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
+                return;
+        }
+        done(m, r);
+        if (m->worker) /* done() started the next operation already */
+                return;
+        refire_deferred(m);
+        (void) manager_renew_pending(m);
+}
+
+int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
+                       ManagerDoneFn done) {
+        int r;
+
+        if (m->worker) {
+                log_debug("the %s is due while the %s runs; it follows", worker_kind_to_string(kind),
+                          worker_kind_to_string(worker_kind(m->worker)));
+                if (timer)
+                        m->deferred |= 1u << kind;
+                return 0;
+        }
+        m->worker_done = done;
+        r = worker_start(m->event, kind, manager_worker_timeout_usec(m->config), m->inline_workers, run, m,
+                         on_worker_state, on_worker_done, m, &m->worker);
+        if (r < 0) {
+                WorkerResult res = { .error = r, .outcome = ATTEMPT_TRANSIENT };
+
+                m->worker_done = NULL;
+                /* The same path as a failed attempt: retried on the kind's schedule. */
+                diag_set(&res.diag, r, "cannot start the %s worker: %s", worker_kind_to_string(kind),
+                         strerror(-r));
+                done(m, &res);
+        }
+        return 0;
+}
+
+int manager_stop(Manager *m) {
+        int r;
+
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        if (!m->worker)
+                return sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
+        log_info("stopping: ending the %s in flight (the stored identity stays as it is)",
+                 worker_kind_to_string(worker_kind(m->worker)));
+        r = worker_kill(m->worker);
+        if (r < 0) {
+                log_warning_errno(r, "cannot stop the %s worker: %m; killing it",
+                                  worker_kind_to_string(worker_kind(m->worker)));
+                m->worker = worker_free(m->worker);
+                return sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
+        }
+        return 0;
+}
+
 int manager_start(Manager *m) {
         Diag d = {};
         int r;
@@ -138,6 +266,7 @@ int manager_start(Manager *m) {
                 status_record_done(&previous);
         }
 
+        (void) manager_ping_start(m);
         log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
                  m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);
         return manager_schedule_attempt(m, 0);

@@ -9,6 +9,13 @@
  * manager-status.c  what the daemon tells the outside: status file, sd_notify
  * manager-report.c  escalation: severity, metrics file, event hook
  * manager-cacerts.c the periodic /cacerts refresh: CA rollover (RFC 7030 4.1.3)
+ * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
+ * worker.c          the process each enrollment, renewal or refresh runs in
+ *
+ * Everything that changes this state runs in the daemon, on the loop. The
+ * slow work (TPM key creation, the EST exchanges) runs in a worker process
+ * (worker.h): its run function reads the Manager as it was at the fork and
+ * writes nothing to it; the matching *_done() handler here acts on its result.
  */
 #pragma once
 
@@ -27,6 +34,11 @@
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 #include "util/diag.h"
+#include "fleetidd/worker.h"
+
+typedef struct Manager Manager;
+/* Acts on the result of an operation's worker, on the loop. */
+typedef void (*ManagerDoneFn)(Manager *m, WorkerResult *r);
 
 typedef struct Manager {
         Config *config;
@@ -72,7 +84,18 @@ typedef struct Manager {
         Severity severity;               /* last reported */
         sd_event_source *severity_timer; /* when the severity rises next without an attempt */
         HookSet *hooks;                  /* event hooks still running */
+
+        /* the operation in flight (one at a time) */
+        Worker *worker;            /* NULL when idle */
+        ManagerDoneFn worker_done; /* what acts on its result */
+        unsigned deferred;         /* timers (1 << WorkerKind) that fired while it ran */
+        bool inline_workers;       /* FLEETIDD_INLINE_WORKERS=1: run on the loop (loop-latency bench only) */
+        bool stopping;             /* SIGTERM/SIGINT: exit once the worker is reaped */
+        sd_event_source *ping;     /* the liveness probe socket, NULL if none */
+        char *ping_path;
 } Manager;
+
+#define EXIT_TEMPFAIL 75
 
 int manager_new(Config *config, bool oneshot, Manager **ret);
 Manager *manager_free(Manager *m);
@@ -90,6 +113,23 @@ int manager_blame_tpm(Manager *m, int r, Diag *d);
 
 /* Opens the state directory and schedules the first attempt right away. */
 int manager_start(Manager *m);
+/* SIGTERM/SIGINT: stops the worker in flight (SIGTERM, then SIGKILL after
+ * WORKER_KILL_USEC), and leaves the loop once it is reaped, or at once. */
+int manager_stop(Manager *m);
+
+/* Starts `run` in a worker for the timer `timer` (the kind's own timer);
+ * done() gets its result on the loop. When another operation is in flight, the
+ * timer is deferred instead: it fires again when that one ends, unless its
+ * result re-armed the timer. Returns 0 in both cases. */
+int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
+                       ManagerDoneFn done);
+/* In a worker: the class of a failed attempt from what is known of it, after
+ * manager_blame_tpm() (which makes r -ENXIO if the TPM is unreachable). */
+void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret);
+
+/* manager-ping.c: the probe socket in the runtime directory (none without one). */
+int manager_ping_start(Manager *m);
+void manager_ping_stop(Manager *m);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
@@ -105,6 +145,8 @@ int manager_load_cert_dates(Manager *m, Diag *d);
  * critical, state "failed", checked again after renew.retry_max. */
 int manager_renewal_impossible(Manager *m, int error, const Diag *d);
 int manager_renew_now(Manager *m);
+/* A renewal request (SIGUSR1) that the last attempt did not answer: renew now. */
+int manager_renew_pending(Manager *m);
 uint64_t manager_random(void);
 
 /* manager-clock.c: 1 if the clock can be trusted; else 0 and the pending

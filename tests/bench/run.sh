@@ -8,8 +8,11 @@
 #                     vs certmonger, 3 to 13 minutes (skipped, and said so,
 #                     without strace or certmonger: apt-get install strace
 #                     certmonger)
+#   loop-latency.sh   the event loop's probe latency and the SIGTERM exit time
+#                     while an EST request is stalled, worker vs inline
 # then bench-fleet.sh (no lab). Results go to BENCH_OUT (default: a new
-# directory in /tmp): bench-enroll.md, tpm-commands.md, idle-cost.md, and
+# directory in /tmp): bench-enroll.md, tpm-commands.md, idle-cost.md,
+# loop-latency.md, and
 # together in results.md, which is also printed. The raw data (samples, proxy
 # log, per-phase command traces, ESYS traces, /proc snapshots, strace output)
 # stays next to them. Measure a release build (FLEETID_BUILD_DIR, default
@@ -31,7 +34,7 @@ mkdir -p "$BENCH_OUT"
 BENCH_OUT=$(cd "$BENCH_OUT" && pwd)
 export BENCH_OUT
 
-for b in bench-enroll tpm-commands idle-cost; do
+for b in bench-enroll tpm-commands idle-cost loop-latency; do
     echo "== $b" >&2
     rc=0
     "$here/$b.sh" >"$BENCH_OUT/$b.stdout" 2>"$BENCH_OUT/$b.stderr" || rc=$?
@@ -58,6 +61,10 @@ done
     echo "## Idle cost"
     echo
     cat "$BENCH_OUT/idle-cost.md"
+    echo
+    echo "## Event loop latency while a request is stalled"
+    echo
+    cat "$BENCH_OUT/loop-latency.md"
 } >"$BENCH_OUT/results.md"
 "$here/bench-fleet.sh" >>"$BENCH_OUT/results.md" 2>"$BENCH_OUT/bench-fleet.stderr"
 cat "$BENCH_OUT/results.md"

@@ -270,3 +270,47 @@ _fleetid_notify_has() {
 fleetid_notify_wait() {
     lab_wait_until "$1" "an sd_notify field matching '$2'" _fleetid_notify_has "$2"
 }
+
+# fleetid_ping [SECONDS]: the daemon loop's answer on its probe socket
+# $FLEETID_RUNTIME/ping ("pong STATE"); fails if none comes within SECONDS
+# (default 5). Connecting succeeds even when the loop is stuck (the kernel
+# queues the connection): only the answer shows that the loop runs.
+fleetid_ping() {
+    "$LAB_PYTHON" - "$FLEETID_RUNTIME/ping" "${1:-5}" <<'EOF2'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(float(sys.argv[2]))
+s.connect(sys.argv[1])
+data = b""
+while len(data) < 256:
+    chunk = s.recv(256 - len(data))
+    if not chunk:
+        break
+    data += chunk
+print(data.decode("ascii", "replace").strip())
+EOF2
+}
+
+# fleetid_persistent_handles: how many persistent objects the TPM holds.
+fleetid_persistent_handles() {
+    tpm2_getcap handles-persistent | grep -c '^- 0x' || true
+}
+
+# fleetid_stop_daemon_bounded SECONDS: SIGTERM to $FLEETIDD_PID, then a wait
+# bounded by SECONDS; fails if it still runs then. Sets $FLEETIDD_STOP_MS (the
+# measured time, for the log) and $FLEETIDD_EXIT (its exit status).
+fleetid_stop_daemon_bounded() {
+    _lab_require_main_shell fleetid_stop_daemon_bounded
+    local limit=$1 t0 t1
+    t0=$(date +%s%N)
+    kill -TERM "$FLEETIDD_PID"
+    while _lab_alive "$FLEETIDD_PID"; do
+        (($(date +%s%N) - t0 < limit * 1000000000)) ||
+            lab_fail "fleetidd (pid $FLEETIDD_PID) still runs ${limit}s after SIGTERM"
+        sleep 0.01
+    done
+    t1=$(date +%s%N)
+    FLEETIDD_EXIT=0
+    wait "$FLEETIDD_PID" || FLEETIDD_EXIT=$?
+    FLEETIDD_STOP_MS=$(((t1 - t0) / 1000000))
+}

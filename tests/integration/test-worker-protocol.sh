@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The daemon's side of a worker (agent/fleetidd/worker.c, run by
+# tests/integration/worker-check on an sd-event loop): a result travels
+# whole (class, -errno, text, Retry-After, deferred key, certificates), a
+# state reported on the way arrives first, and whatever a broken worker
+# sends, or however it ends, the parent gets one transient failure that says
+# what was wrong, and the child is reaped:
+#   bad magic, an over-long frame, a frame cut short, an unknown frame type,
+#   a state out of range, a result of the wrong size, a class out of range or
+#   contradicting the -errno, a frame after the result, more than 1 MiB in
+#   all, a crash, an exit without a result, a worker past its deadline, and
+#   one that ignores SIGTERM (killed 200 ms later).
+set -euo pipefail
+source "$(dirname "$0")/../lib/tpm-env.sh"
+
+BUILD=${FLEETID_BUILD_DIR:-$(dirname "$0")/../../build}
+CHECK=$BUILD/tests/integration/worker-check
+[ -x "$CHECK" ] || lab_fail "$CHECK is not built"
+lab_tmpdir
+T=$LAB_TMPDIR
+
+# check SCENARIO ERE [PEM]: worker-check's "done" line must match ERE, and
+# nothing it started may be left.
+check() {
+    local name=$1 ere=$2 out
+    shift 2
+    out=$(timeout 20 "$CHECK" "$name" "$@" 2>"$T/$name.err") ||
+        lab_fail "$name: worker-check failed: $(cat "$T/$name.err")"
+    echo "$out" >"$T/$name.out"
+    grep -qE -- "^done $ere" <<<"$out" || lab_fail "$name: expected /^done $ere/, got: $out"
+    [ "$(grep -c '^done ' <<<"$out")" = 1 ] || lab_fail "$name: not exactly one result: $out"
+    grep -qx "children=none" <<<"$out" || lab_fail "$name: the worker was not reaped: $out"
+}
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=one \
+    -days 2 -out "$T/one.pem" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=two \
+    -days 2 -out "$T/two.pem" 2>/dev/null
+cat "$T/one.pem" "$T/two.pem" >"$T/two-certs.pem"
+
+check ok "error=0 outcome=ok fetched=1 http=200 retry=0/0 text='' spki=5 adopted=2 refused=0 diag=''$" \
+    "$T/two-certs.pem"
+grep -qx "state enrolling" "$T/ok.out" || lab_fail "ok: the state reported on the way did not arrive"
+check rejected "error=-13 outcome=rejected fetched=0 http=403 retry=1/90 text='90' .*diag='EST server returned 403: go away'$"
+check crash "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 6 without a result'$"
+grep -qx "state renewing" "$T/crash.out" || lab_fail "crash: the state sent before the crash did not arrive"
+check exit "error=-10 outcome=transient .*diag='the renewal worker exited with status 3 without a result'$"
+check bad-magic "error=-71 outcome=transient .*bad message \(a frame header that is not fleetid's"
+check too-long "error=-71 outcome=transient .*bad message \(a frame header that is not fleetid's \(or too long\)"
+check truncated "error=-71 outcome=transient .*bad message \(its message ends within a frame\)"
+check unknown-type "error=-71 outcome=transient .*bad message \(an unknown frame type 99\)"
+check bad-state "error=-71 outcome=transient .*bad message \(an unknown state 99\)"
+check short-result "error=-71 outcome=transient .*bad message \(a result of 8 bytes, not [0-9]+\)"
+check bad-outcome "error=-71 outcome=transient .*bad message \(a result with values out of range\)"
+check ok-with-error "error=-71 outcome=transient .*bad message \(a result with values out of range\)"
+check after-result "error=-71 outcome=transient .*bad message \(a frame after the result\)"
+check flood "error=-71 outcome=transient .*bad message \(its message is longer than 1048576 bytes\)"
+check hang "error=-110 outcome=transient .*diag='the renewal worker did not finish within 1s and was stopped \(it was killed by signal 15\)'$"
+check stop "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 15 without a result'$"
+check ignore-term "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 9 without a result'$"
+grep -q "did not end on SIGTERM within 200ms; killing it" "$T/ignore-term.err" ||
+    lab_fail "ignore-term: no warning that SIGKILL followed: $(cat "$T/ignore-term.err")"
+echo "PASS: test-worker-protocol"

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * worker-check: runs one worker through agent/fleetidd/worker.c on an
+ * sd-event loop, the way fleetidd does, with a child that sends what the
+ * SCENARIO says (a good result, or what a broken or hung worker could send),
+ * for tests/integration/test-worker-protocol.sh.
+ *
+ *   worker-check SCENARIO [PEM]
+ *
+ * Prints the states the parent was told ("state NAME") and one line
+ * "done error=E outcome=O fetched=F http=H retry=G/S text='T' spki=N adopted=A
+ * refused=R diag='D'", then "children=none" if the worker was reaped (else
+ * "children=left"), and exits 0 once the worker is reaped (1 on setup
+ * errors). The frames of the wire format are written by hand here on purpose:
+ * the parent must refuse them however they are made.
+ */
+#include <errno.h>
+#include <openssl/pem.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fleetidd/worker.h"
+
+/* The wire format as worker.c defines it. */
+#define MAGIC 0x57444946u
+#define FRAME_STATE 1u
+#define FRAME_RESULT 6u
+
+typedef struct Header {
+        uint32_t magic, type, length;
+} Header;
+
+static const char *scenario;
+static const char *pem_path;
+
+static void send_header(WorkerOutput *out, uint32_t magic, uint32_t type, uint32_t length) {
+        Header h = { magic, type, length };
+
+        (void) worker_send_raw(out, &h, sizeof(h));
+}
+
+static void send_state_raw(WorkerOutput *out, int32_t state) {
+        send_header(out, MAGIC, FRAME_STATE, sizeof(state));
+        (void) worker_send_raw(out, &state, sizeof(state));
+}
+
+static STACK_OF(X509) *load_pem(const char *path) {
+        STACK_OF(X509) *sk = sk_X509_new_null();
+        FILE *f = fopen(path, "re");
+        X509 *x;
+
+        if (!f || !sk)
+                exit(EXIT_FAILURE);
+        while ((x = PEM_read_X509(f, NULL, NULL, NULL)))
+                sk_X509_push(sk, x);
+        fclose(f);
+        return sk;
+}
+
+static void run(void *userdata, WorkerOutput *out) {
+        WorkerResult r = { .outcome = ATTEMPT_OK };
+
+        if (strcmp(scenario, "ok") == 0) {
+                static uint8_t spki[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+
+                (void) worker_send_state(out, DAEMON_STATE_ENROLLING);
+                r.fetched = true;
+                r.hint.http_status = 200;
+                r.deferred_spki = spki;
+                r.deferred_spki_len = sizeof(spki);
+                if (pem_path)
+                        r.trust_changes.adopted = load_pem(pem_path);
+        } else if (strcmp(scenario, "rejected") == 0) {
+                r.error = -EACCES;
+                r.outcome = ATTEMPT_REJECTED;
+                diag_set(&r.diag, r.error, "EST server returned 403: go away");
+                r.hint = (EstRetryHint) { .http_status = 403, .retry_after_given = true, .retry_after_sec = 90 };
+                snprintf(r.hint.retry_after.text, sizeof(r.hint.retry_after.text), "90");
+                r.hint.retry_after.present = true;
+        } else if (strcmp(scenario, "crash") == 0) {
+                (void) worker_send_state(out, DAEMON_STATE_RENEWING);
+                abort();
+        } else if (strcmp(scenario, "exit") == 0) {
+                _exit(3);
+        } else if (strcmp(scenario, "bad-magic") == 0) {
+                send_header(out, 0xdeadbeef, FRAME_STATE, 4);
+                (void) worker_send_raw(out, "\0\0\0\0", 4);
+        } else if (strcmp(scenario, "too-long") == 0) {
+                send_header(out, MAGIC, FRAME_STATE, WORKER_FRAME_MAX + 1);
+        } else if (strcmp(scenario, "truncated") == 0) {
+                send_header(out, MAGIC, FRAME_RESULT, 100);
+                (void) worker_send_raw(out, "0123456789", 10);
+                _exit(0);
+        } else if (strcmp(scenario, "unknown-type") == 0) {
+                send_header(out, MAGIC, 99, 0);
+        } else if (strcmp(scenario, "bad-state") == 0) {
+                send_state_raw(out, 99);
+        } else if (strcmp(scenario, "short-result") == 0) {
+                send_header(out, MAGIC, FRAME_RESULT, 8);
+                (void) worker_send_raw(out, "\0\0\0\0\0\0\0\0", 8);
+        } else if (strcmp(scenario, "bad-outcome") == 0) {
+                r.error = -EIO;
+                r.outcome = (AttemptOutcome) 99;
+        } else if (strcmp(scenario, "ok-with-error") == 0) {
+                r.error = -EIO; /* a failure that claims success */
+        } else if (strcmp(scenario, "after-result") == 0) {
+                (void) worker_send_result(out, &r);
+                (void) worker_send_state(out, DAEMON_STATE_ENROLLED);
+                return;
+        } else if (strcmp(scenario, "flood") == 0) {
+                /* valid frames, more than WORKER_MESSAGE_MAX in all */
+                for (unsigned i = 0; i < WORKER_MESSAGE_MAX / 16 + 16; i++)
+                        if (worker_send_state(out, DAEMON_STATE_ENROLLING) < 0)
+                                _exit(4); /* the parent stopped reading */
+        } else if (strcmp(scenario, "hang") == 0 || strcmp(scenario, "stop") == 0) {
+                sleep(60);
+        } else if (strcmp(scenario, "ignore-term") == 0) {
+                signal(SIGTERM, SIG_IGN);
+                sleep(60);
+        }
+        (void) worker_send_result(out, &r);
+}
+
+static void on_state(void *userdata, DaemonState s) {
+        printf("state %s\n", daemon_state_to_string(s));
+}
+
+static int count(STACK_OF(X509) *sk) {
+        return sk ? sk_X509_num(sk) : 0;
+}
+
+static void on_done(void *userdata, WorkerKind kind, WorkerResult *r) {
+        sd_event *e = userdata;
+
+        printf("done error=%d outcome=%s fetched=%d http=%ld retry=%d/%llu text='%s' spki=%zu adopted=%d "
+               "refused=%d diag='%s'\n",
+               r->error, attempt_outcome_to_string(r->outcome), r->fetched, r->hint.http_status,
+               r->hint.retry_after_given, (unsigned long long) r->hint.retry_after_sec,
+               r->hint.retry_after.text, r->deferred_spki_len, count(r->trust_changes.adopted),
+               count(r->trust_changes.refused), r->error < 0 ? diag_text(&r->diag, r->error) : "");
+        fflush(stdout);
+        (void) sd_event_exit(e, 0);
+}
+
+static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        return worker_kill(userdata);
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(worker_freep) Worker *w = NULL;
+        sd_event *e = NULL;
+        uint64_t timeout = 0;
+        sigset_t mask;
+        int r;
+
+        if (argc < 2 || argc > 3) {
+                fprintf(stderr, "usage: worker-check SCENARIO [PEM]\n");
+                return 1;
+        }
+        scenario = argv[1];
+        pem_path = argc > 2 ? argv[2] : NULL;
+        log_setup("worker-check");
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if (sd_event_default(&e) < 0)
+                return 1;
+        if (strcmp(scenario, "hang") == 0)
+                timeout = 1000000ULL;
+        r = worker_start(e, WORKER_RENEW, timeout, false, run, NULL, on_state, on_done, e, &w);
+        if (r < 0) {
+                fprintf(stderr, "worker_start: %s\n", strerror(-r));
+                return 1;
+        }
+        if ((strcmp(scenario, "stop") == 0 || strcmp(scenario, "ignore-term") == 0) &&
+            sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 300000ULL, 0, on_stop_timer, w) < 0)
+                return 1;
+        r = sd_event_loop(e);
+        w = worker_free(w);
+        sd_event_unref(e);
+        /* The worker was reaped: no child is left, not even a zombie. */
+        printf("children=%s\n", waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD ? "none" : "left");
+        return r < 0 ? 1 : 0;
+}
