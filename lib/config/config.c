@@ -290,6 +290,12 @@ enum {
         K_RENEW_MIN_INTERVAL,
         K_RENEW_MIN_LIFETIME,
         K_OP_ALLOWED_ALGS,
+        K_ACCESS_FILE,
+        K_ACCESS_SIGN_RATE,
+        K_ACCESS_SIGN_BURST,
+        K_ACCESS_SENSOR_RATE,
+        K_ACCESS_SENSOR_BURST,
+        K_ACCESS_TRACKED_UIDS,
         _K_MAX,
 };
 
@@ -346,10 +352,17 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_RENEW_MIN_LIFETIME] = NUM("renew", "min_lifetime", KIND_UINT, renew_min_lifetime_sec, 0, 31536000),
         [K_OP_ALLOWED_ALGS] = ENUM_SET("operational", "allowed_key_algorithms", op_allowed_key_algorithms,
                                        key_algorithm_names),
+        [K_ACCESS_FILE] = STR("access", "file", access_file, PATH_MAX_BYTES, true, check_path),
+        [K_ACCESS_SIGN_RATE] = NUM("access", "sign_per_minute", KIND_UINT, access_sign_per_minute, 1, 60000),
+        [K_ACCESS_SIGN_BURST] = NUM("access", "sign_burst", KIND_UINT, access_sign_burst, 1, 10000),
+        [K_ACCESS_SENSOR_RATE] =
+                NUM("access", "sensor_per_minute", KIND_UINT, access_sensor_per_minute, 1, 60000),
+        [K_ACCESS_SENSOR_BURST] = NUM("access", "sensor_burst", KIND_UINT, access_sensor_burst, 1, 10000),
+        [K_ACCESS_TRACKED_UIDS] = NUM("access", "tracked_uids", KIND_UINT, access_tracked_uids, 16, 4096),
 };
 
-static const char *const group_names[] = { "tpm",   "birth", "operational", "est",
-                                           "paths", "retry", "renew",       "monitoring" };
+static const char *const group_names[] = { "tpm",   "birth", "operational", "est",   "paths",
+                                           "retry", "renew", "monitoring",  "access" };
 
 /* ---- defaults and ownership ---- */
 
@@ -403,6 +416,14 @@ int config_new_defaults(Config **ret) {
         c->est_max_clock_skew_sec = 300;
         c->renew_min_interval_sec = 300;
         c->renew_min_lifetime_sec = 3600;
+        c->access_file = strdup("/etc/fleetid/access.conf");
+        if (!c->access_file)
+                return -ENOMEM;
+        c->access_sign_per_minute = 60;
+        c->access_sign_burst = 10;
+        c->access_sensor_per_minute = 30;
+        c->access_sensor_burst = 10;
+        c->access_tracked_uids = 256;
 
         *ret = TAKE_PTR(c);
         return 0;

@@ -2,17 +2,23 @@
 /*
  * test-ratelimit.c: the token bucket per uid on a fake clock: the burst, the
  * refill, the retry time, a flood of 10,000 requests from one uid, and the
- * bound on memory with its eviction rule under a flood from many uids.
+ * bound on memory with its eviction rule under a flood from many uids; and
+ * fleetid.conf's access keys, whose bounds are the limiter's.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "access/ratelimit.h"
+#include "config/config.h"
 
 #define SEC UINT64_C(1000000)
 #define T0 (1000 * SEC) /* an arbitrary CLOCK_MONOTONIC start */
@@ -157,11 +163,77 @@ static void test_eviction_order(void **state) {
         assert_false(ratelimit_take(rl, 6, T0, NULL));
 }
 
+/* fleetid.conf's access keys: their defaults and their bounds are what
+ * ratelimit_new() accepts, so no valid configuration fails at run time. */
+static Config *load_access(const char *access, Diag *d) {
+        char path[] = "/tmp/test-ratelimit-XXXXXX", text[512];
+        Config *c = NULL;
+        int fd, r;
+
+        snprintf(text, sizeof(text), "est: { url = \"https://est.example.net\"; };\naccess: { %s };\n",
+                 access);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        assert_int_equal(close(fd), 0);
+        r = config_load(path, &c, d);
+        assert_int_equal(unlink(path), 0);
+        assert_true(r == 0 || c == NULL);
+        return c;
+}
+
+/* Both limits fleetidd makes from c can be made. */
+static void assert_limits_ok(Config *c) {
+        RateLimit *rl = NULL;
+
+        assert_int_equal(
+                ratelimit_new(&rl, c->access_sign_per_minute, c->access_sign_burst, c->access_tracked_uids),
+                0);
+        rl = ratelimit_free(rl);
+        assert_int_equal(ratelimit_new(&rl, c->access_sensor_per_minute, c->access_sensor_burst,
+                                       c->access_tracked_uids),
+                         0);
+        ratelimit_free(rl);
+        config_free(c);
+}
+
+static void test_config_bounds(void **state) {
+        Config *c;
+        Diag d = {};
+
+        assert_int_equal(config_new_defaults(&c), 0);
+        assert_string_equal(c->access_file, "/etc/fleetid/access.conf");
+        assert_limits_ok(c);
+        c = load_access("sign_per_minute = 60000; sign_burst = 10000; tracked_uids = 4096; "
+                        "sensor_per_minute = 1; sensor_burst = 1; file = \"/srv/access.conf\";",
+                        &d);
+        assert_non_null(c);
+        assert_string_equal(c->access_file, "/srv/access.conf");
+        assert_limits_ok(c);
+        c = load_access("sign_per_minute = 1; sign_burst = 1; tracked_uids = 16; "
+                        "sensor_per_minute = 60000; sensor_burst = 10000;",
+                        &d);
+        assert_non_null(c);
+        assert_limits_ok(c);
+
+        assert_null(load_access("sign_per_minute = 60001;", &d));
+        assert_non_null(strstr(d.text, ":2: access.sign_per_minute must be between 1 and 60000 (got 60001)"));
+        assert_null(load_access("sensor_burst = 0;", &d));
+        assert_non_null(strstr(d.text, ":2: access.sensor_burst must be between 1 and 10000 (got 0)"));
+        assert_null(load_access("tracked_uids = 15;", &d));
+        assert_non_null(strstr(d.text, ":2: access.tracked_uids must be between 16 and 4096 (got 15)"));
+        assert_null(load_access("file = \"\";", &d));
+        assert_non_null(strstr(d.text, ":2: access.file must not be empty"));
+        assert_null(load_access("file = \"access.conf\";", &d));
+        assert_non_null(strstr(d.text, ":2: access.file must be an absolute path"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_arguments),          cmocka_unit_test(test_burst_and_refill),
                 cmocka_unit_test(test_slow_rate_rounding), cmocka_unit_test(test_flood_one_uid),
                 cmocka_unit_test(test_flood_many_uids),    cmocka_unit_test(test_eviction_order),
+                cmocka_unit_test(test_config_bounds),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
