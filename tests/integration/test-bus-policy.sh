@@ -104,7 +104,7 @@ run_as() {
 # start_bus DIR: a dbus-daemon with the system bus's configuration and
 # <includedir>DIR</includedir>; sets BUS_PID and ADDR.
 start_bus() {
-    local dir=$1 i
+    local dir=$1 _
     ADDR=unix:path=$TMP/bus.sock
     rm -f "$TMP/bus.sock"
     cat >"$TMP/bus.conf" <<CONF
@@ -136,7 +136,7 @@ start_bus() {
 CONF
     dbus-daemon --config-file="$TMP/bus.conf" --nofork --nopidfile --nosyslog 2>"$TMP/bus.log" &
     BUS_PID=$!
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         [ -S "$TMP/bus.sock" ] && return 0
         kill -0 "$BUS_PID" 2>/dev/null || { cat "$TMP/bus.log" >&2; fail "dbus-daemon exited at start"; }
         sleep 0.1
@@ -198,7 +198,7 @@ echo "   dbus-send RequestName as fleetid-test-other: AccessDenied"
 
 run_as fleetid "$TMP/bus-echo" "$ADDR" "$NAME" 120 >"$TMP/owner.out" 2>&1 &
 OWNER_PID=$!
-for i in $(seq 100); do
+for _ in $(seq 100); do
     grep -q . "$TMP/owner.out" && break
     sleep 0.1
 done
