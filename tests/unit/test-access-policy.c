@@ -368,6 +368,21 @@ static void test_load_bad_grants(void **state) {
                        "unknown setting 'admins'; the file holds only grants = ( ... );");
 }
 
+/* The same uid under its number and its name is one user: the second grant is refused, naming both. */
+static void test_load_same_user_twice(void **state) {
+        struct passwd *pw = getpwuid(getuid());
+        char text[512], msg[512];
+
+        assert_non_null(pw);
+        snprintf(text, sizeof(text),
+                 "grants = (\n { user = %u; roles = [ \"reader\" ]; },\n { user = \"%s\"; roles = [ \"attest\" ]; }\n);\n",
+                 (unsigned) getuid(), pw->pw_name);
+        snprintf(msg, sizeof(msg),
+                 "user '%s' (uid %u) already has a grant at line 2; give each user and group one grant",
+                 pw->pw_name, (unsigned) getuid());
+        expect_invalid(text, 3, msg);
+}
+
 static void test_load_too_many_grants(void **state) {
         size_t size = 64 * 1024, len = 0;
         _cleanup_free_ char *text = malloc(size);
@@ -476,6 +491,7 @@ int main(void) {
                 cmocka_unit_test(test_load_grants),
                 cmocka_unit_test(test_load_empty_and_bom),
                 cmocka_unit_test(test_load_bad_grants),
+                cmocka_unit_test(test_load_same_user_twice),
                 cmocka_unit_test(test_load_too_many_grants),
                 cmocka_unit_test(test_load_bad_files),
                 cmocka_unit_test(test_load_owner_and_mode),
