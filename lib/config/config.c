@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/conf-file.h"
 #include "config/config.h"
 #include "crypto/certcheck.h"
 #include "util/fileio.h"
@@ -289,6 +290,12 @@ enum {
         K_RENEW_MIN_INTERVAL,
         K_RENEW_MIN_LIFETIME,
         K_OP_ALLOWED_ALGS,
+        K_ACCESS_FILE,
+        K_ACCESS_SIGN_RATE,
+        K_ACCESS_SIGN_BURST,
+        K_ACCESS_SENSOR_RATE,
+        K_ACCESS_SENSOR_BURST,
+        K_ACCESS_TRACKED_UIDS,
         _K_MAX,
 };
 
@@ -345,10 +352,17 @@ static const KeySpec key_specs[_K_MAX] = {
         [K_RENEW_MIN_LIFETIME] = NUM("renew", "min_lifetime", KIND_UINT, renew_min_lifetime_sec, 0, 31536000),
         [K_OP_ALLOWED_ALGS] = ENUM_SET("operational", "allowed_key_algorithms", op_allowed_key_algorithms,
                                        key_algorithm_names),
+        [K_ACCESS_FILE] = STR("access", "file", access_file, PATH_MAX_BYTES, true, check_path),
+        [K_ACCESS_SIGN_RATE] = NUM("access", "sign_per_minute", KIND_UINT, access_sign_per_minute, 1, 60000),
+        [K_ACCESS_SIGN_BURST] = NUM("access", "sign_burst", KIND_UINT, access_sign_burst, 1, 10000),
+        [K_ACCESS_SENSOR_RATE] =
+                NUM("access", "sensor_per_minute", KIND_UINT, access_sensor_per_minute, 1, 60000),
+        [K_ACCESS_SENSOR_BURST] = NUM("access", "sensor_burst", KIND_UINT, access_sensor_burst, 1, 10000),
+        [K_ACCESS_TRACKED_UIDS] = NUM("access", "tracked_uids", KIND_UINT, access_tracked_uids, 16, 4096),
 };
 
-static const char *const group_names[] = { "tpm",   "birth", "operational", "est",
-                                           "paths", "retry", "renew",       "monitoring" };
+static const char *const group_names[] = { "tpm",   "birth", "operational", "est",   "paths",
+                                           "retry", "renew", "monitoring",  "access" };
 
 /* ---- defaults and ownership ---- */
 
@@ -402,6 +416,14 @@ int config_new_defaults(Config **ret) {
         c->est_max_clock_skew_sec = 300;
         c->renew_min_interval_sec = 300;
         c->renew_min_lifetime_sec = 3600;
+        c->access_file = strdup("/etc/fleetid/access.conf");
+        if (!c->access_file)
+                return -ENOMEM;
+        c->access_sign_per_minute = 60;
+        c->access_sign_burst = 10;
+        c->access_sensor_per_minute = 30;
+        c->access_sensor_burst = 10;
+        c->access_tracked_uids = 256;
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -418,60 +440,17 @@ typedef struct Loader {
 
 /* Records "path:line: <message>" (or "path: <message>" when line is 0), -EINVAL. */
 _printf_(3, 4) static int fail(const Loader *l, unsigned line, const char *fmt, ...) {
-        char msg[DIAG_MAX];
         va_list ap;
+        int r;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        r = conf_vfail(l->diag, l->path, line, fmt, ap);
         va_end(ap);
-        if (line > 0)
-                return diag_set(l->diag, -EINVAL, "%s:%u: %s", l->path, line, msg);
-        return diag_set(l->diag, -EINVAL, "%s: %s", l->path, msg);
+        return r;
 }
 
 static void *field(Config *c, const KeySpec *k) {
         return (uint8_t *) c + k->offset;
-}
-
-static bool has_control_char(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        return true;
-        return false;
-}
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF. Values end up in certificates (UTF8String), URLs, HTTP headers and
- * D-Bus properties, all of which need valid UTF-8. */
-static bool is_valid_utf8(const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
-
-        while (*p) {
-                unsigned char c = *p;
-                unsigned n, min, cp;
-
-                if (c < 0x80) {
-                        p++;
-                        continue;
-                }
-                if (c >= 0xC2 && c <= 0xDF)
-                        n = 1, min = 0x80, cp = c & 0x1F;
-                else if (c >= 0xE0 && c <= 0xEF)
-                        n = 2, min = 0x800, cp = c & 0x0F;
-                else if (c >= 0xF0 && c <= 0xF4)
-                        n = 3, min = 0x10000, cp = c & 0x07;
-                else
-                        return false;
-                for (unsigned i = 1; i <= n; i++) {
-                        if ((p[i] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i] & 0x3F);
-                }
-                if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                p += n + 1;
-        }
-        return true;
 }
 
 static int apply_string(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
@@ -492,9 +471,9 @@ static int apply_string(Loader *l, const KeySpec *k, const config_setting_t *s, 
                 *dst = NULL;
                 return 0;
         }
-        if (has_control_char(v))
+        if (conf_text_has_control_char(v))
                 return fail(l, line, "%s.%s contains a control character", k->group, k->name);
-        if (!is_valid_utf8(v))
+        if (!conf_text_is_valid_utf8(v))
                 return fail(l, line, "%s.%s is not valid UTF-8; the file must be saved as UTF-8", k->group,
                             k->name);
         if (len > k->max)
@@ -725,168 +704,28 @@ static int check_relations(Loader *l) {
                             "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);
         return 0;
 }
-
-/* Scans the raw text for what libconfig 1.5 would take without complaint but
- * wrongly: @include (reads another file, unbounded and unchecked), integers
- * without an L suffix beyond 32 bits (silently truncated), negative integers
- * (no key takes one, and -1 would read as 0xFFFFFFFF), and the escape \x00 in a
- * string (libconfig drops it: "a\x00b" would read as "ab"). Comments are
- * skipped. Lines are 0 where nothing was found. */
-typedef struct ScanResult {
-        unsigned include_line; /* first @include */
-        unsigned nul_line;     /* first \x00 inside a string */
-        unsigned bad_line;     /* first bad integer, and why it is bad */
-        const char *bad_why;
-} ScanResult;
-
-/* p points at the backslash of an escape inside a string literal. */
-static bool is_nul_escape(const char *p) {
-        return p[0] == '\\' && (p[1] == 'x' || p[1] == 'X') && p[2] == '0' && p[3] == '0';
-}
-
-static bool is_name_char(char c) {
-        return isalnum((unsigned char) c) || c == '_' || c == '-' || c == '*';
-}
-
-static void scan_number(const char **pp, unsigned line, ScanResult *res) {
-        const char *p = *pp, *digits;
-        bool negative = false, hex = false, wide;
-        unsigned long long v;
-
-        if (*p == '+' || *p == '-')
-                negative = *p++ == '-';
-        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && isxdigit((unsigned char) p[2])) {
-                hex = true;
-                p += 2;
-        }
-        digits = p;
-        p += hex ? strspn(p, "0123456789abcdefABCDEF") : strspn(p, "0123456789");
-        if (!hex && (*p == '.' || *p == 'e' || *p == 'E')) {
-                /* a float: no integer rules apply; skip it */
-                *pp = p + strspn(p, "0123456789.eE+-");
-                return;
-        }
-        wide = *p == 'L';
-        *pp = p + strspn(p, "L");
-
-        if (res->bad_line)
-                return;
-        errno = 0;
-        v = strtoull(digits, NULL, hex ? 16 : 10);
-        if (negative && v != 0)
-                res->bad_why = "negative number; no setting in this file takes one";
-        else if (errno == ERANGE || v > (wide ? (unsigned long long) INT64_MAX : 0xFFFFFFFFull))
-                res->bad_why = wide ? "integer does not fit in 63 bits" : "integer does not fit in 32 bits";
-        else
-                return;
-        res->bad_line = line;
-}
-
-static void scan_literals(const char *p, ScanResult *res) {
-        unsigned line = 1;
-        char prev = '\0';
-
-        *res = (ScanResult) {};
-        while (*p) {
-                if (*p == '\n') {
-                        line++;
-                        prev = *p++;
-                } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
-                        p += strcspn(p, "\n");
-                } else if (p[0] == '/' && p[1] == '*') {
-                        for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
-                                if (*p == '\n')
-                                        line++;
-                        p += *p ? 2 : 0;
-                        prev = ' ';
-                } else if (*p == '"') {
-                        for (p++; *p && *p != '"'; p++) {
-                                if (is_nul_escape(p) && !res->nul_line)
-                                        res->nul_line = line;
-                                if (*p == '\\' && p[1])
-                                        p++;
-                                if (*p == '\n')
-                                        line++;
-                        }
-                        p += *p ? 1 : 0;
-                        prev = '"';
-                } else if (*p == '@') {
-                        if (strncmp(p + 1, "include", 7) == 0 && !res->include_line)
-                                res->include_line = line;
-                        prev = *p++;
-                } else if (!is_name_char(prev) &&
-                           (isdigit((unsigned char) *p) ||
-                            ((*p == '-' || *p == '+') && isdigit((unsigned char) p[1])))) {
-                        scan_number(&p, line, res);
-                        prev = '0';
-                } else {
-                        prev = *p++;
-                }
-        }
-}
-
-static int read_config_text(const char *path, char **ret, Diag *d) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r;
-
-        r = read_file_bounded(path, CONFIG_FILE_MAX, &text, &len);
-        if (r == -ENOENT)
-                return diag_set(d, r, "%s: no such file", path);
-        if (r == -EFBIG)
-                return diag_set(d, r, "%s: larger than %u bytes, refusing to parse it", path, CONFIG_FILE_MAX);
-        if (r < 0)
-                return diag_set(d, r, "%s: cannot read: %s", path, read_file_strerror(r));
-        if (strlen(text) != len)
-                return diag_set(d, -EINVAL, "%s: contains a NUL byte; not a text file", path);
-        *ret = TAKE_PTR(text);
-        return 0;
-}
-
-/* A UTF-8 byte order mark, as some editors write, carries no meaning: skip it. */
-static const char *skip_bom(const char *text) {
-        return strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? text + 3 : text;
-}
-
-static void config_destroyp(config_t **p) {
-        if (*p)
-                config_destroy(*p);
-}
-
 int config_load(const char *path, Config **ret, Diag *d) {
         _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_(config_destroyp) config_t *lc = NULL;
+        _cleanup_(conf_destroyp) config_t *lc = NULL;
         _cleanup_free_ char *text = NULL;
-        const char *body;
         config_t lcfg;
-        ScanResult scan;
+        size_t len;
         Loader l;
         int r;
 
         if (!path || !ret)
                 return diag_set(d, -EINVAL, "config_load: no path given");
 
-        r = read_config_text(path, &text, d);
+        r = conf_file_read(path, CONFIG_FILE_MAX, &text, &len, d);
         if (r < 0)
                 return r;
 
         l = (Loader) { .path = path, .diag = d };
-        body = skip_bom(text);
-        scan_literals(body, &scan);
-        if (scan.include_line)
-                return fail(&l, scan.include_line,
-                            "@include is not supported; keep the configuration in one file");
-        if (scan.nul_line)
-                return fail(&l, scan.nul_line,
-                            "a string contains the escape \\x00 (a NUL byte), which no setting can hold");
-
         config_init(&lcfg);
         lc = &lcfg;
-        if (!config_read_string(lc, body))
-                return fail(&l, (unsigned) config_error_line(lc), "%s", config_error_text(lc));
-        if (scan.bad_line)
-                return fail(&l, scan.bad_line, "%s", scan.bad_why);
-
+        r = conf_file_parse(path, text, len, lc, d);
+        if (r < 0)
+                return r;
         r = config_new_defaults(&c);
         if (r < 0)
                 return diag_set(d, r, "out of memory");

@@ -118,6 +118,14 @@ typedef struct Config {
         /* renew { min_interval, min_lifetime } */
         unsigned renew_min_interval_sec; /* floor between automatic renewals, default 300 s */
         unsigned renew_min_lifetime_sec; /* shorter certificates are a server problem, default 3600 s */
+
+        /* access { }: who may use org.fleetid.Agent1 (docs/dbus-api.md) */
+        char *access_file;                 /* the policy file, "/etc/fleetid/access.conf" */
+        unsigned access_sign_per_minute;   /* SignChallenge per uid: refill rate, default 60 */
+        unsigned access_sign_burst;        /* and bucket size, default 10 */
+        unsigned access_sensor_per_minute; /* sensor requests per uid: refill rate, default 30 */
+        unsigned access_sensor_burst;      /* and bucket size, default 10 */
+        unsigned access_tracked_uids;      /* uids tracked per rate limit, default 256 */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

@@ -4,8 +4,9 @@
 # test-packaging.sh: builds the .deb (packaging/build-deb.sh) and the RPM
 # (packaging/build-rpm.sh, a test build on Debian: see docs/packaging.md) and
 # INSPECTS them without installing anything: their file lists (programs, unit,
-# sysusers entry, journal catalog, man pages, docs, the configuration as a
-# conffile / %config(noreplace)), that both ship the same files, the .deb's
+# sysusers entry, journal catalog, man pages, docs, the D-Bus policy, the
+# configuration and access.conf as conffiles / %config(noreplace), access.conf
+# 0644 root:root), that both ship the same files, the .deb's
 # control data and maintainer scripts, the RPM's scriptlets, requires and
 # provides (rpm -qp), the unit (systemd-analyze verify), that the packaged man
 # pages render, and lintian and rpmlint: no error and no warning.
@@ -27,7 +28,8 @@ PKG=fleetid
 PROGRAMS=(/usr/sbin/fleetidd /usr/sbin/fleetid-provision /usr/bin/fleetidctl)
 MANPAGES=(man8/fleetidd.8 man8/fleetid-provision.8 man1/fleetidctl.1 man5/fleetid.conf.5)
 # Installed by both packages, wherever the unit and the docs go.
-COMMON=(/etc/fleetid/fleetid.conf /usr/lib/sysusers.d/fleetid.conf
+COMMON=(/etc/fleetid/fleetid.conf /etc/fleetid/access.conf /usr/share/dbus-1/system.d/org.fleetid.Agent1.conf
+        /usr/lib/sysusers.d/fleetid.conf
         /usr/lib/systemd/catalog/fleetid.catalog "${PROGRAMS[@]}")
 
 skip() {
@@ -160,7 +162,9 @@ fi
 step "control data (dpkg-deb -I)"
 dpkg-deb -I "$DEB" >"$TMP/deb.info"
 dpkg-deb --ctrl-tarfile "$DEB" | tar -C "$TMP" -xf - ./conffiles ./postinst ./prerm ./postrm
-grep -qx /etc/fleetid/fleetid.conf "$TMP/conffiles" || fail "/etc/fleetid/fleetid.conf is not a conffile"
+for f in /etc/fleetid/fleetid.conf /etc/fleetid/access.conf; do
+    grep -qx "$f" "$TMP/conffiles" || fail "$f is not a conffile"
+done
 depends=$(dpkg-deb -f "$DEB" Depends)
 echo "   Depends: $depends"
 for dep in tpm-udev libtss2-esys libssl3 libcurl libsystemd0 libconfig; do
@@ -178,6 +182,17 @@ grep -q "deb-systemd-invoke stop fleetidd.service" "$TMP/prerm" || fail "prerm d
 
 step "the unit and the man pages in the .deb"
 dpkg-deb -x "$DEB" "$TMP/deb-root"
+# check_access ROOT TAR-LIKE-LISTING: access.conf is 0644 root:root (docs/dbus-api.md)
+# and the bus policy is the one in dbus/ (test-bus-policy checks what it allows).
+check_access() {
+    local root=$1 listing=$2
+    grep -Eq '^-rw-r--r-- +root[ /]+root .*/etc/fleetid/access.conf$' "$listing" ||
+        fail "/etc/fleetid/access.conf is not -rw-r--r-- root root: $(grep access.conf "$listing")"
+    cmp -s "$root/usr/share/dbus-1/system.d/org.fleetid.Agent1.conf" "$SRCDIR/dbus/org.fleetid.Agent1.conf" ||
+        fail "the packaged org.fleetid.Agent1.conf differs from dbus/org.fleetid.Agent1.conf"
+}
+dpkg-deb -c "$DEB" >"$TMP/deb.ls"
+check_access "$TMP/deb-root" "$TMP/deb.ls"
 check_unit "$TMP/deb-root/lib/systemd/system/fleetidd.service" "$TMP/deb-root"
 check_man "$TMP/deb-root" /usr/share/man
 
@@ -205,8 +220,9 @@ has "$TMP/rpm.list" "${COMMON[@]}" /usr/lib/systemd/system/fleetidd.service \
 for p in "${MANPAGES[@]}"; do has "$TMP/rpm.list" "/usr/share/man/$p.gz"; done
 for d in "$SRCDIR"/docs/*.md; do has "$TMP/rpm.list" "/usr/share/doc/fleetid-$version/$(basename "$d")"; done
 q --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' >"$TMP/rpm.flags"
-grep -qx "cn /etc/fleetid/fleetid.conf" "$TMP/rpm.flags" ||
-    fail "/etc/fleetid/fleetid.conf is not %config(noreplace): $(grep fleetid.conf "$TMP/rpm.flags")"
+for f in /etc/fleetid/fleetid.conf /etc/fleetid/access.conf; do
+    grep -qx "cn $f" "$TMP/rpm.flags" || fail "$f is not %config(noreplace): $(grep "$f" "$TMP/rpm.flags")"
+done
 
 step "the .deb and the RPM ship the same files"
 # The same tree but for the unit directory (Debian 12: /lib) and the
@@ -232,6 +248,9 @@ if ! diff "$TMP/deb.files" "$TMP/rpm.files" >"$TMP/files.diff"; then
 fi
 echo "   $(wc -l <"$TMP/deb.files") files"
 check_unit "$TMP/rpm-root/usr/lib/systemd/system/fleetidd.service" "$TMP/rpm-root"
+q --dump | awk '{ printf "%s %s %s %s\n", $5, $6, $7, $1 }' |
+    sed 's/^0*100644 /-rw-r--r-- /' >"$TMP/rpm.ls"
+check_access "$TMP/rpm-root" "$TMP/rpm.ls"
 check_man "$TMP/rpm-root" /usr/share/man
 
 step "scriptlets (rpm -qp --scripts)"

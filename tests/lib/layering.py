@@ -17,7 +17,7 @@ LAYERS = [
     ["util"],
     ["crypto"],
     ["config"],
-    ["tpm", "store", "est", "monitor"],
+    ["tpm", "store", "est", "monitor", "access"],
     ["identity"],
     ["exchange"],
     ["enroll", "renew"],
