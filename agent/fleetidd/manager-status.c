@@ -137,32 +137,18 @@ void manager_notify_ready(Manager *m) {
  * 401 answer, and the same again after the server refused the birth
  * certificate), each up to est.timeout; and the TPM's share (key creation,
  * signatures in the TLS handshakes), at most this long. */
-#define ATTEMPT_REQUESTS_MAX 8
-#define ATTEMPT_TPM_MAX_SEC 120
-
 int manager_watchdog_start(Manager *m) {
-        uint64_t usec = 0, bound;
+        uint64_t usec = 0;
         int r;
 
         /* sd-event sends WATCHDOG=1 from the loop itself, between a half and
          * three quarters of WATCHDOG_USEC after the last, when WATCHDOG_USEC
-         * (and WATCHDOG_PID, if set) are in the environment for us. */
+         * (and WATCHDOG_PID, if set) are in the environment for us. Attempts
+         * run in workers (worker.c), so nothing slow holds the loop. */
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the systemd watchdog: %m");
-        if (r == 0 || sd_watchdog_enabled(false, &usec) <= 0)
-                return 0;
-        /* Until enrollment and renewal run off the loop, one attempt blocks it. */
-        bound = (uint64_t) ATTEMPT_REQUESTS_MAX * m->config->est_timeout_sec + ATTEMPT_TPM_MAX_SEC;
-        if (usec < bound * 1000000ULL)
-                log_warning(
-                        "the watchdog timeout (WatchdogSec=%llus) is shorter than one enrollment or renewal "
-                        "attempt may block fleetidd (%u requests of est.timeout=%us, plus %us of TPM work): a "
-                        "slow EST server can get fleetidd killed and restarted mid-attempt; raise WatchdogSec= "
-                        "to %llus or more",
-                        (unsigned long long) (usec / 1000000ULL), ATTEMPT_REQUESTS_MAX,
-                        m->config->est_timeout_sec, ATTEMPT_TPM_MAX_SEC, (unsigned long long) bound);
-        else
+        if (r > 0 && sd_watchdog_enabled(false, &usec) > 0)
                 log_debug("watchdog: WATCHDOG=1 from the event loop, timeout %llums",
                           (unsigned long long) (usec / 1000ULL));
         return 0;

@@ -96,7 +96,7 @@ check_unit() {
     w=$(dirname "$u")/fleetid-wait-enrolled.service
     grep -qx "ExecStart=/usr/sbin/fleetidd" "$u" || fail "ExecStart in $u does not run /usr/sbin/fleetidd"
     for line in Type=notify User=fleetid SupplementaryGroups=tss StateDirectory=fleetid RuntimeDirectory=fleetid \
-                RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" WatchdogSec=10min; do
+                RestartPreventExitStatus=78 "DeviceAllow=/dev/tpmrm0 rw" WatchdogSec=1min; do
         grep -qx "$line" "$u" || fail "$u lacks '$line'"
     done
     ! grep -q "^TimeoutStartSec=" "$u" || fail "$u sets TimeoutStartSec=; READY=1 does not wait for enrollment"
