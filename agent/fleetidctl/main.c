@@ -80,7 +80,7 @@ static bool arg_json = false;
 static unsigned arg_timeout = 0;
 static bool arg_timeout_set = false;
 
-static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d);
+static int read_daemon_pid(const Config *config, StateStore *store, pid_t *ret, Diag *d);
 
 static void cert_info_done(CertInfo *c) {
         free(c->error);
@@ -549,7 +549,7 @@ static int verb_status(void) {
         s.state_dir = state_store_path(store);
         s.now = time(NULL);
         /* Not an error: the certificates and the last status are shown all the same. */
-        r = read_daemon_pid(store, &s.daemon_pid, &d);
+        r = read_daemon_pid(config, store, &s.daemon_pid, &d);
         if (r < 0) {
                 s.daemon_pid = 0;
                 s.daemon_down = strdup(diag_text(&d, r));
@@ -933,7 +933,7 @@ static int verb_check(void) {
         {
                 pid_t pid;
 
-                k.daemon_down = read_daemon_pid(store, &pid, NULL) < 0;
+                k.daemon_down = read_daemon_pid(config, store, &pid, NULL) < 0;
         }
 
         r = load_record(config, store, &record, &d);
@@ -1095,16 +1095,22 @@ static int parse_argv(int argc, char *argv[]) {
  * bounded time for the outcome in the status file. Exit: 0 renewed, 1 the
  * renewal failed or fleetidd is not running, 2 no outcome within the wait. */
 
-static int read_daemon_pid(StateStore *store, pid_t *ret, Diag *d) {
+/* The PID file is in the runtime directory (fleetidd writes it to the state
+ * directory only when it has no runtime directory). */
+static int read_daemon_pid(const Config *config, StateStore *store, pid_t *ret, Diag *d) {
+        _cleanup_(state_store_freep) StateStore *run = NULL;
         _cleanup_free_ char *text = NULL, *comm = NULL, *path = NULL;
         size_t len;
         long pid;
         char *end;
-        int r;
+        int r = -ENOENT;
 
-        r = state_store_load(store, STATE_DAEMON_PID, 32, &text, &len, d);
+        if (runtime_dir(config) && state_store_open_existing(runtime_dir(config), &run, NULL) >= 0)
+                r = state_store_load(run, STATE_DAEMON_PID, 32, &text, &len, NULL);
+        if (r == -ENOENT)
+                r = state_store_load(store, STATE_DAEMON_PID, 32, &text, &len, d);
         if (r < 0)
-                return diag_set(d, r, "fleetidd is not running (no %s in the state directory)",
+                return diag_set(d, r, "fleetidd is not running (no %s in the runtime or state directory)",
                                 STATE_DAEMON_PID);
         errno = 0;
         pid = strtol(text, &end, 10);
@@ -1140,7 +1146,7 @@ static int find_daemon(Config **ret_config, StateStore **ret_store, pid_t *ret_p
                         diag_text(&d, r));
                 return r;
         }
-        r = read_daemon_pid(store, ret_pid, &d);
+        r = read_daemon_pid(config, store, ret_pid, &d);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
                 return r;

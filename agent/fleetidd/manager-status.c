@@ -103,8 +103,18 @@ void manager_write_status(Manager *m) {
 
         if (!rec.state)
                 return; /* no state yet: nothing to say */
-        if (m->store)
+        /* The runtime copy is the live record; the state directory's keeps what
+         * must survive a reboot and is written when that changes (or always,
+         * without a runtime directory). A failed write is tried again at the
+         * next change. */
+        if (m->store && (!m->runtime || !m->persisted.known || m->persisted.last_success != rec.last_success ||
+                         m->persisted.renew_due != rec.renew_due || m->persisted.valid_until != rec.valid_until)) {
                 save_status(m, &rec);
+                m->persisted.known = !m->write_error[0];
+                m->persisted.last_success = rec.last_success;
+                m->persisted.renew_due = rec.renew_due;
+                m->persisted.valid_until = rec.valid_until;
+        }
         if (m->runtime) {
                 rec.write_error = m->write_error[0] ? m->write_error : NULL;
                 r = status_record_save(m->runtime, &rec, &d);

@@ -38,8 +38,8 @@ Manager *manager_free(Manager *m) {
         /* A worker still running is killed and reaped before anything it reads goes. */
         m->worker = worker_free(m->worker);
         manager_ping_stop(m);
-        if (m->store && !m->oneshot)
-                (void) state_store_remove(m->store, STATE_DAEMON_PID, NULL);
+        if (!m->oneshot && (m->runtime ?: m->store))
+                (void) state_store_remove(m->runtime ?: m->store, STATE_DAEMON_PID, NULL);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->renew_timer);
         sd_event_source_disable_unref(m->cacerts_timer);
@@ -74,14 +74,15 @@ int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_passwor
         return 0;
 }
 
-/* For fleetidctl renew: which process to send SIGUSR1. */
+/* For fleetidctl renew: which process to send SIGUSR1. In the runtime
+ * directory (gone when the daemon stops), else in the state directory. */
 static void record_pid(Manager *m) {
         char pid[32];
         Diag d = {};
         int n, r;
 
         n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
-        r = state_store_save(m->store, STATE_DAEMON_PID, pid, (size_t) n, STATE_FILE_MODE, &d);
+        r = state_store_save(m->runtime ?: m->store, STATE_DAEMON_PID, pid, (size_t) n, STATE_FILE_MODE, &d);
         if (r < 0)
                 log_warning_errno(r, "cannot record the daemon's PID (fleetidctl renew will not find it): %s",
                                   diag_text(&d, r));
@@ -244,25 +245,33 @@ int manager_start(Manager *m) {
 
         /* A --oneshot run may happen beside the running daemon: the PID file and
          * the temporary files of writes in progress belong to that daemon. */
-        if (!m->oneshot) {
+        if (!m->oneshot)
                 manager_clean_temporaries(m->store, "state directory");
-                record_pid(m);
-        }
 
-        /* The status copy the operator sees even when the state directory cannot be written. */
+        /* The live status record and the PID (the state directory keeps what
+         * must survive a reboot). */
         if (m->config->runtime_dir) {
                 r = state_store_open(m->config->runtime_dir, &m->runtime, &d);
                 if (r < 0)
-                        log_warning_errno(r, "cannot use the runtime directory, so no status copy there: %s",
+                        log_warning_errno(r,
+                                          "cannot use the runtime directory, so the status and the PID go to the "
+                                          "state directory: %s",
                                           diag_text(&d, r));
                 else if (!m->oneshot)
                         manager_clean_temporaries(m->runtime, "runtime directory");
         }
+        if (!m->oneshot)
+                record_pid(m);
 
         /* The last success outlives a restart ("already enrolled" is none). */
         StatusRecord previous = {};
         if (status_record_load(m->store, &previous, NULL) >= 0) {
                 m->last_success = previous.last_success;
+                /* What the file holds now: it is rewritten when this changes. */
+                m->persisted.known = true;
+                m->persisted.last_success = previous.last_success;
+                m->persisted.renew_due = previous.renew_due;
+                m->persisted.valid_until = previous.valid_until;
                 status_record_done(&previous);
         }
 

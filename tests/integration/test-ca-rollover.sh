@@ -75,7 +75,7 @@ lacks() { ! holds "$1" "$2"; }
 # Both files: the adopted anchors are written first, then the EST CA set.
 adopted() { holds "$ADOPTED" "$NEW_FP" && holds "$CASET" "$NEW_FP"; }
 log_has() { grep -qE -- "$1" "$FLEETIDD_LOG"; }
-status_written_since() { [ "$(sed -n 's/^updated=//p' "$FLEETID_STATE/status")" -ge "$1" ]; }
+status_written_since() { [ "$(sed -n 's/^updated=//p' "$FLEETID_RUNTIME/status")" -ge "$1" ]; }
 log_count() { grep -cE -- "$1" "$FLEETIDD_LOG" || true; }
 event_with() { grep -l -- "$2" "$events"/*-"$1" >/dev/null 2>&1; }
 event_count() { find "$events" -name "*-$1" | wc -l; }

@@ -53,7 +53,7 @@ jump_to() {
 serial_of() { openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -serial | cut -d= -f2; }
 serial_differs() { [ "$(serial_of)" != "$1" ]; }
 reenrolls_at_least() { [ "$(est_log_count op=simplereenroll status=200)" -ge "$1" ]; }
-status_is() { grep -q "^state=$1\$" "$FLEETID_STATE/status"; }
+status_is() { grep -q "^state=$1\$" "$FLEETID_RUNTIME/status"; }
 
 fleetid_lab_up --cert-lifetime 600
 lab_on_exit restore_clock
@@ -83,7 +83,7 @@ requests=$(est_log_count)
 # Nothing is due now; give a misbehaving daemon a few seconds to show itself.
 sleep 5
 fleetid_expect_eq "$(est_log_count)" "$requests" "EST requests after the backward jump"
-status_is enrolled || lab_fail "state after the backward jump: $(grep '^state=' "$FLEETID_STATE/status")"
+status_is enrolled || lab_fail "state after the backward jump: $(grep '^state=' "$FLEETID_RUNTIME/status")"
 fleetid_expect_eq "$(sha256sum <"$FLEETID_STATE/operational.pem")" "$renewed_sum" \
     "operational.pem after the backward jump"
 kill -0 "$FLEETIDD_PID" || lab_fail "fleetidd died after the clock jumped back"

@@ -40,7 +40,7 @@ fleetid_expect_eq "$rc" 75 "fleetidd --oneshot exit status with the clock before
 fleetid_expect_grep "$LAB_TMPDIR/oneshot.log" "not trusting the clock: the clock says .* before the birth certificate's notBefore" "the clock message"
 
 fleetid_daemon_start
-lab_wait_until 20 "state waiting-clock" grep -q '^state=waiting-clock' "$FLEETID_STATE/status" ||
+lab_wait_until 20 "state waiting-clock" grep -q '^state=waiting-clock' "$FLEETID_RUNTIME/status" ||
     lab_fail "the daemon did not report waiting-clock; log: $(tail -n 3 "$FLEETIDD_LOG")"
 sleep 2
 fleetid_expect_eq "$(est_log_count)" 0 "EST requests made with an untrustworthy clock"

@@ -41,7 +41,7 @@ FLEETID_CONF_NO_EST=1 fleetid_write_config \
     "renew: { retry_max = 60; };" \
     "monitoring: { metrics_file = \"$METRICS\"; };"
 OPERATIONAL=$FLEETID_STATE/operational.pem
-STATUS=$FLEETID_STATE/status
+STATUS=$FLEETID_RUNTIME/status
 
 cert_serial() { openssl x509 -in "$OPERATIONAL" -noout -serial | cut -d= -f2; }
 cert_pubkey() { openssl x509 -in "$OPERATIONAL" -noout -pubkey | openssl pkey -pubin; }

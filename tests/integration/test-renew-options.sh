@@ -37,7 +37,7 @@ step() { echo "== $*"; }
 # certificate kept byte for byte, fleetidctl check critical (2).
 expect_impossible() {
     local rc=0
-    fleetid_wait_state 10 failed || lab_fail "$1: the state is not failed: $(cat "$FLEETID_STATE/status")"
+    fleetid_wait_state 10 failed || lab_fail "$1: the state is not failed: $(cat "$FLEETID_RUNTIME/status")"
     fleetid_expect_eq "$(est_log_count op=simpleenroll)" "$ENROLLS" "$1: /simpleenroll requests"
     cmp -s "$OPERATIONAL" "$LAB_TMPDIR/expired.pem" || lab_fail "$1: the stored certificate changed"
     "$FLEETIDCTL" --config "$FLEETID_CONF" check >/dev/null || rc=$?
@@ -90,7 +90,7 @@ fleetid_daemon_start
 lab_wait_until 30 "the restarted fleetidd to give up" \
     log_has "renewal impossible: the operational identity is unusable: .*unreadable.*fallback_to_birth is off" ||
     lab_fail "fleetidd did not refuse the birth fallback over an unreadable certificate; log: $(tail -n 3 "$FLEETIDD_LOG")"
-fleetid_wait_state 10 failed || lab_fail "unreadable: the state is not failed: $(cat "$FLEETID_STATE/status")"
+fleetid_wait_state 10 failed || lab_fail "unreadable: the state is not failed: $(cat "$FLEETID_RUNTIME/status")"
 fleetid_expect_eq "$(est_log_count op=simpleenroll)" "$ENROLLS" "unreadable: /simpleenroll requests"
 cmp -s "$OPERATIONAL" "$LAB_TMPDIR/garbage.pem" || lab_fail "unreadable: the stored file was changed"
 _lab_alive "$FLEETIDD_PID" || lab_fail "fleetidd exited"

@@ -119,7 +119,7 @@ reenrolls_above "$before" || lab_fail "fleetidctl renew reported success but no 
 fleetid_expect_grep "$FLEETIDD_LOG" "renewal requested now" "the daemon log"
 
 # A failing renewal keeps the current certificate and is retried.
-lab_wait_until 10 "the daemon to settle" grep -q '^state=enrolled' "$FLEETID_STATE/status"
+lab_wait_until 10 "the daemon to settle" grep -q '^state=enrolled' "$FLEETID_RUNTIME/status"
 est_control '{"faults": [{"match": "simplereenroll", "status": 500, "body": "CA on fire", "count": 1}]}'
 kept=$(serial_of)
 kill -USR1 "$FLEETIDD_PID"

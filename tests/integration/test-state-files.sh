@@ -7,8 +7,11 @@
 #    starts; nothing else is: other names, a symlink with such a name (nor
 #    its target), a directory with such a name;
 #  - fleetidd --oneshot, run while the daemon is up, leaves the daemon's PID
-#    file alone (and removes no temporary files), so `fleetidctl renew` still
-#    reaches the daemon afterwards.
+#    file (in the runtime directory) alone (and removes no temporary files),
+#    so `fleetidctl renew` still reaches the daemon afterwards;
+#  - the state directory's status file is not rewritten at every state
+#    change: retries against a refusing EST server change only the runtime
+#    copy; a renewal (new due time, last success) rewrites it once.
 set -euo pipefail
 source "$(dirname "$0")/../lib/fleetid.sh"
 
@@ -41,14 +44,36 @@ fleetid_expect_eq "$(cat "$LAB_TMPDIR/outside")" "outside" "the symlink's target
 fleetid_expect_grep "$FLEETIDD_LOG" "removed 3 stale temporary files" "the daemon's log"
 
 # --oneshot beside the running daemon: the PID file still names the daemon.
-fleetid_expect_eq "$(cat "$FLEETID_STATE/fleetidd.pid")" "$FLEETIDD_PID" "fleetidd.pid before --oneshot"
+fleetid_expect_eq "$(cat "$FLEETID_RUNTIME/fleetidd.pid")" "$FLEETIDD_PID" "fleetidd.pid before --oneshot"
 echo "half-written" >"$FLEETID_STATE/.#status.OneSht"
 fleetid_enroll_once || lab_fail "fleetidd --oneshot failed on an enrolled device"
-fleetid_expect_eq "$(cat "$FLEETID_STATE/fleetidd.pid")" "$FLEETIDD_PID" "fleetidd.pid after --oneshot"
+fleetid_expect_eq "$(cat "$FLEETID_RUNTIME/fleetidd.pid")" "$FLEETIDD_PID" "fleetidd.pid after --oneshot"
 [ -e "$FLEETID_STATE/.#status.OneSht" ] ||
     lab_fail "fleetidd --oneshot removed a temporary file (it may belong to the running daemon's write)"
 rc=0
 out=$(timeout 150 "$FLEETIDCTL" --config "$FLEETID_CONF" renew 2>&1) || rc=$?
 [ "$rc" -eq 0 ] || lab_fail "fleetidctl renew after a --oneshot run exited $rc: $out"
 kill -0 "$FLEETIDD_PID" || lab_fail "the daemon is gone"
+[ ! -e "$FLEETID_STATE/fleetidd.pid" ] || lab_fail "a PID file in the state directory, with a runtime directory"
+
+# Flash is not written at every state change: a refused renewal retried
+# three times goes to the runtime copy only.
+inode() { stat -c %i "$1"; }
+persisted=$(inode "$FLEETID_STATE/status")
+runtime_before=$(inode "$FLEETID_RUNTIME/status")
+est_control '{"faults": [{"match": "simplereenroll", "status": 503, "body": "busy (lab)", "retry_after": "1", "count": 3}]}'
+"$FLEETIDCTL" --config "$FLEETID_CONF" renew >/dev/null 2>&1 || true
+failures_at_least() { [ "$(fleetid_status_get failures)" -ge "$1" ] 2>/dev/null; }
+lab_wait_until 60 "three refused renewals in the runtime status" failures_at_least 3 ||
+    lab_fail "the refused renewals did not show in the runtime status"
+[ "$(inode "$FLEETID_RUNTIME/status")" != "$runtime_before" ] || lab_fail "the runtime status was not rewritten"
+fleetid_expect_eq "$(inode "$FLEETID_STATE/status")" "$persisted" \
+    "the state directory's status file (inode) during three refused renewals"
+# The renewal that then succeeds changes the due time: written once.
+fleetid_wait_state 60 enrolled || lab_fail "not enrolled after the refusals"
+lab_wait_until 30 "the state directory's status file rewritten after the renewal" \
+    test "$(inode "$FLEETID_STATE/status")" != "$persisted" ||
+    lab_fail "the state directory's status file was not rewritten after a successful renewal"
+fleetid_expect_eq "$(sed -n 's/^renew_due=//p' "$FLEETID_STATE/status")" \
+    "$(sed -n 's/^renew_due=//p' "$FLEETID_RUNTIME/status")" "renew_due persisted"
 echo "PASS"

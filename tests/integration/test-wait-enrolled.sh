@@ -63,7 +63,7 @@ fleetid_expect_grep "$OUT" "fleetidd \(pid [0-9]+\) exited before the device was
 # Stopped (SIGTERM removes the PID file): not running.
 rc=0; wait_enrolled --timeout 100 || rc=$?
 expect_rc "wait-enrolled after fleetidd stopped" 1 "$rc"
-fleetid_expect_grep "$OUT" "fleetidd is not running \(no fleetidd.pid in the state directory\)" "wait-enrolled: no PID file"
+fleetid_expect_grep "$OUT" "fleetidd is not running \(no fleetidd.pid in the runtime or state directory\)" "wait-enrolled: no PID file"
 
 # ---- a wait started before the enrollment ends with it ----
 fleetid_write_config "retry: { initial = 1; max = 2; };"
@@ -108,7 +108,7 @@ fleetid_expect_grep "$OUT" "--timeout applies only to wait-enrolled" "--timeout 
 fleetid_expect_grep "$OUT" "^Daemon: +running \(pid $FLEETIDD_PID\)$" "status: the running daemon"
 kill -KILL "$FLEETIDD_PID"
 lab_wait_until 10 "fleetidd to die" eval "! kill -0 $FLEETIDD_PID 2>/dev/null"
-[ -e "$FLEETID_STATE/fleetidd.pid" ] || lab_fail "SIGKILL removed the PID file? (the test needs a stale one)"
+[ -e "$FLEETID_RUNTIME/fleetidd.pid" ] || lab_fail "SIGKILL removed the PID file? (the test needs a stale one)"
 rc=0; wait_enrolled --timeout 100 || rc=$?
 expect_rc "wait-enrolled after SIGKILL" 1 "$rc"
 fleetid_expect_grep "$OUT" "fleetidd is not running \(process $FLEETIDD_PID is gone" "wait-enrolled: the stale PID file"

@@ -95,7 +95,9 @@ print(n)
 PY
 }
 
-status_get() { sed -n "s/^$1=//p" "$STATE/status"; }
+# The live status record is in the runtime directory; the state directory's
+# copy is rewritten only when what must survive a reboot changes.
+status_get() { sed -n "s/^$1=//p" /run/fleetid/status 2>/dev/null || sed -n "s/^$1=//p" "$STATE/status"; }
 status_is() { [ "$(status_get state)" = "$1" ]; }
 serial_of() { openssl x509 -in "$STATE/operational.pem" -noout -serial | cut -d= -f2; }
 
