@@ -107,8 +107,9 @@ void manager_write_status(Manager *m) {
          * must survive a reboot and is written when that changes (or always,
          * without a runtime directory). A failed write is tried again at the
          * next change. */
-        if (m->store && (!m->runtime || !m->persisted.known || m->persisted.last_success != rec.last_success ||
-                         m->persisted.renew_due != rec.renew_due || m->persisted.valid_until != rec.valid_until)) {
+        if (m->store &&
+            (!m->runtime || !m->persisted.known || m->persisted.last_success != rec.last_success ||
+             m->persisted.renew_due != rec.renew_due || m->persisted.valid_until != rec.valid_until)) {
                 save_status(m, &rec);
                 m->persisted.known = !m->write_error[0];
                 m->persisted.last_success = rec.last_success;

@@ -49,7 +49,7 @@ typedef struct Manager {
         uint64_t cacerts_checked;       /* unix seconds of the last /cacerts fetched, 0 = none yet */
         uint64_t cacerts_next;          /* unix seconds the periodic refresh is due (estimate) */
         StateStore *store;
-        StateStore *runtime;        /* paths.runtime_dir: the status record and the PID, NULL if none */
+        StateStore *runtime; /* paths.runtime_dir: the status record and the PID, NULL if none */
         /* What the status file in the state directory last got of the facts
          * that must survive a reboot; with a runtime directory that file is
          * written only when one of them changes (flash is not written at
