@@ -102,6 +102,21 @@ static int check_key(const SensorPolicy *p, EVP_PKEY *key, Diag *d) {
         return 0;
 }
 
+/* The self-signature's hash: SHA-256, -384 or -512 (RSA-PSS: OpenSSL checks
+ * its parameters when verifying). A SHA-1 or MD5 proof of possession is none. */
+static int check_signature_digest(X509_REQ *req, Diag *d) {
+        int sig_nid = X509_REQ_get_signature_nid(req), md_nid = NID_undef, pk_nid = NID_undef;
+
+        if (sig_nid == NID_rsassaPss)
+                return 0;
+        if (!OBJ_find_sigid_algs(sig_nid, &md_nid, &pk_nid) ||
+            (md_nid != NID_sha256 && md_nid != NID_sha384 && md_nid != NID_sha512))
+                return diag_set(d, -EPERM,
+                                "the CSR is signed with %s; SHA-256, SHA-384 or SHA-512 is required",
+                                sig_nid != NID_undef ? OBJ_nid2ln(sig_nid) : "an unknown algorithm");
+        return 0;
+}
+
 static int check_subject(const SensorPolicy *p, const char *sensor_id, X509_REQ *req, Diag *d) {
         _cleanup_(X509_NAME_freep) X509_NAME *want = NULL;
         char got_s[256], want_s[256];
@@ -235,6 +250,9 @@ int sensor_csr_check(const SensorPolicy *p, const char *sensor_id, const uint8_t
                                     "the CSR's self-signature does not verify with its own key (no proof of "
                                     "possession)");
         r = check_key(p, key, d);
+        if (r < 0)
+                return r;
+        r = check_signature_digest(req, d);
         if (r < 0)
                 return r;
         r = check_subject(p, sensor_id, req, d);

@@ -5,7 +5,8 @@
  * broker", point 1; docs/dbus-api.md, "Sensor broker: formats").
  *
  *   - DER PKCS #10, at most SENSOR_CSR_MAX bytes, nothing after it, version 1;
- *   - the self-signature verifies with the CSR's own key (proof of possession);
+ *   - the self-signature verifies with the CSR's own key (proof of possession)
+ *     and hashes with SHA-256, -384 or -512 (or is RSA-PSS);
  *   - the key is one of policy->key_algorithms (EC on the named curves P-256,
  *     P-384; RSA of exactly 2048 or 3072 bits);
  *   - the subject is exactly the one sensor_subject_new() builds from the
@@ -47,8 +48,8 @@ int sensor_subject_new(const SensorPolicy *p, const char *sensor_id, X509_NAME *
  *   -EFBIG        larger than SENSOR_CSR_MAX
  *   -EBADMSG      not a DER PKCS #10 request (or bytes after it, or not v1)
  *   -EKEYREJECTED the self-signature does not verify
- *   -EPERM        a policy refusal: key type or size, subject, attribute or
- *                 extension not allowed
+ *   -EPERM        a policy refusal: signature hash, key type or size,
+ *                 subject, attribute or extension not allowed
  *   -EINVAL       a bad sensor_id. */
 int sensor_csr_check(const SensorPolicy *p, const char *sensor_id, const uint8_t *der, size_t len,
                      X509_REQ **ret, Diag *d);

@@ -47,6 +47,7 @@ static void assert_diag(const Diag *d, int r, const char *why) {
 typedef struct CsrSpec {
         EVP_PKEY *key;
         EVP_PKEY *signer; /* NULL: key */
+        const EVP_MD *md; /* NULL: SHA-256 */
         const char *rdns; /* "O=..;OU=..;CN=.." in DER order; NULL: none */
         const char *exts[4];
         bool challenge_password;
@@ -100,7 +101,7 @@ static uint8_t *make_csr(const CsrSpec *spec, size_t *ret_len) {
                 assert_int_equal(X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, MBSTRING_ASC,
                                                            (const unsigned char *) "secret", -1),
                                  1);
-        assert_true(X509_REQ_sign(req, spec->signer ?: spec->key, EVP_sha256()) > 0);
+        assert_true(X509_REQ_sign(req, spec->signer ?: spec->key, spec->md ?: EVP_sha256()) > 0);
         n = i2d_X509_REQ(req, &der);
         assert_true(n > 0);
         *ret_len = (size_t) n;
@@ -241,6 +242,18 @@ static void test_bad_signature(void **state) {
                                "temp-01", &d),
                          -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "the CSR's self-signature does not verify with its own key");
+        /* a SHA-1 proof of possession is none; SHA-384 and -512 are fine */
+        assert_int_equal(check(&(CsrSpec) { .key = p256, .md = EVP_sha1(), .rdns = GOOD_RDNS }, &policy,
+                               "temp-01", &d),
+                         -EPERM);
+        assert_diag(&d, -EPERM,
+                    "the CSR is signed with ecdsa-with-SHA1; SHA-256, SHA-384 or SHA-512 is required");
+        assert_int_equal(check(&(CsrSpec) { .key = p384, .md = EVP_sha384(), .rdns = GOOD_RDNS }, &policy,
+                               "temp-01", &d),
+                         0);
+        assert_int_equal(check(&(CsrSpec) { .key = p256, .md = EVP_sha512(), .rdns = GOOD_RDNS }, &policy,
+                               "temp-01", &d),
+                         0);
 }
 
 static void test_extensions(void **state) {
