@@ -146,6 +146,14 @@ static void assert_is_defaults(const Config *c) {
         assert_true(c->renew_fallback_to_birth);
         assert_null(c->metrics_file);
         assert_null(c->hook);
+        assert_null(c->broker_sensor_manufacturer_ca);
+        assert_int_equal(c->broker_sensor_key_algorithms, def->broker_sensor_key_algorithms);
+        assert_null(c->broker_subject_organization);
+        assert_null(c->broker_subject_organizational_unit);
+        assert_int_equal(c->broker_allowed_extensions, def->broker_allowed_extensions);
+        assert_int_equal(c->broker_max_sensors, def->broker_max_sensors);
+        assert_int_equal(c->broker_max_challenges, def->broker_max_challenges);
+        assert_int_equal(c->broker_challenge_lifetime_sec, def->broker_challenge_lifetime_sec);
 }
 
 static void test_minimal_file_takes_defaults(void **state) {

@@ -12,6 +12,7 @@
 #include "broker/evidence.h"
 #include "crypto/challenge.h"
 #include "test-certs.h"
+#include "util/fileio.h"
 
 static TestPki *pki;
 static uint8_t nonce[32];
@@ -200,12 +201,46 @@ static void test_malformed(void **state) {
         }
 }
 
+/* Evidence made by the Python encoder of docs/dbus-api.md (with
+ * python3-cryptography: a self-signed "Sensor Mfg CA", a leaf, an ECDSA
+ * signature over nonce 00 01 .. 1f) parses and verifies here: the documented
+ * format and formula are the ones implemented. The file is a fuzzing seed. */
+static void test_python_made(void **state) {
+        const char *suffix = "tests/unit/test-evidence.c";
+        size_t n = strlen(__FILE__), m = strlen(suffix);
+        _cleanup_free_ char *path = NULL, *data = NULL;
+        _cleanup_(evidence_freep) Evidence *e = NULL;
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = NULL;
+        uint8_t py_nonce[32];
+        size_t len;
+        Diag d = {};
+
+        assert_true(n >= m && strcmp(__FILE__ + n - m, suffix) == 0);
+        assert_true(asprintf(&path, "%.*stests/fuzz/corpus/fuzz-evidence/leaf-and-ca", (int) (n - m),
+                             __FILE__) > 0);
+        assert_int_equal(read_file_bounded(path, EVIDENCE_MAX, &data, &len), 0);
+        for (size_t i = 0; i < sizeof(py_nonce); i++)
+                py_nonce[i] = (uint8_t) i;
+
+        assert_int_equal(evidence_parse((uint8_t *) data, len, &e, &d), 0);
+        assert_int_equal(sk_X509_num(e->chain), 2);
+        anchors = test_stack(sk_X509_value(e->chain, 1), NULL);
+        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce), anchors,
+                                         TEST_NOW, NULL, &d),
+                         0);
+        py_nonce[31] ^= 1;
+        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce), anchors,
+                                         TEST_NOW, NULL, &d),
+                         -EKEYREJECTED);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good),
                 cmocka_unit_test(test_forged),
                 cmocka_unit_test(test_untrusted_chain),
                 cmocka_unit_test(test_malformed),
+                cmocka_unit_test(test_python_made),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
