@@ -54,13 +54,15 @@ static int check_record(const SensorRecord *rec, Diag *d) {
         if (rec->state == SENSOR_ISSUED && (!rec->serial[0] || rec->not_after == 0))
                 return diag_set(d, -EINVAL, "sensor '%s': an issued record needs a serial and a notAfter",
                                 rec->id);
+        if (rec->not_before > rec->not_after)
+                return diag_set(d, -EINVAL, "sensor '%s': notBefore is after notAfter", rec->id);
         return 0;
 }
 
 int sensor_record_from_cert(const char *sensor_id, X509 *cert, SensorRecord *ret, Diag *d) {
         _cleanup_free_ char *serial = NULL;
         SensorRecord rec = { .state = SENSOR_ISSUED };
-        time_t not_after;
+        time_t not_before, not_after;
         int r;
 
         r = sensor_id_check_string(sensor_id, d);
@@ -73,12 +75,13 @@ int sensor_record_from_cert(const char *sensor_id, X509 *cert, SensorRecord *ret
                 return diag_set(d, -EINVAL,
                                 "the serial of sensor '%s''s certificate is longer than %d hex digits",
                                 sensor_id, SENSOR_SERIAL_MAX);
-        r = cert_times(cert, NULL, &not_after);
-        if (r < 0 || not_after <= 0)
-                return diag_set(d, -EBADMSG, "cannot read the notAfter of sensor '%s''s certificate",
+        r = cert_times(cert, &not_before, &not_after);
+        if (r < 0 || not_after <= 0 || not_before < 0 || not_before > not_after)
+                return diag_set(d, -EBADMSG, "cannot read the validity of sensor '%s''s certificate",
                                 sensor_id);
         strcpy(rec.id, sensor_id);
         strcpy(rec.serial, serial);
+        rec.not_before = (uint64_t) not_before;
         rec.not_after = (uint64_t) not_after;
         *ret = rec;
         return 0;
@@ -91,8 +94,10 @@ int sensor_record_format(const SensorRecord *rec, char **ret, size_t *ret_len, D
         r = check_record(rec, d);
         if (r < 0)
                 return r;
-        n = asprintf(&text, RECORD_MAGIC "\nid=%s\nstate=%s\nserial=%s\nnot_after=%" PRIu64 "\n", rec->id,
-                     sensor_state_to_string(rec->state), rec->serial, rec->not_after);
+        n = asprintf(
+                &text,
+                RECORD_MAGIC "\nid=%s\nstate=%s\nserial=%s\nnot_before=%" PRIu64 "\nnot_after=%" PRIu64 "\n",
+                rec->id, sensor_state_to_string(rec->state), rec->serial, rec->not_before, rec->not_after);
         if (n < 0)
                 return diag_set(d, -ENOMEM, "out of memory");
         *ret = text;
@@ -112,6 +117,26 @@ static int next_field(const char **p, const char *end, const char *key, const ch
         *ret_value = *p + klen;
         *ret_len = (size_t) (nl - *p) - klen;
         *p = nl + 1;
+        return 0;
+}
+
+/* A line key=<decimal, no leading zero, fits 64 bits>. */
+static int next_number(const char **p, const char *end, const char *key, unsigned line, uint64_t *ret,
+                       Diag *d) {
+        const char *v;
+        char buf[32];
+        size_t n;
+
+        if (next_field(p, end, key, &v, &n) < 0 || n == 0 || n > 20 || strspn(v, "0123456789") < n ||
+            (n > 1 && v[0] == '0'))
+                return diag_set(d, -EBADMSG, "line %u of the sensor record is not %s with a decimal number",
+                                line, key);
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+        errno = 0;
+        *ret = strtoull(buf, NULL, 10);
+        if (errno == ERANGE)
+                return diag_set(d, -EBADMSG, "line %u of the sensor record: %s is out of range", line, key);
         return 0;
 }
 
@@ -149,18 +174,14 @@ int sensor_record_parse(const char *text, size_t len, SensorRecord *ret, Diag *d
                                 SENSOR_SERIAL_MAX);
         memcpy(rec.serial, v, n);
 
-        if (next_field(&p, end, "not_after=", &v, &n) < 0 || n == 0 || n > 20 ||
-            strspn(v, "0123456789") < n || (n > 1 && v[0] == '0'))
-                return diag_set(d, -EBADMSG,
-                                "line 5 of the sensor record is not not_after= with a decimal number");
-        memcpy(buf, v, n);
-        buf[n] = '\0';
-        errno = 0;
-        rec.not_after = strtoull(buf, NULL, 10);
-        if (errno == ERANGE)
-                return diag_set(d, -EBADMSG, "line 5 of the sensor record: not_after is out of range");
+        r = next_number(&p, end, "not_before=", 5, &rec.not_before, d);
+        if (r < 0)
+                return r;
+        r = next_number(&p, end, "not_after=", 6, &rec.not_after, d);
+        if (r < 0)
+                return r;
         if (p != end)
-                return diag_set(d, -EBADMSG, "the sensor record has more than 5 lines");
+                return diag_set(d, -EBADMSG, "the sensor record has more than 6 lines");
 
         r = check_record(&rec, d);
         if (r < 0)

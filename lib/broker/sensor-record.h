@@ -13,7 +13,11 @@
  *   id=<sensor_id>
  *   state=pending|issued
  *   serial=<certificate serial, uppercase hex; empty while pending>
+ *   not_before=<notBefore, seconds since the epoch; 0 while pending>
  *   not_after=<notAfter, seconds since the epoch; 0 while pending>
+ *
+ * notBefore and notAfter give the sensor's renewal point (renew/schedule.h
+ * renew_due()), at which the daemon raises SensorCertificateDue.
  */
 #pragma once
 
@@ -44,7 +48,8 @@ typedef struct SensorRecord {
         char id[SENSOR_ID_MAX + 1];
         SensorState state;
         char serial[SENSOR_SERIAL_MAX + 1];
-        uint64_t not_after; /* seconds since the epoch */
+        uint64_t not_before; /* seconds since the epoch */
+        uint64_t not_after;
 } SensorRecord;
 
 /* An "issued" record for sensor_id's certificate cert. */

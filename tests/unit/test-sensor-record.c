@@ -51,6 +51,8 @@ static void assert_record_equal(const SensorRecord *a, const SensorRecord *b) {
         assert_string_equal(a->id, b->id);
         assert_int_equal(a->state, b->state);
         assert_string_equal(a->serial, b->serial);
+        assert_int_equal(a->not_before, b->not_before);
+        assert_int_equal(a->not_before, b->not_before);
         assert_int_equal(a->not_after, b->not_after);
 }
 
@@ -66,9 +68,11 @@ static void write_raw(const char *name, const char *text) {
 }
 
 static void test_format(void **state) {
-        SensorRecord rec = {
-                .id = "temp-01", .state = SENSOR_ISSUED, .serial = "1234ABCD", .not_after = 1757776000
-        };
+        SensorRecord rec = { .id = "temp-01",
+                             .state = SENSOR_ISSUED,
+                             .serial = "1234ABCD",
+                             .not_before = 1750000000,
+                             .not_after = 1757776000 };
         SensorRecord back;
         _cleanup_free_ char *text = NULL;
         size_t len;
@@ -76,7 +80,7 @@ static void test_format(void **state) {
 
         assert_int_equal(sensor_record_format(&rec, &text, &len, &d), 0);
         assert_string_equal(text, "fleetid-sensor-record-v1\nid=temp-01\nstate=issued\nserial=1234ABCD\n"
-                                  "not_after=1757776000\n");
+                                  "not_before=1750000000\nnot_after=1757776000\n");
         assert_int_equal(len, strlen(text));
         assert_int_equal(sensor_record_parse(text, len, &back, &d), 0);
         assert_record_equal(&back, &rec);
@@ -96,6 +100,11 @@ static void test_format(void **state) {
         assert_diag(&d, -EINVAL, "an issued record needs a serial and a notAfter");
         rec = (SensorRecord) { .id = "ok", .state = SENSOR_ISSUED, .serial = "12ab", .not_after = 1 };
         assert_int_equal(sensor_record_format(&rec, &text, &len, &d), -EINVAL);
+        rec = (SensorRecord) {
+                .id = "ok", .state = SENSOR_ISSUED, .serial = "12", .not_before = 2, .not_after = 1
+        };
+        assert_int_equal(sensor_record_format(&rec, &text, &len, &d), -EINVAL);
+        assert_diag(&d, -EINVAL, "notBefore is after notAfter");
 }
 
 static void test_parse_corrupt(void **state) {
@@ -103,22 +112,31 @@ static void test_parse_corrupt(void **state) {
                 const char *text, *why;
         } bad[] = {
                 { "", "does not start with" },
-                { "fleetid-sensor-record-v2\nid=a\nstate=pending\nserial=\nnot_after=0\n",
+                { "fleetid-sensor-record-v2\nid=a\nstate=pending\nserial=\nnot_before=0\nnot_after=0\n",
                   "does not start with" },
-                { "fleetid-sensor-record-v1\nid=a/b\nstate=pending\nserial=\nnot_after=0\n", "line 2" },
-                { "fleetid-sensor-record-v1\nid=..\nstate=pending\nserial=\nnot_after=0\n", "line 2" },
-                { "fleetid-sensor-record-v1\nname=a\nstate=pending\nserial=\nnot_after=0\n", "line 2" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=revoked\nserial=\nnot_after=0\n",
+                { "fleetid-sensor-record-v1\nid=a/b\nstate=pending\nserial=\nnot_before=0\nnot_after=0\n",
+                  "line 2" },
+                { "fleetid-sensor-record-v1\nid=..\nstate=pending\nserial=\nnot_before=0\nnot_after=0\n",
+                  "line 2" },
+                { "fleetid-sensor-record-v1\nname=a\nstate=pending\nserial=\nnot_before=0\nnot_after=0\n",
+                  "line 2" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=revoked\nserial=\nnot_before=0\nnot_after=0\n",
                   "unknown state 'revoked'" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=xyz\nnot_after=5\n", "line 4" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_after=-5\n", "line 5" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_after=99999999999999999999\n",
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=xyz\nnot_before=0\nnot_after=5\n",
+                  "line 4" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=-5\n",
+                  "line 6" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=99999999999999999999\n",
                   "out of range" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_after=5", "line 5" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_after=5\nextra=1\n",
-                  "more than 5 lines" },
-                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=\nnot_after=0\n",
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5",
+                  "line 6" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5\nextra=1\n",
+                  "more than 6 lines" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=\nnot_before=0\nnot_after=0\n",
                   "an issued record needs a serial" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=007\nnot_after=9\n",
+                  "line 5" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_after=9\n", "line 5" },
         };
         SensorRecord rec;
         Diag d = {};
@@ -128,10 +146,11 @@ static void test_parse_corrupt(void **state) {
                 assert_diag(&d, -EBADMSG, bad[i].why);
         }
         /* an embedded NUL in the id */
-        assert_int_equal(sensor_record_parse(
-                                 "fleetid-sensor-record-v1\nid=a\0b\nstate=pending\nserial=\nnot_after=0\n",
-                                 66, &rec, &d),
-                         -EBADMSG);
+        assert_int_equal(
+                sensor_record_parse(
+                        "fleetid-sensor-record-v1\nid=a\0b\nstate=pending\nserial=\nnot_before=0\nnot_after=0\n",
+                        79, &rec, &d),
+                -EBADMSG);
         assert_diag(&d, -EBADMSG, "NUL byte");
 }
 
@@ -148,6 +167,8 @@ static void test_store_round_trip(void **state) {
         assert_int_equal(test_pki_new(&pki), 0);
         assert_int_equal(sensor_record_from_cert("temp-01", pki->leaf, &rec, &d), 0);
         assert_string_equal(rec.serial, "1234ABCD");
+        assert_int_equal(rec.not_before, TEST_NOW - TEST_DAY);
+        assert_int_equal(rec.not_before, TEST_NOW - TEST_DAY);
         assert_int_equal(rec.not_after, TEST_NOW + 90 * TEST_DAY);
         assert_int_equal(sensor_record_save(s, &rec, 10, &d), 0);
         assert_int_equal(sensor_record_load(s, "temp-01", &back, &d), 0);
@@ -189,7 +210,8 @@ static void test_store_corrupt(void **state) {
 
         assert_int_equal(sensor_record_save(s, &rec, 10, &d), 0);
         write_raw("broken", "fleetid-sensor-record-v1\nid=broken\nstate=gone\n");
-        write_raw("liar", "fleetid-sensor-record-v1\nid=good\nstate=pending\nserial=\nnot_after=0\n");
+        write_raw("liar",
+                  "fleetid-sensor-record-v1\nid=good\nstate=pending\nserial=\nnot_before=0\nnot_after=0\n");
         snprintf(path, sizeof(path), "%s/link", records_dir);
         assert_int_equal(symlink("good", path), 0);
         write_raw(".#good.tmp123", "half a write");
