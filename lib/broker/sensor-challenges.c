@@ -104,11 +104,11 @@ int sensor_challenges_issue(SensorChallenges *t, const char *sensor_id, uint64_t
         return 0;
 }
 
-int sensor_challenges_consume(SensorChallenges *t, const char *sensor_id, const uint8_t *nonce,
-                              size_t nonce_len, uint64_t now, Diag *d) {
+int sensor_challenges_take(SensorChallenges *t, const char *sensor_id, uint64_t now,
+                           uint8_t ret_nonce[SENSOR_CHALLENGE_NONCE_SIZE], Diag *d) {
+        bool expired;
         unsigned i;
         Entry *e;
-        bool match, expired;
         int r;
 
         r = sensor_id_check_string(sensor_id, d);
@@ -120,13 +120,27 @@ int sensor_challenges_consume(SensorChallenges *t, const char *sensor_id, const 
                                 "sensor '%s' has no outstanding challenge (never issued, already used or replaced "
                                 "by a newer one); get a new one with GetSensorChallenge",
                                 sensor_id);
-        match = nonce && nonce_len == sizeof(e->nonce) &&
-                CRYPTO_memcmp(e->nonce, nonce, sizeof(e->nonce)) == 0;
         expired = now >= e->expires;
+        if (!expired)
+                memcpy(ret_nonce, e->nonce, sizeof(e->nonce));
         remove_at(t, i);
         if (expired)
                 return diag_set(d, -ESTALE, "the challenge of sensor '%s' has expired; get a new one",
                                 sensor_id);
+        return 0;
+}
+
+int sensor_challenges_consume(SensorChallenges *t, const char *sensor_id, const uint8_t *nonce,
+                              size_t nonce_len, uint64_t now, Diag *d) {
+        uint8_t issued[SENSOR_CHALLENGE_NONCE_SIZE];
+        bool match;
+        int r;
+
+        r = sensor_challenges_take(t, sensor_id, now, issued, d);
+        if (r < 0)
+                return r;
+        match = nonce && nonce_len == sizeof(issued) && CRYPTO_memcmp(issued, nonce, sizeof(issued)) == 0;
+        explicit_bzero(issued, sizeof(issued));
         if (!match)
                 return diag_set(d, -EKEYREJECTED,
                                 "the nonce is not the one issued to sensor '%s'; the challenge is void now, get "

@@ -46,6 +46,13 @@ int sensor_challenges_issue(SensorChallenges *t, const char *sensor_id, uint64_t
 int sensor_challenges_consume(SensorChallenges *t, const char *sensor_id, const uint8_t *nonce,
                               size_t nonce_len, uint64_t now, Diag *d);
 
+/* Takes sensor_id's challenge out of the table: 0 and its nonce in
+ * ret_nonce if it had not expired at now; -ENOENT if there is none, -ESTALE
+ * if it expired (ret_nonce untouched). For evidence, which signs the nonce
+ * rather than carrying it. The challenge is gone afterwards. */
+int sensor_challenges_take(SensorChallenges *t, const char *sensor_id, uint64_t now,
+                           uint8_t ret_nonce[SENSOR_CHALLENGE_NONCE_SIZE], Diag *d);
+
 /* Drops every challenge expired at now; returns how many are left. */
 unsigned sensor_challenges_expire(SensorChallenges *t, uint64_t now);
 
