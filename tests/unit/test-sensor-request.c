@@ -74,6 +74,16 @@ static uint8_t *evidence_for(EVP_PKEY *birth_key, const uint8_t *nonce, size_t *
         return ev;
 }
 
+/* Replaces *ev with new evidence over nonce and points req at it. */
+static void set_evidence(SensorRequest *req, uint8_t **ev, EVP_PKEY *birth_key, const uint8_t *nonce) {
+        size_t len;
+
+        free(*ev);
+        *ev = evidence_for(birth_key, nonce, &len);
+        req->evidence = *ev;
+        req->evidence_len = len;
+}
+
 static void test_no_evidence_configured(void **state) {
         const SensorChecks c = { .policy = &policy, .now = TEST_NOW };
         _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL;
@@ -123,7 +133,6 @@ static void test_evidence_flow(void **state) {
         SensorChecks c = { .policy = &policy, .manufacturer_cas = cas, .now = TEST_NOW, .now_usec = T0 };
         SensorRequest req = { .sensor_id = "temp-01", .csr = good_csr, .csr_len = (size_t) good_csr_len };
         _cleanup_free_ uint8_t *ev = NULL, *forged = NULL;
-        size_t ev_len, forged_len;
         Diag d = {};
 
         assert_int_equal(sensor_challenges_new(8, 60 * SEC, &t), 0);
@@ -136,9 +145,7 @@ static void test_evidence_flow(void **state) {
         assert_int_equal(sensor_challenges_count(t), 1);
 
         /* genuine */
-        ev = evidence_for(pki->leaf_key, nonce, &ev_len);
-        req.evidence = ev;
-        req.evidence_len = ev_len;
+        set_evidence(&req, &ev, pki->leaf_key, nonce);
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_ACCEPTED);
         assert_int_equal(sensor_challenges_count(t), 0);
         /* replayed */
@@ -148,39 +155,27 @@ static void test_evidence_flow(void **state) {
         /* a bad CSR does not use the challenge up */
         memcpy(old, nonce, sizeof(old));
         assert_int_equal(sensor_challenges_issue(t, "temp-01", T0, nonce, &d), 0);
-        free(ev);
-        ev = evidence_for(pki->leaf_key, nonce, &ev_len);
-        req.evidence = ev;
-        req.evidence_len = ev_len;
+        set_evidence(&req, &ev, pki->leaf_key, nonce);
         req.csr_len = 20;
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_CSR);
         assert_int_equal(sensor_challenges_count(t), 1);
         req.csr_len = (size_t) good_csr_len;
 
         /* forged (another key signed): refused, and the challenge is used up */
-        forged = evidence_for(pki->other_key, nonce, &forged_len);
-        req.evidence = forged;
-        req.evidence_len = forged_len;
+        set_evidence(&req, &forged, pki->other_key, nonce);
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_EVIDENCE);
         assert_diag(&d, "the evidence signature");
-        req.evidence = ev;
-        req.evidence_len = ev_len;
+        set_evidence(&req, &ev, pki->leaf_key, nonce);
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_EVIDENCE);
 
         /* evidence over an old nonce */
         assert_int_equal(sensor_challenges_issue(t, "temp-01", T0, nonce, &d), 0);
-        free(ev);
-        ev = evidence_for(pki->leaf_key, old, &ev_len);
-        req.evidence = ev;
-        req.evidence_len = ev_len;
+        set_evidence(&req, &ev, pki->leaf_key, old);
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_EVIDENCE);
 
         /* expired */
         assert_int_equal(sensor_challenges_issue(t, "temp-01", T0, nonce, &d), 0);
-        free(ev);
-        ev = evidence_for(pki->leaf_key, nonce, &ev_len);
-        req.evidence = ev;
-        req.evidence_len = ev_len;
+        set_evidence(&req, &ev, pki->leaf_key, nonce);
         c.now_usec = T0 + 60 * SEC;
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_EVIDENCE);
         assert_diag(&d, "has expired");
