@@ -27,7 +27,7 @@ step() {
 }
 
 [ -x "$SIGNER" ] || lab_fail "$SIGNER is not built"
-lab_require_tools swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_getcap openssl xxd
+lab_require_tools swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_getcap openssl
 lab_tmpdir
 T=$LAB_TMPDIR
 tpm_env_start "$T/tpm"
@@ -36,7 +36,7 @@ EST_PKI=$T/pki
 
 # message FILE PURPOSE NONCE_HEX: the documented message, byte for byte.
 message() {
-    { printf 'fleetid-challenge-v1\0%s\0' "$2"; printf '%s' "$3" | xxd -r -p; } >"$1"
+    { printf 'fleetid-challenge-v1\0%s\0' "$2"; "$LAB_PYTHON" -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$3"; } >"$1"
 }
 
 # verify_all WHAT ALG SIG PURPOSE NONCE: 0 if all three verifiers accept,
