@@ -57,6 +57,19 @@ static const char *const channel_binding_names[_CHANNEL_BINDING_MAX] = {
         [CHANNEL_BINDING_REQUIRED] = "required",
 };
 
+static const char *const sensor_extension_names[_SENSOR_EXT_MAX] = {
+        [SENSOR_EXT_KEY_USAGE] = "keyUsage",
+        [SENSOR_EXT_EXT_KEY_USAGE] = "extendedKeyUsage",
+        [SENSOR_EXT_BASIC_CONSTRAINTS] = "basicConstraints",
+        [SENSOR_EXT_SUBJECT_ALT_NAME] = "subjectAltName",
+};
+
+const char *sensor_extension_to_string(SensorExtension e) {
+        if (e < 0 || e >= _SENSOR_EXT_MAX)
+                return NULL;
+        return sensor_extension_names[e];
+}
+
 const char *channel_binding_mode_to_string(ChannelBindingMode m) {
         if (m < 0 || m >= _CHANNEL_BINDING_MAX)
                 return NULL;
@@ -296,6 +309,14 @@ enum {
         K_ACCESS_SENSOR_RATE,
         K_ACCESS_SENSOR_BURST,
         K_ACCESS_TRACKED_UIDS,
+        K_BROKER_MFG_CA,
+        K_BROKER_KEY_ALGS,
+        K_BROKER_SUBJECT_O,
+        K_BROKER_SUBJECT_OU,
+        K_BROKER_EXTENSIONS,
+        K_BROKER_MAX_SENSORS,
+        K_BROKER_MAX_CHALLENGES,
+        K_BROKER_CHALLENGE_LIFETIME,
         _K_MAX,
 };
 
@@ -359,10 +380,25 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("access", "sensor_per_minute", KIND_UINT, access_sensor_per_minute, 1, 60000),
         [K_ACCESS_SENSOR_BURST] = NUM("access", "sensor_burst", KIND_UINT, access_sensor_burst, 1, 10000),
         [K_ACCESS_TRACKED_UIDS] = NUM("access", "tracked_uids", KIND_UINT, access_tracked_uids, 16, 4096),
+[K_BROKER_MFG_CA] = STR("broker", "sensor_manufacturer_ca", broker_sensor_manufacturer_ca,
+                                PATH_MAX_BYTES, false, check_path),
+        [K_BROKER_KEY_ALGS] = ENUM_SET("broker", "sensor_key_algorithms", broker_sensor_key_algorithms,
+                                       key_algorithm_names),
+        [K_BROKER_SUBJECT_O] =
+                STR("broker", "subject_organization", broker_subject_organization, 64, false, check_text),
+        [K_BROKER_SUBJECT_OU] = STR("broker", "subject_organizational_unit",
+                                    broker_subject_organizational_unit, 64, false, check_text),
+        [K_BROKER_EXTENSIONS] =
+                ENUM_SET("broker", "allowed_extensions", broker_allowed_extensions, sensor_extension_names),
+        [K_BROKER_MAX_SENSORS] = NUM("broker", "max_sensors", KIND_UINT, broker_max_sensors, 1, 100000),
+        [K_BROKER_MAX_CHALLENGES] =
+                NUM("broker", "max_challenges", KIND_UINT, broker_max_challenges, 1, 100000),
+        [K_BROKER_CHALLENGE_LIFETIME] =
+                NUM("broker", "challenge_lifetime", KIND_UINT, broker_challenge_lifetime_sec, 10, 3600),
 };
 
 static const char *const group_names[] = { "tpm",   "birth", "operational", "est",   "paths",
-                                           "retry", "renew", "monitoring",  "access" };
+                                           "retry", "renew", "monitoring",  "access", "broker" };
 
 /* ---- defaults and ownership ---- */
 
@@ -424,6 +460,12 @@ int config_new_defaults(Config **ret) {
         c->access_sensor_per_minute = 30;
         c->access_sensor_burst = 10;
         c->access_tracked_uids = 256;
+        c->broker_sensor_key_algorithms = KEY_ALG_BIT(KEY_ALG_ECC_P256) | KEY_ALG_BIT(KEY_ALG_ECC_P384);
+        c->broker_allowed_extensions =
+                SENSOR_EXT_BIT(SENSOR_EXT_KEY_USAGE) | SENSOR_EXT_BIT(SENSOR_EXT_EXT_KEY_USAGE);
+        c->broker_max_sensors = 1000;
+        c->broker_max_challenges = 256;
+        c->broker_challenge_lifetime_sec = 300;
 
         *ret = TAKE_PTR(c);
         return 0;

@@ -44,6 +44,19 @@ typedef enum ChannelBindingMode {
 
 const char *channel_binding_mode_to_string(ChannelBindingMode m); /* "off", "auto", "required" */
 
+/* The extensions a sensor's CSR may request (broker.allowed_extensions). */
+typedef enum SensorExtension {
+        SENSOR_EXT_KEY_USAGE,         /* "keyUsage" */
+        SENSOR_EXT_EXT_KEY_USAGE,     /* "extendedKeyUsage" */
+        SENSOR_EXT_BASIC_CONSTRAINTS, /* "basicConstraints", and then only cA FALSE */
+        SENSOR_EXT_SUBJECT_ALT_NAME,  /* "subjectAltName" */
+        _SENSOR_EXT_MAX,
+} SensorExtension;
+
+const char *sensor_extension_to_string(SensorExtension e);
+
+#define SENSOR_EXT_BIT(e) (1u << (unsigned) (e))
+
 /* TCG conventions and project choices; see docs/tpm-handles.md for which is which. */
 #define FLEETID_SRK_HANDLE_DEFAULT 0x81000001u
 #define FLEETID_IDEVID_HANDLE_DEFAULT 0x81020000u
@@ -126,6 +139,15 @@ typedef struct Config {
         unsigned access_sensor_per_minute; /* sensor requests per uid: refill rate, default 30 */
         unsigned access_sensor_burst;      /* and bucket size, default 10 */
         unsigned access_tracked_uids;      /* uids tracked per rate limit, default 256 */
+        /* broker { }: the sensor broker (docs/dbus-api.md, "Sensor broker: formats") */
+        char *broker_sensor_manufacturer_ca;   /* PEM file of sensor manufacturer CAs; NULL = no evidence */
+        unsigned broker_sensor_key_algorithms; /* KEY_ALG_BIT()s a sensor CSR may use; default both ECC */
+        char *broker_subject_organization;     /* O of every sensor subject; NULL = none */
+        char *broker_subject_organizational_unit; /* OU of every sensor subject; NULL = none */
+        unsigned broker_allowed_extensions;       /* SENSOR_EXT_BIT()s; default keyUsage, extendedKeyUsage */
+        unsigned broker_max_sensors;              /* tracked sensor records, default 1000 */
+        unsigned broker_max_challenges;           /* outstanding sensor challenges, default 256 */
+        unsigned broker_challenge_lifetime_sec;   /* a sensor challenge is valid this long, default 300 */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

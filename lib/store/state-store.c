@@ -247,3 +247,68 @@ int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d
                 *ret_removed = removed;
         return r;
 }
+
+void state_store_names_free(char **names, unsigned n) {
+        if (!names)
+                return;
+        for (unsigned i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+}
+
+static int compare_names(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int state_store_list(StateStore *s, unsigned max, char ***ret, unsigned *ret_n, Diag *d) {
+        _cleanup_(closedirp) DIR *dir = NULL;
+        char **names = NULL;
+        unsigned n = 0;
+        struct dirent *de;
+        int fd, r = 0;
+
+        if (!s)
+                return diag_set(d, -EINVAL, "No state directory open");
+        fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return diag_set(d, -errno, "Could not list %s: %s", s->path, strerror(errno));
+        dir = fdopendir(fd);
+        if (!dir) {
+                r = -errno;
+                close(fd);
+                return diag_set(d, r, "Could not list %s: %s", s->path, strerror(-r));
+        }
+        names = calloc((size_t) max + 1, sizeof(char *));
+        if (!names)
+                return diag_set(d, -ENOMEM, "out of memory");
+
+        for (;;) {
+                errno = 0;
+                de = readdir(dir);
+                if (!de) {
+                        if (errno != 0)
+                                r = diag_set(d, -errno, "Could not list %s: %s", s->path, strerror(errno));
+                        break;
+                }
+                if (!state_store_name_valid(de->d_name))
+                        continue;
+                if (n == max) {
+                        r = diag_set(d, -E2BIG, "%s holds more than %u files", s->path, max);
+                        break;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = diag_set(d, -ENOMEM, "out of memory");
+                        break;
+                }
+                n++;
+        }
+        if (r < 0) {
+                state_store_names_free(names, n);
+                return r;
+        }
+        qsort(names, n, sizeof(char *), compare_names);
+        *ret = names;
+        *ret_n = n;
+        return 0;
+}

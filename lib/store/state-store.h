@@ -50,6 +50,14 @@ int state_store_remove(StateStore *s, const char *name, Diag *d);
  * *ret_removed (may be NULL) counts the files removed, also on failure. */
 int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d);
 
+/* The names of the files in the directory that state_store_name_valid()
+ * accepts (temporary files and other dot files are left out), sorted, as a
+ * malloc()ed array of *ret_n malloc()ed strings (free with
+ * state_store_names_free()). Entries of any type are listed: the reader of
+ * each refuses what is not a regular file. -E2BIG if there are more than max. */
+int state_store_list(StateStore *s, unsigned max, char ***ret, unsigned *ret_n, Diag *d);
+void state_store_names_free(char **names, unsigned n);
+
 /* The directory path as given to state_store_open(). */
 const char *state_store_path(StateStore *s);
 

@@ -20,7 +20,7 @@ LAYERS = [
     ["tpm", "store", "est", "monitor", "access"],
     ["identity"],
     ["exchange"],
-    ["enroll", "renew"],
+    ["enroll", "renew", "broker"],
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]([^">]+)[">]')

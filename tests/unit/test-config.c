@@ -146,6 +146,14 @@ static void assert_is_defaults(const Config *c) {
         assert_true(c->renew_fallback_to_birth);
         assert_null(c->metrics_file);
         assert_null(c->hook);
+        assert_null(c->broker_sensor_manufacturer_ca);
+        assert_int_equal(c->broker_sensor_key_algorithms, def->broker_sensor_key_algorithms);
+        assert_null(c->broker_subject_organization);
+        assert_null(c->broker_subject_organizational_unit);
+        assert_int_equal(c->broker_allowed_extensions, def->broker_allowed_extensions);
+        assert_int_equal(c->broker_max_sensors, def->broker_max_sensors);
+        assert_int_equal(c->broker_max_challenges, def->broker_max_challenges);
+        assert_int_equal(c->broker_challenge_lifetime_sec, def->broker_challenge_lifetime_sec);
 }
 
 static void test_minimal_file_takes_defaults(void **state) {
@@ -636,6 +644,50 @@ static void test_allowed_key_algorithms(void **state) {
                        "the default must be one of the allowed");
 }
 
+static void test_broker_keys(void **state) {
+        _cleanup_(config_freep) Config *def = NULL;
+        _cleanup_(config_freep) Config *c = load_ok(
+                URL_LINE "broker: { sensor_manufacturer_ca = \"/etc/fleetid/sensor-mfg.pem\";\n"
+                         "  sensor_key_algorithms = [ \"rsa-2048\" ];\n"
+                         "  subject_organization = \"Acme Sensors\"; subject_organizational_unit = \"hall-b\";\n"
+                         "  allowed_extensions = [ \"subjectAltName\", \"basicConstraints\" ];\n"
+                         "  max_sensors = 100000; max_challenges = 1; challenge_lifetime = 10; };\n");
+
+        assert_string_equal(c->broker_sensor_manufacturer_ca, "/etc/fleetid/sensor-mfg.pem");
+        assert_int_equal(c->broker_sensor_key_algorithms, KEY_ALG_BIT(KEY_ALG_RSA_2048));
+        assert_string_equal(c->broker_subject_organization, "Acme Sensors");
+        assert_string_equal(c->broker_subject_organizational_unit, "hall-b");
+        assert_int_equal(c->broker_allowed_extensions, SENSOR_EXT_BIT(SENSOR_EXT_SUBJECT_ALT_NAME) |
+                                                               SENSOR_EXT_BIT(SENSOR_EXT_BASIC_CONSTRAINTS));
+        assert_int_equal(c->broker_max_sensors, 100000);
+        assert_int_equal(c->broker_max_challenges, 1);
+        assert_int_equal(c->broker_challenge_lifetime_sec, 10);
+
+        assert_int_equal(config_new_defaults(&def), 0);
+        assert_null(def->broker_sensor_manufacturer_ca);
+        assert_int_equal(def->broker_sensor_key_algorithms,
+                         KEY_ALG_BIT(KEY_ALG_ECC_P256) | KEY_ALG_BIT(KEY_ALG_ECC_P384));
+        assert_int_equal(def->broker_allowed_extensions,
+                         SENSOR_EXT_BIT(SENSOR_EXT_KEY_USAGE) | SENSOR_EXT_BIT(SENSOR_EXT_EXT_KEY_USAGE));
+        assert_int_equal(def->broker_max_sensors, 1000);
+        assert_int_equal(def->broker_max_challenges, 256);
+        assert_int_equal(def->broker_challenge_lifetime_sec, 300);
+        assert_string_equal(sensor_extension_to_string(SENSOR_EXT_EXT_KEY_USAGE), "extendedKeyUsage");
+        assert_null(sensor_extension_to_string(_SENSOR_EXT_MAX));
+
+        expect_invalid(URL_LINE "broker: { sensor_manufacturer_ca = \"sensor-mfg.pem\"; };\n", 2,
+                       "broker.sensor_manufacturer_ca must be an absolute path (got 'sensor-mfg.pem')");
+        expect_invalid(URL_LINE "broker: { allowed_extensions = [ \"nameConstraints\" ]; };\n", 2,
+                       "broker.allowed_extensions must be one of keyUsage, extendedKeyUsage, basicConstraints, "
+                       "subjectAltName (got 'nameConstraints')");
+        expect_invalid(URL_LINE "broker: { challenge_lifetime = 5; };\n", 2,
+                       "broker.challenge_lifetime must be between 10 and 3600 (got 5)");
+        expect_invalid(URL_LINE "broker: { max_sensors = 0; };\n", 2,
+                       "broker.max_sensors must be between 1 and 100000 (got 0)");
+        expect_invalid(URL_LINE "broker: { sensor_id_charset = \"any\"; };\n", 2,
+                       "unknown key 'broker.sensor_id_charset'");
+}
+
 /* The installed etc/fleetid.conf: loads, and says what the defaults say. */
 static void test_shipped_file(void **state) {
         _cleanup_free_ char *path = NULL;
@@ -697,6 +749,7 @@ int main(void) {
                 cmocka_unit_test(test_nul_byte),
                 cmocka_unit_test(test_key_algorithm_strings),
                 cmocka_unit_test(test_allowed_key_algorithms),
+                cmocka_unit_test(test_broker_keys),
                 cmocka_unit_test(test_shipped_file),
         };
 

@@ -258,6 +258,44 @@ static void test_remove_temporaries(void **state) {
         close(dfd);
 }
 
+static void test_list(void **state) {
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        char **names = NULL;
+        unsigned n = 99;
+        Diag d = {};
+
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+        assert_int_equal(state_store_list(s, 10, &names, &n, &d), 0);
+        assert_int_equal(n, 0);
+        state_store_names_free(names, n);
+
+        assert_int_equal(state_store_save(s, "b", "1", 1, 0640, &d), 0);
+        assert_int_equal(state_store_save(s, "a", "2", 1, 0640, &d), 0);
+        assert_int_equal(state_store_save(s, "c", "3", 1, 0640, &d), 0);
+        {
+                int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                assert_true(dfd >= 0);
+                touch_at(dfd, ".#a.AbC123"); /* a temporary file: not listed */
+                touch_at(dfd, ".hidden");
+                close(dfd);
+        }
+        assert_int_equal(state_store_list(s, 3, &names, &n, &d), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(names[0], "a"); /* sorted */
+        assert_string_equal(names[1], "b");
+        assert_string_equal(names[2], "c");
+        state_store_names_free(names, n);
+
+        names = NULL;
+        assert_int_equal(state_store_list(s, 2, &names, &n, &d), -E2BIG);
+        assert_null(names);
+        if (!strstr(d.text, "holds more than 2 files"))
+                fail_msg("diag \"%s\"", d.text);
+        assert_int_equal(state_store_list(NULL, 2, &names, &n, &d), -EINVAL);
+}
+
 static void test_name_validation(void **state) {
         static const char *const bad[] = {
                 "", ".", "..", ".hidden", ".#status.abc123", "a/b", "/abs", "../escape", "dir/",
@@ -550,6 +588,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_save_load_remove, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_name_validation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_temporaries, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list, setup, teardown),
                 cmocka_unit_test(test_status_format_exact),
                 cmocka_unit_test(test_status_roundtrip),
                 cmocka_unit_test(test_status_parse_tolerant),
