@@ -380,7 +380,7 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("access", "sensor_per_minute", KIND_UINT, access_sensor_per_minute, 1, 60000),
         [K_ACCESS_SENSOR_BURST] = NUM("access", "sensor_burst", KIND_UINT, access_sensor_burst, 1, 10000),
         [K_ACCESS_TRACKED_UIDS] = NUM("access", "tracked_uids", KIND_UINT, access_tracked_uids, 16, 4096),
-[K_BROKER_MFG_CA] = STR("broker", "sensor_manufacturer_ca", broker_sensor_manufacturer_ca,
+        [K_BROKER_MFG_CA] = STR("broker", "sensor_manufacturer_ca", broker_sensor_manufacturer_ca,
                                 PATH_MAX_BYTES, false, check_path),
         [K_BROKER_KEY_ALGS] = ENUM_SET("broker", "sensor_key_algorithms", broker_sensor_key_algorithms,
                                        key_algorithm_names),
@@ -397,7 +397,7 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("broker", "challenge_lifetime", KIND_UINT, broker_challenge_lifetime_sec, 10, 3600),
 };
 
-static const char *const group_names[] = { "tpm",   "birth", "operational", "est",   "paths",
+static const char *const group_names[] = { "tpm",   "birth", "operational", "est",    "paths",
                                            "retry", "renew", "monitoring",  "access", "broker" };
 
 /* ---- defaults and ownership ---- */

@@ -171,7 +171,9 @@ CONF
     say "systemd-analyze verify"
     local unit exposure
     unit=$(systemctl show -P FragmentPath fleetidd.service)
-    systemd-analyze verify "$unit" "$(systemctl show -P FragmentPath fleetid-wait-enrolled.service)" >/root/verify.out 2>&1 ||
+    # --man=no: the guest, like most gateways, has no man-db to open man: links.
+    systemd-analyze verify --man=no "$unit" "$(systemctl show -P FragmentPath fleetid-wait-enrolled.service)" \
+        >/root/verify.out 2>&1 ||
         { cat /root/verify.out; fail "systemd-analyze verify failed"; }
     [ ! -s /root/verify.out ] || { cat /root/verify.out; fail "systemd-analyze verify is not clean"; }
 
