@@ -5,6 +5,7 @@
  * (enroll/key-choice.h, without a TPM).
  */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -284,11 +285,40 @@ static void test_choice_refused(void **state) {
                       "rsa-2048 is not in operational.allowed_key_algorithms");
 }
 
+static EVP_PKEY *ec_key(const char *curve) {
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+
+        assert_non_null(k);
+        return k;
+}
+
+/* A key is classified by its curve, not its size: other 256-bit curves are
+ * not P-256. */
+static void test_key_of_pkey(void **state) {
+        static const struct {
+                const char *curve;
+                KeyAlgorithm want;
+        } cases[] = {
+                { "P-256", KEY_ALG_ECC_P256 },           { "P-384", KEY_ALG_ECC_P384 },
+                { "secp256k1", _KEY_ALG_INVALID },       { "brainpoolP256r1", _KEY_ALG_INVALID },
+                { "brainpoolP384r1", _KEY_ALG_INVALID }, { "P-521", _KEY_ALG_INVALID },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                EVP_PKEY *k = ec_key(cases[i].curve);
+
+                assert_int_equal(key_algorithm_of_pkey(k), cases[i].want);
+                EVP_PKEY_free(k);
+        }
+        assert_int_equal(key_algorithm_of_pkey(NULL), _KEY_ALG_INVALID);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_forms),           cmocka_unit_test(test_hostile),
                 cmocka_unit_test(test_bounds),          cmocka_unit_test(test_mutations),
                 cmocka_unit_test(test_choice_honoured), cmocka_unit_test(test_choice_refused),
+                cmocka_unit_test(test_key_of_pkey),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
