@@ -30,6 +30,17 @@ static time_t birth_not_before(Manager *m) {
         return nb;
 }
 
+/* The stored operational certificate's notBefore, 0 if none or unreadable. */
+static time_t stored_not_before(Manager *m) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
+        time_t nb = 0, na;
+
+        if (state_certs_load(m->store, STATE_OPERATIONAL_CERT, &certs, NULL) < 0 ||
+            cert_times(sk_X509_value(certs, 0), &nb, &na) < 0)
+                return 0;
+        return nb;
+}
+
 static void clock_wait_stop(Manager *m) {
         m->clock_change_source = sd_event_source_disable_unref(m->clock_change_source);
         m->timesync_source = sd_event_source_disable_unref(m->timesync_source);
@@ -92,6 +103,9 @@ int manager_clock_ready(Manager *m, bool for_renewal) {
         int r;
 
         r = clock_check(time(NULL), FLEETID_BUILD_EPOCH, birth_not_before(m), &d);
+        if (r >= 0)
+                r = clock_check_stored(time(NULL), stored_not_before(m), m->config->est_max_clock_skew_sec,
+                                       access(TIMESYNC_DIR "/" TIMESYNC_FLAG, F_OK) == 0, &d);
         if (r >= 0) {
                 clock_wait_stop(m);
                 return 1;

@@ -29,6 +29,20 @@ int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d
         return 0;
 }
 
+int clock_check_stored(time_t now, time_t stored_not_before, time_t max_skew, bool synchronized, Diag *d) {
+        char a[32], b[32];
+
+        if (synchronized || stored_not_before <= 0 || max_skew < 0 || stored_not_before - now <= max_skew)
+                return 0;
+        format_utc(now, a, sizeof(a));
+        format_utc(stored_not_before, b, sizeof(b));
+        return diag_set(
+                d, -ERANGE,
+                "the clock says %s, more than est.max_clock_skew = %llds before the notBefore of the "
+                "operational certificate stored earlier (%s), and time synchronisation has not vouched for it",
+                a, (long long) max_skew, b);
+}
+
 time_t clock_not_before_slack(bool renewal, time_t max_skew) {
         if (max_skew < 0)
                 return 0;

@@ -18,6 +18,13 @@
 /* 0 if plausible; -ERANGE with the reason in d otherwise. birth_not_before 0 = unknown. */
 int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d);
 
+/* The operational certificate fleetid stored was valid when it was stored: a
+ * notBefore more than max_skew ahead of now says this clock went back (an RTC
+ * that lost time at boot), not that the certificate is bad, unless time
+ * synchronisation vouches for the clock. 0 if the clock may judge it; -ERANGE
+ * with the reason in d otherwise. stored_not_before 0 = none stored. */
+int clock_check_stored(time_t now, time_t stored_not_before, time_t max_skew, bool synchronized, Diag *d);
+
 /* A renewal's certificate may be dated this far after the local clock (and
  * never more than max_skew): a CA dates it at its own second of issuance, which
  * a clock a fraction of a second behind sees as the next one. */

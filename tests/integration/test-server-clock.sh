@@ -6,7 +6,9 @@
 #  - first enrollment: the certificate is refused with a clear error naming the
 #    server's Date; nothing is stored; --oneshot exits 75;
 #  - within est.max_clock_skew (a CA clock two minutes ahead) the first
-#    enrollment accepts it;
+#    enrollment accepts it; restarted with a tighter est.max_clock_skew, that
+#    stored certificate is from the clock's future: the daemon waits for the
+#    clock (waiting-clock) instead of enrolling anew;
 #  - renewal: the new certificate is refused, the working identity is kept
 #    byte for byte and its key stays in the TPM; a restarted daemon is "already
 #    enrolled" with it, and fleetidctl check says OK.
@@ -46,6 +48,28 @@ est_control '{"validity_offset": 180}'
 fleetid_enroll_once || lab_fail "a certificate valid in two minutes was refused at first enrollment"
 nb=$(date -d "$(openssl x509 -in "$OPERATIONAL" -noout -startdate | cut -d= -f2)" +%s)
 [ "$nb" -gt "$(date +%s)" ] || lab_fail "the lab did not issue a certificate from the future"
+
+step "that stored certificate beyond a tighter est.max_clock_skew: the clock went back, wait for it"
+# As after a boot whose RTC lost time: the certificate was valid when it was
+# stored, so a notBefore now beyond the skew says the clock is behind, not that
+# the certificate is bad. (No timesyncd on the machine to vouch for the clock;
+# if there is one, the check is skipped below.)
+if [ -e /run/systemd/timesync/synchronized ]; then
+    echo "timesyncd vouches for this machine's clock: the waiting-clock check does not apply here"
+else
+    n0=$(est_log_count op=simpleenroll)
+    FLEETID_CONF_NO_EST=1 fleetid_write_config \
+        "est: { url = \"$EST_URL\"; trust_anchors = \"$EST_PKI/est-ca.pem\"; timeout = 20; max_clock_skew = 60; };" \
+        "retry: { initial = 1; max = 5; };"
+    fleetid_daemon_start
+    fleetid_wait_state 30 waiting-clock || lab_fail "a stored certificate from the clock's future: not waiting-clock"
+    fleetid_expect_grep "$FLEETIDD_LOG" "not trusting the clock: .*before the notBefore of the operational certificate stored earlier" \
+        "the reason to wait for the clock"
+    sleep 2 # a wrong daemon would enroll anew at once
+    fleetid_expect_eq "$(est_log_count op=simpleenroll)" "$n0" "/simpleenroll while waiting for the clock"
+    _lab_kill "$FLEETIDD_PID" fleetidd
+    fleetid_write_config "retry: { initial = 1; max = 5; };"
+fi
 rm -f "$OPERATIONAL"
 
 step "normal enrollment"

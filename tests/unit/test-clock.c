@@ -32,6 +32,21 @@ static void test_clock_before_birth(void **state) {
 }
 
 /* A renewal replaces a valid identity: no slack, whatever est.max_clock_skew says. */
+/* A stored certificate from the clock's future: the clock went back, unless
+ * time synchronisation says otherwise. */
+static void test_clock_behind_stored(void **state) {
+        const time_t now = 1800000000;
+        Diag d = {};
+
+        assert_int_equal(clock_check_stored(now, 0, 300, false, &d), 0);               /* none stored */
+        assert_int_equal(clock_check_stored(now, now - 3600, 300, false, &d), 0);      /* valid */
+        assert_int_equal(clock_check_stored(now, now + 300, 300, false, &d), 0);       /* within the skew */
+        assert_int_equal(clock_check_stored(now, now + 301, 300, false, &d), -ERANGE); /* beyond it */
+        assert_non_null(strstr(d.text, "est.max_clock_skew = 300s"));
+        assert_int_equal(clock_check_stored(now, now + 86400, 300, true, &d), 0); /* timesyncd vouches */
+        assert_int_equal(clock_check_stored(now, now + 1, 0, false, &d), -ERANGE);
+}
+
 static void test_not_before_slack(void **state) {
         assert_int_equal(clock_not_before_slack(true, 300), CLOCK_RENEWAL_GRACE_SEC);
         assert_int_equal(clock_not_before_slack(true, 3), 3);
@@ -61,7 +76,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_clock_plausible),    cmocka_unit_test(test_clock_1970),
                 cmocka_unit_test(test_clock_before_birth), cmocka_unit_test(test_not_before_slack),
-                cmocka_unit_test(test_behind_server),
+                cmocka_unit_test(test_behind_server),      cmocka_unit_test(test_clock_behind_stored),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
