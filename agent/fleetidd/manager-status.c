@@ -109,12 +109,14 @@ void manager_write_status(Manager *m) {
          * next change. */
         if (m->store &&
             (!m->runtime || !m->persisted.known || m->persisted.last_success != rec.last_success ||
-             m->persisted.renew_due != rec.renew_due || m->persisted.valid_until != rec.valid_until)) {
+             m->persisted.renew_due != rec.renew_due || m->persisted.valid_until != rec.valid_until ||
+             m->persisted.failing != (rec.failures > 0))) {
                 save_status(m, &rec);
                 m->persisted.known = !m->write_error[0];
                 m->persisted.last_success = rec.last_success;
                 m->persisted.renew_due = rec.renew_due;
                 m->persisted.valid_until = rec.valid_until;
+                m->persisted.failing = rec.failures > 0;
         }
         if (m->runtime) {
                 rec.write_error = m->write_error[0] ? m->write_error : NULL;

@@ -272,6 +272,7 @@ int manager_start(Manager *m) {
                 m->persisted.last_success = previous.last_success;
                 m->persisted.renew_due = previous.renew_due;
                 m->persisted.valid_until = previous.valid_until;
+                m->persisted.failing = previous.failures > 0;
                 status_record_done(&previous);
         }
 

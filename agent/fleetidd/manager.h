@@ -53,10 +53,13 @@ typedef struct Manager {
         /* What the status file in the state directory last got of the facts
          * that must survive a reboot; with a runtime directory that file is
          * written only when one of them changes (flash is not written at
-         * every state change). */
+         * every state change or retry): the last success, the renewal due
+         * time, the certificate in force, and whether attempts are failing
+         * (the first failure and the recovery are written, not each retry). */
         struct {
                 bool known;
                 uint64_t last_success, renew_due, valid_until;
+                bool failing; /* failures > 0: the last report was a failure */
         } persisted;
         char write_error[DIAG_MAX]; /* why the last status write to the state directory failed, "" if it did not */
 

@@ -10,8 +10,9 @@
 #    file (in the runtime directory) alone (and removes no temporary files),
 #    so `fleetidctl renew` still reaches the daemon afterwards;
 #  - the state directory's status file is not rewritten at every state
-#    change: retries against a refusing EST server change only the runtime
-#    copy; a renewal (new due time, last success) rewrites it once.
+#    change: against a refusing EST server the first failure is written
+#    there, the retries after it change only the runtime copy; the renewal
+#    that then succeeds (new due time, last success) rewrites it once.
 set -euo pipefail
 source "$(dirname "$0")/../lib/fleetid.sh"
 
@@ -56,19 +57,23 @@ out=$(timeout 150 "$FLEETIDCTL" --config "$FLEETID_CONF" renew 2>&1) || rc=$?
 kill -0 "$FLEETIDD_PID" || lab_fail "the daemon is gone"
 [ ! -e "$FLEETID_STATE/fleetidd.pid" ] || lab_fail "a PID file in the state directory, with a runtime directory"
 
-# Flash is not written at every state change: a refused renewal retried
-# three times goes to the runtime copy only.
+# Flash is not written at every state change: of four refused renewals only
+# the first (attempts start failing) reaches the state directory.
 inode() { stat -c %i "$1"; }
-persisted=$(inode "$FLEETID_STATE/status")
-runtime_before=$(inode "$FLEETID_RUNTIME/status")
-est_control '{"faults": [{"match": "simplereenroll", "status": 503, "body": "busy (lab)", "retry_after": "1", "count": 3}]}'
+est_control '{"faults": [{"match": "simplereenroll", "status": 503, "body": "busy (lab)", "retry_after": "1", "count": 4}]}'
 "$FLEETIDCTL" --config "$FLEETID_CONF" renew >/dev/null 2>&1 || true
 failures_at_least() { [ "$(fleetid_status_get failures)" -ge "$1" ] 2>/dev/null; }
-lab_wait_until 60 "three refused renewals in the runtime status" failures_at_least 3 ||
+lab_wait_until 60 "a refused renewal in the runtime status" failures_at_least 1 ||
+    lab_fail "the refused renewal did not show in the runtime status"
+lab_wait_until 10 "the first failure in the state directory's status file" \
+    grep -q '^failures=[1-9]' "$FLEETID_STATE/status" || lab_fail "the first failure was not persisted"
+persisted=$(inode "$FLEETID_STATE/status")
+runtime_before=$(inode "$FLEETID_RUNTIME/status")
+lab_wait_until 60 "four refused renewals in the runtime status" failures_at_least 4 ||
     lab_fail "the refused renewals did not show in the runtime status"
 [ "$(inode "$FLEETID_RUNTIME/status")" != "$runtime_before" ] || lab_fail "the runtime status was not rewritten"
 fleetid_expect_eq "$(inode "$FLEETID_STATE/status")" "$persisted" \
-    "the state directory's status file (inode) during three refused renewals"
+    "the state directory's status file (inode) during the retries after the first failure"
 # The renewal that then succeeds changes the due time: written once.
 fleetid_wait_state 60 enrolled || lab_fail "not enrolled after the refusals"
 lab_wait_until 30 "the state directory's status file rewritten after the renewal" \
