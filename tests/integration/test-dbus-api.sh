@@ -75,6 +75,8 @@ mount --bind "$USERS/group" /etc/group
 
 # shellcheck source=tests/lib/fleetid.sh
 . "$SRCDIR/tests/lib/fleetid.sh"
+# shellcheck source=tests/lib/system-bus.sh
+. "$SRCDIR/tests/lib/system-bus.sh"
 
 step() { echo "== $*"; }
 run_as() { # USER CMD...: CMD as USER, with USER's groups and no capabilities
@@ -112,32 +114,7 @@ cat >"$BUSDIR/system.d/zz-test-root-owner.conf" <<'EOF'
 </busconfig>
 EOF
 ADDR=unix:path=$BUSDIR/bus.sock
-cat >"$BUSDIR/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>$ADDR</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <includedir>$BUSDIR/system.d</includedir>
-</busconfig>
-CONF
+system_bus_config "$ADDR" "$BUSDIR/system.d" >"$BUSDIR/bus.conf"
 dbus-daemon --config-file="$BUSDIR/bus.conf" --nofork --nopidfile --nosyslog 2>"$BUSDIR/bus.log" &
 BUS_PID=$!
 lab_on_exit "_lab_kill $BUS_PID dbus-daemon"
