@@ -157,8 +157,7 @@ static int method_get_trust_bundle(sd_bus_message *msg, void *userdata, sd_bus_e
         return reply_certs(userdata, msg, STATE_TRUST_ANCHORS, "EST CA set", error);
 }
 
-#define PROP(name, sig, get) \
-        SD_BUS_PROPERTY(name, sig, get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION)
+#define PROP(name, sig, get) SD_BUS_PROPERTY(name, sig, get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION)
 
 static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_VTABLE_START(0),
@@ -288,14 +287,15 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         uid_t uid;
         int r;
 
-        if (!sd_bus_message_is_method_call(msg, NULL, NULL) || !streq_ptr(sd_bus_message_get_path(msg), BUS_PATH))
+        if (!sd_bus_message_is_method_call(msg, NULL, NULL) ||
+            !streq_ptr(sd_bus_message_get_path(msg), BUS_PATH))
                 return 0;
         member = sd_bus_message_get_member(msg);
         r = call_row(msg, &row);
         if (r == -EPERM)
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                                  "a call to %s must name its interface (member %s)", BUS_PATH,
-                                                  strempty(member));
+                                                  "a call to %s must name its interface (member %s)",
+                                                  BUS_PATH, strempty(member));
         if (!row)
                 return 0;
         r = caller_creds(msg, &uid, &gids, &n_gids);
@@ -308,8 +308,8 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         if (access_check(m->access, uid, gids, n_gids, row->role))
                 return 0; /* on to the vtable */
         log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
-                   "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it", row->member,
-                   (unsigned) uid, access_role_to_string(row->role),
+                   "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
+                   row->member, (unsigned) uid, access_role_to_string(row->role),
                    m->access && m->access->path ? m->access->path : "the (absent) access policy");
         return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                           "%s needs the role '%s', which uid %u does not hold (see %s)",
@@ -414,8 +414,9 @@ int manager_bus_start(Manager *m) {
         if (r >= 0)
                 r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
-                log_warning_errno(r, "D-Bus: cannot set up %s: %m; the D-Bus API is off, the identity work goes on",
-                                  BUS_NAME);
+                log_warning_errno(
+                        r, "D-Bus: cannot set up %s: %m; the D-Bus API is off, the identity work goes on",
+                        BUS_NAME);
                 bus_drop(m);
         }
         return 0;
@@ -431,8 +432,8 @@ void manager_bus_stop(Manager *m) {
 
 void manager_bus_changed(Manager *m) {
         static const char *const names[] = {
-                "State", "Enrolled", "Subject", "Serial", "NotBefore", "NotAfter",
-                "RenewDue", "LastSuccess", "LastError", "Severity",
+                "State",    "Enrolled", "Subject",     "Serial",    "NotBefore",
+                "NotAfter", "RenewDue", "LastSuccess", "LastError", "Severity",
         };
         uint64_t now = (uint64_t) time(NULL);
         BusSnapshot s = {
