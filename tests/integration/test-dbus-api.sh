@@ -19,6 +19,8 @@
 #   - bad input: extra arguments (InvalidArgs), an unknown member
 #     (UnknownMethod), for root and the user with no grant;
 #   - PropertiesChanged (State) arrives on a renewal (SIGUSR1);
+#   - a policy file that group or others may write is rejected as a whole:
+#     the reader is refused, root is still admin;
 #   - the live introspection of the interface equals dbus/org.fleetid.Agent1.xml;
 #   - without a bus, fleetidd logs it and enrolls all the same.
 # The test users exist only in a private mount namespace (as in
@@ -285,7 +287,26 @@ _signalled() { grep -q '"State"' "$LAB_TMPDIR/monitor.out"; }
 lab_wait_until 30 "a PropertiesChanged naming State" _signalled
 grep -q "PropertiesChanged" "$LAB_TMPDIR/monitor.out" || lab_fail "no PropertiesChanged: $(cat "$LAB_TMPDIR/monitor.out")"
 _lab_kill "$MON_PID" busctl
-echo "   PropertiesChanged (invalidated State) seen"
+grep -q '"Serial"' "$LAB_TMPDIR/monitor.out" || lab_fail "no PropertiesChanged naming Serial: $(cat "$LAB_TMPDIR/monitor.out")"
+fleetid_wait_state 60 enrolled
+new_serial=$(openssl x509 -in "$PEM" -noout -serial | sed 's/^serial=//')
+[ "$new_serial" != "$serial" ] || lab_fail "the renewal kept the serial $serial"
+prop root Serial | grep -qiE "^s \"(0x)?0*${new_serial#0}\"$" || lab_fail "Serial $(prop root Serial) after the renewal, certificate $new_serial"
+echo "   PropertiesChanged (invalidated State, Serial) seen; Serial now $new_serial"
+
+step "a policy file others may write is rejected as a whole: no grants, root still admin"
+_lab_kill "$FLEETIDD_PID" fleetidd
+chmod 0666 "$LAB_TMPDIR/access.conf"
+fleetid_daemon_start
+lab_wait_until 30 "fleetidd to own $NAME again" _serving
+fleetid_expect_grep "$FLEETIDD_LOG" "D-Bus: access policy rejected: .*access.conf.*; no grants until it is fixed" \
+    "the rejected policy logged"
+expect_denied fleetid-test-reader "GetCertificateChain under a rejected policy" call "$NAME" "$OBJ" "$NAME" GetCertificateChain
+pem_der_hex "$PEM" >"$LAB_TMPDIR/chain.want2" # renewed above
+aay_hex root GetCertificateChain >"$LAB_TMPDIR/chain.root2"
+cmp -s "$LAB_TMPDIR/chain.want2" "$LAB_TMPDIR/chain.root2" || lab_fail "root: GetCertificateChain differs under a rejected policy"
+aay_hex fleetid-test-reader GetTrustBundle >/dev/null
+echo "   root reads the chain, fleetid-test-reader only the trust bundle"
 
 step "without a bus, fleetidd enrolls all the same"
 _lab_kill "$FLEETIDD_PID" fleetidd
