@@ -225,6 +225,7 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
                         if (r >= 0)
                                 r = sd_bus_message_read_array(reply, 'u', &p, &size);
                         if (r >= 0 && size / sizeof(uint32_t) <= BUS_CALLER_GIDS_MAX && size > 0) {
+                                free(gids); /* a second UnixGroupIDs: the last counts */
                                 gids = malloc(size);
                                 if (!gids)
                                         return -ENOMEM;

@@ -22,7 +22,8 @@
 #   - a policy file that group or others may write is rejected as a whole:
 #     the reader is refused, root is still admin;
 #   - the live introspection of the interface equals dbus/org.fleetid.Agent1.xml;
-#   - without a bus, fleetidd logs it and enrolls all the same.
+#   - when the bus goes away, fleetidd logs it and runs on; without a bus at
+#     start, it logs it and enrolls all the same.
 # The test users exist only in a private mount namespace (as in
 # test-bus-policy.sh). Needs root; skipped (77) otherwise.
 # Exit status: 0 pass, 1 fail, 77 skipped.
@@ -307,6 +308,14 @@ aay_hex root GetCertificateChain >"$LAB_TMPDIR/chain.root2"
 cmp -s "$LAB_TMPDIR/chain.want2" "$LAB_TMPDIR/chain.root2" || lab_fail "root: GetCertificateChain differs under a rejected policy"
 aay_hex fleetid-test-reader GetTrustBundle >/dev/null
 echo "   root reads the chain, fleetid-test-reader only the trust bundle"
+
+step "the bus goes away: fleetidd logs it and keeps its identity"
+_lab_kill "$BUS_PID" dbus-daemon
+_lost() { grep -q "D-Bus: the bus connection was lost; the D-Bus API is off" "$FLEETIDD_LOG"; }
+lab_wait_until 30 "fleetidd to notice the lost bus" _lost
+_lab_alive "$FLEETIDD_PID" || lab_fail "fleetidd exited when the bus went away: $(tail -n 3 "$FLEETIDD_LOG")"
+fleetid_expect_eq "$(fleetid_status_get state)" enrolled "the state after the bus went away"
+echo "   fleetidd runs on, enrolled"
 
 step "without a bus, fleetidd enrolls all the same"
 _lab_kill "$FLEETIDD_PID" fleetidd
