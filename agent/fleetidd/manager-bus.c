@@ -254,8 +254,9 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
 
 /* The access table's row for a method call to our object, NULL if the
  * filter has nothing to decide (sd-bus answers: Introspect, Peer, unknown
- * members). -EPERM for a call that names no interface: sd-bus would find
- * the member in any interface, past the check. */
+ * members). -EPERM for a call that names no interface (the D-Bus
+ * specification allows it): libsystemd 252 dispatches such a call to no
+ * vtable (UnknownObject), but that the check holds must not depend on it. */
 static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         const char *interface = sd_bus_message_get_interface(msg);
         const char *member = sd_bus_message_get_member(msg);

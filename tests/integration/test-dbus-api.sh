@@ -17,7 +17,8 @@
 #     for the chain and the properties, and a log line with its uid, but
 #     GetTrustBundle;
 #   - bad input: extra arguments (InvalidArgs), an unknown member
-#     (UnknownMethod), for root and the user with no grant;
+#     (UnknownMethod), for root and the user with no grant; a call that names
+#     no interface (tests/lib/dbus-call-no-interface.py) is AccessDenied;
 #   - PropertiesChanged (State) arrives on a renewal (SIGUSR1);
 #   - a policy file that group or others may write is rejected as a whole:
 #     the reader is refused, root is still admin;
@@ -187,8 +188,9 @@ fleetid_expect_eq "$(prop root NotBefore)" "t ${not_before}000000" "NotBefore"
 subject=$(prop root Subject)
 grep -q "CN=" <<<"$subject" || lab_fail "Subject without a CN: $subject"
 renew_due=$(prop root RenewDue | sed 's/^t //')
-[ "$renew_due" -gt "${not_before}000000" ] && [ "$renew_due" -lt "${not_after}000000" ] ||
+if [ "$renew_due" -le "${not_before}000000" ] || [ "$renew_due" -ge "${not_after}000000" ]; then
     lab_fail "RenewDue $renew_due not within the certificate's validity"
+fi
 last_success=$(prop root LastSuccess | sed 's/^t //')
 [ "$last_success" -gt 0 ] || lab_fail "LastSuccess is 0 after an enrollment"
 fleetid_expect_eq "$(prop root LastError)" 's ""' "LastError"
@@ -250,6 +252,12 @@ for user in root fleetid-test-nogrant; do
     bus "$user" get-property "$NAME" "$OBJ" "$NAME" NoSuchProperty && lab_fail "$user: unknown property accepted"
     echo "   $user: extra argument, unknown member and property refused"
 done
+out=$(run_as fleetid-test-nogrant "$LAB_PYTHON" "$SRCDIR/tests/lib/dbus-call-no-interface.py" "$BUSDIR/bus.sock" \
+    "$NAME" "$OBJ" GetCertificateChain) || lab_fail "the call without an interface got no answer: $out"
+fleetid_expect_eq "$out" \
+    "error org.freedesktop.DBus.Error.AccessDenied: a call to $OBJ must name its interface (member GetCertificateChain)" \
+    "a call without an interface"
+echo "   a call without an interface: refused"
 bus root call "$NAME" "$OBJ" "$NAME" GetCertificateChain s extra && lab_fail "extra argument accepted"
 grep -q "InvalidArgs\|Invalid argument" "$OUT" || lab_fail "GetCertificateChain with an argument: $(cat "$OUT")"
 
