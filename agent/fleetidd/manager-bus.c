@@ -261,6 +261,7 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         const char *interface = sd_bus_message_get_interface(msg);
         const char *member = sd_bus_message_get_member(msg);
         const char *target = NULL;
+        int r;
 
         *ret = NULL;
         if (!interface)
@@ -273,7 +274,9 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
             (strcmp(member, "Get") != 0 && strcmp(member, "GetAll") != 0))
                 return 0;
         /* Get(s interface, s name), GetAll(s interface): whose properties. */
-        if (sd_bus_message_read(msg, "s", &target) < 0 || sd_bus_message_rewind(msg, true) < 0)
+        r = sd_bus_message_read(msg, "s", &target);
+        /* sd-bus reads the arguments again from the start. */
+        if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
                 return 0; /* sd-bus refuses the bad arguments itself */
         if (streq_ptr(target, BUS_INTERFACE))
                 *ret = access_method_find(BUS_INTERFACE, ACCESS_MEMBER_PROPERTIES, NULL);

@@ -250,6 +250,8 @@ for user in root fleetid-test-nogrant; do
     bus "$user" call "$NAME" "$OBJ" "$NAME" NoSuchMember && lab_fail "$user: unknown member accepted"
     grep -q "UnknownMethod\|Unknown method" "$OUT" || lab_fail "$user: unknown member: $(cat "$OUT")"
     bus "$user" get-property "$NAME" "$OBJ" "$NAME" NoSuchProperty && lab_fail "$user: unknown property accepted"
+    bus "$user" call "$NAME" "$OBJ" org.freedesktop.DBus.Properties Get u 7 && lab_fail "$user: Properties.Get(u) accepted"
+    grep -q "Expected interface and member parameters" "$OUT" || lab_fail "$user: Properties.Get(u): $(cat "$OUT")"
     echo "   $user: extra argument, unknown member and property refused"
 done
 out=$(run_as fleetid-test-nogrant "$LAB_PYTHON" "$SRCDIR/tests/lib/dbus-call-no-interface.py" "$BUSDIR/bus.sock" \
