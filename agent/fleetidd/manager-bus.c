@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "access/access-methods.h"
+#include "access/ratelimit.h"
 #include "common/log.h"
 #include "common/message-ids.h"
 #include "fleetidd/manager.h"
@@ -36,6 +37,9 @@
 #define BUS_ERROR_NO_CERTIFICATE "org.fleetid.Agent1.Error.NoCertificate"
 /* Groups of a caller taken into account, at most (NGROUPS_MAX is 65536). */
 #define BUS_CALLER_GIDS_MAX 65536u
+/* Refusals logged per uid (deny_log_allowed()). */
+#define BUS_DENY_LOG_PER_MINUTE 6u
+#define BUS_DENY_LOG_BURST 10u
 /* fleetidd's own calls on the bus (the bus driver's answers), at most. */
 #define BUS_DRIVER_TIMEOUT_USEC (5ULL * 1000000ULL)
 
@@ -283,6 +287,27 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         return 0;
 }
 
+/* Whether to log this refusal: at most BUS_DENY_LOG_BURST at once and
+ * BUS_DENY_LOG_PER_MINUTE a minute per uid, so that a caller cannot flood the
+ * journal (whose per-service rate limit would then drop fleetidd's other
+ * messages). Past that the caller is still refused, silently; the next
+ * refusal logged says how many were not. */
+static bool deny_log_allowed(Manager *m, uid_t uid) {
+        uint64_t now = 0;
+
+        if (!m->bus_deny_log || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                return true;
+        if (ratelimit_take(m->bus_deny_log, uid, now, NULL)) {
+                if (m->bus_deny_unlogged > 0)
+                        log_notice("D-Bus: %u refusal(s) not logged (at most %u a minute per uid)",
+                                   m->bus_deny_unlogged, BUS_DENY_LOG_PER_MINUTE);
+                m->bus_deny_unlogged = 0;
+                return true;
+        }
+        m->bus_deny_unlogged++;
+        return false;
+}
+
 static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         Manager *m = userdata;
         const AccessMethod *row = NULL;
@@ -312,10 +337,11 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         }
         if (access_check(m->access, uid, gids, n_gids, row->role))
                 return 0; /* on to the vtable */
-        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
-                   "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
-                   row->member, (unsigned) uid, access_role_to_string(row->role),
-                   m->access && m->access->path ? m->access->path : "the (absent) access policy");
+        if (deny_log_allowed(m, uid))
+                log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                           "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
+                           row->member, (unsigned) uid, access_role_to_string(row->role),
+                           m->access && m->access->path ? m->access->path : "the (absent) access policy");
         return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                           "%s needs the role '%s', which uid %u does not hold (see %s)",
                                           row->member, access_role_to_string(row->role), (unsigned) uid,
@@ -397,6 +423,10 @@ int manager_bus_start(Manager *m) {
         if (r < 0)
                 return r;
         load_access(m);
+        r = ratelimit_new(&m->bus_deny_log, BUS_DENY_LOG_PER_MINUTE, BUS_DENY_LOG_BURST,
+                          RATELIMIT_UIDS_MIN * 16);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the refusal log's rate limit: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
@@ -430,6 +460,7 @@ int manager_bus_start(Manager *m) {
 void manager_bus_stop(Manager *m) {
         bus_drop(m);
         m->access = access_policy_free(m->access);
+        m->bus_deny_log = ratelimit_free(m->bus_deny_log);
         free(m->bus_seen.subject);
         free(m->bus_seen.serial);
         m->bus_seen = (BusSnapshot) {};

@@ -121,7 +121,9 @@ typedef struct Manager {
         /* org.fleetid.Agent1 (manager-bus.c); bus NULL when the API is off */
         sd_bus *bus;
         sd_bus_slot *bus_slot;
-        AccessPolicy *access; /* access.file; NULL = no grants */
+        AccessPolicy *access;           /* access.file; NULL = no grants */
+        struct RateLimit *bus_deny_log; /* refusals logged per uid */
+        unsigned bus_deny_unlogged;     /* refusals not logged since the last one logged */
         BusSnapshot bus_seen;
 } Manager;
 

@@ -16,6 +16,7 @@
 #   - a user with no grant gets AccessDenied (naming the member and the role)
 #     for the chain and the properties, and a log line with its uid, but
 #     GetTrustBundle;
+#   - a flood of refused calls logs at most the rate limit's share;
 #   - bad input: extra arguments (InvalidArgs), an unknown member
 #     (UnknownMethod), for root and the user with no grant; a call that names
 #     no interface (tests/lib/dbus-call-no-interface.py) is AccessDenied;
@@ -129,6 +130,7 @@ NAME=org.fleetid.Agent1
 OBJ=/org/fleetid/Agent1
 
 fleetid_daemon_start
+DAEMON_STARTED=$SECONDS
 fleetid_wait_state 90 enrolled
 _serving() { grep -q "D-Bus: serving $NAME" "$FLEETIDD_LOG"; }
 lab_wait_until 30 "fleetidd to own $NAME" _serving
@@ -242,6 +244,17 @@ fleetid_expect_grep "$FLEETIDD_LOG" "refused GetCertificateChain to uid $NOGRANT
 aay_hex fleetid-test-nogrant GetTrustBundle >"$LAB_TMPDIR/trust.nogrant"
 cmp -s "$LAB_TMPDIR/trust.want" "$LAB_TMPDIR/trust.nogrant" || lab_fail "GetTrustBundle for the user with no grant differs"
 echo "   fleetid-test-nogrant gets the trust bundle"
+
+step "a flood of refused calls does not flood the log"
+for _ in $(seq 40); do
+    bus fleetid-test-nogrant call "$NAME" "$OBJ" "$NAME" GetCertificateChain && lab_fail "GetCertificateChain allowed in the flood"
+done
+# At most 10 at once and 6 a minute per uid (manager-bus.c): the bound from
+# the time the daemon has run, whatever the machine's speed.
+logged=$(grep -c "refused .* to uid $NOGRANT_UID:" "$FLEETIDD_LOG" || true)
+bound=$((10 + (SECONDS - DAEMON_STARTED) / 10 + 1))
+[ "$logged" -le "$bound" ] || lab_fail "$logged refusals of uid $NOGRANT_UID logged, more than the rate limit's $bound"
+echo "   $logged refusal(s) of uid $NOGRANT_UID logged after 40 more calls (at most $bound)"
 
 step "bad input"
 for user in root fleetid-test-nogrant; do
