@@ -37,3 +37,5 @@
 #define FLEETID_MESSAGE_CA_ROOT_REFUSED "f6e3b7db8f0a4db2a724f7777427e589"
 /* The periodic /cacerts refresh failed; retried at the next period. */
 #define FLEETID_MESSAGE_CA_REFRESH_FAILED "18623f9ad67d4d15ba1475cee50c1d26"
+/* A D-Bus caller was refused a member of org.fleetid.Agent1 (access.conf). */
+#define FLEETID_MESSAGE_BUS_ACCESS_DENIED "0213cc7245c24a6184ebff04594a2ba2"

@@ -9,6 +9,9 @@
  *
  * SIGUSR1 asks for a renewal now.
  *
+ * Serves org.fleetid.Agent1 on the system bus (docs/dbus-api.md), except with
+ * --oneshot; without a bus it does its identity work all the same.
+ *
  * Exit codes: 0 ok, 1 failure, 2 usage, 75 (--oneshot) enrollment failed and
  * would be retried, 78 configuration error (the unit does not restart on it).
  */
@@ -124,6 +127,8 @@ int main(int argc, char **argv) {
                 return 1;
         r = manager_watchdog_start(m);
         if (r < 0)
+                return 1;
+        if (!oneshot && manager_bus_start(m) < 0)
                 return 1;
         manager_notify_ready(m);
 

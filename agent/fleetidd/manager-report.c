@@ -54,6 +54,7 @@ static void write_metrics(const Manager *m, time_t now, Severity sev) {
 
 static int on_severity(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_report(userdata);
+        manager_bus_changed(userdata); /* Severity */
         return 0;
 }
 

@@ -44,7 +44,7 @@ static void save_status(Manager *m, const StatusRecord *rec) {
  * none: after an enrollment or renewal, and while a renewal is attempted,
  * retried or waits for the clock; not while it enrolls (there is no identity
  * yet, or the one stored is unusable) nor when it failed. */
-static uint64_t identity_valid_until(const Manager *m, time_t now) {
+uint64_t manager_identity_valid_until(const Manager *m, time_t now) {
         bool in_force;
 
         switch (m->state) {
@@ -96,7 +96,7 @@ void manager_write_status(Manager *m) {
                 .cacerts_next = m->cacerts_timer ? m->cacerts_next : 0,
                 .failures = m->failures,
                 .est_url = m->config->est_url,
-                .valid_until = identity_valid_until(m, time(NULL)),
+                .valid_until = manager_identity_valid_until(m, time(NULL)),
         };
         Diag d = {};
         int r;
@@ -127,6 +127,7 @@ void manager_write_status(Manager *m) {
         }
         notify_status(m, NULL);
         manager_report(m);
+        manager_bus_changed(m);
 }
 
 void manager_set_state(Manager *m, DaemonState state, const char *error) {

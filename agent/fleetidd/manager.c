@@ -38,6 +38,7 @@ Manager *manager_free(Manager *m) {
         /* A worker still running is killed and reaped before anything it reads goes. */
         m->worker = worker_free(m->worker);
         manager_ping_stop(m);
+        manager_bus_stop(m);
         if (!m->oneshot && (m->runtime ?: m->store))
                 (void) state_store_remove(m->runtime ?: m->store, STATE_DAEMON_PID, NULL);
         sd_event_source_disable_unref(m->retry_timer);

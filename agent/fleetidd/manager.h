@@ -10,6 +10,7 @@
  * manager-report.c  escalation: severity, metrics file, event hook
  * manager-cacerts.c the periodic /cacerts refresh: CA rollover (RFC 7030 4.1.3)
  * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
+ * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
  * Everything that changes this state runs in the daemon, on the loop. The
@@ -21,7 +22,10 @@
 
 #include <openssl/evp.h>
 #include <stdbool.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
+
+#include "access/access-policy.h"
 
 #include "common/hook.h"
 #include "config/config.h"
@@ -37,6 +41,18 @@
 #include "fleetidd/worker.h"
 
 typedef struct Manager Manager;
+
+/* The properties of org.fleetid.Agent1 as PropertiesChanged last announced them. */
+typedef struct BusSnapshot {
+        bool known;
+        DaemonState state;
+        bool enrolled;
+        char *subject, *serial;
+        int64_t not_before, not_after, renew_due;
+        uint64_t last_success;
+        char last_error[DIAG_MAX];
+        Severity severity;
+} BusSnapshot;
 /* Acts on the result of an operation's worker, on the loop. */
 typedef void (*ManagerDoneFn)(Manager *m, WorkerResult *r);
 
@@ -104,6 +120,14 @@ typedef struct Manager {
         bool stopping;             /* SIGTERM/SIGINT: exit once the worker is reaped */
         sd_event_source *ping;     /* the liveness probe socket, NULL if none */
         char *ping_path;
+
+        /* org.fleetid.Agent1 (manager-bus.c); bus NULL when the API is off */
+        sd_bus *bus;
+        sd_bus_slot *bus_slot;
+        AccessPolicy *access;           /* access.file; NULL = no grants */
+        struct RateLimit *bus_deny_log; /* refusals logged per uid */
+        unsigned bus_deny_unlogged;     /* refusals not logged since the last one logged */
+        BusSnapshot bus_seen;
 } Manager;
 
 #define EXIT_TEMPFAIL 75
@@ -142,6 +166,16 @@ void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerR
 int manager_ping_start(Manager *m);
 void manager_ping_stop(Manager *m);
 
+/* manager-bus.c: connects to the system bus and serves org.fleetid.Agent1
+ * (never with --oneshot). A bus that cannot be reached or a name that cannot
+ * be owned is logged and leaves the API off: the identity work goes on.
+ * Returns < 0 only for a programming error (a method without access row). */
+int manager_bus_start(Manager *m);
+void manager_bus_stop(Manager *m);
+/* Emits PropertiesChanged (names only: readers re-read, through the access
+ * check) for the properties that changed since the last call. */
+void manager_bus_changed(Manager *m);
+
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
 /* Logs a Retry-After that was ignored (unparsable) or cut to `cap` seconds,
@@ -179,6 +213,8 @@ int manager_cacerts_fetched(Manager *m);
  * carries a failure to write the state directory) and the systemd STATUS=
  * from the current state; manager_set_state() changes the state first. */
 void manager_write_status(Manager *m);
+/* The notAfter of the operational certificate in force (unix seconds), 0 if none. */
+uint64_t manager_identity_valid_until(const Manager *m, time_t now);
 /* Logs root adoptions, retirements and refusals, and a changed EST CA set
  * (message IDs; the ca-changed hook event with the fingerprints). */
 /* Says which key and hash the CSR got: a warning naming what /csrattrs asked

@@ -25,6 +25,8 @@ set -euo pipefail
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${FLEETID_BUILD_DIR:-$SRCDIR/build}
 ECHO=$BUILD/tests/integration/bus-echo
+# shellcheck source=tests/lib/system-bus.sh
+. "$SRCDIR/tests/lib/system-bus.sh"
 POLICY=$SRCDIR/dbus/org.fleetid.Agent1.conf
 NAME=org.fleetid.Agent1
 
@@ -107,33 +109,7 @@ start_bus() {
     local dir=$1 _
     ADDR=unix:path=$TMP/bus.sock
     rm -f "$TMP/bus.sock"
-    cat >"$TMP/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>$ADDR</listen>
-  <!-- the default policy of dbus's system.conf -->
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
-  </policy>
-  <includedir>$dir</includedir>
-</busconfig>
-CONF
+    system_bus_config "$ADDR" "$dir" >"$TMP/bus.conf"
     dbus-daemon --config-file="$TMP/bus.conf" --nofork --nopidfile --nosyslog 2>"$TMP/bus.log" &
     BUS_PID=$!
     for _ in $(seq 100); do

@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager-bus.c: org.fleetid.Agent1 on the system bus: the connection, the
+ * name, the object /org/fleetid/Agent1, and the access check every call to it
+ * passes first (docs/dbus-api.md).
+ *
+ * The bus is optional for the identity work: when it cannot be reached or the
+ * name cannot be owned, fleetidd logs it and goes on enrolling and renewing,
+ * without the API, until it is restarted. The address is the system bus's
+ * (DBUS_SYSTEM_BUS_ADDRESS when set, as sd_bus_open_system() honours).
+ *
+ * Access control sits in one sd-bus filter, which sees every method call
+ * before the object dispatch does: a call to a member of the access table
+ * (lib/access/access-methods.h), or a property read of the interface, runs
+ * only if the caller holds the member's role. Members outside the table
+ * pass the filter and get sd-bus's own answer (UnknownMethod, Introspect,
+ * Peer); manager_bus_start() refuses to serve a method the table lacks.
+ */
+#include <errno.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+
+#include "access/access-methods.h"
+#include "access/ratelimit.h"
+#include "common/log.h"
+#include "common/message-ids.h"
+#include "fleetidd/manager.h"
+#include "store/state-certs.h"
+
+#define BUS_NAME "org.fleetid.Agent1"
+#define BUS_PATH "/org/fleetid/Agent1"
+#define BUS_INTERFACE "org.fleetid.Agent1"
+#define BUS_ERROR_NO_CERTIFICATE "org.fleetid.Agent1.Error.NoCertificate"
+/* Groups of a caller taken into account, at most (NGROUPS_MAX is 65536). */
+#define BUS_CALLER_GIDS_MAX 65536u
+/* Refusals logged per uid (deny_log_allowed()). */
+#define BUS_DENY_LOG_PER_MINUTE 6u
+#define BUS_DENY_LOG_BURST 10u
+/* fleetidd's own calls on the bus (the bus driver's answers), at most. */
+#define BUS_DRIVER_TIMEOUT_USEC (5ULL * 1000000ULL)
+
+static uint64_t sec_to_usec(int64_t sec) {
+        return sec > 0 ? (uint64_t) sec * 1000000ULL : 0;
+}
+
+/* ---- properties ---- */
+
+static int prop_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", strempty(daemon_state_to_string(m->state)));
+}
+
+static int prop_enrolled(sd_bus *bus, const char *path, const char *interface, const char *property,
+                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "b", manager_identity_valid_until(userdata, time(NULL)) > 0);
+}
+
+static int prop_subject(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", strempty(m->cert_subject));
+}
+
+static int prop_serial(sd_bus *bus, const char *path, const char *interface, const char *property,
+                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", strempty(m->renew_serial));
+}
+
+/* The time properties, µs since the epoch, 0 = none (as systemd's). */
+static int prop_time(sd_bus *bus, const char *path, const char *interface, const char *property,
+                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int64_t sec = 0;
+
+        if (strcmp(property, "NotBefore") == 0)
+                sec = m->cert_not_before;
+        else if (strcmp(property, "NotAfter") == 0)
+                sec = m->cert_not_after;
+        else if (strcmp(property, "RenewDue") == 0)
+                sec = m->renew_due;
+        else if (strcmp(property, "LastSuccess") == 0)
+                sec = m->last_success > INT64_MAX ? 0 : (int64_t) m->last_success;
+        else
+                return -EINVAL;
+        return sd_bus_message_append(reply, "t", sec_to_usec(sec));
+}
+
+static int prop_last_error(sd_bus *bus, const char *path, const char *interface, const char *property,
+                           sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", m->last_error);
+}
+
+static int prop_severity(sd_bus *bus, const char *path, const char *interface, const char *property,
+                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", strempty(severity_to_string(m->severity)));
+}
+
+static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", FLEETID_VERSION);
+}
+
+/* ---- methods ---- */
+
+/* Replies with the certificates of state file `name` as aay (DER, in file order). */
+static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const char *what,
+                       sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        STACK_OF(X509) *certs = NULL;
+        Diag d = {};
+        int r;
+
+        r = state_certs_load(m->store, name, &certs, &d);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_CERTIFICATE, "no %s: %s", what, diag_text(&d, r));
+        if (r < 0) {
+                log_warning_errno(r, "cannot read the %s for a D-Bus caller: %s", what, diag_text(&d, r));
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "cannot read the %s: %s", what,
+                                         diag_text(&d, r));
+        }
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "ay");
+        for (int i = 0; r >= 0 && i < sk_X509_num(certs); i++) {
+                unsigned char *der = NULL;
+                int len = i2d_X509(sk_X509_value(certs, i), &der);
+
+                if (len <= 0) {
+                        r = -EIO;
+                        break;
+                }
+                r = sd_bus_message_append_array(reply, 'y', der, (size_t) len);
+                OPENSSL_free(der);
+        }
+        sk_X509_pop_free(certs, X509_free);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_certificate_chain(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return reply_certs(userdata, msg, STATE_OPERATIONAL_CERT, "operational certificate", error);
+}
+
+static int method_get_trust_bundle(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return reply_certs(userdata, msg, STATE_TRUST_ANCHORS, "EST CA set", error);
+}
+
+#define PROP(name, sig, get) SD_BUS_PROPERTY(name, sig, get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION)
+
+static const sd_bus_vtable agent_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        PROP("State", "s", prop_state),
+        PROP("Enrolled", "b", prop_enrolled),
+        PROP("Subject", "s", prop_subject),
+        PROP("Serial", "s", prop_serial),
+        PROP("NotBefore", "t", prop_time),
+        PROP("NotAfter", "t", prop_time),
+        PROP("RenewDue", "t", prop_time),
+        PROP("LastSuccess", "t", prop_time),
+        PROP("LastError", "s", prop_last_error),
+        PROP("Severity", "s", prop_severity),
+        SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("GetCertificateChain", SD_BUS_NO_ARGS, SD_BUS_RESULT("aay", certificates),
+                                method_get_certificate_chain, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetTrustBundle", SD_BUS_NO_ARGS, SD_BUS_RESULT("aay", certificates),
+                                method_get_trust_bundle, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- access control ---- */
+
+/* The caller's effective uid and groups, from the bus driver
+ * (GetConnectionCredentials: UnixUserID and UnixGroupIDs, which dbus-daemon
+ * takes from the socket, SO_PEERCRED and SO_PEERGROUPS, at connect time).
+ * Never from /proc (SD_BUS_CREDS_AUGMENT): a process can change its
+ * credentials or exit and have its PID reused between the call and the read.
+ * sd_bus_query_sender_creds() would be this same call, but the libsystemd of
+ * Debian 12 does not read UnixGroupIDs from the answer, so group grants would
+ * never match. */
+static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, size_t *ret_n) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_free_ gid_t *gids = NULL;
+        const char *sender = sd_bus_message_get_sender(msg);
+        bool have_uid = false;
+        uint32_t uid = 0;
+        size_t n = 0;
+        int r;
+
+        if (!sender)
+                return -ENXIO;
+        r = sd_bus_call_method(sd_bus_message_get_bus(msg), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "GetConnectionCredentials", &err, &reply, "s", sender);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "UnixUserID") == 0) {
+                        r = sd_bus_message_read(reply, "v", "u", &uid);
+                        have_uid = r >= 0;
+                } else if (strcmp(key, "UnixGroupIDs") == 0) {
+                        const void *p;
+                        size_t size;
+
+                        r = sd_bus_message_enter_container(reply, 'v', "au");
+                        if (r >= 0)
+                                r = sd_bus_message_read_array(reply, 'u', &p, &size);
+                        if (r >= 0 && size / sizeof(uint32_t) <= BUS_CALLER_GIDS_MAX && size > 0) {
+                                free(gids); /* a second UnixGroupIDs: the last counts */
+                                gids = malloc(size);
+                                if (!gids)
+                                        return -ENOMEM;
+                                memcpy(gids, p, size);
+                                n = size / sizeof(uint32_t);
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        if (!have_uid)
+                return -ENODATA;
+        *ret_uid = uid;
+        *ret_gids = TAKE_PTR(gids);
+        *ret_n = n;
+        return 0;
+}
+
+/* The access table's row for a method call to our object, NULL if the
+ * filter has nothing to decide (sd-bus answers: Introspect, Peer, unknown
+ * members). -EPERM for a call that names no interface (the D-Bus
+ * specification allows it): libsystemd 252 dispatches such a call to no
+ * vtable (UnknownObject), but that the check holds must not depend on it. */
+static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
+        const char *interface = sd_bus_message_get_interface(msg);
+        const char *member = sd_bus_message_get_member(msg);
+        const char *target = NULL;
+        int r;
+
+        *ret = NULL;
+        if (!interface)
+                return -EPERM;
+        if (strcmp(interface, BUS_INTERFACE) == 0) {
+                *ret = access_method_find(BUS_INTERFACE, member, NULL);
+                return 0;
+        }
+        if (strcmp(interface, "org.freedesktop.DBus.Properties") != 0 ||
+            (strcmp(member, "Get") != 0 && strcmp(member, "GetAll") != 0))
+                return 0;
+        /* Get(s interface, s name), GetAll(s interface): whose properties. */
+        r = sd_bus_message_read(msg, "s", &target);
+        /* sd-bus reads the arguments again from the start. */
+        if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
+                return 0; /* sd-bus refuses the bad arguments itself */
+        if (streq_ptr(target, BUS_INTERFACE))
+                *ret = access_method_find(BUS_INTERFACE, ACCESS_MEMBER_PROPERTIES, NULL);
+        return 0;
+}
+
+/* Whether to log this refusal: at most BUS_DENY_LOG_BURST at once and
+ * BUS_DENY_LOG_PER_MINUTE a minute per uid, so that a caller cannot flood the
+ * journal (whose per-service rate limit would then drop fleetidd's other
+ * messages). Past that the caller is still refused, silently; the next
+ * refusal logged says how many were not. */
+static bool deny_log_allowed(Manager *m, uid_t uid) {
+        uint64_t now = 0;
+
+        if (!m->bus_deny_log || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                return true;
+        if (ratelimit_take(m->bus_deny_log, uid, now, NULL)) {
+                if (m->bus_deny_unlogged > 0)
+                        log_notice("D-Bus: %u refusal(s) not logged (at most %u a minute per uid)",
+                                   m->bus_deny_unlogged, BUS_DENY_LOG_PER_MINUTE);
+                m->bus_deny_unlogged = 0;
+                return true;
+        }
+        m->bus_deny_unlogged++;
+        return false;
+}
+
+static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
+        Manager *m = userdata;
+        const AccessMethod *row = NULL;
+        _cleanup_free_ gid_t *gids = NULL;
+        const char *member;
+        size_t n_gids = 0;
+        uid_t uid;
+        int r;
+
+        if (!sd_bus_message_is_method_call(msg, NULL, NULL) ||
+            !streq_ptr(sd_bus_message_get_path(msg), BUS_PATH))
+                return 0;
+        member = sd_bus_message_get_member(msg);
+        r = call_row(msg, &row);
+        if (r == -EPERM)
+                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                  "a call to %s must name its interface (member %s)",
+                                                  BUS_PATH, strempty(member));
+        if (!row)
+                return 0;
+        r = caller_creds(msg, &uid, &gids, &n_gids);
+        if (r < 0) {
+                log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
+                                  strempty(sd_bus_message_get_sender(msg)), row->member);
+                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                  "%s: the caller's credentials are unknown", row->member);
+        }
+        if (access_check(m->access, uid, gids, n_gids, row->role))
+                return 0; /* on to the vtable */
+        if (deny_log_allowed(m, uid))
+                log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                           "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
+                           row->member, (unsigned) uid, access_role_to_string(row->role),
+                           m->access && m->access->path ? m->access->path : "the (absent) access policy");
+        return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                          "%s needs the role '%s', which uid %u does not hold (see %s)",
+                                          row->member, access_role_to_string(row->role), (unsigned) uid,
+                                          m->config->access_file);
+}
+
+/* ---- the connection ---- */
+
+static void bus_drop(Manager *m) {
+        m->bus_slot = sd_bus_slot_unref(m->bus_slot);
+        m->bus = sd_bus_flush_close_unref(m->bus);
+}
+
+static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *unused) {
+        Manager *m = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t ret = 0;
+
+        if (e) {
+                log_warning("D-Bus: cannot own %s: %s; the D-Bus API is off until fleetidd restarts, the "
+                            "identity work goes on",
+                            BUS_NAME, e->message ?: e->name);
+                bus_drop(m);
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "u", &ret) < 0 || (ret != 1 && ret != 4)) {
+                log_warning("D-Bus: %s is owned by another process; the D-Bus API is off until fleetidd "
+                            "restarts, the identity work goes on",
+                            BUS_NAME);
+                bus_drop(m);
+                return 0;
+        }
+        log_info("D-Bus: serving %s on %s", BUS_NAME, BUS_PATH);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
+        Manager *m = userdata;
+
+        log_warning("D-Bus: the bus connection was lost; the D-Bus API is off until fleetidd restarts, the "
+                    "identity work goes on");
+        bus_drop(m);
+        return 0;
+}
+
+/* Every method the vtable serves has a row in the access table. */
+static int vtable_checked(void) {
+        for (const sd_bus_vtable *v = agent_vtable; v->type != _SD_BUS_VTABLE_END; v++)
+                if (v->type == _SD_BUS_VTABLE_METHOD &&
+                    !access_method_find(BUS_INTERFACE, v->x.method.member, NULL))
+                        return log_error_errno(-EPERM, "D-Bus: %s has no row in the access table; not serving",
+                                               v->x.method.member);
+        return 0;
+}
+
+static void load_access(Manager *m) {
+        Diag d = {};
+        int r;
+
+        r = access_policy_load(m->config->access_file, 0, &m->access, &d);
+        if (r == -ENOENT) {
+                log_info("D-Bus: no access policy %s: root is admin, others may only call GetTrustBundle",
+                         m->config->access_file);
+                return;
+        }
+        if (r < 0)
+                log_error_errno(r,
+                                "D-Bus: access policy rejected: %s; no grants until it is fixed and fleetidd "
+                                "restarts (root is admin, others may only call GetTrustBundle)",
+                                diag_text(&d, r));
+        else
+                log_info("D-Bus: access policy %s: %zu grant(s)", m->config->access_file, m->access->n_grants);
+}
+
+int manager_bus_start(Manager *m) {
+        int r;
+
+        r = vtable_checked();
+        if (r < 0)
+                return r;
+        load_access(m);
+        r = ratelimit_new(&m->bus_deny_log, BUS_DENY_LOG_PER_MINUTE, BUS_DENY_LOG_BURST,
+                          RATELIMIT_UIDS_MIN * 16);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the refusal log's rate limit: %m");
+        r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
+        if (r < 0) {
+                log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
+                                     "identity work goes on");
+                return 0;
+        }
+        /* The access check asks the bus driver for each caller's credentials,
+         * on the loop: bound the wait for a stuck bus. */
+        r = sd_bus_set_method_call_timeout(m->bus, BUS_DRIVER_TIMEOUT_USEC);
+        if (r >= 0)
+                r = sd_bus_add_filter(m->bus, NULL, on_call, m);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(m->bus, &m->bus_slot, BUS_PATH, BUS_INTERFACE, agent_vtable, m);
+        if (r >= 0)
+                r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus.Local", NULL,
+                                              "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
+                                              NULL, m);
+        if (r >= 0)
+                r = sd_bus_request_name_async(m->bus, NULL, BUS_NAME, 0, on_name, m);
+        if (r >= 0)
+                r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0) {
+                log_warning_errno(
+                        r, "D-Bus: cannot set up %s: %m; the D-Bus API is off, the identity work goes on",
+                        BUS_NAME);
+                bus_drop(m);
+        }
+        return 0;
+}
+
+void manager_bus_stop(Manager *m) {
+        bus_drop(m);
+        m->access = access_policy_free(m->access);
+        m->bus_deny_log = ratelimit_free(m->bus_deny_log);
+        free(m->bus_seen.subject);
+        free(m->bus_seen.serial);
+        m->bus_seen = (BusSnapshot) {};
+}
+
+void manager_bus_changed(Manager *m) {
+        static const char *const names[] = {
+                "State",    "Enrolled", "Subject",     "Serial",    "NotBefore",
+                "NotAfter", "RenewDue", "LastSuccess", "LastError", "Severity",
+        };
+        uint64_t now = (uint64_t) time(NULL);
+        BusSnapshot s = {
+                .state = m->state,
+                .enrolled = manager_identity_valid_until(m, (time_t) now) > 0,
+                .not_before = m->cert_not_before,
+                .not_after = m->cert_not_after,
+                .renew_due = m->renew_due,
+                .last_success = m->last_success,
+                .severity = m->severity,
+        };
+        const char *changed[ELEMENTSOF(names) + 1] = {};
+        size_t n = 0;
+        BusSnapshot *o = &m->bus_seen;
+        int r;
+
+        if (!m->bus)
+                return;
+        bool differ[ELEMENTSOF(names)] = {
+                !o->known || o->state != s.state,
+                !o->known || o->enrolled != s.enrolled,
+                !o->known || !streq_ptr(o->subject, m->cert_subject),
+                !o->known || !streq_ptr(o->serial, m->renew_serial),
+                !o->known || o->not_before != s.not_before,
+                !o->known || o->not_after != s.not_after,
+                !o->known || o->renew_due != s.renew_due,
+                !o->known || o->last_success != s.last_success,
+                !o->known || strcmp(o->last_error, m->last_error) != 0,
+                !o->known || o->severity != s.severity,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (differ[i])
+                        changed[n++] = names[i];
+        if (n == 0)
+                return;
+        s.subject = m->cert_subject ? strdup(m->cert_subject) : NULL;
+        s.serial = m->renew_serial ? strdup(m->renew_serial) : NULL;
+        snprintf(s.last_error, sizeof(s.last_error), "%s", m->last_error);
+        s.known = (!m->cert_subject || s.subject) && (!m->renew_serial || s.serial);
+        free(o->subject);
+        free(o->serial);
+        *o = s;
+        r = sd_bus_emit_properties_changed_strv(m->bus, BUS_PATH, BUS_INTERFACE, (char **) changed);
+        if (r < 0)
+                log_debug("D-Bus: cannot emit PropertiesChanged: %s", strerror(-r));
+}
