@@ -104,10 +104,11 @@ static const char *verify_error_reason(int err) {
         }
 }
 
-/* A copy of the certificate bound to the default provider: its signature is then
- * checked in software even when the process prefers the tpm2 provider for
- * signatures ("?tpm2.signature", which would otherwise import each CA's public
- * key into the TPM to verify there: about 20 TPM commands per signature). */
+/* A copy of the certificate bound to the default library context, so that its
+ * signature is checked in software whatever context decoded it. Written when
+ * the process preferred the tpm2-openssl provider for signatures (each
+ * verification then went into the TPM); fleetid-tpm keys never verify and
+ * change no default (docs/tpm-openssl.md), so this is now only a guarantee. */
 static int cert_dup_software(X509 *x, X509 **ret) {
         _cleanup_openssl_free_ unsigned char *der = NULL;
         const unsigned char *p;

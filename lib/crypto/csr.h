@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * csr.h: PKCS#10 certification requests, signed by whatever key is handed in
- * (a TPM key through the tpm2 provider in fleetid; a software key in tests).
+ * (a TPM key through the fleetid-tpm provider in fleetid; a software key in tests).
  */
 #pragma once
 

@@ -74,8 +74,8 @@ static bool self_issued_ca(X509 *x) {
 }
 
 /* Whether x's signature verifies with its own public key, computed by the
- * default (software) provider: the daemon prefers the tpm2 provider for
- * signatures, which would import the key into the TPM to verify there. */
+ * default (software) provider (a guarantee kept from when the process
+ * preferred the tpm2-openssl provider for every signature). */
 static bool self_signature_verifies(X509 *x) {
         _cleanup_openssl_free_ unsigned char *der = NULL;
         _cleanup_(X509_freep) X509 *y = NULL;

@@ -43,7 +43,7 @@ int diag_set_ssl(Diag *d, int r, const char *fmt, ...) {
                 char buf[256];
 
                 ERR_error_string_n(e, buf, sizeof(buf));
-                /* The detail a library attached, e.g. the TSS error of the tpm2 provider. */
+                /* The detail a library attached, e.g. the TSS error of a TPM2_Sign. */
                 if (!(flags & ERR_TXT_STRING) || !data)
                         data = "";
                 if (n + 3 < sizeof(d->text))
