@@ -9,7 +9,9 @@
 #   install   apt installs the .deb, fleetid-provision provisions the TPM
 #             (device:/dev/tpmrm0) as a factory station would, fleetidd
 #             enrolls against the lab EST server on loopback; unit, user,
-#             TCTI, systemd-analyze verify/security, journal and catalog.
+#             TCTI, systemd-analyze verify/security, org.fleetid.Agent1 on
+#             the system bus (root reads, nobody gets the trust bundle only,
+#             only fleetid owns the name), journal and catalog.
 #   reboot    identity kept, no second /simpleenroll; then a renewal is
 #             started and held by the EST server, and the host cuts the power
 #             when the console says SYSTEST-CUT-POWER.
@@ -218,6 +220,38 @@ CONF
         fail "tpm2-abrmd runs in the guest"
     fleetidctl status || fail "fleetidctl status failed"
     fleetidctl check || fail "fleetidctl check is not OK"
+
+    say "D-Bus: org.fleetid.Agent1 on the system bus, with the shipped policy"
+    local i out
+    for ((i = 0; i < 60; i++)); do
+        busctl --system status org.fleetid.Agent1 >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    busctl --system status org.fleetid.Agent1 >/root/busctl.out 2>&1 ||
+        { cat /root/busctl.out; fail "nobody owns org.fleetid.Agent1 on the system bus"; }
+    grep -Eq "^E?UID=$(id -u fleetid)( |\$)" /root/busctl.out ||
+        { cat /root/busctl.out; fail "org.fleetid.Agent1 is not owned by user fleetid"; }
+    out=$(busctl --system get-property org.fleetid.Agent1 /org/fleetid/Agent1 org.fleetid.Agent1 State) ||
+        fail "root cannot read the State property"
+    [ "$out" = 's "enrolled"' ] || fail "State over D-Bus: $out"
+    out=$(busctl --system call org.fleetid.Agent1 /org/fleetid/Agent1 org.fleetid.Agent1 GetCertificateChain) ||
+        fail "root cannot call GetCertificateChain"
+    grep -q '^aay [1-9]' <<<"$out" || fail "GetCertificateChain as root: ${out:0:80}"
+    # An unprivileged user with no grant: the trust bundle only.
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        busctl --system call org.fleetid.Agent1 /org/fleetid/Agent1 org.fleetid.Agent1 GetTrustBundle >/dev/null ||
+        fail "user nobody cannot call GetTrustBundle"
+    if out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        busctl --system call org.fleetid.Agent1 /org/fleetid/Agent1 org.fleetid.Agent1 GetCertificateChain 2>&1); then
+        fail "user nobody got the certificate chain without a grant"
+    fi
+    grep -qi "access denied\|AccessDenied" <<<"$out" || fail "user nobody, GetCertificateChain: $out"
+    # The bus policy: nobody but fleetid may own the name.
+    if setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName su \
+        org.fleetid.Agent1 0 >/dev/null 2>&1; then
+        fail "user nobody may request the name org.fleetid.Agent1"
+    fi
 
     say "journal: MESSAGE_ID and catalog"
     journalctl -u fleetidd.service MESSAGE_ID=$MSG_ENROLLED --no-pager | grep -q fleetidd ||
