@@ -20,22 +20,13 @@
 #define TIMESYNC_DIR "/run/systemd/timesync"
 #define TIMESYNC_FLAG "synchronized"
 
-static time_t birth_not_before(Manager *m) {
+/* The notBefore of the first certificate in the state file `name` (the birth
+ * or the operational certificate), 0 if none or unreadable. */
+static time_t stored_not_before(Manager *m, const char *name) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
         time_t nb = 0, na;
 
-        if (state_certs_load(m->store, STATE_BIRTH_CERT, &certs, NULL) < 0 ||
-            cert_times(sk_X509_value(certs, 0), &nb, &na) < 0)
-                return 0;
-        return nb;
-}
-
-/* The stored operational certificate's notBefore, 0 if none or unreadable. */
-static time_t stored_not_before(Manager *m) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
-        time_t nb = 0, na;
-
-        if (state_certs_load(m->store, STATE_OPERATIONAL_CERT, &certs, NULL) < 0 ||
+        if (state_certs_load(m->store, name, &certs, NULL) < 0 ||
             cert_times(sk_X509_value(certs, 0), &nb, &na) < 0)
                 return 0;
         return nb;
@@ -102,9 +93,10 @@ int manager_clock_ready(Manager *m, bool for_renewal) {
         Diag d = {};
         int r;
 
-        r = clock_check(time(NULL), FLEETID_BUILD_EPOCH, birth_not_before(m), &d);
+        r = clock_check(time(NULL), FLEETID_BUILD_EPOCH, stored_not_before(m, STATE_BIRTH_CERT), &d);
         if (r >= 0)
-                r = clock_check_stored(time(NULL), stored_not_before(m), m->config->est_max_clock_skew_sec,
+                r = clock_check_stored(time(NULL), stored_not_before(m, STATE_OPERATIONAL_CERT),
+                                       m->config->est_max_clock_skew_sec,
                                        access(TIMESYNC_DIR "/" TIMESYNC_FLAG, F_OK) == 0, &d);
         if (r >= 0) {
                 clock_wait_stop(m);
