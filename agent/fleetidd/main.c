@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
         const char *config_path = FLEETID_CONFIG_PATH;
         bool oneshot = false, check = false;
         Config *config = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *term = NULL, *intr = NULL;
         sigset_t mask;
         Diag d = {};
         int c, r;
@@ -115,8 +116,12 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGUSR1);
         sigaddset(&mask, SIGCHLD); /* hooks are reaped through sd-event */
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        if (sd_event_add_signal(m->event, NULL, SIGTERM, on_stop, m) < 0 ||
-            sd_event_add_signal(m->event, NULL, SIGINT, on_stop, m) < 0 ||
+        /* The stop comes before whatever else the same wake-up brings (a
+         * worker's exit among them): SD_EVENT_PRIORITY_IMPORTANT. */
+        if (sd_event_add_signal(m->event, &term, SIGTERM, on_stop, m) < 0 ||
+            sd_event_add_signal(m->event, &intr, SIGINT, on_stop, m) < 0 ||
+            sd_event_source_set_priority(term, SD_EVENT_PRIORITY_IMPORTANT) < 0 ||
+            sd_event_source_set_priority(intr, SD_EVENT_PRIORITY_IMPORTANT) < 0 ||
             sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m) < 0) {
                 log_error("cannot handle SIGTERM/SIGINT");
                 return 1;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,14 @@ static uint64_t manager_worker_timeout_usec(const Config *c) {
         return ((uint64_t) c->est_timeout_sec * WORKER_REQUESTS_MAX + WORKER_TPM_SLACK_SEC) * 1000000ULL;
 }
 
+/* Whether SIGTERM or SIGINT has come and waits (blocked for the signalfd). */
+static bool stop_signal_pending(void) {
+        sigset_t pending;
+
+        return sigpending(&pending) == 0 &&
+               (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
 static void on_worker_state(void *userdata, DaemonState s) {
         manager_set_state(userdata, s, NULL);
 }
@@ -178,6 +187,11 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         ManagerDoneFn done = m->worker_done;
 
         m->worker_done = NULL;
+        /* systemctl stop signals every process of the unit: a worker killed by
+         * a signal while the daemon's own SIGTERM/SIGINT waits to be read is
+         * part of the stop, not a failure to report. */
+        if (!m->stopping && stop_signal_pending())
+                m->stopping = true;
         if (m->stopping) {
                 log_info("the %s worker has ended; exiting", worker_kind_to_string(kind));
                 (void) sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
