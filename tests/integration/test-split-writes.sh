@@ -13,6 +13,7 @@
 #    TCP_QUICKACK, lib/est/tcp-quickack.h; what that saves is measured by
 #    tests/bench/bench-wall-time.sh, never asserted here).
 # Exit status: 0 pass, 1 fail, 77 skipped.
+# shellcheck disable=SC2119  # the lab functions' arguments are optional
 set -euo pipefail
 # shellcheck source=tests/lib/fleetid.sh
 . "$(dirname "$0")/../lib/fleetid.sh"
