@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "est/est-client.h"
+#include "est/tcp-quickack.h"
 
 #define HEADER_VALUE_MAX 1024
 
@@ -40,6 +42,11 @@ struct EstClient {
 
         int refusal_alert; /* fatal TLS alert refusing our certificate, -1 if none */
         bool fresh_next;   /* the next request opens a new connection */
+
+        /* the TCP socket libcurl opened last, while it is open; TCP_QUICKACK is
+         * armed on it (tcp-quickack.h) unless the system refused it once */
+        curl_socket_t sock;
+        int quickack_r; /* 0, or the -errno of the refusal */
 };
 
 EstClient *est_client_free(EstClient *c) {
@@ -186,6 +193,30 @@ static CURLcode ssl_ctx_setup(CURL *curl, void *sslctx, void *userdata) {
         return CURLE_OK;
 }
 
+/* Fail soft: a socket without quick ACKs only costs time, never a request. */
+static void quickack_arm(EstClient *c) {
+        if (c->quickack_r == 0 && c->sock != CURL_SOCKET_BAD)
+                c->quickack_r = tcp_quickack_arm(c->sock);
+}
+
+static int on_socket_open(void *userdata, curl_socket_t fd, curlsocktype purpose) {
+        EstClient *c = userdata;
+
+        if (purpose == CURLSOCKTYPE_IPCXN) {
+                c->sock = fd;
+                quickack_arm(c);
+        }
+        return CURL_SOCKOPT_OK;
+}
+
+static int on_socket_close(void *userdata, curl_socket_t fd) {
+        EstClient *c = userdata;
+
+        if (fd == c->sock)
+                c->sock = CURL_SOCKET_BAD;
+        return close(fd);
+}
+
 /* Called by libcurl once the connection for a request is up (new or reused),
  * just before the request is sent: the TLS session is the one that carries it. */
 static int on_connection(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
@@ -193,6 +224,7 @@ static int on_connection(void *userdata, char *primary_ip, char *local_ip, int p
         EstClient *c = userdata;
 
         (void) primary_ip, (void) local_ip, (void) primary_port, (void) local_port;
+        quickack_arm(c); /* the request's answer is what is waited for next */
         c->binding = (ChannelBinding) {};
         diag_clear(&c->binding_diag);
         if (curl_easy_getinfo(c->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info ||
@@ -244,9 +276,12 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata) {
 
         /* A status line starts a response (an interim 1xx one, or the final
          * one); a blank line ends its headers. */
-        if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+        if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+                /* The header has been read: acknowledge it now, a server
+                 * may hold the body until then (tcp-quickack.h). */
+                quickack_arm(c);
                 c->headers_done = false;
-        else if ((n == 2 && buf[0] == '\r' && buf[1] == '\n') || (n == 1 && buf[0] == '\n'))
+        } else if ((n == 2 && buf[0] == '\r' && buf[1] == '\n') || (n == 1 && buf[0] == '\n'))
                 c->headers_done = true;
 
         for (size_t i = 0; i < ELEMENTSOF(wanted); i++) {
@@ -284,6 +319,7 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
                 return -ENOMEM;
         c->max_response = o->max_response_bytes ?: 1024 * 1024;
         c->refusal_alert = -1;
+        c->sock = CURL_SOCKET_BAD;
 
         n = strlen(o->url);
         while (n > 0 && o->url[n - 1] == '/')
@@ -349,7 +385,12 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
             curl_easy_setopt(h, CURLOPT_PREREQDATA, c) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) c->max_response) != CURLE_OK ||
-            curl_easy_setopt(h, CURLOPT_USERAGENT, "fleetid/" FLEETID_VERSION) != CURLE_OK)
+            curl_easy_setopt(h, CURLOPT_USERAGENT, "fleetid/" FLEETID_VERSION) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_socket_open) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, c) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_socket_close) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c) != CURLE_OK)
                 return diag_set(d, -EIO, "cannot configure libcurl");
 
         if (c->verify) {

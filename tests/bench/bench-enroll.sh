@@ -36,10 +36,7 @@ set -euo pipefail
 # shellcheck source=tests/bench/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
 
-ROUNDS=${BENCH_ROUNDS:-10}
-if ! [[ $ROUNDS =~ ^[0-9]{1,3}$ ]] || [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 200 ]; then
-    lab_fail "BENCH_ROUNDS must be a number of rounds in 1..200 (got '$ROUNDS')"
-fi
+bench_rounds
 read -ra VARIANTS <<<"${BENCH_VARIANTS:-A B C D}"
 for v in "${VARIANTS[@]}"; do
     case $v in A | B | C | D) ;; *) lab_fail "BENCH_VARIANTS: unknown variant '$v' (A B C D)" ;; esac
@@ -136,16 +133,7 @@ measure() {
         "${t0/[.,]/}" "$from" "$to" >>"$SAMPLES"
 }
 
-lab_log "warm-up round (not counted): ${VARIANTS[*]}"
-for v in "${VARIANTS[@]}"; do
-    measure 0 "$v"
-done
-n=${#VARIANTS[@]}
-for ((round = 1; round <= ROUNDS; round++)); do
-    for ((i = 0; i < n; i++)); do
-        measure "$round" "${VARIANTS[(round - 1 + i) % n]}"
-    done
-done
+bench_interleave "$ROUNDS" "${VARIANTS[@]}"
 
 {
     echo "Run: $(bench_machine_note); $ROUNDS rounds, interleaved, after 1 warm-up round."

@@ -11,6 +11,8 @@
 #                              resource managers and proxies (set-up steps, never counted)
 #   bench_evict_if_present H   evict the persistent object at H if there is one
 #   bench_us_between T0 T1     microseconds between two $EPOCHREALTIME values
+#   bench_rounds               BENCH_ROUNDS checked, into ROUNDS
+#   bench_interleave R V...    warm-up round, then R rounds of the variants, rotated
 
 _bench_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [ -z "${FLEETID_BUILD_DIR:-}" ]; then
@@ -81,4 +83,31 @@ bench_evict_if_present() {
 bench_us_between() {
     local a=${1/[.,]/} b=${2/[.,]/}
     echo $((10#$b - 10#$a))
+}
+
+# bench_rounds: BENCH_ROUNDS (default 10) checked to be 1..200, into ROUNDS.
+bench_rounds() {
+    ROUNDS=${BENCH_ROUNDS:-10}
+    if ! [[ $ROUNDS =~ ^[0-9]{1,3}$ ]] || [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 200 ]; then
+        lab_fail "BENCH_ROUNDS must be a number of rounds in 1..200 (got '$ROUNDS')"
+    fi
+}
+
+# bench_interleave ROUNDS VARIANT...: calls the script's "measure ROUND
+# VARIANT" for one warm-up round 0 (A B C), then ROUNDS rounds, each starting
+# one variant later (B C A, C A B, ...).
+bench_interleave() {
+    local rounds=$1 round i n v
+    shift
+    n=$#
+    lab_log "warm-up round (not counted): $*"
+    for v in "$@"; do
+        measure 0 "$v"
+    done
+    local vs=("$@")
+    for ((round = 1; round <= rounds; round++)); do
+        for ((i = 0; i < n; i++)); do
+            measure "$round" "${vs[(round - 1 + i) % n]}"
+        done
+    done
 }

@@ -420,6 +420,7 @@ class Lab:
         self.lenient_subject = args.lenient_subject
         self.lenient_challenge_password = args.lenient_challenge_password
         self.lenient_key_type = args.lenient_key_type
+        self.split_writes = args.split_writes
 
     def rollover(self, required=True):
         """The material of pki.py rollover (re-read when est-ca-new.pem changes),
@@ -659,10 +660,24 @@ class EstHandler(BaseHTTPRequestHandler):
         if cut is not None or rec.get("op") in self.close_after:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body if cut is None else body[:cut])
-        self.wfile.flush()
+        self.send_head_and_body(body if cut is None else body[:cut])
         self.close_silently(status)
+
+    def send_head_and_body(self, data):
+        """The answer in one write (one TLS record, one TCP send); with
+        --split-writes, the header and then the body in two writes, without
+        TCP_NODELAY, as some servers do (Nagle then holds the body until the
+        client ACKs the header)."""
+        if self.server.lab.split_writes:
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            head = getattr(self, "_headers_buffer", [])
+            if self.request_version != "HTTP/0.9":
+                head.append(b"\r\n")
+            self.wfile.write(b"".join(head) + data)
+            self._headers_buffer = []
+        self.wfile.flush()
 
     def close_silently(self, status):
         """control close_silently_after: close the connection after an answer
@@ -1034,6 +1049,8 @@ def parse_args(argv):
                         "certificate is refused in the TLS handshake")
     p.add_argument("--ecdh-curve", metavar="NAME",
                    help="the only ECDHE group offered (OpenSSL name, e.g. prime256v1)")
+    p.add_argument("--split-writes", action="store_true",
+                   help="write each answer's header and body in two writes, without TCP_NODELAY")
     args = p.parse_args(argv)
     if (args.basic_user is None) != (args.basic_password_file is None):
         p.error("--basic-user and --basic-password-file go together")
