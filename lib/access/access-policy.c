@@ -213,11 +213,8 @@ static int principal_id(Loader *l, AccessPrincipal kind, const config_setting_t 
 
         switch (config_setting_type(s)) {
         case CONFIG_TYPE_INT:
-                /* conf_file_parse() made sure the literal fits in 32 bits unsigned. */
-                v = (uint32_t) config_setting_get_int(s);
-                break;
         case CONFIG_TYPE_INT64:
-                v = config_setting_get_int64(s);
+                (void) conf_setting_integer(s, &v);
                 break;
         case CONFIG_TYPE_STRING:
                 name = config_setting_get_string(s);

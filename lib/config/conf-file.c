@@ -42,6 +42,19 @@ bool conf_text_has_control_char(const char *s) {
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
  * U+10FFFF. Values end up in certificates (UTF8String), URLs, HTTP headers and
  * D-Bus properties, all of which need valid UTF-8. */
+bool conf_setting_integer(const config_setting_t *s, int64_t *ret) {
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_INT:
+                *ret = (uint32_t) config_setting_get_int(s);
+                return true;
+        case CONFIG_TYPE_INT64:
+                *ret = config_setting_get_int64(s);
+                return true;
+        default:
+                return false;
+        }
+}
+
 bool conf_text_is_valid_utf8(const char *s) {
         const unsigned char *p = (const unsigned char *) s;
 

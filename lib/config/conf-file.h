@@ -30,6 +30,11 @@ int conf_file_read(const char *path, size_t max, char **ret, size_t *ret_len, Di
  * into lc, which the caller has config_init()ed and will config_destroy(). */
 int conf_file_parse(const char *path, const char *text, size_t len, config_t *lc, Diag *d);
 
+/* The value of an integer setting: true and *ret, or false if s is no integer.
+ * conf_file_parse() made sure an int literal fits 32 bits unsigned, which
+ * libconfig 1.5 stores in an int: its bits are taken back as unsigned. */
+bool conf_setting_integer(const config_setting_t *s, int64_t *ret);
+
 /* A byte below 0x20 or 0x7f. */
 bool conf_text_has_control_char(const char *s);
 

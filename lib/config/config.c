@@ -534,18 +534,8 @@ static int apply_string(Loader *l, const KeySpec *k, const config_setting_t *s, 
 static int apply_integer(Loader *l, const KeySpec *k, const config_setting_t *s, unsigned line) {
         int64_t v;
 
-        switch (config_setting_type(s)) {
-        case CONFIG_TYPE_INT:
-                /* scan_literals() made sure the literal fits in 32 bits unsigned, which
-                 * libconfig 1.5 stores in an int: take the bits back as unsigned. */
-                v = (uint32_t) config_setting_get_int(s);
-                break;
-        case CONFIG_TYPE_INT64:
-                v = config_setting_get_int64(s);
-                break;
-        default:
+        if (!conf_setting_integer(s, &v))
                 return fail(l, line, "%s.%s must be an integer", k->group, k->name);
-        }
 
         switch (k->kind) {
         case KIND_UINT:

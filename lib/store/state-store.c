@@ -192,18 +192,12 @@ int state_store_remove(StateStore *s, const char *name, Diag *d) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 
-int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d) {
-        _cleanup_(closedirp) DIR *dir = NULL;
-        unsigned removed = 0;
-        struct dirent *de;
-        int fd, r = 0;
+/* A listing of the directory on an fd of its own: readdir()'s position is per
+ * open file description, and s->fd stays untouched. */
+static int open_listing(StateStore *s, DIR **ret, Diag *d) {
+        DIR *dir;
+        int fd, r;
 
-        if (ret_removed)
-                *ret_removed = 0;
-        if (!s)
-                return diag_set(d, -EINVAL, "No state directory open");
-
-        /* Our own fd for the listing: readdir() position is per open file description. */
         fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return diag_set(d, -errno, "Could not list %s: %s", s->path, strerror(errno));
@@ -213,6 +207,24 @@ int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d
                 close(fd);
                 return diag_set(d, r, "Could not list %s: %s", s->path, strerror(-r));
         }
+        *ret = dir;
+        return 0;
+}
+
+int state_store_remove_temporaries(StateStore *s, unsigned *ret_removed, Diag *d) {
+        _cleanup_(closedirp) DIR *dir = NULL;
+        unsigned removed = 0;
+        struct dirent *de;
+        int r = 0;
+
+        if (ret_removed)
+                *ret_removed = 0;
+        if (!s)
+                return diag_set(d, -EINVAL, "No state directory open");
+
+        r = open_listing(s, &dir, d);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 struct stat st;
@@ -265,19 +277,13 @@ int state_store_list(StateStore *s, unsigned max, char ***ret, unsigned *ret_n, 
         char **names = NULL;
         unsigned n = 0;
         struct dirent *de;
-        int fd, r = 0;
+        int r = 0;
 
         if (!s)
                 return diag_set(d, -EINVAL, "No state directory open");
-        fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return diag_set(d, -errno, "Could not list %s: %s", s->path, strerror(errno));
-        dir = fdopendir(fd);
-        if (!dir) {
-                r = -errno;
-                close(fd);
-                return diag_set(d, r, "Could not list %s: %s", s->path, strerror(-r));
-        }
+        r = open_listing(s, &dir, d);
+        if (r < 0)
+                return r;
         names = calloc((size_t) max + 1, sizeof(char *));
         if (!names)
                 return diag_set(d, -ENOMEM, "out of memory");
