@@ -17,6 +17,7 @@
  * Peer); manager_bus_start() refuses to serve a method the table lacks.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -28,13 +29,13 @@
 #include "access/ratelimit.h"
 #include "common/log.h"
 #include "common/message-ids.h"
+#include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
 
 #define BUS_NAME "org.fleetid.Agent1"
 #define BUS_PATH "/org/fleetid/Agent1"
 #define BUS_INTERFACE "org.fleetid.Agent1"
-#define BUS_ERROR_NO_CERTIFICATE "org.fleetid.Agent1.Error.NoCertificate"
 /* Groups of a caller taken into account, at most (NGROUPS_MAX is 65536). */
 #define BUS_CALLER_GIDS_MAX 65536u
 /* Refusals logged per uid (deny_log_allowed()). */
@@ -125,7 +126,7 @@ static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const 
 
         r = state_certs_load(m->store, name, &certs, &d);
         if (r == -ENOENT)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_CERTIFICATE, "no %s: %s", what, diag_text(&d, r));
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_ENROLLED, "no %s: %s", what, diag_text(&d, r));
         if (r < 0) {
                 log_warning_errno(r, "cannot read the %s for a D-Bus caller: %s", what, diag_text(&d, r));
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "cannot read the %s: %s", what,
@@ -308,6 +309,37 @@ static bool deny_log_allowed(Manager *m, uid_t uid) {
         return false;
 }
 
+/* The rate limit of the member's class (lib/access/ratelimit.h): 0 to go on,
+ * else the RateLimited reply was sent (> 0) or failed (< 0). */
+static int rate_check(Manager *m, sd_bus_message *msg, const AccessMethod *row, uid_t uid) {
+        uint64_t now = 0, retry = 0;
+
+        if (row->rate == ACCESS_RATE_NONE || !m->bus_rate[row->rate])
+                return 0;
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                return 0;
+        if (ratelimit_take(m->bus_rate[row->rate], uid, now, &retry))
+                return 0;
+        return sd_bus_reply_method_errorf(msg, BUS_ERROR_RATE_LIMITED,
+                                          "%s: uid %u is over its rate limit for '%s' calls; retry in %" PRIu64
+                                          " ms (access.%s_per_minute, access.%s_burst)",
+                                          row->member, (unsigned) uid, access_rate_class_to_string(row->rate),
+                                          (retry + 999) / 1000, access_rate_class_to_string(row->rate),
+                                          access_rate_class_to_string(row->rate)) ?: 1;
+}
+
+int manager_bus_caller(Manager *m, sd_bus_message *msg, uid_t *ret_uid) {
+        if (!msg || m->bus_caller.msg != msg)
+                return -ESRCH;
+        *ret_uid = m->bus_caller.uid;
+        return 0;
+}
+
+bool manager_bus_caller_has(Manager *m, sd_bus_message *msg, AccessRole role) {
+        return msg && m->bus_caller.msg == msg &&
+               access_check(m->access, m->bus_caller.uid, m->bus_caller.gids, m->bus_caller.n_gids, role);
+}
+
 static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         Manager *m = userdata;
         const AccessMethod *row = NULL;
@@ -335,8 +367,17 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "%s: the caller's credentials are unknown", row->member);
         }
-        if (access_check(m->access, uid, gids, n_gids, row->role))
-                return 0; /* on to the vtable */
+        if (access_check(m->access, uid, gids, n_gids, row->role)) {
+                r = rate_check(m, msg, row, uid);
+                if (r != 0)
+                        return r;
+                /* on to the vtable, whose handler may ask manager_bus_caller() */
+                free(m->bus_caller.gids);
+                m->bus_caller = (BusCaller) {
+                        .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids
+                };
+                return 0;
+        }
         if (deny_log_allowed(m, uid))
                 log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
                            "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
@@ -427,6 +468,13 @@ int manager_bus_start(Manager *m) {
                           RATELIMIT_UIDS_MIN * 16);
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the refusal log's rate limit: %m");
+        r = ratelimit_new(&m->bus_rate[ACCESS_RATE_SIGN], m->config->access_sign_per_minute,
+                          m->config->access_sign_burst, m->config->access_tracked_uids);
+        if (r >= 0)
+                r = ratelimit_new(&m->bus_rate[ACCESS_RATE_SENSOR], m->config->access_sensor_per_minute,
+                                  m->config->access_sensor_burst, m->config->access_tracked_uids);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
@@ -461,6 +509,10 @@ void manager_bus_stop(Manager *m) {
         bus_drop(m);
         m->access = access_policy_free(m->access);
         m->bus_deny_log = ratelimit_free(m->bus_deny_log);
+        for (size_t i = 0; i < ELEMENTSOF(m->bus_rate); i++)
+                m->bus_rate[i] = ratelimit_free(m->bus_rate[i]);
+        free(m->bus_caller.gids);
+        m->bus_caller = (BusCaller) {};
         free(m->bus_seen.subject);
         free(m->bus_seen.serial);
         m->bus_seen = (BusSnapshot) {};

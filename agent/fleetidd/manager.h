@@ -25,6 +25,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "access/access-methods.h"
 #include "access/access-policy.h"
 
 #include "common/hook.h"
@@ -53,6 +54,14 @@ typedef struct BusSnapshot {
         char last_error[DIAG_MAX];
         Severity severity;
 } BusSnapshot;
+/* The caller of the method call being dispatched, as the access filter
+ * checked it (manager_bus_caller()). */
+typedef struct BusCaller {
+        sd_bus_message *msg; /* not a reference: only compared with the message at hand */
+        uid_t uid;
+        gid_t *gids;
+        size_t n_gids;
+} BusCaller;
 /* Acts on the result of an operation's worker, on the loop. */
 typedef void (*ManagerDoneFn)(Manager *m, WorkerResult *r);
 
@@ -128,6 +137,8 @@ typedef struct Manager {
         struct RateLimit *bus_deny_log; /* refusals logged per uid */
         unsigned bus_deny_unlogged;     /* refusals not logged since the last one logged */
         BusSnapshot bus_seen;
+        struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
+        BusCaller bus_caller;                          /* the call the filter let through last */
 } Manager;
 
 #define EXIT_TEMPFAIL 75
@@ -172,6 +183,12 @@ void manager_ping_stop(Manager *m);
  * Returns < 0 only for a programming error (a method without access row). */
 int manager_bus_start(Manager *m);
 void manager_bus_stop(Manager *m);
+/* In a method handler: the caller's uid as the access filter checked it
+ * (-ESRCH if msg is not the call the filter let through last). */
+int manager_bus_caller(Manager *m, sd_bus_message *msg, uid_t *ret_uid);
+/* In a method handler: whether the caller holds `role` too (a variant of a
+ * member that needs more, e.g. SignChallenge with identity=birth). */
+bool manager_bus_caller_has(Manager *m, sd_bus_message *msg, AccessRole role);
 /* Emits PropertiesChanged (names only: readers re-read, through the access
  * check) for the properties that changed since the last call. */
 void manager_bus_changed(Manager *m);
