@@ -325,7 +325,8 @@ static int rate_check(Manager *m, sd_bus_message *msg, const AccessMethod *row, 
                                           " ms (access.%s_per_minute, access.%s_burst)",
                                           row->member, (unsigned) uid, access_rate_class_to_string(row->rate),
                                           (retry + 999) / 1000, access_rate_class_to_string(row->rate),
-                                          access_rate_class_to_string(row->rate)) ?: 1;
+                                          access_rate_class_to_string(row->rate))
+                       ?: 1;
 }
 
 int manager_bus_caller(Manager *m, sd_bus_message *msg, uid_t *ret_uid) {
@@ -373,9 +374,8 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                         return r;
                 /* on to the vtable, whose handler may ask manager_bus_caller() */
                 free(m->bus_caller.gids);
-                m->bus_caller = (BusCaller) {
-                        .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids
-                };
+                m->bus_caller =
+                        (BusCaller) { .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids };
                 return 0;
         }
         if (deny_log_allowed(m, uid))

@@ -138,7 +138,7 @@ typedef struct Manager {
         unsigned bus_deny_unlogged;     /* refusals not logged since the last one logged */
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
-        BusCaller bus_caller;                          /* the call the filter let through last */
+        BusCaller bus_caller;                         /* the call the filter let through last */
 } Manager;
 
 #define EXIT_TEMPFAIL 75
