@@ -15,19 +15,22 @@
 #      TPM (it is reused): A - C is what creating and persisting the key costs
 #   D  fleetidd --oneshot when already enrolled: no EST traffic, only starting
 #      up, the TPM stack and the check of the stored certificate (fixed costs)
+#   E  baseline B': curl-enroll.sh --full, the software key of B, but the
+#      three requests fleetidd makes (/cacerts, /csrattrs, /simpleenroll) on
+#      one TLS connection: like compared with like
 #
 # (Variants V and W, openssl verify with and without the tpm2-openssl provider,
 # measured what a signature verification done in the TPM cost. fleetid's own
 # provider verifies nothing in the TPM, and tpm2-openssl is no longer
 # installed: they are gone. docs/benchmarks.md keeps their last numbers.)
 #
-# Rounds are interleaved (A B C D, then B C D A, ...) after one warm-up
+# Rounds are interleaved (A B C D E, then B C D E A, ...) after one warm-up
 # round that is not counted. Reports median and p90 per variant and ratios to
 # B; the machine is shared, so only the ratios mean something. No timing is
 # asserted: the exit status only says whether every enrollment succeeded.
 #
 #   BENCH_ROUNDS     counted rounds (default 10, at most 200)
-#   BENCH_VARIANTS   which to run (default "A B C D"; B is always run)
+#   BENCH_VARIANTS   which to run (default "A B C D E"; B is always run)
 #   BENCH_OUT, FLEETID_BUILD_DIR: see bench-lib.sh
 # Writes BENCH_OUT/bench-enroll.md (the tables), bench-enroll.tsv (the samples).
 # Exit status: 0 done, 1 a run failed, 77 a tool is missing.
@@ -37,9 +40,9 @@ set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 
 bench_rounds
-read -ra VARIANTS <<<"${BENCH_VARIANTS:-A B C D}"
+read -ra VARIANTS <<<"${BENCH_VARIANTS:-A B C D E}"
 for v in "${VARIANTS[@]}"; do
-    case $v in A | B | C | D) ;; *) lab_fail "BENCH_VARIANTS: unknown variant '$v' (A B C D)" ;; esac
+    case $v in A | B | C | D | E) ;; *) lab_fail "BENCH_VARIANTS: unknown variant '$v' (A B C D E)" ;; esac
 done
 [[ " ${VARIANTS[*]} " == *" B "* ]] || VARIANTS+=(B)
 
@@ -79,7 +82,7 @@ prepare() {
                 run C || lab_fail "cannot enroll for variant D"
             fi
             ;;
-        B)
+        B | E)
             rm -rf -- "$LAB_TMPDIR/sw-enroll"
             ;;
     esac
@@ -95,6 +98,10 @@ run() {
             timeout 120 "$LAB_CURL_ENROLL" --url "$EST_URL" --cacert "$EST_PKI/est-ca.pem" \
                 --cert "$SW_CERT" --key "$SW_KEY" --out "$LAB_TMPDIR/sw-enroll"
             ;;
+        E)
+            timeout 120 "$LAB_CURL_ENROLL" --url "$EST_URL" --cacert "$EST_PKI/est-ca.pem" \
+                --cert "$SW_CERT" --key "$SW_KEY" --out "$LAB_TMPDIR/sw-enroll" --full
+            ;;
     esac
 } >"$LAB_TMPDIR/run.log" 2>&1
 
@@ -109,8 +116,8 @@ check() {
             grep -q "fleetidd: already enrolled: operational certificate" "$LAB_TMPDIR/run.log" ||
                 lab_fail "variant D: fleetidd did not find its enrollment; see $LAB_TMPDIR/run.log"
             ;;
-        B)
-            [ -s "$LAB_TMPDIR/sw-enroll/cert.pem" ] || lab_fail "variant B: no certificate"
+        B | E)
+            [ -s "$LAB_TMPDIR/sw-enroll/cert.pem" ] || lab_fail "variant $1: no certificate"
             ;;
     esac
 }

@@ -30,6 +30,7 @@ DESCRIPTIONS = {
     "B": "curl-enroll.sh, software key (baseline)",
     "C": "fleetidd --oneshot, reuses the TPM key",
     "D": "fleetidd --oneshot, already enrolled (no EST traffic)",
+    "E": "B\u2032: curl-enroll.sh --full, software key, /cacerts + /csrattrs + /simpleenroll on one connection",
 }
 
 
@@ -124,6 +125,12 @@ def cmd_enroll(args):
             v, DESCRIPTIONS.get(v, v), len(us), ms(statistics.median(us)), ms(p90(us)),
             ms(min(us)), ms(max(us)), statistics.median(us) / base, req, conn))
 
+    if "E" in by_variant:
+        base_e = statistics.median(r["us"] for r in by_variant["E"])
+        print()
+        print("Against B\u2032 (E), like with like: " + ", ".join(
+            "%s %.2f \u00d7" % (v, statistics.median(r["us"] for r in by_variant[v]) / base_e)
+            for v in sorted(by_variant) if v != "E") + ".")
     print()
     diff = paired_median(by_variant, "A", "C")
     if diff:

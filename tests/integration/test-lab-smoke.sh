@@ -135,6 +135,17 @@ for tls in 1.2 1.3; do
 done
 OP=$T/enroll-1.3
 
+step "curl-enroll.sh --full (the benchmarks' baseline B'): three requests on one TLS connection"
+FULL_FROM=$(wc -l <"$EST_LOG")
+"$LAB_CURL_ENROLL" --url "$EST_URL" --cacert "$EST_PKI/est-ca.pem" --cert "$BIRTH" --key "$BIRTH_KEY" \
+    --out "$T/enroll-full" --full >/dev/null || lab_fail "curl-enroll.sh --full failed"
+expect_eq "$(tail -n +"$((FULL_FROM + 1))" "$EST_LOG" | "$LAB_PYTHON" -c '
+import json, sys
+reqs = [json.loads(l) for l in sys.stdin]
+reqs = [r for r in reqs if r.get("event") == "request"]
+print(" ".join(r["op"] for r in reqs), len({r["peer"] for r in reqs}))')" \
+    "cacerts csrattrs simpleenroll 1" "requests of curl-enroll.sh --full, and the client ports they came from"
+
 step "strict by default: subject bound to the birth certificate, challengePassword, key type, CA label"
 # enroll_status NAME CURL_ENROLL_ARGS...: the HTTP status curl-enroll.sh got
 # for an enrollment with the birth certificate; the answer is in $T/NAME/err.

@@ -10,12 +10,15 @@
 #            [--cert BIRTH.pem --key BIRTH.key] [--basic USER:PASSWORD]
 #            [--subject /O=../CN=..] [--label LABEL] [--tls 1.2|1.3]
 #            [--keyalg ec-p256|ec-p384|rsa2048|rsa3072] [--reenroll]
-#            [--challenge-password PW]
+#            [--challenge-password PW] [--full]
 #
 # EST_URL is the .../.well-known/est prefix. The subject defaults to the one
 # of --cert; --reenroll also copies its subjectAltName. The CSR carries a
 # challengePassword (default "curl-enroll", as the lab's /csrattrs asks for
-# one; --challenge-password '' leaves it out). Writes DIR/req.cnf (the
+# one; --challenge-password '' leaves it out). --full first GETs /cacerts and
+# /csrattrs, then POSTs, all in one curl run on one TLS connection (what a
+# complete EST client does; the benchmarks' baseline B'); curl makes at most
+# one connection then, and a second one is an error. Writes DIR/req.cnf (the
 # openssl config of the CSR), DIR/key.pem, DIR/csr.b64, DIR/response.b64 and
 # DIR/cert.pem; prints the certificate path. Exit status: 0 enrolled, 2 the
 # server answered with another HTTP status than 200 (printed), 1 other
@@ -32,6 +35,7 @@ url='' cacert='' out='' cert='' key='' basic='' subject='' label='' tls=''
 keyalg=ec-p256
 challenge=curl-enroll
 op=simpleenroll
+full=false
 while [ $# -gt 0 ]; do
     case $1 in
         --url) url=$2; shift ;;
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
         --tls) tls=$2; shift ;;
         --keyalg) keyalg=$2; shift ;;
         --reenroll) op=simplereenroll ;;
+        --full) full=true ;;
         --challenge-password) challenge=$2; shift ;;
         *) die "unknown argument '$1' (see the usage at the top of $0)" ;;
     esac
@@ -107,9 +112,25 @@ openssl req -new "${newkey[@]}" -nodes -keyout "$out/key.pem" -config "$out/req.
     -outform DER 2>"$out/openssl.err" | openssl base64 >"$out/csr.b64" ||
     die "cannot create a key and CSR: $(cat "$out/openssl.err")"
 
-status=$(curl "${curl_args[@]}" -H 'Content-Type: application/pkcs10' \
-    --data-binary @"$out/csr.b64" -o "$out/response.b64" -w '%{http_code}' "$endpoint") ||
-    die "POST $endpoint failed (curl exit $?)"
+post=(-H 'Content-Type: application/pkcs10' --data-binary @"$out/csr.b64" -o "$out/response.b64")
+if $full; then
+    # Three transfers in one curl run: --next keeps the connection cache, so
+    # the POST reuses the connection of the GETs. %{num_connects} is per
+    # transfer: 1, 0, 0 when the connection was reused.
+    prefix=$url/${label:+$label/}
+    status=$(curl "${curl_args[@]}" -o "$out/cacerts.b64" -w '%{http_code} %{num_connects}\n' "${prefix}cacerts" \
+        --next "${curl_args[@]}" -o "$out/csrattrs.b64" -w '%{http_code} %{num_connects}\n' "${prefix}csrattrs" \
+        --next "${curl_args[@]}" "${post[@]}" -w '%{http_code} %{num_connects}\n' "$endpoint") ||
+        die "GET /cacerts, /csrattrs and POST $endpoint failed (curl exit $?)"
+    read -r -d '' s1 c1 s2 c2 s3 c3 <<<"$status" || true
+    [ "$s1" = 200 ] || die "${prefix}cacerts answered HTTP $s1"
+    [[ $s2 == 200 || $s2 == 204 || $s2 == 404 ]] || die "${prefix}csrattrs answered HTTP $s2"
+    [ "$((c1 + c2 + c3))" -le 1 ] || die "curl made $((c1 + c2 + c3)) TLS connections for the three requests, not one"
+    status=$s3
+else
+    status=$(curl "${curl_args[@]}" "${post[@]}" -w '%{http_code}' "$endpoint") ||
+        die "POST $endpoint failed (curl exit $?)"
+fi
 if [ "$status" != 200 ]; then
     echo "curl-enroll: $endpoint answered HTTP $status: $(head -c 300 "$out/response.b64")" >&2
     exit 2

@@ -978,6 +978,12 @@ class EstServer(ThreadingHTTPServer):
         """Runs in the connection's own thread: the TLS handshake is bounded by
         the socket timeout and cannot stall the accept loop."""
         request.settimeout(SOCKET_TIMEOUT)
+        if not self.lab.split_writes:
+            # Without it, Nagle holds the first answer until the client ACKs
+            # the TLS 1.3 session tickets sent just before it (a small
+            # segment): one delayed ACK, about 40 ms, on every connection's
+            # first answer, for curl as for fleetidd (docs/benchmarks.md).
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             ctx = self.lab.ssl_context(self.lab.control.load())
         except (ControlError, OSError, ValueError, ssl.SSLError):
