@@ -39,7 +39,11 @@
 #                        the windows, which shows that they are seen (below
 #                        3600 s there is no waiting for the /cacerts refresh)
 #   BENCH_INSTALL=1      apt-get install strace and certmonger if missing
-#                        (certmonger's package enables certmonger.service)
+#                        (certmonger's package enables certmonger.service);
+#                        without it a missing certmonger is unpacked from its
+#                        Debian package (apt-get download, dpkg -x: no
+#                        service enabled, nothing installed) into
+#   BENCH_CERTMONGER_DIR (default $TMPDIR/fleetid-bench-certmonger)
 #   BENCH_OUT, FLEETID_BUILD_DIR: see bench-lib.sh
 # Writes BENCH_OUT/idle-cost.md (the table) and keeps the raw data (/proc
 # snapshots, strace output, logs) in BENCH_OUT/idle-cost/.
@@ -62,9 +66,48 @@ fi
 REPORT=$BENCH_DIR/idle-cost-report.py
 CERTMONGER=/usr/sbin/certmonger
 
+GETCERT=getcert
+CM_LIBS=
+
+# certmonger_extract DIR: certmonger's Debian package and the libraries it
+# lacks here, unpacked into DIR with dpkg -x: no maintainer script runs, so
+# no certmonger.service is enabled or started and nothing outside DIR
+# changes (what apt-get install would do). Its helpers for fetching CA roots
+# are looked for at their installed paths and are missing then: certmonger
+# logs that and goes idle, which is what is measured.
+certmonger_extract() {
+    local dir=$1 deb missing_libs pkgs
+    command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 || return 1
+    mkdir -p "$dir/debs" "$dir/root"
+    (cd "$dir/debs" && apt-get download certmonger >/dev/null 2>&1) || return 1
+    for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root" || return 1; done
+    # The libraries ldd does not find, by their package (libtalloc2, libtevent0 here).
+    missing_libs=$(ldd "$dir/root/usr/sbin/certmonger" | sed -n 's/^\s*\(\S*\) => not found$/\1/p')
+    pkgs=()
+    for lib in $missing_libs; do
+        case $lib in
+            libtalloc.so.2) pkgs+=(libtalloc2) ;;
+            libtevent.so.0) pkgs+=(libtevent0) ;;
+            *) echo "certmonger needs $lib, which is not installed" >&2; return 1 ;;
+        esac
+    done
+    if [ ${#pkgs[@]} -gt 0 ]; then
+        (cd "$dir/debs" && apt-get download "${pkgs[@]}" >/dev/null 2>&1) || return 1
+        for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root" || return 1; done
+    fi
+    CERTMONGER=$dir/root/usr/sbin/certmonger
+    GETCERT=$dir/root/usr/bin/getcert
+    CM_LIBS=$dir/root/usr/lib/x86_64-linux-gnu
+    ! LD_LIBRARY_PATH=$CM_LIBS ldd "$CERTMONGER" | grep -q "not found"
+}
+
 missing=()
 command -v strace >/dev/null 2>&1 || missing+=(strace)
-{ [ -x "$CERTMONGER" ] && command -v getcert >/dev/null 2>&1; } || missing+=(certmonger)
+if ! { [ -x "$CERTMONGER" ] && command -v getcert >/dev/null 2>&1; }; then
+    if [ "${BENCH_INSTALL:-}" = 1 ] || ! certmonger_extract "${BENCH_CERTMONGER_DIR:-${TMPDIR:-/tmp}/fleetid-bench-certmonger}"; then
+        missing+=(certmonger)
+    fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "${BENCH_INSTALL:-}" = 1 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 ||
@@ -100,12 +143,12 @@ env HOME="$CM/home" DBUS_SESSION_BUS_ADDRESS="$CM_BUS" \
     CERTMONGER_REQUESTS_DIR="$CM/requests" CERTMONGER_CAS_DIR="$CM/cas" \
     CERTMONGER_LOCAL_CA_DIR="$CM/local" CERTMONGER_TMPDIR="$CM/tmp" \
     CERTMONGER_CONFIG_DIR="$CM/config" CERTMONGER_SYSTEM_LOCK_FILE="$CM/lock" \
-    "$CERTMONGER" -s -n -p "$CM/pid" >"$CM/certmonger.log" 2>&1 &
+    ${CM_LIBS:+LD_LIBRARY_PATH=$CM_LIBS} "$CERTMONGER" -s -n -p "$CM/pid" >"$CM/certmonger.log" 2>&1 &
 CM_PID=$!
 lab_on_exit "_lab_kill $CM_PID certmonger"
 
 cm_getcert() {
-    DBUS_SESSION_BUS_ADDRESS=$CM_BUS getcert "$@" -s
+    env DBUS_SESSION_BUS_ADDRESS="$CM_BUS" ${CM_LIBS:+LD_LIBRARY_PATH="$CM_LIBS"} "$GETCERT" "$@" -s
 }
 # Asks the bus, not certmonger: a getcert call made before certmonger owns its
 # name would have the session bus start another one (D-Bus activation of
@@ -217,7 +260,7 @@ echo "State after the windows: $(fleetid_status_get state)." >>"$RAW/fleetidd.in
 cp "$FLEETIDD_LOG" "$FLEETIDD_DIRECT_LOG" "$CM/certmonger.log" "$RAW/"
 
 {
-    echo "Run: $(bench_machine_note); certmonger $("$CERTMONGER" -v 2>&1 | head -n 1 | awk '{print $NF}');" \
+    echo "Run: $(bench_machine_note); certmonger $(env ${CM_LIBS:+LD_LIBRARY_PATH="$CM_LIBS"} "$CERTMONGER" -v 2>&1 | head -n 1 | awk '{print $NF}');" \
         "${SECONDS_IDLE} s per window after ${SETTLE} s of settling."
     echo
     "$LAB_PYTHON" "$REPORT" report --dir "$RAW" --seconds "$SECONDS_IDLE"
