@@ -181,6 +181,9 @@ static const sd_bus_vtable agent_vtable[] = {
                                 method_get_certificate_chain, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetTrustBundle", SD_BUS_NO_ARGS, SD_BUS_RESULT("aay", certificates),
                                 method_get_trust_bundle, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SignChallenge", SD_BUS_ARGS("ay", nonce, "s", purpose, "a{sv}", options),
+                                SD_BUS_RESULT("ay", signature, "s", algorithm, "aay", chain),
+                                manager_bus_sign_challenge, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -378,15 +381,21 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                         (BusCaller) { .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids };
                 return 0;
         }
+        return manager_bus_refuse(m, msg, row, uid);
+}
+
+int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row, uid_t uid) {
+        const char *with = row->variant ? " with " : "", *variant = strempty(row->variant);
+
         if (deny_log_allowed(m, uid))
                 log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
-                           "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
-                           row->member, (unsigned) uid, access_role_to_string(row->role),
+                           "D-Bus: refused %s%s%s to uid %u: it needs the role '%s', which %s does not grant it",
+                           row->member, with, variant, (unsigned) uid, access_role_to_string(row->role),
                            m->access && m->access->path ? m->access->path : "the (absent) access policy");
         return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                          "%s needs the role '%s', which uid %u does not hold (see %s)",
-                                          row->member, access_role_to_string(row->role), (unsigned) uid,
-                                          m->config->access_file);
+                                          "%s%s%s needs the role '%s', which uid %u does not hold (see %s)",
+                                          row->member, with, variant, access_role_to_string(row->role),
+                                          (unsigned) uid, m->config->access_file);
 }
 
 /* ---- the connection ---- */
