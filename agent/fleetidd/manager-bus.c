@@ -29,6 +29,7 @@
 #include "access/ratelimit.h"
 #include "common/log.h"
 #include "common/message-ids.h"
+#include "access/creds-cache.h"
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
@@ -192,7 +193,7 @@ static const sd_bus_vtable agent_vtable[] = {
 /* The caller's effective uid and groups, from the bus driver
  * (GetConnectionCredentials: UnixUserID and UnixGroupIDs, which dbus-daemon
  * takes from the socket, SO_PEERCRED and SO_PEERGROUPS, at connect time).
- * Never from /proc (SD_BUS_CREDS_AUGMENT): a process can change its
+ * Never from /proc (SD_CREDS_AUGMENT): a process can change its
  * credentials or exit and have its PID reused between the call and the read.
  * sd_bus_query_sender_creds() would be this same call, but the libsystemd of
  * Debian 12 does not read UnixGroupIDs from the answer, so group grants would
@@ -364,7 +365,13 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                                                   BUS_PATH, strempty(member));
         if (!row)
                 return 0;
-        r = caller_creds(msg, &uid, &gids, &n_gids);
+        /* Asked once per connection: the driver's answer cannot change (creds-cache.h). */
+        r = creds_cache_get(m->bus_creds, sd_bus_message_get_sender(msg), &uid, &gids, &n_gids);
+        if (r == 0) {
+                r = caller_creds(msg, &uid, &gids, &n_gids);
+                if (r >= 0)
+                        creds_cache_put(m->bus_creds, sd_bus_message_get_sender(msg), uid, gids, n_gids);
+        }
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
                                   strempty(sd_bus_message_get_sender(msg)), row->member);
@@ -403,6 +410,7 @@ int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row,
 static void bus_drop(Manager *m) {
         m->bus_slot = sd_bus_slot_unref(m->bus_slot);
         m->bus = sd_bus_flush_close_unref(m->bus);
+        m->bus_creds = creds_cache_free(m->bus_creds);
 }
 
 static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *unused) {
@@ -484,6 +492,9 @@ int manager_bus_start(Manager *m) {
                                   m->config->access_sensor_burst, m->config->access_tracked_uids);
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
+        r = creds_cache_new(&m->bus_creds);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the credentials cache: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "

@@ -140,6 +140,7 @@ typedef struct Manager {
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
+        struct CredsCache *bus_creds; /* callers' credentials by unique name (creds-cache.h) */
 
         /* SignChallenge (manager-sign.c): the signing process, started by a call */
         struct Signer *signer;             /* takes new calls; NULL when none runs */
