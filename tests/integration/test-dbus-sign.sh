@@ -339,4 +339,6 @@ SPID=$(signer_pid)
 [ -n "$SPID" ] || lab_fail "no signer after the birth call"
 fleetid_stop_daemon_bounded 10
 _lab_alive "$SPID" && lab_fail "the signer (pid $SPID) outlived fleetidd"
+fleetid_expect_eq "$FLEETIDD_EXIT" 0 "fleetidd's exit status after SIGTERM"
+grep -q "Sanitizer" "$FLEETIDD_LOG" && lab_fail "a sanitizer report in the daemon's log: $(grep -m1 -A5 Sanitizer "$FLEETIDD_LOG")"
 echo "PASS: test-dbus-sign"
