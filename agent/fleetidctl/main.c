@@ -1420,6 +1420,11 @@ int main(int argc, char *argv[]) {
                                            verbs[v].name, argv[optind + 1]);
                 if (arg_timeout_set && verbs[v].run != verb_wait_enrolled)
                         return usage_error(verbs[v].usage_exit, "--timeout applies only to wait-enrolled");
+                if ((arg_sign.nonce_hex || arg_sign.purpose || arg_sign.birth || arg_sign.out) &&
+                    verbs[v].run != verb_sign_challenge)
+                        return usage_error(
+                                verbs[v].usage_exit,
+                                "--nonce, --purpose, --birth and --out apply only to sign-challenge");
                 return verbs[v].run();
         }
         return usage_error(EXIT_USAGE, "unknown command \"%s\"", argv[optind]);

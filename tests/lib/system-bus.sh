@@ -8,6 +8,9 @@
 #       auth, listening on ADDRESS, the default policy of dbus's system.conf
 #       (nobody may own a name, method calls denied unless a policy allows
 #       them, root may monitor), and <includedir>INCLUDEDIR</includedir>.
+#   system_bus_start DIR   starts such a bus on DIR/bus.sock with fleetid's
+#       policy (see the function); sets SYSTEM_BUS_ADDR, SYSTEM_BUS_PID and
+#       DBUS_SYSTEM_BUS_ADDRESS.
 
 system_bus_config() {
     cat <<CONF
