@@ -202,12 +202,13 @@ static int child_take(void *userdata, uint32_t type, const uint8_t *p, size_t le
 
                 r = child_sign(c, req.key, digest, &w, &sd);
                 if (r < 0)
-                        /* The next request connects and reads the key again: a
-                         * restarted resource manager, or a key that changed under
-                         * us (a renewal evicted it before the daemon retired this
-                         * signer). */
+                        /* Connect and read the key again, once now (else at the next
+                         * request): the resource manager was restarted (its old
+                         * connection is gone, a new one works), or the key changed
+                         * under us (a renewal evicted it before the daemon retired
+                         * this signer). A TPM that is really gone fails again. */
                         child_drop_tpm(c);
-                if (r < 0 && r != -ENXIO && was_loaded) {
+                if (r < 0 && was_loaded) {
                         sd = (Diag) {};
                         r = child_sign(c, req.key, digest, &w, &sd);
                         if (r < 0)

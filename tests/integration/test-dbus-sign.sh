@@ -20,7 +20,8 @@
 #     64 are signed once it runs again;
 #   - the signer killed (SIGKILL) with calls in flight: they fail, naming it;
 #     the next call works (a new signer);
-#   - swtpm killed: TpmUnavailable; back once swtpm is;
+#   - tpm2-abrmd restarted: the next call is signed (the signer reconnects);
+#     swtpm killed: TpmUnavailable; back once swtpm is;
 #   - the signer exits when idle; a renewal gives the next call the new key;
 #   - fleetidctl sign-challenge (the operational and birth key, --out);
 #   - the rate limit: RateLimited; not enrolled: NotEnrolled.
@@ -262,6 +263,16 @@ err=$(verify "$LAB_TMPDIR/k" "$EST_CA" "$NONCE" after.kill) || lab_fail "after t
 [ "$(signer_pid)" != "$SPID" ] || lab_fail "the same signer pid $SPID after SIGKILL"
 echo "   in flight: $(cat "$LAB_TMPDIR/inflight.out")"
 
+step "tpm2-abrmd restarted: the signer connects again, the next call is signed"
+sign_busctl root "$NONCE" before.abrmd || lab_fail "$(cat "$OUT")"
+SPID=$(signer_pid)
+tpm_env_restart_abrmd
+sign_busctl root "$NONCE" after.abrmd || lab_fail "the call after tpm2-abrmd restarted: $(cat "$OUT")"
+answer_files "$LAB_TMPDIR/m"
+err=$(verify "$LAB_TMPDIR/m" "$EST_CA" "$NONCE" after.abrmd) || lab_fail "after the tpm2-abrmd restart: $err"
+fleetid_expect_eq "$(signer_pid)" "$SPID" "the signer after the restart (the same process, a new connection)"
+echo "   signed through the new tpm2-abrmd by the same signer (pid $SPID)"
+
 step "the TPM gone: TpmUnavailable; back when it is"
 tpm_env_kill_swtpm
 expect_error "swtpm killed" org.fleetid.Agent1.Error.TpmUnavailable "TPM unavailable" root "$NONCE" tpm.down
@@ -315,7 +326,9 @@ step "the rate limit: RateLimited"
 _lab_kill "$FLEETIDD_PID" fleetidd
 printf '%s\n' "${CONF_BASE//sign_burst = 10000; sign_per_minute = 60000;/sign_burst = 2; sign_per_minute = 1;}" >"$FLEETID_CONF"
 start_daemon
-fleetid_wait_state 60 enrolled
+# Not the status file (the last daemon's): this one's Enrolled property.
+_enrolled_prop() { [ "$(busctl --address="$ADDR" get-property "$NAME" "$OBJ" "$NAME" Enrolled 2>&1)" = "b true" ]; }
+lab_wait_until 60 "the restarted fleetidd to hold its certificate" _enrolled_prop
 sign_busctl fleetid-test-attest "$NONCE" rate.1 || lab_fail "rate 1: $(cat "$OUT")"
 sign_busctl fleetid-test-attest "$NONCE" rate.2 || lab_fail "rate 2: $(cat "$OUT")"
 expect_error "a third call in the burst of 2" org.fleetid.Agent1.Error.RateLimited "over its rate limit for 'sign' calls" \
