@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * signer.h: the signing process behind SignChallenge (docs/architecture.md,
- * "The signer"): a long-lived child of fleetidd with a TPM connection of its
+ * "The signer"), as the daemon sees it; the process itself is
+ * signer-process.c, the messages signer-wire.h. A long-lived child of fleetidd with a TPM connection of its
  * own and the keys loaded, so that a signature costs one TPM2_Sign and no
  * fork, and the event loop never waits for the TPM.
  *
