@@ -43,6 +43,7 @@
 #include "store/state-store.h"
 #include "store/status-file.h"
 #include "util/fileio.h"
+#include "fleetidctl/sign-challenge.h"
 
 
 enum {
@@ -1007,6 +1008,8 @@ static void help(void) {
                "                       certificate now, and wait (at most %ds) for the outcome\n"
                "  wait-enrolled        Wait until the running fleetidd reports a valid\n"
                "                       operational certificate (fleetid-wait-enrolled.service)\n"
+               "  sign-challenge       Have fleetidd sign a challenge (D-Bus SignChallenge):\n"
+               "                       --nonce HEX --purpose P [--birth] [--out CHAIN.pem]\n"
                "\n"
                "Options:\n"
                "      --config PATH    Configuration file (default: %s)\n"
@@ -1014,6 +1017,10 @@ static void help(void) {
                "                       not loaded unless --config is given too (check then\n"
                "                       uses the default thresholds)\n"
                "      --json           Print one JSON object instead of text\n"
+               "      --nonce HEX      sign-challenge: the nonce, 16 to 64 bytes in hex\n"
+               "      --purpose P      sign-challenge: the purpose, 1 to 64 of [a-z0-9._-]\n"
+               "      --birth          sign-challenge: with the birth key (role attest-birth)\n"
+               "      --out FILE       sign-challenge: write the chain (PEM) to FILE, not stdout\n"
                "      --timeout SECS   wait-enrolled: give up after SECS seconds (default %d;\n"
                "                       0 waits as long as fleetidd runs)\n"
                "  -h --help            Show this help\n"
@@ -1037,6 +1044,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_STATE_DIR,
                 ARG_JSON,
                 ARG_TIMEOUT,
+                ARG_NONCE,
+                ARG_PURPOSE,
+                ARG_BIRTH,
+                ARG_OUT,
         };
         static const struct option options[] = { { "help", no_argument, NULL, 'h' },
                                                  { "version", no_argument, NULL, 'V' },
@@ -1044,6 +1055,10 @@ static int parse_argv(int argc, char *argv[]) {
                                                  { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                                                  { "json", no_argument, NULL, ARG_JSON },
                                                  { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                                                 { "nonce", required_argument, NULL, ARG_NONCE },
+                                                 { "purpose", required_argument, NULL, ARG_PURPOSE },
+                                                 { "birth", no_argument, NULL, ARG_BIRTH },
+                                                 { "out", required_argument, NULL, ARG_OUT },
                                                  {} };
         int c;
 
@@ -1081,6 +1096,18 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_timeout_set = true;
                         break;
                 }
+                case ARG_NONCE:
+                        arg_sign.nonce_hex = optarg;
+                        break;
+                case ARG_PURPOSE:
+                        arg_sign.purpose = optarg;
+                        break;
+                case ARG_BIRTH:
+                        arg_sign.birth = true;
+                        break;
+                case ARG_OUT:
+                        arg_sign.out = optarg;
+                        break;
                 case '?':
                         return -EINVAL; /* getopt_long() said what was wrong */
                 default:
@@ -1341,6 +1368,7 @@ static const struct {
         { "check", verb_check, NAGIOS_UNKNOWN },
         { "renew", verb_renew, EXIT_USAGE },
         { "wait-enrolled", verb_wait_enrolled, WAIT_FAILED },
+        { "sign-challenge", verb_sign_challenge, EXIT_USAGE },
 };
 
 /* The verb named anywhere in argv, for the exit status of a usage error found
@@ -1392,6 +1420,11 @@ int main(int argc, char *argv[]) {
                                            verbs[v].name, argv[optind + 1]);
                 if (arg_timeout_set && verbs[v].run != verb_wait_enrolled)
                         return usage_error(verbs[v].usage_exit, "--timeout applies only to wait-enrolled");
+                if ((arg_sign.nonce_hex || arg_sign.purpose || arg_sign.birth || arg_sign.out) &&
+                    verbs[v].run != verb_sign_challenge)
+                        return usage_error(
+                                verbs[v].usage_exit,
+                                "--nonce, --purpose, --birth and --out apply only to sign-challenge");
                 return verbs[v].run();
         }
         return usage_error(EXIT_USAGE, "unknown command \"%s\"", argv[optind]);

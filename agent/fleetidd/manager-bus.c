@@ -29,6 +29,7 @@
 #include "access/ratelimit.h"
 #include "common/log.h"
 #include "common/message-ids.h"
+#include "access/creds-cache.h"
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
@@ -181,6 +182,9 @@ static const sd_bus_vtable agent_vtable[] = {
                                 method_get_certificate_chain, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetTrustBundle", SD_BUS_NO_ARGS, SD_BUS_RESULT("aay", certificates),
                                 method_get_trust_bundle, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SignChallenge", SD_BUS_ARGS("ay", nonce, "s", purpose, "a{sv}", options),
+                                SD_BUS_RESULT("ay", signature, "s", algorithm, "aay", chain),
+                                manager_bus_sign_challenge, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -189,7 +193,7 @@ static const sd_bus_vtable agent_vtable[] = {
 /* The caller's effective uid and groups, from the bus driver
  * (GetConnectionCredentials: UnixUserID and UnixGroupIDs, which dbus-daemon
  * takes from the socket, SO_PEERCRED and SO_PEERGROUPS, at connect time).
- * Never from /proc (SD_BUS_CREDS_AUGMENT): a process can change its
+ * Never from /proc (SD_CREDS_AUGMENT): a process can change its
  * credentials or exit and have its PID reused between the call and the read.
  * sd_bus_query_sender_creds() would be this same call, but the libsystemd of
  * Debian 12 does not read UnixGroupIDs from the answer, so group grants would
@@ -361,7 +365,13 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                                                   BUS_PATH, strempty(member));
         if (!row)
                 return 0;
-        r = caller_creds(msg, &uid, &gids, &n_gids);
+        /* Asked once per connection: the driver's answer cannot change (creds-cache.h). */
+        r = creds_cache_get(m->bus_creds, sd_bus_message_get_sender(msg), &uid, &gids, &n_gids);
+        if (r == 0) {
+                r = caller_creds(msg, &uid, &gids, &n_gids);
+                if (r >= 0)
+                        creds_cache_put(m->bus_creds, sd_bus_message_get_sender(msg), uid, gids, n_gids);
+        }
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
                                   strempty(sd_bus_message_get_sender(msg)), row->member);
@@ -378,15 +388,21 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                         (BusCaller) { .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids };
                 return 0;
         }
+        return manager_bus_refuse(m, msg, row, uid);
+}
+
+int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row, uid_t uid) {
+        const char *with = row->variant ? " with " : "", *variant = strempty(row->variant);
+
         if (deny_log_allowed(m, uid))
                 log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
-                           "D-Bus: refused %s to uid %u: it needs the role '%s', which %s does not grant it",
-                           row->member, (unsigned) uid, access_role_to_string(row->role),
+                           "D-Bus: refused %s%s%s to uid %u: it needs the role '%s', which %s does not grant it",
+                           row->member, with, variant, (unsigned) uid, access_role_to_string(row->role),
                            m->access && m->access->path ? m->access->path : "the (absent) access policy");
         return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                          "%s needs the role '%s', which uid %u does not hold (see %s)",
-                                          row->member, access_role_to_string(row->role), (unsigned) uid,
-                                          m->config->access_file);
+                                          "%s%s%s needs the role '%s', which uid %u does not hold (see %s)",
+                                          row->member, with, variant, access_role_to_string(row->role),
+                                          (unsigned) uid, m->config->access_file);
 }
 
 /* ---- the connection ---- */
@@ -394,6 +410,7 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
 static void bus_drop(Manager *m) {
         m->bus_slot = sd_bus_slot_unref(m->bus_slot);
         m->bus = sd_bus_flush_close_unref(m->bus);
+        m->bus_creds = creds_cache_free(m->bus_creds);
 }
 
 static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *unused) {
@@ -475,6 +492,9 @@ int manager_bus_start(Manager *m) {
                                   m->config->access_sensor_burst, m->config->access_tracked_uids);
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
+        r = creds_cache_new(&m->bus_creds);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the credentials cache: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "

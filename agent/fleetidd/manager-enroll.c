@@ -162,6 +162,8 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                 }
                 if (res->fetched)
                         (void) manager_cacerts_fetched(m);
+                if (res->fetched)
+                        manager_signer_reset(m);
                 /* Writes the status "enrolled" once, with the renewal due time. */
                 r = manager_schedule_renewal(m);
                 if (r < 0) {

@@ -247,6 +247,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
                 m->failures = 0;
                 m->last_success = (uint64_t) time(NULL);
                 (void) manager_cacerts_fetched(m);
+                manager_signer_reset(m);
                 r = manager_schedule_renewal(m);
                 if (r < 0) {
                         /* The next attempt finds the identity unusable and enrolls anew. */

@@ -38,6 +38,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         /* A worker still running is killed and reaped before anything it reads goes. */
         m->worker = worker_free(m->worker);
+        manager_signer_stop(m);
         manager_ping_stop(m);
         manager_bus_stop(m);
         if (!m->oneshot && (m->runtime ?: m->store))
@@ -236,6 +237,7 @@ int manager_stop(Manager *m) {
         if (m->stopping)
                 return 0;
         m->stopping = true;
+        manager_signer_stop(m);
         if (!m->worker)
                 return sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
         log_info("stopping: ending the %s in flight (the stored identity stays as it is)",

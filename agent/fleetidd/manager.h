@@ -11,6 +11,7 @@
  * manager-cacerts.c the periodic /cacerts refresh: CA rollover (RFC 7030 4.1.3)
  * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
  * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
+ * manager-sign.c    SignChallenge, answered by the signing process (signer.h)
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
  * Everything that changes this state runs in the daemon, on the loop. The
@@ -139,6 +140,11 @@ typedef struct Manager {
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
+        struct CredsCache *bus_creds; /* callers' credentials by unique name (creds-cache.h) */
+
+        /* SignChallenge (manager-sign.c): the signing process, started by a call */
+        struct Signer *signer;             /* takes new calls; NULL when none runs */
+        struct Signer *signers_retired[4]; /* finishing their calls before they exit */
 } Manager;
 
 #define EXIT_TEMPFAIL 75
@@ -189,9 +195,22 @@ int manager_bus_caller(Manager *m, sd_bus_message *msg, uid_t *ret_uid);
 /* In a method handler: whether the caller holds `role` too (a variant of a
  * member that needs more, e.g. SignChallenge with identity=birth). */
 bool manager_bus_caller_has(Manager *m, sd_bus_message *msg, AccessRole role);
+/* In a method handler: refuses the call as the access filter does (logged
+ * with the uid, at most as often as the filter logs): AccessDenied naming
+ * the member, the variant and the role of the access table's row. */
+int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row, uid_t uid);
 /* Emits PropertiesChanged (names only: readers re-read, through the access
  * check) for the properties that changed since the last call. */
 void manager_bus_changed(Manager *m);
+
+/* manager-sign.c: SignChallenge's handler (in agent_vtable). */
+int manager_bus_sign_challenge(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+/* The certificate in force changed (enrollment, renewal, factory reset): the
+ * running signer finishes its calls with the old key and exits, the next
+ * call starts one with the new key. */
+void manager_signer_reset(Manager *m);
+/* Stops every signer now (SIGTERM, reaped); calls in flight fail. */
+void manager_signer_stop(Manager *m);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);

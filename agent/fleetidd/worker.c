@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "crypto/ossl-util.h"
+#include "fleetidd/frame.h"
 #include "fleetidd/worker.h"
 
 #define WORKER_MAGIC 0x57444946u /* "FIDW" */
@@ -24,12 +22,6 @@ enum {
         FRAME_DEFERRED_SPKI, /* DER SubjectPublicKeyInfo */
         FRAME_RESULT,        /* WorkerResultWire, last */
 };
-
-typedef struct WorkerFrameHeader {
-        uint32_t magic;
-        uint32_t type;
-        uint32_t length;
-} WorkerFrameHeader;
 
 enum {
         RESULT_FETCHED = 1u << 0,
@@ -67,11 +59,8 @@ struct Worker {
         sd_event_source *io, *child, *kill_timer, *defer, *deadline;
         uint64_t timeout_usec;
         bool timed_out;
-        uint8_t *buf; /* frames received, not yet taken */
-        size_t len;
-        size_t total; /* bytes received in all */
+        FrameReader rd; /* its frames, checked; rd.broken: the first protocol violation */
         bool have_result;
-        Diag broken; /* the first protocol violation, error 0 if none */
         siginfo_t exit;
         WorkerResult result;
         WorkerStateFn on_state;
@@ -104,12 +93,9 @@ void worker_result_done(WorkerResult *r) {
 /* ---- the child's side ---- */
 
 static int send_frame(WorkerOutput *o, uint32_t type, const void *data, size_t len) {
-        WorkerFrameHeader h = { .magic = WORKER_MAGIC, .type = type, .length = (uint32_t) len };
-
         if (o->failed)
                 return -EIO;
-        if (len > WORKER_FRAME_MAX || fwrite(&h, sizeof(h), 1, o->f) != 1 ||
-            (len > 0 && fwrite(data, len, 1, o->f) != 1) || fflush(o->f) != 0) {
+        if (len > WORKER_FRAME_MAX || frame_write(o->f, WORKER_MAGIC, type, data, len) < 0) {
                 o->failed = true;
                 return -EIO;
         }
@@ -168,21 +154,19 @@ int worker_send_result(WorkerOutput *o, const WorkerResult *r) {
         return send_frame(o, FRAME_RESULT, &w, sizeof(w));
 }
 
-static void __attribute__((noreturn)) child_main(int fd, WorkerRunFn run, void *userdata, pid_t parent) {
-        WorkerOutput out = {};
-        sigset_t none;
+typedef struct ChildRun {
+        WorkerRunFn run;
+        void *userdata;
+} ChildRun;
 
-        /* The daemon blocks these for sd-event: here SIGTERM must end the process. */
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        /* A daemon killed with SIGKILL takes its worker along. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-                _exit(EXIT_FAILURE);
+static void __attribute__((noreturn)) child_main(int fd, void *userdata) {
+        ChildRun *c = userdata;
+        WorkerOutput out = {};
+
         out.f = fdopen(fd, "w");
         if (!out.f)
                 _exit(EXIT_FAILURE);
-        run(userdata, &out);
+        c->run(c->userdata, &out);
         /* _exit(): no atexit handlers, no destructors of the daemon's state. */
         _exit(fclose(out.f) == 0 && !out.failed ? EXIT_SUCCESS : EXIT_FAILURE);
 }
@@ -249,7 +233,8 @@ static int take_result(Worker *w, const uint8_t *p, size_t len, Diag *d) {
         return 0;
 }
 
-static int take_frame(Worker *w, uint32_t type, const uint8_t *p, size_t len, Diag *d) {
+static int take_frame(void *userdata, uint32_t type, const uint8_t *p, size_t len, Diag *d) {
+        Worker *w = userdata;
         WorkerResult *r = &w->result;
         int32_t state;
 
@@ -287,68 +272,16 @@ static int take_frame(Worker *w, uint32_t type, const uint8_t *p, size_t len, Di
         }
 }
 
-/* Takes the complete frames at the start of the buffer. */
-static void take_frames(Worker *w) {
-        size_t off = 0;
-        int r;
-
-        while (w->broken.error == 0 && w->len - off >= sizeof(WorkerFrameHeader)) {
-                WorkerFrameHeader h;
-
-                memcpy(&h, w->buf + off, sizeof(h));
-                if (h.magic != WORKER_MAGIC || h.length > WORKER_FRAME_MAX) {
-                        diag_set(&w->broken, -EBADMSG, "a frame header that is not fleetid's (or too long)");
-                        break;
-                }
-                if (w->len - off - sizeof(h) < h.length)
-                        break;
-                r = take_frame(w, h.type, w->buf + off + sizeof(h), h.length, &w->broken);
-                if (r < 0)
-                        break;
-                off += sizeof(h) + h.length;
-        }
-        memmove(w->buf, w->buf + off, w->len - off);
-        w->len -= off;
-}
-
 /* Reads what is there without blocking; 0 at the end of the stream, -EAGAIN if more may come. */
 static int receive(Worker *w) {
-        for (;;) {
-                size_t room = WORKER_FRAME_MAX + sizeof(WorkerFrameHeader) - w->len;
-                ssize_t n;
-
-                if (w->broken.error != 0)
-                        return 0;
-                n = read(w->fd, w->buf + w->len, room);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return -EAGAIN;
-                        diag_set(&w->broken, -errno, "reading its message failed: %s", strerror(errno));
-                        return 0;
-                }
-                if (n == 0) {
-                        if (w->len > 0)
-                                diag_set(&w->broken, -EBADMSG, "its message ends within a frame");
-                        return 0;
-                }
-                w->len += (size_t) n;
-                w->total += (size_t) n;
-                if (w->total > WORKER_MESSAGE_MAX) {
-                        diag_set(&w->broken, -E2BIG, "its message is longer than %d bytes",
-                                 WORKER_MESSAGE_MAX);
-                        return 0;
-                }
-                take_frames(w);
-        }
+        return frame_reader_receive(&w->rd, w->fd);
 }
 
 static void finish(Worker *w) {
         WorkerResult *r = &w->result;
         char how[64];
 
-        if (w->broken.error != 0 || !w->have_result) {
+        if (w->rd.broken.error != 0 || !w->have_result) {
                 worker_result_done(r);
                 if (w->exit.si_code == CLD_EXITED)
                         snprintf(how, sizeof(how), "exited with status %d", w->exit.si_status);
@@ -359,9 +292,9 @@ static void finish(Worker *w) {
                                  "the %s worker did not finish within %llus and was stopped (it %s)",
                                  worker_kind_to_string(w->kind),
                                  (unsigned long long) (w->timeout_usec / 1000000ULL), how);
-                else if (w->broken.error != 0)
+                else if (w->rd.broken.error != 0)
                         diag_set(&r->diag, -EPROTO, "the %s worker sent a bad message (%s) and %s",
-                                 worker_kind_to_string(w->kind), w->broken.text, how);
+                                 worker_kind_to_string(w->kind), w->rd.broken.text, how);
                 else
                         diag_set(&r->diag, -ECHILD, "the %s worker %s without a result",
                                  worker_kind_to_string(w->kind), how);
@@ -378,7 +311,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 return 0;
         /* The end of the stream or a bad message: the exit completes it. */
         w->io = sd_event_source_disable_unref(w->io);
-        if (w->broken.error != 0 && w->pid > 0)
+        if (w->rd.broken.error != 0 && w->pid > 0)
                 (void) kill(w->pid, SIGKILL);
         return 0;
 }
@@ -447,7 +380,7 @@ Worker *worker_free(Worker *w) {
                 close(w->fd);
         worker_result_done(&w->result);
         sd_event_unref(w->event);
-        free(w->buf);
+        frame_reader_done(&w->rd);
         free(w);
         return NULL;
 }
@@ -473,14 +406,12 @@ static int run_inline(Worker *w, WorkerRunFn run, void *userdata) {
         run(userdata, &out);
         if (fclose(out.f) != 0)
                 return -ENOMEM;
-        while (off < size && w->broken.error == 0) {
-                size_t n = size - off, room = WORKER_FRAME_MAX + sizeof(WorkerFrameHeader) - w->len;
+        while (off < size && w->rd.broken.error == 0) {
+                size_t n = size - off, room = WORKER_FRAME_MAX + sizeof(FrameHeader) - w->rd.len;
 
                 n = n < room ? n : room;
-                memcpy(w->buf + w->len, data + off, n);
-                w->len += n;
+                frame_reader_feed(&w->rd, data + off, n);
                 off += n;
-                take_frames(w);
         }
         w->exit = (siginfo_t) { .si_code = CLD_EXITED, .si_status = out.failed ? EXIT_FAILURE : 0 };
         return sd_event_add_defer(w->event, &w->defer, on_inline_done, w);
@@ -489,8 +420,7 @@ static int run_inline(Worker *w, WorkerRunFn run, void *userdata) {
 int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inline_run, WorkerRunFn run,
                  void *run_data, WorkerStateFn on_state, WorkerDoneFn on_done, void *userdata, Worker **ret) {
         _cleanup_(worker_freep) Worker *w = NULL;
-        int sv[2], r;
-        pid_t parent = getpid();
+        int r;
 
         w = calloc(1, sizeof(*w));
         if (!w)
@@ -502,9 +432,9 @@ int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inlin
         w->on_state = on_state;
         w->on_done = on_done;
         w->userdata = userdata;
-        w->buf = malloc(WORKER_FRAME_MAX + sizeof(WorkerFrameHeader));
-        if (!w->buf)
-                return -ENOMEM;
+        r = frame_reader_init(&w->rd, WORKER_MAGIC, WORKER_FRAME_MAX, WORKER_MESSAGE_MAX, take_frame, w);
+        if (r < 0)
+                return r;
         if (inline_run) {
                 r = run_inline(w, run, run_data);
                 if (r < 0)
@@ -513,24 +443,9 @@ int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inlin
                 return 0;
         }
 
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
-        fflush(NULL); /* nothing buffered is written twice */
-        w->pid = fork();
-        if (w->pid < 0) {
-                r = -errno;
-                close(sv[0]);
-                close(sv[1]);
+        r = frame_fork(child_main, &(ChildRun) { run, run_data }, &w->pid, &w->fd);
+        if (r < 0)
                 return r;
-        }
-        if (w->pid == 0) {
-                close(sv[0]);
-                child_main(sv[1], run, run_data, parent);
-        }
-        close(sv[1]);
-        w->fd = sv[0];
-        if (fcntl(w->fd, F_SETFL, O_NONBLOCK) < 0)
-                return -errno;
         r = sd_event_add_child(e, &w->child, w->pid, WEXITED, on_exit_child, w);
         if (r < 0)
                 return r;

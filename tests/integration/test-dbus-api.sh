@@ -42,53 +42,18 @@ for tool in dbus-daemon dbus-send busctl setpriv unshare mount getent openssl; d
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
 done
 
-# ---- outside: make the users, then run the rest in a private mount namespace ----
-if [ -z "${FLEETID_DBUS_API_INNER:-}" ]; then
-    USERS=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-test-dbus-api.XXXXXX")
-    trap 'rm -rf "$USERS"' EXIT
-    cp /etc/passwd "$USERS/passwd"
-    cp /etc/group "$USERS/group"
-    next_id=61100
-    free_id() {
-        while getent passwd "$next_id" >/dev/null || getent group "$next_id" >/dev/null; do
-            next_id=$((next_id + 1))
-        done
-    }
-    add_user() { # NAME [SUPPLEMENTARY GROUP LINE TO ADD]
-        free_id
-        echo "$1:x:$next_id:$next_id:fleetid test-dbus-api:/nonexistent:/usr/sbin/nologin" >>"$USERS/passwd"
-        echo "$1:x:$next_id:" >>"$USERS/group"
-        next_id=$((next_id + 1))
-    }
-    for u in fleetid-test-reader fleetid-test-grouped fleetid-test-nogrant fleetid-test-readers; do
-        getent passwd "$u" >/dev/null || getent group "$u" >/dev/null &&
-            { echo "FAIL: the system has a user or group $u; this test makes its own" >&2; exit 1; }
-    done
-    add_user fleetid-test-reader
-    add_user fleetid-test-grouped
-    add_user fleetid-test-nogrant
-    free_id
-    echo "fleetid-test-readers:x:$next_id:fleetid-test-grouped" >>"$USERS/group"
-    rc=0
-    FLEETID_DBUS_API_INNER=1 USERS=$USERS unshare --mount --propagation private bash "$0" || rc=$?
-    exit "$rc"
-fi
+# shellcheck source=tests/lib/test-users.sh
+. "$SRCDIR/tests/lib/test-users.sh"
+test_users_namespace 61100 fleetid-test-reader fleetid-test-grouped fleetid-test-nogrant \
+    fleetid-test-readers:fleetid-test-grouped
 
 # ---- inside the namespace ----
-mount --bind "$USERS/passwd" /etc/passwd
-mount --bind "$USERS/group" /etc/group
-
 # shellcheck source=tests/lib/fleetid.sh
 . "$SRCDIR/tests/lib/fleetid.sh"
 # shellcheck source=tests/lib/system-bus.sh
 . "$SRCDIR/tests/lib/system-bus.sh"
 
 step() { echo "== $*"; }
-run_as() { # USER CMD...: CMD as USER, with USER's groups and no capabilities
-    local user=$1
-    shift
-    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
-}
 
 fleetid_lab_up
 fleetid_provision
@@ -105,27 +70,9 @@ fleetid_write_config "access: { file = \"$LAB_TMPDIR/access.conf\"; };"
 
 # ---- the bus ----
 BUSDIR=$LAB_TMPDIR/system-bus
-mkdir -p "$BUSDIR/system.d"
-chmod 0755 "$BUSDIR"
-cp "$SRCDIR/dbus/org.fleetid.Agent1.conf" "$BUSDIR/system.d/"
-cat >"$BUSDIR/system.d/zz-test-root-owner.conf" <<'EOF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- test only: fleetidd runs as root in the tests, not as the user fleetid -->
-<busconfig>
-  <policy user="root">
-    <allow own="org.fleetid.Agent1"/>
-  </policy>
-</busconfig>
-EOF
-ADDR=unix:path=$BUSDIR/bus.sock
-system_bus_config "$ADDR" "$BUSDIR/system.d" >"$BUSDIR/bus.conf"
-dbus-daemon --config-file="$BUSDIR/bus.conf" --nofork --nopidfile --nosyslog 2>"$BUSDIR/bus.log" &
-BUS_PID=$!
-lab_on_exit "_lab_kill $BUS_PID dbus-daemon"
-_bus_up() { [ -S "$BUSDIR/bus.sock" ]; }
-lab_wait_until 10 "dbus-daemon to create $BUSDIR/bus.sock" _bus_up
-export DBUS_SYSTEM_BUS_ADDRESS=$ADDR
+system_bus_start "$BUSDIR"
+ADDR=$SYSTEM_BUS_ADDR
+BUS_PID=$SYSTEM_BUS_PID
 NAME=org.fleetid.Agent1
 OBJ=/org/fleetid/Agent1
 
