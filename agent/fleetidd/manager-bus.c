@@ -109,6 +109,13 @@ static int prop_severity(sd_bus *bus, const char *path, const char *interface, c
         return sd_bus_message_append(reply, "s", strempty(severity_to_string(m->severity)));
 }
 
+static int prop_tpm_lockout(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "b", m->tpm_lockout);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", FLEETID_VERSION);
@@ -181,6 +188,7 @@ static const sd_bus_vtable agent_vtable[] = {
                                 method_get_certificate_chain, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetTrustBundle", SD_BUS_NO_ARGS, SD_BUS_RESULT("aay", certificates),
                                 method_get_trust_bundle, SD_BUS_VTABLE_UNPRIVILEGED),
+        PROP("TpmLockout", "b", prop_tpm_lockout),
         SD_BUS_VTABLE_END,
 };
 
@@ -520,8 +528,8 @@ void manager_bus_stop(Manager *m) {
 
 void manager_bus_changed(Manager *m) {
         static const char *const names[] = {
-                "State",    "Enrolled", "Subject",     "Serial",    "NotBefore",
-                "NotAfter", "RenewDue", "LastSuccess", "LastError", "Severity",
+                "State",    "Enrolled",    "Subject",   "Serial",   "NotBefore",  "NotAfter",
+                "RenewDue", "LastSuccess", "LastError", "Severity", "TpmLockout",
         };
         uint64_t now = (uint64_t) time(NULL);
         BusSnapshot s = {
@@ -532,6 +540,7 @@ void manager_bus_changed(Manager *m) {
                 .renew_due = m->renew_due,
                 .last_success = m->last_success,
                 .severity = m->severity,
+                .tpm_lockout = m->tpm_lockout,
         };
         const char *changed[ELEMENTSOF(names) + 1] = {};
         size_t n = 0;
@@ -551,6 +560,7 @@ void manager_bus_changed(Manager *m) {
                 !o->known || o->last_success != s.last_success,
                 !o->known || strcmp(o->last_error, m->last_error) != 0,
                 !o->known || o->severity != s.severity,
+                !o->known || o->tpm_lockout != s.tpm_lockout,
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (differ[i])

@@ -241,8 +241,16 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
 
         if (a->owner_hierarchy)
                 r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &pub, &d);
-        else
-                r = tpm_birth_key_create(t, alg, c->birth_key_handle, a->force, NULL, &pub, &d);
+        else {
+                ESYS_TR srk;
+
+                /* The SRK, parent of the operational key, is made here at the
+                 * factory (as it was with the birth key under it), so that the
+                 * first enrollment finds it; fleetidd makes it after a clear. */
+                r = tpm_srk_ensure(t, c->srk_handle, &srk, &d);
+                if (r >= 0)
+                        r = tpm_birth_key_create(t, alg, c->birth_key_handle, a->force, NULL, &pub, &d);
+        }
         if (r == -EEXIST)
                 return log_error_errno(r,
                                        "a birth key already exists at 0x%08x; nothing changed "
