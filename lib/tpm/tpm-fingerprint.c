@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/ossl-util.h"
 #include "tpm/tpm-fingerprint.h"
 #include "tpm/tpm-key.h"
 
@@ -44,15 +45,26 @@ static int object_name(TpmContext *t, ESYS_TR obj, TPM2B_NAME *ret, const char *
 }
 
 int tpm_fingerprint_read(TpmContext *t, uint32_t srk_handle, TpmFingerprint *ret, Diag *d) {
-        TPM2B_PUBLIC template = ek_template();
-        ESYS_TR srk = ESYS_TR_NONE, ek = ESYS_TR_NONE;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        TPM2B_PUBLIC template = ek_template(), srk_template = tpm_srk_template();
+        ESYS_TR srk = ESYS_TR_NONE, ek = ESYS_TR_NONE, transient = ESYS_TR_NONE;
         TpmFingerprint f = {};
         int r;
 
-        r = tpm_srk_ensure(t, srk_handle, &srk, d);
-        if (r < 0)
-                return r;
-        r = object_name(t, srk, &f.srk, "cannot read the storage root key's name", d);
+        /* The SRK at its handle (one ReadPublic, none if it was opened through
+         * t already); if there is none (a cleared TPM, or another one), the
+         * name it will have, from a transient one: nothing is left in the TPM. */
+        r = tpm_key_open(t, srk_handle, &srk, &pub, NULL, d);
+        if (r == -ENOENT) {
+                diag_clear(d);
+                r = tpm_create_primary(t, ESYS_TR_RH_OWNER, &srk_template, &transient, NULL,
+                                       "cannot make a storage root key", d);
+                if (r < 0)
+                        return r;
+                r = object_name(t, transient, &f.srk, "cannot read the storage root key's name", d);
+                Esys_FlushContext(t->esys, transient);
+        } else if (r >= 0)
+                r = object_name(t, srk, &f.srk, "cannot read the storage root key's name", d);
         if (r < 0)
                 return r;
 

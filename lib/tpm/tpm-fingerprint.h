@@ -30,9 +30,11 @@ typedef enum TpmChange {
         TPM_CHANGE_REPLACED, /* another endorsement seed: another TPM */
 } TpmChange;
 
-/* The fingerprint of the TPM now. Makes the SRK if there is none (as the
- * first enrollment does anyway): one TPM2_ReadPublic (none if the SRK was
- * opened through t already), one TPM2_CreatePrimary and one TPM2_FlushContext. */
+/* The fingerprint of the TPM now: one TPM2_ReadPublic of the SRK (none if it
+ * was opened through t already), one TPM2_CreatePrimary and one
+ * TPM2_FlushContext for the EK. Without an SRK at srk_handle, the name one
+ * made now would have (a transient one, flushed again): nothing is left in
+ * the TPM. */
 int tpm_fingerprint_read(TpmContext *t, uint32_t srk_handle, TpmFingerprint *ret, Diag *d);
 
 /* What changed from `was` to `now`. */
