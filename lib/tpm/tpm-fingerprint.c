@@ -44,10 +44,24 @@ static int object_name(TpmContext *t, ESYS_TR obj, TPM2B_NAME *ret, const char *
         return 0;
 }
 
+/* The name of the primary key template gives in hierarchy, made and flushed again. */
+static int primary_name(TpmContext *t, ESYS_TR hierarchy, const TPM2B_PUBLIC *template, TPM2B_NAME *ret,
+                        const char *what, Diag *d) {
+        ESYS_TR obj = ESYS_TR_NONE;
+        int r;
+
+        r = tpm_create_primary(t, hierarchy, template, &obj, NULL, what, d);
+        if (r < 0)
+                return r;
+        r = object_name(t, obj, ret, what, d);
+        Esys_FlushContext(t->esys, obj);
+        return r;
+}
+
 int tpm_fingerprint_read(TpmContext *t, uint32_t srk_handle, TpmFingerprint *ret, Diag *d) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
-        TPM2B_PUBLIC template = ek_template(), srk_template = tpm_srk_template();
-        ESYS_TR srk = ESYS_TR_NONE, ek = ESYS_TR_NONE, transient = ESYS_TR_NONE;
+        TPM2B_PUBLIC ek = ek_template(), srk_template = tpm_srk_template();
+        ESYS_TR srk = ESYS_TR_NONE;
         TpmFingerprint f = {};
         int r;
 
@@ -57,23 +71,12 @@ int tpm_fingerprint_read(TpmContext *t, uint32_t srk_handle, TpmFingerprint *ret
         r = tpm_key_open(t, srk_handle, &srk, &pub, NULL, d);
         if (r == -ENOENT) {
                 diag_clear(d);
-                r = tpm_create_primary(t, ESYS_TR_RH_OWNER, &srk_template, &transient, NULL,
-                                       "cannot make a storage root key", d);
-                if (r < 0)
-                        return r;
-                r = object_name(t, transient, &f.srk, "cannot read the storage root key's name", d);
-                Esys_FlushContext(t->esys, transient);
+                r = primary_name(t, ESYS_TR_RH_OWNER, &srk_template, &f.srk,
+                                 "cannot make a storage root key", d);
         } else if (r >= 0)
                 r = object_name(t, srk, &f.srk, "cannot read the storage root key's name", d);
-        if (r < 0)
-                return r;
-
-        r = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, &template, &ek, NULL,
-                               "cannot make the endorsement key", d);
-        if (r < 0)
-                return r;
-        r = object_name(t, ek, &f.ek, "cannot read the endorsement key's name", d);
-        Esys_FlushContext(t->esys, ek);
+        if (r >= 0)
+                r = primary_name(t, ESYS_TR_RH_ENDORSEMENT, &ek, &f.ek, "cannot make the endorsement key", d);
         if (r < 0)
                 return r;
         *ret = f;
