@@ -52,7 +52,7 @@ int tpm_birth_key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
                 a->unique.rsa.size = u;
                 memcpy(a->unique.rsa.buffer, idevid_unique, u);
                 break;
-        case KEY_ALG_ECC_P384: /* H-3: SHA-384 throughout */
+        case KEY_ALG_ECC_P384: /* H-3 (but the scheme, below): SHA-384 names and policy */
                 a->nameAlg = TPM2_ALG_SHA384;
                 a->authPolicy.size = sizeof(idevid_policy_sha384);
                 memcpy(a->authPolicy.buffer, idevid_policy_sha384, sizeof(idevid_policy_sha384));
@@ -60,8 +60,16 @@ int tpm_birth_key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
         case KEY_ALG_ECC_P256: /* H-2 */
                 a->type = TPM2_ALG_ECC;
                 a->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-                a->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-                a->parameters.eccDetail.scheme.details.ecdsa.hashAlg = a->nameAlg;
+                /* H-2 fixes ECDSA with SHA-256, which is what fleetid signs with.
+                 * H-3 fixes ECDSA with SHA-384: fleetid leaves the scheme to each
+                 * signature instead (TPM2_ALG_NULL, as H-1 does), since the
+                 * SignChallenge formula (crypto/challenge.h) and a TLS 1.2
+                 * handshake sign SHA-256 digests with a P-384 key too. */
+                if (alg == KEY_ALG_ECC_P256) {
+                        a->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+                        a->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+                } else
+                        a->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
                 a->parameters.eccDetail.curveID =
                         alg == KEY_ALG_ECC_P256 ? TPM2_ECC_NIST_P256 : TPM2_ECC_NIST_P384;
                 a->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;

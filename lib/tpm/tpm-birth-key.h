@@ -21,7 +21,8 @@
 #include "config/config.h"
 #include "tpm/tpm-context.h"
 
-/* The template for alg: H-1 (rsa-2048), H-2 (ecc-p256), H-3 (ecc-p384).
+/* The template for alg: H-1 (rsa-2048), H-2 (ecc-p256), H-3 with the signing
+ * scheme left to each signature (ecc-p384; docs/provisioning.md says why).
  * -EOPNOTSUPP for an algorithm the TCG gives no IDevID template for (rsa-3072). */
 int tpm_birth_key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret);
 
