@@ -138,7 +138,8 @@ int manager_blame_tpm(Manager *m, int r, Diag *d) {
 
 void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret) {
         if (r < 0) {
-                r = examine_tpm(m, r, f, d);
+                if (r != -ENXIO) /* else the TPM was not reached: nothing to ask it */
+                        r = examine_tpm(m, r, f, d);
                 f->tpm_unavailable = r == -ENXIO;
         }
         f->error = r;

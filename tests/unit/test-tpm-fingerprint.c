@@ -56,15 +56,15 @@ static void test_round_trip(void **state) {
 static void test_refused(void **state) {
         static const char *const bad[] = {
                 "",
-                "srk=000b01\n",                         /* no ek */
-                "ek=000b01\nsrk=000b01\n",              /* order */
-                "srk=000b01\nek=000b01",                /* no final newline */
-                "srk=000b01\nek=000b01\nx=1\n",         /* more */
-                "srk=000B01\nek=000b01\n",              /* uppercase */
-                "srk=000b0\nek=000b01\n",               /* odd length */
-                "srk=\nek=000b01\n",                    /* empty */
-                "srk=000b01 \nek=000b01\n",             /* space */
-                "srk = 000b01\nek=000b01\n",            /* spaces around = */
+                "srk=000b01\n",                 /* no ek */
+                "ek=000b01\nsrk=000b01\n",      /* order */
+                "srk=000b01\nek=000b01",        /* no final newline */
+                "srk=000b01\nek=000b01\nx=1\n", /* more */
+                "srk=000B01\nek=000b01\n",      /* uppercase */
+                "srk=000b0\nek=000b01\n",       /* odd length */
+                "srk=\nek=000b01\n",            /* empty */
+                "srk=000b01 \nek=000b01\n",     /* space */
+                "srk = 000b01\nek=000b01\n",    /* spaces around = */
         };
         char *big = NULL;
         TpmFingerprint f = { .srk = name(9) }, kept = f;
