@@ -46,6 +46,8 @@
 #define HOOK_EVENT_EXPIRING "expiring" /* the severity rose: closer to expiry, not renewed */
 #define HOOK_EVENT_CA_CHANGED "ca-changed"
 #define HOOK_EVENT_CLOCK_UNSYNCHRONIZED "clock-unsynchronized"
+#define HOOK_EVENT_TPM_CLEARED "tpm-cleared"   /* enrolling again with the birth identity */
+#define HOOK_EVENT_TPM_REPLACED "tpm-replaced" /* another TPM: not enrolling */
 
 /* Details (env entries "NAME=value"); docs/monitoring.md says which event has which. */
 #define HOOK_VAR_STATE "FLEETID_STATE"       /* fleetidd's state: enrolled, waiting-retry, ... */

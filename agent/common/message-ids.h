@@ -39,3 +39,13 @@
 #define FLEETID_MESSAGE_CA_REFRESH_FAILED "18623f9ad67d4d15ba1475cee50c1d26"
 /* A D-Bus caller was refused a member of org.fleetid.Agent1 (access.conf). */
 #define FLEETID_MESSAGE_BUS_ACCESS_DENIED "0213cc7245c24a6184ebff04594a2ba2"
+/* The TPM was cleared (TPM2_Clear): its storage root key changed, its
+ * endorsement key did not; the operational key is gone and fleetidd enrolls
+ * again with the birth identity. */
+#define FLEETID_MESSAGE_TPM_CLEARED "016a26b96a644a478086c27e81efbad9"
+/* The TPM is another one (its endorsement key changed): the birth certificate
+ * is not for it, and fleetidd does not enroll. */
+#define FLEETID_MESSAGE_TPM_REPLACED "823d1212a1df42d3a642520ad1338d71"
+/* The birth key was gone from its persistent handle (TPM2_Clear evicts it)
+ * and was made again from its TCG IDevID template: the same key. */
+#define FLEETID_MESSAGE_BIRTH_KEY_RECREATED "39d876af48d84d38b5e6e26c26068011"

@@ -324,6 +324,8 @@ static void print_json(const Status *s) {
         json_key_string(f, &first, "state", r ? r->state : NULL);
         json_key_string(f, &first, "last_error", r ? r->last_error : NULL);
         json_key_string(f, &first, "write_error", r ? r->write_error : NULL);
+        json_key(f, &first, "tpm_lockout");
+        fputs(!r ? "null" : r->tpm_lockout ? "true" : "false", f);
         json_key(f, &first, "failures");
         if (r)
                 fprintf(f, "%u", r->failures);
@@ -449,6 +451,8 @@ static void print_human(const Status *s) {
                 line("State:", r ? r->state : NULL);
         line("Last error:", r ? r->last_error : NULL);
         line("Write error:", r ? r->write_error : NULL);
+        if (r && r->tpm_lockout)
+                line("TPM:", "in dictionary-attack lockout (keys without noDA cannot be used until it ends)");
         if (r) {
                 snprintf(buf, sizeof(buf), "%u", r->failures);
                 line("Failures:", buf);
@@ -787,6 +791,28 @@ static int check_write_error(Check *k) {
         return 0;
 }
 
+/* The TPM is another one than the device enrolled with (tpm-replaced): CRITICAL,
+ * fleetidd will not enroll; in dictionary-attack lockout: at least WARNING. */
+static int check_tpm(Check *k) {
+        _cleanup_free_ char *message = NULL;
+        bool replaced = k->record && daemon_state_from_string(k->record->state) == DAEMON_STATE_TPM_REPLACED;
+
+        if (!replaced && !(k->record && k->record->tpm_lockout))
+                return 0;
+        if (asprintf(&message, "%s; %s",
+                     replaced ? "the TPM was replaced: fleetidd does not enroll with this TPM (state tpm-replaced)"
+                              : "the TPM is in dictionary-attack lockout",
+                     k->message) < 0)
+                return -ENOMEM;
+        free(k->message);
+        k->message = TAKE_PTR(message);
+        if (replaced)
+                k->exit_code = NAGIOS_CRITICAL;
+        else if (k->exit_code < NAGIOS_WARNING)
+                k->exit_code = NAGIOS_WARNING;
+        return 0;
+}
+
 static void check_print_json(const Check *k) {
         const char *status = nagios_names[k->exit_code];
         bool first = true, inner = true;
@@ -983,6 +1009,8 @@ static int verb_check(void) {
         else
                 k.renew_due = renew_due(cert.not_before, cert.not_after, &policy, UINT64_MAX);
         r = check_evaluate(&k);
+        if (r >= 0)
+                r = check_tpm(&k);
         if (r >= 0)
                 r = check_write_error(&k);
         if (r < 0)
@@ -1222,7 +1250,7 @@ static int verb_renew(void) {
                         return 0;
                 }
                 if (state == DAEMON_STATE_WAITING_RETRY || state == DAEMON_STATE_FAILED ||
-                    state == DAEMON_STATE_WAITING_CLOCK) {
+                    state == DAEMON_STATE_WAITING_CLOCK || state == DAEMON_STATE_TPM_REPLACED) {
                         printf("renewal did not succeed: %s%s%s\n", rec.state, rec.last_error ? ": " : "",
                                strempty(rec.last_error));
                         return 1;
@@ -1328,7 +1356,8 @@ static int verb_wait_enrolled(void) {
                         return WAIT_ENROLLED;
                 }
                 describe_record(have ? &rec : NULL, text, sizeof(text));
-                if (have && daemon_state_from_string(rec.state) == DAEMON_STATE_FAILED) {
+                if (have && (daemon_state_from_string(rec.state) == DAEMON_STATE_FAILED ||
+                             daemon_state_from_string(rec.state) == DAEMON_STATE_TPM_REPLACED)) {
                         fprintf(stderr,
                                 "fleetidctl: fleetidd (pid %d) reports %s; it needs a person, see "
                                 "journalctl -u fleetidd\n",

@@ -110,6 +110,13 @@ static int prop_severity(sd_bus *bus, const char *path, const char *interface, c
         return sd_bus_message_append(reply, "s", strempty(severity_to_string(m->severity)));
 }
 
+static int prop_tpm_lockout(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "b", m->tpm_lockout);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", FLEETID_VERSION);
@@ -185,6 +192,7 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("SignChallenge", SD_BUS_ARGS("ay", nonce, "s", purpose, "a{sv}", options),
                                 SD_BUS_RESULT("ay", signature, "s", algorithm, "aay", chain),
                                 manager_bus_sign_challenge, SD_BUS_VTABLE_UNPRIVILEGED),
+        PROP("TpmLockout", "b", prop_tpm_lockout),
         SD_BUS_VTABLE_END,
 };
 
@@ -540,8 +548,8 @@ void manager_bus_stop(Manager *m) {
 
 void manager_bus_changed(Manager *m) {
         static const char *const names[] = {
-                "State",    "Enrolled", "Subject",     "Serial",    "NotBefore",
-                "NotAfter", "RenewDue", "LastSuccess", "LastError", "Severity",
+                "State",    "Enrolled",    "Subject",   "Serial",   "NotBefore",  "NotAfter",
+                "RenewDue", "LastSuccess", "LastError", "Severity", "TpmLockout",
         };
         uint64_t now = (uint64_t) time(NULL);
         BusSnapshot s = {
@@ -552,6 +560,7 @@ void manager_bus_changed(Manager *m) {
                 .renew_due = m->renew_due,
                 .last_success = m->last_success,
                 .severity = m->severity,
+                .tpm_lockout = m->tpm_lockout,
         };
         const char *changed[ELEMENTSOF(names) + 1] = {};
         size_t n = 0;
@@ -571,6 +580,7 @@ void manager_bus_changed(Manager *m) {
                 !o->known || o->last_success != s.last_success,
                 !o->known || strcmp(o->last_error, m->last_error) != 0,
                 !o->known || o->severity != s.severity,
+                !o->known || o->tpm_lockout != s.tpm_lockout,
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (differ[i])

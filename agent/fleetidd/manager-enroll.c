@@ -11,6 +11,7 @@
 #include "util/backoff.h"
 #include "enroll/enroll.h"
 #include "fleetidd/manager.h"
+#include "identity/tpm-watch.h"
 #include "tpm/tpm-context.h"
 #include "tpm/tpm-provider.h"
 
@@ -39,15 +40,65 @@ static void log_enrolled(X509 *cert, const char *how) {
                    strempty(serial), until);
 }
 
-static void warn_if_lockout(TpmContext *tpm) {
+/* The dictionary-attack state at the start of an attempt (one GetCapability). */
+static void read_lockout(TpmContext *tpm, AttemptFacts *f) {
         TpmLockoutInfo info;
 
-        if (tpm_get_lockout_info(tpm, &info, NULL) < 0 || !info.in_lockout)
+        if (tpm_get_lockout_info(tpm, &info, NULL) < 0)
+                return;
+        f->tpm_lockout_known = true;
+        f->tpm_lockout = info.in_lockout;
+        if (!info.in_lockout)
                 return;
         log_warning("the TPM is in dictionary-attack lockout (%u of %u failed authorizations; recovers one "
-                    "every %us). fleetid's keys are not subject to it and fleetid never spends the counter; "
-                    "continuing",
+                    "every %us). fleetid's operational keys are not subject to it (noDA) and fleetid never "
+                    "spends the counter, but a birth key from the TCG template is: enrolling with it fails "
+                    "until the lockout ends; continuing",
                     info.counter, info.max_tries, info.recovery_sec);
+}
+
+/* Whether this TPM is the one the device enrolled with (identity/tpm-watch.h):
+ * -EKEYREJECTED if it is another one (f->tpm_replaced); a cleared one is
+ * reported (state tpm-cleared) and the enrollment goes on. */
+static int watch_tpm(Manager *m, TpmContext *tpm, WorkerOutput *out, AttemptFacts *f, Diag *d) {
+        char was[17], now[17];
+        TpmWatch w;
+        int r;
+
+        r = tpm_watch_check(tpm, m->config, m->store, &w, d);
+        if (r < 0)
+                return r;
+        if (w.record_broken)
+                log_warning("the record of the TPM's fingerprint (%s in the state directory) could not be read; "
+                            "replaced by this TPM's",
+                            STATE_TPM_FINGERPRINT);
+        switch (w.change) {
+        case TPM_CHANGE_REPLACED:
+                tpm_fingerprint_name_short(&w.was.ek, was);
+                tpm_fingerprint_name_short(&w.now.ek, now);
+                f->tpm_replaced = true;
+                log_struct(LOG_CRIT, 0, FLEETID_MESSAGE_TPM_REPLACED,
+                           "the TPM was replaced: its endorsement key is not the one the device enrolled with "
+                           "(EK name %s..., was %s...); the birth certificate is not for this TPM, so fleetidd "
+                           "does not enroll",
+                           now, was);
+                return diag_set(
+                        d, -EKEYREJECTED,
+                        "the TPM was replaced (its endorsement key changed): the birth identity does not "
+                        "belong to it; not enrolling (provision the new TPM, then reset fleetid's state)");
+        case TPM_CHANGE_CLEARED:
+                tpm_fingerprint_name_short(&w.was.srk, was);
+                tpm_fingerprint_name_short(&w.now.srk, now);
+                (void) worker_send_state(out, DAEMON_STATE_TPM_CLEARED);
+                log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_TPM_CLEARED,
+                           "the TPM was cleared (TPM2_Clear): its storage root key changed (SRK name %s..., was "
+                           "%s...), its endorsement key did not; the operational key is gone, enrolling again "
+                           "with the birth identity",
+                           now, was);
+                return 0;
+        default:
+                return 0;
+        }
 }
 
 void manager_log_csrattrs(const CsrAttrsNote *n, const char *what) {
@@ -73,14 +124,35 @@ static int attempt(Manager *m, WorkerOutput *out, EnrollResult *res, AttemptFact
         r = tpm_context_new(c->tpm_tcti, &tpm, d);
         if (r < 0)
                 return r;
-        warn_if_lockout(tpm);
+        read_lockout(tpm, f);
 
         r = enroll_check_current(c, tpm, m->store, now, &current, d);
         if (r < 0)
                 return r;
         if (r > 0) {
+                /* The operational key is at its handle and is the certificate's:
+                 * the same TPM, not cleared. A device enrolled by a fleetid
+                 * without the record gets it now, once. */
+                if (!state_store_exists(m->store, STATE_TPM_FINGERPRINT)) {
+                        TpmWatch w;
+                        Diag wd = {};
+
+                        if (tpm_watch_check(tpm, c, m->store, &w, &wd) < 0)
+                                log_warning("cannot record the TPM's fingerprint: %s; tried again at the next "
+                                            "start",
+                                            diag_text(&wd, -EIO));
+                }
                 log_enrolled(current, "already enrolled:");
                 return 0;
+        }
+        /* No usable operational identity: was the TPM cleared, or replaced? */
+        {
+                Diag why = *d; /* why there is no usable identity */
+
+                r = watch_tpm(m, tpm, out, f, d);
+                if (r < 0)
+                        return r;
+                *d = why;
         }
         /* Enrolled before, but that identity is expired or unusable: a new
          * enrollment is the fallback renew.fallback_to_birth may forbid. */
@@ -99,6 +171,11 @@ static int attempt(Manager *m, WorkerOutput *out, EnrollResult *res, AttemptFact
 
         (void) worker_send_state(out, DAEMON_STATE_ENROLLING);
         r = enroll_first(c, tpm, m->store, password, now, res, d);
+        if (res->birth_recreated)
+                log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BIRTH_KEY_RECREATED,
+                           "the birth key was gone from the TPM at 0x%08x and was made again from its TCG IDevID "
+                           "template: its public key is the birth certificate's (certificate from the %s)",
+                           c->birth_key_handle, strempty(res->birth_source));
         if (res->birth_refused)
                 log_notice("the EST server refused the birth certificate in the TLS handshake (alert %s); "
                            "enrolling without a client certificate, with HTTP Basic as '%s' (RFC 7030 3.2.3)",
@@ -181,6 +258,13 @@ static void enroll_done(Manager *m, WorkerResult *res) {
         /* The trust store was updated even if the enrollment then failed. */
         manager_announce_trust_changes(m, &res->trust_changes);
         m->failures++;
+        if (res->tpm_replaced && !m->oneshot) {
+                m->next_attempt = (uint64_t) time(NULL) + m->config->retry_max_sec;
+                manager_set_state(m, DAEMON_STATE_TPM_REPLACED, diag_text(&res->diag, r));
+                manager_event(m, HOOK_EVENT_TPM_REPLACED, NULL);
+                (void) manager_schedule_attempt(m, m->config->retry_max_sec);
+                return;
+        }
         if (res->outcome == ATTEMPT_IDENTITY_UNUSABLE && !m->oneshot) {
                 (void) manager_load_cert_dates(m, NULL); /* for the status, if it can be read */
                 (void) manager_renewal_impossible(m, r, &res->diag);
@@ -198,7 +282,8 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                            "enrollment failed: %s [%s] (attempt %u); not retrying (--oneshot)",
                            diag_text(&res->diag, r), attempt_outcome_to_string(res->outcome), m->failures);
                 m->exit_code = EXIT_TEMPFAIL;
-                manager_set_state(m, DAEMON_STATE_FAILED, diag_text(&res->diag, r));
+                manager_set_state(m, res->tpm_replaced ? DAEMON_STATE_TPM_REPLACED : DAEMON_STATE_FAILED,
+                                  diag_text(&res->diag, r));
                 (void) sd_event_exit(m->event, EXIT_TEMPFAIL);
                 return;
         }

@@ -15,6 +15,9 @@ static Severity current_severity(const Manager *m, time_t now) {
 
         Severity s, short_life;
 
+        /* Another TPM: no enrollment, ever, until a person acts. */
+        if (m->state == DAEMON_STATE_TPM_REPLACED)
+                return SEVERITY_CRITICAL;
         if (!m->cert_not_after)
                 return SEVERITY_OK;
         s = severity_for(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after, (time_t) m->renew_due,
@@ -43,6 +46,7 @@ static void write_metrics(const Manager *m, time_t now, Severity sev) {
                 .severity = sev,
                 .have_cert = m->cert_not_after != 0,
                 .state_write_error = m->write_error[0] != '\0',
+                .tpm_lockout = m->tpm_lockout,
         };
         Diag d = {};
         int r;
@@ -109,7 +113,11 @@ void manager_report(Manager *m) {
         /* A renewal that is due is no news until an attempt at it has failed. */
         if (sev == SEVERITY_NOTICE && m->renew_failures == 0 && m->severity < SEVERITY_NOTICE)
                 return;
-        if (sev > m->severity) {
+        if (sev > m->severity && m->state == DAEMON_STATE_TPM_REPLACED) {
+                /* Logged (FLEETID_MESSAGE_TPM_REPLACED) and announced (hook event
+                 * tpm-replaced) where it was found: not a certificate's expiry. */
+                m->severity = sev;
+        } else if (sev > m->severity) {
                 char left[64] = "expired";
                 char *details[] = { NULL, NULL };
                 char buf[64];

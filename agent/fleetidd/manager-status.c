@@ -97,6 +97,7 @@ void manager_write_status(Manager *m) {
                 .failures = m->failures,
                 .est_url = m->config->est_url,
                 .valid_until = manager_identity_valid_until(m, time(NULL)),
+                .tpm_lockout = m->tpm_lockout,
         };
         Diag d = {};
         int r;

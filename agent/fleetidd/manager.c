@@ -106,25 +106,50 @@ static void manager_clean_temporaries(StateStore *store, const char *what) {
                          removed, removed == 1 ? "" : "s", what, state_store_path(store));
 }
 
-int manager_blame_tpm(Manager *m, int r, Diag *d) {
+/* The TPM after a failure r: reachable or not (one TPM2_GetCapability on a
+ * connection of its own), and in dictionary-attack lockout or not. */
+static int examine_tpm(Manager *m, int r, AttemptFacts *f, Diag *d) {
+        TpmLockoutInfo info;
         Diag probe = {};
         char failed[DIAG_MAX];
+        int p;
 
-        if (r == -ENXIO || tpm_probe(m->config->tpm_tcti, &probe) != -ENXIO)
-                return r;
+        p = tpm_probe_lockout(m->config->tpm_tcti, &info, &probe);
         snprintf(failed, sizeof(failed), "%s", diag_text(d, r));
-        return diag_set(d, -ENXIO, "%s (the attempt failed with: %s)", probe.text, failed);
+        if (p == -ENXIO && r != -ENXIO)
+                return diag_set(d, -ENXIO, "%s (the attempt failed with: %s)", probe.text, failed);
+        if (p < 0 || !f)
+                return r;
+        f->tpm_lockout_known = true;
+        f->tpm_lockout = info.in_lockout;
+        if (info.in_lockout)
+                return diag_set(d, r,
+                                "%s; the TPM is in dictionary-attack lockout (%u of %u failed authorizations, "
+                                "one forgiven every %us): the birth key (TCG template, not noDA) cannot sign "
+                                "until the lockout ends or is reset (tpm2_dictionarylockout --clear-lockout)",
+                                failed, info.counter, info.max_tries, info.recovery_sec);
+        return r;
+}
+
+int manager_blame_tpm(Manager *m, int r, Diag *d) {
+        if (r == -ENXIO)
+                return r;
+        return examine_tpm(m, r, NULL, d);
 }
 
 void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret) {
         if (r < 0) {
-                r = manager_blame_tpm(m, r, d);
+                if (r != -ENXIO) /* else the TPM was not reached: nothing to ask it */
+                        r = examine_tpm(m, r, f, d);
                 f->tpm_unavailable = r == -ENXIO;
         }
         f->error = r;
         ret->error = r < 0 ? r : 0;
         ret->outcome = attempt_outcome_classify(f);
         ret->diag = *d;
+        ret->tpm_replaced = f->tpm_replaced;
+        ret->tpm_lockout_known = f->tpm_lockout_known;
+        ret->tpm_lockout = f->tpm_lockout;
 }
 
 static sd_event_source *kind_timer(Manager *m, WorkerKind kind) {
@@ -180,6 +205,8 @@ static bool stop_signal_pending(void) {
 
 static void on_worker_state(void *userdata, DaemonState s) {
         manager_set_state(userdata, s, NULL);
+        if (s == DAEMON_STATE_TPM_CLEARED)
+                manager_event(userdata, HOOK_EVENT_TPM_CLEARED, NULL);
 }
 
 static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
@@ -197,6 +224,14 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
                 log_info("the %s worker has ended; exiting", worker_kind_to_string(kind));
                 (void) sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
                 return;
+        }
+        if (r->tpm_lockout_known && r->tpm_lockout != m->tpm_lockout) {
+                if (r->tpm_lockout)
+                        log_warning("the TPM is in dictionary-attack lockout: keys without noDA (a birth key "
+                                    "from the TCG template) cannot be used until it ends or is reset");
+                else
+                        log_info("the TPM is out of dictionary-attack lockout");
+                m->tpm_lockout = r->tpm_lockout; /* written with the state that done() sets */
         }
         done(m, r);
         if (m->worker) /* done() started the next operation already */

@@ -54,6 +54,7 @@ typedef struct BusSnapshot {
         uint64_t last_success;
         char last_error[DIAG_MAX];
         Severity severity;
+        bool tpm_lockout;
 } BusSnapshot;
 /* The caller of the method call being dispatched, as the access filter
  * checked it (manager_bus_caller()). */
@@ -98,6 +99,7 @@ typedef struct Manager {
         uint64_t next_attempt; /* unix seconds, 0 = none */
         DaemonState state;     /* _DAEMON_STATE_INVALID until the first is set */
         char last_error[DIAG_MAX];
+        bool tpm_lockout; /* the TPM was in dictionary-attack lockout when a worker last read it */
 
         /* renewal */
         uint64_t renew_random; /* this certificate's draw for the jitter (from its fingerprint) */

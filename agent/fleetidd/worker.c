@@ -28,7 +28,10 @@ enum {
         RESULT_CA_CHANGED = 1u << 1,
         RESULT_CA_FIRST = 1u << 2,
         RESULT_ADOPTED_CHANGED = 1u << 3,
-        _RESULT_FLAGS_ALL = (1u << 4) - 1,
+        RESULT_TPM_REPLACED = 1u << 4,
+        RESULT_TPM_LOCKOUT_KNOWN = 1u << 5,
+        RESULT_TPM_LOCKOUT = 1u << 6,
+        _RESULT_FLAGS_ALL = (1u << 7) - 1,
 };
 
 typedef struct WorkerResultWire {
@@ -134,7 +137,10 @@ int worker_send_result(WorkerOutput *o, const WorkerResult *r) {
                 .outcome = r->outcome,
                 .flags = (r->fetched ? RESULT_FETCHED : 0) | (ch->ca_changed ? RESULT_CA_CHANGED : 0) |
                          (ch->ca_first ? RESULT_CA_FIRST : 0) |
-                         (ch->adopted_changed ? RESULT_ADOPTED_CHANGED : 0),
+                         (ch->adopted_changed ? RESULT_ADOPTED_CHANGED : 0) |
+                         (r->tpm_replaced ? RESULT_TPM_REPLACED : 0) |
+                         (r->tpm_lockout_known ? RESULT_TPM_LOCKOUT_KNOWN : 0) |
+                         (r->tpm_lockout ? RESULT_TPM_LOCKOUT : 0),
                 .refused_error = ch->refused_why.error,
                 .http_status = r->hint.http_status,
                 .retry_after_given = r->hint.retry_after_given,
@@ -217,6 +223,9 @@ static int take_result(Worker *w, const uint8_t *p, size_t len, Diag *d) {
         r->trust_changes.ca_changed = wire.flags & RESULT_CA_CHANGED;
         r->trust_changes.ca_first = wire.flags & RESULT_CA_FIRST;
         r->trust_changes.adopted_changed = wire.flags & RESULT_ADOPTED_CHANGED;
+        r->tpm_replaced = wire.flags & RESULT_TPM_REPLACED;
+        r->tpm_lockout_known = wire.flags & RESULT_TPM_LOCKOUT_KNOWN;
+        r->tpm_lockout = wire.flags & RESULT_TPM_LOCKOUT;
         if (wire.refused_error < 0)
                 diag_set(&r->trust_changes.refused_why, wire.refused_error, "%s", wire.refused_why);
         if (r->error < 0)

@@ -6,7 +6,12 @@
  * (and optionally a file) after checking it belongs to the key and chains to
  * the manufacturer CA.
  *
- *   fleetid-provision create-key [--algorithm ecc-p256] [--force]
+ * The key is a primary key of the endorsement hierarchy from the TCG IDevID
+ * template (tpm/tpm-birth-key.h), which fleetidd can make again after a
+ * TPM2_Clear; --hierarchy owner makes the key fleetid made before (a child of
+ * the SRK, lost for good with TPM2_Clear). docs/provisioning.md.
+ *
+ *   fleetid-provision create-key [--algorithm ecc-p256] [--hierarchy endorsement|owner] [--force]
  *   fleetid-provision csr --serial SERIAL [--cn NAME] [--out FILE]
  *   fleetid-provision install-cert --cert FILE --ca FILE [--file PATH] [--lock] [--force [--remove-lock]]
  *   fleetid-provision status
@@ -24,6 +29,7 @@
 #include "crypto/certcheck.h"
 #include "crypto/csr.h"
 #include "crypto/ossl-util.h"
+#include "tpm/tpm-birth-key.h"
 #include "tpm/tpm-context.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-nv.h"
@@ -34,6 +40,7 @@ typedef struct Args {
         const char *config_path;
         const char *tcti;
         const char *algorithm;
+        bool owner_hierarchy; /* --hierarchy owner: the old SRK child */
         const char *serial;
         const char *cn;
         const char *out;
@@ -52,7 +59,9 @@ static void help(void) {
         printf("Usage: fleetid-provision [OPTIONS] COMMAND\n\n"
                "Give this device its birth identity (IDevID) at the factory.\n\n"
                "Commands:\n"
-               "  create-key               Create the birth key inside the TPM (persistent)\n"
+               "  create-key               Create the birth key inside the TPM (persistent; from the\n"
+               "                           TCG IDevID template in the endorsement hierarchy, so that\n"
+               "                           fleetidd can make it again after a TPM2_Clear)\n"
                "  csr                      Print a CSR signed by the birth key (for the manufacturer CA)\n"
                "  install-cert             Check and install the signed birth certificate\n"
                "  status                   Show the birth identity in the TPM\n\n"
@@ -61,7 +70,10 @@ static void help(void) {
                "  --tcti TCTI              TPM access (default from the config: device:/dev/tpmrm0)\n"
                "  --handle HANDLE          Persistent handle of the birth key (default 0x%08x)\n"
                "  --nv-index INDEX         NV index for the certificate, 0 = none (default 0x%08x)\n"
-               "  --algorithm ALG          ecc-p256 (default), ecc-p384, rsa-2048, rsa-3072\n"
+               "  --algorithm ALG          ecc-p256 (default), ecc-p384, rsa-2048; rsa-3072 with\n"
+               "                           --hierarchy owner only (no TCG template)\n"
+               "  --hierarchy H            endorsement (default): survives TPM2_Clear; owner: a key\n"
+               "                           under the SRK, as before, lost for good with TPM2_Clear\n"
                "  --serial SERIAL          Device serial number for the CSR subject (csr)\n"
                "  --cn NAME                Common name for the CSR subject (csr, default: the serial)\n"
                "  --out FILE               Write the CSR here instead of stdout (csr)\n"
@@ -84,6 +96,7 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 A_HANDLE,
                 A_NV,
                 A_ALG,
+                A_HIERARCHY,
                 A_SERIAL,
                 A_CN,
                 A_OUT,
@@ -101,6 +114,7 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 { "handle", required_argument, NULL, A_HANDLE },
                 { "nv-index", required_argument, NULL, A_NV },
                 { "algorithm", required_argument, NULL, A_ALG },
+                { "hierarchy", required_argument, NULL, A_HIERARCHY },
                 { "serial", required_argument, NULL, A_SERIAL },
                 { "cn", required_argument, NULL, A_CN },
                 { "out", required_argument, NULL, A_OUT },
@@ -149,6 +163,13 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 }
                 case A_ALG:
                         a->algorithm = optarg;
+                        break;
+                case A_HIERARCHY:
+                        if (strcmp(optarg, "endorsement") != 0 && strcmp(optarg, "owner") != 0) {
+                                log_error("invalid --hierarchy '%s': endorsement or owner", optarg);
+                                return -EINVAL;
+                        }
+                        a->owner_hierarchy = strcmp(optarg, "owner") == 0;
                         break;
                 case A_SERIAL:
                         a->serial = optarg;
@@ -207,8 +228,9 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
 
 static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
         KeyAlgorithm alg = a->algorithm ? key_algorithm_from_string(a->algorithm) : KEY_ALG_ECC_P256;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL, *again = NULL;
         _cleanup_free_ char *attrs = NULL;
+        uint32_t attributes = 0;
         Diag d = {};
         int r;
 
@@ -217,7 +239,18 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
                                        "unknown algorithm '%s' (ecc-p256, ecc-p384, rsa-2048, rsa-3072)",
                                        a->algorithm);
 
-        r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &pub, &d);
+        if (a->owner_hierarchy)
+                r = tpm_key_create_persistent(t, c->srk_handle, alg, c->birth_key_handle, a->force, &pub, &d);
+        else {
+                ESYS_TR srk;
+
+                /* The SRK, parent of the operational key, is made here at the
+                 * factory (as it was with the birth key under it), so that the
+                 * first enrollment finds it; fleetidd makes it after a clear. */
+                r = tpm_srk_ensure(t, c->srk_handle, &srk, &d);
+                if (r >= 0)
+                        r = tpm_birth_key_create(t, alg, c->birth_key_handle, a->force, NULL, &pub, &d);
+        }
         if (r == -EEXIST)
                 return log_error_errno(r,
                                        "a birth key already exists at 0x%08x; nothing changed "
@@ -226,11 +259,16 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
         if (r < 0)
                 return log_error_errno(r, "cannot create the birth key: %s", diag_text(&d, r));
 
-        /* Create answered with the key's public area: the TPM made it from the
-         * template, so its attributes are the template's. */
-        (void) tpm_attributes_to_string(TPM_KEY_ATTRIBUTES, &attrs);
-        log_info("birth key created in the TPM at 0x%08x (%s, %s)", c->birth_key_handle,
-                 key_algorithm_to_string(alg), strempty(attrs));
+        (void) tpm_key_read_public(t, c->birth_key_handle, &again, &attributes, NULL); /* known: no command */
+        (void) tpm_attributes_to_string(attributes, &attrs);
+        if (a->owner_hierarchy)
+                log_warning("birth key created in the TPM at 0x%08x under the SRK (%s, %s): TPM2_Clear destroys it "
+                            "for good",
+                            c->birth_key_handle, key_algorithm_to_string(alg), strempty(attrs));
+        else
+                log_info("birth key created in the TPM at 0x%08x from the TCG IDevID template in the endorsement "
+                         "hierarchy (%s, %s): fleetidd makes it again after a TPM2_Clear",
+                         c->birth_key_handle, key_algorithm_to_string(alg), strempty(attrs));
         PEM_write_PUBKEY(stdout, pub);
         return 0;
 }
@@ -401,6 +439,10 @@ static int cmd_status(const Config *c, TpmContext *t) {
         (void) tpm_attributes_to_string(attributes, &attrs);
         printf("Birth key:   0x%08x, %s %d bits, %s\n", c->birth_key_handle, EVP_PKEY_get0_type_name(pub),
                EVP_PKEY_get_bits(pub), strempty(attrs));
+        printf("Clear-proof: %s\n",
+               tpm_birth_key_is_recreatable(t, c->birth_key_handle, NULL) > 0
+                       ? "yes (TCG IDevID template, endorsement hierarchy: made again after a TPM2_Clear)"
+                       : "NO (not from the TCG IDevID template, e.g. under the SRK: lost with a TPM2_Clear)");
         if (!c->birth_nv_index)
                 return 0;
         r = tpm_nv_load(t, c->birth_nv_index, TPM_NV_CERT_MAX, &der, &len, &d);

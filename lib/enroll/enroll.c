@@ -189,9 +189,11 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
 
         *ret = (EnrollResult) {};
 
-        r = birth_identity_load(tpm, c, &birth, d);
+        r = birth_identity_load_from(tpm, c, store, true, &birth, d);
         if (r < 0)
                 return r;
+        ret->birth_recreated = birth->recreated;
+        ret->birth_source = birth->source;
         r = save_birth_copy(store, birth, d);
         if (r < 0)
                 return r;

@@ -2,7 +2,8 @@
 /*
  * enroll.h: first enrollment of the operational identity (LDevID).
  *
- *  1. the birth identity is loaded and checked (identity/birth.h);
+ *  1. the birth identity is loaded and checked (identity/birth.h); a birth
+ *     key gone from its handle (TPM2_Clear) is made again from its template;
  *  2. the EST CA is established (enroll/trust.h);
  *  3. /csrattrs is read and the key chosen (enroll/key-choice.h); the
  *     operational key is created in the TPM under the SRK, at its
@@ -48,6 +49,8 @@ typedef struct EnrollResult {
                                      * client certificate was used instead. NULL: mutual TLS */
         CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
         KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
+        bool birth_recreated;       /* the birth key was gone and was made again from its template */
+        const char *birth_source;   /* where the birth certificate came from (static), NULL if not read */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);

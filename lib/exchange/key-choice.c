@@ -12,24 +12,6 @@ const char *key_algorithm_default_digest(KeyAlgorithm a) {
         return a == KEY_ALG_ECC_P384 || a == KEY_ALG_RSA_3072 ? "SHA384" : "SHA256";
 }
 
-KeyAlgorithm key_algorithm_of_pkey(EVP_PKEY *pkey) {
-        int bits = pkey ? EVP_PKEY_get_bits(pkey) : 0;
-        char group[64] = "";
-
-        /* By the curve's name, not its size: secp256k1 or brainpoolP256r1 are
-         * 256-bit curves too, and neither is P-256. */
-        if (pkey && EVP_PKEY_is_a(pkey, "EC")) {
-                if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) <= 0)
-                        return _KEY_ALG_INVALID;
-                return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0  ? KEY_ALG_ECC_P256
-                       : strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0 ? KEY_ALG_ECC_P384
-                                                                                        : _KEY_ALG_INVALID;
-        }
-        if (pkey && EVP_PKEY_is_a(pkey, "RSA"))
-                return bits == 2048 ? KEY_ALG_RSA_2048 : bits == 3072 ? KEY_ALG_RSA_3072 : _KEY_ALG_INVALID;
-        return _KEY_ALG_INVALID;
-}
-
 void key_choice_note(KeyChoice *c, const char *fmt, ...) {
         size_t used = strlen(c->why);
         va_list ap;

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "est/csrattrs.h"
 #include "tpm/tpm-context.h"
+#include "tpm/tpm-key.h" /* key_algorithm_of_pkey() */
 
 typedef struct KeyPolicy {
         KeyAlgorithm fallback; /* sent when the request is not honoured (operational.key_algorithm) */
@@ -37,8 +38,6 @@ typedef struct KeyChoice {
 /* The hash that matches a key's strength: SHA384 for P-384 and RSA-3072, else SHA256. */
 const char *key_algorithm_default_digest(KeyAlgorithm a);
 
-/* Which of fleetid's key algorithms pkey is, _KEY_ALG_INVALID if none. */
-KeyAlgorithm key_algorithm_of_pkey(EVP_PKEY *pkey);
 
 /* The choice from the attributes and the policy alone, before the TPM is asked. */
 void key_choice_decide(const CsrAttrs *a, const KeyPolicy *p, KeyChoice *ret);

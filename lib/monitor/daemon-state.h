@@ -13,6 +13,13 @@
  *                  itself (renew.fallback_to_birth = false), or the last
  *                  --oneshot attempt failed
  *   waiting-clock  the system clock cannot be trusted yet; waiting for it
+ *   tpm-cleared    the TPM was cleared (TPM2_Clear: its storage root key
+ *                  changed, its endorsement key did not): the operational
+ *                  key is gone; the birth key is made again from its template
+ *                  and the device enrolls anew (passed through on the way)
+ *   tpm-replaced   the TPM is another one (its endorsement key changed): the
+ *                  birth certificate is not for it; fleetidd never enrolls
+ *                  with it and needs a person (checked again after retry.max)
  *
  * The order is the order of the metrics file's lines.
  */
@@ -25,6 +32,8 @@ typedef enum DaemonState {
         DAEMON_STATE_WAITING_RETRY,
         DAEMON_STATE_FAILED,
         DAEMON_STATE_WAITING_CLOCK,
+        DAEMON_STATE_TPM_CLEARED,
+        DAEMON_STATE_TPM_REPLACED,
         _DAEMON_STATE_MAX,
         _DAEMON_STATE_INVALID = -1,
 } DaemonState;

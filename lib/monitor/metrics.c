@@ -96,6 +96,9 @@ int metrics_format(const MetricsSnapshot *m, char **ret) {
                 gauge(f, "fleetid_state_write_error",
                       "1 while fleetidd cannot write its state directory (its last write there failed), else 0.",
                       m->state_write_error ? 1 : 0);
+                gauge(f, "fleetid_tpm_lockout",
+                      "1 while the TPM is in dictionary-attack lockout (as last read), else 0.",
+                      m->tpm_lockout ? 1 : 0);
 
                 if (fflush(f) != 0 || ferror(f))
                         return -ENOMEM;

@@ -15,6 +15,8 @@
  *   fleetid_state{state="..."}                        1 for the current state, 0 for the others
  *   fleetid_severity                                  0 ok .. 4 critical (monitor/severity.h)
  *   fleetid_state_write_error                         1 while the state directory cannot be written
+ *   fleetid_tpm_lockout                               1 while the TPM is in dictionary-attack lockout
+ *                                                     (as last read), else 0
  *
  * A timestamp that is unknown is left out rather than written as 0, so that
  * "time() - metric" alerts do not fire on a device that simply never did it.
@@ -39,6 +41,7 @@ typedef struct MetricsSnapshot {
         Severity severity;
         bool have_cert;         /* without one, the certificate times are left out */
         bool state_write_error; /* the last write to the state directory failed */
+        bool tpm_lockout;       /* the TPM was in dictionary-attack lockout when last read */
 } MetricsSnapshot;
 
 

@@ -39,6 +39,10 @@ typedef struct AttemptFacts {
         bool identity_unusable; /* no usable operational identity (renew_once(), or the enrollment check) */
         bool tpm_unavailable;   /* the TPM could not be reached when the failure was examined */
         bool preparing;         /* it failed before the TPM or the server was used for the request */
+        bool tpm_replaced;      /* the TPM is another one than the device was enrolled with: its endorsement
+                                 * key changed (tpm-fingerprint.h); nothing was sent */
+        bool tpm_lockout_known; /* the TPM's dictionary-attack state was read: */
+        bool tpm_lockout;       /* in lockout */
 } AttemptFacts;
 
 /* The class of an attempt, pure logic. The TPM being unreachable outranks

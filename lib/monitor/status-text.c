@@ -90,6 +90,13 @@ int status_text_format(const StatusTextInput *in, time_t now, char **ret) {
         case DAEMON_STATE_WAITING_CLOCK:
                 snprintf(next, sizeof(next), "continues when the system clock is set");
                 break;
+        case DAEMON_STATE_TPM_CLEARED:
+                snprintf(next, sizeof(next), "enrolling again with the birth identity");
+                break;
+        case DAEMON_STATE_TPM_REPLACED:
+                phrase = "not enrolling; checked again";
+                t = in->next_attempt;
+                break;
         case DAEMON_STATE_ENROLLING:
                 break; /* the attempt is the event */
         default:

@@ -34,6 +34,7 @@ static const struct {
         { "est_url", FIELD_STRING, offsetof(StatusRecord, est_url) },
         { "write_error", FIELD_STRING, offsetof(StatusRecord, write_error) },
         { "valid_until", FIELD_U64, offsetof(StatusRecord, valid_until) },
+        { "tpm_lockout", FIELD_UNSIGNED, offsetof(StatusRecord, tpm_lockout) },
 };
 
 #define FIELD_PTR(rec, i, type) ((type *) ((char *) (rec) + fields[i].offset))

@@ -41,6 +41,7 @@ typedef struct StatusRecord {
         char *write_error;        /* why the daemon cannot write its state directory, NULL if it can */
         uint64_t valid_until;     /* notAfter (unix seconds) of the operational certificate the daemon
                                    * holds in force; 0 = none (not enrolled yet, or identity unusable) */
+        unsigned tpm_lockout;     /* 1: the TPM was in dictionary-attack lockout when last read, else 0 */
 } StatusRecord;
 
 /* Frees the members and zeroes the record; the record itself is the caller's. */

@@ -187,6 +187,16 @@ int tpm_get_lockout_info(TpmContext *t, TpmLockoutInfo *ret, Diag *d) {
         return 0;
 }
 
+int tpm_probe_lockout(const char *tcti, TpmLockoutInfo *ret, Diag *d) {
+        _cleanup_(tpm_context_freep) TpmContext *t = NULL;
+        int r;
+
+        r = tpm_context_new(tcti, &t, d);
+        if (r < 0)
+                return r;
+        return tpm_get_lockout_info(t, ret, d);
+}
+
 int tpm_handle_exists(TpmContext *t, uint32_t handle, Diag *d) {
         TPMS_CAPABILITY_DATA *cap = NULL;
         TPMI_YES_NO more;

@@ -62,6 +62,9 @@ typedef struct TpmLockoutInfo {
 
 /* Reads the dictionary-attack state (TPM2_GetCapability, no authorization). */
 int tpm_get_lockout_info(TpmContext *t, TpmLockoutInfo *ret, Diag *d);
+/* The same on a connection of its own, which also tells whether the TPM
+ * answers now, as tpm_probe() does (one TPM2_GetCapability). */
+int tpm_probe_lockout(const char *tcti, TpmLockoutInfo *ret, Diag *d);
 
 /* Whether a persistent handle or NV index is populated: 1 yes, 0 no, <0 error. */
 int tpm_handle_exists(TpmContext *t, uint32_t handle, Diag *d);

@@ -12,7 +12,7 @@
 
 /* TCG "TPM v2.0 Provisioning Guidance", SRK template for ECC NIST P-256
  * (the same one tpm2-tools, systemd and tpm2-openssl use). */
-static TPM2B_PUBLIC srk_template(void) {
+TPM2B_PUBLIC tpm_srk_template(void) {
         TPM2B_PUBLIC p = {
                 .publicArea = {
                         .type = TPM2_ALG_ECC,
@@ -144,8 +144,7 @@ out:
         return r;
 }
 
-/* An OpenSSL public key (default provider) from a TPM public area. */
-static int public_to_pkey(const TPM2B_PUBLIC *pub, uint32_t handle, EVP_PKEY **ret, Diag *d) {
+int tpm_public_to_pkey(const TPM2B_PUBLIC *pub, uint32_t handle, EVP_PKEY **ret, Diag *d) {
         switch (pub->publicArea.type) {
         case TPM2_ALG_ECC:
                 return ecc_public_to_pkey(&pub->publicArea.unique.ecc,
@@ -156,6 +155,24 @@ static int public_to_pkey(const TPM2B_PUBLIC *pub, uint32_t handle, EVP_PKEY **r
         default:
                 return diag_set(d, -EOPNOTSUPP, "TPM key at 0x%08x is neither ECC nor RSA", handle);
         }
+}
+
+KeyAlgorithm key_algorithm_of_pkey(EVP_PKEY *pkey) {
+        int bits = pkey ? EVP_PKEY_get_bits(pkey) : 0;
+        char group[64] = "";
+
+        /* By the curve's name, not its size: secp256k1 or brainpoolP256r1 are
+         * 256-bit curves too, and neither is P-256. */
+        if (pkey && EVP_PKEY_is_a(pkey, "EC")) {
+                if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) <= 0)
+                        return _KEY_ALG_INVALID;
+                return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0  ? KEY_ALG_ECC_P256
+                       : strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0 ? KEY_ALG_ECC_P384
+                                                                                        : _KEY_ALG_INVALID;
+        }
+        if (pkey && EVP_PKEY_is_a(pkey, "RSA"))
+                return bits == 2048 ? KEY_ALG_RSA_2048 : bits == 3072 ? KEY_ALG_RSA_3072 : _KEY_ALG_INVALID;
+        return _KEY_ALG_INVALID;
 }
 
 int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d) {
@@ -195,42 +212,6 @@ int tpm_key_test(TpmContext *t, KeyAlgorithm alg, const char *digest, Diag *d) {
                 return tpm_diag(d, rc, "cannot ask the TPM which keys it supports");
         return diag_set(d, -EOPNOTSUPP, "the TPM cannot make %s keys signing with %s (%s)",
                         key_algorithm_to_string(alg), digest, Tss2_RC_Decode(rc));
-}
-
-int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
-        TPM2B_SENSITIVE_CREATE sensitive = {};
-        TPM2B_PUBLIC template = srk_template();
-        TPM2B_DATA outside = {};
-        TPML_PCR_SELECTION pcrs = {};
-        ESYS_TR transient = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
-        TSS2_RC rc;
-        int r;
-
-        /* One ReadPublic both tells whether the SRK exists and opens it. */
-        rc = Esys_TR_FromTPMPublic(t->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
-        if (rc == TSS2_RC_SUCCESS)
-                return 0;
-        r = tpm_rc_to_errno(rc);
-        if (r != -ENOENT)
-                return tpm_diag(d, rc, "cannot open the storage root key");
-
-        rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                &sensitive, &template, &outside, &pcrs, &transient, NULL, NULL, NULL, NULL);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot create the storage root key");
-
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, transient, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, srk_handle, &persistent);
-        Esys_FlushContext(t->esys, transient);
-        if (rc != TSS2_RC_SUCCESS) {
-                char what[96];
-
-                snprintf(what, sizeof(what), "cannot make the storage root key persistent at 0x%08x",
-                         srk_handle);
-                return tpm_diag(d, rc, what);
-        }
-        *ret = persistent;
-        return 1;
 }
 
 /* The open key at handle in t->open_keys, or NULL. */
@@ -292,6 +273,43 @@ static int open_key(TpmContext *t, uint32_t handle, ESYS_TR *ret, Diag *d) {
         return 0;
 }
 
+int tpm_create_primary(TpmContext *t, ESYS_TR hierarchy, const TPM2B_PUBLIC *template, ESYS_TR *ret,
+                       TPM2B_PUBLIC **ret_public, const char *what, Diag *d) {
+        TPM2B_SENSITIVE_CREATE sensitive = {};
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION pcrs = {};
+        TSS2_RC rc;
+
+        rc = Esys_CreatePrimary(t->esys, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                                template, &outside, &pcrs, ret, ret_public, NULL, NULL, NULL);
+        return rc == TSS2_RC_SUCCESS ? 0 : tpm_diag(d, rc, what);
+}
+
+int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d) {
+        TPM2B_PUBLIC template = tpm_srk_template();
+        ESYS_TR transient = ESYS_TR_NONE;
+        Diag od = {};
+        int r;
+
+        /* One ReadPublic both tells whether the SRK exists and opens it; once
+         * per TpmContext, like every persistent key. */
+        r = open_key(t, srk_handle, ret, &od);
+        if (r >= 0)
+                return 0;
+        if (r != -ENOENT)
+                return diag_set(d, r, "cannot open the storage root key: %s", diag_text(&od, r));
+
+        r = tpm_create_primary(t, ESYS_TR_RH_OWNER, &template, &transient, NULL,
+                               "cannot create the storage root key", d);
+        if (r < 0)
+                return r;
+        r = tpm_key_persist(t, transient, srk_handle, false, ret, d);
+        Esys_FlushContext(t->esys, transient);
+        if (r < 0)
+                return diag_prefix(d, r, "storage root key");
+        return 1;
+}
+
 int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
         ESYS_TR obj = ESYS_TR_NONE, none = ESYS_TR_NONE;
         Diag od = {};
@@ -311,6 +329,40 @@ int tpm_key_evict(TpmContext *t, uint32_t handle, Diag *d) {
         return 1;
 }
 
+int tpm_key_persist(TpmContext *t, ESYS_TR loaded, uint32_t handle, bool replace, ESYS_TR *ret_obj, Diag *d) {
+        ESYS_TR persistent = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        /* The new key exists and is loaded: only now may the old one go. */
+        if (replace) {
+                r = tpm_key_evict(t, handle, d);
+                if (r < 0)
+                        return r;
+        }
+        /* No probe for an occupied handle: EvictControl refuses it (NV_DEFINED),
+         * and the caller flushes the transient key, so nothing changes. */
+        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, loaded, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, handle, &persistent);
+        if (tpm_rc_to_errno(rc) == -EEXIST)
+                return diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
+        if (rc != TSS2_RC_SUCCESS) {
+                char what[96];
+
+                snprintf(what, sizeof(what), "cannot make the key persistent at 0x%08x", handle);
+                return tpm_diag(d, rc, what);
+        }
+        /* ESYS knows the new key (its creation returned the public area):
+         * whoever uses it on this connection needs not read it back. A handle
+         * kept for a key that went away behind this connection's back is
+         * dropped. */
+        open_key_forget(t, handle);
+        r = open_key_remember(t, handle, persistent);
+        if (r >= 0 && ret_obj)
+                *ret_obj = persistent;
+        return r;
+}
+
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
                               bool replace, EVP_PKEY **ret_pub, Diag *d) {
         TPM2B_SENSITIVE_CREATE sensitive = {};
@@ -319,16 +371,14 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
         TPM2B_PUBLIC template;
         TPM2B_PRIVATE *priv = NULL;
         TPM2B_PUBLIC *pub = NULL;
-        ESYS_TR srk = ESYS_TR_NONE, loaded = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
+        ESYS_TR srk = ESYS_TR_NONE, loaded = ESYS_TR_NONE;
         TSS2_RC rc;
         int r;
 
         if (key_template(alg, &template) < 0)
                 return diag_set(d, -EINVAL, "unsupported key algorithm");
 
-        /* No probe for an occupied handle: EvictControl refuses it (NV_DEFINED),
-         * and the transient key is then flushed, so nothing changes. */
-        r = tpm_srk_ensure(t, srk_handle, &srk, d);
+        r = tpm_srk_ensure(t, srk_handle, &srk, d); /* the TpmContext's: not closed here */
         if (r < 0)
                 return r;
 
@@ -344,39 +394,12 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
                 r = tpm_diag(d, rc, "cannot load the new key");
                 goto out;
         }
-
-        /* The new key exists and is loaded: only now may the old one go. */
-        if (replace) {
-                r = tpm_key_evict(t, handle, d);
-                if (r < 0)
-                        goto out;
-        }
-
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, loaded, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, handle, &persistent);
-        if (tpm_rc_to_errno(rc) == -EEXIST) {
-                r = diag_set(d, -EEXIST, "a key already exists at TPM handle 0x%08x", handle);
-                goto out;
-        }
-        if (rc != TSS2_RC_SUCCESS) {
-                char what[96];
-
-                snprintf(what, sizeof(what), "cannot make the key persistent at 0x%08x", handle);
-                r = tpm_diag(d, rc, what);
-                goto out;
-        }
-        /* ESYS knows the new key (Create returned its public area): whoever
-         * uses it on this connection needs not read it back. A handle kept for
-         * a key that went away behind this connection's back is dropped. */
-        open_key_forget(t, handle);
-        r = open_key_remember(t, handle, persistent);
+        r = tpm_key_persist(t, loaded, handle, replace, NULL, d);
         if (r >= 0 && ret_pub)
-                r = public_to_pkey(pub, handle, ret_pub, d);
+                r = tpm_public_to_pkey(pub, handle, ret_pub, d);
 out:
         if (loaded != ESYS_TR_NONE)
                 Esys_FlushContext(t->esys, loaded);
-        if (srk != ESYS_TR_NONE)
-                Esys_TR_Close(t->esys, &srk);
         if (priv)
                 explicit_bzero(priv, sizeof(*priv)); /* wrapped by the TPM, but no need to keep it */
         Esys_Free(priv);
@@ -397,7 +420,7 @@ int tpm_key_open(TpmContext *t, uint32_t handle, ESYS_TR *ret_obj, EVP_PKEY **re
                 return r;
         r = tpm_resource_public(t, obj, &pub, d);
         if (r >= 0)
-                r = public_to_pkey(&pub, handle, ret, d);
+                r = tpm_public_to_pkey(&pub, handle, ret, d);
         if (r < 0)
                 return r;
         if (ret_attributes)

@@ -2,8 +2,10 @@
 /*
  * tpm-key.h: signing keys that live inside the TPM.
  *
- * Keys are created under the storage root key (SRK, the TCG template, created
- * and made persistent if absent), then made persistent at a handle. Their
+ * Operational keys are created under the storage root key (SRK, the TCG
+ * template, created and made persistent if absent), then made persistent at a
+ * handle (the birth key is a primary key of the endorsement hierarchy
+ * instead: tpm-birth-key.h). Their
  * private part never leaves the TPM: the attributes are fixedTPM, fixedParent,
  * sensitiveDataOrigin, userWithAuth, sign, and noDA (the auth value is empty, so
  * there is nothing to guess; noDA keeps every use off the dictionary-attack
@@ -21,9 +23,13 @@
         (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
          TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 
+/* The TCG ECC P-256 SRK template (TPM v2.0 Provisioning Guidance). */
+TPM2B_PUBLIC tpm_srk_template(void);
+
 /* Makes sure a storage root key sits at srk_handle (creating it with the TCG ECC
- * P-256 SRK template if absent). Returns its ESYS handle in ret (close with
- * Esys_TR_Close). 1 if it was created now, 0 if it existed. */
+ * P-256 SRK template if absent). Returns its ESYS handle in ret: the
+ * TpmContext's, not to be closed (one TPM2_ReadPublic per TpmContext). 1 if it
+ * was created now, 0 if it existed. */
 int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
 
 /* Creates a signing key under the SRK and makes it persistent at handle.
@@ -32,6 +38,27 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
  * it gets the new key's public key, from Create's answer (no command more). */
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
                               bool replace, EVP_PKEY **ret_pub, Diag *d);
+
+/* TPM2_CreatePrimary of template in hierarchy (ESYS_TR_RH_OWNER,
+ * ESYS_TR_RH_ENDORSEMENT) with empty authorization values: the transient key
+ * in ret (flush it), its public area in ret_public if not NULL (Esys_Free).
+ * what: the error's text. */
+int tpm_create_primary(TpmContext *t, ESYS_TR hierarchy, const TPM2B_PUBLIC *template, ESYS_TR *ret,
+                       TPM2B_PUBLIC **ret_public, const char *what, Diag *d);
+
+/* Makes the loaded key `loaded` persistent at handle (TPM2_EvictControl with
+ * owner authorization); -EEXIST if the handle is taken, unless replace: then
+ * the key there is evicted first. The caller still flushes `loaded`. The
+ * persistent key's ESYS handle stays open in the TpmContext; ret_obj (may be
+ * NULL) gets it. */
+int tpm_key_persist(TpmContext *t, ESYS_TR loaded, uint32_t handle, bool replace, ESYS_TR *ret_obj, Diag *d);
+
+/* An OpenSSL public key (default provider) from a TPM public area; handle only
+ * names the key in an error. */
+int tpm_public_to_pkey(const TPM2B_PUBLIC *pub, uint32_t handle, EVP_PKEY **ret, Diag *d);
+
+/* Which of fleetid's key algorithms pkey is, _KEY_ALG_INVALID if none. */
+KeyAlgorithm key_algorithm_of_pkey(EVP_PKEY *pkey);
 
 /* Asks the TPM (one TPM2_TestParms) whether it can make a key of alg that
  * signs with digest ("SHA256", "SHA384", "SHA512"): 0 yes, -EOPNOTSUPP no (d

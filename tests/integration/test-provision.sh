@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # test-provision.sh: fleetid-provision, the factory tool, on a fresh TPM.
-#   - create-key does not replace an existing birth key unless --force;
+#   - create-key does not replace an existing birth key unless --force; the
+#     key from the TCG IDevID template is the same key each time (it is made
+#     from the endorsement seed), a key under the SRK (--hierarchy owner) is
+#     a new one; rsa-3072 has no TCG template and is refused for it;
 #   - install-cert installs nothing for a certificate of another key or from a
 #     CA other than the manufacturer's, does not overwrite an installed
 #     certificate unless --force, and --lock write-locks the NV index;
 #   - a write-locked certificate is replaced only with --force --remove-lock,
 #     which says that the lock was removed; --file takes only absolute paths;
-#   - status names the key and the certificate.
+#   - status names the key, whether it survives a TPM2_Clear, and the certificate.
 # Exit status: 0 pass, 1 fail, 77 skipped (a tool is missing).
 
 set -euo pipefail
@@ -92,9 +95,17 @@ provision create-key >/dev/null || lab_fail "create-key failed on an empty TPM"
 key1=$(birth_pubkey)
 expect_refused "create-key over an existing key" "already exists.*--force" provision create-key
 fleetid_expect_eq "$(birth_pubkey)" "$key1" "birth key after the refused create-key"
-provision create-key --force >/dev/null || lab_fail "create-key --force failed"
+provision create-key --hierarchy owner --force >/dev/null || lab_fail "create-key --hierarchy owner --force failed"
 key2=$(birth_pubkey)
-[ "$key2" != "$key1" ] || lab_fail "create-key --force left the old key in place"
+[ "$key2" != "$key1" ] || lab_fail "create-key --hierarchy owner --force left the old key in place"
+provision status >"$T/status.out" || lab_fail "fleetid-provision status failed"
+fleetid_expect_grep "$T/status.out" "^Clear-proof: NO" "status of a birth key under the SRK"
+provision create-key --force >/dev/null || lab_fail "create-key --force failed"
+fleetid_expect_eq "$(birth_pubkey)" "$key1" "the birth key made again from the TCG template"
+expect_refused "create-key rsa-3072 from the TCG template" "no IDevID key template for rsa-3072" \
+    provision create-key --algorithm rsa-3072 --force
+fleetid_expect_eq "$(birth_pubkey)" "$key1" "birth key after the refused rsa-3072 create-key"
+expect_refused "--hierarchy with a typo" "invalid --hierarchy 'storage'" provision --hierarchy storage create-key
 
 step "install-cert refuses certificates that do not belong to the key or to the manufacturer"
 provision csr --serial SN-PROV-1 --out "$T/birth.csr" || lab_fail "csr failed"
@@ -145,6 +156,7 @@ step "status names the key and the certificate"
 provision status >"$T/status.out" || lab_fail "fleetid-provision status failed"
 cat "$T/status.out"
 fleetid_expect_grep "$T/status.out" "^Birth key: +$BIRTH_HANDLE, EC 256 bits, .*sign" "status: birth key"
+fleetid_expect_grep "$T/status.out" "^Clear-proof: yes" "status: the birth key survives a TPM2_Clear"
 fleetid_expect_grep "$T/status.out" \
     "^Certificate: .*CN=SN-PROV-1.*NV $NV_INDEX \\(write-locked\\), matches the key$" "status: certificate"
 
@@ -180,7 +192,7 @@ fleetid_expect_eq "$(openssl x509 -in "$T/birth.pem")" "$(openssl x509 -in "$T/i
     "certificate written by install-cert --file"
 
 step "replacing the key makes status report the mismatch"
-provision create-key --force >/dev/null || lab_fail "create-key --force failed"
+provision create-key --hierarchy owner --force >/dev/null || lab_fail "create-key --force failed"
 provision status >"$T/status.out" || lab_fail "fleetid-provision status failed"
 fleetid_expect_grep "$T/status.out" "^Certificate: .*DOES NOT MATCH THE KEY" \
     "status after replacing the key under an installed certificate"

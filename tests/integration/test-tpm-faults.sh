@@ -7,9 +7,12 @@
 #      75 naming the TCTI. The daemon started while tpm2-abrmd is down keeps
 #      retrying (waiting-retry, failures counting up) and enrolls once the
 #      resource manager comes back, as after a late start at boot.
-#  (b) Dictionary-attack lockout: with the TPM in lockout (inLockout=1),
-#      provisioning and enrollment still work (fleetid's keys are noDA),
+#  (b) Dictionary-attack lockout: with the TPM in lockout (inLockout=1), an
+#      enrolled device starts as before (the operational key is noDA),
 #      fleetidd warns about the lockout, and the lockout counter is unchanged.
+#      A first enrollment fails, naming the lockout: the birth key from the
+#      TCG IDevID template is DA-protected (docs/provisioning.md; the
+#      lockout's other signs are in test-tpm-lockout.sh), and spends nothing.
 #      Then, out of lockout with one failure counted, a fresh enrollment
 #      leaves the counter where it was: fleetid never spends it.
 # A busy TPM (TPM_RC_RETRY/YIELDED) is not tested: swtpm cannot be made to
@@ -83,6 +86,9 @@ echo "== (b) a fresh TPM in dictionary-attack lockout"
 tpm_env_stop
 rm -rf "$FLEETID_STATE"
 tpm_env_start "$LAB_TMPDIR/tpm-b"
+fleetid_provision
+fleetid_write_config
+fleetid_enroll_once || lab_fail "fleetidd --oneshot failed before the lockout"
 tpm2_dictionarylockout --setup-parameters --max-tries=1 --recovery-time=600 \
     --lockout-recovery-time=600 >/dev/null
 tpm2_createprimary -C o -c "$LAB_TMPDIR/primary.ctx" >/dev/null
@@ -94,15 +100,21 @@ da_fail
 [ "$(tpm_prop inLockout)" -eq 1 ] || lab_fail "could not put the TPM into lockout"
 counter=$(tpm_prop TPM2_PT_LOCKOUT_COUNTER)
 
-fleetid_provision
-fleetid_write_config
-fleetid_enroll_once || lab_fail "fleetidd --oneshot failed with the TPM in lockout"
+fleetid_enroll_once || lab_fail "fleetidd --oneshot of the enrolled device failed with the TPM in lockout"
 fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "the TPM is in dictionary-attack lockout" \
     "lockout warning"
-[ -s "$FLEETID_STATE/operational.pem" ] || lab_fail "enrolled in lockout but no operational certificate"
-for h in 0x81020000 0x81020002; do
-    tpm2_readpublic -c "$h" | grep -q noda || lab_fail "the fleetid key at $h is not noDA"
-done
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "already enrolled" "the enrolled device in lockout"
+tpm2_readpublic -c 0x81020002 | grep -q noda || lab_fail "the operational key at 0x81020002 is not noDA"
+! tpm2_readpublic -c 0x81020000 | grep -q noda ||
+    lab_fail "the birth key at 0x81020000 is noDA: not the TCG IDevID template"
+rm -rf "$FLEETID_STATE"
+tpm2_evictcontrol -C o -c 0x81020002 >/dev/null
+rc=0
+fleetid_enroll_once || rc=$?
+fleetid_expect_eq "$rc" 75 "a first enrollment in lockout: exit status"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" \
+    "enrollment failed: .*the TPM is in dictionary-attack lockout .*the birth key .*cannot sign" \
+    "a first enrollment in lockout: the error"
 [ "$(tpm_prop TPM2_PT_LOCKOUT_COUNTER)" -eq "$counter" ] && [ "$(tpm_prop inLockout)" -eq 1 ] ||
     lab_fail "lockout counter: expected $counter, got $(tpm_prop TPM2_PT_LOCKOUT_COUNTER)"
 
@@ -113,7 +125,7 @@ tpm2_dictionarylockout --setup-parameters --max-tries=3 --recovery-time=600 \
 da_fail
 [ "$(tpm_prop TPM2_PT_LOCKOUT_COUNTER)" -eq 1 ] && [ "$(tpm_prop inLockout)" -eq 0 ] ||
     lab_fail "expected lockout counter 1 and no lockout before enrolling again"
-tpm2_evictcontrol -C o -c 0x81020002 >/dev/null
+! tpm2_readpublic -c 0x81020002 >/dev/null 2>&1 || tpm2_evictcontrol -C o -c 0x81020002 >/dev/null
 rm -rf "$FLEETID_STATE"
 fleetid_enroll_once || lab_fail "fleetidd --oneshot failed with one DA failure counted"
 if grep -q "dictionary-attack lockout" "$LAB_TMPDIR/fleetidd.log"; then

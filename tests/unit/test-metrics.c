@@ -19,7 +19,9 @@
         "fleetid_state{state=\"renewing\"} 0\n"            \
         "fleetid_state{state=\"waiting-retry\"} 0\n"       \
         "fleetid_state{state=\"failed\"} 0\n"              \
-        "fleetid_state{state=\"waiting-clock\"} 0\n"
+        "fleetid_state{state=\"waiting-clock\"} 0\n"       \
+        "fleetid_state{state=\"tpm-cleared\"} 0\n"         \
+        "fleetid_state{state=\"tpm-replaced\"} 0\n"
 
 #define STATE_HEADER                                                                               \
         "# HELP fleetid_state The state of fleetidd: 1 for the current state, 0 for the others.\n" \
@@ -37,11 +39,15 @@
         "# TYPE fleetid_severity gauge\n"                                                                     \
         "fleetid_severity " n "\n"
 
-#define WRITE_ERROR(n)                                                                                  \
-        "# HELP fleetid_state_write_error 1 while fleetidd cannot write its state directory (its last " \
-        "write there failed), else 0.\n"                                                                \
-        "# TYPE fleetid_state_write_error gauge\n"                                                      \
-        "fleetid_state_write_error " n "\n"
+#define WRITE_ERROR(n)                                                                                     \
+        "# HELP fleetid_state_write_error 1 while fleetidd cannot write its state directory (its last "    \
+        "write there failed), else 0.\n"                                                                   \
+        "# TYPE fleetid_state_write_error gauge\n"                                                         \
+        "fleetid_state_write_error " n "\n"                                                                \
+        "# HELP fleetid_tpm_lockout 1 while the TPM is in dictionary-attack lockout (as last read), else " \
+        "0.\n"                                                                                             \
+        "# TYPE fleetid_tpm_lockout gauge\n"                                                               \
+        "fleetid_tpm_lockout 0\n"
 
 static const MetricsSnapshot full = {
         .cert_not_after = 1831536000,
@@ -104,7 +110,9 @@ static void test_format_unknowns_left_out(void **state) {
                             "fleetid_state{state=\"renewing\"} 0\n"
                             "fleetid_state{state=\"waiting-retry\"} 0\n"
                             "fleetid_state{state=\"failed\"} 0\n"
-                            "fleetid_state{state=\"waiting-clock\"} 0\n" SEVERITY("0") WRITE_ERROR("0"));
+                            "fleetid_state{state=\"waiting-clock\"} 0\n"
+                            "fleetid_state{state=\"tpm-cleared\"} 0\n"
+                            "fleetid_state{state=\"tpm-replaced\"} 0\n" SEVERITY("0") WRITE_ERROR("0"));
         assert_null(strstr(text, "timestamp_seconds"));
 }
 
@@ -116,6 +124,16 @@ static void test_format_write_error(void **state) {
         m.state_write_error = true;
         assert_int_equal(metrics_format(&m, &text), 0);
         assert_non_null(strstr(text, SEVERITY("0") WRITE_ERROR("1")));
+}
+
+/* The TPM in dictionary-attack lockout: its own metric. */
+static void test_format_tpm_lockout(void **state) {
+        MetricsSnapshot m = full;
+        _cleanup_free_ char *text = NULL;
+
+        m.tpm_lockout = true;
+        assert_int_equal(metrics_format(&m, &text), 0);
+        assert_non_null(strstr(text, "\nfleetid_tpm_lockout 1\n"));
 }
 
 static void test_format_some_times(void **state) {
@@ -160,8 +178,8 @@ static void test_format_bad_severity(void **state) {
 
 static void test_known_states(void **state) {
         /* One table, in the metrics file's order; every name maps back. */
-        static const char *const expected[] = { "enrolling",     "enrolled", "renewing",
-                                                "waiting-retry", "failed",   "waiting-clock" };
+        static const char *const expected[] = { "enrolling", "enrolled",      "renewing",    "waiting-retry",
+                                                "failed",    "waiting-clock", "tpm-cleared", "tpm-replaced" };
 
         assert_int_equal(_DAEMON_STATE_MAX, ELEMENTSOF(expected));
         for (DaemonState i = 0; i < _DAEMON_STATE_MAX; i++) {
@@ -259,10 +277,11 @@ static void test_write_missing_dir(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_format_exact),      cmocka_unit_test(test_format_unknowns_left_out),
-                cmocka_unit_test(test_format_some_times), cmocka_unit_test(test_format_write_error),
-                cmocka_unit_test(test_format_no_state),   cmocka_unit_test(test_format_bad_severity),
-                cmocka_unit_test(test_known_states),      cmocka_unit_test(test_write_atomic),
+                cmocka_unit_test(test_format_exact),       cmocka_unit_test(test_format_unknowns_left_out),
+                cmocka_unit_test(test_format_some_times),  cmocka_unit_test(test_format_write_error),
+                cmocka_unit_test(test_format_tpm_lockout), cmocka_unit_test(test_format_tpm_lockout),
+                cmocka_unit_test(test_format_no_state),    cmocka_unit_test(test_format_bad_severity),
+                cmocka_unit_test(test_known_states),       cmocka_unit_test(test_write_atomic),
                 cmocka_unit_test(test_write_missing_dir),
         };
 

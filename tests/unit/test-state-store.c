@@ -352,6 +352,7 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_int_equal(a->renew_answered, b->renew_answered);
         assert_int_equal(a->failures, b->failures);
         assert_true(a->valid_until == b->valid_until);
+        assert_int_equal(a->tpm_lockout, b->tpm_lockout);
 }
 
 static void test_status_format_exact(void **state) {
@@ -371,6 +372,7 @@ static void test_status_format_exact(void **state) {
                 .est_url = (char *) "https://est.example.com/.well-known/est",
                 .write_error = (char *) "Could not write /var/lib/fleetid/status: No space left on device",
                 .valid_until = 1707776000,
+                .tpm_lockout = 1,
         };
         _cleanup_free_ char *text = NULL;
 
@@ -391,7 +393,8 @@ static void test_status_format_exact(void **state) {
                 "renew_answered=1\n"
                 "est_url=https://est.example.com/.well-known/est\n"
                 "write_error=Could not write /var/lib/fleetid/status: No space left on device\n"
-                "valid_until=1707776000\n");
+                "valid_until=1707776000\n"
+                "tpm_lockout=1\n");
         free(TAKE_PTR(text));
 
         /* Absent strings are left out, not written empty. */
@@ -418,6 +421,7 @@ static void test_status_roundtrip(void **state) {
                 .est_url = (char *) "",
                 .write_error = (char *) "disk full\nreally",
                 .valid_until = UINT64_MAX - 3,
+                .tpm_lockout = 1,
         }, p = {};
         _cleanup_free_ char *text = NULL;
         Diag d = {};

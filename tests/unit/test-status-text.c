@@ -62,6 +62,12 @@ static void test_other_states(void **state) {
                "failed: enrollment failed");
         expect(&(StatusTextInput) { .state = DAEMON_STATE_WAITING_CLOCK, .error = "the clock says 1970" },
                "waiting-clock: the clock says 1970; continues when the system clock is set");
+        expect(&(StatusTextInput) { .state = DAEMON_STATE_TPM_CLEARED, .error = "the TPM was cleared" },
+               "tpm-cleared: the TPM was cleared; enrolling again with the birth identity");
+        expect(&(StatusTextInput) { .state = DAEMON_STATE_TPM_REPLACED,
+                                    .error = "another TPM",
+                                    .next_attempt = NOW + 3600 },
+               "tpm-replaced: another TPM; not enrolling; checked again 2026-12-03 07:00:00 UTC (in 1 hour)");
 }
 
 static void test_write_error_and_one_line(void **state) {
