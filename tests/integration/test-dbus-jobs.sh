@@ -22,7 +22,13 @@
 #   - a client that disconnects right after Renew: the job goes on to done,
 #     fleetidd's open descriptors are as before;
 #   - a job not finished when fleetidd stops: JobRemoved canceled;
+#   - fleetidctl renew over the bus: renewed (exit 0, the new serial), pending
+#     on a 202 (exit 3, "pending: the CA deferred the request, retry after"),
+#     the wait bounded by --timeout (exit 2), a reader refused (exit 1);
+#     fleetidctl chain (PEM) for a reader, refused without a grant;
 #   - JobNew and JobRemoved exactly once per job, ids counting up from 1;
+#   - without fleetidd on the bus: fleetidctl chain reads the state
+#     directory, fleetidctl renew (SIGUSR1 fallback) says it is not running;
 #   - the live introspection of a job equals dbus/org.fleetid.Agent1.Job.xml.
 # Needs root; skipped (77) otherwise.
 # Exit status: 0 pass, 1 fail, 77 skipped.
@@ -249,10 +255,56 @@ agent_busctl root introspect --xml-interface "$AGENT_NAME" "$JOB9" || lab_fail "
 agent_busctl root tree "$AGENT_NAME" || lab_fail "busctl tree: $(cat "$AGENT_OUT")"
 grep -q "$JOB9" "$AGENT_OUT" || lab_fail "busctl tree does not list $JOB9: $(cat "$AGENT_OUT")"
 
+step "fleetidctl renew over the bus: renewed, pending on a 202, the wait bounded, refused for a reader"
+ctl() { # USER ARGS...: fleetidctl as USER; output in $CTL_OUT, returns its status
+    local user=$1 rc=0
+    shift
+    if [ "$user" = root ]; then
+        "$FLEETIDCTL" --config "$FLEETID_CONF" "$@" >"$CTL_OUT" 2>&1 || rc=$?
+    else
+        run_as "$user" "$FLEETIDCTL" --config "$FLEETID_CONF" "$@" >"$CTL_OUT" 2>&1 || rc=$?
+    fi
+    return $rc
+}
+CTL_OUT=$LAB_TMPDIR/fleetidctl.out
+rc=0; ctl root renew || rc=$?
+fleetid_expect_eq "$rc" 0 "fleetidctl renew exit status ($(cat "$CTL_OUT"))"
+grep -q "^renewal requested from fleetidd (job $AGENT_OBJ/job/10)" "$CTL_OUT" || lab_fail "fleetidctl renew: $(cat "$CTL_OUT")"
+grep -q '^renewed$' "$CTL_OUT" || lab_fail "fleetidctl renew: $(cat "$CTL_OUT")"
+serial=$(openssl x509 -in "$PEM" -noout -serial | sed 's/^serial=//')
+grep -qi "^operational certificate serial 0*${serial#0}, valid until " "$CTL_OUT" ||
+    lab_fail "fleetidctl renew does not name the new serial $serial: $(cat "$CTL_OUT")"
+est_control '{"faults": [{"match": "simplereenroll", "status": 202, "retry_after": "3", "count": 1}]}'
+rc=0; ctl root renew || rc=$?
+fleetid_expect_eq "$rc" 3 "fleetidctl renew exit status on a 202 ($(cat "$CTL_OUT"))"
+grep -q "^pending: the CA deferred the request, retry after 20[0-9-]*T[0-9:]*Z; fleetidd asks again by itself (job $AGENT_OBJ/job/11)" "$CTL_OUT" ||
+    lab_fail "fleetidctl renew on a 202: $(cat "$CTL_OUT")"
+wait_job_state 90 "$AGENT_OBJ/job/11" done
+est_control '{"faults": [{"match": "simplereenroll", "delay": 8, "count": 1}]}'
+rc=0; ctl root --timeout 2 renew || rc=$?
+fleetid_expect_eq "$rc" 2 "fleetidctl renew --timeout 2 against a held server ($(cat "$CTL_OUT"))"
+grep -q "^no outcome within 2s; the renewal goes on in fleetidd (job $AGENT_OBJ/job/12)" "$CTL_OUT" ||
+    lab_fail "fleetidctl renew --timeout 2: $(cat "$CTL_OUT")"
+wait_job_state 90 "$AGENT_OBJ/job/12" done
+est_control ''
+rc=0; ctl fleetid-test-reader renew || rc=$?
+fleetid_expect_eq "$rc" 1 "fleetidctl renew as a reader ($(cat "$CTL_OUT"))"
+grep -q "fleetidctl: fleetidd refused the renewal: Renew needs the role 'admin'.*\[org.freedesktop.DBus.Error.AccessDenied\]" "$CTL_OUT" ||
+    lab_fail "fleetidctl renew as a reader: $(cat "$CTL_OUT")"
+echo "   renewed (job 10), pending (job 11), no outcome within 2s (job 12), refused for the reader"
+
+step "fleetidctl chain over the bus"
+ctl fleetid-test-reader chain || lab_fail "fleetidctl chain as the reader: $(cat "$CTL_OUT")"
+pem_der_hex "$CTL_OUT" >"$LAB_TMPDIR/ctl-chain"
+expect_chain "$LAB_TMPDIR/ctl-chain" "fleetidctl chain as the reader"
+rc=0; ctl fleetid-test-nogrant chain || rc=$?
+fleetid_expect_eq "$rc" 1 "fleetidctl chain as a user with no grant ($(cat "$CTL_OUT"))"
+grep -q "GetCertificateChain needs the role 'reader'" "$CTL_OUT" || lab_fail "fleetidctl chain as nogrant: $(cat "$CTL_OUT")"
+
 step "a job not finished when fleetidd stops ends as canceled"
 est_control '{"faults": [{"match": "simplereenroll", "delay": 30, "count": 1}]}'
 delays=$(est_log_count event=delay)
-JOB10=$(renew_busctl root)
+JOB13=$(renew_busctl root)
 lab_wait_until 60 "the EST server to hold the renewal" _held
 kill "$FLEETIDD_PID"
 _gone() { ! _lab_alive "$FLEETIDD_PID"; }
@@ -260,10 +312,10 @@ lab_wait_until 30 "fleetidd to stop" _gone
 est_control ''
 
 step "JobNew and JobRemoved exactly once per job"
-_seen_last() { grep -q "^JobRemoved ${JOB10##*/} " "$MON"; }
+_seen_last() { grep -q "^JobRemoved ${JOB13##*/} " "$MON"; }
 lab_wait_until 10 "the monitor to see the last JobRemoved" _seen_last
 _lab_kill "$MON_PID" agent-job.py
-"$LAB_PYTHON" - "$MON" "${JOB10##*/}" <<'PY' || lab_fail "the signals: $(cat "$MON")"
+"$LAB_PYTHON" - "$MON" "${JOB13##*/}" <<'PY' || lab_fail "the signals: $(cat "$MON")"
 import sys
 new, removed = {}, {}
 for line in open(sys.argv[1]):
@@ -274,8 +326,8 @@ for line in open(sys.argv[1]):
         removed.setdefault(int(w[1]), []).append(w[2:])
 last = int(sys.argv[2])
 want = {1: "done", 2: "done", 3: "done", 4: "done", 5: "failed", 6: "done", 7: "canceled", 8: "canceled",
-        9: "done", 10: "canceled"}
-assert last == 10, "the last job is %d, not 10" % last
+        9: "done", 10: "done", 11: "done", 12: "done", 13: "canceled"}
+assert last == 13, "the last job is %d, not 13" % last
 assert sorted(new) == list(range(1, last + 1)), "JobNew ids %s" % sorted(new)
 assert sorted(removed) == list(range(1, last + 1)), "JobRemoved ids %s" % sorted(removed)
 for i in range(1, last + 1):
@@ -286,4 +338,11 @@ for i in range(1, last + 1):
     assert removed[i][0] == [path, "renew", want[i]], "job %d: JobRemoved %s, want %s" % (i, removed[i][0], want[i])
 print("   %d jobs, one JobNew and one JobRemoved each" % last)
 PY
+step "without fleetidd on the bus: fleetidctl chain reads the state directory, renew says it is not running"
+ctl root chain || lab_fail "fleetidctl chain without fleetidd: $(cat "$CTL_OUT")"
+pem_der_hex "$CTL_OUT" >"$LAB_TMPDIR/ctl-chain-files"
+expect_chain "$LAB_TMPDIR/ctl-chain-files" "fleetidctl chain from the state directory"
+rc=0; ctl root renew || rc=$?
+fleetid_expect_eq "$rc" 1 "fleetidctl renew without fleetidd ($(cat "$CTL_OUT"))"
+grep -q "fleetidd is not running" "$CTL_OUT" || lab_fail "fleetidctl renew without fleetidd: $(cat "$CTL_OUT")"
 echo "PASS: test-dbus-jobs"
