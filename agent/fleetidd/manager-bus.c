@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "access/access-methods.h"
+#include "access/creds-cache.h"
 #include "access/ratelimit.h"
 #include "common/log.h"
 #include "common/message-ids.h"
@@ -40,6 +41,8 @@
 /* Refusals logged per uid (deny_log_allowed()). */
 #define BUS_DENY_LOG_PER_MINUTE 6u
 #define BUS_DENY_LOG_BURST 10u
+/* Bus peers whose credentials are kept (lib/access/creds-cache.h). */
+#define BUS_CREDS_CACHE_MAX 256u
 /* fleetidd's own calls on the bus (the bus driver's answers), at most. */
 #define BUS_DRIVER_TIMEOUT_USEC (5ULL * 1000000ULL)
 
@@ -285,6 +288,55 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
         return 0;
 }
 
+/* caller_creds(), asked once per connection: the answer is cached by the
+ * sender's unique name (lib/access/creds-cache.h says why that is sound: the
+ * bus takes the credentials when the peer connects, and never gives its
+ * unique name to another connection). The entry goes when NameOwnerChanged
+ * says the peer left (on_name_owner_changed()); LRU beyond
+ * BUS_CREDS_CACHE_MAX peers. */
+static int caller_creds_cached(Manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids,
+                               size_t *ret_n) {
+        const char *sender = sd_bus_message_get_sender(msg);
+        const gid_t *cached = NULL;
+        gid_t *gids = NULL;
+        size_t n = 0;
+        uid_t uid;
+        int r;
+
+        if (m->bus_creds && sender && creds_cache_get(m->bus_creds, sender, &uid, &cached, &n)) {
+                if (n > 0) {
+                        gids = malloc(n * sizeof(gid_t));
+                        if (!gids)
+                                return -ENOMEM;
+                        memcpy(gids, cached, n * sizeof(gid_t));
+                }
+                *ret_uid = uid;
+                *ret_gids = gids;
+                *ret_n = n;
+                return 0;
+        }
+        r = caller_creds(msg, &uid, &gids, &n);
+        if (r < 0)
+                return r;
+        if (m->bus_creds && creds_cache_put(m->bus_creds, sender, uid, gids, n) < 0)
+                log_debug("D-Bus: the credentials of %s are not cached (%zu groups)", sender, n);
+        *ret_uid = uid;
+        *ret_gids = gids;
+        *ret_n = n;
+        return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
+        Manager *m = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (m->bus_creds && name[0] == ':' && isempty(new_owner))
+                creds_cache_forget(m->bus_creds, name);
+        return 0;
+}
+
 /* The access table's row for a method call to an object serving `served`
  * (the manager's interface, or a job's), NULL if the filter has nothing to
  * decide (sd-bus answers: Introspect, Peer, unknown members, another
@@ -407,7 +459,7 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                                 "kept that long, at most %u of them)",
                                 path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX);
         }
-        r = caller_creds(msg, &uid, &gids, &n_gids);
+        r = caller_creds_cached(m, msg, &uid, &gids, &n_gids);
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
                                   strempty(sd_bus_message_get_sender(msg)), row->member);
@@ -537,6 +589,9 @@ int manager_bus_start(Manager *m) {
                                   m->config->access_sensor_burst, m->config->access_tracked_uids);
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
+        r = creds_cache_new(BUS_CREDS_CACHE_MAX, &m->bus_creds);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the credentials cache: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
@@ -556,6 +611,11 @@ int manager_bus_start(Manager *m) {
                 r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
                                               NULL, m);
+        /* Before any call is served: no peer leaves unnoticed once cached. */
+        if (r >= 0)
+                r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                              "org.freedesktop.DBus", "NameOwnerChanged",
+                                              on_name_owner_changed, NULL, m);
         if (r >= 0)
                 r = sd_bus_request_name_async(m->bus, NULL, BUS_NAME, 0, on_name, m);
         if (r >= 0)
@@ -573,6 +633,7 @@ void manager_bus_stop(Manager *m) {
         bus_drop(m);
         m->access = access_policy_free(m->access);
         m->bus_deny_log = ratelimit_free(m->bus_deny_log);
+        m->bus_creds = creds_cache_free(m->bus_creds);
         for (size_t i = 0; i < ELEMENTSOF(m->bus_rate); i++)
                 m->bus_rate[i] = ratelimit_free(m->bus_rate[i]);
         free(m->bus_caller.gids);

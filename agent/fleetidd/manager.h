@@ -146,6 +146,7 @@ typedef struct Manager {
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
+        struct CredsCache *bus_creds;                 /* the callers' credentials by unique name */
 
         /* jobs (manager-jobs.h) */
         struct {

@@ -26,6 +26,9 @@
 #     on a 202 (exit 3, "pending: the CA deferred the request, retry after"),
 #     the wait bounded by --timeout (exit 2), a reader refused (exit 1);
 #     fleetidctl chain (PEM) for a reader, refused without a grant;
+#   - the bus driver is asked for a caller's credentials once per connection
+#     (busctl monitor counts GetConnectionCredentials: 2 for 2 connections
+#     of 20 calls each);
 #   - JobNew and JobRemoved exactly once per job, ids counting up from 1;
 #   - without fleetidd on the bus: fleetidctl chain reads the state
 #     directory, fleetidctl renew (SIGUSR1 fallback) says it is not running;
@@ -300,6 +303,31 @@ expect_chain "$LAB_TMPDIR/ctl-chain" "fleetidctl chain as the reader"
 rc=0; ctl fleetid-test-nogrant chain || rc=$?
 fleetid_expect_eq "$rc" 1 "fleetidctl chain as a user with no grant ($(cat "$CTL_OUT"))"
 grep -q "GetCertificateChain needs the role 'reader'" "$CTL_OUT" || lab_fail "fleetidctl chain as nogrant: $(cat "$CTL_OUT")"
+
+step "the access check asks the bus driver once per connection (the credentials cache)"
+busctl --address="$AGENT_BUS_ADDR" monitor --match "type='method_call',member='GetConnectionCredentials'" \
+    >"$LAB_TMPDIR/creds.out" 2>&1 &
+CREDS_MON=$!
+lab_on_exit "_lab_kill $CREDS_MON busctl"
+creds_asked() { grep -c "Member=GetConnectionCredentials" "$LAB_TMPDIR/creds.out" || true; }
+_creds_at_least() { [ "$(creds_asked)" -ge "$1" ]; }
+# A marker call (a new connection: one question) shows the monitor is listening.
+for _ in $(seq 30); do
+    ctl root chain || lab_fail "fleetidctl chain: $(cat "$CTL_OUT")"
+    LAB_WAIT_PATHS=$LAB_TMPDIR lab_wait_until 2 "busctl monitor to show a GetConnectionCredentials" _creds_at_least 1 && break
+done
+_creds_at_least 1 || lab_fail "busctl monitor shows no GetConnectionCredentials: $(cat "$LAB_TMPDIR/creds.out")"
+base=$(creds_asked)
+for user in fleetid-test-reader fleetid-test-admin; do
+    out=$(run_as "$user" "$LAB_PYTHON" "$SRCDIR/tests/lib/agent-job.py" "$AGENT_BUS_ADDR" calls 20) ||
+        lab_fail "$user: 20 calls on one connection: $out"
+done
+ctl root chain || lab_fail "fleetidctl chain: $(cat "$CTL_OUT")"
+LAB_WAIT_PATHS=$LAB_TMPDIR lab_wait_until 30 "the monitor to see the last marker" _creds_at_least $((base + 3))
+fleetid_expect_eq "$(creds_asked)" $((base + 3)) \
+    "GetConnectionCredentials calls for 2 connections of 20 calls each and one marker (after $base)"
+_lab_kill "$CREDS_MON" busctl
+echo "   40 calls on 2 connections: the bus driver asked twice"
 
 step "a job not finished when fleetidd stops ends as canceled"
 est_control '{"faults": [{"match": "simplereenroll", "delay": 30, "count": 1}]}'
