@@ -111,6 +111,13 @@ static int prop_severity(sd_bus *bus, const char *path, const char *interface, c
         return sd_bus_message_append(reply, "s", strempty(severity_to_string(m->severity)));
 }
 
+static int prop_trust_generation(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", m->trust_generation);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", FLEETID_VERSION);
@@ -212,6 +219,9 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("u", id, "o", job, "s", kind, "s", result), 0),
         SD_BUS_METHOD_WITH_ARGS("Renew", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job), method_renew,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("CertificateChanged", SD_BUS_ARGS("s", serial, "t", not_after), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("TrustBundleChanged", SD_BUS_ARGS("t", generation), 0),
+        PROP("TrustGeneration", "t", prop_trust_generation),
         SD_BUS_VTABLE_END,
 };
 

@@ -96,8 +96,9 @@ static int run_calls(char **argv) {
         end = now_usec();
         qsort(lat, n, sizeof(uint32_t), cmp_u32);
         printf("calls %llu seconds %.3f per_second %.0f p50_us %u p99_us %u max_us %u errors %llu\n",
-               (unsigned long long) n, (double) (end - start) / 1e6, (double) n * 1e6 / (double) (end - start),
-               n ? lat[n / 2] : 0, n ? lat[n * 99 / 100] : 0, n ? lat[n - 1] : 0, (unsigned long long) errors);
+               (unsigned long long) n, (double) (end - start) / 1e6,
+               (double) n * 1e6 / (double) (end - start), n ? lat[n / 2] : 0, n ? lat[n * 99 / 100] : 0,
+               n ? lat[n - 1] : 0, (unsigned long long) errors);
         free(lat);
         sd_bus_flush_close_unref(bus);
         return errors ? 1 : 0;

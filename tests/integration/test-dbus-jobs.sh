@@ -30,6 +30,10 @@
 #     (busctl monitor counts GetConnectionCredentials: 2 for 2 connections
 #     of 20 calls each);
 #   - JobNew and JobRemoved exactly once per job, ids counting up from 1;
+#   - CertificateChanged once per enrollment or renewal that stored a certificate, naming
+#     the one in force; TrustGeneration counts up when /cacerts offers a
+#     rollover (TrustBundleChanged), is stored, and is the same after a
+#     restart;
 #   - without fleetidd on the bus: fleetidctl chain reads the state
 #     directory, fleetidctl renew (SIGUSR1 fallback) says it is not running;
 #   - the live introspection of a job equals dbus/org.fleetid.Agent1.Job.xml.
@@ -78,7 +82,7 @@ agent_bus_start
 MON=$LAB_TMPDIR/jobs-monitor.out
 "$LAB_PYTHON" "$SRCDIR/tests/lib/agent-job.py" "$AGENT_BUS_ADDR" monitor >"$MON" 2>&1 &
 MON_PID=$!
-lab_on_exit "_lab_kill $MON_PID agent-job.py"
+lab_on_exit "_lab_kill $MON_PID python3"
 _mon_ready() { grep -q '^ready$' "$MON"; }
 lab_wait_until 30 "the signal monitor to subscribe" _mon_ready
 
@@ -329,10 +333,26 @@ fleetid_expect_eq "$(creds_asked)" $((base + 3)) \
 _lab_kill "$CREDS_MON" busctl
 echo "   40 calls on 2 connections: the bus driver asked twice"
 
+step "TrustGeneration counts the changes of the EST CA set (TrustBundleChanged)"
+trust_gen() { agent_busctl root get-property "$AGENT_NAME" "$AGENT_OBJ" "$AGENT_NAME" TrustGeneration ||
+    lab_fail "TrustGeneration: $(cat "$AGENT_OUT")"; sed 's/^t //' "$AGENT_OUT"; }
+gen0=$(trust_gen)
+[ "$gen0" -ge 1 ] || lab_fail "TrustGeneration $gen0 after the first enrollment stored an EST CA set"
+fleetid_expect_eq "$(cat "$FLEETID_STATE/trust-generation")" "$gen0" "the stored trust generation"
+"$LAB_PYTHON" "$LAB_PKI_PY" rollover "$EST_PKI" >/dev/null || lab_fail "pki.py rollover failed"
+est_control '{"cacerts": "rollover"}'
+JOB13=$(renew_busctl root)
+wait_job_state 90 "$JOB13" done
+gen1=$(trust_gen)
+[ "$gen1" -gt "$gen0" ] || lab_fail "TrustGeneration $gen1 after /cacerts offered a rollover (before: $gen0)"
+_seen_gen() { grep -q "^TrustBundleChanged $gen1$" "$MON"; }
+lab_wait_until 10 "TrustBundleChanged $gen1" _seen_gen
+echo "   TrustGeneration $gen0 -> $gen1"
+
 step "a job not finished when fleetidd stops ends as canceled"
 est_control '{"faults": [{"match": "simplereenroll", "delay": 30, "count": 1}]}'
 delays=$(est_log_count event=delay)
-JOB13=$(renew_busctl root)
+JOB14=$(renew_busctl root)
 lab_wait_until 60 "the EST server to hold the renewal" _held
 kill "$FLEETIDD_PID"
 _gone() { ! _lab_alive "$FLEETIDD_PID"; }
@@ -340,10 +360,10 @@ lab_wait_until 30 "fleetidd to stop" _gone
 est_control ''
 
 step "JobNew and JobRemoved exactly once per job"
-_seen_last() { grep -q "^JobRemoved ${JOB13##*/} " "$MON"; }
+_seen_last() { grep -q "^JobRemoved ${JOB14##*/} " "$MON"; }
 lab_wait_until 10 "the monitor to see the last JobRemoved" _seen_last
-_lab_kill "$MON_PID" agent-job.py
-"$LAB_PYTHON" - "$MON" "${JOB13##*/}" <<'PY' || lab_fail "the signals: $(cat "$MON")"
+_lab_kill "$MON_PID" python3
+"$LAB_PYTHON" - "$MON" "${JOB14##*/}" <<'PY' || lab_fail "the signals: $(cat "$MON")"
 import sys
 new, removed = {}, {}
 for line in open(sys.argv[1]):
@@ -354,8 +374,8 @@ for line in open(sys.argv[1]):
         removed.setdefault(int(w[1]), []).append(w[2:])
 last = int(sys.argv[2])
 want = {1: "done", 2: "done", 3: "done", 4: "done", 5: "failed", 6: "done", 7: "canceled", 8: "canceled",
-        9: "done", 10: "done", 11: "done", 12: "done", 13: "canceled"}
-assert last == 13, "the last job is %d, not 13" % last
+        9: "done", 10: "done", 11: "done", 12: "done", 13: "done", 14: "canceled"}
+assert last == 14, "the last job is %d, not 14" % last
 assert sorted(new) == list(range(1, last + 1)), "JobNew ids %s" % sorted(new)
 assert sorted(removed) == list(range(1, last + 1)), "JobRemoved ids %s" % sorted(removed)
 for i in range(1, last + 1):
@@ -366,6 +386,34 @@ for i in range(1, last + 1):
     assert removed[i][0] == [path, "renew", want[i]], "job %d: JobRemoved %s, want %s" % (i, removed[i][0], want[i])
 print("   %d jobs, one JobNew and one JobRemoved each" % last)
 PY
+
+step "CertificateChanged once per new certificate; TrustBundleChanged counting up"
+"$LAB_PYTHON" - "$MON" "$(openssl x509 -in "$PEM" -noout -serial | sed 's/^serial=//')" \
+    "$(date -d "$(openssl x509 -in "$PEM" -noout -enddate | sed 's/^notAfter=//')" +%s)" <<'PY' ||
+import sys
+certs, gens = [], []
+for line in open(sys.argv[1]):
+    w = line.split()
+    if w[:1] == ["CertificateChanged"]:
+        certs.append((w[1], int(w[2])))
+    elif w[:1] == ["TrustBundleChanged"]:
+        gens.append(int(w[1]))
+# the first enrollment, and the renew jobs that ended done: 1, 2, 3, 4, 6, 9, 10, 11, 12, 13
+assert len(certs) == 11, "%d CertificateChanged, want 11: %s" % (len(certs), certs)
+assert len(set(c[0] for c in certs)) == 11, "a serial announced twice: %s" % certs
+assert int(certs[-1][0], 16) == int(sys.argv[2], 16), "the last CertificateChanged %s, in force %s" % (certs[-1], sys.argv[2])
+assert certs[-1][1] == int(sys.argv[3]) * 1000000, "not_after %d, want %s s" % (certs[-1][1], sys.argv[3])
+assert gens and gens == list(range(gens[0], gens[0] + len(gens))), "TrustBundleChanged generations %s" % gens
+print("   %d CertificateChanged, TrustBundleChanged %s" % (len(certs), gens))
+PY
+    lab_fail "the signals: $(cat "$MON")"
+gen_last=$(sed -n 's/^TrustBundleChanged //p' "$MON" | tail -n 1)
+
+step "TrustGeneration does not go back across a restart"
+fleetid_daemon_start
+lab_wait_until 30 "fleetidd to own $AGENT_NAME again" _serving
+fleetid_expect_eq "$(trust_gen)" "$gen_last" "TrustGeneration after a restart"
+fleetid_stop_daemon_bounded 30
 step "without fleetidd on the bus: fleetidctl chain reads the state directory, renew says it is not running"
 ctl root chain || lab_fail "fleetidctl chain without fleetidd: $(cat "$CTL_OUT")"
 pem_der_hex "$CTL_OUT" >"$LAB_TMPDIR/ctl-chain-files"

@@ -16,8 +16,10 @@ tests/integration/test-dbus-jobs.sh.
         prints "ok N". Exit 1 at the first error ("error NAME: MESSAGE").
     agent-job.py ADDRESS monitor [--timeout S]
         Prints "ready" once subscribed, then one line per JobNew
-        ("JobNew ID PATH KIND") and JobRemoved ("JobRemoved ID PATH KIND
-        RESULT"), flushed, until killed or S seconds (default 600) pass.
+        ("JobNew ID PATH KIND"), JobRemoved ("JobRemoved ID PATH KIND
+        RESULT"), CertificateChanged ("CertificateChanged SERIAL NOT_AFTER")
+        and TrustBundleChanged ("TrustBundleChanged GENERATION"), flushed,
+        until killed or S seconds (default 600) pass.
 """
 import sys
 
@@ -91,6 +93,11 @@ def main():
     # Subscribed before the call: the JobRemoved of a short job cannot be missed.
     bus.add_signal_receiver(on_new, "JobNew", NAME, None, PATH)
     bus.add_signal_receiver(on_removed, "JobRemoved", NAME, None, PATH)
+    if verb == "monitor":
+        bus.add_signal_receiver(lambda serial, not_after: out("CertificateChanged", str(serial), int(not_after)),
+                                "CertificateChanged", NAME, None, PATH)
+        bus.add_signal_receiver(lambda gen: out("TrustBundleChanged", int(gen)), "TrustBundleChanged", NAME,
+                                None, PATH)
     GLib.timeout_add(int(timeout * 1000), on_timeout)
     if verb == "monitor":
         # The bus driver answers in order: once GetId is answered, the AddMatch calls were processed.
