@@ -78,6 +78,7 @@ bool state_store_name_valid(const char *name);
 #define STATE_TRUST_ANCHORS "est-trust-anchors.pem" /* the EST CA certs fleetid trusts, 0640 */
 #define STATE_STATUS "status"                       /* status-file, 0640 */
 #define STATE_DAEMON_PID "fleetidd.pid"             /* the running daemon, for fleetidctl renew, 0640 */
+#define STATE_TRUST_GENERATION "trust-generation"   /* D-Bus TrustGeneration, decimal, 0640 */
 
 #define STATE_DIR_MODE 0750
 #define STATE_FILE_MODE 0640
