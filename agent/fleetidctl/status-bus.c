@@ -45,9 +45,16 @@ static int leaf_pem(sd_bus_message *reply, char **ret) {
                 return -EBADMSG;
         }
         X509_free(x);
+        /* Not NUL-terminated: no strndup(), which may read on to the terminator. */
         n = BIO_get_mem_data(b, &data);
-        *ret = strndup(data, (size_t) n);
-        return *ret ? 0 : -ENOMEM;
+        if (n <= 0)
+                return -EBADMSG;
+        *ret = malloc((size_t) n + 1);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, data, (size_t) n);
+        (*ret)[n] = '\0';
+        return 0;
 }
 
 static int get_usec_as_sec(sd_bus *bus, const char *name, sd_bus_error *e, uint64_t *ret) {
