@@ -12,7 +12,10 @@
  * Access control sits in one sd-bus filter, which sees every method call
  * before the object dispatch does: a call to a member of the access table
  * (lib/access/access-methods.h), or a property read of the interface, runs
- * only if the caller holds the member's role. Members outside the table
+ * only if the caller holds the member's role; on a job's object
+ * (manager-jobs.c) only for the job's owner and admins (NoSuchJob for a job
+ * that is not there). The caller's credentials are asked of the bus driver
+ * once per connection (caller_creds_cached()). Members outside the table
  * pass the filter and get sd-bus's own answer (UnknownMethod, Introspect,
  * Peer); manager_bus_start() refuses to serve a method the table lacks.
  */
