@@ -33,6 +33,9 @@
 
 #include "config/config.h"
 #include "crypto/certcheck.h"
+#include "fleetidctl/chain.h"
+#include "fleetidctl/renew.h"
+#include "fleetidctl/status-bus.h"
 #include "crypto/ossl-util.h"
 #include "monitor/daemon-state.h"
 #include "monitor/metrics.h"
@@ -525,12 +528,51 @@ static int load_record(const Config *config, StateStore *store, StatusRecord *re
         return 0;
 }
 
+/* What fleetidd says over D-Bus replaces what the state directory says of
+ * the same things (status-bus.h): it is live, and a reader without access
+ * to the directory gets it too. */
+static int status_overlay_bus(Status *s, const BusStatus *b) {
+        Diag d = {};
+        int r;
+
+        if (b->pid > 0) {
+                s->daemon_pid = b->pid;
+                free(s->daemon_down);
+                s->daemon_down = NULL;
+        }
+        if (!s->have_record)
+                s->record = (StatusRecord) {};
+        s->have_record = true;
+        free(s->record_error);
+        s->record_error = NULL;
+        free(s->record.state);
+        free(s->record.last_error);
+        s->record.state = strdup(strempty(b->state));
+        s->record.last_error = b->last_error ? strdup(b->last_error) : NULL;
+        if (!s->record.state || (b->last_error && !s->record.last_error))
+                return -ENOMEM;
+        s->record.last_success = b->last_success;
+        s->record.renew_due = b->renew_due;
+        cert_info_done(&s->operational);
+        if (!b->leaf_pem)
+                return 0;
+        r = cert_info_from_pem(b->leaf_pem, strlen(b->leaf_pem), &s->operational, &d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                s->operational = (CertInfo) { .present = true, .error = strdup(diag_text(&d, r)) };
+                return s->operational.error ? 0 : -ENOMEM;
+        }
+        return 0;
+}
+
 static int verb_status(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
         _cleanup_(status_done) Status s = {};
+        _cleanup_(bus_status_done) BusStatus bus = {};
         const char *dir;
-        bool unreadable = false;
+        bool unreadable = false, on_bus;
         Diag d = {};
         int r;
 
@@ -545,25 +587,34 @@ static int verb_status(void) {
                 fprintf(stderr, "fleetidctl: no state directory configured\n");
                 return EXIT_USAGE;
         }
+        /* The running fleetidd over D-Bus when it is there (--state-dir alone: the directory only). */
+        on_bus = !(arg_state_dir && !arg_config) && ctl_status_bus(&bus) >= 0;
 
         r = state_store_open_existing(dir, &store, &d);
-        if (r < 0) {
+        if (r < 0 && !on_bus) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
                 return EXIT_STATE_UNREADABLE;
         }
-        s.state_dir = state_store_path(store);
+        if (r < 0) {
+                /* What the bus says is shown (not an error: a reader may not
+                 * read the directory); the files' part is not there. */
+                s.birth = (CertInfo) { .present = true, .error = strdup(diag_text(&d, r)) };
+                if (!s.birth.error)
+                        return log_oom();
+        }
+        s.state_dir = store ? state_store_path(store) : dir;
         s.now = time(NULL);
         /* Not an error: the certificates and the last status are shown all the same. */
-        r = read_daemon_pid(config, store, &s.daemon_pid, &d);
+        r = store ? read_daemon_pid(config, store, &s.daemon_pid, &d) : -ENOENT;
         if (r < 0) {
                 s.daemon_pid = 0;
-                s.daemon_down = strdup(diag_text(&d, r));
+                s.daemon_down = strdup(store ? diag_text(&d, r) : "fleetidd is not running");
                 if (!s.daemon_down)
                         return log_oom();
                 diag_clear(&d);
         }
 
-        r = load_record(config, store, &s.record, &d);
+        r = store ? load_record(config, store, &s.record, &d) : -ENOENT;
         if (r >= 0)
                 s.have_record = true;
         else if (r != -ENOENT) {
@@ -575,14 +626,18 @@ static int verb_status(void) {
 
         s.est_url = s.have_record && s.record.est_url ? s.record.est_url : config ? config->est_url : NULL;
 
-        r = load_cert(store, STATE_BIRTH_CERT, &s.birth);
-        if (r == -ENOMEM)
+        if (store) {
+                r = load_cert(store, STATE_BIRTH_CERT, &s.birth);
+                if (r == -ENOMEM)
+                        return log_oom();
+                unreadable = unreadable || r < 0;
+                r = load_cert(store, STATE_OPERATIONAL_CERT, &s.operational);
+                if (r == -ENOMEM)
+                        return log_oom();
+                unreadable = unreadable || (r < 0 && !on_bus);
+        }
+        if (on_bus && status_overlay_bus(&s, &bus) < 0)
                 return log_oom();
-        unreadable = unreadable || r < 0;
-        r = load_cert(store, STATE_OPERATIONAL_CERT, &s.operational);
-        if (r == -ENOMEM)
-                return log_oom();
-        unreadable = unreadable || r < 0;
 
         if (arg_json)
                 print_json(&s);
@@ -1033,7 +1088,9 @@ static void help(void) {
                "  check                Monitoring probe: one line and a Nagios plugin exit code\n"
                "                       (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
                "  renew                Ask the running fleetidd to renew the operational\n"
-               "                       certificate now, and wait (at most %ds) for the outcome\n"
+               "                       certificate now (Renew() over D-Bus, else SIGUSR1), and\n"
+               "                       wait (at most %ds, --timeout) for the outcome\n"
+               "  chain                The operational certificate and its chain, as PEM\n"
                "  wait-enrolled        Wait until the running fleetidd reports a valid\n"
                "                       operational certificate (fleetid-wait-enrolled.service)\n"
                "  sign-challenge       Have fleetidd sign a challenge (D-Bus SignChallenge):\n"
@@ -1050,7 +1107,8 @@ static void help(void) {
                "      --birth          sign-challenge: with the birth key (role attest-birth)\n"
                "      --out FILE       sign-challenge: write the chain (PEM) to FILE, not stdout\n"
                "      --timeout SECS   wait-enrolled: give up after SECS seconds (default %d;\n"
-               "                       0 waits as long as fleetidd runs)\n"
+               "                       0 waits as long as fleetidd runs); renew: wait at most\n"
+               "                       SECS seconds (1 or more)\n"
                "  -h --help            Show this help\n"
                "  -V --version         Show the version\n"
                "\n"
@@ -1058,8 +1116,10 @@ static void help(void) {
                "state directory or a file in it cannot be read. Missing files are not errors.\n"
                "Exit status of check: the plugin code above; every error, also a usage or\n"
                "configuration error, gives 3. See docs/monitoring.md.\n"
-               "Exit status of renew: 0 renewed, 1 the renewal failed or fleetidd is not running,\n"
-               "2 no outcome within the wait.\n"
+               "Exit status of renew: 0 renewed, 1 the renewal failed or fleetidd is not running\n"
+               "or refused, 2 no outcome within the wait, 3 pending: the CA deferred the request\n"
+               "(fleetidd asks again by itself).\n"
+               "Exit status of chain: 0 printed, 1 not enrolled, refused or unreadable.\n"
                "Exit status of wait-enrolled: 0 enrolled, 1 fleetidd is not running, exited or\n"
                "reports failed (or a usage or configuration error), 2 not enrolled within\n"
                "the timeout.\n",
@@ -1214,9 +1274,19 @@ static int find_daemon(Config **ret_config, StateStore **ret_store, pid_t *ret_p
 static int verb_renew(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
-        unsigned before = 0;
+        unsigned before = 0, wait_sec = arg_timeout_set ? arg_timeout : RENEW_WAIT_SEC;
         pid_t pid;
+        int r;
 
+        if (wait_sec == 0) {
+                fprintf(stderr,
+                        "fleetidctl: renew --timeout must be 1 second or more. Try 'fleetidctl --help'.\n");
+                return EXIT_USAGE;
+        }
+        /* Over D-Bus (renew.c); by SIGUSR1 when fleetidd is not on the bus. */
+        r = ctl_renew_bus(wait_sec);
+        if (r != -EHOSTUNREACH)
+                return r;
         /* 1 for a configuration error too, the same as EXIT_USAGE. */
         if (find_daemon(&config, &store, &pid) < 0)
                 return 1;
@@ -1231,10 +1301,12 @@ static int verb_renew(void) {
                         strerror(errno));
                 return 1;
         }
-        printf("renewal requested from fleetidd (pid %d); waiting up to %ds\n", (int) pid, RENEW_WAIT_SEC);
+        printf("renewal requested from fleetidd (pid %d, by SIGUSR1: it is not on the D-Bus system bus); "
+               "waiting up to %us\n",
+               (int) pid, wait_sec);
         fflush(stdout);
 
-        for (int i = 0; i < RENEW_WAIT_SEC * 5; i++) {
+        for (unsigned i = 0; i < wait_sec * 5; i++) {
                 _cleanup_(status_record_done) StatusRecord rec = {};
                 DaemonState state;
 
@@ -1256,8 +1328,24 @@ static int verb_renew(void) {
                         return 1;
                 }
         }
-        printf("no outcome within %ds; see fleetidctl status\n", RENEW_WAIT_SEC);
+        printf("no outcome within %us; see fleetidctl status\n", wait_sec);
         return 2;
+}
+
+static int verb_chain(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        Diag d = {};
+        int r;
+
+        r = ctl_chain_bus();
+        if (r != -EHOSTUNREACH)
+                return r;
+        r = load_config(false, &config, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
+                return EXIT_USAGE;
+        }
+        return ctl_chain_files(arg_state_dir ?: config->state_dir);
 }
 
 /* ---- wait-enrolled: the sync point for units that need the identity ---- */
@@ -1398,6 +1486,7 @@ static const struct {
         { "renew", verb_renew, EXIT_USAGE },
         { "wait-enrolled", verb_wait_enrolled, WAIT_FAILED },
         { "sign-challenge", verb_sign_challenge, EXIT_USAGE },
+        { "chain", verb_chain, EXIT_USAGE },
 };
 
 /* The verb named anywhere in argv, for the exit status of a usage error found
@@ -1447,8 +1536,9 @@ int main(int argc, char *argv[]) {
                 if (optind + 1 < argc)
                         return usage_error(verbs[v].usage_exit, "%s takes no arguments, got \"%s\"",
                                            verbs[v].name, argv[optind + 1]);
-                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled)
-                        return usage_error(verbs[v].usage_exit, "--timeout applies only to wait-enrolled");
+                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled && verbs[v].run != verb_renew)
+                        return usage_error(verbs[v].usage_exit,
+                                           "--timeout applies only to wait-enrolled and renew");
                 if ((arg_sign.nonce_hex || arg_sign.purpose || arg_sign.birth || arg_sign.out) &&
                     verbs[v].run != verb_sign_challenge)
                         return usage_error(

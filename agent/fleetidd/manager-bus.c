@@ -12,7 +12,10 @@
  * Access control sits in one sd-bus filter, which sees every method call
  * before the object dispatch does: a call to a member of the access table
  * (lib/access/access-methods.h), or a property read of the interface, runs
- * only if the caller holds the member's role. Members outside the table
+ * only if the caller holds the member's role; on a job's object
+ * (manager-jobs.c) only for the job's owner and admins (NoSuchJob for a job
+ * that is not there). The caller's credentials are asked of the bus driver
+ * once per connection (caller_creds_cached()). Members outside the table
  * pass the filter and get sd-bus's own answer (UnknownMethod, Introspect,
  * Peer); manager_bus_start() refuses to serve a method the table lacks.
  */
@@ -31,17 +34,18 @@
 #include "common/message-ids.h"
 #include "access/creds-cache.h"
 #include "fleetidd/bus-errors.h"
+#include "fleetidd/bus-names.h"
 #include "fleetidd/manager.h"
-#include "store/state-certs.h"
+#include "fleetidd/manager-jobs.h"
+#include "store/state-certs-cache.h"
 
-#define BUS_NAME "org.fleetid.Agent1"
-#define BUS_PATH "/org/fleetid/Agent1"
-#define BUS_INTERFACE "org.fleetid.Agent1"
 /* Groups of a caller taken into account, at most (NGROUPS_MAX is 65536). */
 #define BUS_CALLER_GIDS_MAX 65536u
 /* Refusals logged per uid (deny_log_allowed()). */
 #define BUS_DENY_LOG_PER_MINUTE 6u
 #define BUS_DENY_LOG_BURST 10u
+/* Bus peers whose credentials are kept (lib/access/creds-cache.h). */
+#define BUS_CREDS_CACHE_MAX 256u
 /* fleetidd's own calls on the bus (the bus driver's answers), at most. */
 #define BUS_DRIVER_TIMEOUT_USEC (5ULL * 1000000ULL)
 
@@ -117,6 +121,13 @@ static int prop_tpm_lockout(sd_bus *bus, const char *path, const char *interface
         return sd_bus_message_append(reply, "b", m->tpm_lockout);
 }
 
+static int prop_trust_generation(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", m->trust_generation);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", FLEETID_VERSION);
@@ -124,15 +135,20 @@ static int prop_version(sd_bus *bus, const char *path, const char *interface, co
 
 /* ---- methods ---- */
 
-/* Replies with the certificates of state file `name` as aay (DER, in file order). */
-static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const char *what,
-                       sd_bus_error *error) {
+/* Replies with the certificates of a state file as aay (DER, in file order),
+ * from `cache` (lib/store/state-certs-cache.h: read again only when the file
+ * changed). */
+static int reply_certs(sd_bus_message *msg, StateCertsCache *cache, const char *what, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        STACK_OF(X509) *certs = NULL;
+        const StateCertDer *certs = NULL;
+        size_t n = 0;
         Diag d = {};
         int r;
 
-        r = state_certs_load(m->store, name, &certs, &d);
+        if (!cache)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "cannot read the %s: out of memory",
+                                         what);
+        r = state_certs_cache_get(cache, &certs, &n, &d);
         if (r == -ENOENT)
                 return sd_bus_error_setf(error, BUS_ERROR_NOT_ENROLLED, "no %s: %s", what, diag_text(&d, r));
         if (r < 0) {
@@ -143,18 +159,8 @@ static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "ay");
-        for (int i = 0; r >= 0 && i < sk_X509_num(certs); i++) {
-                unsigned char *der = NULL;
-                int len = i2d_X509(sk_X509_value(certs, i), &der);
-
-                if (len <= 0) {
-                        r = -EIO;
-                        break;
-                }
-                r = sd_bus_message_append_array(reply, 'y', der, (size_t) len);
-                OPENSSL_free(der);
-        }
-        sk_X509_pop_free(certs, X509_free);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append_array(reply, 'y', certs[i].der, certs[i].len);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -163,11 +169,40 @@ static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const 
 }
 
 static int method_get_certificate_chain(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return reply_certs(userdata, msg, STATE_OPERATIONAL_CERT, "operational certificate", error);
+        Manager *m = userdata;
+
+        return reply_certs(msg, m->bus_chain, "operational certificate", error);
 }
 
 static int method_get_trust_bundle(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return reply_certs(userdata, msg, STATE_TRUST_ANCHORS, "EST CA set", error);
+        Manager *m = userdata;
+
+        return reply_certs(msg, m->bus_bundle, "EST CA set", error);
+}
+
+static int method_renew(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uid_t uid = 0;
+        Job *j = NULL;
+        int r;
+
+        r = manager_bus_caller(m, msg, &uid);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Renew: the caller is unknown");
+        r = manager_renew_job_request(m, uid, &j);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_ENROLLED,
+                                         "Renew: there is no operational certificate to renew (state %s); "
+                                         "fleetidd enrolls first",
+                                         strempty(daemon_state_to_string(m->state)));
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY,
+                                         "Renew: %u jobs are not finished, the most fleetidd keeps; try again "
+                                         "once one has finished",
+                                         JOBS_LIVE_MAX);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", job_path(j));
 }
 
 #define PROP(name, sig, get) SD_BUS_PROPERTY(name, sig, get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION)
@@ -193,6 +228,13 @@ static const sd_bus_vtable agent_vtable[] = {
                                 SD_BUS_RESULT("ay", signature, "s", algorithm, "aay", chain),
                                 manager_bus_sign_challenge, SD_BUS_VTABLE_UNPRIVILEGED),
         PROP("TpmLockout", "b", prop_tpm_lockout),
+        SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("u", id, "o", job, "s", kind), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("u", id, "o", job, "s", kind, "s", result), 0),
+        SD_BUS_METHOD_WITH_ARGS("Renew", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job), method_renew,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("CertificateChanged", SD_BUS_ARGS("s", serial, "t", not_after), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("TrustBundleChanged", SD_BUS_ARGS("t", generation), 0),
+        PROP("TrustGeneration", "t", prop_trust_generation),
         SD_BUS_VTABLE_END,
 };
 
@@ -269,12 +311,62 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
         return 0;
 }
 
-/* The access table's row for a method call to our object, NULL if the
- * filter has nothing to decide (sd-bus answers: Introspect, Peer, unknown
- * members). -EPERM for a call that names no interface (the D-Bus
- * specification allows it): libsystemd 252 dispatches such a call to no
+/* caller_creds(), asked once per connection: the answer is cached by the
+ * sender's unique name (lib/access/creds-cache.h says why that is sound: the
+ * bus takes the credentials when the peer connects, and never gives its
+ * unique name to another connection). The entry goes when NameOwnerChanged
+ * says the peer left (on_name_owner_changed()); LRU beyond
+ * BUS_CREDS_CACHE_MAX peers. */
+static int caller_creds_cached(Manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids,
+                               size_t *ret_n) {
+        const char *sender = sd_bus_message_get_sender(msg);
+        const gid_t *cached = NULL;
+        gid_t *gids = NULL;
+        size_t n = 0;
+        uid_t uid;
+        int r;
+
+        if (m->bus_creds && sender && creds_cache_get(m->bus_creds, sender, &uid, &cached, &n)) {
+                if (n > 0) {
+                        gids = malloc(n * sizeof(gid_t));
+                        if (!gids)
+                                return -ENOMEM;
+                        memcpy(gids, cached, n * sizeof(gid_t));
+                }
+                *ret_uid = uid;
+                *ret_gids = gids;
+                *ret_n = n;
+                return 0;
+        }
+        r = caller_creds(msg, &uid, &gids, &n);
+        if (r < 0)
+                return r;
+        if (m->bus_creds && creds_cache_put(m->bus_creds, sender, uid, gids, n) < 0)
+                log_debug("D-Bus: the credentials of %s are not cached (%zu groups)", sender, n);
+        *ret_uid = uid;
+        *ret_gids = gids;
+        *ret_n = n;
+        return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
+        Manager *m = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (m->bus_creds && name[0] == ':' && isempty(new_owner))
+                creds_cache_forget(m->bus_creds, name);
+        return 0;
+}
+
+/* The access table's row for a method call to an object serving `served`
+ * (the manager's interface, or a job's), NULL if the filter has nothing to
+ * decide (sd-bus answers: Introspect, Peer, unknown members, another
+ * interface's properties). -EPERM for a call that names no interface (the
+ * D-Bus specification allows it): libsystemd 252 dispatches such a call to no
  * vtable (UnknownObject), but that the check holds must not depend on it. */
-static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
+static int call_row(sd_bus_message *msg, const char *served, const AccessMethod **ret) {
         const char *interface = sd_bus_message_get_interface(msg);
         const char *member = sd_bus_message_get_member(msg);
         const char *target = NULL;
@@ -283,8 +375,8 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         *ret = NULL;
         if (!interface)
                 return -EPERM;
-        if (strcmp(interface, BUS_INTERFACE) == 0) {
-                *ret = access_method_find(BUS_INTERFACE, member, NULL);
+        if (strcmp(interface, served) == 0) {
+                *ret = access_method_find(served, member, NULL);
                 return 0;
         }
         if (strcmp(interface, "org.freedesktop.DBus.Properties") != 0 ||
@@ -295,8 +387,8 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         /* sd-bus reads the arguments again from the start. */
         if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
                 return 0; /* sd-bus refuses the bad arguments itself */
-        if (streq_ptr(target, BUS_INTERFACE))
-                *ret = access_method_find(BUS_INTERFACE, ACCESS_MEMBER_PROPERTIES, NULL);
+        if (streq_ptr(target, served))
+                *ret = access_method_find(served, ACCESS_MEMBER_PROPERTIES, NULL);
         return 0;
 }
 
@@ -357,36 +449,49 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         Manager *m = userdata;
         const AccessMethod *row = NULL;
         _cleanup_free_ gid_t *gids = NULL;
-        const char *member;
+        const char *path = sd_bus_message_get_path(msg);
+        const char *member, *served;
         size_t n_gids = 0;
+        Job *job = NULL;
+        bool allowed;
         uid_t uid;
         int r;
 
-        if (!sd_bus_message_is_method_call(msg, NULL, NULL) ||
-            !streq_ptr(sd_bus_message_get_path(msg), BUS_PATH))
+        if (!sd_bus_message_is_method_call(msg, NULL, NULL) || !path)
+                return 0;
+        if (strcmp(path, BUS_PATH) == 0)
+                served = BUS_INTERFACE;
+        else if (strncmp(path, BUS_JOB_PREFIX "/", strlen(BUS_JOB_PREFIX "/")) == 0)
+                served = BUS_JOB_INTERFACE;
+        else
                 return 0;
         member = sd_bus_message_get_member(msg);
-        r = call_row(msg, &row);
+        r = call_row(msg, served, &row);
         if (r == -EPERM)
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                                  "a call to %s must name its interface (member %s)",
-                                                  BUS_PATH, strempty(member));
+                                                  "a call to %s must name its interface (member %s)", path,
+                                                  strempty(member));
         if (!row)
                 return 0;
-        /* Asked once per connection: the driver's answer cannot change (creds-cache.h). */
-        r = creds_cache_get(m->bus_creds, sd_bus_message_get_sender(msg), &uid, &gids, &n_gids);
-        if (r == 0) {
-                r = caller_creds(msg, &uid, &gids, &n_gids);
-                if (r >= 0)
-                        creds_cache_put(m->bus_creds, sd_bus_message_get_sender(msg), uid, gids, n_gids);
+        if (row->job_owner) {
+                job = manager_job_from_path(m, path);
+                if (!job)
+                        return sd_bus_reply_method_errorf(
+                                msg, BUS_ERROR_NO_SUCH_JOB,
+                                "no job %s: never created, or finished more than %llu s ago (finished jobs are "
+                                "kept that long, at most %u of them)",
+                                path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX);
         }
+        r = caller_creds_cached(m, msg, &uid, &gids, &n_gids);
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
                                   strempty(sd_bus_message_get_sender(msg)), row->member);
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "%s: the caller's credentials are unknown", row->member);
         }
-        if (access_check(m->access, uid, gids, n_gids, row->role)) {
+        allowed = job ? access_check_job(m->access, uid, gids, n_gids, job_owner(job))
+                      : access_check(m->access, uid, gids, n_gids, row->role);
+        if (allowed) {
                 r = rate_check(m, msg, row, uid);
                 if (r != 0)
                         return r;
@@ -395,6 +500,17 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                 m->bus_caller =
                         (BusCaller) { .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids };
                 return 0;
+        }
+        if (job) {
+                /* Nothing about the job: not its kind, not its owner. */
+                if (deny_log_allowed(m, uid))
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                                   "D-Bus: refused %s on %s to uid %u: a job is for its owner and admins only",
+                                   row->member, path, (unsigned) uid);
+                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                  "%s on %s: a job is for the uid that started it and for "
+                                                  "admins only, and uid %u is neither",
+                                                  row->member, path, (unsigned) uid);
         }
         return manager_bus_refuse(m, msg, row, uid);
 }
@@ -453,13 +569,14 @@ static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *un
         return 0;
 }
 
-/* Every method the vtable serves has a row in the access table. */
-static int vtable_checked(void) {
-        for (const sd_bus_vtable *v = agent_vtable; v->type != _SD_BUS_VTABLE_END; v++)
+/* Every method a vtable serves has a row in the access table. */
+static int vtable_checked(const sd_bus_vtable *vtable, const char *interface) {
+        for (const sd_bus_vtable *v = vtable; v->type != _SD_BUS_VTABLE_END; v++)
                 if (v->type == _SD_BUS_VTABLE_METHOD &&
-                    !access_method_find(BUS_INTERFACE, v->x.method.member, NULL))
-                        return log_error_errno(-EPERM, "D-Bus: %s has no row in the access table; not serving",
-                                               v->x.method.member);
+                    !access_method_find(interface, v->x.method.member, NULL))
+                        return log_error_errno(-EPERM,
+                                               "D-Bus: %s.%s has no row in the access table; not serving",
+                                               interface, v->x.method.member);
         return 0;
 }
 
@@ -485,7 +602,9 @@ static void load_access(Manager *m) {
 int manager_bus_start(Manager *m) {
         int r;
 
-        r = vtable_checked();
+        r = vtable_checked(agent_vtable, BUS_INTERFACE);
+        if (r >= 0)
+                r = vtable_checked(manager_jobs_vtable(), BUS_JOB_INTERFACE);
         if (r < 0)
                 return r;
         load_access(m);
@@ -500,9 +619,13 @@ int manager_bus_start(Manager *m) {
                                   m->config->access_sensor_burst, m->config->access_tracked_uids);
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
-        r = creds_cache_new(&m->bus_creds);
+        r = creds_cache_new(BUS_CREDS_CACHE_MAX, &m->bus_creds);
+        if (r >= 0)
+                r = state_certs_cache_new(m->store, STATE_OPERATIONAL_CERT, &m->bus_chain);
+        if (r >= 0)
+                r = state_certs_cache_new(m->store, STATE_TRUST_ANCHORS, &m->bus_bundle);
         if (r < 0)
-                return log_error_errno(r, "D-Bus: cannot set up the credentials cache: %m");
+                return log_error_errno(r, "D-Bus: cannot set up the caches: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
@@ -517,9 +640,16 @@ int manager_bus_start(Manager *m) {
         if (r >= 0)
                 r = sd_bus_add_object_vtable(m->bus, &m->bus_slot, BUS_PATH, BUS_INTERFACE, agent_vtable, m);
         if (r >= 0)
+                r = manager_jobs_bus_start(m);
+        if (r >= 0)
                 r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
                                               NULL, m);
+        /* Before any call is served: no peer leaves unnoticed once cached. */
+        if (r >= 0)
+                r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                              "org.freedesktop.DBus", "NameOwnerChanged",
+                                              on_name_owner_changed, NULL, m);
         if (r >= 0)
                 r = sd_bus_request_name_async(m->bus, NULL, BUS_NAME, 0, on_name, m);
         if (r >= 0)
@@ -537,6 +667,9 @@ void manager_bus_stop(Manager *m) {
         bus_drop(m);
         m->access = access_policy_free(m->access);
         m->bus_deny_log = ratelimit_free(m->bus_deny_log);
+        m->bus_creds = creds_cache_free(m->bus_creds);
+        m->bus_chain = state_certs_cache_free(m->bus_chain);
+        m->bus_bundle = state_certs_cache_free(m->bus_bundle);
         for (size_t i = 0; i < ELEMENTSOF(m->bus_rate); i++)
                 m->bus_rate[i] = ratelimit_free(m->bus_rate[i]);
         free(m->bus_caller.gids);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/password.h"
 #include "fleetidd/manager.h"
+#include "fleetidd/manager-jobs.h"
 #include "store/status-file.h"
 
 int manager_new(Config *config, bool oneshot, Manager **ret) {
@@ -40,6 +41,7 @@ Manager *manager_free(Manager *m) {
         m->worker = worker_free(m->worker);
         manager_signer_stop(m);
         manager_ping_stop(m);
+        manager_jobs_stop(m); /* JobRemoved for the jobs not finished, while the bus is there */
         manager_bus_stop(m);
         if (!m->oneshot && (m->runtime ?: m->store))
                 (void) state_store_remove(m->runtime ?: m->store, STATE_DAEMON_PID, NULL);
@@ -273,6 +275,8 @@ int manager_stop(Manager *m) {
                 return 0;
         m->stopping = true;
         manager_signer_stop(m);
+        /* JobRemoved while the bus is there: it closes when the loop exits. */
+        manager_jobs_cancel_all(m, "fleetidd is stopping; the operation did not finish");
         if (!m->worker)
                 return sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
         log_info("stopping: ending the %s in flight (the stored identity stays as it is)",
@@ -328,6 +332,7 @@ int manager_start(Manager *m) {
                 status_record_done(&previous);
         }
 
+        manager_trust_generation_load(m);
         (void) manager_ping_start(m);
         log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
                  m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);

@@ -6,88 +6,121 @@
 
 #include "access/creds-cache.h"
 
-typedef struct Entry {
-        char *sender; /* NULL: free */
+typedef struct CredsEntry {
+        char *name; /* NULL: free slot */
         uid_t uid;
         gid_t *gids;
         size_t n_gids;
-        uint64_t used; /* the tick of the last use */
-} Entry;
+        uint64_t used; /* the tick of the last put or get */
+} CredsEntry;
 
 struct CredsCache {
-        Entry entries[CREDS_CACHE_MAX];
+        CredsEntry *entries;
+        size_t max, n;
         uint64_t tick;
 };
 
-int creds_cache_new(CredsCache **ret) {
-        *ret = calloc(1, sizeof(CredsCache));
-        return *ret ? 0 : -ENOMEM;
+int creds_cache_new(size_t max, CredsCache **ret) {
+        CredsCache *c;
+
+        if (max < CREDS_CACHE_MIN || max > CREDS_CACHE_MAX)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->entries = calloc(max, sizeof(*c->entries));
+        if (!c->entries) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->max = max;
+        *ret = c;
+        return 0;
 }
 
-static void entry_clear(Entry *e) {
-        free(e->sender);
+static void entry_clear(CredsCache *c, CredsEntry *e) {
+        if (!e->name)
+                return;
+        free(e->name);
         free(e->gids);
-        *e = (Entry) {};
+        *e = (CredsEntry) {};
+        c->n--;
 }
 
 CredsCache *creds_cache_free(CredsCache *c) {
         if (!c)
                 return NULL;
-        for (size_t i = 0; i < CREDS_CACHE_MAX; i++)
-                entry_clear(&c->entries[i]);
+        for (size_t i = 0; i < c->max; i++)
+                entry_clear(c, &c->entries[i]);
+        free(c->entries);
         free(c);
         return NULL;
 }
 
-int creds_cache_get(CredsCache *c, const char *sender, uid_t *ret_uid, gid_t **ret_gids, size_t *ret_n) {
-        for (size_t i = 0; c && sender && i < CREDS_CACHE_MAX; i++) {
-                Entry *e = &c->entries[i];
-                gid_t *gids = NULL;
+static CredsEntry *find(CredsCache *c, const char *name) {
+        for (size_t i = 0; i < c->max; i++)
+                if (c->entries[i].name && strcmp(c->entries[i].name, name) == 0)
+                        return &c->entries[i];
+        return NULL;
+}
 
-                if (!e->sender || strcmp(e->sender, sender) != 0)
-                        continue;
-                if (e->n_gids > 0) {
-                        gids = malloc(e->n_gids * sizeof(gid_t));
-                        if (!gids)
-                                return -ENOMEM;
-                        memcpy(gids, e->gids, e->n_gids * sizeof(gid_t));
-                }
-                e->used = ++c->tick;
-                *ret_uid = e->uid;
-                *ret_gids = gids;
-                *ret_n = e->n_gids;
-                return 1;
+bool creds_cache_get(CredsCache *c, const char *name, uid_t *ret_uid, const gid_t **ret_gids, size_t *ret_n) {
+        CredsEntry *e = name ? find(c, name) : NULL;
+
+        if (!e)
+                return false;
+        e->used = ++c->tick;
+        *ret_uid = e->uid;
+        *ret_gids = e->gids;
+        *ret_n = e->n_gids;
+        return true;
+}
+
+int creds_cache_put(CredsCache *c, const char *name, uid_t uid, const gid_t *gids, size_t n_gids) {
+        CredsEntry *e, *slot = NULL;
+        gid_t *copy = NULL;
+        char *name_copy;
+
+        if (!name || strlen(name) > CREDS_CACHE_NAME_MAX || n_gids > CREDS_CACHE_GIDS_MAX)
+                return -E2BIG;
+        if (n_gids > 0) {
+                copy = malloc(n_gids * sizeof(gid_t));
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, gids, n_gids * sizeof(gid_t));
         }
+        name_copy = strdup(name);
+        if (!name_copy) {
+                free(copy);
+                return -ENOMEM;
+        }
+        e = find(c, name);
+        if (e)
+                entry_clear(c, e);
+        /* A free slot, else the least recently used. */
+        for (size_t i = 0; i < c->max; i++) {
+                CredsEntry *x = &c->entries[i];
+
+                if (!x->name) {
+                        slot = x;
+                        break;
+                }
+                if (!slot || x->used < slot->used)
+                        slot = x;
+        }
+        entry_clear(c, slot);
+        *slot = (CredsEntry) { .name = name_copy, .uid = uid, .gids = copy, .n_gids = n_gids, .used = ++c->tick };
+        c->n++;
         return 0;
 }
 
-void creds_cache_put(CredsCache *c, const char *sender, uid_t uid, const gid_t *gids, size_t n) {
-        Entry *victim;
+void creds_cache_forget(CredsCache *c, const char *name) {
+        CredsEntry *e = name ? find(c, name) : NULL;
 
-        if (!c || !sender || n > CREDS_GIDS_MAX)
-                return;
-        victim = &c->entries[0];
-        for (size_t i = 0; i < CREDS_CACHE_MAX; i++) {
-                Entry *e = &c->entries[i];
+        if (e)
+                entry_clear(c, e);
+}
 
-                if (!e->sender) {
-                        victim = e;
-                        break;
-                }
-                if (e->used < victim->used)
-                        victim = e;
-        }
-        entry_clear(victim);
-        victim->sender = strdup(sender);
-        if (n > 0)
-                victim->gids = malloc(n * sizeof(gid_t));
-        if (!victim->sender || (n > 0 && !victim->gids)) {
-                entry_clear(victim); /* not kept: asked again next time */
-                return;
-        }
-        if (n > 0)
-                memcpy(victim->gids, gids, n * sizeof(gid_t));
-        victim->uid = uid;
-        victim->n_gids = n;
-        victim->used = ++c->tick;
+size_t creds_cache_size(const CredsCache *c) {
+        return c->n;
 }

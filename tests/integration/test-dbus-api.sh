@@ -42,23 +42,19 @@ for tool in dbus-daemon dbus-send busctl setpriv unshare mount getent openssl; d
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
 done
 
-# shellcheck source=tests/lib/test-users.sh
-. "$SRCDIR/tests/lib/test-users.sh"
-test_users_namespace 61100 fleetid-test-reader fleetid-test-grouped fleetid-test-nogrant \
-    fleetid-test-readers:fleetid-test-grouped
+# shellcheck source=tests/lib/agent-bus.sh
+. "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_namespace "$0" fleetid-test-reader fleetid-test-grouped fleetid-test-nogrant \
+    fleetid-test-readers=fleetid-test-grouped
 
 # ---- inside the namespace ----
 # shellcheck source=tests/lib/fleetid.sh
 . "$SRCDIR/tests/lib/fleetid.sh"
-# shellcheck source=tests/lib/system-bus.sh
-. "$SRCDIR/tests/lib/system-bus.sh"
 
 step() { echo "== $*"; }
 
 fleetid_lab_up
 fleetid_provision
-# The callers (other uids) reach the bus socket below the lab directory.
-chmod 0711 "$LAB_TMPDIR"
 cat >"$LAB_TMPDIR/access.conf" <<'EOF'
 grants = (
         { user = "fleetid-test-reader"; roles = [ "reader" ]; },
@@ -68,13 +64,12 @@ EOF
 chmod 0644 "$LAB_TMPDIR/access.conf"
 fleetid_write_config "access: { file = \"$LAB_TMPDIR/access.conf\"; };"
 
-# ---- the bus ----
-BUSDIR=$LAB_TMPDIR/system-bus
-system_bus_start "$BUSDIR"
-ADDR=$SYSTEM_BUS_ADDR
-BUS_PID=$SYSTEM_BUS_PID
-NAME=org.fleetid.Agent1
-OBJ=/org/fleetid/Agent1
+agent_bus_start
+ADDR=$AGENT_BUS_ADDR
+BUSDIR=$AGENT_BUS_DIR
+BUS_PID=$AGENT_BUS_PID
+NAME=$AGENT_NAME
+OBJ=$AGENT_OBJ
 
 fleetid_daemon_start
 DAEMON_STARTED=$SECONDS
@@ -83,18 +78,9 @@ _serving() { grep -q "D-Bus: serving $NAME" "$FLEETIDD_LOG"; }
 lab_wait_until 30 "fleetidd to own $NAME" _serving
 fleetid_expect_grep "$FLEETIDD_LOG" "access policy $LAB_TMPDIR/access.conf: 2 grant" "the access policy loaded"
 
-OUT=$LAB_TMPDIR/busctl.out
+OUT=$AGENT_OUT
 # bus AS USER ARGS...: busctl as USER (root: as is); output in $OUT, returns its status.
-bus() {
-    local user=$1 rc=0
-    shift
-    if [ "$user" = root ]; then
-        busctl --address="$ADDR" --timeout=20 "$@" >"$OUT" 2>&1 || rc=$?
-    else
-        run_as "$user" busctl --address="$ADDR" --timeout=20 "$@" >"$OUT" 2>&1 || rc=$?
-    fi
-    return $rc
-}
+bus() { agent_busctl "$@"; }
 prop() { # USER NAME: the property's value as busctl prints it ("s \"...\"")
     bus "$1" get-property "$NAME" "$OBJ" "$NAME" "$2" || lab_fail "$1: get-property $2 failed: $(cat "$OUT")"
     cat "$OUT"
@@ -106,22 +92,10 @@ expect_denied() { # USER WHAT ARGS...
     grep -q "Access denied\|AccessDenied" "$OUT" || lab_fail "$user: $what: not AccessDenied: $(cat "$OUT")"
     echo "   $user: $what refused: $(cat "$OUT")"
 }
-# pem_der_hex FILE: the DER of each certificate of a PEM file, hex, one a line.
-pem_der_hex() {
-    "$LAB_PYTHON" -c '
-import base64, re, sys
-for b in re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", open(sys.argv[1]).read(), re.S):
-    print(base64.b64decode("".join(b.split())).hex())' "$1"
-}
 # aay_hex USER METHOD: the aay a method returns, hex, one element a line.
 aay_hex() {
     bus "$1" --json=short call "$NAME" "$OBJ" "$NAME" "$2" || lab_fail "$1: $2 failed: $(cat "$OUT")"
-    "$LAB_PYTHON" -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r["type"] == "aay", r["type"]
-for c in r["data"][0]:
-    print(bytes(c).hex())' "$OUT"
+    aay_json_hex "$OUT"
 }
 
 step "root reads every property"
@@ -225,24 +199,8 @@ grep -q "InvalidArgs\|Invalid argument" "$OUT" || lab_fail "GetCertificateChain 
 
 step "the introspection equals dbus/org.fleetid.Agent1.xml"
 bus root introspect --xml-interface "$NAME" "$OBJ" || lab_fail "introspect failed: $(cat "$OUT")"
-"$LAB_PYTHON" - "$OUT" "$SRCDIR/dbus/org.fleetid.Agent1.xml" <<'PY' || lab_fail "the live introspection and dbus/org.fleetid.Agent1.xml differ"
-import sys, xml.etree.ElementTree as ET
-def canon(path):
-    out = []
-    for i in ET.parse(path).getroot().iter("interface"):
-        if i.get("name") != "org.fleetid.Agent1":
-            continue
-        for c in i:
-            out.append((c.tag, c.get("name"), c.get("type"), c.get("access"),
-                        tuple((a.tag, a.get("name"), a.get("type"), a.get("direction"), a.get("value")) for a in c)))
-        return sorted(out)
-    sys.exit("no interface org.fleetid.Agent1 in %s" % path)
-live, repo = canon(sys.argv[1]), canon(sys.argv[2])
-if live != repo:
-    for x in sorted(set(live) ^ set(repo)):
-        print(("live only: " if x in live else "repo only: ") + repr(x), file=sys.stderr)
-    sys.exit(1)
-PY
+"$LAB_PYTHON" "$SRCDIR/tests/lib/introspect-compare.py" "$OUT" "$SRCDIR/dbus/org.fleetid.Agent1.xml" "$NAME" ||
+    lab_fail "the live introspection and dbus/org.fleetid.Agent1.xml differ"
 echo "   identical"
 
 step "PropertiesChanged on a state change (a renewal)"
