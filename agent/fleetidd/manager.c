@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/password.h"
+#include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 #include "store/status-file.h"
 
@@ -38,6 +39,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         /* A worker still running is killed and reaped before anything it reads goes. */
         m->worker = worker_free(m->worker);
+        manager_sensors_stop(m);
         manager_ping_stop(m);
         manager_bus_stop(m);
         if (!m->oneshot && (m->runtime ?: m->store))
@@ -198,6 +200,7 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
                 return;
         }
         done(m, r);
+        manager_sensors_kick(m);
         if (m->worker) /* done() started the next operation already */
                 return;
         refire_deferred(m);
@@ -218,6 +221,8 @@ int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, Work
         m->worker_done = done;
         r = worker_start(m->event, kind, manager_worker_timeout_usec(m->config), m->inline_workers, run, m,
                          on_worker_state, on_worker_done, m, &m->worker);
+        if (r >= 0 && (kind == WORKER_ENROLL || kind == WORKER_RENEW))
+                manager_sensors_identity_busy(m);
         if (r < 0) {
                 WorkerResult res = { .error = r, .outcome = ATTEMPT_TRANSIENT };
 

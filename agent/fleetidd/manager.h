@@ -11,6 +11,7 @@
  * manager-cacerts.c the periodic /cacerts refresh: CA rollover (RFC 7030 4.1.3)
  * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
  * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
+ * manager-sensors.c the sensor broker (manager-sensors.h), its worker sensor-worker.c
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
  * Everything that changes this state runs in the daemon, on the loop. The
@@ -139,6 +140,7 @@ typedef struct Manager {
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
+        struct SensorBroker *sensors;                 /* manager-sensors.c; NULL with --oneshot */
 } Manager;
 
 #define EXIT_TEMPFAIL 75
