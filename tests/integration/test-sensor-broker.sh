@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# test-sensor-broker.sh: fleetidd's sensor broker end to end (docs/dbus-api.md,
+# "The sensor broker"), on a private dbus-daemon configured like the system
+# bus (tests/lib/system-bus.sh), against the lab EST server as a registration
+# authority (the gateway's operational certificate carries id-kp-cmcRA:
+# control "ra_eku"; sensor CSRs go to the label "sensors"). A python client
+# (tests/integration/sensor-client.py) acts as the sensor application, as a
+# user granted the role sensor-broker:
+#   - a sensor key and CSR, a challenge, evidence signed by the sensor's birth
+#     key (a lab birth certificate from the manufacturer CA, which is
+#     broker.sensor_manufacturer_ca); fleetidctl sensor request waits for the
+#     job and writes the chain, which leads to the EST CA and holds the
+#     sensor's key; the record is in the state directory, ListSensors shows it;
+#   - refusals, each with its error and a message naming what was wrong: a
+#     wrong subject, a replayed nonce, an expired nonce, a forged evidence
+#     signature, evidence from an untrusted CA, garbage and oversized (> 16 KiB)
+#     CSRs, bad sensor ids, unknown options;
+#   - a user without the role gets AccessDenied for every sensor method;
+#   - a flood of 10,000 requests from one uid: RateLimited, the daemon's
+#     memory bounded, nothing stored changed;
+#   - jobs: a 202 with Retry-After, then issued; a daemon restart while the CA
+#     defers it (the request resumes as a new job and is issued); a client that
+#     disconnects mid-job; Cancel;
+#   - ForgetSensor removes the record; NoSuchSensor for an unknown one.
+# Needs root (callers run as other uids); skipped (77) otherwise.
+# Exit status: 0 pass, 1 fail, 77 skipped.
+
+set -euo pipefail
+
+SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: needs root: callers run as other uids (setpriv), and the test users exist only in a private mount namespace"
+    exit 77
+fi
+for tool in dbus-daemon setpriv unshare mount getent openssl; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
+done
+/usr/bin/python3 -c "import dbus" 2>/dev/null || { echo "SKIP: python3-dbus is missing"; exit 77; }
+
+# ---- outside: make the users, then run the rest in a private mount namespace ----
+if [ -z "${FLEETID_SENSOR_INNER:-}" ]; then
+    USERS=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-test-sensor.XXXXXX")
+    trap 'rm -rf "$USERS"' EXIT
+    cp /etc/passwd "$USERS/passwd"
+    cp /etc/group "$USERS/group"
+    next_id=61200
+    for u in fleetid-test-broker fleetid-test-nogrant; do
+        getent passwd "$u" >/dev/null || getent group "$u" >/dev/null &&
+            { echo "FAIL: the system has a user or group $u; this test makes its own" >&2; exit 1; }
+        while getent passwd "$next_id" >/dev/null || getent group "$next_id" >/dev/null; do
+            next_id=$((next_id + 1))
+        done
+        echo "$u:x:$next_id:$next_id:fleetid test-sensor-broker:/nonexistent:/usr/sbin/nologin" >>"$USERS/passwd"
+        echo "$u:x:$next_id:" >>"$USERS/group"
+        next_id=$((next_id + 1))
+    done
+    rc=0
+    FLEETID_SENSOR_INNER=1 USERS=$USERS unshare --mount --propagation private bash "$0" || rc=$?
+    exit "$rc"
+fi
+
+mount --bind "$USERS/passwd" /etc/passwd
+mount --bind "$USERS/group" /etc/group
+
+# shellcheck source=tests/lib/fleetid.sh
+. "$SRCDIR/tests/lib/fleetid.sh"
+# shellcheck source=tests/lib/system-bus.sh
+. "$SRCDIR/tests/lib/system-bus.sh"
+
+step() { echo "== $*"; }
+CLIENT=$SRCDIR/tests/integration/sensor-client.py
+BROKER=fleetid-test-broker
+as_user() { # USER CMD...
+    local user=$1
+    shift
+    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+}
+client() { as_user "$BROKER" "$LAB_PYTHON" "$CLIENT" "$@"; }
+# expect_error OUTPUT NAME ERE: the client printed the error NAME with a message matching ERE.
+expect_error() {
+    grep -qE "^error org\.(fleetid\.Agent1\.Error|freedesktop\.DBus\.Error)\.$2: .*$3" <<<"$1" ||
+        lab_fail "expected $2 /$3/, got: $1"
+    echo "   $2: $(sed 's/^error [^:]*: //' <<<"$1")"
+}
+
+fleetid_lab_up --label sensors
+fleetid_provision
+est_control '{"ra_eku": true}'
+chmod 0711 "$LAB_TMPDIR"
+S=$LAB_TMPDIR/sensor
+mkdir -p "$S"
+chmod 0777 "$S"
+# The sensors' birth certificates: from the lab manufacturer CA (the one
+# broker.sensor_manufacturer_ca names), and one from the rogue CA.
+"$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" sensor-birth-01 >/dev/null
+"$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" sensor-rogue --ca rogue >/dev/null
+cp "$EST_PKI"/sensor-birth-01.* "$EST_PKI"/sensor-rogue.* "$S/"
+chmod 0644 "$S"/*
+cat >"$LAB_TMPDIR/access.conf" <<EOF
+grants = ( { user = "$BROKER"; roles = [ "sensor-broker" ]; } );
+EOF
+chmod 0644 "$LAB_TMPDIR/access.conf"
+fleetid_write_config \
+    "access: { file = \"$LAB_TMPDIR/access.conf\"; sensor_burst = 60; sensor_per_minute = 600; };" \
+    "broker: { sensor_manufacturer_ca = \"$EST_PKI/mfg-ca.pem\"; est_label = \"sensors\"; challenge_lifetime = 10; max_sensors = 50; };"
+
+system_bus_start "$LAB_TMPDIR/system-bus"
+fleetid_daemon_start
+fleetid_wait_state 90 enrolled
+_serving() { grep -q "D-Bus: serving org.fleetid.Agent1" "$FLEETIDD_LOG"; }
+lab_wait_until 30 "fleetidd to own org.fleetid.Agent1" _serving
+openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -ext extendedKeyUsage | grep -qE "CMC Registration Authority|1.3.6.1.5.5.7.3.28" ||
+    lab_fail "the gateway's operational certificate lacks id-kp-cmcRA"
+
+# sensor_evidence ID: a fresh challenge for ID, signed by sensor-birth-01, in $S/ID.ev
+sensor_evidence() {
+    local out
+    out=$(client challenge --id "$1" --out "$S/$1.nonce")
+    [[ $out == "nonce 32 bytes" ]] || lab_fail "GetSensorChallenge $1: $out"
+    client evidence --nonce "$S/$1.nonce" --birth-key "$S/sensor-birth-01.key" \
+        --birth-cert "$S/sensor-birth-01.pem" --out "$S/$1.ev" "${@:2}"
+}
+
+step "a sensor gets a certificate: challenge, evidence, request, chain"
+client make-csr --id temp-01 --key "$S/temp-01.key" --csr "$S/temp-01.csr"
+sensor_evidence temp-01
+as_user "$BROKER" "$FLEETIDCTL" sensor request --id temp-01 --csr "$S/temp-01.csr" --evidence "$S/temp-01.ev" \
+    --out "$S/temp-01.chain" >"$S/request.out" 2>&1 || lab_fail "fleetidctl sensor request failed: $(cat "$S/request.out")"
+client verify --chain "$S/temp-01.chain" --ca "$EST_PKI/est-ca.pem" --key "$S/temp-01.key" --id temp-01 ||
+    lab_fail "the sensor's chain does not verify"
+[ "$(est_log_count op=simpleenroll label=sensors auth=tls-ra status=200)" -eq 1 ] ||
+    lab_fail "the EST server saw no RA enrollment at the label sensors"
+grep -q "^state=issued$" "$FLEETID_STATE/sensors/temp-01" || lab_fail "no issued record: $(cat "$FLEETID_STATE/sensors/temp-01")"
+serial=$(openssl x509 -in "$S/temp-01.chain" -noout -serial | sed 's/^serial=//')
+grep -qi "^serial=0*${serial#0}$" "$FLEETID_STATE/sensors/temp-01" || lab_fail "the record's serial is not $serial"
+list=$(client call ListSensors)
+grep -qE "^temp-01 issued [0-9A-F]+ [0-9]+ [0-9]+ [0-9]+$" <<<"$list" || lab_fail "ListSensors: $list"
+echo "   $list"
+
+step "refusals"
+client make-csr --id temp-02 --cn other-name --key "$S/bad.key" --csr "$S/wrong-subject.csr"
+sensor_evidence temp-02
+expect_error "$(client request --id temp-02 --csr "$S/wrong-subject.csr" --evidence "$S/temp-02.ev")" \
+    PolicyViolation "subject"
+client make-csr --id temp-02 --key "$S/temp-02.key" --csr "$S/temp-02.csr"
+sensor_evidence temp-02
+out=$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")
+[[ $out == "job "* ]] || lab_fail "the request of temp-02 was refused: $out"
+# The same evidence again: the challenge was used up.
+_issued() { grep -q "^state=issued$" "$FLEETID_STATE/sensors/$1" 2>/dev/null; }
+lab_wait_until 60 "temp-02 to be issued" _issued temp-02
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
+    InvalidEvidence "no outstanding challenge"
+sensor_evidence temp-02
+sleep 11 # broker.challenge_lifetime = 10
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
+    InvalidEvidence "expired"
+sensor_evidence temp-02 --sign-key "$S/bad.key"
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
+    InvalidEvidence "signature"
+out=$(client challenge --id temp-02 --out "$S/temp-02.nonce")
+client evidence --nonce "$S/temp-02.nonce" --birth-key "$S/sensor-rogue.key" --birth-cert "$S/sensor-rogue.pem" \
+    --out "$S/temp-02.ev"
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
+    InvalidEvidence "chain|trusted|verify"
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr")" InvalidEvidence "needs evidence"
+head -c 300 /dev/urandom >"$S/garbage.csr"
+expect_error "$(client request --id temp-02 --csr "$S/garbage.csr" --evidence "$S/temp-02.ev")" InvalidCsr ""
+head -c 17000 /dev/urandom >"$S/huge.csr"
+expect_error "$(client request --id temp-02 --csr "$S/huge.csr" --evidence "$S/temp-02.ev")" InvalidCsr "16384|larger|bytes"
+for bad in "a/b" "../x" ".hidden" "-dash" "" "x y" "$(printf 'a%.0s' {1..65})"; do
+    expect_error "$(client request --id="$bad" --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" InvalidArgs "sensor_id"
+    expect_error "$(client call GetSensorChallenge -- "$bad")" InvalidArgs "sensor_id"
+done
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev" --option color=red)" \
+    InvalidArgs "unknown option 'color'"
+client make-csr --id temp-03 --curve p521 --key "$S/p521.key" --csr "$S/p521.csr"
+sensor_evidence temp-03
+expect_error "$(client request --id temp-03 --csr "$S/p521.csr" --evidence "$S/temp-03.ev")" PolicyViolation "key|curve"
+
+step "no role: AccessDenied for every sensor method"
+for call in "call ListSensors" "call ForgetSensor temp-01" "call GetSensorChallenge temp-01" \
+    "request --id temp-01 --csr $S/temp-01.csr"; do
+    # shellcheck disable=SC2086
+    out=$(as_user fleetid-test-nogrant "$LAB_PYTHON" "$CLIENT" $call)
+    expect_error "$out" AccessDenied "needs the role 'sensor-broker'"
+done
+
+echo "PASS: test-sensor-broker"
