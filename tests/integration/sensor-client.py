@@ -15,6 +15,9 @@ DBUS_SYSTEM_BUS_ADDRESS.
       RequestSensorCertificate; prints "job PATH" or "error NAME: MESSAGE"
   call METHOD [ARG]                   ListSensors (one line per sensor) or
                                       ForgetSensor ID / GetSensorChallenge ID; errors as above
+  flood --id ID --csr CSR --count N
+      N RequestSensorCertificate calls, one after the other; prints how many
+      got each answer ("NAME COUNT" lines, "job" for accepted ones)
   verify --chain PEM --ca PEM --key KEY --id ID
       the chain leads to the CA, its leaf holds KEY's public key and names CN=ID
 Exit status 0 unless a usage error or a failed verification (1); D-Bus errors
@@ -112,6 +115,21 @@ def cmd_call(a):
         return dbus_error(e)
 
 
+def cmd_flood(a):
+    dbus, iface = agent()
+    csr = dbus.ByteArray(open(a.csr, "rb").read())
+    counts = {}
+    for _ in range(a.count):
+        try:
+            iface.RequestSensorCertificate(a.id, csr, dbus.ByteArray(b""), dbus.Dictionary({}, signature="sv"))
+            name = "job"
+        except dbus.exceptions.DBusException as e:
+            name = e.get_dbus_name().rsplit(".", 1)[-1]
+        counts[name] = counts.get(name, 0) + 1
+    for name, n in sorted(counts.items()):
+        print("%s %d" % (name, n))
+
+
 def cmd_verify(a):
     import re
     text = open(a.chain, "rb").read()
@@ -162,6 +180,10 @@ def main():
     s = sub.add_parser("call")
     s.add_argument("method", choices=["ListSensors", "ForgetSensor", "GetSensorChallenge"])
     s.add_argument("arg", nargs="*")
+    s = sub.add_parser("flood")
+    s.add_argument("--id", required=True)
+    s.add_argument("--csr", required=True)
+    s.add_argument("--count", type=int, required=True)
     s = sub.add_parser("verify")
     s.add_argument("--chain", required=True)
     s.add_argument("--ca", required=True)
@@ -169,7 +191,7 @@ def main():
     s.add_argument("--id", required=True)
     a = p.parse_args()
     {"make-csr": cmd_make_csr, "challenge": cmd_challenge, "evidence": cmd_evidence,
-     "request": cmd_request, "call": cmd_call, "verify": cmd_verify}[a.cmd](a)
+     "request": cmd_request, "call": cmd_call, "flood": cmd_flood, "verify": cmd_verify}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -189,4 +189,82 @@ for call in "call ListSensors" "call ForgetSensor temp-01" "call GetSensorChalle
     expect_error "$out" AccessDenied "needs the role 'sensor-broker'"
 done
 
+step "a flood of 10,000 requests from one uid: RateLimited, memory bounded, nothing stored changed"
+state_sum() { find "$FLEETID_STATE/sensors" "$FLEETID_STATE/sensors-pending" -type f -exec sha256sum {} + | sort; }
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$FLEETIDD_PID/status"; }
+before_state=$(state_sum)
+before_rss=$(rss)
+out=$(client flood --id flood-01 --csr "$S/garbage.csr" --count 10000)
+echo "$out" | sed 's/^/   /'
+limited=$(awk '$1 == "RateLimited" { print $2 }' <<<"$out")
+[ "${limited:-0}" -ge 9000 ] || lab_fail "only ${limited:-0} of 10000 flood requests were RateLimited: $out"
+! grep -q "^job " <<<"$out" || lab_fail "a garbage CSR was accepted in the flood: $out"
+after_rss=$(rss)
+[ $((after_rss - before_rss)) -lt 4096 ] ||
+    lab_fail "fleetidd's RSS grew from ${before_rss} kB to ${after_rss} kB in the flood"
+[ "$(state_sum)" = "$before_state" ] || lab_fail "the flood changed the sensor state files"
+echo "   RSS ${before_rss} kB -> ${after_rss} kB; sensor files unchanged"
+sleep 7 # the bucket refills: access.sensor_per_minute = 600, one call in 0.1 s
+
+step "SensorCertificateDue at a sensor's renewal point"
+dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" "type='signal',interface='org.fleetid.Agent1',member='SensorCertificateDue'" \
+    >"$S/monitor.out" 2>&1 &
+MON_PID=$!
+lab_on_exit "_lab_kill $MON_PID dbus-monitor"
+sleep 1 # dbus-monitor has no "ready" line
+# A certificate whose renewal point has passed: valid from 3000 s ago, for 3660 s.
+est_control '{"ra_eku": true, "validity_offset": -3000}'
+client make-csr --id due-01 --key "$S/due-01.key" --csr "$S/due-01.csr"
+sensor_evidence due-01
+out=$(client request --id due-01 --csr "$S/due-01.csr" --evidence "$S/due-01.ev")
+[[ $out == "job "* ]] || lab_fail "the request of due-01 was refused: $out"
+lab_wait_until 60 "due-01 to be issued" _issued due-01
+_due_signalled() { grep -q '"due-01"' "$S/monitor.out"; }
+lab_wait_until 30 "SensorCertificateDue for due-01" _due_signalled
+grep -q "temp-01" "$S/monitor.out" && lab_fail "SensorCertificateDue for temp-01, which is not due"
+fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'due-01': its certificate .* is due for renewal" "the due sensor logged"
+echo "   $(grep -A2 "member=SensorCertificateDue" "$S/monitor.out" | tr -s ' \n' ' ' | head -c 200)"
+est_control '{"ra_eku": true}'
+
+step "the CA defers a request (202, Retry-After 3): waiting-ca, then issued"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "3", "count": 1}]}'
+client make-csr --id later-01 --key "$S/later-01.key" --csr "$S/later-01.csr"
+sensor_evidence later-01
+out=$(client request --id later-01 --csr "$S/later-01.csr" --evidence "$S/later-01.ev")
+[[ $out == "job "* ]] || lab_fail "the request of later-01 was refused: $out"
+_pending_file() { [ -s "$FLEETID_STATE/sensors-pending/$1" ]; }
+lab_wait_until 30 "later-01's deferred request in sensors-pending/" _pending_file later-01
+expect_error "$(client request --id later-01 --csr "$S/later-01.csr" --evidence "$S/later-01.ev")" Busy \
+    "sensor 'later-01' has a request in progress \(waiting-ca\)"
+grep -q "^later-01 pending " <<<"$(client call ListSensors)" || lab_fail "ListSensors does not show later-01 pending"
+lab_wait_until 60 "later-01 to be issued" _issued later-01
+[ ! -e "$FLEETID_STATE/sensors-pending/later-01" ] || lab_fail "the deferred request stays after the issue"
+[ "$(est_log_count op=simpleenroll label=sensors status=202)" -eq 1 ] || lab_fail "no 202 in the EST log"
+fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'later-01': the CA deferred the request \(HTTP 202\); asking again in 3s \(Retry-After\)" \
+    "the 202 logged"
+
+step "a daemon restart while the CA defers a request: it resumes and is issued"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "8", "count": 1}]}'
+client make-csr --id later-02 --key "$S/later-02.key" --csr "$S/later-02.csr"
+sensor_evidence later-02
+out=$(client request --id later-02 --csr "$S/later-02.csr" --evidence "$S/later-02.ev")
+[[ $out == "job "* ]] || lab_fail "the request of later-02 was refused: $out"
+lab_wait_until 30 "later-02's deferred request in sensors-pending/" _pending_file later-02
+grep -q "^uid=$(id -u "$BROKER")$" "$FLEETID_STATE/sensors-pending/later-02" || lab_fail "the pending file lacks the uid"
+_lab_kill "$FLEETIDD_PID" fleetidd
+fleetid_daemon_start
+lab_wait_until 30 "fleetidd to own org.fleetid.Agent1 again" _serving
+fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'later-02': the request the CA deferred is resumed as /org/fleetid/Agent1/job/[0-9]+ \(uid $(id -u "$BROKER")\)" \
+    "the resumed request logged"
+lab_wait_until 60 "later-02 to be issued after the restart" _issued later-02
+[ ! -e "$FLEETID_STATE/sensors-pending/later-02" ] || lab_fail "the deferred request stays after the issue"
+grep -q "^temp-01 issued " <<<"$(client call ListSensors)" || lab_fail "the records were not loaded after the restart"
+
+step "ForgetSensor"
+out=$(client call ForgetSensor temp-01)
+[ "$out" = "ok " ] || lab_fail "ForgetSensor temp-01: $out"
+[ ! -e "$FLEETID_STATE/sensors/temp-01" ] || lab_fail "the record of temp-01 stays"
+grep -q "^temp-01 " <<<"$(client call ListSensors)" && lab_fail "ListSensors still shows temp-01"
+expect_error "$(client call ForgetSensor temp-01)" NoSuchSensor "no sensor 'temp-01' is tracked"
+
 echo "PASS: test-sensor-broker"
