@@ -140,9 +140,10 @@ int sensor_pending_load(StateStore *s, const char *sensor_id, SensorPending *ret
         if (r < 0)
                 return diag_prefix(d, r, "%s/%s", state_store_path(s), sensor_id);
         if (strcmp(p.id, sensor_id) != 0) {
+                r = diag_set(d, -EBADMSG, "%s/%s is the pending request of sensor '%s'", state_store_path(s),
+                             sensor_id, p.id);
                 sensor_pending_done(&p);
-                return diag_set(d, -EBADMSG, "%s/%s is the pending request of sensor '%s'",
-                                state_store_path(s), sensor_id, p.id);
+                return r;
         }
         *ret = p;
         return 0;
