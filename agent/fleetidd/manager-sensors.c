@@ -255,6 +255,7 @@ static int on_due(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         SensorBroker *b = m->sensors;
         int64_t now = (int64_t) time(NULL);
+        Tracked *first = NULL;
         unsigned sent = 0;
 
         for (unsigned i = 0; i < b->n_tracked && sent < SENSOR_DUE_BATCH; i++) {
@@ -264,9 +265,10 @@ static int on_due(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (t->due == 0 || t->announced || t->due > now)
                         continue;
                 t->announced = true;
-                sent++;
-                log_info("sensor '%s': its certificate (serial %s) is due for renewal, it expires at %" PRIu64,
-                         t->rec.id, t->rec.serial, t->rec.not_after);
+                if (sent++ == 0)
+                        first = t;
+                log_debug("sensor '%s': its certificate (serial %s) is due for renewal, it expires at %" PRIu64,
+                          t->rec.id, t->rec.serial, t->rec.not_after);
                 if (!m->bus)
                         continue;
                 r = sd_bus_emit_signal(m->bus, BUS_PATH, BUS_INTERFACE, "SensorCertificateDue", "st",
@@ -275,6 +277,12 @@ static int on_due(sd_event_source *s, uint64_t usec, void *userdata) {
                         log_debug("D-Bus: cannot emit SensorCertificateDue for '%s': %s", t->rec.id,
                                   strerror(-r));
         }
+        if (sent == 1)
+                log_info("sensor '%s': its certificate (serial %s) is due for renewal, it expires at %" PRIu64,
+                         first->rec.id, first->rec.serial, first->rec.not_after);
+        else if (sent > 1)
+                log_info("%u sensor certificates are due for renewal (SensorCertificateDue), '%s' first",
+                         sent, first->rec.id);
         due_arm(m);
         return 0;
 }

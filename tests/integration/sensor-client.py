@@ -18,6 +18,10 @@ DBUS_SYSTEM_BUS_ADDRESS.
   flood --id ID --csr CSR --count N
       N RequestSensorCertificate calls, one after the other; prints how many
       got each answer ("NAME COUNT" lines, "job" for accepted ones)
+  submit --prefix P --count N
+      N sensors P-00000... each a new key and CSR (made first), then all N
+      RequestSensorCertificate calls at once (no evidence); prints
+      "accepted N", "refused NAME COUNT" lines and "seconds S" (the calls)
   verify --chain PEM --ca PEM --key KEY --id ID
       the chain leads to the CA, its leaf holds KEY's public key and names CN=ID
 Exit status 0 unless a usage error or a failed verification (1); D-Bus errors
@@ -130,6 +134,32 @@ def cmd_flood(a):
         print("%s %d" % (name, n))
 
 
+def cmd_submit(a):
+    import time
+    dbus, iface = agent()
+    csrs = []
+    for i in range(a.count):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "%s-%05d" % (a.prefix, i))])
+        csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+        csrs.append(dbus.ByteArray(csr.public_bytes(serialization.Encoding.DER)))
+    refused = {}
+    accepted = 0
+    start = time.monotonic()
+    for i, csr in enumerate(csrs):
+        try:
+            iface.RequestSensorCertificate("%s-%05d" % (a.prefix, i), csr, dbus.ByteArray(b""),
+                                           dbus.Dictionary({}, signature="sv"))
+            accepted += 1
+        except dbus.exceptions.DBusException as e:
+            name = e.get_dbus_name().rsplit(".", 1)[-1]
+            refused[name] = refused.get(name, 0) + 1
+    print("accepted %d" % accepted)
+    for name, n in sorted(refused.items()):
+        print("refused %s %d" % (name, n))
+    print("seconds %.3f" % (time.monotonic() - start))
+
+
 def cmd_verify(a):
     import re
     text = open(a.chain, "rb").read()
@@ -184,6 +214,9 @@ def main():
     s.add_argument("--id", required=True)
     s.add_argument("--csr", required=True)
     s.add_argument("--count", type=int, required=True)
+    s = sub.add_parser("submit")
+    s.add_argument("--prefix", required=True)
+    s.add_argument("--count", type=int, required=True)
     s = sub.add_parser("verify")
     s.add_argument("--chain", required=True)
     s.add_argument("--ca", required=True)
@@ -191,7 +224,7 @@ def main():
     s.add_argument("--id", required=True)
     a = p.parse_args()
     {"make-csr": cmd_make_csr, "challenge": cmd_challenge, "evidence": cmd_evidence,
-     "request": cmd_request, "call": cmd_call, "flood": cmd_flood, "verify": cmd_verify}[a.cmd](a)
+     "request": cmd_request, "call": cmd_call, "flood": cmd_flood, "submit": cmd_submit, "verify": cmd_verify}[a.cmd](a)
 
 
 if __name__ == "__main__":
