@@ -209,7 +209,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *unuse
         JobWait *w = userdata;
         const char *path = NULL;
 
-        if (sd_bus_message_read(m, "o", &path) >= 0 && w->path && strcmp(path, w->path) == 0)
+        if (sd_bus_message_read(m, "uo", NULL, &path) >= 0 && w->path && strcmp(path, w->path) == 0)
                 w->removed = true;
         return 0;
 }

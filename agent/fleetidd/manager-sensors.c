@@ -17,13 +17,13 @@
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "fleetidd/bus-errors.h"
+#include "fleetidd/bus-names.h"
+#include "fleetidd/manager-jobs.h"
 #include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 #include "fleetidd/sensor-worker.h"
 #include "renew/schedule.h"
 
-#define BUS_PATH "/org/fleetid/Agent1"
-#define BUS_INTERFACE "org.fleetid.Agent1"
 /* A 202 without Retry-After is asked again after this long. */
 #define SENSOR_RETRY_DEFAULT_SEC 60
 /* SensorCertificateDue signals sent in one timer callback at most (the rest follow at once). */
@@ -38,44 +38,8 @@ typedef enum SensorJobState {
 
 typedef struct SensorJob SensorJob;
 
-/* ---- the job object on the bus (interim, until the generic jobs) ---- */
-
-typedef struct SensorJobHandle {
-        char path[64];
-        uid_t owner;
-} SensorJobHandle;
-
-static uint64_t interim_job_counter;
-
-static int job_handle_new(Manager *m, SensorJob *j, uid_t owner, SensorJobHandle **ret, char **ret_path) {
-        SensorJobHandle *h = calloc(1, sizeof(*h));
-
-        if (!h)
-                return -ENOMEM;
-        snprintf(h->path, sizeof(h->path), BUS_PATH "/job/%" PRIu64, ++interim_job_counter);
-        h->owner = owner;
-        *ret_path = strdup(h->path);
-        if (!*ret_path) {
-                free(h);
-                return -ENOMEM;
-        }
-        *ret = h;
-        return 0;
-}
-
-static void job_handle_changed(Manager *m, SensorJobHandle *h, const char *state, uint64_t retry_at) {
-        if (h)
-                log_debug("%s: %s", h->path, state);
-}
-
-static void job_handle_finish(Manager *m, SensorJobHandle *h, STACK_OF(X509) *chain, const char *error,
-                              const char *message) {
-        if (h)
-                log_debug("%s: done: %s", h->path, strempty(error));
-        free(h);
-}
-
 void sensor_job_cancel(Manager *m, SensorJob *j, const char *why);
+static int on_job_cancel(Job *job, void *userdata);
 
 struct SensorJob {
         SensorJob *next, *prev; /* all jobs */
@@ -91,7 +55,7 @@ struct SensorJob {
         size_t csr_len;
         uint64_t retry_at; /* WAITING_CA: unix seconds */
         sd_event_source *retry_timer;
-        SensorJobHandle *handle; /* its D-Bus job object */
+        Job *job; /* its D-Bus job (manager-jobs.h); NULL once canceled through it */
 };
 
 /* One tracked sensor: its record, and whether SensorCertificateDue went out for it. */
@@ -121,9 +85,27 @@ struct SensorBroker {
 
 static const char *const job_state_names[_SENSOR_JOB_STATE_MAX] = {
         [SENSOR_JOB_QUEUED] = "queued",
-        [SENSOR_JOB_ENROLLING] = "enrolling",
+        [SENSOR_JOB_ENROLLING] = "running",
         [SENSOR_JOB_WAITING_CA] = "waiting-ca",
 };
+static const JobState job_states[_SENSOR_JOB_STATE_MAX] = {
+        [SENSOR_JOB_QUEUED] = JOB_QUEUED,
+        [SENSOR_JOB_ENROLLING] = JOB_RUNNING,
+        [SENSOR_JOB_WAITING_CA] = JOB_WAITING_CA,
+};
+
+/* The job's state (and RetryAfter, µs since the epoch) on the bus. */
+static void job_publish_state(SensorJob *j) {
+        /* A job is created queued; a deferred request queued again stays
+         * waiting-ca (its RetryAfter has come) until it runs. */
+        if (!j->job || j->state == SENSOR_JOB_QUEUED)
+                return;
+        if (j->state != SENSOR_JOB_WAITING_CA)
+                job_set_retry_after(j->job, 0);
+        (void) job_set_state(j->job, job_states[j->state]);
+        if (j->state == SENSOR_JOB_WAITING_CA)
+                job_set_retry_after(j->job, j->retry_at * 1000000ULL);
+}
 
 static uint64_t now_usec(Manager *m) {
         uint64_t t = 0;
@@ -356,8 +338,14 @@ static void job_end(Manager *m, SensorJob *j, STACK_OF(X509) *chain, const char 
         pending_forget(b, j);
         if (error)
                 log_info("sensor '%s': request of uid %u failed: %s: %s", j->sensor_id, (unsigned) j->owner,
-                         error + strlen(BUS_ERROR_PREFIX), message);
-        job_handle_finish(m, j->handle, chain, error, message);
+                         strrchr(error, '.') + 1, message);
+        if (j->job) {
+                int r = error ? job_finish_error(j->job, error, message) : job_finish_chain(j->job, chain);
+
+                if (r < 0 && r != -EINVAL)
+                        log_warning_errno(r, "sensor '%s': cannot hand the result to its job: %m",
+                                          j->sensor_id);
+        }
         job_free(b, j);
 }
 
@@ -438,7 +426,7 @@ void manager_sensors_kick(Manager *m) {
         }
         queue_remove(b, j);
         j->state = SENSOR_JOB_ENROLLING;
-        job_handle_changed(m, j->handle, job_state_names[j->state], 0);
+        job_publish_state(j);
 }
 
 void manager_sensors_identity_busy(Manager *m) {
@@ -458,7 +446,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         j->retry_timer = sd_event_source_disable_unref(j->retry_timer);
         log_info("sensor '%s': asking the CA again for the deferred request", j->sensor_id);
         queue_push(m->sensors, j);
-        job_handle_changed(m, j->handle, job_state_names[j->state], 0);
+        job_publish_state(j);
         manager_sensors_kick(m);
         return 0;
 }
@@ -477,7 +465,7 @@ static int job_wait_ca(Manager *m, SensorJob *j, uint64_t retry_at) {
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(j->retry_timer, "sensor-retry");
-        job_handle_changed(m, j->handle, job_state_names[j->state], retry_at);
+        job_publish_state(j);
         return 0;
 }
 
@@ -547,7 +535,7 @@ static void on_answer(void *userdata, SensorEnrollAnswer *a) {
 
         if (!j || j->cancelled) {
                 if (j)
-                        job_end(m, j, NULL, BUS_ERROR_CANCELLED, "the request was cancelled");
+                        job_end(m, j, NULL, BUS_ERROR_CANCELED, "the request was cancelled");
                 log_info("the answer to a cancelled sensor request is dropped%s",
                          a->failure == SENSOR_FAILURE_NONE
                                  ? " (the CA issued a certificate that is not recorded)"
@@ -581,7 +569,7 @@ static void on_gone(void *userdata, uint64_t in_flight, const Diag *why) {
         log_debug("sensor worker ended: %s", why->text);
         b->worker = sensor_worker_free(b->worker);
         if (j)
-                job_end(m, j, NULL, j->cancelled ? BUS_ERROR_CANCELLED : BUS_ERROR_SERVER_UNREACHABLE,
+                job_end(m, j, NULL, j->cancelled ? BUS_ERROR_CANCELED : BUS_ERROR_SERVER_UNREACHABLE,
                         j->cancelled ? "the request was cancelled" : why->text);
         manager_sensors_kick(m);
 }
@@ -688,7 +676,7 @@ int method_request_sensor_certificate(sd_bus_message *msg, void *userdata, sd_bu
         _cleanup_free_ uint8_t *csr_copy = NULL;
         const void *csr = NULL, *evidence = NULL;
         size_t csr_len = 0, evidence_len = 0;
-        _cleanup_free_ char *path = NULL;
+        const char *path;
         SensorVerdict v;
         const char *id;
         SensorJob *j;
@@ -759,11 +747,16 @@ int method_request_sensor_certificate(sd_bus_message *msg, void *userdata, sd_bu
         if (!j)
                 return -ENOMEM;
         TAKE_PTR(csr_copy);
-        r = job_handle_new(m, j, uid, &j->handle, &path);
+        r = manager_job_new(m, "sensor", uid, on_job_cancel, j, &j->job);
         if (r < 0) {
                 job_free(b, j);
+                if (r == -EBUSY)
+                        return sd_bus_error_setf(
+                                error, BUS_ERROR_BUSY,
+                                "too many jobs are not finished; try again when one has ended");
                 return r;
         }
+        path = job_path(j->job);
         queue_push(b, j);
         log_info("sensor '%s': request of uid %u accepted as %s", id, (unsigned) uid, path);
         r = sd_bus_reply_method_return(msg, "o", path);
@@ -847,14 +840,32 @@ void sensor_job_cancel(Manager *m, SensorJob *j, const char *why) {
 
         log_info("sensor '%s': request cancelled (%s)", j->sensor_id, why);
         if (j->state != SENSOR_JOB_ENROLLING) {
-                job_end(m, j, NULL, BUS_ERROR_CANCELLED, why);
+                job_end(m, j, NULL, BUS_ERROR_CANCELED, why);
                 return;
         }
         /* The POST is under way: its answer is dropped when it comes. */
         pending_forget(b, j);
-        job_handle_finish(m, j->handle, NULL, BUS_ERROR_CANCELLED, why);
-        j->handle = NULL;
+        if (j->job)
+                (void) job_finish_error(j->job, BUS_ERROR_CANCELED, why);
+        j->job = NULL;
         j->cancelled = true;
+}
+
+/* Cancel() of the job (manager-jobs.h): the core finishes it as canceled. */
+static int on_job_cancel(Job *job, void *userdata) {
+        SensorJob *j = userdata;
+        Manager *m = j->m;
+
+        log_info("sensor '%s': request canceled through %s", j->sensor_id, job_path(job));
+        j->job = NULL;
+        pending_forget(m->sensors, j);
+        if (j->state == SENSOR_JOB_ENROLLING) {
+                /* The POST is under way: its answer is dropped when it comes. */
+                j->cancelled = true;
+                return 0;
+        }
+        job_free(m->sensors, j);
+        return 0;
 }
 
 /* ---- start and stop ---- */
@@ -917,7 +928,6 @@ static void load_pending(Manager *m) {
                 return;
         }
         for (unsigned i = 0; i < n; i++) {
-                _cleanup_free_ char *path = NULL;
                 SensorPending p = {};
                 SensorJob *j;
                 Diag one = {};
@@ -939,19 +949,22 @@ static void load_pending(Manager *m) {
                 }
                 p.csr = NULL;
                 j->persisted = true;
-                r = job_handle_new(m, j, p.uid, &j->handle, &path);
+                r = manager_job_new(m, "sensor", p.uid, on_job_cancel, j, &j->job);
                 if (r >= 0)
                         r = job_wait_ca(m, j, p.retry_at);
                 if (r < 0) {
-                        log_warning_errno(r, "sensor '%s': cannot resume the deferred request: %m",
+                        log_warning_errno(r,
+                                          "sensor '%s': cannot resume the deferred request: %m; it stays for the "
+                                          "next start",
                                           j->sensor_id);
                         j->persisted = false; /* the file stays for the next start */
-                        job_handle_finish(m, j->handle, NULL, SD_BUS_ERROR_FAILED, "cannot be resumed");
+                        if (j->job)
+                                (void) job_finish_error(j->job, SD_BUS_ERROR_FAILED, "cannot be resumed");
                         job_free(b, j);
                         continue;
                 }
                 log_info("sensor '%s': the request the CA deferred is resumed as %s (uid %u), asked again at %" PRIu64,
-                         j->sensor_id, path, (unsigned) j->owner, j->retry_at);
+                         j->sensor_id, job_path(j->job), (unsigned) j->owner, j->retry_at);
         }
         state_store_names_free(names, n);
 }
@@ -1001,7 +1014,7 @@ void manager_sensors_stop(Manager *m) {
         while (b->jobs) {
                 SensorJob *j = b->jobs;
 
-                job_handle_finish(m, j->handle, NULL, NULL, NULL);
+                /* The jobs core ends the job as canceled (fleetidd is stopping). */
                 job_free(b, j);
         }
         sd_event_source_disable_unref(b->due_timer);

@@ -26,8 +26,8 @@
 set -euo pipefail
 # shellcheck source=tests/bench/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
-# shellcheck source=tests/lib/system-bus.sh
-. "$FLEETID_SOURCE_DIR/tests/lib/system-bus.sh"
+# shellcheck source=tests/lib/agent-bus.sh
+. "$FLEETID_SOURCE_DIR/tests/lib/agent-bus.sh"
 
 N=${BENCH_SENSORS:-1000}
 RECORDS=${BENCH_RECORDS:-10000}
@@ -46,7 +46,7 @@ max=$((RECORDS > N ? RECORDS : N))
 fleetid_write_config \
     "access: { sensor_burst = 10000; sensor_per_minute = 60000; };" \
     "broker: { est_label = \"sensors\"; max_pending = $((N + 10)); max_sensors = $max; };"
-system_bus_start "$LAB_TMPDIR/system-bus"
+agent_bus_start
 _serving() { grep -q "D-Bus: serving org.fleetid.Agent1" "$FLEETIDD_LOG"; }
 
 # ---- 1. N requests at once ----

@@ -40,45 +40,18 @@ for tool in dbus-daemon setpriv unshare mount getent openssl; do
 done
 /usr/bin/python3 -c "import dbus" 2>/dev/null || { echo "SKIP: python3-dbus is missing"; exit 77; }
 
-# ---- outside: make the users, then run the rest in a private mount namespace ----
-if [ -z "${FLEETID_SENSOR_INNER:-}" ]; then
-    USERS=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-test-sensor.XXXXXX")
-    trap 'rm -rf "$USERS"' EXIT
-    cp /etc/passwd "$USERS/passwd"
-    cp /etc/group "$USERS/group"
-    next_id=61200
-    for u in fleetid-test-broker fleetid-test-nogrant; do
-        getent passwd "$u" >/dev/null || getent group "$u" >/dev/null &&
-            { echo "FAIL: the system has a user or group $u; this test makes its own" >&2; exit 1; }
-        while getent passwd "$next_id" >/dev/null || getent group "$next_id" >/dev/null; do
-            next_id=$((next_id + 1))
-        done
-        echo "$u:x:$next_id:$next_id:fleetid test-sensor-broker:/nonexistent:/usr/sbin/nologin" >>"$USERS/passwd"
-        echo "$u:x:$next_id:" >>"$USERS/group"
-        next_id=$((next_id + 1))
-    done
-    rc=0
-    FLEETID_SENSOR_INNER=1 USERS=$USERS unshare --mount --propagation private bash "$0" || rc=$?
-    exit "$rc"
-fi
+# shellcheck source=tests/lib/agent-bus.sh
+. "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_namespace "$0" fleetid-test-broker fleetid-test-nogrant
 
-mount --bind "$USERS/passwd" /etc/passwd
-mount --bind "$USERS/group" /etc/group
-
+# ---- inside the namespace ----
 # shellcheck source=tests/lib/fleetid.sh
 . "$SRCDIR/tests/lib/fleetid.sh"
-# shellcheck source=tests/lib/system-bus.sh
-. "$SRCDIR/tests/lib/system-bus.sh"
 
 step() { echo "== $*"; }
 CLIENT=$SRCDIR/tests/integration/sensor-client.py
 BROKER=fleetid-test-broker
-as_user() { # USER CMD...
-    local user=$1
-    shift
-    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
-}
-client() { as_user "$BROKER" "$LAB_PYTHON" "$CLIENT" "$@"; }
+client() { run_as "$BROKER" "$LAB_PYTHON" "$CLIENT" "$@"; }
 # expect_error OUTPUT NAME ERE: the client printed the error NAME with a message matching ERE.
 expect_error() {
     grep -qE "^error org\.(fleetid\.Agent1\.Error|freedesktop\.DBus\.Error)\.$2: .*$3" <<<"$1" ||
@@ -89,7 +62,6 @@ expect_error() {
 fleetid_lab_up --label sensors
 fleetid_provision
 est_control '{"ra_eku": true}'
-chmod 0711 "$LAB_TMPDIR"
 S=$LAB_TMPDIR/sensor
 mkdir -p "$S"
 chmod 0777 "$S"
@@ -107,7 +79,7 @@ fleetid_write_config \
     "access: { file = \"$LAB_TMPDIR/access.conf\"; sensor_burst = 60; sensor_per_minute = 600; };" \
     "broker: { sensor_manufacturer_ca = \"$EST_PKI/mfg-ca.pem\"; est_label = \"sensors\"; challenge_lifetime = 10; max_sensors = 50; };"
 
-system_bus_start "$LAB_TMPDIR/system-bus"
+agent_bus_start
 fleetid_daemon_start
 fleetid_wait_state 90 enrolled
 _serving() { grep -q "D-Bus: serving org.fleetid.Agent1" "$FLEETIDD_LOG"; }
@@ -127,9 +99,9 @@ sensor_evidence() {
 step "a sensor gets a certificate: challenge, evidence, request, chain"
 client make-csr --id temp-01 --key "$S/temp-01.key" --csr "$S/temp-01.csr"
 sensor_evidence temp-01
-as_user "$BROKER" "$FLEETIDCTL" sensor request --id temp-01 --csr "$S/temp-01.csr" --evidence "$S/temp-01.ev" \
+run_as "$BROKER" "$FLEETIDCTL" sensor request --id temp-01 --csr "$S/temp-01.csr" --evidence "$S/temp-01.ev" \
     --out "$S/temp-01.chain" >"$S/request.out" 2>&1 || lab_fail "fleetidctl sensor request failed: $(cat "$S/request.out")"
-client verify --chain "$S/temp-01.chain" --ca "$EST_PKI/est-ca.pem" --key "$S/temp-01.key" --id temp-01 ||
+"$LAB_PYTHON" "$CLIENT" verify --chain "$S/temp-01.chain" --ca "$EST_PKI/est-ca.pem" --key "$S/temp-01.key" --id temp-01 ||
     lab_fail "the sensor's chain does not verify"
 [ "$(est_log_count op=simpleenroll label=sensors auth=tls-ra status=200)" -eq 1 ] ||
     lab_fail "the EST server saw no RA enrollment at the label sensors"
@@ -185,7 +157,7 @@ step "no role: AccessDenied for every sensor method"
 for call in "call ListSensors" "call ForgetSensor temp-01" "call GetSensorChallenge temp-01" \
     "request --id temp-01 --csr $S/temp-01.csr"; do
     # shellcheck disable=SC2086
-    out=$(as_user fleetid-test-nogrant "$LAB_PYTHON" "$CLIENT" $call)
+    out=$(run_as fleetid-test-nogrant "$LAB_PYTHON" "$CLIENT" $call)
     expect_error "$out" AccessDenied "needs the role 'sensor-broker'"
 done
 

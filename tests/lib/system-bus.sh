@@ -41,33 +41,3 @@ system_bus_config() {
 </busconfig>
 CONF
 }
-
-# system_bus_start DIR: a private dbus-daemon configured as above in DIR
-# (socket DIR/bus.sock), with the shipped policy dbus/org.fleetid.Agent1.conf
-# and a test-only rule letting root own the name (fleetidd runs as root in the
-# tests, not as the user fleetid). Exports DBUS_SYSTEM_BUS_ADDRESS and
-# SYSTEM_BUS_PID; stopped at exit. Needs tests/lib/tpm-env.sh.
-system_bus_start() {
-    local dir=$1
-    mkdir -p "$dir/system.d"
-    chmod 0755 "$dir"
-    cp "$FLEETID_SOURCE_DIR/dbus/org.fleetid.Agent1.conf" "$dir/system.d/"
-    cat >"$dir/system.d/zz-test-root-owner.conf" <<'CONF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- test only: fleetidd runs as root in the tests, not as the user fleetid -->
-<busconfig>
-  <policy user="root">
-    <allow own="org.fleetid.Agent1"/>
-  </policy>
-</busconfig>
-CONF
-    system_bus_config "unix:path=$dir/bus.sock" "$dir/system.d" >"$dir/bus.conf"
-    dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile --nosyslog 2>"$dir/bus.log" &
-    SYSTEM_BUS_PID=$!
-    lab_on_exit "_lab_kill $SYSTEM_BUS_PID dbus-daemon"
-    _system_bus_up() { [ -S "$dir/bus.sock" ]; }
-    lab_wait_until 10 "dbus-daemon to create $dir/bus.sock" _system_bus_up
-    DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus.sock
-    export DBUS_SYSTEM_BUS_ADDRESS SYSTEM_BUS_PID
-}
