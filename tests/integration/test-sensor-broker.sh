@@ -198,22 +198,81 @@ fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'due-01': its certificate .* is due 
 echo "   $(grep -A2 "member=SensorCertificateDue" "$S/monitor.out" | tr -s ' \n' ' ' | head -c 200)"
 est_control '{"ra_eku": true}'
 
-step "the CA defers a request (202, Retry-After 3): waiting-ca, then issued"
-est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "3", "count": 1}]}'
+step "the CA defers a request (202, Retry-After 4): waiting-ca with RetryAfter, then issued"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "4", "count": 1}]}'
 client make-csr --id later-01 --key "$S/later-01.key" --csr "$S/later-01.csr"
 sensor_evidence later-01
-out=$(client request --id later-01 --csr "$S/later-01.csr" --evidence "$S/later-01.ev")
-[[ $out == "job "* ]] || lab_fail "the request of later-01 was refused: $out"
+run_as "$BROKER" "$FLEETIDCTL" sensor request --id later-01 --csr "$S/later-01.csr" --evidence "$S/later-01.ev" \
+    --out "$S/later-01.chain" >"$S/later-01.out" 2>&1 &
+REQ_PID=$!
 _pending_file() { [ -s "$FLEETID_STATE/sensors-pending/$1" ]; }
 lab_wait_until 30 "later-01's deferred request in sensors-pending/" _pending_file later-01
+job=$(sed -n 's/.*request accepted as \(\/org\/fleetid\/Agent1\/job\/[0-9]*\).*/\1/p' "$S/later-01.out")
+[ -n "$job" ] || lab_fail "fleetidctl did not name the job: $(cat "$S/later-01.out")"
+agent_busctl "$BROKER" get-property "$AGENT_NAME" "$job" org.fleetid.Agent1.Job State ||
+    lab_fail "the job's State: $(cat "$AGENT_OUT")"
+grep -q '"waiting-ca"' "$AGENT_OUT" || lab_fail "the job is not waiting-ca: $(cat "$AGENT_OUT")"
+agent_busctl "$BROKER" get-property "$AGENT_NAME" "$job" org.fleetid.Agent1.Job RetryAfter ||
+    lab_fail "the job's RetryAfter: $(cat "$AGENT_OUT")"
+retry_after=$(sed 's/^t //' "$AGENT_OUT")
+[ "$retry_after" -gt "$(date +%s)000000" ] || [ -e "$FLEETID_STATE/sensors/later-01" ] ||
+    lab_fail "RetryAfter $retry_after is not in the future"
 expect_error "$(client request --id later-01 --csr "$S/later-01.csr" --evidence "$S/later-01.ev")" Busy \
-    "sensor 'later-01' has a request in progress \(waiting-ca\)"
-grep -q "^later-01 pending " <<<"$(client call ListSensors)" || lab_fail "ListSensors does not show later-01 pending"
-lab_wait_until 60 "later-01 to be issued" _issued later-01
+    "sensor 'later-01' has a request in progress \((waiting-ca|running)\)"
+grep -qE "^later-01 pending " <<<"$(client call ListSensors)" || [ -e "$FLEETID_STATE/sensors/later-01" ] ||
+    lab_fail "ListSensors does not show later-01 pending"
+wait "$REQ_PID" || lab_fail "fleetidctl sensor request after a 202 failed: $(cat "$S/later-01.out")"
+"$LAB_PYTHON" "$CLIENT" verify --chain "$S/later-01.chain" --ca "$EST_PKI/est-ca.pem" --key "$S/later-01.key" \
+    --id later-01 || lab_fail "the chain of later-01 does not verify"
+_issued later-01 || lab_fail "later-01 is not recorded as issued"
 [ ! -e "$FLEETID_STATE/sensors-pending/later-01" ] || lab_fail "the deferred request stays after the issue"
 [ "$(est_log_count op=simpleenroll label=sensors status=202)" -eq 1 ] || lab_fail "no 202 in the EST log"
-fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'later-01': the CA deferred the request \(HTTP 202\); asking again in 3s \(Retry-After\)" \
+fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'later-01': the CA deferred the request \(HTTP 202\); asking again in 4s \(Retry-After\)" \
     "the 202 logged"
+echo "   $job: waiting-ca (RetryAfter $retry_after), then done; the chain verifies"
+
+step "Cancel while the CA defers: canceled, the deferred request forgotten"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "60", "count": 1}]}'
+client make-csr --id later-03 --key "$S/later-03.key" --csr "$S/later-03.csr"
+sensor_evidence later-03
+out=$(client request --id later-03 --csr "$S/later-03.csr" --evidence "$S/later-03.ev")
+[[ $out == "job "* ]] || lab_fail "the request of later-03 was refused: $out"
+job=${out#job }
+lab_wait_until 30 "later-03's deferred request in sensors-pending/" _pending_file later-03
+agent_busctl "$BROKER" call "$AGENT_NAME" "$job" org.fleetid.Agent1.Job Cancel || lab_fail "Cancel: $(cat "$AGENT_OUT")"
+agent_expect_error "$BROKER" "org.fleetid.Agent1.Error.Canceled" "GetResult of the canceled sensor job" \
+    call --dest "$AGENT_NAME" --object-path "$job" --method org.fleetid.Agent1.Job.GetResult
+[ ! -e "$FLEETID_STATE/sensors-pending/later-03" ] || lab_fail "the canceled request stays in sensors-pending/"
+grep -q "^later-03 " <<<"$(client call ListSensors)" && lab_fail "ListSensors still shows the canceled later-03"
+
+step "a client that disconnects mid-job; Cancel while enrolling"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 3}]}'
+client make-csr --id gone-01 --key "$S/gone-01.key" --csr "$S/gone-01.csr"
+sensor_evidence gone-01
+out=$(client request --id gone-01 --csr "$S/gone-01.csr" --evidence "$S/gone-01.ev")
+[[ $out == "job "* ]] || lab_fail "the request of gone-01 was refused: $out"
+job=${out#job } # the client has exited: its connection is gone
+lab_wait_until 60 "gone-01 to be issued after its client left" _issued gone-01
+agent_busctl "$BROKER" --json=short call "$AGENT_NAME" "$job" org.fleetid.Agent1.Job GetResult ||
+    lab_fail "GetResult of gone-01's job: $(cat "$AGENT_OUT")"
+aay_json_hex "$AGENT_OUT" | head -n 1 | "$LAB_PYTHON" -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' |
+    openssl x509 -inform DER -noout -subject | grep -q "CN *= *gone-01" ||
+    lab_fail "GetResult of gone-01's job does not hold its certificate"
+client make-csr --id gone-02 --key "$S/gone-02.key" --csr "$S/gone-02.csr"
+sensor_evidence gone-02
+before=$(est_log_count event=delay op=simpleenroll)
+out=$(client request --id gone-02 --csr "$S/gone-02.csr" --evidence "$S/gone-02.ev")
+[[ $out == "job "* ]] || lab_fail "the request of gone-02 was refused: $out"
+job=${out#job }
+_held() { [ "$(est_log_count event=delay op=simpleenroll)" -gt "$before" ]; }
+lab_wait_until 30 "the EST server to hold gone-02's request" _held
+agent_busctl "$BROKER" call "$AGENT_NAME" "$job" org.fleetid.Agent1.Job Cancel || lab_fail "Cancel: $(cat "$AGENT_OUT")"
+agent_expect_error "$BROKER" "org.fleetid.Agent1.Error.Canceled" "GetResult of the job canceled while enrolling" \
+    call --dest "$AGENT_NAME" --object-path "$job" --method org.fleetid.Agent1.Job.GetResult
+_dropped() { grep -q "the answer to a cancelled sensor request is dropped" "$FLEETIDD_LOG"; }
+lab_wait_until 30 "the answer to the canceled request" _dropped
+[ ! -e "$FLEETID_STATE/sensors/gone-02" ] || lab_fail "the canceled gone-02 was recorded"
+est_control '{"ra_eku": true}'
 
 step "a daemon restart while the CA defers a request: it resumes and is issued"
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "8", "count": 1}]}'
