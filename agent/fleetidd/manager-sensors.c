@@ -610,6 +610,19 @@ static int reply_bytes(sd_bus_message *msg, const void *p, size_t n) {
         return r;
 }
 
+/* The start of a call on a sensor: its id read and checked, the broker usable.
+ * > 0 to go on; else the error is set (or r < 0). */
+static int sensor_call_begin(SensorBroker *b, sd_bus_message *msg, const char **ret_id, sd_bus_error *error) {
+        int r;
+
+        r = read_sensor_id(msg, ret_id, error);
+        if (r < 0 || sd_bus_error_is_set(error))
+                return r;
+        if (broker_refuses(b, error))
+                return -EIO;
+        return 1;
+}
+
 int method_get_sensor_challenge(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         SensorBroker *b = m->sensors;
@@ -618,11 +631,9 @@ int method_get_sensor_challenge(sd_bus_message *msg, void *userdata, sd_bus_erro
         Diag d = {};
         int r;
 
-        r = read_sensor_id(msg, &id, error);
-        if (r < 0 || sd_bus_error_is_set(error))
+        r = sensor_call_begin(b, msg, &id, error);
+        if (r <= 0)
                 return r;
-        if (broker_refuses(b, error))
-                return -EIO;
         r = sensor_challenges_issue(b->challenges, id, now_usec(m), nonce, &d);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "%s", diag_text(&d, r));
@@ -812,11 +823,9 @@ int method_forget_sensor(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Diag d = {};
         int r;
 
-        r = read_sensor_id(msg, &id, error);
-        if (r < 0 || sd_bus_error_is_set(error))
+        r = sensor_call_begin(b, msg, &id, error);
+        if (r <= 0)
                 return r;
-        if (broker_refuses(b, error))
-                return -EIO;
         j = job_find_sensor(b, id);
         if (!tracked_get(b, id) && !j)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SENSOR, "no sensor '%s' is tracked", id);
