@@ -435,8 +435,11 @@ void manager_sensors_identity_busy(Manager *m) {
         if (!b)
                 return;
         b->identity_busy = true;
-        if (b->worker)
+        if (b->worker && sensor_worker_usable(b->worker)) {
+                log_info("the gateway's own enrollment or renewal starts: the sensor worker ends after its request "
+                         "in flight, and sensor requests wait for the identity in force after it");
                 sensor_worker_retire(b->worker);
+        }
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {

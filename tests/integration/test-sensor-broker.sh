@@ -291,6 +291,41 @@ lab_wait_until 60 "later-02 to be issued after the restart" _issued later-02
 [ ! -e "$FLEETID_STATE/sensors-pending/later-02" ] || lab_fail "the deferred request stays after the issue"
 grep -q "^temp-01 issued " <<<"$(client call ListSensors)" || lab_fail "the records were not loaded after the restart"
 
+step "the gateway renews while sensor requests run: each on one identity, the queue goes on with the new one"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 2}]}'
+for i in 1 2 3 4 5 6; do
+    client make-csr --id "swap-0$i" --key "$S/swap-0$i.key" --csr "$S/swap-0$i.csr"
+    sensor_evidence "swap-0$i"
+done
+old_fp=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -outform DER | sha256sum | cut -d' ' -f1)
+for i in 1 2 3 4 5 6; do
+    out=$(client request --id "swap-0$i" --csr "$S/swap-0$i.csr" --evidence "$S/swap-0$i.ev")
+    [[ $out == "job "* ]] || lab_fail "the request of swap-0$i was refused: $out"
+    [ "$i" -ne 2 ] || kill -USR1 "$FLEETIDD_PID" # the renewal, while the first sensor request is held
+done
+_swapped() {
+    local i
+    for i in 1 2 3 4 5 6; do _issued "swap-0$i" || return 1; done
+    grep -q "state: renewing -> enrolled" "$FLEETIDD_LOG"
+}
+lab_wait_until 120 "the six sensors and the renewal" _swapped
+new_fp=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -outform DER | sha256sum | cut -d' ' -f1)
+[ "$new_fp" != "$old_fp" ] || lab_fail "the gateway did not renew"
+grep "request of uid .* failed" "$FLEETIDD_LOG" | grep -q "swap-0" && lab_fail "a swap request failed: $(grep "swap-0.*failed" "$FLEETIDD_LOG")"
+"$LAB_PYTHON" - "$EST_LOG" "sha256:$old_fp" "sha256:$new_fp" <<'PY' || lab_fail "the sensor requests did not use the old, then the new identity"
+import json, sys
+log, old, new = sys.argv[1], sys.argv[2], sys.argv[3]
+ra = [r for r in map(json.loads, open(log)) if r.get("auth") == "tls-ra" and "swap-0" in r.get("csr_subject", "")]
+fps = [r["client_fingerprint"] for r in ra]
+assert len(ra) == 6, "%d RA requests for the six sensors" % len(ra)
+assert set(fps) <= {old, new}, "a client certificate that is neither identity: %s" % fps
+assert fps[-1] == new, "the last sensor request did not use the renewed identity"
+print("   client identities of the six sensor requests, in order: %s" % " ".join("old" if f == old else "new" for f in fps))
+PY
+fleetid_expect_grep "$FLEETIDD_LOG" "the gateway's own enrollment or renewal starts: the sensor worker ends after its request in flight" \
+    "the sensor worker retired for the renewal"
+est_control '{"ra_eku": true}'
+
 step "ForgetSensor"
 out=$(client call ForgetSensor temp-01)
 [ "$out" = "ok " ] || lab_fail "ForgetSensor temp-01: $out"

@@ -967,9 +967,9 @@ RA_CN_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def issued_eku(ctl, rec):
     """clientAuth; with control ra_eku, a gateway's own certificate (issued to
-    a birth-authenticated client) also gets id-kp-cmcRA: it may then act as a
-    registration authority for its sensors (RFC 7030 3.7)."""
-    if ctl.get("ra_eku", False) and rec is not None and rec.get("auth") == "tls-birth":
+    a birth-authenticated client, or renewed) also gets id-kp-cmcRA: it may
+    then act as a registration authority for its sensors (RFC 7030 3.7)."""
+    if ctl.get("ra_eku", False) and rec is not None and rec.get("auth") in ("tls-birth", "tls-operational"):
         return [ExtendedKeyUsageOID.CLIENT_AUTH, OID_CMC_RA]
     return ExtendedKeyUsageOID.CLIENT_AUTH
 
