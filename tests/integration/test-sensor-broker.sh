@@ -172,8 +172,14 @@ limited=$(awk '$1 == "RateLimited" { print $2 }' <<<"$out")
 [ "${limited:-0}" -ge 9000 ] || lab_fail "only ${limited:-0} of 10000 flood requests were RateLimited: $out"
 ! grep -q "^job " <<<"$out" || lab_fail "a garbage CSR was accepted in the flood: $out"
 after_rss=$(rss)
-[ $((after_rss - before_rss)) -lt 4096 ] ||
-    lab_fail "fleetidd's RSS grew from ${before_rss} kB to ${after_rss} kB in the flood"
+# Under AddressSanitizer, its quarantine holds freed memory (256 MiB by
+# default): the bound means something only in a normal build; ASan checks leaks.
+if ldd "$FLEETIDD" | grep -q libasan; then
+    echo "   (AddressSanitizer build: the RSS bound is not checked)"
+else
+    [ $((after_rss - before_rss)) -lt 4096 ] ||
+        lab_fail "fleetidd's RSS grew from ${before_rss} kB to ${after_rss} kB in the flood"
+fi
 [ "$(state_sum)" = "$before_state" ] || lab_fail "the flood changed the sensor state files"
 echo "   RSS ${before_rss} kB -> ${after_rss} kB; sensor files unchanged"
 sleep 7 # the bucket refills: access.sensor_per_minute = 600, one call in 0.1 s
