@@ -552,7 +552,16 @@ static void on_answer(void *userdata, SensorEnrollAnswer *a) {
                         answer_deferred(m, j, a);
                         break;
                 case SENSOR_FAILURE_REJECTED:
-                        job_end(m, j, NULL, BUS_ERROR_ENROLL_REJECTED, a->diag.text);
+                        if (a->http_status == 401 || a->http_status == 403) {
+                                char msg[DIAG_MAX + 160];
+
+                                snprintf(msg, sizeof(msg),
+                                         "%s (the EST server must accept the gateway's operational certificate "
+                                         "as a registration authority, e.g. by its EKU id-kp-cmcRA)",
+                                         a->diag.text);
+                                job_end(m, j, NULL, BUS_ERROR_ENROLL_REJECTED, msg);
+                        } else
+                                job_end(m, j, NULL, BUS_ERROR_ENROLL_REJECTED, a->diag.text);
                         break;
                 case SENSOR_FAILURE_NOT_ENROLLED:
                         job_end(m, j, NULL, BUS_ERROR_NOT_ENROLLED, a->diag.text);

@@ -297,6 +297,23 @@ lab_wait_until 60 "later-02 to be issued after the restart" _issued later-02
 [ ! -e "$FLEETID_STATE/sensors-pending/later-02" ] || lab_fail "the deferred request stays after the issue"
 grep -q "^temp-01 issued " <<<"$(client call ListSensors)" || lab_fail "the records were not loaded after the restart"
 
+step "the EST server refuses or is busy: the job fails with EnrollRejected, ServerUnreachable"
+# expect_job_error ID STATUS ERROR ERE: fleetidctl sensor request for ID, the server answering STATUS
+expect_job_error() {
+    est_control "{\"ra_eku\": true, \"faults\": [{\"match\": \"simpleenroll\", \"label\": \"sensors\", \"status\": $2, \"count\": 1}]}"
+    client make-csr --id "$1" --key "$S/$1.key" --csr "$S/$1.csr"
+    sensor_evidence "$1"
+    run_as "$BROKER" "$FLEETIDCTL" sensor request --id "$1" --csr "$S/$1.csr" --evidence "$S/$1.ev" \
+        --out "$S/$1.chain" >"$S/$1.out" 2>&1 && lab_fail "fleetidctl sensor request succeeded against a $2"
+    grep -qE "org\.fleetid\.Agent1\.Error\.$3: .*$4" "$S/$1.out" || lab_fail "a $2 is not $3 /$4/: $(cat "$S/$1.out")"
+    [ ! -e "$FLEETID_STATE/sensors/$1" ] || lab_fail "$1 was recorded after a $2"
+    echo "   HTTP $2: $(grep -o "$3: .*" "$S/$1.out")"
+}
+expect_job_error refused-01 403 EnrollRejected "HTTP 403.*registration authority"
+expect_job_error refused-02 400 EnrollRejected "400"
+expect_job_error busy-01 503 ServerUnreachable "503"
+est_control '{"ra_eku": true}'
+
 step "the gateway renews while sensor requests run: each on one identity, the queue goes on with the new one"
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 2}]}'
 for i in 1 2 3 4 5 6; do
