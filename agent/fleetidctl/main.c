@@ -33,6 +33,8 @@
 
 #include "config/config.h"
 #include "crypto/certcheck.h"
+#include "fleetidctl/chain.h"
+#include "fleetidctl/renew.h"
 #include "crypto/ossl-util.h"
 #include "monitor/daemon-state.h"
 #include "monitor/metrics.h"
@@ -1005,7 +1007,9 @@ static void help(void) {
                "  check                Monitoring probe: one line and a Nagios plugin exit code\n"
                "                       (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
                "  renew                Ask the running fleetidd to renew the operational\n"
-               "                       certificate now, and wait (at most %ds) for the outcome\n"
+               "                       certificate now (Renew() over D-Bus, else SIGUSR1), and\n"
+               "                       wait (at most %ds, --timeout) for the outcome\n"
+               "  chain                The operational certificate and its chain, as PEM\n"
                "  wait-enrolled        Wait until the running fleetidd reports a valid\n"
                "                       operational certificate (fleetid-wait-enrolled.service)\n"
                "  sensor request --id ID --csr FILE [--evidence FILE] --out CHAIN\n"
@@ -1021,7 +1025,8 @@ static void help(void) {
                "                       uses the default thresholds)\n"
                "      --json           Print one JSON object instead of text\n"
                "      --timeout SECS   wait-enrolled: give up after SECS seconds (default %d;\n"
-               "                       0 waits as long as fleetidd runs)\n"
+               "                       0 waits as long as fleetidd runs); renew: wait at most\n"
+               "                       SECS seconds (1 or more)\n"
                "  -h --help            Show this help\n"
                "  -V --version         Show the version\n"
                "\n"
@@ -1029,8 +1034,10 @@ static void help(void) {
                "state directory or a file in it cannot be read. Missing files are not errors.\n"
                "Exit status of check: the plugin code above; every error, also a usage or\n"
                "configuration error, gives 3. See docs/monitoring.md.\n"
-               "Exit status of renew: 0 renewed, 1 the renewal failed or fleetidd is not running,\n"
-               "2 no outcome within the wait.\n"
+               "Exit status of renew: 0 renewed, 1 the renewal failed or fleetidd is not running\n"
+               "or refused, 2 no outcome within the wait, 3 pending: the CA deferred the request\n"
+               "(fleetidd asks again by itself).\n"
+               "Exit status of chain: 0 printed, 1 not enrolled, refused or unreadable.\n"
                "Exit status of wait-enrolled: 0 enrolled, 1 fleetidd is not running, exited or\n"
                "reports failed (or a usage or configuration error), 2 not enrolled within\n"
                "the timeout.\n",
@@ -1165,9 +1172,19 @@ static int find_daemon(Config **ret_config, StateStore **ret_store, pid_t *ret_p
 static int verb_renew(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
-        unsigned before = 0;
+        unsigned before = 0, wait_sec = arg_timeout_set ? arg_timeout : RENEW_WAIT_SEC;
         pid_t pid;
+        int r;
 
+        if (wait_sec == 0) {
+                fprintf(stderr,
+                        "fleetidctl: renew --timeout must be 1 second or more. Try 'fleetidctl --help'.\n");
+                return EXIT_USAGE;
+        }
+        /* Over D-Bus (renew.c); by SIGUSR1 when fleetidd is not on the bus. */
+        r = ctl_renew_bus(wait_sec);
+        if (r != -EHOSTUNREACH)
+                return r;
         /* 1 for a configuration error too, the same as EXIT_USAGE. */
         if (find_daemon(&config, &store, &pid) < 0)
                 return 1;
@@ -1182,10 +1199,12 @@ static int verb_renew(void) {
                         strerror(errno));
                 return 1;
         }
-        printf("renewal requested from fleetidd (pid %d); waiting up to %ds\n", (int) pid, RENEW_WAIT_SEC);
+        printf("renewal requested from fleetidd (pid %d, by SIGUSR1: it is not on the D-Bus system bus); "
+               "waiting up to %us\n",
+               (int) pid, wait_sec);
         fflush(stdout);
 
-        for (int i = 0; i < RENEW_WAIT_SEC * 5; i++) {
+        for (unsigned i = 0; i < wait_sec * 5; i++) {
                 _cleanup_(status_record_done) StatusRecord rec = {};
                 DaemonState state;
 
@@ -1207,8 +1226,24 @@ static int verb_renew(void) {
                         return 1;
                 }
         }
-        printf("no outcome within %ds; see fleetidctl status\n", RENEW_WAIT_SEC);
+        printf("no outcome within %us; see fleetidctl status\n", wait_sec);
         return 2;
+}
+
+static int verb_chain(void) {
+        _cleanup_(config_freep) Config *config = NULL;
+        Diag d = {};
+        int r;
+
+        r = ctl_chain_bus();
+        if (r != -EHOSTUNREACH)
+                return r;
+        r = load_config(false, &config, &d);
+        if (r < 0) {
+                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
+                return EXIT_USAGE;
+        }
+        return ctl_chain_files(arg_state_dir ?: config->state_dir);
 }
 
 /* ---- wait-enrolled: the sync point for units that need the identity ---- */
@@ -1343,10 +1378,9 @@ static const struct {
         int (*run)(void);
         int usage_exit; /* exit status for a usage error */
 } verbs[] = {
-        { "status", verb_status, EXIT_USAGE },
-        { "check", verb_check, NAGIOS_UNKNOWN },
-        { "renew", verb_renew, EXIT_USAGE },
-        { "wait-enrolled", verb_wait_enrolled, WAIT_FAILED },
+        { "status", verb_status, EXIT_USAGE }, { "check", verb_check, NAGIOS_UNKNOWN },
+        { "renew", verb_renew, EXIT_USAGE },   { "wait-enrolled", verb_wait_enrolled, WAIT_FAILED },
+        { "chain", verb_chain, EXIT_USAGE },
 };
 
 /* The verb named anywhere in argv, for the exit status of a usage error found
@@ -1419,8 +1453,9 @@ int main(int argc, char *argv[]) {
                 if (optind + 1 < argc)
                         return usage_error(verbs[v].usage_exit, "%s takes no arguments, got \"%s\"",
                                            verbs[v].name, argv[optind + 1]);
-                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled)
-                        return usage_error(verbs[v].usage_exit, "--timeout applies only to wait-enrolled");
+                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled && verbs[v].run != verb_renew)
+                        return usage_error(verbs[v].usage_exit,
+                                           "--timeout applies only to wait-enrolled and renew");
                 return verbs[v].run();
         }
         return usage_error(EXIT_USAGE, "unknown command \"%s\"", argv[optind]);

@@ -14,13 +14,10 @@
 #include "broker/evidence.h"
 #include "broker/sensor-csr.h"
 #include "crypto/ossl-util.h"
+#include "fleetidctl/bus.h"
 #include "fleetidctl/sensor.h"
 #include "util/fileio.h"
 
-#define BUS_NAME "org.fleetid.Agent1"
-#define BUS_PATH "/org/fleetid/Agent1"
-#define BUS_INTERFACE "org.fleetid.Agent1"
-#define CALL_TIMEOUT_USEC (30ULL * 1000000ULL)
 
 enum {
         SENSOR_OK = 0,
@@ -33,12 +30,11 @@ static void bus_unrefp(sd_bus **b) {
 }
 
 static int connect_bus(sd_bus **ret) {
-        int r = sd_bus_open_system(ret);
+        Diag d = {};
+        int r = ctl_bus_open(ret, &d);
 
         if (r < 0)
-                fprintf(stderr, "fleetidctl: cannot connect to the system bus: %s\n", strerror(-r));
-        else
-                (void) sd_bus_set_method_call_timeout(*ret, CALL_TIMEOUT_USEC);
+                fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
         return r;
 }
 
@@ -80,7 +76,8 @@ static int sensor_list(bool json) {
 
         if (connect_bus(&bus) < 0)
                 return SENSOR_FAILED;
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "ListSensors", &e, &reply, "");
+        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "ListSensors", &e, &reply,
+                               "");
         if (r < 0)
                 return call_failed("ListSensors", &e, r);
         r = sd_bus_message_enter_container(reply, 'a', "(sssttt)");
@@ -120,7 +117,8 @@ static int sensor_forget(const char *id) {
 
         if (connect_bus(&bus) < 0)
                 return SENSOR_FAILED;
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "ForgetSensor", &e, NULL, "s", id);
+        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "ForgetSensor", &e, NULL,
+                               "s", id);
         if (r < 0)
                 return call_failed("ForgetSensor", &e, r);
         printf("sensor '%s' forgotten\n", id);
@@ -198,7 +196,6 @@ static int write_chain(const char *path, sd_bus_message *certs) {
         return r;
 }
 
-#define JOB_INTERFACE "org.fleetid.Agent1.Job"
 
 typedef struct JobWait {
         const char *path; /* NULL until the request returned it */
@@ -242,7 +239,7 @@ static int wait_job(sd_bus *bus, JobWait *w, unsigned timeout_sec, const char *o
                         return SENSOR_FAILED;
                 }
         }
-        r = sd_bus_call_method(bus, BUS_NAME, w->path, JOB_INTERFACE, "GetResult", &e, &reply, "");
+        r = sd_bus_call_method(bus, CTL_BUS_NAME, w->path, CTL_BUS_JOB_INTERFACE, "GetResult", &e, &reply, "");
         if (r < 0)
                 return call_failed("the sensor request", &e, r);
         r = sd_bus_message_enter_container(reply, 'a', "ay");
@@ -274,11 +271,11 @@ static int sensor_request(const char *id, const char *csr_path, const char *evid
         }
         if (connect_bus(&bus) < 0)
                 return SENSOR_FAILED;
-        r = sd_bus_match_signal(bus, NULL, BUS_NAME, BUS_PATH, BUS_INTERFACE, "JobRemoved", on_job_removed,
-                                &w);
+        r = sd_bus_match_signal(bus, NULL, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "JobRemoved",
+                                on_job_removed, &w);
         if (r < 0)
                 return call_failed("subscribing to JobRemoved", &e, r);
-        r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, BUS_PATH, BUS_INTERFACE,
+        r = sd_bus_message_new_method_call(bus, &call, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
                                            "RequestSensorCertificate");
         if (r >= 0)
                 r = sd_bus_message_append(call, "s", id);
@@ -289,7 +286,7 @@ static int sensor_request(const char *id, const char *csr_path, const char *evid
         if (r >= 0)
                 r = sd_bus_message_append(call, "a{sv}", 0);
         if (r >= 0)
-                r = sd_bus_call(bus, call, CALL_TIMEOUT_USEC, &e, &reply);
+                r = sd_bus_call(bus, call, CTL_BUS_CALL_USEC, &e, &reply);
         if (r < 0)
                 return call_failed("RequestSensorCertificate", &e, r);
         r = sd_bus_message_read(reply, "o", &w.path);

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "access/access-methods.h"
+#include "access/creds-cache.h"
 #include "access/ratelimit.h"
 #include "common/log.h"
 #include "common/message-ids.h"
@@ -41,6 +42,8 @@
 /* Refusals logged per uid (deny_log_allowed()). */
 #define BUS_DENY_LOG_PER_MINUTE 6u
 #define BUS_DENY_LOG_BURST 10u
+/* Bus peers whose credentials are kept (lib/access/creds-cache.h). */
+#define BUS_CREDS_CACHE_MAX 256u
 /* fleetidd's own calls on the bus (the bus driver's answers), at most. */
 #define BUS_DRIVER_TIMEOUT_USEC (5ULL * 1000000ULL)
 
@@ -107,6 +110,13 @@ static int prop_severity(sd_bus *bus, const char *path, const char *interface, c
         Manager *m = userdata;
 
         return sd_bus_message_append(reply, "s", strempty(severity_to_string(m->severity)));
+}
+
+static int prop_trust_generation(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", m->trust_generation);
 }
 
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -210,6 +220,9 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("u", id, "o", job, "s", kind, "s", result), 0),
         SD_BUS_METHOD_WITH_ARGS("Renew", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job), method_renew,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("CertificateChanged", SD_BUS_ARGS("s", serial, "t", not_after), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("TrustBundleChanged", SD_BUS_ARGS("t", generation), 0),
+        PROP("TrustGeneration", "t", prop_trust_generation),
         SD_BUS_METHOD_WITH_ARGS("GetSensorChallenge", SD_BUS_ARGS("s", sensor_id), SD_BUS_RESULT("ay", nonce),
                                 method_get_sensor_challenge, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RequestSensorCertificate",
@@ -294,6 +307,55 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
         *ret_uid = uid;
         *ret_gids = TAKE_PTR(gids);
         *ret_n = n;
+        return 0;
+}
+
+/* caller_creds(), asked once per connection: the answer is cached by the
+ * sender's unique name (lib/access/creds-cache.h says why that is sound: the
+ * bus takes the credentials when the peer connects, and never gives its
+ * unique name to another connection). The entry goes when NameOwnerChanged
+ * says the peer left (on_name_owner_changed()); LRU beyond
+ * BUS_CREDS_CACHE_MAX peers. */
+static int caller_creds_cached(Manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids,
+                               size_t *ret_n) {
+        const char *sender = sd_bus_message_get_sender(msg);
+        const gid_t *cached = NULL;
+        gid_t *gids = NULL;
+        size_t n = 0;
+        uid_t uid;
+        int r;
+
+        if (m->bus_creds && sender && creds_cache_get(m->bus_creds, sender, &uid, &cached, &n)) {
+                if (n > 0) {
+                        gids = malloc(n * sizeof(gid_t));
+                        if (!gids)
+                                return -ENOMEM;
+                        memcpy(gids, cached, n * sizeof(gid_t));
+                }
+                *ret_uid = uid;
+                *ret_gids = gids;
+                *ret_n = n;
+                return 0;
+        }
+        r = caller_creds(msg, &uid, &gids, &n);
+        if (r < 0)
+                return r;
+        if (m->bus_creds && creds_cache_put(m->bus_creds, sender, uid, gids, n) < 0)
+                log_debug("D-Bus: the credentials of %s are not cached (%zu groups)", sender, n);
+        *ret_uid = uid;
+        *ret_gids = gids;
+        *ret_n = n;
+        return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
+        Manager *m = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (m->bus_creds && name[0] == ':' && isempty(new_owner))
+                creds_cache_forget(m->bus_creds, name);
         return 0;
 }
 
@@ -419,7 +481,7 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                                 "kept that long, at most %u of them)",
                                 path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX);
         }
-        r = caller_creds(msg, &uid, &gids, &n_gids);
+        r = caller_creds_cached(m, msg, &uid, &gids, &n_gids);
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
                                   strempty(sd_bus_message_get_sender(msg)), row->member);
@@ -549,6 +611,9 @@ int manager_bus_start(Manager *m) {
                                   m->config->access_sensor_burst, m->config->access_tracked_uids);
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
+        r = creds_cache_new(BUS_CREDS_CACHE_MAX, &m->bus_creds);
+        if (r < 0)
+                return log_error_errno(r, "D-Bus: cannot set up the credentials cache: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
@@ -568,6 +633,11 @@ int manager_bus_start(Manager *m) {
                 r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
                                               NULL, m);
+        /* Before any call is served: no peer leaves unnoticed once cached. */
+        if (r >= 0)
+                r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                              "org.freedesktop.DBus", "NameOwnerChanged",
+                                              on_name_owner_changed, NULL, m);
         if (r >= 0)
                 r = sd_bus_request_name_async(m->bus, NULL, BUS_NAME, 0, on_name, m);
         if (r >= 0)
@@ -585,6 +655,7 @@ void manager_bus_stop(Manager *m) {
         bus_drop(m);
         m->access = access_policy_free(m->access);
         m->bus_deny_log = ratelimit_free(m->bus_deny_log);
+        m->bus_creds = creds_cache_free(m->bus_creds);
         for (size_t i = 0; i < ELEMENTSOF(m->bus_rate); i++)
                 m->bus_rate[i] = ratelimit_free(m->bus_rate[i]);
         free(m->bus_caller.gids);

@@ -123,6 +123,9 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch) {
                            "/cacerts offers %d new root CA certificate(s) that nothing links to a trusted root; "
                            "trust unchanged: %s",
                            sk_X509_num(ch->refused), diag_text(&ch->refused_why, -EKEYREJECTED));
+        /* The first set too: a client that found none learns there is one. */
+        if (ch->ca_changed || sk_X509_num(ch->adopted) > 0 || sk_X509_num(ch->retired) > 0)
+                manager_bus_trust_changed(m);
         if ((!ch->ca_changed || ch->ca_first) && sk_X509_num(ch->adopted) <= 0 &&
             sk_X509_num(ch->retired) <= 0) {
                 log_debug("/cacerts refreshed: the EST CA certificates are unchanged");

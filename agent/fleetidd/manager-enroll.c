@@ -170,6 +170,8 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                                           "enrolled, but the stored certificate cannot be read back");
                         (void) manager_schedule_attempt(m, m->config->retry_max_sec);
                 }
+                if (res->fetched && r >= 0)
+                        manager_bus_certificate_changed(m);
                 /* After the reload, so the events describe the new certificate. */
                 manager_announce_trust_changes(m, &res->trust_changes);
                 manager_event(m, HOOK_EVENT_ENROLLED, NULL);

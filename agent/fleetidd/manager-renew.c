@@ -272,6 +272,8 @@ static void renew_done(Manager *m, WorkerResult *res) {
                                           "renewed, but the stored certificate cannot be read back");
                         (void) arm_in(m, m->config->renew_retry_max_sec);
                 }
+                if (r >= 0)
+                        manager_bus_certificate_changed(m);
                 manager_event(m, HOOK_EVENT_RENEWED, NULL);
                 manager_announce_trust_changes(m, &res->trust_changes);
                 manager_renew_job_attempt_done(m, res, 0);

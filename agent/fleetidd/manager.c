@@ -300,6 +300,7 @@ int manager_start(Manager *m) {
                 status_record_done(&previous);
         }
 
+        manager_trust_generation_load(m);
         (void) manager_ping_start(m);
         log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
                  m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);

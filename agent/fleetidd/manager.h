@@ -147,6 +147,8 @@ typedef struct Manager {
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
+        struct CredsCache *bus_creds;                 /* the callers' credentials by unique name */
+        uint64_t trust_generation;                    /* changes of the EST CA set (manager-bus-signals.c) */
         struct SensorBroker *sensors;                 /* manager-sensors.c; NULL with --oneshot */
 
         /* jobs (manager-jobs.h) */
@@ -288,3 +290,11 @@ void manager_renew_job_abandon(Manager *m, const char *bus_error_name, const cha
 /* manager-renew.c: a renewal given up (Cancel): the deferred request is
  * forgotten, and a certificate not due yet goes back to its schedule. */
 void manager_renew_back_to_schedule(Manager *m);
+
+/* manager-bus-signals.c: CertificateChanged, TrustBundleChanged and the
+ * TrustGeneration they carry (persisted in the state directory). */
+void manager_trust_generation_load(Manager *m);
+/* The EST CA set changed: the generation counts up, is stored, announced. */
+void manager_bus_trust_changed(Manager *m);
+/* A new operational certificate is in force (m's serial and dates loaded). */
+void manager_bus_certificate_changed(Manager *m);

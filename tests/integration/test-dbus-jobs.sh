@@ -22,7 +22,20 @@
 #   - a client that disconnects right after Renew: the job goes on to done,
 #     fleetidd's open descriptors are as before;
 #   - a job not finished when fleetidd stops: JobRemoved canceled;
+#   - fleetidctl renew over the bus: renewed (exit 0, the new serial), pending
+#     on a 202 (exit 3, "pending: the CA deferred the request, retry after"),
+#     the wait bounded by --timeout (exit 2), a reader refused (exit 1);
+#     fleetidctl chain (PEM) for a reader, refused without a grant;
+#   - the bus driver is asked for a caller's credentials once per connection
+#     (busctl monitor counts GetConnectionCredentials: 2 for 2 connections
+#     of 20 calls each);
 #   - JobNew and JobRemoved exactly once per job, ids counting up from 1;
+#   - CertificateChanged once per enrollment or renewal that stored a certificate, naming
+#     the one in force; TrustGeneration counts up when /cacerts offers a
+#     rollover (TrustBundleChanged), is stored, and is the same after a
+#     restart;
+#   - without fleetidd on the bus: fleetidctl chain reads the state
+#     directory, fleetidctl renew (SIGUSR1 fallback) says it is not running;
 #   - the live introspection of a job equals dbus/org.fleetid.Agent1.Job.xml.
 # Needs root; skipped (77) otherwise.
 # Exit status: 0 pass, 1 fail, 77 skipped.
@@ -69,7 +82,7 @@ agent_bus_start
 MON=$LAB_TMPDIR/jobs-monitor.out
 "$LAB_PYTHON" "$SRCDIR/tests/lib/agent-job.py" "$AGENT_BUS_ADDR" monitor >"$MON" 2>&1 &
 MON_PID=$!
-lab_on_exit "_lab_kill $MON_PID agent-job.py"
+lab_on_exit "_lab_kill $MON_PID python3"
 _mon_ready() { grep -q '^ready$' "$MON"; }
 lab_wait_until 30 "the signal monitor to subscribe" _mon_ready
 
@@ -249,10 +262,97 @@ agent_busctl root introspect --xml-interface "$AGENT_NAME" "$JOB9" || lab_fail "
 agent_busctl root tree "$AGENT_NAME" || lab_fail "busctl tree: $(cat "$AGENT_OUT")"
 grep -q "$JOB9" "$AGENT_OUT" || lab_fail "busctl tree does not list $JOB9: $(cat "$AGENT_OUT")"
 
+step "fleetidctl renew over the bus: renewed, pending on a 202, the wait bounded, refused for a reader"
+ctl() { # USER ARGS...: fleetidctl as USER; output in $CTL_OUT, returns its status
+    local user=$1 rc=0
+    shift
+    if [ "$user" = root ]; then
+        "$FLEETIDCTL" --config "$FLEETID_CONF" "$@" >"$CTL_OUT" 2>&1 || rc=$?
+    else
+        run_as "$user" "$FLEETIDCTL" --config "$FLEETID_CONF" "$@" >"$CTL_OUT" 2>&1 || rc=$?
+    fi
+    return $rc
+}
+CTL_OUT=$LAB_TMPDIR/fleetidctl.out
+rc=0; ctl root renew || rc=$?
+fleetid_expect_eq "$rc" 0 "fleetidctl renew exit status ($(cat "$CTL_OUT"))"
+grep -q "^renewal requested from fleetidd (job $AGENT_OBJ/job/10)" "$CTL_OUT" || lab_fail "fleetidctl renew: $(cat "$CTL_OUT")"
+grep -q '^renewed$' "$CTL_OUT" || lab_fail "fleetidctl renew: $(cat "$CTL_OUT")"
+serial=$(openssl x509 -in "$PEM" -noout -serial | sed 's/^serial=//')
+grep -qi "^operational certificate serial 0*${serial#0}, valid until " "$CTL_OUT" ||
+    lab_fail "fleetidctl renew does not name the new serial $serial: $(cat "$CTL_OUT")"
+est_control '{"faults": [{"match": "simplereenroll", "status": 202, "retry_after": "3", "count": 1}]}'
+rc=0; ctl root renew || rc=$?
+fleetid_expect_eq "$rc" 3 "fleetidctl renew exit status on a 202 ($(cat "$CTL_OUT"))"
+grep -q "^pending: the CA deferred the request, retry after 20[0-9-]*T[0-9:]*Z; fleetidd asks again by itself (job $AGENT_OBJ/job/11)" "$CTL_OUT" ||
+    lab_fail "fleetidctl renew on a 202: $(cat "$CTL_OUT")"
+wait_job_state 90 "$AGENT_OBJ/job/11" done
+est_control '{"faults": [{"match": "simplereenroll", "delay": 8, "count": 1}]}'
+rc=0; ctl root --timeout 2 renew || rc=$?
+fleetid_expect_eq "$rc" 2 "fleetidctl renew --timeout 2 against a held server ($(cat "$CTL_OUT"))"
+grep -q "^no outcome within 2s; the renewal goes on in fleetidd (job $AGENT_OBJ/job/12)" "$CTL_OUT" ||
+    lab_fail "fleetidctl renew --timeout 2: $(cat "$CTL_OUT")"
+wait_job_state 90 "$AGENT_OBJ/job/12" done
+est_control ''
+rc=0; ctl fleetid-test-reader renew || rc=$?
+fleetid_expect_eq "$rc" 1 "fleetidctl renew as a reader ($(cat "$CTL_OUT"))"
+grep -q "fleetidctl: fleetidd refused the renewal: Renew needs the role 'admin'.*\[org.freedesktop.DBus.Error.AccessDenied\]" "$CTL_OUT" ||
+    lab_fail "fleetidctl renew as a reader: $(cat "$CTL_OUT")"
+echo "   renewed (job 10), pending (job 11), no outcome within 2s (job 12), refused for the reader"
+
+step "fleetidctl chain over the bus"
+ctl fleetid-test-reader chain || lab_fail "fleetidctl chain as the reader: $(cat "$CTL_OUT")"
+pem_der_hex "$CTL_OUT" >"$LAB_TMPDIR/ctl-chain"
+expect_chain "$LAB_TMPDIR/ctl-chain" "fleetidctl chain as the reader"
+rc=0; ctl fleetid-test-nogrant chain || rc=$?
+fleetid_expect_eq "$rc" 1 "fleetidctl chain as a user with no grant ($(cat "$CTL_OUT"))"
+grep -q "GetCertificateChain needs the role 'reader'" "$CTL_OUT" || lab_fail "fleetidctl chain as nogrant: $(cat "$CTL_OUT")"
+
+step "the access check asks the bus driver once per connection (the credentials cache)"
+busctl --address="$AGENT_BUS_ADDR" monitor --match "type='method_call',member='GetConnectionCredentials'" \
+    >"$LAB_TMPDIR/creds.out" 2>&1 &
+CREDS_MON=$!
+lab_on_exit "_lab_kill $CREDS_MON busctl"
+creds_asked() { grep -c "Member=GetConnectionCredentials" "$LAB_TMPDIR/creds.out" || true; }
+_creds_at_least() { [ "$(creds_asked)" -ge "$1" ]; }
+# A marker call (a new connection: one question) shows the monitor is listening.
+for _ in $(seq 30); do
+    ctl root chain || lab_fail "fleetidctl chain: $(cat "$CTL_OUT")"
+    LAB_WAIT_PATHS=$LAB_TMPDIR lab_wait_until 2 "busctl monitor to show a GetConnectionCredentials" _creds_at_least 1 && break
+done
+_creds_at_least 1 || lab_fail "busctl monitor shows no GetConnectionCredentials: $(cat "$LAB_TMPDIR/creds.out")"
+base=$(creds_asked)
+for user in fleetid-test-reader fleetid-test-admin; do
+    out=$(run_as "$user" "$LAB_PYTHON" "$SRCDIR/tests/lib/agent-job.py" "$AGENT_BUS_ADDR" calls 20) ||
+        lab_fail "$user: 20 calls on one connection: $out"
+done
+ctl root chain || lab_fail "fleetidctl chain: $(cat "$CTL_OUT")"
+LAB_WAIT_PATHS=$LAB_TMPDIR lab_wait_until 30 "the monitor to see the last marker" _creds_at_least $((base + 3))
+fleetid_expect_eq "$(creds_asked)" $((base + 3)) \
+    "GetConnectionCredentials calls for 2 connections of 20 calls each and one marker (after $base)"
+_lab_kill "$CREDS_MON" busctl
+echo "   40 calls on 2 connections: the bus driver asked twice"
+
+step "TrustGeneration counts the changes of the EST CA set (TrustBundleChanged)"
+trust_gen() { agent_busctl root get-property "$AGENT_NAME" "$AGENT_OBJ" "$AGENT_NAME" TrustGeneration ||
+    lab_fail "TrustGeneration: $(cat "$AGENT_OUT")"; sed 's/^t //' "$AGENT_OUT"; }
+gen0=$(trust_gen)
+[ "$gen0" -ge 1 ] || lab_fail "TrustGeneration $gen0 after the first enrollment stored an EST CA set"
+fleetid_expect_eq "$(cat "$FLEETID_STATE/trust-generation")" "$gen0" "the stored trust generation"
+"$LAB_PYTHON" "$LAB_PKI_PY" rollover "$EST_PKI" >/dev/null || lab_fail "pki.py rollover failed"
+est_control '{"cacerts": "rollover"}'
+JOB13=$(renew_busctl root)
+wait_job_state 90 "$JOB13" done
+gen1=$(trust_gen)
+[ "$gen1" -gt "$gen0" ] || lab_fail "TrustGeneration $gen1 after /cacerts offered a rollover (before: $gen0)"
+_seen_gen() { grep -q "^TrustBundleChanged $gen1$" "$MON"; }
+lab_wait_until 10 "TrustBundleChanged $gen1" _seen_gen
+echo "   TrustGeneration $gen0 -> $gen1"
+
 step "a job not finished when fleetidd stops ends as canceled"
 est_control '{"faults": [{"match": "simplereenroll", "delay": 30, "count": 1}]}'
 delays=$(est_log_count event=delay)
-JOB10=$(renew_busctl root)
+JOB14=$(renew_busctl root)
 lab_wait_until 60 "the EST server to hold the renewal" _held
 kill "$FLEETIDD_PID"
 _gone() { ! _lab_alive "$FLEETIDD_PID"; }
@@ -260,10 +360,10 @@ lab_wait_until 30 "fleetidd to stop" _gone
 est_control ''
 
 step "JobNew and JobRemoved exactly once per job"
-_seen_last() { grep -q "^JobRemoved ${JOB10##*/} " "$MON"; }
+_seen_last() { grep -q "^JobRemoved ${JOB14##*/} " "$MON"; }
 lab_wait_until 10 "the monitor to see the last JobRemoved" _seen_last
-_lab_kill "$MON_PID" agent-job.py
-"$LAB_PYTHON" - "$MON" "${JOB10##*/}" <<'PY' || lab_fail "the signals: $(cat "$MON")"
+_lab_kill "$MON_PID" python3
+"$LAB_PYTHON" - "$MON" "${JOB14##*/}" <<'PY' || lab_fail "the signals: $(cat "$MON")"
 import sys
 new, removed = {}, {}
 for line in open(sys.argv[1]):
@@ -274,8 +374,8 @@ for line in open(sys.argv[1]):
         removed.setdefault(int(w[1]), []).append(w[2:])
 last = int(sys.argv[2])
 want = {1: "done", 2: "done", 3: "done", 4: "done", 5: "failed", 6: "done", 7: "canceled", 8: "canceled",
-        9: "done", 10: "canceled"}
-assert last == 10, "the last job is %d, not 10" % last
+        9: "done", 10: "done", 11: "done", 12: "done", 13: "done", 14: "canceled"}
+assert last == 14, "the last job is %d, not 14" % last
 assert sorted(new) == list(range(1, last + 1)), "JobNew ids %s" % sorted(new)
 assert sorted(removed) == list(range(1, last + 1)), "JobRemoved ids %s" % sorted(removed)
 for i in range(1, last + 1):
@@ -286,4 +386,39 @@ for i in range(1, last + 1):
     assert removed[i][0] == [path, "renew", want[i]], "job %d: JobRemoved %s, want %s" % (i, removed[i][0], want[i])
 print("   %d jobs, one JobNew and one JobRemoved each" % last)
 PY
+
+step "CertificateChanged once per new certificate; TrustBundleChanged counting up"
+"$LAB_PYTHON" - "$MON" "$(openssl x509 -in "$PEM" -noout -serial | sed 's/^serial=//')" \
+    "$(date -d "$(openssl x509 -in "$PEM" -noout -enddate | sed 's/^notAfter=//')" +%s)" <<'PY' ||
+import sys
+certs, gens = [], []
+for line in open(sys.argv[1]):
+    w = line.split()
+    if w[:1] == ["CertificateChanged"]:
+        certs.append((w[1], int(w[2])))
+    elif w[:1] == ["TrustBundleChanged"]:
+        gens.append(int(w[1]))
+# the first enrollment, and the renew jobs that ended done: 1, 2, 3, 4, 6, 9, 10, 11, 12, 13
+assert len(certs) == 11, "%d CertificateChanged, want 11: %s" % (len(certs), certs)
+assert len(set(c[0] for c in certs)) == 11, "a serial announced twice: %s" % certs
+assert int(certs[-1][0], 16) == int(sys.argv[2], 16), "the last CertificateChanged %s, in force %s" % (certs[-1], sys.argv[2])
+assert certs[-1][1] == int(sys.argv[3]) * 1000000, "not_after %d, want %s s" % (certs[-1][1], sys.argv[3])
+assert gens and gens == list(range(gens[0], gens[0] + len(gens))), "TrustBundleChanged generations %s" % gens
+print("   %d CertificateChanged, TrustBundleChanged %s" % (len(certs), gens))
+PY
+    lab_fail "the signals: $(cat "$MON")"
+gen_last=$(sed -n 's/^TrustBundleChanged //p' "$MON" | tail -n 1)
+
+step "TrustGeneration does not go back across a restart"
+fleetid_daemon_start
+lab_wait_until 30 "fleetidd to own $AGENT_NAME again" _serving
+fleetid_expect_eq "$(trust_gen)" "$gen_last" "TrustGeneration after a restart"
+fleetid_stop_daemon_bounded 30
+step "without fleetidd on the bus: fleetidctl chain reads the state directory, renew says it is not running"
+ctl root chain || lab_fail "fleetidctl chain without fleetidd: $(cat "$CTL_OUT")"
+pem_der_hex "$CTL_OUT" >"$LAB_TMPDIR/ctl-chain-files"
+expect_chain "$LAB_TMPDIR/ctl-chain-files" "fleetidctl chain from the state directory"
+rc=0; ctl root renew || rc=$?
+fleetid_expect_eq "$rc" 1 "fleetidctl renew without fleetidd ($(cat "$CTL_OUT"))"
+grep -q "fleetidd is not running" "$CTL_OUT" || lab_fail "fleetidctl renew without fleetidd: $(cat "$CTL_OUT")"
 echo "PASS: test-dbus-jobs"

@@ -318,10 +318,10 @@ step "the gateway renews while sensor requests run: each on one identity, the qu
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 2}]}'
 for i in 1 2 3 4 5 6; do
     client make-csr --id "swap-0$i" --key "$S/swap-0$i.key" --csr "$S/swap-0$i.csr"
-    sensor_evidence "swap-0$i"
 done
 old_fp=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -outform DER | sha256sum | cut -d' ' -f1)
 for i in 1 2 3 4 5 6; do
+    sensor_evidence "swap-0$i"
     out=$(client request --id "swap-0$i" --csr "$S/swap-0$i.csr" --evidence "$S/swap-0$i.ev")
     [[ $out == "job "* ]] || lab_fail "the request of swap-0$i was refused: $out"
     [ "$i" -ne 2 ] || kill -USR1 "$FLEETIDD_PID" # the renewal, while the first sensor request is held

@@ -16,7 +16,9 @@
 #       dbus/org.fleetid.Agent1.conf and a test-only rule letting root own
 #       the name), in $LAB_TMPDIR/system-bus; exports DBUS_SYSTEM_BUS_ADDRESS;
 #       sets AGENT_BUS_ADDR, AGENT_BUS_DIR, AGENT_BUS_PID. Call after
-#       fleetid_lab_up; stopped at exit.
+#       fleetid_lab_up; stopped at exit. AGENT_BUS_EXTRA_CONF, if set, is
+#       one more policy file (its <busconfig> content), e.g. for a
+#       benchmark's own server.
 #   run_as USER CMD...     CMD as USER, with USER's groups, no capabilities
 #   agent_busctl USER ARGS...   busctl as USER (root: as is) on the bus;
 #       output in $AGENT_OUT, returns busctl's status
@@ -88,6 +90,11 @@ agent_bus_start() {
   </policy>
 </busconfig>
 EOF
+    if [ -n "${AGENT_BUS_EXTRA_CONF:-}" ]; then
+        printf '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"\n %s\n<busconfig>\n%s\n</busconfig>\n' \
+            '"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">' "$AGENT_BUS_EXTRA_CONF" \
+            >"$AGENT_BUS_DIR/system.d/zz-extra.conf"
+    fi
     AGENT_BUS_ADDR=unix:path=$AGENT_BUS_DIR/bus.sock
     system_bus_config "$AGENT_BUS_ADDR" "$AGENT_BUS_DIR/system.d" >"$AGENT_BUS_DIR/bus.conf"
     dbus-daemon --config-file="$AGENT_BUS_DIR/bus.conf" --nofork --nopidfile --nosyslog \

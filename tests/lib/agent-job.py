@@ -11,10 +11,15 @@ tests/integration/test-dbus-jobs.sh.
         --disconnect: exits right after the reply to Renew() (a client that
         goes away mid-job). Exit 0 when done as described, 1 on a timeout or
         an error of Renew() (printed as "error NAME: MESSAGE").
+    agent-job.py ADDRESS calls N
+        Calls GetCertificateChain() N times (1..1000) on one connection;
+        prints "ok N". Exit 1 at the first error ("error NAME: MESSAGE").
     agent-job.py ADDRESS monitor [--timeout S]
         Prints "ready" once subscribed, then one line per JobNew
-        ("JobNew ID PATH KIND") and JobRemoved ("JobRemoved ID PATH KIND
-        RESULT"), flushed, until killed or S seconds (default 600) pass.
+        ("JobNew ID PATH KIND"), JobRemoved ("JobRemoved ID PATH KIND
+        RESULT"), CertificateChanged ("CertificateChanged SERIAL NOT_AFTER")
+        and TrustBundleChanged ("TrustBundleChanged GENERATION"), flushed,
+        until killed or S seconds (default 600) pass.
 """
 import sys
 
@@ -31,10 +36,27 @@ def out(*words):
     print(*words, flush=True)
 
 
+def calls(address, args):
+    if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= 1000:
+        sys.exit("calls N: N must be 1..1000")
+    bus = dbus.bus.BusConnection(address)
+    agent = bus.get_object(NAME, PATH, introspect=False)
+    for _ in range(int(args[0])):
+        try:
+            agent.GetCertificateChain(dbus_interface=NAME, timeout=30)
+        except dbus.exceptions.DBusException as e:
+            out("error %s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
+            return 1
+    out("ok", args[0])
+    return 0
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     address, verb, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if verb == "calls":
+        return calls(address, args)
     timeout = 600 if verb == "monitor" else 60
     disconnect = False
     while args:
@@ -71,6 +93,11 @@ def main():
     # Subscribed before the call: the JobRemoved of a short job cannot be missed.
     bus.add_signal_receiver(on_new, "JobNew", NAME, None, PATH)
     bus.add_signal_receiver(on_removed, "JobRemoved", NAME, None, PATH)
+    if verb == "monitor":
+        bus.add_signal_receiver(lambda serial, not_after: out("CertificateChanged", str(serial), int(not_after)),
+                                "CertificateChanged", NAME, None, PATH)
+        bus.add_signal_receiver(lambda gen: out("TrustBundleChanged", int(gen)), "TrustBundleChanged", NAME,
+                                None, PATH)
     GLib.timeout_add(int(timeout * 1000), on_timeout)
     if verb == "monitor":
         # The bus driver answers in order: once GetId is answered, the AddMatch calls were processed.
