@@ -157,6 +157,23 @@ static void child_close(ChildState *s) {
         s->tpm = NULL;
 }
 
+/* The state directory and the identity; on failure, why is kept for the answers. */
+static void child_try_open(ChildState *s) {
+        Diag d = {};
+
+        child_close(s);
+        s->open_failed = (Diag) {};
+        if (!s->store && state_store_open_existing(s->config->state_dir, &s->store, &d) < 0) {
+                s->open_failed = d;
+                s->open_failure = SENSOR_FAILURE_NOT_ENROLLED;
+        } else if (child_open(s, &d) < 0) {
+                s->open_failed = d;
+                if (s->open_failed.error == 0)
+                        s->open_failed.error = -EIO;
+        } else
+                s->open = true;
+}
+
 static int append_chain(uint8_t *out, size_t room, STACK_OF(X509) *chain, uint32_t *ret_len) {
         size_t off = 0;
 
@@ -231,22 +248,13 @@ static void __attribute__((noreturn)) child_main(int fd, const Config *c, pid_t 
         ChildState s = { .config = c };
         uint8_t *in = malloc(REQUEST_MAX), *out = malloc(ANSWER_MAX);
         sigset_t none;
-        Diag d = {};
 
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent || !in || !out)
                 _exit(EXIT_FAILURE);
-        if (state_store_open_existing(c->state_dir, &s.store, &d) < 0) {
-                s.open_failed = d;
-                s.open_failure = SENSOR_FAILURE_NOT_ENROLLED;
-        } else if (child_open(&s, &d) < 0) {
-                s.open_failed = d;
-                if (s.open_failed.error == 0)
-                        s.open_failed.error = -EIO;
-        } else
-                s.open = true;
+        child_try_open(&s);
 
         for (;;) {
                 struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -268,9 +276,9 @@ static void __attribute__((noreturn)) child_main(int fd, const Config *c, pid_t 
                 if ((size_t) n < sizeof(h) || h.magic != SENSOR_WORKER_MAGIC || h.id == 0 ||
                     h.csr_len != (size_t) n - sizeof(h) || h.csr_len == 0)
                         break;
-                child_enroll(&s, &h, in + sizeof(h), out, fd);
                 if (!s.open)
-                        break; /* the next request gets a new attempt to open the identity */
+                        child_try_open(&s); /* each request gets a new attempt (a TPM back, an enrollment done) */
+                child_enroll(&s, &h, in + sizeof(h), out, fd);
         }
         child_close(&s);
         _exit(EXIT_SUCCESS);

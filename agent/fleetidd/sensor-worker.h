@@ -68,7 +68,7 @@ typedef void (*SensorWorkerAnswerFn)(void *userdata, SensorEnrollAnswer *a);
 typedef void (*SensorWorkerGoneFn)(void *userdata, uint64_t in_flight, const Diag *why);
 
 /* Forks the process; it opens the identity (a failure to do so is the answer
- * to the first request). request_timeout_usec bounds each request: a worker
+ * to each request, and each request tries again). request_timeout_usec bounds each request: a worker
  * that has not answered by then is killed. */
 int sensor_worker_start(sd_event *e, const Config *c, uint64_t request_timeout_usec,
                         SensorWorkerAnswerFn on_answer, SensorWorkerGoneFn on_gone, void *userdata,

@@ -314,6 +314,29 @@ expect_job_error refused-02 400 EnrollRejected "400"
 expect_job_error busy-01 503 ServerUnreachable "503"
 est_control '{"ra_eku": true}'
 
+step "the sensor worker dies mid-request: that job fails, the next request gets a new worker"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 30, "count": 1}]}'
+client make-csr --id crash-01 --key "$S/crash-01.key" --csr "$S/crash-01.csr"
+sensor_evidence crash-01
+before=$(est_log_count event=delay op=simpleenroll)
+run_as "$BROKER" "$FLEETIDCTL" sensor request --id crash-01 --csr "$S/crash-01.csr" --evidence "$S/crash-01.ev" \
+    --out "$S/crash-01.chain" >"$S/crash-01.out" 2>&1 &
+REQ_PID=$!
+lab_wait_until 30 "the EST server to hold crash-01's request" _held
+worker=$(pgrep -P "$FLEETIDD_PID" | head -n 1)
+[ -n "$worker" ] || lab_fail "no sensor worker process under fleetidd"
+kill -KILL "$worker"
+wait "$REQ_PID" && lab_fail "crash-01's request succeeded although its worker was killed"
+grep -qE "ServerUnreachable: the sensor worker was killed by signal 9" "$S/crash-01.out" ||
+    lab_fail "crash-01: not ServerUnreachable naming the kill: $(cat "$S/crash-01.out")"
+echo "   $(grep -o "ServerUnreachable: .*" "$S/crash-01.out")"
+est_control '{"ra_eku": true}'
+client make-csr --id crash-02 --key "$S/crash-02.key" --csr "$S/crash-02.csr"
+sensor_evidence crash-02
+out=$(client request --id crash-02 --csr "$S/crash-02.csr" --evidence "$S/crash-02.ev")
+[[ $out == "job "* ]] || lab_fail "the request of crash-02 was refused: $out"
+lab_wait_until 60 "crash-02 to be issued by a new sensor worker" _issued crash-02
+
 step "the gateway renews while sensor requests run: each on one identity, the queue goes on with the new one"
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 2}]}'
 for i in 1 2 3 4 5 6; do
