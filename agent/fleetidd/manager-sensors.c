@@ -538,8 +538,8 @@ static void on_answer(void *userdata, SensorEnrollAnswer *a) {
 
         if (!j || j->cancelled) {
                 if (j)
-                        job_end(m, j, NULL, BUS_ERROR_CANCELED, "the request was cancelled");
-                log_info("the answer to a cancelled sensor request is dropped%s",
+                        job_end(m, j, NULL, BUS_ERROR_CANCELED, "the request was canceled");
+                log_info("the answer to a canceled sensor request is dropped%s",
                          a->failure == SENSOR_FAILURE_NONE
                                  ? " (the CA issued a certificate that is not recorded)"
                                  : "");
@@ -582,7 +582,7 @@ static void on_gone(void *userdata, uint64_t in_flight, const Diag *why) {
         b->worker = sensor_worker_free(b->worker);
         if (j)
                 job_end(m, j, NULL, j->cancelled ? BUS_ERROR_CANCELED : BUS_ERROR_SERVER_UNREACHABLE,
-                        j->cancelled ? "the request was cancelled" : why->text);
+                        j->cancelled ? "the request was canceled" : why->text);
         manager_sensors_kick(m);
 }
 
@@ -859,7 +859,7 @@ int method_forget_sensor(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 void sensor_job_cancel(Manager *m, SensorJob *j, const char *why) {
         SensorBroker *b = m->sensors;
 
-        log_info("sensor '%s': request cancelled (%s)", j->sensor_id, why);
+        log_info("sensor '%s': request canceled (%s)", j->sensor_id, why);
         if (j->state != SENSOR_JOB_ENROLLING) {
                 job_end(m, j, NULL, BUS_ERROR_CANCELED, why);
                 return;

@@ -96,6 +96,17 @@ sensor_evidence() {
         --birth-cert "$S/sensor-birth-01.pem" --out "$S/$1.ev" "${@:2}"
 }
 
+# sensor_submit ID: a key and CSR for ID, a challenge, evidence, and the
+# request (the client exits once it has the job): the job's path in $JOB.
+sensor_submit() {
+    local out
+    client make-csr --id "$1" --key "$S/$1.key" --csr "$S/$1.csr"
+    sensor_evidence "$1"
+    out=$(client request --id "$1" --csr "$S/$1.csr" --evidence "$S/$1.ev")
+    [[ $out == "job "* ]] || lab_fail "the request of $1 was refused: $out"
+    JOB=${out#job }
+}
+
 step "a sensor gets a certificate: challenge, evidence, request, chain"
 client make-csr --id temp-01 --key "$S/temp-01.key" --csr "$S/temp-01.csr"
 sensor_evidence temp-01
@@ -117,10 +128,7 @@ client make-csr --id temp-02 --cn other-name --key "$S/bad.key" --csr "$S/wrong-
 sensor_evidence temp-02
 expect_error "$(client request --id temp-02 --csr "$S/wrong-subject.csr" --evidence "$S/temp-02.ev")" \
     PolicyViolation "subject"
-client make-csr --id temp-02 --key "$S/temp-02.key" --csr "$S/temp-02.csr"
-sensor_evidence temp-02
-out=$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")
-[[ $out == "job "* ]] || lab_fail "the request of temp-02 was refused: $out"
+sensor_submit temp-02
 # The same evidence again: the challenge was used up.
 _issued() { grep -q "^state=issued$" "$FLEETID_STATE/sensors/$1" 2>/dev/null; }
 lab_wait_until 60 "temp-02 to be issued" _issued temp-02
@@ -192,10 +200,7 @@ lab_on_exit "_lab_kill $MON_PID dbus-monitor"
 sleep 1 # dbus-monitor has no "ready" line
 # A certificate whose renewal point has passed: valid from 3000 s ago, for 3660 s.
 est_control '{"ra_eku": true, "validity_offset": -3000}'
-client make-csr --id due-01 --key "$S/due-01.key" --csr "$S/due-01.csr"
-sensor_evidence due-01
-out=$(client request --id due-01 --csr "$S/due-01.csr" --evidence "$S/due-01.ev")
-[[ $out == "job "* ]] || lab_fail "the request of due-01 was refused: $out"
+sensor_submit due-01
 lab_wait_until 60 "due-01 to be issued" _issued due-01
 _due_signalled() { grep -q '"due-01"' "$S/monitor.out"; }
 lab_wait_until 30 "SensorCertificateDue for due-01" _due_signalled
@@ -239,11 +244,8 @@ echo "   $job: waiting-ca (RetryAfter $retry_after), then done; the chain verifi
 
 step "Cancel while the CA defers: canceled, the deferred request forgotten"
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "60", "count": 1}]}'
-client make-csr --id later-03 --key "$S/later-03.key" --csr "$S/later-03.csr"
-sensor_evidence later-03
-out=$(client request --id later-03 --csr "$S/later-03.csr" --evidence "$S/later-03.ev")
-[[ $out == "job "* ]] || lab_fail "the request of later-03 was refused: $out"
-job=${out#job }
+sensor_submit later-03
+job=$JOB
 lab_wait_until 30 "later-03's deferred request in sensors-pending/" _pending_file later-03
 agent_busctl "$BROKER" call "$AGENT_NAME" "$job" org.fleetid.Agent1.Job Cancel || lab_fail "Cancel: $(cat "$AGENT_OUT")"
 agent_expect_error "$BROKER" "org.fleetid.Agent1.Error.Canceled" "GetResult of the canceled sensor job" \
@@ -253,39 +255,30 @@ grep -q "^later-03 " <<<"$(client call ListSensors)" && lab_fail "ListSensors st
 
 step "a client that disconnects mid-job; Cancel while enrolling"
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "delay": 3}]}'
-client make-csr --id gone-01 --key "$S/gone-01.key" --csr "$S/gone-01.csr"
-sensor_evidence gone-01
-out=$(client request --id gone-01 --csr "$S/gone-01.csr" --evidence "$S/gone-01.ev")
-[[ $out == "job "* ]] || lab_fail "the request of gone-01 was refused: $out"
-job=${out#job } # the client has exited: its connection is gone
+sensor_submit gone-01
+job=$JOB # the client has exited: its connection is gone
 lab_wait_until 60 "gone-01 to be issued after its client left" _issued gone-01
 agent_busctl "$BROKER" --json=short call "$AGENT_NAME" "$job" org.fleetid.Agent1.Job GetResult ||
     lab_fail "GetResult of gone-01's job: $(cat "$AGENT_OUT")"
 aay_json_hex "$AGENT_OUT" | head -n 1 | "$LAB_PYTHON" -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' |
     openssl x509 -inform DER -noout -subject | grep -q "CN *= *gone-01" ||
     lab_fail "GetResult of gone-01's job does not hold its certificate"
-client make-csr --id gone-02 --key "$S/gone-02.key" --csr "$S/gone-02.csr"
-sensor_evidence gone-02
 before=$(est_log_count event=delay op=simpleenroll)
-out=$(client request --id gone-02 --csr "$S/gone-02.csr" --evidence "$S/gone-02.ev")
-[[ $out == "job "* ]] || lab_fail "the request of gone-02 was refused: $out"
-job=${out#job }
+sensor_submit gone-02
+job=$JOB
 _held() { [ "$(est_log_count event=delay op=simpleenroll)" -gt "$before" ]; }
 lab_wait_until 30 "the EST server to hold gone-02's request" _held
 agent_busctl "$BROKER" call "$AGENT_NAME" "$job" org.fleetid.Agent1.Job Cancel || lab_fail "Cancel: $(cat "$AGENT_OUT")"
 agent_expect_error "$BROKER" "org.fleetid.Agent1.Error.Canceled" "GetResult of the job canceled while enrolling" \
     call --dest "$AGENT_NAME" --object-path "$job" --method org.fleetid.Agent1.Job.GetResult
-_dropped() { grep -q "the answer to a cancelled sensor request is dropped" "$FLEETIDD_LOG"; }
+_dropped() { grep -q "the answer to a canceled sensor request is dropped" "$FLEETIDD_LOG"; }
 lab_wait_until 30 "the answer to the canceled request" _dropped
 [ ! -e "$FLEETID_STATE/sensors/gone-02" ] || lab_fail "the canceled gone-02 was recorded"
 est_control '{"ra_eku": true}'
 
 step "a daemon restart while the CA defers a request: it resumes and is issued"
 est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "8", "count": 1}]}'
-client make-csr --id later-02 --key "$S/later-02.key" --csr "$S/later-02.csr"
-sensor_evidence later-02
-out=$(client request --id later-02 --csr "$S/later-02.csr" --evidence "$S/later-02.ev")
-[[ $out == "job "* ]] || lab_fail "the request of later-02 was refused: $out"
+sensor_submit later-02
 lab_wait_until 30 "later-02's deferred request in sensors-pending/" _pending_file later-02
 grep -q "^uid=$(id -u "$BROKER")$" "$FLEETID_STATE/sensors-pending/later-02" || lab_fail "the pending file lacks the uid"
 _lab_kill "$FLEETIDD_PID" fleetidd
@@ -331,10 +324,7 @@ grep -qE "ServerUnreachable: the sensor worker was killed by signal 9" "$S/crash
     lab_fail "crash-01: not ServerUnreachable naming the kill: $(cat "$S/crash-01.out")"
 echo "   $(grep -o "ServerUnreachable: .*" "$S/crash-01.out")"
 est_control '{"ra_eku": true}'
-client make-csr --id crash-02 --key "$S/crash-02.key" --csr "$S/crash-02.csr"
-sensor_evidence crash-02
-out=$(client request --id crash-02 --csr "$S/crash-02.csr" --evidence "$S/crash-02.ev")
-[[ $out == "job "* ]] || lab_fail "the request of crash-02 was refused: $out"
+sensor_submit crash-02
 lab_wait_until 60 "crash-02 to be issued by a new sensor worker" _issued crash-02
 
 step "the gateway renews while sensor requests run: each on one identity, the queue goes on with the new one"
