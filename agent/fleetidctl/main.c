@@ -35,6 +35,7 @@
 #include "crypto/certcheck.h"
 #include "fleetidctl/chain.h"
 #include "fleetidctl/renew.h"
+#include "fleetidctl/status-bus.h"
 #include "crypto/ossl-util.h"
 #include "monitor/daemon-state.h"
 #include "monitor/metrics.h"
@@ -523,12 +524,51 @@ static int load_record(const Config *config, StateStore *store, StatusRecord *re
         return 0;
 }
 
+/* What fleetidd says over D-Bus replaces what the state directory says of
+ * the same things (status-bus.h): it is live, and a reader without access
+ * to the directory gets it too. */
+static int status_overlay_bus(Status *s, const BusStatus *b) {
+        Diag d = {};
+        int r;
+
+        if (b->pid > 0) {
+                s->daemon_pid = b->pid;
+                free(s->daemon_down);
+                s->daemon_down = NULL;
+        }
+        if (!s->have_record)
+                s->record = (StatusRecord) {};
+        s->have_record = true;
+        free(s->record_error);
+        s->record_error = NULL;
+        free(s->record.state);
+        free(s->record.last_error);
+        s->record.state = strdup(strempty(b->state));
+        s->record.last_error = b->last_error ? strdup(b->last_error) : NULL;
+        if (!s->record.state || (b->last_error && !s->record.last_error))
+                return -ENOMEM;
+        s->record.last_success = b->last_success;
+        s->record.renew_due = b->renew_due;
+        cert_info_done(&s->operational);
+        if (!b->leaf_pem)
+                return 0;
+        r = cert_info_from_pem(b->leaf_pem, strlen(b->leaf_pem), &s->operational, &d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                s->operational = (CertInfo) { .present = true, .error = strdup(diag_text(&d, r)) };
+                return s->operational.error ? 0 : -ENOMEM;
+        }
+        return 0;
+}
+
 static int verb_status(void) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(state_store_freep) StateStore *store = NULL;
         _cleanup_(status_done) Status s = {};
+        _cleanup_(bus_status_done) BusStatus bus = {};
         const char *dir;
-        bool unreadable = false;
+        bool unreadable = false, on_bus;
         Diag d = {};
         int r;
 
@@ -543,25 +583,34 @@ static int verb_status(void) {
                 fprintf(stderr, "fleetidctl: no state directory configured\n");
                 return EXIT_USAGE;
         }
+        /* The running fleetidd over D-Bus when it is there (--state-dir alone: the directory only). */
+        on_bus = !(arg_state_dir && !arg_config) && ctl_status_bus(&bus) >= 0;
 
         r = state_store_open_existing(dir, &store, &d);
-        if (r < 0) {
+        if (r < 0 && !on_bus) {
                 fprintf(stderr, "fleetidctl: %s\n", diag_text(&d, r));
                 return EXIT_STATE_UNREADABLE;
         }
-        s.state_dir = state_store_path(store);
+        if (r < 0) {
+                /* What the bus says is shown (not an error: a reader may not
+                 * read the directory); the files' part is not there. */
+                s.birth = (CertInfo) { .present = true, .error = strdup(diag_text(&d, r)) };
+                if (!s.birth.error)
+                        return log_oom();
+        }
+        s.state_dir = store ? state_store_path(store) : dir;
         s.now = time(NULL);
         /* Not an error: the certificates and the last status are shown all the same. */
-        r = read_daemon_pid(config, store, &s.daemon_pid, &d);
+        r = store ? read_daemon_pid(config, store, &s.daemon_pid, &d) : -ENOENT;
         if (r < 0) {
                 s.daemon_pid = 0;
-                s.daemon_down = strdup(diag_text(&d, r));
+                s.daemon_down = strdup(store ? diag_text(&d, r) : "fleetidd is not running");
                 if (!s.daemon_down)
                         return log_oom();
                 diag_clear(&d);
         }
 
-        r = load_record(config, store, &s.record, &d);
+        r = store ? load_record(config, store, &s.record, &d) : -ENOENT;
         if (r >= 0)
                 s.have_record = true;
         else if (r != -ENOENT) {
@@ -573,14 +622,18 @@ static int verb_status(void) {
 
         s.est_url = s.have_record && s.record.est_url ? s.record.est_url : config ? config->est_url : NULL;
 
-        r = load_cert(store, STATE_BIRTH_CERT, &s.birth);
-        if (r == -ENOMEM)
+        if (store) {
+                r = load_cert(store, STATE_BIRTH_CERT, &s.birth);
+                if (r == -ENOMEM)
+                        return log_oom();
+                unreadable = unreadable || r < 0;
+                r = load_cert(store, STATE_OPERATIONAL_CERT, &s.operational);
+                if (r == -ENOMEM)
+                        return log_oom();
+                unreadable = unreadable || (r < 0 && !on_bus);
+        }
+        if (on_bus && status_overlay_bus(&s, &bus) < 0)
                 return log_oom();
-        unreadable = unreadable || r < 0;
-        r = load_cert(store, STATE_OPERATIONAL_CERT, &s.operational);
-        if (r == -ENOMEM)
-                return log_oom();
-        unreadable = unreadable || r < 0;
 
         if (arg_json)
                 print_json(&s);

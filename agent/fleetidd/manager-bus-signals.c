@@ -26,8 +26,6 @@
 #include "fleetidd/bus-names.h"
 #include "fleetidd/manager.h"
 
-#define STATE_TRUST_GENERATION "trust-generation"
-
 void manager_trust_generation_load(Manager *m) {
         _cleanup_free_ char *text = NULL;
         unsigned long long v;

@@ -35,7 +35,7 @@
 #include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 #include "fleetidd/manager-jobs.h"
-#include "store/state-certs.h"
+#include "store/state-certs-cache.h"
 
 /* Groups of a caller taken into account, at most (NGROUPS_MAX is 65536). */
 #define BUS_CALLER_GIDS_MAX 65536u
@@ -126,15 +126,20 @@ static int prop_version(sd_bus *bus, const char *path, const char *interface, co
 
 /* ---- methods ---- */
 
-/* Replies with the certificates of state file `name` as aay (DER, in file order). */
-static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const char *what,
-                       sd_bus_error *error) {
+/* Replies with the certificates of a state file as aay (DER, in file order),
+ * from `cache` (lib/store/state-certs-cache.h: read again only when the file
+ * changed). */
+static int reply_certs(sd_bus_message *msg, StateCertsCache *cache, const char *what, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        STACK_OF(X509) *certs = NULL;
+        const StateCertDer *certs = NULL;
+        size_t n = 0;
         Diag d = {};
         int r;
 
-        r = state_certs_load(m->store, name, &certs, &d);
+        if (!cache)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "cannot read the %s: out of memory",
+                                         what);
+        r = state_certs_cache_get(cache, &certs, &n, &d);
         if (r == -ENOENT)
                 return sd_bus_error_setf(error, BUS_ERROR_NOT_ENROLLED, "no %s: %s", what, diag_text(&d, r));
         if (r < 0) {
@@ -145,18 +150,8 @@ static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "ay");
-        for (int i = 0; r >= 0 && i < sk_X509_num(certs); i++) {
-                unsigned char *der = NULL;
-                int len = i2d_X509(sk_X509_value(certs, i), &der);
-
-                if (len <= 0) {
-                        r = -EIO;
-                        break;
-                }
-                r = sd_bus_message_append_array(reply, 'y', der, (size_t) len);
-                OPENSSL_free(der);
-        }
-        sk_X509_pop_free(certs, X509_free);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append_array(reply, 'y', certs[i].der, certs[i].len);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -165,11 +160,15 @@ static int reply_certs(Manager *m, sd_bus_message *msg, const char *name, const 
 }
 
 static int method_get_certificate_chain(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return reply_certs(userdata, msg, STATE_OPERATIONAL_CERT, "operational certificate", error);
+        Manager *m = userdata;
+
+        return reply_certs(msg, m->bus_chain, "operational certificate", error);
 }
 
 static int method_get_trust_bundle(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return reply_certs(userdata, msg, STATE_TRUST_ANCHORS, "EST CA set", error);
+        Manager *m = userdata;
+
+        return reply_certs(msg, m->bus_bundle, "EST CA set", error);
 }
 
 static int method_renew(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -612,8 +611,12 @@ int manager_bus_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "D-Bus: cannot set up the per-uid rate limits: %m");
         r = creds_cache_new(BUS_CREDS_CACHE_MAX, &m->bus_creds);
+        if (r >= 0)
+                r = state_certs_cache_new(m->store, STATE_OPERATIONAL_CERT, &m->bus_chain);
+        if (r >= 0)
+                r = state_certs_cache_new(m->store, STATE_TRUST_ANCHORS, &m->bus_bundle);
         if (r < 0)
-                return log_error_errno(r, "D-Bus: cannot set up the credentials cache: %m");
+                return log_error_errno(r, "D-Bus: cannot set up the caches: %m");
         r = sd_bus_open_system_with_description(&m->bus, "fleetidd");
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot connect to the system bus: %m; the D-Bus API is off, the "
@@ -656,6 +659,8 @@ void manager_bus_stop(Manager *m) {
         m->access = access_policy_free(m->access);
         m->bus_deny_log = ratelimit_free(m->bus_deny_log);
         m->bus_creds = creds_cache_free(m->bus_creds);
+        m->bus_chain = state_certs_cache_free(m->bus_chain);
+        m->bus_bundle = state_certs_cache_free(m->bus_bundle);
         for (size_t i = 0; i < ELEMENTSOF(m->bus_rate); i++)
                 m->bus_rate[i] = ratelimit_free(m->bus_rate[i]);
         free(m->bus_caller.gids);

@@ -149,7 +149,8 @@ typedef struct Manager {
         BusCaller bus_caller;                         /* the call the filter let through last */
         struct CredsCache *bus_creds;                 /* the callers' credentials by unique name */
         uint64_t trust_generation;                    /* changes of the EST CA set (manager-bus-signals.c) */
-        struct SensorBroker *sensors;                 /* manager-sensors.c; NULL with --oneshot */
+        struct StateCertsCache *bus_chain, *bus_bundle; /* operational.pem, est-trust-anchors.pem as DER */
+        struct SensorBroker *sensors;                   /* manager-sensors.c; NULL with --oneshot */
 
         /* jobs (manager-jobs.h) */
         struct {

@@ -170,6 +170,12 @@ bool state_store_exists(StateStore *s, const char *name) {
         return s && state_store_name_valid(name) && fstatat(s->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+int state_store_stat(StateStore *s, const char *name, struct stat *ret) {
+        if (!s || !state_store_name_valid(name))
+                return -EINVAL;
+        return fstatat(s->fd, name, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
 int state_store_remove(StateStore *s, const char *name, Diag *d) {
         int r;
 

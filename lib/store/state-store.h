@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/diag.h"
@@ -38,6 +39,11 @@ int state_store_load(StateStore *s, const char *name, size_t max, char **ret, si
 
 /* Whether name exists (as anything: a file that cannot be read exists too). */
 bool state_store_exists(StateStore *s, const char *name);
+
+/* lstat() of name (never following a symlink): which file it is now, so that
+ * a reader can tell whether it changed (every write replaces the file, so a
+ * new inode). -errno, -ENOENT if absent. */
+int state_store_stat(StateStore *s, const char *name, struct stat *ret);
 
 /* Removes name; succeeds if it is absent already. */
 int state_store_remove(StateStore *s, const char *name, Diag *d);
@@ -72,6 +78,7 @@ bool state_store_name_valid(const char *name);
 #define STATE_TRUST_ANCHORS "est-trust-anchors.pem" /* the EST CA certs fleetid trusts, 0640 */
 #define STATE_STATUS "status"                       /* status-file, 0640 */
 #define STATE_DAEMON_PID "fleetidd.pid"             /* the running daemon, for fleetidctl renew, 0640 */
+#define STATE_TRUST_GENERATION "trust-generation"   /* D-Bus TrustGeneration, decimal, 0640 */
 
 #define STATE_DIR_MODE 0750
 #define STATE_FILE_MODE 0640

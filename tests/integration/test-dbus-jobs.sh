@@ -26,6 +26,8 @@
 #     on a 202 (exit 3, "pending: the CA deferred the request, retry after"),
 #     the wait bounded by --timeout (exit 2), a reader refused (exit 1);
 #     fleetidctl chain (PEM) for a reader, refused without a grant;
+#     fleetidctl status over the bus: as from the files for root, and the
+#     live state for a reader who may not read the state directory;
 #   - the bus driver is asked for a caller's credentials once per connection
 #     (busctl monitor counts GetConnectionCredentials: 2 for 2 connections
 #     of 20 calls each);
@@ -307,6 +309,31 @@ expect_chain "$LAB_TMPDIR/ctl-chain" "fleetidctl chain as the reader"
 rc=0; ctl fleetid-test-nogrant chain || rc=$?
 fleetid_expect_eq "$rc" 1 "fleetidctl chain as a user with no grant ($(cat "$CTL_OUT"))"
 grep -q "GetCertificateChain needs the role 'reader'" "$CTL_OUT" || lab_fail "fleetidctl chain as nogrant: $(cat "$CTL_OUT")"
+
+step "fleetidctl status over the bus: the same as the files for root, the live state for a reader"
+ctl root status --json || lab_fail "fleetidctl status: $(cat "$CTL_OUT")"
+cp "$CTL_OUT" "$LAB_TMPDIR/status-bus.json"
+ctl root --state-dir "$FLEETID_STATE" status --json || lab_fail "fleetidctl status --state-dir: $(cat "$CTL_OUT")"
+cp "$CTL_OUT" "$LAB_TMPDIR/status-files.json"
+"$LAB_PYTHON" - "$LAB_TMPDIR/status-bus.json" "$LAB_TMPDIR/status-files.json" "$FLEETIDD_PID" <<'PY' ||
+import json, sys
+bus, files = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert bus["daemon_running"] is True and bus["daemon_pid"] == int(sys.argv[3]), bus
+for k in ("state", "last_error", "last_success", "renew_due"):
+    assert bus[k] == files[k], "%s: bus %r, files %r" % (k, bus[k], files[k])
+for k in ("serial", "subject", "issuer", "not_before", "not_after"):
+    assert bus["operational_certificate"][k] == files["operational_certificate"][k], "operational %s: %r, %r" % (k, bus["operational_certificate"][k], files["operational_certificate"][k])
+PY
+    lab_fail "fleetidctl status over the bus and from the files differ: $(cat "$LAB_TMPDIR/status-bus.json" "$LAB_TMPDIR/status-files.json")"
+ctl root status || lab_fail "fleetidctl status: $(cat "$CTL_OUT")"
+grep -q "^Daemon: *running (pid $FLEETIDD_PID)" "$CTL_OUT" || lab_fail "fleetidctl status: $(cat "$CTL_OUT")"
+# The reader may not read the state directory (0750 root), but reads the API.
+run_as fleetid-test-reader test -r "$FLEETID_STATE/status" && lab_fail "the reader can read the state directory: the next check means nothing"
+ctl fleetid-test-reader status || lab_fail "fleetidctl status as the reader: $(cat "$CTL_OUT")"
+grep -q "^State: *enrolled$" "$CTL_OUT" || lab_fail "fleetidctl status as the reader: $(cat "$CTL_OUT")"
+serial=$(openssl x509 -in "$PEM" -noout -serial | sed 's/^serial=//')
+grep -qi "serial.*${serial#0}" "$CTL_OUT" || lab_fail "fleetidctl status as the reader shows no serial $serial: $(cat "$CTL_OUT")"
+echo "   root: the bus and the files agree; the reader sees State and the serial without the directory"
 
 step "the access check asks the bus driver once per connection (the credentials cache)"
 busctl --address="$AGENT_BUS_ADDR" monitor --match "type='method_call',member='GetConnectionCredentials'" \
