@@ -47,6 +47,7 @@
 #include "store/status-file.h"
 #include "util/fileio.h"
 #include "fleetidctl/sign-challenge.h"
+#include "fleetidctl/sensor.h"
 
 
 enum {
@@ -1095,6 +1096,11 @@ static void help(void) {
                "                       operational certificate (fleetid-wait-enrolled.service)\n"
                "  sign-challenge       Have fleetidd sign a challenge (D-Bus SignChallenge):\n"
                "                       --nonce HEX --purpose P [--birth] [--out CHAIN.pem]\n"
+               "  sensor request --id ID --csr FILE [--evidence FILE] --out CHAIN\n"
+               "                       Have fleetidd enroll a downstream sensor's CSR (DER or\n"
+               "                       PEM); waits for the job, writes the chain (PEM)\n"
+               "  sensor list          The sensors fleetidd tracks\n"
+               "  sensor forget ID     Remove a sensor's record\n"
                "\n"
                "Options:\n"
                "      --config PATH    Configuration file (default: %s)\n"
@@ -1517,9 +1523,32 @@ static int usage_error(int usage_exit, const char *fmt, ...) {
         return usage_exit;
 }
 
-int main(int argc, char *argv[]) {
-        int r, usage_exit;
+/* Where the verb "sensor" is, 0 if none: it has options of its own, so the
+ * global options are those before it. */
+static int find_sensor_verb(int argc, char *argv[]) {
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        return 0;
+                if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--state-dir") == 0 ||
+                    strcmp(argv[i], "--timeout") == 0) {
+                        i++;
+                        continue;
+                }
+                if (argv[i][0] != '-')
+                        return strcmp(argv[i], "sensor") == 0 ? i : 0;
+        }
+        return 0;
+}
 
+int main(int argc, char *argv[]) {
+        int r, usage_exit, sensor = find_sensor_verb(argc, argv);
+
+        if (sensor > 0) {
+                r = parse_argv(sensor, argv);
+                if (r <= 0)
+                        return r < 0 ? usage_error(EXIT_USAGE, "invalid option") : EXIT_OK;
+                return verb_sensor(argc - sensor, argv + sensor, arg_json, arg_timeout);
+        }
         r = parse_argv(argc, argv);
         if (r < 0) {
                 (void) find_verb(argc, argv, &usage_exit);

@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 
 #define EXIT_CONFIG 78
@@ -135,6 +136,10 @@ int main(int argc, char **argv) {
                 return 1;
         if (!oneshot && manager_bus_start(m) < 0)
                 return 1;
+        if (!oneshot && manager_sensors_start(m) < 0) {
+                log_error("cannot set up the sensor broker: out of memory");
+                return 1;
+        }
         manager_notify_ready(m);
 
         r = sd_event_loop(m->event);

@@ -35,6 +35,7 @@
 #include "access/creds-cache.h"
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/bus-names.h"
+#include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 #include "fleetidd/manager-jobs.h"
 #include "store/state-certs-cache.h"
@@ -235,6 +236,17 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_SIGNAL_WITH_ARGS("CertificateChanged", SD_BUS_ARGS("s", serial, "t", not_after), 0),
         SD_BUS_SIGNAL_WITH_ARGS("TrustBundleChanged", SD_BUS_ARGS("t", generation), 0),
         PROP("TrustGeneration", "t", prop_trust_generation),
+        SD_BUS_METHOD_WITH_ARGS("GetSensorChallenge", SD_BUS_ARGS("s", sensor_id), SD_BUS_RESULT("ay", nonce),
+                                method_get_sensor_challenge, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RequestSensorCertificate",
+                                SD_BUS_ARGS("s", sensor_id, "ay", csr, "ay", evidence, "a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_request_sensor_certificate,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListSensors", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sssttt)", sensors),
+                                method_list_sensors, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ForgetSensor", SD_BUS_ARGS("s", sensor_id), SD_BUS_NO_RESULT,
+                                method_forget_sensor, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("SensorCertificateDue", SD_BUS_ARGS("s", sensor_id, "t", not_after), 0),
         SD_BUS_VTABLE_END,
 };
 

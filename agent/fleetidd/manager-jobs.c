@@ -213,7 +213,7 @@ static void job_finished(Job *j, JobState state) {
         if (m->jobs.stopping)
                 return;
         /* Not j itself: its caller (a module, Cancel()) may still look at it. */
-        while (m->jobs.n_finished > JOBS_FINISHED_MAX) {
+        while (m->jobs.n_finished > JOBS_FINISHED_MAX + m->config->broker_max_pending) {
                 Job *old = m->jobs.first;
 
                 while (old && (!job_state_is_final(old->state) || old == j))
@@ -233,7 +233,7 @@ int manager_job_new(Manager *m, const char *kind, uid_t owner, JobCancelFn cance
 
         if (m->jobs.stopping)
                 return -ESHUTDOWN;
-        if (m->jobs.n_live >= JOBS_LIVE_MAX)
+        if (m->jobs.n_live >= JOBS_LIVE_MAX + m->config->broker_max_pending)
                 return -EBUSY;
         if (m->jobs.last_id == UINT32_MAX)
                 return -EBUSY; /* 4 billion jobs in one run: ids are never reused */

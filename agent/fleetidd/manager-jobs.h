@@ -29,9 +29,13 @@
 #include "fleetidd/manager.h"
 #include "monitor/job-state.h"
 
-/* Jobs not finished yet, at most: manager_job_new() refuses more (-EBUSY). */
+/* Jobs not finished yet, at most: manager_job_new() refuses more (-EBUSY).
+ * Plus broker.max_pending, the sensor requests (manager-sensors.c bounds
+ * those itself), so that 1,000 of them at once fit. */
 #define JOBS_LIVE_MAX 64u
-/* Finished jobs kept for GetResult, at most; the one created first goes first. */
+/* Finished jobs kept for GetResult, at most (plus broker.max_pending, as
+ * above: sensor jobs that end together keep their results); the one created
+ * first goes first. */
 #define JOBS_FINISHED_MAX 32u
 /* How long a finished job is kept for GetResult. */
 #define JOB_FINISHED_KEEP_USEC (60ULL * 1000000ULL)

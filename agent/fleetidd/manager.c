@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/password.h"
+#include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 #include "fleetidd/manager-jobs.h"
 #include "store/status-file.h"
@@ -40,6 +41,7 @@ Manager *manager_free(Manager *m) {
         /* A worker still running is killed and reaped before anything it reads goes. */
         m->worker = worker_free(m->worker);
         manager_signer_stop(m);
+        manager_sensors_stop(m);
         manager_ping_stop(m);
         manager_jobs_stop(m); /* JobRemoved for the jobs not finished, while the bus is there */
         manager_bus_stop(m);
@@ -236,6 +238,7 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
                 m->tpm_lockout = r->tpm_lockout; /* written with the state that done() sets */
         }
         done(m, r);
+        manager_sensors_kick(m);
         if (m->worker) /* done() started the next operation already */
                 return;
         refire_deferred(m);
@@ -256,6 +259,8 @@ int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, Work
         m->worker_done = done;
         r = worker_start(m->event, kind, manager_worker_timeout_usec(m->config), m->inline_workers, run, m,
                          on_worker_state, on_worker_done, m, &m->worker);
+        if (r >= 0 && (kind == WORKER_ENROLL || kind == WORKER_RENEW))
+                manager_sensors_identity_busy(m);
         if (r < 0) {
                 WorkerResult res = { .error = r, .outcome = ATTEMPT_TRANSIENT };
 

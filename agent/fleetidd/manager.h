@@ -12,6 +12,7 @@
  * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
  * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
  * manager-sign.c    SignChallenge, answered by the signing process (signer.h)
+ * manager-sensors.c the sensor broker (manager-sensors.h), its worker sensor-worker.c
  * manager-jobs.c    the jobs of org.fleetid.Agent1 (manager-jobs.h)
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
@@ -156,6 +157,7 @@ typedef struct Manager {
         struct CredsCache *bus_creds;                 /* the callers' credentials by unique name */
         uint64_t trust_generation;                    /* changes of the EST CA set (manager-bus-signals.c) */
         struct StateCertsCache *bus_chain, *bus_bundle; /* operational.pem, est-trust-anchors.pem as DER */
+        struct SensorBroker *sensors;                   /* manager-sensors.c; NULL with --oneshot */
 
         /* jobs (manager-jobs.h) */
         struct {

@@ -317,6 +317,8 @@ enum {
         K_BROKER_MAX_SENSORS,
         K_BROKER_MAX_CHALLENGES,
         K_BROKER_CHALLENGE_LIFETIME,
+        K_BROKER_EST_LABEL,
+        K_BROKER_MAX_PENDING,
         _K_MAX,
 };
 
@@ -395,6 +397,8 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("broker", "max_challenges", KIND_UINT, broker_max_challenges, 1, 100000),
         [K_BROKER_CHALLENGE_LIFETIME] =
                 NUM("broker", "challenge_lifetime", KIND_UINT, broker_challenge_lifetime_sec, 10, 3600),
+        [K_BROKER_EST_LABEL] = STR("broker", "est_label", broker_est_label, 64, false, check_label),
+        [K_BROKER_MAX_PENDING] = NUM("broker", "max_pending", KIND_UINT, broker_max_pending, 1, 100000),
 };
 
 static const char *const group_names[] = { "tpm",   "birth", "operational", "est",    "paths",
@@ -466,6 +470,7 @@ int config_new_defaults(Config **ret) {
         c->broker_max_sensors = 1000;
         c->broker_max_challenges = 256;
         c->broker_challenge_lifetime_sec = 300;
+        c->broker_max_pending = 1024;
 
         *ret = TAKE_PTR(c);
         return 0;

@@ -148,6 +148,8 @@ typedef struct Config {
         unsigned broker_max_sensors;              /* tracked sensor records, default 1000 */
         unsigned broker_max_challenges;           /* outstanding sensor challenges, default 256 */
         unsigned broker_challenge_lifetime_sec;   /* a sensor challenge is valid this long, default 300 */
+        char *broker_est_label;                   /* EST label of sensor enrollments; NULL = none */
+        unsigned broker_max_pending;              /* sensor requests pending at once, default 1024 */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

@@ -86,7 +86,8 @@ BODY_MODES = {
 }
 HUGE_LENGTH = 1 << 30
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count",
-              "retry_after_date_in"}
+              "retry_after_date_in",
+              "label"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
                 "close_after", "cacerts", "issuer", "server_cert",
                 "date_offset",
@@ -94,7 +95,8 @@ CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_bind
                 "close_silently_after",
                 "csrattrs_trailing_nul",
                 "binding_refusal_status",
-                "csrattrs_key"}
+                "csrattrs_key",
+                "ra_eku"}
 ENCODINGS = ("base64-lines", "base64-crlf", "base64-oneline", "pem")
 CSRATTRS_MODES = ("normal", "no_challenge", "empty204", "notfound404")
 # control "csrattrs_key": the key and hash /csrattrs asks for (see csrattrs_key_items).
@@ -277,6 +279,10 @@ def validate_control(ctl):
         if "count" in f and (not isinstance(f["count"], int) or f["count"] < 0):
             raise ControlError("%s: count must be a non-negative integer" % where)
         validate_retry_after_date_in(where, f)
+        if "label" in f and not (isinstance(f["label"], str) and LABEL_RE.match(f["label"])):
+            raise ControlError("%s: label must be a CA label ([A-Za-z0-9_-]{1,64})" % where)
+    if not isinstance(ctl.get("ra_eku", False), bool):
+        raise ControlError("ra_eku must be true or false")
 
 
 def validate_retry_after_date_in(where, f):
@@ -352,14 +358,14 @@ class Control:
                 self.used = {}
         return ctl
 
-    def take_faults(self, ctl, op):
+    def take_faults(self, ctl, op, label=None):
         """Consume the faults that apply to this request. Returns (delay, entry):
         the sum of the delays of matching entries up to and including the first
         one with a status or body_mode, and that entry (or None)."""
         delay = 0.0
         with self.lock:
             for i, f in enumerate(ctl.get("faults", [])):
-                if f["match"] not in ("*", op):
+                if f["match"] not in ("*", op) or ("label" in f and f["label"] != label):
                     continue
                 if "count" in f and self.used.get(i, 0) >= f["count"]:
                     continue
@@ -499,7 +505,7 @@ class Lab:
             return [ro["new"].cert]
         return [self.est.cert, ro["impostor"], ro["impostor_with_old"]]
 
-    def issue(self, csr, mode, ctl):
+    def issue(self, csr, mode, ctl, rec=None):
         """Issue an operational certificate for a verified CSR from the root the
         control file names, broken as the body_mode asks (other_key, expired,
         wrong_subject, rogue_ca)."""
@@ -519,7 +525,7 @@ class Lab:
         shift = datetime.timedelta(seconds=ctl.get("validity_offset", 0))
         not_before, not_after = not_before + shift, not_after + shift
         return pki.issue_end_entity(ca.cert, ca.key, subject, public_key, not_before,
-                                    not_after, ExtendedKeyUsageOID.CLIENT_AUTH, lab_san(csr))
+                                    not_after, issued_eku(ctl, rec), lab_san(csr))
 
 
 def with_extras(lab, csr, cert, ctl):
@@ -743,7 +749,7 @@ class EstHandler(BaseHTTPRequestHandler):
             self.check_channel_binding(ctl, csr, rec)
             self.check_policy(ctl, op, csr, rec)
 
-        delay, fault = lab.control.take_faults(ctl, op)
+        delay, fault = lab.control.take_faults(ctl, op, rec.get("label"))
         if fault is not None:
             rec["fault"] = fault
         if delay:
@@ -788,7 +794,7 @@ class EstHandler(BaseHTTPRequestHandler):
                 serialization.Encoding.DER)
         else:
             headers["Content-Type"] = "application/pkcs7-mime; smime-type=certs-only"
-            cert = lab.issue(csr, mode, ctl)
+            cert = lab.issue(csr, mode, ctl, rec)
             rec["issued_serial"] = "%x" % cert.serial_number
             rec["issued_fingerprint"] = pki.fingerprint(cert)
             rec["issuer"] = ctl.get("issuer", "current")
@@ -848,6 +854,8 @@ class EstHandler(BaseHTTPRequestHandler):
         else:
             if kind == "birth":
                 return "tls-birth"
+            if kind == "operational" and is_ra(self.client_cert):
+                return "tls-ra"
             auth = self.headers.get("Authorization", "")
             if lab.basic is not None and auth[:6].lower() == "basic ":
                 try:
@@ -921,6 +929,9 @@ class EstHandler(BaseHTTPRequestHandler):
         try:
             if op == "simpleenroll" and rec["auth"] == "tls-birth" and not lab.lenient_subject:
                 csr_policy.check_subject(csr, self.client_cert)
+            if rec["auth"] == "tls-ra":
+                check_ra_subject(csr, self.client_cert)
+                return  # the sensor's CSR: the RA's /csrattrs and channel binding are not its
             der = csrattrs_answer(ctl)
             want = csr_policy.asked(der) if der is not None else None
             if want is not None and not lab.lenient_challenge_password:
@@ -948,6 +959,49 @@ class EstHandler(BaseHTTPRequestHandler):
         if rec.get("challenge_password") != expected:
             raise HttpError(ctl.get("binding_refusal_status", 400), "challengePassword does not carry this connection's "
                             "%s value" % kind)
+
+
+OID_CMC_RA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.28")  # id-kp-cmcRA (RFC 6402)
+RA_CN_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def issued_eku(ctl, rec):
+    """clientAuth; with control ra_eku, a gateway's own certificate (issued to
+    a birth-authenticated client, or renewed) also gets id-kp-cmcRA: it may
+    then act as a registration authority for its sensors (RFC 7030 3.7)."""
+    if ctl.get("ra_eku", False) and rec is not None and rec.get("auth") in ("tls-birth", "tls-operational"):
+        return [ExtendedKeyUsageOID.CLIENT_AUTH, OID_CMC_RA]
+    return ExtendedKeyUsageOID.CLIENT_AUTH
+
+
+def is_ra(cert):
+    try:
+        return OID_CMC_RA in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+
+
+def check_ra_subject(csr, ra_cert):
+    """The subject rule for a request an RA makes for another entity: a
+    subject other than the RA's own, of O, OU and exactly one CN, each
+    single-valued, the CN a sensor id ([A-Za-z0-9._-]{1,64})."""
+    if csr.subject == ra_cert.subject:
+        raise csr_policy.Refused("an RA request must be for another subject than the RA's own (%s)"
+                                 % dn(csr.subject))
+    allowed = {NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME}
+    cns = []
+    for rdn in csr.subject.rdns:
+        if len(rdn) != 1:
+            raise csr_policy.Refused("an RA request's subject has a multi-valued RDN: %s" % dn(csr.subject))
+        attr = next(iter(rdn))
+        if attr.oid not in allowed:
+            raise csr_policy.Refused("an RA request's subject may hold only O, OU and CN, not %s"
+                                     % attr.oid.dotted_string)
+        if attr.oid == NameOID.COMMON_NAME:
+            cns.append(attr.value)
+    if len(cns) != 1 or not RA_CN_RE.match(cns[0]):
+        raise csr_policy.Refused("an RA request's subject needs exactly one CN of [A-Za-z0-9._-]{1,64}: %s"
+                                 % dn(csr.subject))
 
 
 def check_label(lab, rec):

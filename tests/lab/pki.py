@@ -215,11 +215,11 @@ def issue_ca(issuer_cert, signing_key, subject, public_key, not_before, not_afte
 
 def issue_end_entity(ca_cert, ca_key, subject, public_key, not_before, not_after,
                      eku, san=None):
-    """Sign a non-CA certificate with a digitalSignature key usage and one EKU."""
+    """Sign a non-CA certificate with a digitalSignature key usage and one EKU (or a list)."""
     b = (_builder(subject, ca_cert, public_key, not_before, not_after)
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
          .add_extension(_key_usage(digital_signature=True), critical=True)
-         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False))
+         .add_extension(x509.ExtendedKeyUsage(eku if isinstance(eku, list) else [eku]), critical=False))
     if san is not None:
         b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return b.sign(ca_key, hashes.SHA256())
