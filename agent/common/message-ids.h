@@ -39,3 +39,8 @@
 #define FLEETID_MESSAGE_CA_REFRESH_FAILED "18623f9ad67d4d15ba1475cee50c1d26"
 /* A D-Bus caller was refused a member of org.fleetid.Agent1 (access.conf). */
 #define FLEETID_MESSAGE_BUS_ACCESS_DENIED "0213cc7245c24a6184ebff04594a2ba2"
+/* A factory reset wiped the operational identity (who asked, the old
+ * certificate, the keys evicted, the new owner, the result). */
+#define FLEETID_MESSAGE_FACTORY_RESET "b8cb1685e8a24c81b3e723bc5eab20ec"
+/* A factory reset ended: the new owner's operational certificate is stored. */
+#define FLEETID_MESSAGE_FACTORY_RESET_ENROLLED "e49223aa676f48eabfe5258c6696ae5b"

@@ -151,6 +151,7 @@ static void enroll_done(Manager *m, WorkerResult *res) {
         int r = res->error;
 
         if (r >= 0) {
+                (void) manager_reset_enrolled(m);
                 m->failures = 0;
                 if (res->fetched) /* not "already enrolled" */
                         m->last_success = (uint64_t) time(NULL);

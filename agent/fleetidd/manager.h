@@ -11,6 +11,7 @@
  * manager-cacerts.c the periodic /cacerts refresh: CA rollover (RFC 7030 4.1.3)
  * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
  * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
+ * manager-reset.c   the factory reset: the marker, the wipe worker, SIGHUP
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
  * Everything that changes this state runs in the daemon, on the loop. The
@@ -36,6 +37,7 @@
 #include "est/est.h"
 #include "monitor/daemon-state.h"
 #include "monitor/severity.h"
+#include "reset/reset.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 #include "util/diag.h"
@@ -139,6 +141,11 @@ typedef struct Manager {
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
+
+        /* factory reset (manager-reset.c) */
+        ResetMarker reset_marker; /* the marker as last read */
+        ResetMarker *reset;       /* &reset_marker while a reset is unfinished, else NULL */
+        bool reset_pending;       /* asked for (SIGHUP) while another operation ran */
 } Manager;
 
 #define EXIT_TEMPFAIL 75
@@ -192,6 +199,19 @@ bool manager_bus_caller_has(Manager *m, sd_bus_message *msg, AccessRole role);
 /* Emits PropertiesChanged (names only: readers re-read, through the access
  * check) for the properties that changed since the last call. */
 void manager_bus_changed(Manager *m);
+
+/* manager-reset.c: runs the factory reset the marker in the state directory
+ * asks for (the wipe in a worker, or the enrollment after it): 1 if there is
+ * one, 0 if not (nothing done), < 0 if the marker cannot be read (state
+ * failed then). */
+int manager_reset_start(Manager *m);
+/* SIGHUP: fleetidctl factory-reset stored a marker and installed the new
+ * owner: takes the owner keys from the configuration anew, and starts the
+ * reset (after the operation in flight, if any). */
+void manager_reset_request(Manager *m);
+/* After an enrollment stored its certificate: ends a reset in its enroll
+ * phase (removes the marker, logs). true if there was one. */
+bool manager_reset_enrolled(Manager *m);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);

@@ -7,6 +7,7 @@ static const char *const daemon_state_names[_DAEMON_STATE_MAX] = {
         [DAEMON_STATE_ENROLLING] = "enrolling",         [DAEMON_STATE_WAITING_RETRY] = "waiting-retry",
         [DAEMON_STATE_WAITING_CLOCK] = "waiting-clock", [DAEMON_STATE_ENROLLED] = "enrolled",
         [DAEMON_STATE_RENEWING] = "renewing",           [DAEMON_STATE_FAILED] = "failed",
+        [DAEMON_STATE_RESETTING] = "resetting",
 };
 
 const char *daemon_state_to_string(DaemonState s) {

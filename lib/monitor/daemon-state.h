@@ -13,6 +13,8 @@
  *                  itself (renew.fallback_to_birth = false), or the last
  *                  --oneshot attempt failed
  *   waiting-clock  the system clock cannot be trusted yet; waiting for it
+ *   resetting      a factory reset is wiping the operational identity
+ *                  (docs/factory-reset.md); enrolling with the new owner follows
  *
  * The order is the order of the metrics file's lines.
  */
@@ -25,6 +27,7 @@ typedef enum DaemonState {
         DAEMON_STATE_WAITING_RETRY,
         DAEMON_STATE_FAILED,
         DAEMON_STATE_WAITING_CLOCK,
+        DAEMON_STATE_RESETTING,
         _DAEMON_STATE_MAX,
         _DAEMON_STATE_INVALID = -1,
 } DaemonState;

@@ -91,6 +91,7 @@ int status_text_format(const StatusTextInput *in, time_t now, char **ret) {
                 snprintf(next, sizeof(next), "continues when the system clock is set");
                 break;
         case DAEMON_STATE_ENROLLING:
+        case DAEMON_STATE_RESETTING:
                 break; /* the attempt is the event */
         default:
                 state = "starting";

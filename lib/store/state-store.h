@@ -42,6 +42,15 @@ bool state_store_exists(StateStore *s, const char *name);
 /* Removes name; succeeds if it is absent already. */
 int state_store_remove(StateStore *s, const char *name, Diag *d);
 
+/* Removes the subdirectory name with the files in it (one level: a
+ * directory below it is refused with -EISDIR and everything stays); succeeds
+ * if it is absent already. A symlink at name is removed, never followed. */
+int state_store_remove_dir(StateStore *s, const char *name, Diag *d);
+
+/* Gives name to the directory's owner and group, when the caller (root) is
+ * not that owner: a file root writes for the daemon stays readable by it. */
+int state_store_give_to_owner(StateStore *s, const char *name, Diag *d);
+
 /* Removes the temporary files of the write protocol (".#name.XXXXXX", see
  * util/fileio.h) that an interrupted write left in the directory: only regular
  * files owned by the effective user, never following a symlink; anything else
