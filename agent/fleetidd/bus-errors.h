@@ -21,3 +21,5 @@
 #define BUS_ERROR_RATE_LIMITED BUS_ERROR_PREFIX "RateLimited"
 #define BUS_ERROR_NO_SUCH_JOB BUS_ERROR_PREFIX "NoSuchJob"
 #define BUS_ERROR_NO_SUCH_SENSOR BUS_ERROR_PREFIX "NoSuchSensor"
+/* a job ended by Cancel() or by fleetidd stopping (GetResult) */
+#define BUS_ERROR_CANCELED BUS_ERROR_PREFIX "Canceled"

@@ -30,12 +30,11 @@
 #include "common/log.h"
 #include "common/message-ids.h"
 #include "fleetidd/bus-errors.h"
+#include "fleetidd/bus-names.h"
 #include "fleetidd/manager.h"
+#include "fleetidd/manager-jobs.h"
 #include "store/state-certs.h"
 
-#define BUS_NAME "org.fleetid.Agent1"
-#define BUS_PATH "/org/fleetid/Agent1"
-#define BUS_INTERFACE "org.fleetid.Agent1"
 /* Groups of a caller taken into account, at most (NGROUPS_MAX is 65536). */
 #define BUS_CALLER_GIDS_MAX 65536u
 /* Refusals logged per uid (deny_log_allowed()). */
@@ -162,6 +161,31 @@ static int method_get_trust_bundle(sd_bus_message *msg, void *userdata, sd_bus_e
         return reply_certs(userdata, msg, STATE_TRUST_ANCHORS, "EST CA set", error);
 }
 
+static int method_renew(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uid_t uid = 0;
+        Job *j = NULL;
+        int r;
+
+        r = manager_bus_caller(m, msg, &uid);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Renew: the caller is unknown");
+        r = manager_renew_job_request(m, uid, &j);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_ENROLLED,
+                                         "Renew: there is no operational certificate to renew (state %s); "
+                                         "fleetidd enrolls first",
+                                         strempty(daemon_state_to_string(m->state)));
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY,
+                                         "Renew: %u jobs are not finished, the most fleetidd keeps; try again "
+                                         "once one has finished",
+                                         JOBS_LIVE_MAX);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", job_path(j));
+}
+
 #define PROP(name, sig, get) SD_BUS_PROPERTY(name, sig, get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION)
 
 static const sd_bus_vtable agent_vtable[] = {
@@ -181,6 +205,10 @@ static const sd_bus_vtable agent_vtable[] = {
                                 method_get_certificate_chain, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetTrustBundle", SD_BUS_NO_ARGS, SD_BUS_RESULT("aay", certificates),
                                 method_get_trust_bundle, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("u", id, "o", job, "s", kind), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("u", id, "o", job, "s", kind, "s", result), 0),
+        SD_BUS_METHOD_WITH_ARGS("Renew", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job), method_renew,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -257,12 +285,13 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
         return 0;
 }
 
-/* The access table's row for a method call to our object, NULL if the
- * filter has nothing to decide (sd-bus answers: Introspect, Peer, unknown
- * members). -EPERM for a call that names no interface (the D-Bus
- * specification allows it): libsystemd 252 dispatches such a call to no
+/* The access table's row for a method call to an object serving `served`
+ * (the manager's interface, or a job's), NULL if the filter has nothing to
+ * decide (sd-bus answers: Introspect, Peer, unknown members, another
+ * interface's properties). -EPERM for a call that names no interface (the
+ * D-Bus specification allows it): libsystemd 252 dispatches such a call to no
  * vtable (UnknownObject), but that the check holds must not depend on it. */
-static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
+static int call_row(sd_bus_message *msg, const char *served, const AccessMethod **ret) {
         const char *interface = sd_bus_message_get_interface(msg);
         const char *member = sd_bus_message_get_member(msg);
         const char *target = NULL;
@@ -271,8 +300,8 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         *ret = NULL;
         if (!interface)
                 return -EPERM;
-        if (strcmp(interface, BUS_INTERFACE) == 0) {
-                *ret = access_method_find(BUS_INTERFACE, member, NULL);
+        if (strcmp(interface, served) == 0) {
+                *ret = access_method_find(served, member, NULL);
                 return 0;
         }
         if (strcmp(interface, "org.freedesktop.DBus.Properties") != 0 ||
@@ -283,8 +312,8 @@ static int call_row(sd_bus_message *msg, const AccessMethod **ret) {
         /* sd-bus reads the arguments again from the start. */
         if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
                 return 0; /* sd-bus refuses the bad arguments itself */
-        if (streq_ptr(target, BUS_INTERFACE))
-                *ret = access_method_find(BUS_INTERFACE, ACCESS_MEMBER_PROPERTIES, NULL);
+        if (streq_ptr(target, served))
+                *ret = access_method_find(served, ACCESS_MEMBER_PROPERTIES, NULL);
         return 0;
 }
 
@@ -345,22 +374,39 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         Manager *m = userdata;
         const AccessMethod *row = NULL;
         _cleanup_free_ gid_t *gids = NULL;
-        const char *member;
+        const char *path = sd_bus_message_get_path(msg);
+        const char *member, *served;
         size_t n_gids = 0;
+        Job *job = NULL;
+        bool allowed;
         uid_t uid;
         int r;
 
-        if (!sd_bus_message_is_method_call(msg, NULL, NULL) ||
-            !streq_ptr(sd_bus_message_get_path(msg), BUS_PATH))
+        if (!sd_bus_message_is_method_call(msg, NULL, NULL) || !path)
+                return 0;
+        if (strcmp(path, BUS_PATH) == 0)
+                served = BUS_INTERFACE;
+        else if (strncmp(path, BUS_JOB_PREFIX "/", strlen(BUS_JOB_PREFIX "/")) == 0)
+                served = BUS_JOB_INTERFACE;
+        else
                 return 0;
         member = sd_bus_message_get_member(msg);
-        r = call_row(msg, &row);
+        r = call_row(msg, served, &row);
         if (r == -EPERM)
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                                  "a call to %s must name its interface (member %s)",
-                                                  BUS_PATH, strempty(member));
+                                                  "a call to %s must name its interface (member %s)", path,
+                                                  strempty(member));
         if (!row)
                 return 0;
+        if (row->job_owner) {
+                job = manager_job_from_path(m, path);
+                if (!job)
+                        return sd_bus_reply_method_errorf(
+                                msg, BUS_ERROR_NO_SUCH_JOB,
+                                "no job %s: never created, or finished more than %llu s ago (finished jobs are "
+                                "kept that long, at most %u of them)",
+                                path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX);
+        }
         r = caller_creds(msg, &uid, &gids, &n_gids);
         if (r < 0) {
                 log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
@@ -368,7 +414,9 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "%s: the caller's credentials are unknown", row->member);
         }
-        if (access_check(m->access, uid, gids, n_gids, row->role)) {
+        allowed = job ? access_check_job(m->access, uid, gids, n_gids, job_owner(job))
+                      : access_check(m->access, uid, gids, n_gids, row->role);
+        if (allowed) {
                 r = rate_check(m, msg, row, uid);
                 if (r != 0)
                         return r;
@@ -377,6 +425,17 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                 m->bus_caller =
                         (BusCaller) { .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids };
                 return 0;
+        }
+        if (job) {
+                /* Nothing about the job: not its kind, not its owner. */
+                if (deny_log_allowed(m, uid))
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                                   "D-Bus: refused %s on %s to uid %u: a job is for its owner and admins only",
+                                   row->member, path, (unsigned) uid);
+                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                  "%s on %s: a job is for the uid that started it and for "
+                                                  "admins only, and uid %u is neither",
+                                                  row->member, path, (unsigned) uid);
         }
         if (deny_log_allowed(m, uid))
                 log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
@@ -428,13 +487,14 @@ static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *un
         return 0;
 }
 
-/* Every method the vtable serves has a row in the access table. */
-static int vtable_checked(void) {
-        for (const sd_bus_vtable *v = agent_vtable; v->type != _SD_BUS_VTABLE_END; v++)
+/* Every method a vtable serves has a row in the access table. */
+static int vtable_checked(const sd_bus_vtable *vtable, const char *interface) {
+        for (const sd_bus_vtable *v = vtable; v->type != _SD_BUS_VTABLE_END; v++)
                 if (v->type == _SD_BUS_VTABLE_METHOD &&
-                    !access_method_find(BUS_INTERFACE, v->x.method.member, NULL))
-                        return log_error_errno(-EPERM, "D-Bus: %s has no row in the access table; not serving",
-                                               v->x.method.member);
+                    !access_method_find(interface, v->x.method.member, NULL))
+                        return log_error_errno(-EPERM,
+                                               "D-Bus: %s.%s has no row in the access table; not serving",
+                                               interface, v->x.method.member);
         return 0;
 }
 
@@ -460,7 +520,9 @@ static void load_access(Manager *m) {
 int manager_bus_start(Manager *m) {
         int r;
 
-        r = vtable_checked();
+        r = vtable_checked(agent_vtable, BUS_INTERFACE);
+        if (r >= 0)
+                r = vtable_checked(manager_jobs_vtable(), BUS_JOB_INTERFACE);
         if (r < 0)
                 return r;
         load_access(m);
@@ -488,6 +550,8 @@ int manager_bus_start(Manager *m) {
                 r = sd_bus_add_filter(m->bus, NULL, on_call, m);
         if (r >= 0)
                 r = sd_bus_add_object_vtable(m->bus, &m->bus_slot, BUS_PATH, BUS_INTERFACE, agent_vtable, m);
+        if (r >= 0)
+                r = manager_jobs_bus_start(m);
         if (r >= 0)
                 r = sd_bus_match_signal_async(m->bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected,

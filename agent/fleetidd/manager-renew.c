@@ -12,6 +12,7 @@
 #include "common/message-ids.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
+#include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
 #include "renew/renew.h"
@@ -231,11 +232,28 @@ static void renew_work(void *userdata, WorkerOutput *out) {
         renew_result_done(&res); /* frees the trust changes too */
 }
 
+void manager_renew_back_to_schedule(Manager *m) {
+        remember_deferred(m, NULL);
+        if (m->renew_due > time(NULL))
+                (void) manager_schedule_renewal(m);
+}
+
 static void renew_done(Manager *m, WorkerResult *res) {
         RenewPolicy p = manager_policy(m);
         char delay_text[32];
         uint64_t delay;
         int r = res->error;
+
+        if (m->renew_canceled) {
+                m->renew_canceled = false;
+                if (r < 0 && res->outcome != ATTEMPT_IDENTITY_UNUSABLE && m->renew_due > time(NULL)) {
+                        manager_announce_trust_changes(m, &res->trust_changes);
+                        log_notice("the renewal was canceled; the current certificate stays in force, its "
+                                   "renewal goes back to its schedule");
+                        manager_renew_back_to_schedule(m);
+                        return;
+                }
+        }
 
         if (r >= 0 || res->outcome == ATTEMPT_IDENTITY_UNUSABLE)
                 /* The request the CA deferred is over: answered, or no longer ours to repeat. */
@@ -256,6 +274,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
                 }
                 manager_event(m, HOOK_EVENT_RENEWED, NULL);
                 manager_announce_trust_changes(m, &res->trust_changes);
+                manager_renew_job_attempt_done(m, res, 0);
                 return;
         }
 
@@ -265,6 +284,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
                 m->renew_failures++;
                 m->failures = m->renew_failures;
                 m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+                manager_renew_job_attempt_done(m, res, 0);
                 if (!m->config->renew_fallback_to_birth) {
                         (void) manager_renewal_impossible(m, r, &res->diag);
                         return;
@@ -297,6 +317,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
         manager_set_state(m, DAEMON_STATE_WAITING_RETRY, diag_text(&res->diag, r));
         manager_event(m, HOOK_EVENT_RENEWAL_FAILED, NULL);
         (void) arm_in(m, delay);
+        manager_renew_job_attempt_done(m, res, delay);
 }
 
 static int renew_run(Manager *m, sd_event_source *timer) {
@@ -311,7 +332,9 @@ static int renew_run(Manager *m, sd_event_source *timer) {
                 return 0;
         manager_set_state(m, DAEMON_STATE_RENEWING, NULL);
         m->last_attempt = (uint64_t) time(NULL);
-        return manager_run_worker(m, WORKER_RENEW, timer, renew_work, renew_done);
+        r = manager_run_worker(m, WORKER_RENEW, timer, renew_work, renew_done);
+        manager_renew_job_attempt_started(m);
+        return r;
 }
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -354,6 +377,9 @@ int manager_renew_pending(Manager *m) {
                 manager_set_state(m, m->state >= 0 ? m->state : DAEMON_STATE_ENROLLING, error);
                 log_notice("renewal requested, but there is no operational certificate yet; enrollment is "
                            "already being attempted");
+                manager_renew_job_abandon(m, BUS_ERROR_NOT_ENROLLED,
+                                          "there is no operational certificate to renew; enrollment is being "
+                                          "attempted");
                 return 0;
         }
         log_notice("renewal requested now");

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/password.h"
 #include "fleetidd/manager.h"
+#include "fleetidd/manager-jobs.h"
 #include "store/status-file.h"
 
 int manager_new(Config *config, bool oneshot, Manager **ret) {
@@ -39,6 +40,7 @@ Manager *manager_free(Manager *m) {
         /* A worker still running is killed and reaped before anything it reads goes. */
         m->worker = worker_free(m->worker);
         manager_ping_stop(m);
+        manager_jobs_stop(m); /* JobRemoved for the jobs not finished, while the bus is there */
         manager_bus_stop(m);
         if (!m->oneshot && (m->runtime ?: m->store))
                 (void) state_store_remove(m->runtime ?: m->store, STATE_DAEMON_PID, NULL);
@@ -241,6 +243,8 @@ int manager_stop(Manager *m) {
         if (m->stopping)
                 return 0;
         m->stopping = true;
+        /* JobRemoved while the bus is there: it closes when the loop exits. */
+        manager_jobs_cancel_all(m, "fleetidd is stopping; the operation did not finish");
         if (!m->worker)
                 return sd_event_exit(m->event, m->oneshot ? EXIT_TEMPFAIL : 0);
         log_info("stopping: ending the %s in flight (the stored identity stays as it is)",

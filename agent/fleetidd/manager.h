@@ -12,6 +12,7 @@
  * manager-ping.c    the loop's liveness probe: a unix socket in the runtime directory
  * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
  * manager-reset.c   the factory reset: the marker, the wipe worker, SIGHUP
+ * manager-jobs.c    the jobs of org.fleetid.Agent1 (manager-jobs.h)
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
  * Everything that changes this state runs in the daemon, on the loop. The
@@ -44,6 +45,7 @@
 #include "fleetidd/worker.h"
 
 typedef struct Manager Manager;
+typedef struct Job Job; /* manager-jobs.h */
 
 /* The properties of org.fleetid.Agent1 as PropertiesChanged last announced them. */
 typedef struct BusSnapshot {
@@ -111,6 +113,11 @@ typedef struct Manager {
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
         char *cert_subject;                      /* its subject (RFC 2253), NULL if none */
 
+        /* Renew() over D-Bus (manager-renew-job.c) */
+        Job *renew_job;          /* the renew job not finished yet, or NULL */
+        bool renew_job_attached; /* the attempt in flight, or the one deferred by the CA, is renew_job's */
+        bool renew_canceled;     /* the renewal worker was killed by a Cancel */
+
         /* waiting for a believable clock */
         sd_event_source *clock_change_source; /* timerfd CANCEL_ON_SET */
         sd_event_source *timesync_source;     /* inotify on /run/systemd/timesync */
@@ -146,6 +153,16 @@ typedef struct Manager {
         ResetMarker reset_marker; /* the marker as last read */
         ResetMarker *reset;       /* &reset_marker while a reset is unfinished, else NULL */
         bool reset_pending;       /* asked for (SIGHUP) while another operation ran */
+
+        /* jobs (manager-jobs.h) */
+        struct {
+                Job *first, *last;   /* every job kept, by id */
+                unsigned n_live;     /* not finished */
+                unsigned n_finished; /* finished, kept for GetResult */
+                uint32_t last_id;    /* the last id given; never reused in a run */
+                sd_event_source *gc; /* drops the finished jobs whose time is over */
+                bool stopping;       /* manager_jobs_cancel_all(): no new job, none freed */
+        } jobs;
 } Manager;
 
 #define EXIT_TEMPFAIL 75
@@ -274,3 +291,18 @@ int manager_watchdog_start(Manager *m);
 
 /* Logs a warning for a /csrattrs an enrollment or renewal ("what") could not use. */
 void manager_log_csrattrs(const CsrAttrsNote *n, const char *what);
+
+/* manager-renew-job.c: Renew() as a job of kind "renew". The job of a
+ * renewal requested now (or the one not finished yet, joined); -ENOENT if
+ * there is no operational certificate to renew, -EBUSY for too many jobs. */
+int manager_renew_job_request(Manager *m, uid_t owner, Job **ret);
+/* renew_run() started a renewal worker: the job, if any, follows it. */
+void manager_renew_job_attempt_started(Manager *m);
+/* renew_done(): the attempt the job follows ended; retry_delay_sec: when the
+ * next one is (a deferred request's Retry-After), 0 if none. */
+void manager_renew_job_attempt_done(Manager *m, const WorkerResult *res, uint64_t retry_delay_sec);
+/* The renewal will not run (nothing to renew): the job fails with this error. */
+void manager_renew_job_abandon(Manager *m, const char *bus_error_name, const char *message);
+/* manager-renew.c: a renewal given up (Cancel): the deferred request is
+ * forgotten, and a certificate not due yet goes back to its schedule. */
+void manager_renew_back_to_schedule(Manager *m);

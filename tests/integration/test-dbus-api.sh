@@ -42,58 +42,19 @@ for tool in dbus-daemon dbus-send busctl setpriv unshare mount getent openssl; d
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
 done
 
-# ---- outside: make the users, then run the rest in a private mount namespace ----
-if [ -z "${FLEETID_DBUS_API_INNER:-}" ]; then
-    USERS=$(mktemp -d "${TMPDIR:-/tmp}/fleetid-test-dbus-api.XXXXXX")
-    trap 'rm -rf "$USERS"' EXIT
-    cp /etc/passwd "$USERS/passwd"
-    cp /etc/group "$USERS/group"
-    next_id=61100
-    free_id() {
-        while getent passwd "$next_id" >/dev/null || getent group "$next_id" >/dev/null; do
-            next_id=$((next_id + 1))
-        done
-    }
-    add_user() { # NAME [SUPPLEMENTARY GROUP LINE TO ADD]
-        free_id
-        echo "$1:x:$next_id:$next_id:fleetid test-dbus-api:/nonexistent:/usr/sbin/nologin" >>"$USERS/passwd"
-        echo "$1:x:$next_id:" >>"$USERS/group"
-        next_id=$((next_id + 1))
-    }
-    for u in fleetid-test-reader fleetid-test-grouped fleetid-test-nogrant fleetid-test-readers; do
-        getent passwd "$u" >/dev/null || getent group "$u" >/dev/null &&
-            { echo "FAIL: the system has a user or group $u; this test makes its own" >&2; exit 1; }
-    done
-    add_user fleetid-test-reader
-    add_user fleetid-test-grouped
-    add_user fleetid-test-nogrant
-    free_id
-    echo "fleetid-test-readers:x:$next_id:fleetid-test-grouped" >>"$USERS/group"
-    rc=0
-    FLEETID_DBUS_API_INNER=1 USERS=$USERS unshare --mount --propagation private bash "$0" || rc=$?
-    exit "$rc"
-fi
+# shellcheck source=tests/lib/agent-bus.sh
+. "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_namespace "$0" fleetid-test-reader fleetid-test-grouped fleetid-test-nogrant \
+    fleetid-test-readers=fleetid-test-grouped
 
 # ---- inside the namespace ----
-mount --bind "$USERS/passwd" /etc/passwd
-mount --bind "$USERS/group" /etc/group
-
 # shellcheck source=tests/lib/fleetid.sh
 . "$SRCDIR/tests/lib/fleetid.sh"
-# shellcheck source=tests/lib/system-bus.sh
-. "$SRCDIR/tests/lib/system-bus.sh"
 
 step() { echo "== $*"; }
-run_as() { # USER CMD...: CMD as USER, with USER's groups and no capabilities
-    local user=$1
-    shift
-    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
-}
 
 fleetid_lab_up
 fleetid_provision
-# The callers (other uids) reach the bus socket below the lab directory.
-chmod 0711 "$LAB_TMPDIR"
 cat >"$LAB_TMPDIR/access.conf" <<'EOF'
 grants = (
         { user = "fleetid-test-reader"; roles = [ "reader" ]; },
@@ -103,31 +64,12 @@ EOF
 chmod 0644 "$LAB_TMPDIR/access.conf"
 fleetid_write_config "access: { file = \"$LAB_TMPDIR/access.conf\"; };"
 
-# ---- the bus ----
-BUSDIR=$LAB_TMPDIR/system-bus
-mkdir -p "$BUSDIR/system.d"
-chmod 0755 "$BUSDIR"
-cp "$SRCDIR/dbus/org.fleetid.Agent1.conf" "$BUSDIR/system.d/"
-cat >"$BUSDIR/system.d/zz-test-root-owner.conf" <<'EOF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- test only: fleetidd runs as root in the tests, not as the user fleetid -->
-<busconfig>
-  <policy user="root">
-    <allow own="org.fleetid.Agent1"/>
-  </policy>
-</busconfig>
-EOF
-ADDR=unix:path=$BUSDIR/bus.sock
-system_bus_config "$ADDR" "$BUSDIR/system.d" >"$BUSDIR/bus.conf"
-dbus-daemon --config-file="$BUSDIR/bus.conf" --nofork --nopidfile --nosyslog 2>"$BUSDIR/bus.log" &
-BUS_PID=$!
-lab_on_exit "_lab_kill $BUS_PID dbus-daemon"
-_bus_up() { [ -S "$BUSDIR/bus.sock" ]; }
-lab_wait_until 10 "dbus-daemon to create $BUSDIR/bus.sock" _bus_up
-export DBUS_SYSTEM_BUS_ADDRESS=$ADDR
-NAME=org.fleetid.Agent1
-OBJ=/org/fleetid/Agent1
+agent_bus_start
+ADDR=$AGENT_BUS_ADDR
+BUSDIR=$AGENT_BUS_DIR
+BUS_PID=$AGENT_BUS_PID
+NAME=$AGENT_NAME
+OBJ=$AGENT_OBJ
 
 fleetid_daemon_start
 DAEMON_STARTED=$SECONDS
@@ -136,18 +78,9 @@ _serving() { grep -q "D-Bus: serving $NAME" "$FLEETIDD_LOG"; }
 lab_wait_until 30 "fleetidd to own $NAME" _serving
 fleetid_expect_grep "$FLEETIDD_LOG" "access policy $LAB_TMPDIR/access.conf: 2 grant" "the access policy loaded"
 
-OUT=$LAB_TMPDIR/busctl.out
+OUT=$AGENT_OUT
 # bus AS USER ARGS...: busctl as USER (root: as is); output in $OUT, returns its status.
-bus() {
-    local user=$1 rc=0
-    shift
-    if [ "$user" = root ]; then
-        busctl --address="$ADDR" --timeout=20 "$@" >"$OUT" 2>&1 || rc=$?
-    else
-        run_as "$user" busctl --address="$ADDR" --timeout=20 "$@" >"$OUT" 2>&1 || rc=$?
-    fi
-    return $rc
-}
+bus() { agent_busctl "$@"; }
 prop() { # USER NAME: the property's value as busctl prints it ("s \"...\"")
     bus "$1" get-property "$NAME" "$OBJ" "$NAME" "$2" || lab_fail "$1: get-property $2 failed: $(cat "$OUT")"
     cat "$OUT"
@@ -159,22 +92,10 @@ expect_denied() { # USER WHAT ARGS...
     grep -q "Access denied\|AccessDenied" "$OUT" || lab_fail "$user: $what: not AccessDenied: $(cat "$OUT")"
     echo "   $user: $what refused: $(cat "$OUT")"
 }
-# pem_der_hex FILE: the DER of each certificate of a PEM file, hex, one a line.
-pem_der_hex() {
-    "$LAB_PYTHON" -c '
-import base64, re, sys
-for b in re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", open(sys.argv[1]).read(), re.S):
-    print(base64.b64decode("".join(b.split())).hex())' "$1"
-}
 # aay_hex USER METHOD: the aay a method returns, hex, one element a line.
 aay_hex() {
     bus "$1" --json=short call "$NAME" "$OBJ" "$NAME" "$2" || lab_fail "$1: $2 failed: $(cat "$OUT")"
-    "$LAB_PYTHON" -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r["type"] == "aay", r["type"]
-for c in r["data"][0]:
-    print(bytes(c).hex())' "$OUT"
+    aay_json_hex "$OUT"
 }
 
 step "root reads every property"
@@ -278,24 +199,8 @@ grep -q "InvalidArgs\|Invalid argument" "$OUT" || lab_fail "GetCertificateChain 
 
 step "the introspection equals dbus/org.fleetid.Agent1.xml"
 bus root introspect --xml-interface "$NAME" "$OBJ" || lab_fail "introspect failed: $(cat "$OUT")"
-"$LAB_PYTHON" - "$OUT" "$SRCDIR/dbus/org.fleetid.Agent1.xml" <<'PY' || lab_fail "the live introspection and dbus/org.fleetid.Agent1.xml differ"
-import sys, xml.etree.ElementTree as ET
-def canon(path):
-    out = []
-    for i in ET.parse(path).getroot().iter("interface"):
-        if i.get("name") != "org.fleetid.Agent1":
-            continue
-        for c in i:
-            out.append((c.tag, c.get("name"), c.get("type"), c.get("access"),
-                        tuple((a.tag, a.get("name"), a.get("type"), a.get("direction"), a.get("value")) for a in c)))
-        return sorted(out)
-    sys.exit("no interface org.fleetid.Agent1 in %s" % path)
-live, repo = canon(sys.argv[1]), canon(sys.argv[2])
-if live != repo:
-    for x in sorted(set(live) ^ set(repo)):
-        print(("live only: " if x in live else "repo only: ") + repr(x), file=sys.stderr)
-    sys.exit(1)
-PY
+"$LAB_PYTHON" "$SRCDIR/tests/lib/introspect-compare.py" "$OUT" "$SRCDIR/dbus/org.fleetid.Agent1.xml" "$NAME" ||
+    lab_fail "the live introspection and dbus/org.fleetid.Agent1.xml differ"
 echo "   identical"
 
 step "PropertiesChanged on a state change (a renewal)"

@@ -11,6 +11,7 @@ FLEETID_PACKAGES=(
     libtss2-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libconfig-dev libcmocka-dev
     tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 swtpm swtpm-tools dbus openssl curl
     python3 python3-cryptography debhelper dpkg-dev
+    python3-dbus python3-gi # test-dbus-jobs: a python3-dbus client of the jobs, on a GLib main loop
     clang libclang-rt-14-dev # the libFuzzer build of tests/fuzz (build-fuzz)
     # test-man-pages (mandoc); test-packaging (lintian; rpm, rpmlint, and elfutils
     # for eu-strip, which the RPM's debuginfo split needs)
