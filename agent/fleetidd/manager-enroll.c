@@ -202,6 +202,7 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                 return;
         }
 
+        manager_reset_enroll_failed(m, diag_text(&res->diag, r));
         log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
                    "enrollment failed: %s [%s] (attempt %u); retrying in %s%s", diag_text(&res->diag, r),
                    attempt_outcome_to_string(res->outcome), m->failures, delay_text,

@@ -15,10 +15,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/reset-log.h"
 #include "crypto/ossl-util.h"
+#include "fleetidd/manager-jobs.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
 
@@ -75,12 +77,15 @@ static void forget_identity(Manager *m) {
         m->persisted.known = false;
 }
 
+static void reset_job_finish_error(Manager *m, const char *why);
+
 static void reset_failed(Manager *m, int r, const char *why) {
         char text[DIAG_MAX + 32];
 
         snprintf(text, sizeof(text), "factory reset: %s", why);
         log_error_errno(r, "%s", text);
         manager_set_state(m, DAEMON_STATE_FAILED, text);
+        reset_job_finish_error(m, text);
         if (m->oneshot) {
                 m->exit_code = EXIT_TEMPFAIL;
                 (void) sd_event_exit(m->event, EXIT_TEMPFAIL);
@@ -131,6 +136,10 @@ static void reset_done(Manager *m, WorkerResult *res) {
                            "the owner configuration in place when it starts again");
                 m->reset = NULL;
                 reset_marker_done(&m->reset_marker);
+                if (m->reset_job) {
+                        (void) job_finish_chain(m->reset_job, NULL);
+                        m->reset_job = NULL;
+                }
                 (void) sd_event_exit(m->event, 0);
                 return;
         }
@@ -164,6 +173,8 @@ int manager_reset_start(Manager *m) {
                    reset_phase_to_string(m->reset->phase),
                    m->reset->phase == RESET_PHASE_WIPE ? "wiping the operational identity first"
                                                        : "the wipe is done; enrolling with the new owner");
+        if (m->reset_job && job_state(m->reset_job) == JOB_QUEUED)
+                (void) job_set_state(m->reset_job, JOB_RUNNING);
         if (m->reset->phase == RESET_PHASE_ENROLL) {
                 reset_enroll(m);
                 return 1;
@@ -220,7 +231,77 @@ bool manager_reset_enrolled(Manager *m) {
                                   "start finds the new identity and removes it",
                                   diag_text(&d, r));
         reset_log_enrolled(m->reset, m->config, serial, issuer);
+        if (m->reset_job) {
+                (void) job_finish_chain(m->reset_job, certs);
+                m->reset_job = NULL;
+        }
         reset_marker_done(&m->reset_marker);
         m->reset = NULL;
         return true;
+}
+
+/* ---- FactoryReset() as a job ---- */
+
+#define RESET_JOB_KIND "factory-reset"
+
+static void reset_job_finish_error(Manager *m, const char *why) {
+        if (!m->reset_job)
+                return;
+        (void) job_finish_error(m->reset_job, SD_BUS_ERROR_FAILED, why);
+        m->reset_job = NULL;
+}
+
+void manager_reset_enroll_failed(Manager *m, const char *why) {
+        char text[DIAG_MAX + 96];
+
+        if (!m->reset_job)
+                return;
+        snprintf(text, sizeof(text),
+                 "factory reset: wiped, but enrolling with the new owner failed: %s; fleetidd "
+                 "retries",
+                 why);
+        reset_job_finish_error(m, text);
+}
+
+int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, Diag *d) {
+        _cleanup_(config_freep) Config *fresh = NULL;
+        ResetMarker marker = {};
+        Job *j;
+        int r;
+
+        j = manager_job_find_live(m, RESET_JOB_KIND);
+        if (j) {
+                *ret = j;
+                return 0;
+        }
+        /* The owner as the drop-in directory holds it: fleetidd cannot write /etc. */
+        r = config_load(m->config->path, &fresh, d);
+        if (r < 0)
+                return diag_prefix(d, r, "the configuration does not load, nothing was changed");
+        if (fresh->n_dropins > 1)
+                return diag_set(
+                        d, -ENOTUNIQ,
+                        "the drop-in directory %s holds %zu owner files; a reset over D-Bus takes the owner "
+                        "installed there, one file at most (fleetidctl factory-reset --owner FILE installs "
+                        "one); nothing was changed",
+                        fresh->dropin_dir, fresh->n_dropins);
+        r = manager_job_new(m, RESET_JOB_KIND, owner, NULL, NULL, &j);
+        if (r < 0)
+                return diag_set(d, r, "cannot create the job: %s", strerror(-r));
+        r = reset_begin(m->store, owner, time(NULL), enroll,
+                        fresh->n_dropins ? fresh->dropins[0].hash : NULL, &marker, d);
+        reset_marker_done(&marker);
+        if (r < 0) {
+                (void) job_finish_error(j, SD_BUS_ERROR_FAILED, diag_text(d, r));
+                return diag_prefix(d, r, "cannot record the factory reset");
+        }
+        config_take_owner(m->config, fresh);
+        m->reset_job = j;
+        log_notice("factory reset asked by uid %u over D-Bus: job %u", (unsigned) owner, job_id(j));
+        if (m->worker && worker_kind(m->worker) != WORKER_RESET)
+                m->reset_pending = true;
+        else if (!m->worker)
+                (void) manager_reset_start(m);
+        *ret = j;
+        return 0;
 }

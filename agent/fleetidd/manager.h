@@ -153,6 +153,7 @@ typedef struct Manager {
         ResetMarker reset_marker; /* the marker as last read */
         ResetMarker *reset;       /* &reset_marker while a reset is unfinished, else NULL */
         bool reset_pending;       /* asked for (SIGHUP) while another operation ran */
+        Job *reset_job;           /* the FactoryReset() job not finished yet, or NULL */
 
         /* jobs (manager-jobs.h) */
         struct {
@@ -227,8 +228,16 @@ int manager_reset_start(Manager *m);
  * reset (after the operation in flight, if any). */
 void manager_reset_request(Manager *m);
 /* After an enrollment stored its certificate: ends a reset in its enroll
- * phase (removes the marker, logs). true if there was one. */
+ * phase (removes the marker, logs, finishes the job). true if there was one. */
 bool manager_reset_enrolled(Manager *m);
+/* After an enrollment attempt of a reset failed (fleetidd retries): the
+ * FactoryReset() job, if any, fails with the reason. */
+void manager_reset_enroll_failed(Manager *m, const char *why);
+/* FactoryReset() over D-Bus (docs/dbus-api.md): records the reset (the
+ * owner as the drop-in directory holds it now) and starts it, as SIGHUP
+ * does; *ret the job. A job not finished yet is returned again. -ENOTUNIQ:
+ * more than one drop-in file; else the error and why in d. */
+int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, Diag *d);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
