@@ -73,6 +73,11 @@ static int wipe_here(const Config *c, StateStore *store, ResetMarker *m) {
         Diag d = {};
         int r;
 
+        if (m->phase == RESET_PHASE_ENROLL) {
+                printf("factory reset: the wipe was done already; fleetidd enrolls with %s when it starts\n",
+                       c->est_url);
+                return 0;
+        }
         r = tpm_context_new(c->tpm_tcti, &tpm, &d);
         if (r < 0)
                 return fail("cannot reach the TPM: %s; the reset is recorded and finishes when fleetidd starts, "
@@ -95,9 +100,20 @@ static int wipe_here(const Config *c, StateStore *store, ResetMarker *m) {
         return 0;
 }
 
-/* fleetidd runs: SIGHUP, then wait for the marker to go. */
+/* Whether two status records differ in what fleetidctl looks at. */
+static bool record_changed(const StatusRecord *a, const StatusRecord *b) {
+        return a->updated != b->updated || !streq_ptr(a->state, b->state) ||
+               !streq_ptr(a->last_error, b->last_error);
+}
+
+/* fleetidd runs: SIGHUP, then wait for the marker to go. A failure counts
+ * only in a status record that differs from the one before the signal
+ * (which may say how an earlier attempt failed). */
 static int wipe_by_daemon(const Config *c, StateStore *store, pid_t pid, const ResetMarker *m,
                           unsigned timeout) {
+        _cleanup_(status_record_done) StatusRecord before = {};
+
+        (void) load_record(c, store, &before, NULL);
         if (kill(pid, SIGHUP) < 0)
                 return fail("cannot signal fleetidd (pid %d): %s; the reset is recorded and finishes when "
                             "fleetidd starts again",
@@ -121,10 +137,15 @@ static int wipe_by_daemon(const Config *c, StateStore *store, pid_t pid, const R
                 if (kill(pid, 0) < 0 && m->enroll)
                         return fail("fleetidd exited before the reset finished; it finishes when fleetidd "
                                     "starts again");
-                if (load_record(c, store, &rec, NULL) >= 0 &&
-                    daemon_state_from_string(rec.state) == DAEMON_STATE_FAILED && rec.last_error &&
+                if (load_record(c, store, &rec, NULL) < 0 || !record_changed(&rec, &before))
+                        continue;
+                if (daemon_state_from_string(rec.state) == DAEMON_STATE_FAILED && rec.last_error &&
                     strstr(rec.last_error, "factory reset"))
                         return fail("%s", rec.last_error);
+                if (daemon_state_from_string(rec.state) == DAEMON_STATE_WAITING_RETRY)
+                        return fail("factory reset: wiped, but enrolling with %s failed: %s; fleetidd retries "
+                                    "(fleetidctl status)",
+                                    c->est_url, strempty(rec.last_error));
         }
         printf("the factory reset did not finish within %us; fleetidd goes on with it (fleetidctl status)\n",
                timeout);
@@ -186,7 +207,18 @@ int factory_reset(const FactoryResetArgs *a) {
                 return fail(isatty(STDIN_FILENO) ? "not confirmed; nothing was changed"
                                                  : "no --yes and no terminal to ask on; nothing was changed");
 
-        r = state_store_open(new->state_dir, &store, &d);
+        r = state_store_open_existing(new->state_dir, &store, &d);
+        if (r == -ENOENT) {
+                /* fleetidd never ran: no identity to wipe, only the owner to replace. */
+                r = reset_owner_install(new->dropin_dir, old, a->owner ? new : NULL, owner_text, owner_len,
+                                        &d);
+                if (r < 0)
+                        return fail("cannot install the owner configuration: %s", diag_text(&d, r));
+                printf("factory reset: no state directory %s (fleetidd never ran), so no identity to wipe; the "
+                       "owner configuration is replaced\n",
+                       new->state_dir);
+                return 0;
+        }
         if (r < 0)
                 return fail("%s; nothing was changed", diag_text(&d, r));
         r = reset_begin(store, getuid(), time(NULL), !a->no_enroll, owner_hash, &m, &d);

@@ -142,11 +142,17 @@ issued_by "$A_PKI" || lab_fail "after the daemon's reset the certificate is not 
 fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked by uid 0: old operational certificate" "the daemon's reset record"
 fleetid_wait_state 30 enrolled || lab_fail "the daemon is not enrolled after the reset"
 fleetid_expect_eq "$(fleetid_requests_in "$B_LOG")" "$b_before" "requests to the old owner B after the reset"
-fleetid_stop_daemon_bounded 10
 
 echo "== a wrong anchor pin for the new owner: refused, the device stays unenrolled"
+rc=0
+reset_cmd --owner "$LAB_TMPDIR/owner-b-wrong-pin.conf" --yes --timeout 120 >"$LAB_TMPDIR/out" 2>&1 || rc=$?
+fleetid_expect_eq "$rc" 1 "a wrong pin, fleetidd running: fleetidctl's exit status"
+fleetid_expect_grep "$LAB_TMPDIR/out" "wiped, but enrolling with $B_URL failed: .*bootstrap fingerprint.*fleetidd retries" \
+    "a wrong pin, fleetidd running"
+fleetid_stop_daemon_bounded 10
 reset_cmd --owner "$LAB_TMPDIR/owner-b-wrong-pin.conf" --yes >"$LAB_TMPDIR/out" 2>&1 ||
     lab_fail "the reset failed: $(cat "$LAB_TMPDIR/out")"
+fleetid_expect_grep "$LAB_TMPDIR/out" "the wipe was done already" "the same reset again"
 fleetid_expect_oneshot_failure "a wrong bootstrap pin" "no certificate in the server's /cacerts has the configured bootstrap fingerprint"
 for f in est-trust-anchors.pem est-adopted-anchors.pem; do
     [ ! -e "$FLEETID_STATE/$f" ] || lab_fail "$f exists after a refused bootstrap"
