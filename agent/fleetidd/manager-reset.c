@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/reset-log.h"
 #include "crypto/ossl-util.h"
+#include "fleetidd/bus-errors.h"
 #include "fleetidd/manager-jobs.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
@@ -179,6 +180,9 @@ int manager_reset_start(Manager *m) {
                 reset_enroll(m);
                 return 1;
         }
+        /* A renewal asked for over D-Bus has nothing left to renew. */
+        manager_renew_job_abandon(m, BUS_ERROR_NOT_ENROLLED,
+                                  "a factory reset wipes the operational identity; there is nothing to renew");
         manager_set_state(m, DAEMON_STATE_RESETTING, NULL);
         return manager_run_worker(m, WORKER_RESET, NULL, reset_work, reset_done) < 0 ? -EIO : 1;
 }
