@@ -118,6 +118,10 @@ static int wipe_by_daemon(const Config *c, StateStore *store, pid_t pid, const R
                 return fail("cannot signal fleetidd (pid %d): %s; the reset is recorded and finishes when "
                             "fleetidd starts again",
                             (int) pid, strerror(errno));
+        if (timeout == 0) {
+                printf("factory reset handed to fleetidd (pid %d); not waiting (--timeout 0)\n", (int) pid);
+                return 0;
+        }
         printf("factory reset handed to fleetidd (pid %d); waiting up to %us\n", (int) pid, timeout);
         fflush(stdout);
         for (unsigned i = 0; i < timeout * 10; i++) {

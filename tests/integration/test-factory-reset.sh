@@ -163,6 +163,24 @@ reset_cmd --owner "$LAB_TMPDIR/owner-b.conf" --yes >"$LAB_TMPDIR/out" 2>&1 ||
 fleetid_enroll_once || lab_fail "the enrollment with the right pin failed"
 issued_by "$B_PKI" || lab_fail "the certificate is not from B's CA"
 
+echo "== --no-enroll without --owner, fleetidd running: it wipes and stops; the next start enrolls with the main file's owner (A)"
+fleetid_daemon_start
+fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled"
+reset_cmd --yes --no-enroll --timeout 120 >"$LAB_TMPDIR/out" 2>&1 ||
+    lab_fail "the --no-enroll reset failed: $(cat "$LAB_TMPDIR/out")"
+fleetid_expect_grep "$LAB_TMPDIR/out" "factory reset done; not enrolling \(--no-enroll\): fleetidd stopped" "--no-enroll"
+LAB_WAIT_POLL=0.1 lab_wait_until 30 "fleetidd to exit after --no-enroll" eval "! _lab_alive $FLEETIDD_PID" ||
+    lab_fail "fleetidd still runs after a --no-enroll reset"
+rc=0
+wait "$FLEETIDD_PID" || rc=$?
+fleetid_expect_eq "$rc" 0 "fleetidd's exit status after a --no-enroll reset"
+for f in factory-reset operational.pem est-trust-anchors.pem; do
+    [ ! -e "$FLEETID_STATE/$f" ] || lab_fail "$f exists after a --no-enroll reset"
+done
+[ -z "$(ls -A "$DROPIN")" ] || lab_fail "the drop-in directory is not empty after a reset without --owner: $(ls -A "$DROPIN")"
+fleetid_enroll_once || lab_fail "the enrollment after --no-enroll failed"
+issued_by "$A_PKI" || lab_fail "after --no-enroll the device did not enroll with the main file's owner A"
+
 echo "== the birth identity is the same bytes"
 birth_public "$LAB_TMPDIR/birth-after.pub"
 birth_nv "$LAB_TMPDIR/birth-after.der"
