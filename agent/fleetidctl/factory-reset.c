@@ -78,6 +78,11 @@ static int wipe_here(const Config *c, StateStore *store, ResetMarker *m) {
                        c->est_url);
                 return 0;
         }
+        r = reset_record_current(store, m, &d);
+        if (r < 0)
+                return fail("%s; the reset is recorded and finishes when fleetidd starts, or when factory-reset "
+                            "runs again",
+                            diag_text(&d, r));
         r = tpm_context_new(c->tpm_tcti, &tpm, &d);
         if (r < 0)
                 return fail("cannot reach the TPM: %s; the reset is recorded and finishes when fleetidd starts, "

@@ -39,7 +39,9 @@ static void reset_work(void *userdata, WorkerOutput *out) {
         Diag d = {};
         int r;
 
-        r = tpm_context_new(m->config->tpm_tcti, &tpm, &d);
+        r = reset_record_current(m->store, m->reset, &d);
+        if (r >= 0)
+                r = tpm_context_new(m->config->tpm_tcti, &tpm, &d);
         if (r >= 0) {
                 r = reset_wipe(m->config, tpm, m->store, m->runtime, m->reset, after_step, NULL, &rep, &d);
                 reset_log_wiped(m->reset, m->config, &rep, r, &d);
@@ -224,6 +226,22 @@ bool manager_reset_enrolled(Manager *m) {
 
         if (!m->reset || m->reset->phase != RESET_PHASE_ENROLL)
                 return false;
+        {
+                /* A reset asked for again meanwhile (SIGHUP pending, another
+                 * owner): its marker stays, and it runs next. */
+                ResetMarker now = {};
+                bool same = reset_marker_load(m->store, &now, NULL) >= 0 &&
+                            reset_marker_same_request(&now, m->reset);
+
+                reset_marker_done(&now);
+                if (!same) {
+                        log_notice("factory reset: enrolled, but another reset was asked for meanwhile; it "
+                                   "comes next");
+                        reset_marker_done(&m->reset_marker);
+                        m->reset = NULL;
+                        return false;
+                }
+        }
         if (state_certs_load(m->store, STATE_OPERATIONAL_CERT, &certs, NULL) >= 0) {
                 (void) cert_serial_string(sk_X509_value(certs, 0), &serial);
                 (void) cert_issuer_string(sk_X509_value(certs, 0), &issuer);

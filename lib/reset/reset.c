@@ -53,6 +53,24 @@ static int record_operational(StateStore *store, ResetMarker *m, Diag *d) {
         return 0;
 }
 
+int reset_record_current(StateStore *store, ResetMarker *m, Diag *d) {
+        unsigned n = m->n_keys;
+        bool had_serial = m->old_serial;
+        int r;
+
+        r = record_operational(store, m, d);
+        if (r < 0)
+                return r;
+        if (m->n_keys == n && had_serial == !!m->old_serial)
+                return 0;
+        return reset_marker_save(store, m, d);
+}
+
+bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b) {
+        return a->phase == b->phase && a->uid == b->uid && a->requested == b->requested &&
+               a->enroll == b->enroll && streq_ptr(a->owner, b->owner);
+}
+
 int reset_begin(StateStore *store, uid_t uid, time_t now, bool enroll, const char *owner_hash,
                 ResetMarker *ret, Diag *d) {
         ResetMarker m = {};

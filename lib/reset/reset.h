@@ -55,6 +55,14 @@ typedef void (*ResetStepFn)(const char *step, void *userdata);
 int reset_begin(StateStore *store, uid_t uid, time_t now, bool enroll, const char *owner_hash,
                 ResetMarker *ret, Diag *d);
 
+/* Before a wipe: the key of the operational certificate stored now is
+ * recorded too (an enrollment that finished after the marker was written:
+ * its certificate is fleetid's), durably, before the wipe evicts it. */
+int reset_record_current(StateStore *store, ResetMarker *m, Diag *d);
+
+/* Whether two markers are the same request (not one asked for since). */
+bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b);
+
 /* The wipe steps. 0 when everything is wiped; -EBUSY when a foreign object
  * sits at an operational handle (in ret; the rest is wiped all the same). */
 int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *runtime,

@@ -59,6 +59,10 @@ while ((round < 100 && SECONDS - start < 60)); do
         step=${DAEMON_STEPS[(round / 2) % ${#DAEMON_STEPS[@]}]}
         how="fleetidd's reset worker killed (with the daemon) after '$step'"
         FLEETID_TEST_RESET_CRASH_AFTER=$step fleetid_daemon_start
+        # Its PID recorded: its signal handlers are in place (the status in
+        # the state directory may be the --oneshot run's before it).
+        lab_wait_until 30 "fleetidd to record its PID" test -s "$FLEETID_RUNTIME/fleetidd.pid" ||
+            lab_fail "round $round: the daemon did not start"
         fleetid_wait_state 60 enrolled || lab_fail "round $round: the daemon did not start enrolled"
         rc=0
         reset_cmd --owner "$LAB_TMPDIR/owner-$next.conf" --timeout 60 >"$LAB_TMPDIR/out" 2>&1 || rc=$?

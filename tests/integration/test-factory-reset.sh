@@ -130,6 +130,8 @@ fleetid_expect_eq "$(fleetid_requests_in "$A_LOG")" "$a_before" "requests to the
 
 echo "== fleetidd running: the reset back to A is the daemon's (SIGHUP)"
 fleetid_daemon_start
+# Its PID recorded: fleetidctl finds it (the status may be the --oneshot run's).
+lab_wait_until 30 "fleetidd to record its PID" test -s "$FLEETID_RUNTIME/fleetidd.pid" || lab_fail "fleetidd did not start"
 fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled with owner B"
 b_before=$(fleetid_requests_in "$B_LOG")
 t0=$(date +%s%N)
@@ -165,6 +167,8 @@ issued_by "$B_PKI" || lab_fail "the certificate is not from B's CA"
 
 echo "== --no-enroll without --owner, fleetidd running: it wipes and stops; the next start enrolls with the main file's owner (A)"
 fleetid_daemon_start
+# Its PID recorded: fleetidctl finds it (the status may be the --oneshot run's).
+lab_wait_until 30 "fleetidd to record its PID" test -s "$FLEETID_RUNTIME/fleetidd.pid" || lab_fail "fleetidd did not start"
 fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled"
 reset_cmd --yes --no-enroll --timeout 120 >"$LAB_TMPDIR/out" 2>&1 ||
     lab_fail "the --no-enroll reset failed: $(cat "$LAB_TMPDIR/out")"

@@ -130,11 +130,27 @@ static void test_owner_in_place(void **state) {
                             "the new owner file (" H1 ") is not installed in /etc/fleetid/fleetid.conf.d");
 }
 
+static void test_same_request(void **state) {
+        ResetMarker a = { .phase = RESET_PHASE_ENROLL, .uid = 0, .requested = 100, .enroll = true }, b = a;
+
+        snprintf(a.owner, sizeof(a.owner), H1);
+        snprintf(b.owner, sizeof(b.owner), H1);
+        assert_true(reset_marker_same_request(&a, &b));
+        /* asked again: another owner (back to the wipe), or later */
+        snprintf(b.owner, sizeof(b.owner), H2);
+        b.phase = RESET_PHASE_WIPE;
+        assert_false(reset_marker_same_request(&a, &b));
+        b = a;
+        b.requested = 101;
+        assert_false(reset_marker_same_request(&a, &b));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_damaged),
                 cmocka_unit_test(test_owner_in_place),
+                cmocka_unit_test(test_same_request),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
