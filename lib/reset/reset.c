@@ -162,9 +162,14 @@ int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *
                const ResetMarker *m, ResetStepFn after, void *userdata, ResetReport *ret, Diag *d) {
         static const char *const certificate[] = { STATE_OPERATIONAL_CERT };
         static const char *const trust[] = { STATE_TRUST_ANCHORS, STATE_ADOPTED_ANCHORS };
+        _cleanup_close_ int lock = -1;
         ResetReport rep = {};
         int r;
 
+        /* fleetidctl and a fleetidd starting at the same moment: one after the other. */
+        r = state_store_lock(store, &lock, d);
+        if (r < 0)
+                return r;
         r = step_keys(c, tpm, m, &rep, d);
         if (r < 0)
                 return r;

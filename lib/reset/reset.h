@@ -63,7 +63,8 @@ int reset_record_current(StateStore *store, ResetMarker *m, Diag *d);
 /* Whether two markers are the same request (not one asked for since). */
 bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b);
 
-/* The wipe steps. 0 when everything is wiped; -EBUSY when a foreign object
+/* The wipe steps, under the state directory's lock (state_store_lock()).
+ * 0 when everything is wiped; -EBUSY when a foreign object
  * sits at an operational handle (in ret; the rest is wiped all the same). */
 int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *runtime,
                const ResetMarker *m, ResetStepFn after, void *userdata, ResetReport *ret, Diag *d);

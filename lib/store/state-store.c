@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,6 +248,23 @@ int state_store_remove_dir(StateStore *s, const char *name, Diag *d) {
         if (fsync(s->fd) < 0)
                 return diag_set(d, -errno, "Could not sync %s after removing %s: %s", s->path, name,
                                 strerror(errno));
+        return 0;
+}
+
+int state_store_lock(StateStore *s, int *ret_fd, Diag *d) {
+        int fd;
+
+        fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return diag_set(d, -errno, "Could not open %s: %s", s->path, strerror(errno));
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR) {
+                        int r = -errno;
+
+                        close(fd);
+                        return diag_set(d, r, "Could not lock %s: %s", s->path, strerror(-r));
+                }
+        *ret_fd = fd;
         return 0;
 }
 
