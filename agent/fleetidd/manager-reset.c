@@ -113,7 +113,11 @@ static void reset_enroll(Manager *m) {
 }
 
 static int on_reset_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        (void) manager_reset_start(userdata);
+        Manager *m = userdata;
+
+        /* The marker gone meanwhile (finished by fleetidctl): the ordinary start. */
+        if (manager_reset_start(m) == 0)
+                (void) manager_schedule_attempt(m, 0);
         return 0;
 }
 
@@ -161,12 +165,13 @@ int manager_reset_start(Manager *m) {
         int r;
 
         m->reset_pending = false;
-        m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
         reset_marker_done(&m->reset_marker);
         m->reset = NULL;
         r = reset_marker_load(m->store, &m->reset_marker, &d);
         if (r == -ENOENT)
                 return 0;
+        /* The reset replaces whatever attempt was scheduled. */
+        m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
         if (r < 0) {
                 reset_failed(m, r, diag_text(&d, r));
                 return r;

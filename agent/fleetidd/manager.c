@@ -203,10 +203,9 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         done(m, r);
         if (m->worker) /* done() started the next operation already */
                 return;
-        if (m->reset_pending) { /* SIGHUP during the operation: the reset comes first */
-                (void) manager_reset_start(m);
+        /* SIGHUP during the operation: the reset comes first. */
+        if (m->reset_pending && manager_reset_start(m) != 0)
                 return;
-        }
         refire_deferred(m);
         (void) manager_renew_pending(m);
 }
