@@ -42,6 +42,23 @@ static int fail(const char *fmt, ...) {
         return 1;
 }
 
+/* Who asked: the login uid (the person behind sudo, as the audit subsystem
+ * keeps it), else the real uid. */
+static uid_t asking_uid(void) {
+        _cleanup_free_ char *text = NULL;
+        unsigned long v;
+        char *end;
+        size_t len;
+
+        if (read_file_bounded("/proc/self/loginuid", 32, &text, &len) < 0)
+                return getuid();
+        errno = 0;
+        v = strtoul(text, &end, 10);
+        if (errno || end == text || (*end && *end != '\n') || v >= UINT32_MAX)
+                return getuid(); /* 4294967295: no login uid */
+        return (uid_t) v;
+}
+
 static bool confirm(const Config *c, const char *owner_url) {
         char line[16];
 
@@ -230,7 +247,7 @@ int factory_reset(const FactoryResetArgs *a) {
         }
         if (r < 0)
                 return fail("%s; nothing was changed", diag_text(&d, r));
-        r = reset_begin(store, getuid(), time(NULL), !a->no_enroll, owner_hash, &m, &d);
+        r = reset_begin(store, asking_uid(), time(NULL), !a->no_enroll, owner_hash, &m, &d);
         if (r < 0)
                 return fail("cannot record the factory reset: %s; nothing was changed", diag_text(&d, r));
         reset_test_crash_hook("marker", false);

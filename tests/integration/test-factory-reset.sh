@@ -51,6 +51,9 @@ issued_by() { # PKI: the stored operational certificate chains to PKI's EST CA
     openssl verify -CAfile "$1/est-ca.pem" "$FLEETID_STATE/operational.pem" >/dev/null 2>&1
 }
 reset_cmd() { "$FLEETIDCTL" --config "$FLEETID_CONF" factory-reset "$@"; }
+# Who asks, as fleetidctl records it: the login uid, else the uid.
+ASKER=$(cat /proc/self/loginuid 2>/dev/null || echo 4294967295)
+[ "$ASKER" != 4294967295 ] || ASKER=$(id -u)
 
 echo "== enrolled with owner A"
 fleetid_enroll_once || lab_fail "the first enrollment (owner A) failed"
@@ -124,7 +127,7 @@ fleetid_enroll_once || lab_fail "the enrollment with owner B failed"
 issued_by "$B_PKI" || lab_fail "the new certificate is not from B's CA"
 issued_by "$A_PKI" && lab_fail "the new certificate chains to A's CA"
 [ ! -e "$FLEETID_STATE/factory-reset" ] || lab_fail "the marker stayed after the enrollment"
-fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "factory reset asked by uid 0 finished: enrolled with the new owner $B_URL" \
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "factory reset asked by uid $ASKER finished: enrolled with the new owner $B_URL" \
     "fleetidd's record of the end"
 fleetid_expect_eq "$(fleetid_requests_in "$A_LOG")" "$a_before" "requests to the old owner A after the reset"
 
@@ -141,7 +144,7 @@ reset_cmd --owner "$LAB_TMPDIR/owner-a.conf" --yes --timeout 120 >"$LAB_TMPDIR/o
 echo "   reset + re-enrollment through fleetidd: $((($(date +%s%N) - t0) / 1000000)) ms"
 fleetid_expect_grep "$LAB_TMPDIR/out" "factory reset done: enrolled with $A_URL" "the reset through fleetidd"
 issued_by "$A_PKI" || lab_fail "after the daemon's reset the certificate is not from A's CA"
-fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked by uid 0: old operational certificate" "the daemon's reset record"
+fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked by uid $ASKER: old operational certificate" "the daemon's reset record"
 fleetid_wait_state 30 enrolled || lab_fail "the daemon is not enrolled after the reset"
 fleetid_expect_eq "$(fleetid_requests_in "$B_LOG")" "$b_before" "requests to the old owner B after the reset"
 
