@@ -12,6 +12,7 @@
 static const char *log_ident = "fleetid";
 static int log_max_level = LOG_INFO;
 static int log_to_journal = 0;
+static int log_ids_to_journal = 0;
 
 /* $JOURNAL_STREAM is "device:inode" of the stream systemd connected; it only
  * counts if stderr is still that stream. */
@@ -41,6 +42,10 @@ void log_setup(const char *ident) {
                 (void) setenv("TSS2_LOG", "all+NONE", 0);
 }
 
+void log_set_ids_to_journal(void) {
+        log_ids_to_journal = 1;
+}
+
 void log_set_max_level(int level) {
         log_max_level = level;
 }
@@ -60,7 +65,7 @@ int log_internal(int level, int error, const char *message_id, const char *fmt, 
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
 
-        if (log_to_journal) {
+        if (log_to_journal || (log_ids_to_journal && message_id)) {
                 char prio[32], err[32], id[64];
 
                 snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
@@ -68,7 +73,8 @@ int log_internal(int level, int error, const char *message_id, const char *fmt, 
                 snprintf(id, sizeof(id), "MESSAGE_ID=%s", message_id ? message_id : "");
                 sd_journal_send("MESSAGE=%s", buf, prio, "SYSLOG_IDENTIFIER=%s", log_ident,
                                 error ? err : "ERRNO=0", message_id ? id : "FLEETID_EVENT=log", NULL);
-        } else
+        }
+        if (!log_to_journal)
                 fprintf(stderr, "%s: %s\n", log_ident, buf);
 
         errno = saved;

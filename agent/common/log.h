@@ -16,6 +16,9 @@
 
 void log_setup(const char *ident);
 void log_set_max_level(int level);
+/* Entries with a MESSAGE_ID go to the journal as well as to stderr (for a
+ * command run from a terminal whose events belong in the journal). */
+void log_set_ids_to_journal(void);
 
 int log_internal(int level, int error, const char *message_id, const char *fmt, ...) _printf_(4, 5);
 

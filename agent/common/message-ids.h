@@ -49,3 +49,8 @@
 /* The birth key was gone from its persistent handle (TPM2_Clear evicts it)
  * and was made again from its TCG IDevID template: the same key. */
 #define FLEETID_MESSAGE_BIRTH_KEY_RECREATED "39d876af48d84d38b5e6e26c26068011"
+/* A factory reset wiped the operational identity (who asked, the old
+ * certificate, the keys evicted, the new owner, the result). */
+#define FLEETID_MESSAGE_FACTORY_RESET "b8cb1685e8a24c81b3e723bc5eab20ec"
+/* A factory reset ended: the new owner's operational certificate is stored. */
+#define FLEETID_MESSAGE_FACTORY_RESET_ENROLLED "e49223aa676f48eabfe5258c6696ae5b"

@@ -48,6 +48,7 @@
 #include "util/fileio.h"
 #include "fleetidctl/sign-challenge.h"
 #include "fleetidctl/sensor.h"
+#include "fleetidctl/fleetidctl.h"
 
 
 enum {
@@ -84,8 +85,9 @@ static const char *arg_state_dir = NULL;
 static bool arg_json = false;
 static unsigned arg_timeout = 0;
 static bool arg_timeout_set = false;
+static const char *arg_owner = NULL;
+static bool arg_yes = false, arg_no_enroll = false;
 
-static int read_daemon_pid(const Config *config, StateStore *store, pid_t *ret, Diag *d);
 
 static void cert_info_done(CertInfo *c) {
         free(c->error);
@@ -510,7 +512,7 @@ static const char *runtime_dir(const Config *config) {
  * copy says when it cannot write the state directory, and only it is current
  * then. Errors as status_record_load() on the state directory's copy, unless the
  * runtime copy is there to use instead. */
-static int load_record(const Config *config, StateStore *store, StatusRecord *ret, Diag *d) {
+int load_record(const Config *config, StateStore *store, StatusRecord *ret, Diag *d) {
         _cleanup_(state_store_freep) StateStore *run = NULL;
         _cleanup_(status_record_done) StatusRecord copy = {};
         int r;
@@ -1101,6 +1103,9 @@ static void help(void) {
                "                       PEM); waits for the job, writes the chain (PEM)\n"
                "  sensor list          The sensors fleetidd tracks\n"
                "  sensor forget ID     Remove a sensor's record\n"
+               "  factory-reset        Wipe the operational identity and the owner's\n"
+               "                       configuration, keep the birth identity, and enroll with\n"
+               "                       a new owner (root only; docs/factory-reset.md)\n"
                "\n"
                "Options:\n"
                "      --config PATH    Configuration file (default: %s)\n"
@@ -1114,7 +1119,14 @@ static void help(void) {
                "      --out FILE       sign-challenge: write the chain (PEM) to FILE, not stdout\n"
                "      --timeout SECS   wait-enrolled: give up after SECS seconds (default %d;\n"
                "                       0 waits as long as fleetidd runs); renew: wait at most\n"
-               "                       SECS seconds (1 or more)\n"
+               "                       SECS seconds (1 or more); factory-reset: how long to\n"
+               "                       wait for the running fleetidd (default 300)\n"
+               "      --owner FILE     factory-reset: install FILE as the new owner's drop-in\n"
+               "                       (checked before anything is wiped)\n"
+               "      --yes            factory-reset: do not ask (without it, asks on a terminal\n"
+               "                       and refuses without one)\n"
+               "      --no-enroll      factory-reset: wipe only; fleetidd stops and enrolls the\n"
+               "                       next time it starts\n"
                "  -h --help            Show this help\n"
                "  -V --version         Show the version\n"
                "\n"
@@ -1126,6 +1138,9 @@ static void help(void) {
                "or refused, 2 no outcome within the wait, 3 pending: the CA deferred the request\n"
                "(fleetidd asks again by itself).\n"
                "Exit status of chain: 0 printed, 1 not enrolled, refused or unreadable.\n"
+               "Exit status of factory-reset: 0 done (with fleetidd not running: wiped, and\n"
+               "fleetidd enrolls when it starts), 1 refused or failed, 2 the running fleetidd did\n"
+               "not finish within --timeout.\n"
                "Exit status of wait-enrolled: 0 enrolled, 1 fleetidd is not running, exited or\n"
                "reports failed (or a usage or configuration error), 2 not enrolled within\n"
                "the timeout.\n",
@@ -1142,6 +1157,9 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_PURPOSE,
                 ARG_BIRTH,
                 ARG_OUT,
+                ARG_OWNER,
+                ARG_YES,
+                ARG_NO_ENROLL,
         };
         static const struct option options[] = { { "help", no_argument, NULL, 'h' },
                                                  { "version", no_argument, NULL, 'V' },
@@ -1153,6 +1171,9 @@ static int parse_argv(int argc, char *argv[]) {
                                                  { "purpose", required_argument, NULL, ARG_PURPOSE },
                                                  { "birth", no_argument, NULL, ARG_BIRTH },
                                                  { "out", required_argument, NULL, ARG_OUT },
+                                                 { "owner", required_argument, NULL, ARG_OWNER },
+                                                 { "yes", no_argument, NULL, ARG_YES },
+                                                 { "no-enroll", no_argument, NULL, ARG_NO_ENROLL },
                                                  {} };
         int c;
 
@@ -1202,6 +1223,15 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_OUT:
                         arg_sign.out = optarg;
                         break;
+                case ARG_OWNER:
+                        arg_owner = optarg;
+                        break;
+                case ARG_YES:
+                        arg_yes = true;
+                        break;
+                case ARG_NO_ENROLL:
+                        arg_no_enroll = true;
+                        break;
                 case '?':
                         return -EINVAL; /* getopt_long() said what was wrong */
                 default:
@@ -1218,7 +1248,7 @@ static int parse_argv(int argc, char *argv[]) {
 
 /* The PID file is in the runtime directory (fleetidd writes it to the state
  * directory only when it has no runtime directory). */
-static int read_daemon_pid(const Config *config, StateStore *store, pid_t *ret, Diag *d) {
+int read_daemon_pid(const Config *config, StateStore *store, pid_t *ret, Diag *d) {
         _cleanup_(state_store_freep) StateStore *run = NULL;
         _cleanup_free_ char *text = NULL, *comm = NULL, *path = NULL;
         size_t len;
@@ -1482,6 +1512,26 @@ static int verb_wait_enrolled(void) {
         }
 }
 
+static int usage_error(int usage_exit, const char *fmt, ...) _printf_(2, 3);
+
+/* How long factory-reset waits for the running fleetidd without --timeout. */
+#define FACTORY_RESET_TIMEOUT_DEFAULT 300
+
+static int verb_factory_reset(void) {
+        FactoryResetArgs a = {
+                .config_path = arg_config ?: FLEETID_CONFIG_PATH,
+                .owner = arg_owner,
+                .yes = arg_yes,
+                .no_enroll = arg_no_enroll,
+                .timeout = arg_timeout_set ? arg_timeout : FACTORY_RESET_TIMEOUT_DEFAULT,
+        };
+
+        if (arg_state_dir)
+                return usage_error(EXIT_USAGE, "factory-reset takes the state directory from the configuration, "
+                                               "not --state-dir");
+        return factory_reset(&a);
+}
+
 static const struct {
         const char *name;
         int (*run)(void);
@@ -1493,6 +1543,7 @@ static const struct {
         { "wait-enrolled", verb_wait_enrolled, WAIT_FAILED },
         { "sign-challenge", verb_sign_challenge, EXIT_USAGE },
         { "chain", verb_chain, EXIT_USAGE },
+        { "factory-reset", verb_factory_reset, EXIT_USAGE },
 };
 
 /* The verb named anywhere in argv, for the exit status of a usage error found
@@ -1565,14 +1616,18 @@ int main(int argc, char *argv[]) {
                 if (optind + 1 < argc)
                         return usage_error(verbs[v].usage_exit, "%s takes no arguments, got \"%s\"",
                                            verbs[v].name, argv[optind + 1]);
-                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled && verbs[v].run != verb_renew)
+                if (arg_timeout_set && verbs[v].run != verb_wait_enrolled && verbs[v].run != verb_renew &&
+                    verbs[v].run != verb_factory_reset)
                         return usage_error(verbs[v].usage_exit,
-                                           "--timeout applies only to wait-enrolled and renew");
+                                           "--timeout applies only to wait-enrolled, renew and factory-reset");
                 if ((arg_sign.nonce_hex || arg_sign.purpose || arg_sign.birth || arg_sign.out) &&
                     verbs[v].run != verb_sign_challenge)
                         return usage_error(
                                 verbs[v].usage_exit,
                                 "--nonce, --purpose, --birth and --out apply only to sign-challenge");
+                if ((arg_owner || arg_yes || arg_no_enroll) && verbs[v].run != verb_factory_reset)
+                        return usage_error(verbs[v].usage_exit,
+                                           "--owner, --yes and --no-enroll apply only to factory-reset");
                 return verbs[v].run();
         }
         return usage_error(EXIT_USAGE, "unknown command \"%s\"", argv[optind]);

@@ -7,7 +7,9 @@
  * is that sync point), STATUS= at every change, and WATCHDOG=1 from the loop
  * when the unit sets WatchdogSec=.
  *
- * SIGUSR1 asks for a renewal now.
+ * SIGUSR1 asks for a renewal now. SIGHUP starts the factory reset that
+ * fleetidctl factory-reset recorded (docs/factory-reset.md); fleetidd also
+ * finishes an unfinished one first thing when it starts.
  *
  * Serves org.fleetid.Agent1 on the system bus (docs/dbus-api.md), except with
  * --oneshot; without a bus it does its identity work all the same.
@@ -42,6 +44,12 @@ static void help(void) {
 /* SIGTERM/SIGINT: stop the operation in flight and exit (within a second). */
 static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         return manager_stop(userdata);
+}
+
+/* SIGHUP (fleetidctl factory-reset): the reset its marker asks for. */
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_reset_request(userdata);
+        return 0;
 }
 
 /* SIGUSR1 (fleetidctl renew, or systemctl kill -s USR1 fleetidd): renew now. */
@@ -115,6 +123,7 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGCHLD); /* hooks are reaped through sd-event */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         /* The stop comes before whatever else the same wake-up brings (a
@@ -123,7 +132,8 @@ int main(int argc, char **argv) {
             sd_event_add_signal(m->event, &intr, SIGINT, on_stop, m) < 0 ||
             sd_event_source_set_priority(term, SD_EVENT_PRIORITY_IMPORTANT) < 0 ||
             sd_event_source_set_priority(intr, SD_EVENT_PRIORITY_IMPORTANT) < 0 ||
-            sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m) < 0) {
+            sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m) < 0 ||
+            sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m) < 0) {
                 log_error("cannot handle SIGTERM/SIGINT");
                 return 1;
         }

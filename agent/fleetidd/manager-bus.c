@@ -206,6 +206,53 @@ static int method_renew(sd_bus_message *msg, void *userdata, sd_bus_error *error
         return sd_bus_reply_method_return(msg, "o", job_path(j));
 }
 
+/* FactoryReset(a{sv} options): "enroll" (b, default true) is the only option. */
+static int method_factory_reset(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        bool enroll = true;
+        uid_t uid = 0;
+        Job *j = NULL;
+        Diag d = {};
+        int r;
+
+        r = manager_bus_caller(m, msg, &uid);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "FactoryReset: the caller is unknown");
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                int b;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "enroll") != 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "FactoryReset: unknown option '%s' (the only one is 'enroll', b); "
+                                                 "nothing was changed",
+                                                 key);
+                r = sd_bus_message_read(msg, "v", "b", &b);
+                if (r < 0)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                "FactoryReset: the option 'enroll' must be a boolean (b); nothing "
+                                                "was changed");
+                enroll = b;
+                r = sd_bus_message_exit_container(msg);
+        }
+        if (r < 0 || (r = sd_bus_message_exit_container(msg)) < 0)
+                return r;
+        r = manager_reset_job_request(m, uid, enroll, &j, &d);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY,
+                                         "FactoryReset: %u jobs are not finished, the most fleetidd keeps; try "
+                                         "again once one has finished",
+                                         JOBS_LIVE_MAX);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "FactoryReset: %s", diag_text(&d, r));
+        return sd_bus_reply_method_return(msg, "o", job_path(j));
+}
+
 #define PROP(name, sig, get) SD_BUS_PROPERTY(name, sig, get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION)
 
 static const sd_bus_vtable agent_vtable[] = {
@@ -247,6 +294,8 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("ForgetSensor", SD_BUS_ARGS("s", sensor_id), SD_BUS_NO_RESULT,
                                 method_forget_sensor, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("SensorCertificateDue", SD_BUS_ARGS("s", sensor_id, "t", not_after), 0),
+        SD_BUS_METHOD_WITH_ARGS("FactoryReset", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("o", job),
+                                method_factory_reset, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

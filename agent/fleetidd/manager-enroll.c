@@ -228,6 +228,7 @@ static void enroll_done(Manager *m, WorkerResult *res) {
         int r = res->error;
 
         if (r >= 0) {
+                (void) manager_reset_enrolled(m);
                 m->failures = 0;
                 if (res->fetched) /* not "already enrolled" */
                         m->last_success = (uint64_t) time(NULL);
@@ -290,6 +291,7 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                 return;
         }
 
+        manager_reset_enroll_failed(m, diag_text(&res->diag, r));
         log_struct(LOG_ERR, r, FLEETID_MESSAGE_ENROLLMENT_FAILED,
                    "enrollment failed: %s [%s] (attempt %u); retrying in %s%s", diag_text(&res->diag, r),
                    attempt_outcome_to_string(res->outcome), m->failures, delay_text,

@@ -57,6 +57,7 @@ Manager *manager_free(Manager *m) {
         free(m->cert_subject);
         free(m->renew_deferred_spki);
         hook_set_free(m->hooks);
+        reset_marker_done(&m->reset_marker);
         sd_event_unref(m->event);
         state_store_free(m->store);
         state_store_free(m->runtime);
@@ -241,6 +242,9 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         manager_sensors_kick(m);
         if (m->worker) /* done() started the next operation already */
                 return;
+        /* SIGHUP during the operation: the reset comes first. */
+        if (m->reset_pending && manager_reset_start(m) != 0)
+                return;
         refire_deferred(m);
         (void) manager_renew_pending(m);
 }
@@ -341,5 +345,9 @@ int manager_start(Manager *m) {
         (void) manager_ping_start(m);
         log_info("fleetidd %s starting: EST server %s%s%s, state in %s", FLEETID_VERSION, m->config->est_url,
                  m->config->est_label ? ", label " : "", strempty(m->config->est_label), m->config->state_dir);
+        /* An unfinished factory reset comes before anything else. */
+        r = manager_reset_start(m);
+        if (r != 0)
+                return 0;
         return manager_schedule_attempt(m, 0);
 }

@@ -13,6 +13,7 @@
  * manager-bus.c     org.fleetid.Agent1 on the system bus, and its access check
  * manager-sign.c    SignChallenge, answered by the signing process (signer.h)
  * manager-sensors.c the sensor broker (manager-sensors.h), its worker sensor-worker.c
+ * manager-reset.c   the factory reset: the marker, the wipe worker, SIGHUP
  * manager-jobs.c    the jobs of org.fleetid.Agent1 (manager-jobs.h)
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
@@ -39,6 +40,7 @@
 #include "est/est.h"
 #include "monitor/daemon-state.h"
 #include "monitor/severity.h"
+#include "reset/reset.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 #include "util/diag.h"
@@ -158,6 +160,11 @@ typedef struct Manager {
         uint64_t trust_generation;                    /* changes of the EST CA set (manager-bus-signals.c) */
         struct StateCertsCache *bus_chain, *bus_bundle; /* operational.pem, est-trust-anchors.pem as DER */
         struct SensorBroker *sensors;                   /* manager-sensors.c; NULL with --oneshot */
+        /* factory reset (manager-reset.c) */
+        ResetMarker reset_marker; /* the marker as last read */
+        ResetMarker *reset;       /* &reset_marker while a reset is unfinished, else NULL */
+        bool reset_pending;       /* asked for (SIGHUP) while another operation ran */
+        Job *reset_job;           /* the FactoryReset() job not finished yet, or NULL */
 
         /* jobs (manager-jobs.h) */
         struct {
@@ -234,6 +241,26 @@ int manager_bus_sign_challenge(sd_bus_message *msg, void *userdata, sd_bus_error
 void manager_signer_reset(Manager *m);
 /* Stops every signer now (SIGTERM, reaped); calls in flight fail. */
 void manager_signer_stop(Manager *m);
+/* manager-reset.c: runs the factory reset the marker in the state directory
+ * asks for (the wipe in a worker, or the enrollment after it): 1 if there is
+ * one, 0 if not (nothing done), < 0 if the marker cannot be read (state
+ * failed then). */
+int manager_reset_start(Manager *m);
+/* SIGHUP: fleetidctl factory-reset stored a marker and installed the new
+ * owner: takes the owner keys from the configuration anew, and starts the
+ * reset (after the operation in flight, if any). */
+void manager_reset_request(Manager *m);
+/* After an enrollment stored its certificate: ends a reset in its enroll
+ * phase (removes the marker, logs, finishes the job). true if there was one. */
+bool manager_reset_enrolled(Manager *m);
+/* After an enrollment attempt of a reset failed (fleetidd retries): the
+ * FactoryReset() job, if any, fails with the reason. */
+void manager_reset_enroll_failed(Manager *m, const char *why);
+/* FactoryReset() over D-Bus (docs/dbus-api.md): records the reset (the
+ * owner as the drop-in directory holds it now) and starts it, as SIGHUP
+ * does; *ret the job. A job not finished yet is returned again. -ENOTUNIQ:
+ * more than one drop-in file; else the error and why in d. */
+int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, Diag *d);
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);

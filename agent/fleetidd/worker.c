@@ -75,6 +75,7 @@ static const char *const worker_kind_names[_WORKER_KIND_MAX] = {
         [WORKER_ENROLL] = "enrollment",
         [WORKER_RENEW] = "renewal",
         [WORKER_CACERTS] = "/cacerts refresh",
+        [WORKER_RESET] = "factory reset",
 };
 
 const char *worker_kind_to_string(WorkerKind k) {

@@ -34,10 +34,11 @@ typedef enum WorkerKind {
         WORKER_ENROLL,
         WORKER_RENEW,
         WORKER_CACERTS,
+        WORKER_RESET,
         _WORKER_KIND_MAX,
 } WorkerKind;
 
-/* "enrollment", "renewal", "/cacerts refresh" */
+/* "enrollment", "renewal", "/cacerts refresh", "factory reset" */
 const char *worker_kind_to_string(WorkerKind k);
 
 /* The whole message a worker sends, bounded. */

@@ -18,6 +18,7 @@ static const AccessMethod table[] = {
         { AGENT, "SignChallenge", NULL, ACCESS_ROLE_ATTEST, false, ACCESS_RATE_SIGN },
         { AGENT, "SignChallenge", "identity=birth", ACCESS_ROLE_ATTEST_BIRTH, false, ACCESS_RATE_SIGN },
         { AGENT, "Renew", NULL, ACCESS_ROLE_ADMIN, false, ACCESS_RATE_NONE },
+        { AGENT, "FactoryReset", NULL, ACCESS_ROLE_ADMIN, false, ACCESS_RATE_NONE },
         { AGENT, "GetSensorChallenge", NULL, ACCESS_ROLE_SENSOR_BROKER, false, ACCESS_RATE_SENSOR },
         { AGENT, "RequestSensorCertificate", NULL, ACCESS_ROLE_SENSOR_BROKER, false, ACCESS_RATE_SENSOR },
         { AGENT, "ListSensors", NULL, ACCESS_ROLE_SENSOR_BROKER, false, ACCESS_RATE_NONE },

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <strings.h>
 
 #include "config/conf-file.h"
@@ -319,6 +320,7 @@ enum {
         K_BROKER_CHALLENGE_LIFETIME,
         K_BROKER_EST_LABEL,
         K_BROKER_MAX_PENDING,
+        K_PATHS_DROPIN,
         _K_MAX,
 };
 
@@ -399,7 +401,21 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("broker", "challenge_lifetime", KIND_UINT, broker_challenge_lifetime_sec, 10, 3600),
         [K_BROKER_EST_LABEL] = STR("broker", "est_label", broker_est_label, 64, false, check_label),
         [K_BROKER_MAX_PENDING] = NUM("broker", "max_pending", KIND_UINT, broker_max_pending, 1, 100000),
+        [K_PATHS_DROPIN] = STR("paths", "dropin_dir", dropin_dir, PATH_MAX_BYTES, false, check_path),
 };
+
+/* The keys an owner file in the drop-in directory may set: who the device
+ * enrolls with, and nothing of the device itself (its TPM handles, paths,
+ * schedules). docs/factory-reset.md says why. */
+static const size_t owner_keys[] = { K_EST_URL, K_EST_LABEL, K_EST_ANCHORS,
+                                     K_EST_FPR, K_EST_USER,  K_EST_PASSWORD };
+
+static bool key_is_owner(size_t k) {
+        for (size_t i = 0; i < ELEMENTSOF(owner_keys); i++)
+                if (owner_keys[i] == k)
+                        return true;
+        return false;
+}
 
 static const char *const group_names[] = { "tpm",   "birth", "operational", "est",    "paths",
                                            "retry", "renew", "monitoring",  "access", "broker" };
@@ -410,6 +426,9 @@ Config *config_free(Config *c) {
         if (!c)
                 return NULL;
         free(c->path);
+        for (size_t i = 0; i < c->n_dropins; i++)
+                free(c->dropins[i].path);
+        free(c->dropins);
         for (size_t i = 0; i < _K_MAX; i++)
                 if (key_specs[i].kind == KIND_STRING)
                         free(*(char **) ((uint8_t *) c + key_specs[i].offset));
@@ -479,9 +498,11 @@ int config_new_defaults(Config **ret) {
 /* ---- loading ---- */
 
 typedef struct Loader {
-        const char *path;
+        const char *path; /* the file being applied */
         Config *config;
-        unsigned lines[_K_MAX]; /* where each key was set, 0 = not in the file */
+        unsigned lines[_K_MAX];    /* where each key was set, 0 = not in the file */
+        const char *paths[_K_MAX]; /* and in which file: path, or a drop-in's */
+        bool dropin;               /* applying a drop-in: only owner keys */
         Diag *diag;
 } Loader;
 
@@ -634,7 +655,14 @@ static int apply_setting(Loader *l, const char *group, const config_setting_t *s
 
                 if (strcmp(k->group, group) != 0 || strcmp(k->name, name) != 0)
                         continue;
+                if (l->dropin && !key_is_owner(i))
+                        return fail(l, line,
+                                    "%s.%s may not be set in a drop-in file: a drop-in holds an owner's keys "
+                                    "only (est.url, est.label, est.trust_anchors, est.bootstrap_fingerprint, "
+                                    "est.username, est.password_file); set it in the main configuration file",
+                                    group, name);
                 l->lines[i] = line;
+                l->paths[i] = l->path;
                 switch (k->kind) {
                 case KIND_STRING:
                         return apply_string(l, k, s, line);
@@ -680,23 +708,50 @@ static unsigned line_of(const Loader *l, size_t a, size_t b) {
         return l->lines[a] ?: l->lines[b];
 }
 
-static int check_relations(Loader *l) {
+/* Like fail(), in the file that set key a (else b; else the owner's last file). */
+_printf_(4, 5) static int fail_key(Loader *l, size_t a, size_t b, const char *fmt, ...) {
+        size_t k = l->lines[a] ? a : b;
+        const Config *c = l->config;
+        const char *path = l->paths[k] ?: c->n_dropins > 0 ? c->dropins[c->n_dropins - 1].path : l->path;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = conf_vfail(l->diag, path, l->lines[k], fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* The owner keys (est.url, the anchor, the credentials) as a whole. */
+static int check_owner(Loader *l) {
         const Config *c = l->config;
 
         if (!c->est_url)
-                return fail(l, 0,
-                            "est.url is required: the EST server's base URL, "
-                            "e.g. url = \"https://est.example.net/.well-known/est\";");
+                return fail_key(l, K_EST_URL, K_EST_URL,
+                                "est.url is required: the EST server's base URL, "
+                                "e.g. url = \"https://est.example.net/.well-known/est\";%s",
+                                c->n_dropins > 0 ? " (the drop-in files define the owner, and none sets it)"
+                                                 : "");
         if (!c->est_trust_anchors && !c->est_bootstrap_fingerprint)
-                return fail(l, line_of(l, K_EST_ANCHORS, K_EST_FPR),
-                            "neither est.trust_anchors nor est.bootstrap_fingerprint is set, "
-                            "so the EST server could not be authenticated; set one of them");
+                return fail_key(l, K_EST_ANCHORS, K_EST_FPR,
+                                "neither est.trust_anchors nor est.bootstrap_fingerprint is set, "
+                                "so the EST server could not be authenticated; set one of them");
         if (c->est_username && !c->est_password_file)
-                return fail(l, l->lines[K_EST_USER],
-                            "est.username is set but est.password_file is not; set both or neither");
+                return fail_key(l, K_EST_USER, K_EST_USER,
+                                "est.username is set but est.password_file is not; set both or neither");
         if (c->est_password_file && !c->est_username)
-                return fail(l, l->lines[K_EST_PASSWORD],
-                            "est.password_file is set but est.username is not; set both or neither");
+                return fail_key(l, K_EST_PASSWORD, K_EST_PASSWORD,
+                                "est.password_file is set but est.username is not; set both or neither");
+        return 0;
+}
+
+static int check_relations(Loader *l) {
+        const Config *c = l->config;
+        int r;
+
+        r = check_owner(l);
+        if (r < 0)
+                return r;
         if (c->retry_max_sec < c->retry_initial_sec)
                 return fail(l, line_of(l, K_RETRY_MAX, K_RETRY_INITIAL),
                             "retry.max (%u) must not be less than retry.initial (%u)", c->retry_max_sec,
@@ -741,36 +796,122 @@ static int check_relations(Loader *l) {
                             "tpm.srk_handle 0x%08X is also used as a key handle", c->srk_handle);
         return 0;
 }
-int config_load(const char *path, Config **ret, Diag *d) {
-        _cleanup_(config_freep) Config *c = NULL;
+/* Parses one file and applies it over l->config. */
+static int apply_file(Loader *l, const char *path, bool dropin, char *ret_hash) {
         _cleanup_(conf_destroyp) config_t *lc = NULL;
         _cleanup_free_ char *text = NULL;
         config_t lcfg;
         size_t len;
+        int r;
+
+        r = conf_file_read(path, CONFIG_FILE_MAX, &text, &len, l->diag);
+        if (r < 0)
+                return r;
+        if (ret_hash && sha256_text(text, len, ret_hash) < 0)
+                return diag_set(l->diag, -EIO, "%s: cannot compute its SHA-256", path);
+        config_init(&lcfg);
+        lc = &lcfg;
+        r = conf_file_parse(path, text, len, lc, l->diag);
+        if (r < 0)
+                return r;
+        l->path = path;
+        l->dropin = dropin;
+        return apply_root(l, config_root_setting(lc));
+}
+
+static int dropin_name_wanted(const struct dirent *de) {
+        size_t n = strlen(de->d_name);
+
+        return de->d_name[0] != '.' && n > 5 && strcmp(de->d_name + n - 5, ".conf") == 0;
+}
+
+/* The drop-in files to apply, in lexical order (only_dropin: that one alone). */
+static int list_dropins(Config *c, bool replace, const char *only_dropin, Diag *d) {
+        struct dirent **names = NULL;
+        int n;
+
+        if (replace && !only_dropin)
+                return 0;
+        if (only_dropin) {
+                c->dropins = calloc(1, sizeof(ConfigDropin));
+                if (!c->dropins || !(c->dropins[0].path = strdup(only_dropin)))
+                        return diag_set(d, -ENOMEM, "out of memory");
+                c->n_dropins = 1;
+                return 0;
+        }
+        if (!c->dropin_dir)
+                return 0;
+        n = scandir(c->dropin_dir, &names, dropin_name_wanted, alphasort);
+        if (n < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return diag_set(d, -errno, "%s: cannot read the drop-in directory (paths.dropin_dir): %s",
+                                c->dropin_dir, strerror(errno));
+        }
+        if (n > CONFIG_DROPINS_MAX) {
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+                return diag_set(d, -E2BIG, "%s: more than %d drop-in files", c->dropin_dir,
+                                CONFIG_DROPINS_MAX);
+        }
+        c->dropins = calloc((size_t) n + 1, sizeof(ConfigDropin));
+        for (int i = 0; i < n; i++) {
+                if (c->dropins &&
+                    asprintf(&c->dropins[c->n_dropins].path, "%s/%s", c->dropin_dir, names[i]->d_name) >= 0)
+                        c->n_dropins++;
+                free(names[i]);
+        }
+        free(names);
+        if (!c->dropins || c->n_dropins != (size_t) n)
+                return diag_set(d, -ENOMEM, "out of memory");
+        return 0;
+}
+
+static void *key_field(Config *c, size_t k) {
+        return (uint8_t *) c + key_specs[k].offset;
+}
+
+/* Loads path, then the drop-ins, and validates the whole. */
+static int config_load_full(const char *path, bool replace, const char *only_dropin, Config **ret, Diag *d) {
+        _cleanup_(config_freep) Config *c = NULL;
         Loader l;
         int r;
 
         if (!path || !ret)
                 return diag_set(d, -EINVAL, "config_load: no path given");
 
-        r = conf_file_read(path, CONFIG_FILE_MAX, &text, &len, d);
-        if (r < 0)
-                return r;
-
-        l = (Loader) { .path = path, .diag = d };
-        config_init(&lcfg);
-        lc = &lcfg;
-        r = conf_file_parse(path, text, len, lc, d);
-        if (r < 0)
-                return r;
         r = config_new_defaults(&c);
         if (r < 0)
                 return diag_set(d, r, "out of memory");
-        l.config = c;
-
-        r = apply_root(&l, config_root_setting(lc));
+        l = (Loader) { .config = c, .diag = d };
+        r = apply_file(&l, path, false, NULL);
         if (r < 0)
                 return r;
+        if (!l.lines[K_PATHS_DROPIN] && asprintf(&c->dropin_dir, "%s.d", path) < 0)
+                return diag_set(d, -ENOMEM, "out of memory");
+
+        r = list_dropins(c, replace, only_dropin, d);
+        if (r < 0)
+                return r;
+        if (c->n_dropins > 0)
+                /* The drop-ins define the owner as a whole: none of the main
+                 * file's owner keys (an earlier owner's) is inherited. */
+                for (size_t i = 0; i < ELEMENTSOF(owner_keys); i++) {
+                        char **v = key_field(c, owner_keys[i]);
+
+                        free(*v);
+                        *v = NULL;
+                        l.lines[owner_keys[i]] = 0;
+                        l.paths[owner_keys[i]] = NULL;
+                }
+        for (size_t i = 0; i < c->n_dropins; i++) {
+                r = apply_file(&l, c->dropins[i].path, true, c->dropins[i].hash);
+                if (r < 0)
+                        return r;
+        }
+        l.path = path;
+        l.dropin = false;
         r = check_relations(&l);
         if (r < 0)
                 return r;
@@ -780,6 +921,30 @@ int config_load(const char *path, Config **ret, Diag *d) {
                 return diag_set(d, -ENOMEM, "out of memory");
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int config_load(const char *path, Config **ret, Diag *d) {
+        return config_load_full(path, false, NULL, ret, d);
+}
+
+int config_load_with_owner(const char *path, const char *owner_file, Config **ret, Diag *d) {
+        return config_load_full(path, true, owner_file, ret, d);
+}
+
+void config_take_owner(Config *dst, Config *src) {
+        ConfigDropin *dropins = dst->dropins;
+        size_t n = dst->n_dropins;
+
+        for (size_t i = 0; i < ELEMENTSOF(owner_keys); i++) {
+                char **a = key_field(dst, owner_keys[i]), **b = key_field(src, owner_keys[i]), *t = *a;
+
+                *a = *b;
+                *b = t;
+        }
+        dst->dropins = src->dropins;
+        dst->n_dropins = src->n_dropins;
+        src->dropins = dropins;
+        src->n_dropins = n;
 }
 
 static int parse_handle(const char *text, uint32_t first, uint32_t last, const char *what, uint32_t *ret,

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "crypto/certcheck.h"
 #include "util/diag.h"
 
 typedef enum KeyAlgorithm {
@@ -64,8 +65,25 @@ const char *sensor_extension_to_string(SensorExtension e);
 #define FLEETID_LDEVID_SPARE_HANDLE_DEFAULT 0x81020003u
 #define FLEETID_IDEVID_NV_INDEX_DEFAULT 0x01C90000u
 
+/* One drop-in file applied after the main file (paths.dropin_dir). */
+typedef struct ConfigDropin {
+        char *path;
+        char hash[SHA256_TEXT_SIZE]; /* "sha256:" + 64 lowercase hex digits of its content as read */
+} ConfigDropin;
+
+/* At most this many *.conf files in the drop-in directory. */
+#define CONFIG_DROPINS_MAX 64
+
 typedef struct Config {
         char *path; /* the file this came from */
+        /* paths { dropin_dir }: *.conf read after path, in lexical order; they
+         * may set the owner keys only (est.url, est.label, est.trust_anchors,
+         * est.bootstrap_fingerprint, est.username, est.password_file), and when
+         * there are any, they define the owner as a whole (the main file's
+         * owner keys are not inherited). Default "<path>.d"; NULL = none. */
+        char *dropin_dir;
+        ConfigDropin *dropins; /* the files applied, in order */
+        size_t n_dropins;
 
         /* tpm { } */
         char *tpm_tcti;      /* "device:/dev/tpmrm0" */
@@ -155,9 +173,20 @@ typedef struct Config {
 /* Fills a Config with every default; path may be NULL. */
 int config_new_defaults(Config **ret);
 
-/* Loads path over the defaults, validates, and returns the result.
- * -ENOENT if the file is missing, -EINVAL with "file:line: ..." otherwise. */
+/* Loads path over the defaults, then the drop-in files, validates, and
+ * returns the result. -ENOENT if the file is missing, -EINVAL with
+ * "file:line: ..." (the file may be a drop-in) otherwise. */
 int config_load(const char *path, Config **ret, Diag *d);
+/* The same with owner_file as the only drop-in, whatever the drop-in
+ * directory holds: what the configuration will be once owner_file is the
+ * owner (fleetidctl factory-reset --owner checks it before wiping anything);
+ * owner_file NULL: no drop-in at all. */
+int config_load_with_owner(const char *path, const char *owner_file, Config **ret, Diag *d);
+
+/* Swaps the owner keys (those a drop-in may set) and the list of drop-ins
+ * between dst and src: a running daemon takes a new owner from a freshly
+ * loaded configuration, nothing else of it. */
+void config_take_owner(Config *dst, Config *src);
 
 /* A TPM handle given on a command line ("0x81020000", decimal or octal as in C),
  * held to the same ranges as the configuration: a persistent handle

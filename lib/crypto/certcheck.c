@@ -343,27 +343,54 @@ static int cert_sha256(X509 *cert, uint8_t md[CERT_FINGERPRINT_SIZE]) {
         return 0;
 }
 
-int cert_fingerprint(X509 *cert, char **ret) {
+static void sha256_format(const uint8_t md[CERT_FINGERPRINT_SIZE], char ret[SHA256_TEXT_SIZE]) {
         static const char hex[] = "0123456789abcdef";
-        uint8_t md[CERT_FINGERPRINT_SIZE];
         size_t prefix = strlen(FINGERPRINT_PREFIX);
+
+        memcpy(ret, FINGERPRINT_PREFIX, prefix);
+        for (size_t i = 0; i < CERT_FINGERPRINT_SIZE; i++) {
+                ret[prefix + 2 * i] = hex[md[i] >> 4];
+                ret[prefix + 2 * i + 1] = hex[md[i] & 0xf];
+        }
+        ret[prefix + 2 * CERT_FINGERPRINT_SIZE] = '\0';
+}
+
+int cert_fingerprint(X509 *cert, char **ret) {
+        uint8_t md[CERT_FINGERPRINT_SIZE];
         char *s;
         int r;
 
         r = cert_sha256(cert, md);
         if (r < 0)
                 return r;
-        s = malloc(prefix + 2 * sizeof(md) + 1);
+        s = malloc(SHA256_TEXT_SIZE);
         if (!s)
                 return -ENOMEM;
-        memcpy(s, FINGERPRINT_PREFIX, prefix);
-        for (size_t i = 0; i < sizeof(md); i++) {
-                s[prefix + 2 * i] = hex[md[i] >> 4];
-                s[prefix + 2 * i + 1] = hex[md[i] & 0xf];
-        }
-        s[prefix + 2 * sizeof(md)] = '\0';
+        sha256_format(md, s);
         *ret = s;
         return 0;
+}
+
+int sha256_text(const void *data, size_t len, char ret[SHA256_TEXT_SIZE]) {
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+
+        if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != CERT_FINGERPRINT_SIZE)
+                return -EIO;
+        sha256_format(md, ret);
+        return 0;
+}
+
+int pubkey_sha256_text(EVP_PKEY *key, char ret[SHA256_TEXT_SIZE]) {
+        unsigned char *der = NULL;
+        int n, r;
+
+        n = i2d_PUBKEY(key, &der);
+        if (n <= 0)
+                return -ENOMEM;
+        r = sha256_text(der, (size_t) n, ret);
+        OPENSSL_free(der);
+        return r;
 }
 
 int cert_digest_u64(X509 *cert, uint64_t *ret) {

@@ -69,6 +69,12 @@ int certs_find_for_key(STACK_OF(X509) *certs, EVP_PKEY *key, X509 **ret, Diag *d
 /* "sha256:" + 64 lowercase hex digits of SHA-256 over the DER certificate. */
 int cert_fingerprint(X509 *cert, char **ret);
 
+/* The same form for any bytes (a file's content, a DER public key). */
+#define SHA256_TEXT_SIZE 72
+int sha256_text(const void *data, size_t len, char ret[SHA256_TEXT_SIZE]);
+/* ... of a public key's DER SubjectPublicKeyInfo. */
+int pubkey_sha256_text(EVP_PKEY *key, char ret[SHA256_TEXT_SIZE]);
+
 /* The first 8 bytes of the certificate's SHA-256 fingerprint as a number: a
  * value spread evenly across certificates that stays the same for one
  * certificate (its renewal jitter survives restarts). */

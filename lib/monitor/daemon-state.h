@@ -20,6 +20,8 @@
  *   tpm-replaced   the TPM is another one (its endorsement key changed): the
  *                  birth certificate is not for it; fleetidd never enrolls
  *                  with it and needs a person (checked again after retry.max)
+ *   resetting      a factory reset is wiping the operational identity
+ *                  (docs/factory-reset.md); enrolling with the new owner follows
  *
  * The order is the order of the metrics file's lines.
  */
@@ -34,6 +36,7 @@ typedef enum DaemonState {
         DAEMON_STATE_WAITING_CLOCK,
         DAEMON_STATE_TPM_CLEARED,
         DAEMON_STATE_TPM_REPLACED,
+        DAEMON_STATE_RESETTING,
         _DAEMON_STATE_MAX,
         _DAEMON_STATE_INVALID = -1,
 } DaemonState;

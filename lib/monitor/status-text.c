@@ -98,6 +98,7 @@ int status_text_format(const StatusTextInput *in, time_t now, char **ret) {
                 t = in->next_attempt;
                 break;
         case DAEMON_STATE_ENROLLING:
+        case DAEMON_STATE_RESETTING:
                 break; /* the attempt is the event */
         default:
                 state = "starting";

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,6 +215,79 @@ static int open_listing(StateStore *s, DIR **ret, Diag *d) {
                 return diag_set(d, r, "Could not list %s: %s", s->path, strerror(-r));
         }
         *ret = dir;
+        return 0;
+}
+
+int state_store_remove_dir(StateStore *s, const char *name, Diag *d) {
+        _cleanup_(closedirp) DIR *dir = NULL;
+        struct dirent *de;
+        int fd, r;
+
+        r = check_name(s, name, d);
+        if (r < 0)
+                return r;
+        fd = openat(s->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                if (errno == ENOTDIR || errno == ELOOP) /* a symlink or a file: the name goes */
+                        return state_store_remove(s, name, d);
+                return diag_set(d, -errno, "Could not open %s/%s: %s", s->path, name, strerror(errno));
+        }
+        dir = fdopendir(fd);
+        if (!dir) {
+                r = -errno;
+                close(fd);
+                return diag_set(d, r, "Could not list %s/%s: %s", s->path, name, strerror(-r));
+        }
+        while ((errno = 0, de = readdir(dir))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (unlinkat(dirfd(dir), de->d_name, 0) < 0)
+                        return diag_set(d, errno == EISDIR ? -EISDIR : -errno, "Could not remove %s/%s/%s: %s",
+                                        s->path, name, de->d_name, strerror(errno));
+        }
+        if (errno != 0)
+                return diag_set(d, -errno, "Could not list %s/%s: %s", s->path, name, strerror(errno));
+        if (unlinkat(s->fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return diag_set(d, -errno, "Could not remove %s/%s: %s", s->path, name, strerror(errno));
+        if (fsync(s->fd) < 0)
+                return diag_set(d, -errno, "Could not sync %s after removing %s: %s", s->path, name,
+                                strerror(errno));
+        return 0;
+}
+
+int state_store_lock(StateStore *s, int *ret_fd, Diag *d) {
+        int fd;
+
+        fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return diag_set(d, -errno, "Could not open %s: %s", s->path, strerror(errno));
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR) {
+                        int r = -errno;
+
+                        close(fd);
+                        return diag_set(d, r, "Could not lock %s: %s", s->path, strerror(-r));
+                }
+        *ret_fd = fd;
+        return 0;
+}
+
+int state_store_give_to_owner(StateStore *s, const char *name, Diag *d) {
+        struct stat st;
+        int r;
+
+        r = check_name(s, name, d);
+        if (r < 0)
+                return r;
+        if (fstat(s->fd, &st) < 0)
+                return diag_set(d, -errno, "Could not stat %s: %s", s->path, strerror(errno));
+        if (st.st_uid == geteuid())
+                return 0;
+        if (fchownat(s->fd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return diag_set(d, -errno, "Could not give %s/%s to the directory's owner: %s", s->path,
+                                name, strerror(errno));
         return 0;
 }
 

@@ -48,6 +48,22 @@ int state_store_stat(StateStore *s, const char *name, struct stat *ret);
 /* Removes name; succeeds if it is absent already. */
 int state_store_remove(StateStore *s, const char *name, Diag *d);
 
+/* Removes the subdirectory name with the files in it, one level: a
+ * directory below it fails the call (-EISDIR; files listed before it are
+ * gone, the rest stays). Succeeds if name is absent already. A symlink at
+ * name is removed, never followed. */
+int state_store_remove_dir(StateStore *s, const char *name, Diag *d);
+
+/* Waits for, and takes, an exclusive lock of the directory (flock on a
+ * descriptor of its own, so that a forked child's lock ends with the child):
+ * *ret_fd holds it until closed. For steps that two processes must not run
+ * at once (a factory reset's wipe by fleetidctl and by fleetidd). */
+int state_store_lock(StateStore *s, int *ret_fd, Diag *d);
+
+/* Gives name to the directory's owner and group, when the caller (root) is
+ * not that owner: a file root writes for the daemon stays readable by it. */
+int state_store_give_to_owner(StateStore *s, const char *name, Diag *d);
+
 /* Removes the temporary files of the write protocol (".#name.XXXXXX", see
  * util/fileio.h) that an interrupted write left in the directory: only regular
  * files owned by the effective user, never following a symlink; anything else

@@ -147,7 +147,7 @@ DEB=$(build_package deb "${PKG}_*.deb") || exit 1
 
 step "contents of $(basename "$DEB") (dpkg-deb -c)"
 dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\.||; s|/$||' >"$TMP/deb.list"
-has "$TMP/deb.list" "${COMMON[@]}" /lib/systemd/system/fleetidd.service \
+has "$TMP/deb.list" "${COMMON[@]}" /etc/fleetid/fleetid.conf.d /lib/systemd/system/fleetidd.service \
     /lib/systemd/system/fleetid-wait-enrolled.service /usr/share/doc/fleetid/copyright
 for p in "${MANPAGES[@]}"; do has "$TMP/deb.list" "/usr/share/man/$p.gz"; done
 # dh_compress leaves documents under 4 KiB uncompressed.
@@ -214,7 +214,7 @@ q() { rpm -qp --nosignature "$@" "$RPM" 2>/dev/null; }
 step "contents of $(basename "$RPM") (rpm -qp --list)"
 q --list | grep -v '^/usr/lib/.build-id' >"$TMP/rpm.list"
 version=$(q --qf '%{VERSION}')
-has "$TMP/rpm.list" "${COMMON[@]}" /usr/lib/systemd/system/fleetidd.service \
+has "$TMP/rpm.list" "${COMMON[@]}" /etc/fleetid/fleetid.conf.d /usr/lib/systemd/system/fleetidd.service \
     /usr/lib/systemd/system/fleetid-wait-enrolled.service \
     "/usr/share/doc/fleetid-$version/README.md"
 for p in "${MANPAGES[@]}"; do has "$TMP/rpm.list" "/usr/share/man/$p.gz"; done

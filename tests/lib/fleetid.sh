@@ -317,3 +317,36 @@ fleetid_stop_daemon_bounded() {
     wait "$FLEETIDD_PID" || FLEETIDD_EXIT=$?
     FLEETIDD_STOP_MS=$(((t1 - t0) / 1000000))
 }
+
+# fleetid_second_est NAME: a second lab EST server for a second owner, on
+# 127.0.0.1: its own lab PKI (its own EST CA, server certificate and keys)
+# that trusts the first lab PKI's manufacturer CA (the device's maker stays,
+# its owner changes). Sets and exports NAME_URL, NAME_PKI, NAME_LOG (its
+# request log, as EST_LOG) and NAME_PID; stopped at exit. The first server's
+# EST_* stay as they are.
+fleetid_second_est() {
+    _lab_require_main_shell fleetid_second_est
+    local name=$1 dir=$LAB_TMPDIR/est-$1 pid
+    [ -n "${EST_PKI:-}" ] || lab_fail "fleetid_second_est: start the first EST server first"
+    mkdir -p "$dir"
+    "$LAB_PYTHON" "$LAB_PKI_PY" init "$dir/pki" >/dev/null || lab_fail "cannot create the lab PKI in $dir/pki"
+    cp "$EST_PKI/mfg-ca.pem" "$EST_PKI/mfg-ca.key" "$dir/pki/"
+    : >"$dir/est.log"
+    "$LAB_PYTHON" "$LAB_EST_SERVER" --pki "$dir/pki" --port 0 --port-file "$dir/est.port" \
+        --pid-file "$dir/est.pid" --log "$dir/est.log" --control "$dir/est-control.json" \
+        >>"$dir/est.stderr" 2>&1 &
+    pid=$!
+    lab_on_exit "_lab_kill $pid python3"
+    lab_wait_until 10 "the second EST server to write $dir/est.port" test -s "$dir/est.port" ||
+        lab_fail "the second EST server did not start; see $dir/est.stderr"
+    printf -v "${name}_URL" 'https://localhost:%s/.well-known/est' "$(cat "$dir/est.port")"
+    printf -v "${name}_PKI" '%s' "$dir/pki"
+    printf -v "${name}_LOG" '%s' "$dir/est.log"
+    printf -v "${name}_PID" '%s' "$pid"
+    export "${name}_URL" "${name}_PKI" "${name}_LOG" "${name}_PID"
+}
+
+# fleetid_requests_in LOG: the number of requests an EST server's log holds.
+fleetid_requests_in() {
+    grep -c '"event": "request"' "$1" || true
+}

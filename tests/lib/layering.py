@@ -21,6 +21,7 @@ LAYERS = [
     ["identity"],
     ["exchange"],
     ["enroll", "renew", "broker"],
+    ["reset"],
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]([^">]+)[">]')

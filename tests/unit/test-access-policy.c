@@ -198,7 +198,9 @@ static void test_method_table(void **state) {
         assert_int_equal(m->rate, ACCESS_RATE_SENSOR);
         m = access_method_find("org.fleetid.Agent1.Job", "Cancel", NULL);
         assert_true(m->job_owner);
-        assert_null(access_method_find("org.fleetid.Agent1", "FactoryReset", NULL));
+        m = access_method_find("org.fleetid.Agent1", "FactoryReset", NULL);
+        assert_int_equal(m->role, ACCESS_ROLE_ADMIN);
+        assert_null(access_method_find("org.fleetid.Agent1", "Reboot", NULL));
         assert_null(access_method_find("org.fleetid.Agent1", "SignChallenge", "identity=other"));
         assert_null(access_method_find(NULL, "Renew", NULL));
 

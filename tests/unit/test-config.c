@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "test-tmpdir.h"
 
 #define URL_LINE "est: { url = \"https://est.example.net/.well-known/est\"; };\n"
 
@@ -721,6 +722,127 @@ static void test_shipped_file(void **state) {
         assert_is_defaults(c);
 }
 
+/* A main file and drop-ins in a scratch directory: DIR/fleetid.conf and DIR/fleetid.conf.d/NAME. */
+static void write_at(const char *dir, const char *name, const char *text) {
+        char path[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fputs(text, f) >= 0, 1);
+        assert_int_equal(fclose(f), 0);
+}
+
+#define MAIN_FILE                                                                                          \
+        "est: { url = \"https://old.example/est\"; trust_anchors = \"/etc/old.pem\"; username = \"old\"; " \
+        "password_file = \"/etc/old.secret\"; timeout = 33; };\n"
+
+static void test_dropins(void **state) {
+        _cleanup_(config_freep) Config *c = NULL, *o = NULL, *none = NULL;
+        char dir[64], main_path[128], dropins[128], expected[512];
+        Diag d = {};
+
+        assert_non_null(test_tmpdir_new(dir, sizeof(dir), "config-dropin"));
+        snprintf(main_path, sizeof(main_path), "%s/fleetid.conf", dir);
+        snprintf(dropins, sizeof(dropins), "%s/fleetid.conf.d", dir);
+        write_at(dir, "fleetid.conf", MAIN_FILE);
+
+        /* No drop-in directory: the main file's owner; the default directory is <path>.d. */
+        assert_int_equal(config_load(main_path, &c, &d), 0);
+        assert_string_equal(c->dropin_dir, dropins);
+        assert_int_equal(c->n_dropins, 0);
+        assert_string_equal(c->est_url, "https://old.example/est");
+        c = config_free(c);
+
+        /* Drop-ins in lexical order, a later one winning; the owner as a whole:
+         * nothing of the main file's anchor or credentials is inherited. */
+        assert_int_equal(mkdir(dropins, 0755), 0);
+        write_at(dropins, "20-owner.conf", "est: { url = \"https://new.example/est\"; label = \"b\"; };\n");
+        write_at(dropins, "10-owner.conf",
+                 "est: { url = \"https://first.example/est\"; bootstrap_fingerprint = "
+                 "\"sha256:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"; };\n");
+        write_at(dropins, "README", "not a drop-in");
+        write_at(dropins, ".hidden.conf", "garbage");
+        assert_int_equal(config_load(main_path, &c, &d), 0);
+        assert_int_equal(c->n_dropins, 2);
+        snprintf(expected, sizeof(expected), "%s/10-owner.conf", dropins);
+        assert_string_equal(c->dropins[0].path, expected);
+        assert_int_equal(strncmp(c->dropins[0].hash, "sha256:", 7), 0);
+        assert_int_equal(strlen(c->dropins[0].hash), 71);
+        assert_string_equal(c->est_url, "https://new.example/est");
+        assert_string_equal(c->est_label, "b");
+        assert_non_null(c->est_bootstrap_fingerprint);
+        assert_null(c->est_trust_anchors);
+        assert_null(c->est_username);
+        assert_null(c->est_password_file);
+        assert_int_equal(c->est_timeout_sec, 33); /* not an owner key: the main file's */
+
+        /* config_load_with_owner(): that file alone, or none at all. */
+        write_at(dir, "candidate.conf",
+                 "est: { url = \"https://cand.example/est\"; trust_anchors = \"/etc/c.pem\"; };\n");
+        snprintf(expected, sizeof(expected), "%s/candidate.conf", dir);
+        assert_int_equal(config_load_with_owner(main_path, expected, &o, &d), 0);
+        assert_int_equal(o->n_dropins, 1);
+        assert_string_equal(o->est_url, "https://cand.example/est");
+        assert_null(o->est_username);
+        assert_int_equal(config_load_with_owner(main_path, NULL, &none, &d), 0);
+        assert_int_equal(none->n_dropins, 0);
+        assert_string_equal(none->est_username, "old");
+
+        /* config_take_owner(): the owner keys and the drop-ins, nothing else. */
+        config_take_owner(none, o);
+        assert_string_equal(none->est_url, "https://cand.example/est");
+        assert_null(none->est_username);
+        assert_int_equal(none->n_dropins, 1);
+        assert_int_equal(none->est_timeout_sec, 33);
+        assert_string_equal(o->est_username, "old");
+
+        /* A key that is not an owner's, in a drop-in: FILE:LINE. */
+        write_at(dropins, "30-greedy.conf",
+                 "est: { url = \"https://x.example/est\"; };\nbirth: { key_handle = 0x81020005; };\n");
+        c = config_free(c);
+        assert_int_equal(config_load(main_path, &c, &d), -EINVAL);
+        snprintf(expected, sizeof(expected),
+                 "%s/30-greedy.conf:2: birth.key_handle may not be set in a drop-in file: a drop-in holds an "
+                 "owner's keys only (est.url, est.label, est.trust_anchors, est.bootstrap_fingerprint, "
+                 "est.username, est.password_file); set it in the main configuration file",
+                 dropins);
+        assert_string_equal(d.text, expected);
+        write_at(dropins, "30-greedy.conf", "est: { timeout = 5; };\n");
+        assert_int_equal(config_load(main_path, &c, &d), -EINVAL);
+        assert_non_null(strstr(d.text, "30-greedy.conf:1: est.timeout may not be set in a drop-in file"));
+
+        /* A drop-in's syntax error and value error name it too. */
+        write_at(dropins, "30-greedy.conf", "est: {\n url = ;\n};\n");
+        assert_int_equal(config_load(main_path, &c, &d), -EINVAL);
+        assert_non_null(strstr(d.text, "30-greedy.conf:2: "));
+        write_at(dropins, "30-greedy.conf", "est: { url = \"http://plain.example\"; };\n");
+        assert_int_equal(config_load(main_path, &c, &d), -EINVAL);
+        assert_non_null(strstr(d.text, "30-greedy.conf:1: est.url"));
+
+        /* Drop-ins without an anchor or pin: the owner is incomplete, named in the last drop-in. */
+        snprintf(expected, sizeof(expected), "%s/30-greedy.conf", dropins);
+        assert_int_equal(unlink(expected), 0);
+        snprintf(expected, sizeof(expected), "%s/10-owner.conf", dropins);
+        assert_int_equal(unlink(expected), 0);
+        assert_int_equal(config_load(main_path, &c, &d), -EINVAL);
+        snprintf(expected, sizeof(expected),
+                 "%s/20-owner.conf: neither est.trust_anchors nor est.bootstrap_fingerprint is set, so the EST "
+                 "server could not be authenticated; set one of them",
+                 dropins);
+        assert_string_equal(d.text, expected);
+
+        /* paths.dropin_dir = "": no drop-ins at all. */
+        write_at(dir, "fleetid.conf", MAIN_FILE "paths: { dropin_dir = \"\"; };\n");
+        assert_int_equal(config_load(main_path, &c, &d), 0);
+        assert_null(c->dropin_dir);
+        assert_int_equal(c->n_dropins, 0);
+        assert_string_equal(c->est_url, "https://old.example/est");
+
+        assert_int_equal(test_tmpdir_remove(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -751,6 +873,7 @@ int main(void) {
                 cmocka_unit_test(test_allowed_key_algorithms),
                 cmocka_unit_test(test_broker_keys),
                 cmocka_unit_test(test_shipped_file),
+                cmocka_unit_test(test_dropins),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -585,6 +586,62 @@ static void test_status_save_load(void **state) {
         assert_int_equal(status_record_save(s, &r, &d), -EINVAL);
 }
 
+/* A subdirectory with its files goes; a symlink at the name is removed, not
+ * followed; a directory below is refused; absent is no error. */
+static void test_remove_dir(void **state) {
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        char path[512], outside[256];
+        int lock = -1, dfd;
+        Diag d = {};
+
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+        assert_int_equal(state_store_remove_dir(s, "sensors", &d), 0); /* absent */
+
+        snprintf(path, sizeof(path), "%s/sensors", f->dir);
+        assert_int_equal(mkdir(path, 0750), 0);
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        touch_at(dfd, "s1");
+        touch_at(dfd, ".#s2.AbC123");
+        close(dfd);
+        assert_int_equal(state_store_remove_dir(s, "sensors", &d), 0);
+        assert_false(state_store_exists(s, "sensors"));
+
+        /* a symlink to a directory outside: the link goes, the target and its file stay */
+        snprintf(outside, sizeof(outside), "%s/outside", f->base);
+        assert_int_equal(mkdir(outside, 0750), 0);
+        dfd = open(outside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        touch_at(dfd, "keep");
+        close(dfd);
+        assert_int_equal(symlink(outside, path), 0);
+        assert_int_equal(state_store_remove_dir(s, "sensors", &d), 0);
+        assert_false(state_store_exists(s, "sensors"));
+        snprintf(path, sizeof(path), "%s/keep", outside);
+        assert_int_equal(access(path, F_OK), 0);
+
+        /* a directory below: refused, the subdirectory stays */
+        snprintf(path, sizeof(path), "%s/jobs", f->dir);
+        assert_int_equal(mkdir(path, 0750), 0);
+        snprintf(path, sizeof(path), "%s/jobs/deeper", f->dir);
+        assert_int_equal(mkdir(path, 0750), 0);
+        assert_true(state_store_remove_dir(s, "jobs", &d) < 0);
+        assert_true(state_store_exists(s, "jobs"));
+
+        /* the lock is one process's at a time, and ends with its descriptor */
+        assert_int_equal(state_store_lock(s, &lock, &d), 0);
+        assert_true(lock >= 0);
+        {
+                int other = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
+                assert_int_equal(errno, EWOULDBLOCK);
+                close(lock);
+                assert_int_equal(flock(other, LOCK_EX | LOCK_NB), 0);
+                close(other);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
@@ -593,6 +650,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_name_validation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_temporaries, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remove_dir, setup, teardown),
                 cmocka_unit_test(test_status_format_exact),
                 cmocka_unit_test(test_status_roundtrip),
                 cmocka_unit_test(test_status_parse_tolerant),
