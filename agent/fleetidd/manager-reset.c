@@ -23,6 +23,7 @@
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/manager-jobs.h"
 #include "fleetidd/manager.h"
+#include "fleetidd/manager-sensors.h"
 #include "store/state-certs.h"
 
 static void after_step(const char *step, void *userdata) {
@@ -127,6 +128,12 @@ static void reset_done(Manager *m, WorkerResult *res) {
         int r;
 
         forget_identity(m);
+        /* The old operational key is gone: SignChallenge waits for the new one. */
+        manager_signer_reset(m);
+        /* The sensor broker anew, on the wiped records (manager_sensors_reset()). */
+        if (!m->oneshot && !m->sensors && manager_sensors_start(m) < 0)
+                log_error("sensor broker: cannot start it again after the factory reset; the sensor methods "
+                          "are refused until fleetidd restarts");
         if (res->error < 0) {
                 reset_failed(m, res->error, diag_text(&res->diag, res->error));
                 /* A foreign object waits for a person; the TPM or a full disk may come back. */
@@ -190,6 +197,7 @@ int manager_reset_start(Manager *m) {
         /* A renewal asked for over D-Bus has nothing left to renew. */
         manager_renew_job_abandon(m, BUS_ERROR_NOT_ENROLLED,
                                   "a factory reset wipes the operational identity; there is nothing to renew");
+        manager_sensors_reset(m, "a factory reset wipes the sensor records and requests");
         manager_set_state(m, DAEMON_STATE_RESETTING, NULL);
         return manager_run_worker(m, WORKER_RESET, NULL, reset_work, reset_done) < 0 ? -EIO : 1;
 }

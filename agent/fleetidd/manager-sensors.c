@@ -1026,6 +1026,20 @@ int manager_sensors_start(Manager *m) {
         return 0;
 }
 
+void manager_sensors_reset(Manager *m, const char *why) {
+        SensorBroker *b = m->sensors;
+
+        if (!b)
+                return;
+        for (SensorJob *j = b->jobs; j; j = j->next)
+                if (j->job) {
+                        log_info("sensor '%s': request canceled (%s)", j->sensor_id, why);
+                        (void) job_finish_error(j->job, BUS_ERROR_CANCELED, why);
+                        j->job = NULL;
+                }
+        manager_sensors_stop(m);
+}
+
 void manager_sensors_stop(Manager *m) {
         SensorBroker *b = m->sensors;
 

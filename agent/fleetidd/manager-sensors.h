@@ -25,6 +25,10 @@ typedef struct SensorBroker SensorBroker;
 int manager_sensors_start(Manager *m);
 /* Kills the sensor worker; what is queued is dropped (deferred requests stay on disk). */
 void manager_sensors_stop(Manager *m);
+/* A factory reset: every sensor job ends canceled with `why`, the sensor
+ * worker is stopped and the broker dropped (its records and deferred
+ * requests are wiped with the rest); manager_sensors_start() makes it anew. */
+void manager_sensors_reset(Manager *m, const char *why);
 /* The gateway's own enrollment or renewal starts: the sensor worker ends after
  * the request in flight, and no sensor request starts until that is over. */
 void manager_sensors_identity_busy(Manager *m);

@@ -156,8 +156,8 @@ typedef struct Manager {
         /* SignChallenge (manager-sign.c): the signing process, started by a call */
         struct Signer *signer;             /* takes new calls; NULL when none runs */
         struct Signer *signers_retired[4]; /* finishing their calls before they exit */
-        struct CredsCache *bus_creds;                 /* the callers' credentials by unique name */
-        uint64_t trust_generation;                    /* changes of the EST CA set (manager-bus-signals.c) */
+        struct CredsCache *bus_creds;      /* the callers' credentials by unique name */
+        uint64_t trust_generation;         /* changes of the EST CA set (manager-bus-signals.c) */
         struct StateCertsCache *bus_chain, *bus_bundle; /* operational.pem, est-trust-anchors.pem as DER */
         struct SensorBroker *sensors;                   /* manager-sensors.c; NULL with --oneshot */
         /* factory reset (manager-reset.c) */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/sensor-pending.h"
 #include "broker/sensor-record.h"
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
@@ -144,7 +145,7 @@ static int remove_files(StateStore *s, const char *const *names, size_t n, Diag 
 }
 
 static int step_status(const Config *c, StateStore *store, StateStore *runtime, Diag *d) {
-        static const char *const names[] = { STATE_STATUS };
+        static const char *const names[] = { STATE_STATUS, STATE_TPM_FINGERPRINT };
         int r;
 
         r = remove_files(store, names, ELEMENTSOF(names), d);
@@ -192,7 +193,7 @@ int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *
                 after("status", userdata);
         r = state_store_remove_dir(store, SENSOR_RECORDS_DIR, d);
         if (r >= 0)
-                r = state_store_remove_dir(store, RESET_JOBS_DIR, d);
+                r = state_store_remove_dir(store, SENSOR_PENDING_DIR, d);
         if (r < 0)
                 return r;
         if (after)

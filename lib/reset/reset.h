@@ -15,7 +15,7 @@
  *   certificate  operational.pem
  *   trust        est-trust-anchors.pem, est-adopted-anchors.pem
  *   status       the status record (state and runtime directory), the metrics file
- *   sensors      the sensor records (sensors/) and pending jobs (jobs/)
+ *   sensors      the sensor records (sensors/) and deferred requests (sensors-pending/)
  *
  * Kept: the birth key and certificate (and birth.pem, its copy), the SRK,
  * the manufacturer CA and everything configured in the main file.
@@ -33,7 +33,6 @@
 #include "util/diag.h"
 
 /* Pending D-Bus job files, removed with the sensor records. */
-#define RESET_JOBS_DIR "jobs"
 /* The name fleetidctl factory-reset --owner installs the owner file under. */
 #define RESET_OWNER_DROPIN "owner.conf"
 

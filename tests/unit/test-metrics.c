@@ -21,7 +21,7 @@
         "fleetid_state{state=\"failed\"} 0\n"              \
         "fleetid_state{state=\"waiting-clock\"} 0\n"       \
         "fleetid_state{state=\"tpm-cleared\"} 0\n"         \
-        "fleetid_state{state=\"tpm-replaced\"} 0\n"         \
+        "fleetid_state{state=\"tpm-replaced\"} 0\n"        \
         "fleetid_state{state=\"resetting\"} 0\n"
 
 #define STATE_HEADER                                                                               \
@@ -180,8 +180,8 @@ static void test_format_bad_severity(void **state) {
 
 static void test_known_states(void **state) {
         /* One table, in the metrics file's order; every name maps back. */
-        static const char *const expected[] = { "enrolling",     "enrolled",    "renewing",
-                                                "waiting-retry", "failed",      "waiting-clock",
+        static const char *const expected[] = { "enrolling",     "enrolled",     "renewing",
+                                                "waiting-retry", "failed",       "waiting-clock",
                                                 "tpm-cleared",   "tpm-replaced", "resetting" };
 
         assert_int_equal(_DAEMON_STATE_MAX, ELEMENTSOF(expected));
