@@ -212,8 +212,10 @@ sleep 1 # busctl monitor has no "ready" line; the signals of the renewal come la
 kill -USR1 "$FLEETIDD_PID"
 _renewed() { grep -q "renewed\|state: renewing -> enrolled" "$FLEETIDD_LOG"; }
 lab_wait_until 90 "fleetidd to renew" _renewed
-_signalled() { grep -q '"State"' "$LAB_TMPDIR/monitor.out"; }
-lab_wait_until 30 "a PropertiesChanged naming State" _signalled
+# State and Serial may come in two signals (the state changes first, the new
+# certificate is read after): wait for both.
+_signalled() { grep -q '"State"' "$LAB_TMPDIR/monitor.out" && grep -q '"Serial"' "$LAB_TMPDIR/monitor.out"; }
+lab_wait_until 30 "a PropertiesChanged naming State and one naming Serial" _signalled
 grep -q "PropertiesChanged" "$LAB_TMPDIR/monitor.out" || lab_fail "no PropertiesChanged: $(cat "$LAB_TMPDIR/monitor.out")"
 _lab_kill "$MON_PID" busctl
 grep -q '"Serial"' "$LAB_TMPDIR/monitor.out" || lab_fail "no PropertiesChanged naming Serial: $(cat "$LAB_TMPDIR/monitor.out")"

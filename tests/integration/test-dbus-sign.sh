@@ -41,15 +41,13 @@ for tool in dbus-daemon busctl gdbus setpriv unshare mount getent openssl; do
 done
 /usr/bin/python3 -c 'import dbus' 2>/dev/null || { echo "SKIP: python3-dbus is missing"; exit 77; }
 
-# shellcheck source=tests/lib/test-users.sh
-. "$SRCDIR/tests/lib/test-users.sh"
-test_users_namespace 61200 fleetid-test-attest fleetid-test-birth fleetid-test-reader fleetid-test-nogrant
+# shellcheck source=tests/lib/agent-bus.sh
+. "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_namespace "$0" fleetid-test-attest fleetid-test-birth fleetid-test-reader fleetid-test-nogrant
 
 # ---- inside the namespace ----
 # shellcheck source=tests/lib/fleetid.sh
 . "$SRCDIR/tests/lib/fleetid.sh"
-# shellcheck source=tests/lib/system-bus.sh
-. "$SRCDIR/tests/lib/system-bus.sh"
 
 step() { echo "== $*"; }
 VERIFY_PY=$SRCDIR/tests/lab/verify_challenge.py
@@ -71,9 +69,9 @@ fleetid_write_config "access: { file = \"$LAB_TMPDIR/access.conf\"; sign_burst =
 CONF_BASE=$(cat "$FLEETID_CONF")
 
 # ---- the bus ----
-BUSDIR=$LAB_TMPDIR/system-bus
-system_bus_start "$BUSDIR"
-ADDR=$SYSTEM_BUS_ADDR
+agent_bus_start
+BUSDIR=$AGENT_BUS_DIR
+ADDR=$AGENT_BUS_ADDR
 NAME=org.fleetid.Agent1
 OBJ=/org/fleetid/Agent1
 

@@ -12,7 +12,7 @@
 #       then runs SCRIPT again in a private mount namespace where the copies
 #       are bind-mounted, and exits with its status. Inside (AGENT_BUS_INNER
 #       set) it returns at once after the mounts. Needs root.
-#   agent_bus_start        the bus (tests/lib/system-bus.sh, the shipped policy
+#   agent_bus_start        the bus (system_bus_start of tests/lib/system-bus.sh: the shipped policy
 #       dbus/org.fleetid.Agent1.conf and a test-only rule letting root own
 #       the name), in $LAB_TMPDIR/system-bus; exports DBUS_SYSTEM_BUS_ADDRESS;
 #       sets AGENT_BUS_ADDR, AGENT_BUS_DIR, AGENT_BUS_PID. Call after
@@ -20,6 +20,7 @@
 #       one more policy file (its <busconfig> content), e.g. for a
 #       benchmark's own server.
 #   run_as USER CMD...     CMD as USER, with USER's groups, no capabilities
+#       (root: CMD as it is)
 #   agent_busctl USER ARGS...   busctl as USER (root: as is) on the bus;
 #       output in $AGENT_OUT, returns busctl's status
 #   agent_gdbus USER ARGS...    gdbus as USER on the bus (--address given);
@@ -70,40 +71,26 @@ agent_bus_namespace() {
 run_as() {
     local user=$1
     shift
-    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+    if [ "$user" = root ]; then
+        "$@"
+    else
+        setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+    fi
 }
 
 agent_bus_start() {
     AGENT_BUS_DIR=$LAB_TMPDIR/system-bus
     mkdir -p "$AGENT_BUS_DIR/system.d"
-    chmod 0755 "$AGENT_BUS_DIR"
     # The callers (other uids) reach the bus socket below the lab directory.
     chmod 0711 "$LAB_TMPDIR"
-    cp "$FLEETID_SOURCE_DIR/dbus/org.fleetid.Agent1.conf" "$AGENT_BUS_DIR/system.d/"
-    cat >"$AGENT_BUS_DIR/system.d/zz-test-root-owner.conf" <<'EOF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- test only: fleetidd runs as root in the tests, not as the user fleetid -->
-<busconfig>
-  <policy user="root">
-    <allow own="org.fleetid.Agent1"/>
-  </policy>
-</busconfig>
-EOF
     if [ -n "${AGENT_BUS_EXTRA_CONF:-}" ]; then
         printf '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"\n %s\n<busconfig>\n%s\n</busconfig>\n' \
             '"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">' "$AGENT_BUS_EXTRA_CONF" \
             >"$AGENT_BUS_DIR/system.d/zz-extra.conf"
     fi
-    AGENT_BUS_ADDR=unix:path=$AGENT_BUS_DIR/bus.sock
-    system_bus_config "$AGENT_BUS_ADDR" "$AGENT_BUS_DIR/system.d" >"$AGENT_BUS_DIR/bus.conf"
-    dbus-daemon --config-file="$AGENT_BUS_DIR/bus.conf" --nofork --nopidfile --nosyslog \
-        2>"$AGENT_BUS_DIR/bus.log" &
-    AGENT_BUS_PID=$!
-    lab_on_exit "_lab_kill $AGENT_BUS_PID dbus-daemon"
-    _agent_bus_up() { [ -S "$AGENT_BUS_DIR/bus.sock" ]; }
-    lab_wait_until 10 "dbus-daemon to create $AGENT_BUS_DIR/bus.sock" _agent_bus_up
-    export DBUS_SYSTEM_BUS_ADDRESS=$AGENT_BUS_ADDR
+    system_bus_start "$AGENT_BUS_DIR"
+    AGENT_BUS_ADDR=$SYSTEM_BUS_ADDR
+    AGENT_BUS_PID=$SYSTEM_BUS_PID
     AGENT_OUT=$LAB_TMPDIR/busctl.out
 }
 
