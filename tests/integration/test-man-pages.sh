@@ -11,7 +11,9 @@
 # the program's --help names is described in the page's OPTIONS section, every
 # option the page names is one --help names, and the commands of --help are
 # the entries of the page's COMMANDS section. fleetid.conf(5) is checked
-# against the loader's keys by test-config-reference.sh.
+# against the loader's keys by test-config-reference.sh. org.fleetid.Agent1(5)
+# names every method, signal and property of the introspection XML in
+# dbus/ (which test-dbus-api compares with the live object).
 # Needs mandoc, groff-base and the built programs; no TPM, network or root.
 # Exit status: 0 pass, 1 fail, 77 skipped (mandoc missing).
 
@@ -20,7 +22,7 @@ set -uo pipefail
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${FLEETID_BUILD_DIR:-$SRCDIR/build}
 MAN=$SRCDIR/docs/man
-PAGES=(fleetidd.8 fleetidctl.1 fleetid-provision.8 fleetid.conf.5)
+PAGES=(fleetidd.8 fleetidctl.1 fleetid-provision.8 fleetid.conf.5 org.fleetid.Agent1.5)
 
 command -v mandoc >/dev/null || { echo "SKIP: mandoc is missing (apt-get install mandoc)"; exit 77; }
 command -v groff >/dev/null || { echo "SKIP: groff is missing (apt-get install groff-base)"; exit 77; }
@@ -96,6 +98,20 @@ check_program() {
     echo "== $prog: $(wc -l <"$TMP/$prog.help-opts") options, $(wc -l <"$TMP/$prog.help-cmds") commands match docs/man/$page"
 }
 
+# check_interface PAGE XML...: every member of the interfaces in the XML
+# files is named in the rendered PAGE.
+check_interface() {
+    local page=$1 member n=0
+    shift
+    for member in $(sed -n 's/.*<\(method\|signal\|property\) name="\([A-Za-z]*\)".*/\2/p' "$@" | sort -u); do
+        n=$((n + 1))
+        grep -qw -- "$member" "$TMP/$page.txt" || fail "docs/man/$page does not name $member (from $*)"
+    done
+    [ "$n" -gt 0 ] || fail "no members found in $*"
+    echo "== $page: the $n members of the introspection XML are named"
+}
+
+check_interface org.fleetid.Agent1.5 "$SRCDIR/dbus/org.fleetid.Agent1.xml" "$SRCDIR/dbus/org.fleetid.Agent1.Job.xml"
 check_program "$BUILD/agent/fleetidd/fleetidd" fleetidd.8
 check_program "$BUILD/agent/fleetidctl/fleetidctl" fleetidctl.1
 check_program "$BUILD/agent/provision/fleetid-provision" fleetid-provision.8
