@@ -1,68 +1,183 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# tests/demo.sh: the whole fleetid life cycle available so far, on this machine,
-# with nothing but loopback: a fresh TPM 2.0 simulator, a lab PKI and EST
-# server, the factory "manufacturing" the device, and fleetidd enrolling it.
-# Everything it starts is stopped at the end.
+# tests/demo.sh: fleetid on this machine, narrated, with nothing but loopback
+# and nothing changed outside a private mount namespace (as the integration
+# tests; also registered as test-demo): a fresh TPM 2.0 simulator (swtpm)
+# behind tpm2-abrmd, the lab PKI and EST server (a registration authority for
+# the sensors), the factory "manufacturing" the gateway, fleetidd enrolling
+# it and serving org.fleetid.Agent1 on a private dbus-daemon configured like
+# the system bus (the shipped policy). Then, as unprivileged users granted
+# roles in access.conf:
+#   1. an application (roles reader + attest) reads the gateway's chain, has
+#      a random nonce signed (SignChallenge) and verifies the signature with
+#      nothing but the chain, the documented message and the openssl command
+#      line (docs/dbus-api.md, "Verifying a signature with nothing but the
+#      chain"), and the chain to the EST CA;
+#   2. a sensor (role sensor-broker; tests/integration/sensor-client.py,
+#      python3-cryptography and python3-dbus) makes its key and CSR, gets a
+#      challenge, signs the evidence with its birth key, requests its
+#      certificate, waits for JobRemoved and receives its chain, which leads
+#      to the EST CA and holds its key; fleetidctl sensor list shows it.
+# Every step is checked: the demo exits non-zero at the first one that fails;
+# every wait is bounded. Needs root (the users exist only in the namespace)
+# and a build (meson setup build && ninja -C build; FLEETID_BUILD_DIR).
+# Exit status: 0 pass, 1 fail, 77 skipped (not root, a tool missing).
+
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 
-say "Checking the dependencies (Debian packages)"
-# shellcheck source=tests/lib/deps.sh
-source tests/lib/deps.sh
-deps_install
-
-if [ ! -x build/agent/fleetidd/fleetidd ]; then
-    say "Building fleetid"
-    [ -d build ] || meson setup build >/dev/null
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: needs root: the demo's users exist only in a private mount namespace (sudo tests/demo.sh)"
+    exit 77
 fi
-ninja -C build >/dev/null
-
-export FLEETID_BUILD_DIR=$PWD/build
-# shellcheck source=tests/lib/fleetid.sh
-source tests/lib/fleetid.sh
-lab_tmpdir
-
-say "Starting a fresh TPM 2.0 (swtpm, with an endorsement key certificate like a real one) behind the tpm2-abrmd resource manager"
-tpm_env_start "$LAB_TMPDIR"
-tpm2_getcap properties-fixed | grep -A1 -E "TPM2_PT_MANUFACTURER|TPM2_PT_FAMILY_INDICATOR" | grep -E "raw|value" | head -2
-
-say "Starting the lab PKI (manufacturer CA, EST CA) and the lab EST server on 127.0.0.1"
-est_env_start "$LAB_TMPDIR" --cert-lifetime 86400
-echo "EST server: $EST_URL"
-
-say "Factory: fleetid-provision creates the birth key inside the TPM (it never leaves it)"
-P=("$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI")
-"${P[@]}" create-key | sed 's/^/    /'
-
-say "Factory: the TPM signs a CSR naming the device serial; the manufacturer CA signs the birth certificate (IDevID)"
-"${P[@]}" csr --serial DEMO-GW-0001 --out "$LAB_TMPDIR/idevid.csr"
-"$LAB_PYTHON" "$LAB_PKI_PY" sign-birth "$EST_PKI" "$LAB_TMPDIR/idevid.csr" "$LAB_TMPDIR/idevid.pem" >/dev/null
-openssl x509 -in "$LAB_TMPDIR/idevid.pem" -noout -subject -issuer | sed 's/^/    /'
-
-say "Factory: the certificate is checked against the key and the manufacturer CA, then written to TPM NV and locked"
-"${P[@]}" install-cert --cert "$LAB_TMPDIR/idevid.pem" --ca "$EST_PKI/mfg-ca.pem" --lock
-"${P[@]}" status | sed 's/^/    /'
-
-say "First contact: fleetidd proves the birth identity over mutual TLS and enrolls an operational certificate (LDevID) with a new TPM key"
-fleetid_write_config
-sed 's/^/    /' "$FLEETID_CONF"
-"$FLEETIDD" --config "$FLEETID_CONF" >"$LAB_TMPDIR/fleetidd.log" 2>&1 &
-DAEMON=$!
-lab_on_exit "kill $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null || true"
-lab_wait_until 60 "fleetidd to enroll" grep -q '^state=enrolled' "$FLEETID_STATE/status" 2>/dev/null ||
-    { cat "$LAB_TMPDIR/fleetidd.log"; lab_fail "fleetidd did not enroll"; }
-sed 's/^/    /' "$LAB_TMPDIR/fleetidd.log"
-
-say "The keys in the TPM (0x81020000 birth, 0x81020002 operational): both created inside it, neither exportable"
-for h in 0x81020000 0x81020002; do
-    echo "    $h: $(tpm2_readpublic -c "$h" | grep -A1 '^attributes' | tail -1 | sed 's/^ *value: //')"
+for tool in dbus-daemon busctl setpriv unshare mount getent openssl xxd; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
 done
+/usr/bin/python3 -c "import dbus, cryptography" 2>/dev/null ||
+    { echo "SKIP: python3-dbus or python3-cryptography is missing"; exit 77; }
 
-say "fleetidctl status"
-"$FLEETIDCTL" --config "$FLEETID_CONF" status
+APP=fleetid-demo-app
+SENSOR_APP=fleetid-demo-sensor
+# shellcheck source=tests/lib/agent-bus.sh
+. "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_namespace "$0" "$APP" "$SENSOR_APP"
 
-say "Done. Stopping fleetidd, the EST server, tpm2-abrmd and swtpm."
+# ---- inside the namespace ----
+# shellcheck source=tests/lib/fleetid.sh
+. "$SRCDIR/tests/lib/fleetid.sh"
+
+if [ -t 1 ]; then
+    say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n==> %s\n' "$*"; }
+fi
+indent() { sed 's/^/    /'; }
+CLIENT=$SRCDIR/tests/integration/sensor-client.py
+
+say "The lab: a fresh TPM 2.0 (swtpm behind tpm2-abrmd), the lab PKI and EST server on 127.0.0.1"
+fleetid_lab_up --label sensors
+echo "    EST server: $EST_URL (a registration authority for sensor CSRs at the label 'sensors')"
+est_control '{"ra_eku": true}'
+
+say "Factory: fleetid-provision creates the birth key in the TPM; the manufacturer CA signs its IDevID"
+fleetid_provision DEMO-GW-0001
+"$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" status | indent
+
+say "access.conf: $APP may read and attest, $SENSOR_APP may broker sensors"
+cat >"$LAB_TMPDIR/access.conf" <<EOF
+grants = (
+        { user = "$APP"; roles = [ "reader", "attest" ]; },
+        { user = "$SENSOR_APP"; roles = [ "sensor-broker" ]; }
+);
+EOF
+chmod 0644 "$LAB_TMPDIR/access.conf"
+indent <"$LAB_TMPDIR/access.conf"
+fleetid_write_config \
+    "access: { file = \"$LAB_TMPDIR/access.conf\"; };" \
+    "broker: { sensor_manufacturer_ca = \"$EST_PKI/mfg-ca.pem\"; est_label = \"sensors\"; };"
+
+say "First contact: fleetidd enrolls an operational certificate over EST and serves org.fleetid.Agent1"
+agent_bus_start
+echo "    a private dbus-daemon with the shipped policy: $AGENT_BUS_ADDR"
+fleetid_daemon_start
+fleetid_wait_state 90 enrolled
+_serving() { grep -q "D-Bus: serving org.fleetid.Agent1" "$FLEETIDD_LOG"; }
+lab_wait_until 30 "fleetidd to own org.fleetid.Agent1" _serving
+"$FLEETIDCTL" --config "$FLEETID_CONF" status | indent
+EST_CA=$EST_PKI/est-ca.pem
+
+# ---- 1. an application ----
+A=$LAB_TMPDIR/app
+mkdir -p "$A"
+cp "$EST_CA" "$A/ca.pem" # the root the application trusts, given to it out of band
+chown -R "$APP:" "$A"
+chmod 0700 "$A"
+app() { run_as "$APP" "$@"; }
+
+say "1. An application ($APP) reads the gateway's certificate chain (fleetidctl chain, GetCertificateChain)"
+app "$FLEETIDCTL" chain >"$A/chain.pem" 2>"$A/err" || lab_fail "fleetidctl chain: $(cat "$A/err")"
+openssl crl2pkcs7 -nocrl -certfile "$A/chain.pem" | openssl pkcs7 -print_certs -noout | grep -E "subject|issuer" | indent
+agent_busctl "$APP" call "$AGENT_NAME" "$AGENT_OBJ" "$AGENT_NAME" GetCertificateChain ||
+    lab_fail "busctl GetCertificateChain: $(cat "$AGENT_OUT")"
+echo "    busctl GetCertificateChain: $(head -c 60 "$AGENT_OUT")..."
+
+say "1. It picks a random nonce and has the gateway sign it (fleetidctl sign-challenge, SignChallenge)"
+NONCE=$(openssl rand -hex 32)
+PURPOSE=demo.login
+echo "    nonce $NONCE, purpose $PURPOSE"
+app "$FLEETIDCTL" sign-challenge --nonce "$NONCE" --purpose "$PURPOSE" --out "$A/sig-chain.pem" \
+    >"$A/sign.out" 2>"$A/err" || lab_fail "fleetidctl sign-challenge: $(cat "$A/err")"
+indent <"$A/sign.out"
+ALG=$(sed -n 's/^algorithm: //p' "$A/sign.out")
+sed -n 's/^signature: //p' "$A/sign.out" | openssl base64 -d -A >"$A/sig.bin"
+[ -s "$A/sig.bin" ] || lab_fail "no signature in: $(cat "$A/sign.out")"
+cmp -s "$A/chain.pem" "$A/sig-chain.pem" || lab_fail "SignChallenge's chain is not the one fleetidctl chain printed"
+
+say "1. It verifies the chain to the EST CA and the $ALG signature with the openssl command line"
+echo "    message = \"fleetid-challenge-v1\" 0x00 purpose 0x00 nonce; SHA-256; the leaf's public key"
+out=$(app openssl verify -CAfile "$A/ca.pem" -untrusted "$A/chain.pem" "$A/chain.pem" 2>&1) ||
+    lab_fail "the chain does not lead to the EST CA: $out"
+indent <<<"$out"
+# shellcheck disable=SC2016 # expanded by the inner sh
+app sh -c 'openssl x509 -in "$1/chain.pem" -noout -pubkey >"$1/pub.pem" &&
+    { printf "fleetid-challenge-v1\0%s\0" "$2"; printf "%s" "$3" | xxd -r -p; } >"$1/msg.bin"' \
+    sh "$A" "$PURPOSE" "$NONCE" || lab_fail "cannot build the key and the message"
+opts=()
+[ "$ALG" != rsassaPss ] || opts=(-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32)
+out=$(app openssl dgst -sha256 "${opts[@]}" -verify "$A/pub.pem" -signature "$A/sig.bin" "$A/msg.bin" 2>&1) ||
+    lab_fail "the signature does not verify: $out"
+indent <<<"$out"
+# The same signature must not verify for another nonce: the check above is real.
+printf 'x' >>"$A/msg.bin"
+app openssl dgst -sha256 "${opts[@]}" -verify "$A/pub.pem" -signature "$A/sig.bin" "$A/msg.bin" >/dev/null 2>&1 &&
+    lab_fail "the signature verifies for another message"
+echo "    verified: the gateway holding this certificate's TPM key signed the nonce (another message: refused)"
+
+# ---- 2. a sensor ----
+S=$LAB_TMPDIR/sensor
+mkdir -p "$S"
+# The sensor's birth certificate, from the manufacturer CA that
+# broker.sensor_manufacturer_ca names (in a real sensor, made at its factory).
+"$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" sensor-birth-01 >/dev/null
+cp "$EST_PKI"/sensor-birth-01.* "$S/"
+chown -R "$SENSOR_APP:" "$S"
+chmod 0700 "$S"
+sensor() { run_as "$SENSOR_APP" "$LAB_PYTHON" "$CLIENT" "$@"; }
+ID=temp-01
+
+say "2. A sensor ($SENSOR_APP, python3-dbus) makes its key and CSR (CN=$ID)"
+sensor make-csr --id "$ID" --key "$S/$ID.key" --csr "$S/$ID.csr"
+openssl req -inform DER -in "$S/$ID.csr" -noout -subject | indent
+
+say "2. It gets a challenge (GetSensorChallenge) and signs the evidence with its birth key"
+out=$(sensor challenge --id "$ID" --out "$S/$ID.nonce")
+[[ $out == "nonce "* ]] || lab_fail "GetSensorChallenge: $out"
+echo "    $out: $(xxd -p -c 64 "$S/$ID.nonce")"
+sensor evidence --nonce "$S/$ID.nonce" --birth-key "$S/sensor-birth-01.key" \
+    --birth-cert "$S/sensor-birth-01.pem" --out "$S/$ID.ev"
+echo "    birth certificate: $(openssl x509 -in "$S/sensor-birth-01.pem" -noout -subject -issuer | tr '\n' ' ')"
+
+say "2. It requests its certificate (RequestSensorCertificate), waits for JobRemoved, receives its chain"
+sensor request --id "$ID" --csr "$S/$ID.csr" --evidence "$S/$ID.ev" --wait 60 --out "$S/$ID.chain" \
+    >"$S/request.out" 2>&1 || lab_fail "the sensor's request: $(cat "$S/request.out")"
+indent <"$S/request.out"
+grep -q "^removed done$" "$S/request.out" || lab_fail "the job did not end done: $(cat "$S/request.out")"
+
+say "2. Its chain leads to the EST CA and holds the sensor's key"
+out=$(openssl verify -CAfile "$EST_CA" -untrusted "$S/$ID.chain" "$S/$ID.chain" 2>&1) ||
+    lab_fail "the sensor's chain does not lead to the EST CA: $out"
+indent <<<"$out"
+cmp -s <(openssl x509 -in "$S/$ID.chain" -noout -pubkey) <(openssl pkey -in "$S/$ID.key" -pubout) ||
+    lab_fail "the sensor's certificate does not hold its key"
+openssl x509 -in "$S/$ID.chain" -noout -subject -issuer -enddate | indent
+echo "    verified: the certificate holds the sensor's key"
+
+say "2. fleetidctl sensor list"
+run_as "$SENSOR_APP" "$FLEETIDCTL" sensor list >"$S/list.out" 2>&1 || lab_fail "fleetidctl sensor list: $(cat "$S/list.out")"
+indent <"$S/list.out"
+grep -q "$ID" "$S/list.out" || lab_fail "fleetidctl sensor list does not show $ID"
+
+say "Done: stopping fleetidd, the bus, the EST server, tpm2-abrmd and swtpm"
+echo "PASS: test-demo"

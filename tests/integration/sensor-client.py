@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """A sensor application talking to fleetidd's sensor broker
-(org.fleetid.Agent1, docs/dbus-api.md), for tests/integration/test-sensor-broker.sh.
+(org.fleetid.Agent1, docs/dbus-api.md), for tests/integration/test-sensor-broker.sh
+and tests/demo.sh.
 python3-cryptography and python3-dbus only; the system bus is
 DBUS_SYSTEM_BUS_ADDRESS.
 
@@ -11,8 +12,11 @@ DBUS_SYSTEM_BUS_ADDRESS.
   evidence --nonce FILE --birth-key KEY --birth-cert PEM --out FILE [--sign-key KEY]
       the evidence encoding of docs/dbus-api.md; --sign-key signs with another
       key than the birth certificate's (a forged signature)
-  request --id ID --csr CSR [--evidence FILE] [--option K=V]...
-      RequestSensorCertificate; prints "job PATH" or "error NAME: MESSAGE"
+  request --id ID --csr CSR [--evidence FILE] [--option K=V]... [--wait S --out CHAIN]
+      RequestSensorCertificate; prints "job PATH" or "error NAME: MESSAGE";
+      --wait: subscribed to JobRemoved before the call, waits at most S
+      seconds for that job's, prints "removed RESULT", then writes the
+      chain of Job.GetResult() to CHAIN (PEM); exit 1 on a timeout
   call METHOD [ARG]                   ListSensors (one line per sensor) or
                                       ForgetSensor ID / GetSensorChallenge ID; errors as above
   flood --id ID --csr CSR --count N
@@ -98,12 +102,53 @@ def cmd_request(a):
     for o in a.option:
         k, _, v = o.partition("=")
         options[k] = dbus.String(v)
+    if a.wait is not None:
+        return request_wait(a, dbus, csr, evidence, options)
     try:
         job = iface.RequestSensorCertificate(a.id, dbus.ByteArray(csr), dbus.ByteArray(evidence),
                                              dbus.Dictionary(options, signature="sv"))
     except dbus.exceptions.DBusException as e:
         return dbus_error(e)
     print("job %s" % job)
+
+
+def request_wait(a, dbus, csr, evidence, options):
+    import dbus.mainloop.glib
+    from gi.repository import GLib
+    bus = dbus.SystemBus(private=True, mainloop=dbus.mainloop.glib.DBusGMainLoop())
+    iface = dbus.Interface(bus.get_object(NAME, PATH, introspect=False), NAME)
+    loop = GLib.MainLoop()
+    removed = {}
+    want = {}
+
+    def on_removed(jid, path, kind, result):
+        removed[str(path)] = str(result)
+        if want.get("path") == str(path):
+            loop.quit()
+
+    # Subscribed before the call: the JobRemoved of a short job cannot be missed.
+    bus.add_signal_receiver(on_removed, "JobRemoved", NAME, None, PATH)
+    GLib.timeout_add(int(a.wait * 1000), loop.quit)
+    try:
+        job = str(iface.RequestSensorCertificate(a.id, dbus.ByteArray(csr), dbus.ByteArray(evidence),
+                                                 dbus.Dictionary(options, signature="sv")))
+    except dbus.exceptions.DBusException as e:
+        return dbus_error(e)
+    print("job %s" % job, flush=True)
+    want["path"] = job
+    if job not in removed:
+        loop.run()
+    if job not in removed:
+        sys.exit("timeout: no JobRemoved for %s in %gs" % (job, a.wait))
+    print("removed %s" % removed[job])
+    try:
+        certs = bus.get_object(NAME, job, introspect=False).GetResult(dbus_interface=NAME + ".Job", timeout=30)
+    except dbus.exceptions.DBusException as e:
+        return dbus_error(e)
+    with open(a.out, "wb") as f:
+        for c in certs:
+            f.write(x509.load_der_x509_certificate(bytes(c)).public_bytes(serialization.Encoding.PEM))
+    print("chain %d certificates in %s" % (len(certs), a.out))
 
 
 def cmd_call(a):
@@ -211,6 +256,8 @@ def main():
     s.add_argument("--csr", required=True)
     s.add_argument("--evidence")
     s.add_argument("--option", action="append", default=[])
+    s.add_argument("--wait", type=float)
+    s.add_argument("--out")
     s = sub.add_parser("call")
     s.add_argument("method", choices=["ListSensors", "ForgetSensor", "GetSensorChallenge"])
     s.add_argument("arg", nargs="*")
@@ -227,6 +274,8 @@ def main():
     s.add_argument("--key", required=True)
     s.add_argument("--id", required=True)
     a = p.parse_args()
+    if a.cmd == "request" and (a.wait is None) != (a.out is None):
+        p.error("request: --wait and --out go together")
     {"make-csr": cmd_make_csr, "challenge": cmd_challenge, "evidence": cmd_evidence,
      "request": cmd_request, "call": cmd_call, "flood": cmd_flood, "submit": cmd_submit, "verify": cmd_verify}[a.cmd](a)
 

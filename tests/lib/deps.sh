@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 #
 # tests/lib/deps.sh: install fleetid's build and test dependencies from
-# Debian's archive. Sourced by tests/run.sh and tests/demo.sh.
+# Debian's archive. Sourced by tests/run.sh.
 # deps_install [PACKAGE...]: install PACKAGEs (default: FLEETID_PACKAGES) with
 # apt-get when root; otherwise print the exact command and fail.
 
@@ -16,6 +16,7 @@ FLEETID_PACKAGES=(
     # test-man-pages (mandoc); test-packaging (lintian; rpm, rpmlint, and elfutils
     # for eu-strip, which the RPM's debuginfo split needs)
     mandoc lintian rpm rpmlint elfutils
+    xxd # tests/demo.sh: the hex nonce to bytes, as docs/dbus-api.md verifies a signature
 )
 
 # The booted-OS system test (tests/system/run.sh): it builds a Debian guest
