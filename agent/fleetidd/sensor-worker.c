@@ -252,6 +252,8 @@ static void __attribute__((noreturn)) child_main(int fd, const Config *c, pid_t 
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Named, for ps and the journal: "fleetid-sensors" (at most 15 bytes). */
+        (void) prctl(PR_SET_NAME, "fleetid-sensors");
         if (getppid() != parent || !in || !out)
                 _exit(EXIT_FAILURE);
         child_try_open(&s);

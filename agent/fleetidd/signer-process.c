@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "crypto/challenge.h"
@@ -190,6 +191,8 @@ void signer_process_main(int fd, void *userdata) {
         FrameReader rd;
         int in;
 
+        /* Named, for ps and the journal: "fleetid-signer" (at most 15 bytes). */
+        (void) prctl(PR_SET_NAME, "fleetid-signer");
         in = dup(fd);
         c.out = fdopen(fd, "w");
         if (in < 0 || !c.out ||

@@ -104,7 +104,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 cpu_profile() { # VARIANT: one run, then a table row of CPU ms per signature
     local pids=("$TPM_ENV_SWTPM_PID" "$TPM_ENV_ABRMD_PID" "$SYSTEM_BUS_PID" "$FLEETIDD_PID") before=() i spid
     "$CLIENT" 1 1 >/dev/null || lab_fail "sign-client (warm-up) failed"
-    spid=$(ps -o pid=,comm= --ppid "$FLEETIDD_PID" | awk '$2 == "fleetidd" { print $1 }' | head -n 1)
+    spid=$(ps -o pid=,comm= --ppid "$FLEETIDD_PID" --sort=start_time | awk '$2 == "fleetid-signer" { print $1 }' | tail -n 1)
     pids+=("${spid:-0}")
     for i in "${!pids[@]}"; do before[i]=$(cpu_ticks "${pids[i]}"); done
     measure 0 "$1"

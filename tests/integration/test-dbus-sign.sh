@@ -135,8 +135,10 @@ expect_error() {
 sign_py() {
     run_as "$1" "$LAB_PYTHON" "$ANSWER_PY" call "$ADDR" "$2" "$3" "${4:-}" "$LAB_TMPDIR/py"
 }
-signer_pid() { # the signing process: fleetidd's child while it holds the call's key
-    ps -o pid=,comm= --ppid "$FLEETIDD_PID" | awk '$2 == "fleetidd" { print $1 }' | head -n 1
+# The signing process (named fleetid-signer), the newest: one retired by a
+# renewal may still be finishing.
+signer_pid() {
+    ps -o pid=,comm= --ppid "$FLEETIDD_PID" --sort=start_time | awk '$2 == "fleetid-signer" { print $1 }' | tail -n 1
 }
 EST_CA=$EST_PKI/est-ca.pem
 MFG_CA=$EST_PKI/mfg-ca.pem

@@ -182,7 +182,8 @@ limited=$(awk '$1 == "RateLimited" { print $2 }' <<<"$out")
 after_rss=$(rss)
 # Under AddressSanitizer, its quarantine holds freed memory (256 MiB by
 # default): the bound means something only in a normal build; ASan checks leaks.
-if ldd "$FLEETIDD" | grep -q libasan; then
+# (grep without -q: with pipefail, ldd killed by SIGPIPE would make it false)
+if ldd "$FLEETIDD" | grep libasan >/dev/null; then
     echo "   (AddressSanitizer build: the RSS bound is not checked)"
 else
     [ $((after_rss - before_rss)) -lt 4096 ] ||
@@ -316,7 +317,7 @@ run_as "$BROKER" "$FLEETIDCTL" sensor request --id crash-01 --csr "$S/crash-01.c
     --out "$S/crash-01.chain" >"$S/crash-01.out" 2>&1 &
 REQ_PID=$!
 lab_wait_until 30 "the EST server to hold crash-01's request" _held
-worker=$(pgrep -P "$FLEETIDD_PID" | head -n 1)
+worker=$(pgrep -P "$FLEETIDD_PID" -x fleetid-sensors | head -n 1)
 [ -n "$worker" ] || lab_fail "no sensor worker process under fleetidd"
 kill -KILL "$worker"
 wait "$REQ_PID" && lab_fail "crash-01's request succeeded although its worker was killed"
