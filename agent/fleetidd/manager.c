@@ -147,6 +147,17 @@ void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerR
                 if (r != -ENXIO) /* else the TPM was not reached: nothing to ask it */
                         r = examine_tpm(m, r, f, d);
                 f->tpm_unavailable = r == -ENXIO;
+        } else if (f->tpm_lockout_known && f->tpm_lockout) {
+                /* In lockout when the attempt started, yet it succeeded: the
+                 * lockout may have been reset meanwhile; ask again (only then,
+                 * so an ordinary attempt costs no command more). */
+                TpmLockoutInfo info;
+                Diag probe = {};
+
+                if (tpm_probe_lockout(m->config->tpm_tcti, &info, &probe) >= 0)
+                        f->tpm_lockout = info.in_lockout;
+                else
+                        f->tpm_lockout_known = false;
         }
         f->error = r;
         ret->error = r < 0 ? r : 0;
