@@ -370,4 +370,25 @@ out=$(client call ForgetSensor temp-01)
 grep -q "^temp-01 " <<<"$(client call ListSensors)" && lab_fail "ListSensors still shows temp-01"
 expect_error "$(client call ForgetSensor temp-01)" NoSuchSensor "no sensor 'temp-01' is tracked"
 
+step "a factory reset while the CA defers a sensor request: the job ends canceled, the records go, the broker serves on"
+est_control '{"ra_eku": true, "faults": [{"match": "simpleenroll", "label": "sensors", "status": 202, "retry_after": "60", "count": 1}]}'
+sensor_submit reset-01
+job=$JOB
+lab_wait_until 30 "reset-01's deferred request in sensors-pending/" _pending_file reset-01
+ls "$FLEETID_STATE/sensors/" | grep -q . || lab_fail "no sensor record before the reset"
+agent_busctl root call "$AGENT_NAME" "$AGENT_OBJ" org.fleetid.Agent1 FactoryReset 'a{sv}' 0 ||
+    lab_fail "FactoryReset: $(cat "$AGENT_OUT")"
+_reset_done() { [ ! -e "$FLEETID_STATE/factory-reset" ] && [ -s "$FLEETID_STATE/operational.pem" ]; }
+lab_wait_until 60 "the factory reset to end enrolled" _reset_done
+agent_expect_error "$BROKER" "org.fleetid.Agent1.Error.Canceled: .*factory reset" "GetResult of the sensor job the reset ended" \
+    call --dest "$AGENT_NAME" --object-path "$job" --method org.fleetid.Agent1.Job.GetResult
+[ ! -e "$FLEETID_STATE/sensors-pending/reset-01" ] || lab_fail "the deferred request stays after the reset"
+[ -z "$(ls -A "$FLEETID_STATE/sensors/" 2>/dev/null)" ] || lab_fail "sensor records stay after the reset: $(ls "$FLEETID_STATE/sensors/")"
+out=$(client call ListSensors)
+[ -z "$(grep -v '^ok' <<<"$out" | grep . || true)" ] || lab_fail "ListSensors after the reset: $out"
+est_control '{"ra_eku": true}'
+sensor_submit after-reset-01
+lab_wait_until 60 "after-reset-01 to be issued after the reset" _issued after-reset-01
+echo "   the deferred job ended Canceled, records and deferred requests wiped, a new sensor issued after the reset"
+
 echo "PASS: test-sensor-broker"
