@@ -45,7 +45,7 @@ int ctl_bus_get_u64(sd_bus *bus, const char *path, const char *interface, const 
         return sd_bus_get_property_trivial(bus, CTL_BUS_NAME, path, interface, name, e, 't', ret);
 }
 
-int ctl_bus_print_pem(sd_bus_message *reply) {
+int ctl_bus_write_pem(FILE *f, sd_bus_message *reply) {
         const void *der;
         size_t len;
         int r, n = 0;
@@ -64,7 +64,7 @@ int ctl_bus_print_pem(sd_bus_message *reply) {
                         X509_free(cert);
                         return -EBADMSG;
                 }
-                r = PEM_write_X509(stdout, cert);
+                r = PEM_write_X509(f, cert);
                 X509_free(cert);
                 if (r != 1)
                         return -EIO;

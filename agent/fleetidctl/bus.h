@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <systemd/sd-bus.h>
 
 #include "util/diag.h"
@@ -36,6 +37,6 @@ int ctl_bus_get_string(sd_bus *bus, const char *path, const char *interface, con
 int ctl_bus_get_u64(sd_bus *bus, const char *path, const char *interface, const char *name, sd_bus_error *e,
                     uint64_t *ret);
 
-/* Prints the aay of certificates in reply (DER each) as PEM to stdout.
- * Returns how many, or -errno. */
-int ctl_bus_print_pem(sd_bus_message *reply);
+/* Writes the aay of certificates in reply (DER each) as PEM to f.
+ * Returns how many, or -errno (-EBADMSG: one does not parse). */
+int ctl_bus_write_pem(FILE *f, sd_bus_message *reply);

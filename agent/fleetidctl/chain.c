@@ -36,7 +36,7 @@ int ctl_chain_bus(void) {
                         e.name ?: "no D-Bus error name");
                 return 1;
         }
-        r = ctl_bus_print_pem(reply);
+        r = ctl_bus_write_pem(stdout, reply);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: fleetidd's chain cannot be printed: %s\n", strerror(-r));
                 return 1;

@@ -162,37 +162,27 @@ static int read_csr(const char *path, uint8_t **ret, size_t *ret_len) {
         return 0;
 }
 
-static int write_chain(const char *path, sd_bus_message *certs) {
+/* The job's result (aay, DER each) as PEM, written to path atomically. */
+static int write_chain(const char *path, sd_bus_message *reply) {
         _cleanup_free_ char *pem = NULL;
-        BIO *bio = BIO_new(BIO_s_mem());
-        const void *der;
-        size_t len, n = 0;
-        char *p;
-        long plen;
+        size_t plen = 0;
+        FILE *f = open_memstream(&pem, &plen);
         int r;
 
-        if (!bio)
+        if (!f)
                 return -ENOMEM;
-        while ((r = sd_bus_message_read_array(certs, 'y', &der, &len)) > 0) {
-                const unsigned char *q = der;
-                X509 *x = d2i_X509(NULL, &q, (long) len);
-
-                if (!x || !PEM_write_bio_X509(bio, x)) {
-                        X509_free(x);
-                        BIO_free(bio);
-                        fprintf(stderr,
-                                "fleetidctl: the job's result holds a certificate that does not parse\n");
-                        return -EBADMSG;
-                }
-                X509_free(x);
-                n++;
-        }
-        plen = BIO_get_mem_data(bio, &p);
-        r = r < 0 ? r : n == 0 ? -ENODATA : write_file_atomic(path, p, (size_t) plen, 0644);
-        BIO_free(bio);
+        r = ctl_bus_write_pem(f, reply);
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r == -EBADMSG)
+                fprintf(stderr, "fleetidctl: the job's result holds a certificate that does not parse\n");
+        else if (r == 0)
+                fprintf(stderr, "fleetidctl: the job's result holds no certificate\n");
+        if (r <= 0)
+                return r < 0 ? r : -ENODATA;
+        r = write_file_atomic(path, pem, plen, 0644);
         if (r < 0)
-                fprintf(stderr, "fleetidctl: cannot write the chain to %s: %s\n", path,
-                        r == -ENODATA ? "the job's result holds no certificate" : strerror(-r));
+                fprintf(stderr, "fleetidctl: cannot write the chain to %s: %s\n", path, strerror(-r));
         return r;
 }
 
@@ -242,8 +232,7 @@ static int wait_job(sd_bus *bus, JobWait *w, unsigned timeout_sec, const char *o
         r = sd_bus_call_method(bus, CTL_BUS_NAME, w->path, CTL_BUS_JOB_INTERFACE, "GetResult", &e, &reply, "");
         if (r < 0)
                 return call_failed("the sensor request", &e, r);
-        r = sd_bus_message_enter_container(reply, 'a', "ay");
-        if (r < 0 || write_chain(out, reply) < 0)
+        if (write_chain(out, reply) < 0)
                 return SENSOR_FAILED;
         return SENSOR_OK;
 }

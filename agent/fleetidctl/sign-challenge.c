@@ -13,6 +13,7 @@
 
 #include "crypto/challenge.h"
 #include "crypto/ossl-util.h"
+#include "fleetidctl/bus.h"
 #include "fleetidctl/sign-challenge.h"
 
 /* The whole call, at most (the daemon queues calls while the TPM signs others). */
@@ -36,30 +37,6 @@ static int parse_nonce(const char *hex, uint8_t *out, size_t *ret_len) {
         }
         *ret_len = n / 2;
         return 0;
-}
-
-/* Writes the chain as PEM to f. */
-static int write_chain(FILE *f, sd_bus_message *reply) {
-        const void *der;
-        size_t len;
-        int r, n = 0;
-
-        r = sd_bus_message_enter_container(reply, 'a', "ay");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read_array(reply, 'y', &der, &len)) > 0) {
-                const unsigned char *p = der;
-                X509 *x = d2i_X509(NULL, &p, (long) len);
-                int ok = x && p == (const unsigned char *) der + len && PEM_write_X509(f, x);
-
-                X509_free(x);
-                if (!ok)
-                        return -EBADMSG;
-                n++;
-        }
-        if (r < 0)
-                return r;
-        return n > 0 ? sd_bus_message_exit_container(reply) : -EBADMSG;
 }
 
 int verb_sign_challenge(void) {
@@ -139,7 +116,9 @@ int verb_sign_challenge(void) {
                         return 1;
                 }
         }
-        r = write_chain(f, reply);
+        r = ctl_bus_write_pem(f, reply);
+        if (r == 0)
+                r = -EBADMSG; /* no certificate */
         if (f != stdout && fclose(f) != 0 && r >= 0)
                 r = -errno;
         if (r < 0) {
