@@ -5,9 +5,10 @@
  * when the signature comes back, without blocking the loop: calls from many
  * callers are in flight at once, at most SIGNER_QUEUE_MAX (then Busy).
  *
- * The signer is started by the first call, exits after SIGN_IDLE_USEC without
- * a call, and is retired (new calls go to a new one) when the certificate in
- * force changes: manager_signer_reset().
+ * The signer is started by the first call, exits after access.signer_idle
+ * seconds without a call (an idle daemon keeps no TPM connection open), and
+ * is retired (new calls go to a new one) when the certificate in force
+ * changes: manager_signer_reset().
  */
 #include <errno.h>
 #include <openssl/x509.h>
@@ -19,10 +20,6 @@
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
 #include "fleetidd/signer.h"
-
-/* With no call for this long the signer exits (issue 14: an idle daemon keeps
- * no TPM connection and no TPM stack resident). */
-#define SIGN_IDLE_USEC (10ULL * 1000000ULL)
 
 static void on_signer_exit(void *userdata, Signer *s) {
         Manager *m = userdata;
@@ -222,7 +219,9 @@ int manager_bus_sign_challenge(sd_bus_message *msg, void *userdata, sd_bus_error
         if (m->signer && !signer_usable(m->signer))
                 retire_current(m); /* dying or idled out: it completes on its own */
         if (!m->signer) {
-                r = signer_new(m->event, m->config, m->store, SIGN_IDLE_USEC, on_signer_exit, m, &m->signer);
+                r = signer_new(m->event, m->config, m->store,
+                               (uint64_t) m->config->access_signer_idle_sec * 1000000ULL, on_signer_exit, m,
+                               &m->signer);
                 if (r < 0) {
                         log_warning_errno(r, "cannot start the signing process: %m");
                         return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,

@@ -310,6 +310,7 @@ enum {
         K_ACCESS_SENSOR_RATE,
         K_ACCESS_SENSOR_BURST,
         K_ACCESS_TRACKED_UIDS,
+        K_ACCESS_SIGNER_IDLE,
         K_BROKER_MFG_CA,
         K_BROKER_KEY_ALGS,
         K_BROKER_SUBJECT_O,
@@ -384,6 +385,7 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("access", "sensor_per_minute", KIND_UINT, access_sensor_per_minute, 1, 60000),
         [K_ACCESS_SENSOR_BURST] = NUM("access", "sensor_burst", KIND_UINT, access_sensor_burst, 1, 10000),
         [K_ACCESS_TRACKED_UIDS] = NUM("access", "tracked_uids", KIND_UINT, access_tracked_uids, 16, 4096),
+        [K_ACCESS_SIGNER_IDLE] = NUM("access", "signer_idle", KIND_UINT, access_signer_idle_sec, 1, 3600),
         [K_BROKER_MFG_CA] = STR("broker", "sensor_manufacturer_ca", broker_sensor_manufacturer_ca,
                                 PATH_MAX_BYTES, false, check_path),
         [K_BROKER_KEY_ALGS] = ENUM_SET("broker", "sensor_key_algorithms", broker_sensor_key_algorithms,
@@ -483,6 +485,7 @@ int config_new_defaults(Config **ret) {
         c->access_sensor_per_minute = 30;
         c->access_sensor_burst = 10;
         c->access_tracked_uids = 256;
+        c->access_signer_idle_sec = 10;
         c->broker_sensor_key_algorithms = KEY_ALG_BIT(KEY_ALG_ECC_P256) | KEY_ALG_BIT(KEY_ALG_ECC_P384);
         c->broker_allowed_extensions =
                 SENSOR_EXT_BIT(SENSOR_EXT_KEY_USAGE) | SENSOR_EXT_BIT(SENSOR_EXT_EXT_KEY_USAGE);

@@ -157,6 +157,7 @@ typedef struct Config {
         unsigned access_sensor_per_minute; /* sensor requests per uid: refill rate, default 30 */
         unsigned access_sensor_burst;      /* and bucket size, default 10 */
         unsigned access_tracked_uids;      /* uids tracked per rate limit, default 256 */
+        unsigned access_signer_idle_sec; /* the signing process exits this long after its last call, 10 s */
         /* broker { }: the sensor broker (docs/dbus-api.md, "Sensor broker: formats") */
         char *broker_sensor_manufacturer_ca;   /* PEM file of sensor manufacturer CAs; NULL = no evidence */
         unsigned broker_sensor_key_algorithms; /* KEY_ALG_BIT()s a sensor CSR may use; default both ECC */
