@@ -112,6 +112,18 @@ check_interface() {
 }
 
 check_interface org.fleetid.Agent1.5 "$SRCDIR/dbus/org.fleetid.Agent1.xml" "$SRCDIR/dbus/org.fleetid.Agent1.Job.xml"
+
+# Every error name fleetidd returns (agent/fleetidd/bus-errors.h) is in the
+# man page and in the Errors table of docs/dbus-api.md.
+n=0
+for err in $(sed -n 's/^#define BUS_ERROR_[A-Z_]* BUS_ERROR_PREFIX "\([A-Za-z]*\)"/\1/p' "$SRCDIR/agent/fleetidd/bus-errors.h"); do
+    n=$((n + 1))
+    grep -qw -- "$err" "$TMP/org.fleetid.Agent1.5.txt" || fail "docs/man/org.fleetid.Agent1.5 does not name the error $err"
+    sed -n '/^## Errors$/,/^## /p' "$SRCDIR/docs/dbus-api.md" | grep -q "org.fleetid.Agent1.Error.$err\b" ||
+        fail "the Errors section of docs/dbus-api.md does not list org.fleetid.Agent1.Error.$err"
+done
+[ "$n" -gt 0 ] || fail "no error names found in agent/fleetidd/bus-errors.h"
+echo "== the $n error names of bus-errors.h are in the man page and in docs/dbus-api.md"
 check_program "$BUILD/agent/fleetidd/fleetidd" fleetidd.8
 check_program "$BUILD/agent/fleetidctl/fleetidctl" fleetidctl.1
 check_program "$BUILD/agent/provision/fleetid-provision" fleetid-provision.8
