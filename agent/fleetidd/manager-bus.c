@@ -441,9 +441,11 @@ static int call_row(sd_bus_message *msg, const char *served, const AccessMethod 
                 return 0;
         }
         if (strcmp(interface, "org.freedesktop.DBus.Properties") != 0 ||
-            (strcmp(member, "Get") != 0 && strcmp(member, "GetAll") != 0))
+            (strcmp(member, "Get") != 0 && strcmp(member, "GetAll") != 0 && strcmp(member, "Set") != 0))
                 return 0;
-        /* Get(s interface, s name), GetAll(s interface): whose properties. */
+        /* Get(s interface, s name), GetAll(s interface), Set(s interface, s name,
+         * v value): whose properties. None is writable: Set gets sd-bus's
+         * PropertyReadOnly, but only for a caller that may read them. */
         r = sd_bus_message_read(msg, "s", &target);
         /* sd-bus reads the arguments again from the start. */
         if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
@@ -456,22 +458,23 @@ static int call_row(sd_bus_message *msg, const char *served, const AccessMethod 
 /* Whether to log this refusal: at most BUS_DENY_LOG_BURST at once and
  * BUS_DENY_LOG_PER_MINUTE a minute per uid, so that a caller cannot flood the
  * journal (whose per-service rate limit would then drop fleetidd's other
- * messages). Past that the caller is still refused, silently; the next
- * refusal logged says how many were not. */
+ * messages). Past that the caller is still refused, and counted: the uid's
+ * next refusal logged is preceded by how many of its refusals were not (with
+ * the same MESSAGE_ID and the uid), so every refusal is in the log, alone or
+ * in a count. */
 static bool deny_log_allowed(Manager *m, uid_t uid) {
+        uint32_t unlogged = 0;
         uint64_t now = 0;
 
         if (!m->bus_deny_log || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
                 return true;
-        if (ratelimit_take(m->bus_deny_log, uid, now, NULL)) {
-                if (m->bus_deny_unlogged > 0)
-                        log_notice("D-Bus: %u refusal(s) not logged (at most %u a minute per uid)",
-                                   m->bus_deny_unlogged, BUS_DENY_LOG_PER_MINUTE);
-                m->bus_deny_unlogged = 0;
-                return true;
-        }
-        m->bus_deny_unlogged++;
-        return false;
+        if (!ratelimit_take_counted(m->bus_deny_log, uid, now, NULL, &unlogged))
+                return false;
+        if (unlogged > 0)
+                log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                           "D-Bus: %" PRIu32 " refusal(s) of uid %u not logged (at most %u a minute per uid)",
+                           unlogged, (unsigned) uid, BUS_DENY_LOG_PER_MINUTE);
+        return true;
 }
 
 /* The rate limit of the member's class (lib/access/ratelimit.h): 0 to go on,
@@ -528,10 +531,19 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                 return 0;
         member = sd_bus_message_get_member(msg);
         r = call_row(msg, served, &row);
-        if (r == -EPERM)
+        if (r == -EPERM) {
+                if (caller_creds_cached(m, msg, &uid, &gids, &n_gids) < 0)
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                                   "D-Bus: refused %s on %s to %s (uid unknown): the call names no interface",
+                                   strempty(member), path, strempty(sd_bus_message_get_sender(msg)));
+                else if (deny_log_allowed(m, uid))
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                                   "D-Bus: refused %s on %s to uid %u: the call names no interface",
+                                   strempty(member), path, (unsigned) uid);
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "a call to %s must name its interface (member %s)", path,
                                                   strempty(member));
+        }
         if (!row)
                 return 0;
         if (row->job_owner) {
@@ -545,8 +557,9 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         }
         r = caller_creds_cached(m, msg, &uid, &gids, &n_gids);
         if (r < 0) {
-                log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
-                                  strempty(sd_bus_message_get_sender(msg)), row->member);
+                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                           "D-Bus: refused %s to %s (uid unknown): cannot get its credentials: %m",
+                           row->member, strempty(sd_bus_message_get_sender(msg)));
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "%s: the caller's credentials are unknown", row->member);
         }

@@ -148,7 +148,6 @@ typedef struct Manager {
         sd_bus_slot *bus_slot;
         AccessPolicy *access;           /* access.file; NULL = no grants */
         struct RateLimit *bus_deny_log; /* refusals logged per uid */
-        unsigned bus_deny_unlogged;     /* refusals not logged since the last one logged */
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */
