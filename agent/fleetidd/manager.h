@@ -66,8 +66,8 @@ typedef struct BusSnapshot {
 typedef struct BusCaller {
         sd_bus_message *msg; /* not a reference: only compared with the message at hand */
         uid_t uid;
-        gid_t *gids;
-        size_t n_gids;
+        gid_t *gids; /* kept across calls, grown when a caller has more groups */
+        size_t n_gids, gids_allocated;
 } BusCaller;
 /* Acts on the result of an operation's worker, on the loop. */
 typedef void (*ManagerDoneFn)(Manager *m, WorkerResult *r);
