@@ -20,7 +20,9 @@
 # counted in the uid's "N refusal(s) of uid U not logged" line (the refusal
 # log's rate limit; a last refusal per uid after the refill reports the
 # count), and every log call that reports a refusal in agent/ carries the
-# MESSAGE_ID of systemd/fleetid.catalog (FLEETID_MESSAGE_BUS_ACCESS_DENIED).
+# MESSAGE_ID of systemd/fleetid.catalog (FLEETID_MESSAGE_BUS_ACCESS_DENIED);
+# fleetidd then stops cleanly (exit 0, and no sanitizer report in the ASan
+# build).
 # The test users exist only in a private mount namespace. Needs root;
 # skipped (77) otherwise.
 # Exit status: 0 pass, 1 fail, 77 skipped.
@@ -113,4 +115,8 @@ for b in bad:
     print("   " + b)
 sys.exit(1 if bad or n == 0 else 0)
 PY
+step "fleetidd stops cleanly after the matrix (in the ASan build: no leak, no error)"
+fleetid_stop_daemon_bounded 60
+[ "$FLEETIDD_EXIT" -eq 0 ] || lab_fail "fleetidd exited with $FLEETIDD_EXIT: $(tail -n 5 "$FLEETIDD_LOG")"
+! grep -q "Sanitizer" "$FLEETIDD_LOG" || lab_fail "a sanitizer report: $(grep -A5 Sanitizer "$FLEETIDD_LOG" | head -20)"
 echo "PASS: test-dbus-matrix"
