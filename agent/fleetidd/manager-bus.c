@@ -377,36 +377,36 @@ static int caller_creds(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, s
  * bus takes the credentials when the peer connects, and never gives its
  * unique name to another connection). The entry goes when NameOwnerChanged
  * says the peer left (on_name_owner_changed()); LRU beyond
- * BUS_CREDS_CACHE_MAX peers. */
-static int caller_creds_cached(Manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids,
-                               size_t *ret_n) {
+ * BUS_CREDS_CACHE_MAX peers. The groups are copied into `into`'s buffer,
+ * which is kept from call to call: a call costs no allocation. */
+static int caller_creds_cached(Manager *m, sd_bus_message *msg, BusCaller *into) {
         const char *sender = sd_bus_message_get_sender(msg);
-        const gid_t *cached = NULL;
-        gid_t *gids = NULL;
+        _cleanup_free_ gid_t *asked = NULL;
+        const gid_t *gids = NULL;
         size_t n = 0;
         uid_t uid;
         int r;
 
-        if (m->bus_creds && sender && creds_cache_get(m->bus_creds, sender, &uid, &cached, &n)) {
-                if (n > 0) {
-                        gids = malloc(n * sizeof(gid_t));
-                        if (!gids)
-                                return -ENOMEM;
-                        memcpy(gids, cached, n * sizeof(gid_t));
-                }
-                *ret_uid = uid;
-                *ret_gids = gids;
-                *ret_n = n;
-                return 0;
+        if (!m->bus_creds || !sender || !creds_cache_get(m->bus_creds, sender, &uid, &gids, &n)) {
+                r = caller_creds(msg, &uid, &asked, &n);
+                if (r < 0)
+                        return r;
+                if (m->bus_creds && creds_cache_put(m->bus_creds, sender, uid, asked, n) < 0)
+                        log_debug("D-Bus: the credentials of %s are not cached (%zu groups)", sender, n);
+                gids = asked;
         }
-        r = caller_creds(msg, &uid, &gids, &n);
-        if (r < 0)
-                return r;
-        if (m->bus_creds && creds_cache_put(m->bus_creds, sender, uid, gids, n) < 0)
-                log_debug("D-Bus: the credentials of %s are not cached (%zu groups)", sender, n);
-        *ret_uid = uid;
-        *ret_gids = gids;
-        *ret_n = n;
+        if (n > into->gids_allocated) {
+                gid_t *grown = realloc(into->gids, n * sizeof(gid_t));
+
+                if (!grown)
+                        return -ENOMEM;
+                into->gids = grown;
+                into->gids_allocated = n;
+        }
+        if (n > 0)
+                memcpy(into->gids, gids, n * sizeof(gid_t));
+        into->uid = uid;
+        into->n_gids = n;
         return 0;
 }
 
@@ -441,9 +441,11 @@ static int call_row(sd_bus_message *msg, const char *served, const AccessMethod 
                 return 0;
         }
         if (strcmp(interface, "org.freedesktop.DBus.Properties") != 0 ||
-            (strcmp(member, "Get") != 0 && strcmp(member, "GetAll") != 0))
+            (strcmp(member, "Get") != 0 && strcmp(member, "GetAll") != 0 && strcmp(member, "Set") != 0))
                 return 0;
-        /* Get(s interface, s name), GetAll(s interface): whose properties. */
+        /* Get(s interface, s name), GetAll(s interface), Set(s interface, s name,
+         * v value): whose properties. None is writable: Set gets sd-bus's
+         * PropertyReadOnly, but only for a caller that may read them. */
         r = sd_bus_message_read(msg, "s", &target);
         /* sd-bus reads the arguments again from the start. */
         if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
@@ -456,22 +458,23 @@ static int call_row(sd_bus_message *msg, const char *served, const AccessMethod 
 /* Whether to log this refusal: at most BUS_DENY_LOG_BURST at once and
  * BUS_DENY_LOG_PER_MINUTE a minute per uid, so that a caller cannot flood the
  * journal (whose per-service rate limit would then drop fleetidd's other
- * messages). Past that the caller is still refused, silently; the next
- * refusal logged says how many were not. */
+ * messages). Past that the caller is still refused, and counted: the uid's
+ * next refusal logged is preceded by how many of its refusals were not (with
+ * the same MESSAGE_ID and the uid), so every refusal is in the log, alone or
+ * in a count. */
 static bool deny_log_allowed(Manager *m, uid_t uid) {
+        uint32_t unlogged = 0;
         uint64_t now = 0;
 
         if (!m->bus_deny_log || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
                 return true;
-        if (ratelimit_take(m->bus_deny_log, uid, now, NULL)) {
-                if (m->bus_deny_unlogged > 0)
-                        log_notice("D-Bus: %u refusal(s) not logged (at most %u a minute per uid)",
-                                   m->bus_deny_unlogged, BUS_DENY_LOG_PER_MINUTE);
-                m->bus_deny_unlogged = 0;
-                return true;
-        }
-        m->bus_deny_unlogged++;
-        return false;
+        if (!ratelimit_take_counted(m->bus_deny_log, uid, now, NULL, &unlogged))
+                return false;
+        if (unlogged > 0)
+                log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                           "D-Bus: %" PRIu32 " refusal(s) of uid %u not logged (at most %u a minute per uid)",
+                           unlogged, (unsigned) uid, BUS_DENY_LOG_PER_MINUTE);
+        return true;
 }
 
 /* The rate limit of the member's class (lib/access/ratelimit.h): 0 to go on,
@@ -508,14 +511,12 @@ bool manager_bus_caller_has(Manager *m, sd_bus_message *msg, AccessRole role) {
 
 static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
         Manager *m = userdata;
+        BusCaller *caller = &m->bus_caller;
         const AccessMethod *row = NULL;
-        _cleanup_free_ gid_t *gids = NULL;
         const char *path = sd_bus_message_get_path(msg);
         const char *member, *served;
-        size_t n_gids = 0;
         Job *job = NULL;
         bool allowed;
-        uid_t uid;
         int r;
 
         if (!sd_bus_message_is_method_call(msg, NULL, NULL) || !path)
@@ -528,10 +529,21 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                 return 0;
         member = sd_bus_message_get_member(msg);
         r = call_row(msg, served, &row);
-        if (r == -EPERM)
+        /* Whatever follows, the caller recorded last is not this call's. */
+        caller->msg = NULL;
+        if (r == -EPERM) {
+                if (caller_creds_cached(m, msg, caller) < 0)
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                                   "D-Bus: refused %s on %s to %s (uid unknown): the call names no interface",
+                                   strempty(member), path, strempty(sd_bus_message_get_sender(msg)));
+                else if (deny_log_allowed(m, caller->uid))
+                        log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                                   "D-Bus: refused %s on %s to uid %u: the call names no interface",
+                                   strempty(member), path, (unsigned) caller->uid);
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "a call to %s must name its interface (member %s)", path,
                                                   strempty(member));
+        }
         if (!row)
                 return 0;
         if (row->job_owner) {
@@ -543,37 +555,36 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                                 "kept that long, at most %u of them)",
                                 path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX);
         }
-        r = caller_creds_cached(m, msg, &uid, &gids, &n_gids);
+        r = caller_creds_cached(m, msg, caller);
         if (r < 0) {
-                log_warning_errno(r, "D-Bus: cannot get the credentials of %s calling %s: %m; refused",
-                                  strempty(sd_bus_message_get_sender(msg)), row->member);
+                log_struct(LOG_WARNING, r, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
+                           "D-Bus: refused %s to %s (uid unknown): cannot get its credentials: %m",
+                           row->member, strempty(sd_bus_message_get_sender(msg)));
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "%s: the caller's credentials are unknown", row->member);
         }
-        allowed = job ? access_check_job(m->access, uid, gids, n_gids, job_owner(job))
-                      : access_check(m->access, uid, gids, n_gids, row->role);
+        allowed = job ? access_check_job(m->access, caller->uid, caller->gids, caller->n_gids, job_owner(job))
+                      : access_check(m->access, caller->uid, caller->gids, caller->n_gids, row->role);
         if (allowed) {
-                r = rate_check(m, msg, row, uid);
+                r = rate_check(m, msg, row, caller->uid);
                 if (r != 0)
                         return r;
                 /* on to the vtable, whose handler may ask manager_bus_caller() */
-                free(m->bus_caller.gids);
-                m->bus_caller =
-                        (BusCaller) { .msg = msg, .uid = uid, .gids = TAKE_PTR(gids), .n_gids = n_gids };
+                caller->msg = msg;
                 return 0;
         }
         if (job) {
                 /* Nothing about the job: not its kind, not its owner. */
-                if (deny_log_allowed(m, uid))
+                if (deny_log_allowed(m, caller->uid))
                         log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
                                    "D-Bus: refused %s on %s to uid %u: a job is for its owner and admins only",
-                                   row->member, path, (unsigned) uid);
+                                   row->member, path, (unsigned) caller->uid);
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
                                                   "%s on %s: a job is for the uid that started it and for "
                                                   "admins only, and uid %u is neither",
-                                                  row->member, path, (unsigned) uid);
+                                                  row->member, path, (unsigned) caller->uid);
         }
-        return manager_bus_refuse(m, msg, row, uid);
+        return manager_bus_refuse(m, msg, row, caller->uid);
 }
 
 int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row, uid_t uid) {

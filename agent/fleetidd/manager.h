@@ -66,8 +66,8 @@ typedef struct BusSnapshot {
 typedef struct BusCaller {
         sd_bus_message *msg; /* not a reference: only compared with the message at hand */
         uid_t uid;
-        gid_t *gids;
-        size_t n_gids;
+        gid_t *gids; /* kept across calls, grown when a caller has more groups */
+        size_t n_gids, gids_allocated;
 } BusCaller;
 /* Acts on the result of an operation's worker, on the loop. */
 typedef void (*ManagerDoneFn)(Manager *m, WorkerResult *r);
@@ -148,7 +148,6 @@ typedef struct Manager {
         sd_bus_slot *bus_slot;
         AccessPolicy *access;           /* access.file; NULL = no grants */
         struct RateLimit *bus_deny_log; /* refusals logged per uid */
-        unsigned bus_deny_unlogged;     /* refusals not logged since the last one logged */
         BusSnapshot bus_seen;
         struct RateLimit *bus_rate[_ACCESS_RATE_MAX]; /* per uid, per AccessRateClass (NONE unused) */
         BusCaller bus_caller;                         /* the call the filter let through last */

@@ -36,9 +36,10 @@ const AccessMethod *access_methods(size_t *ret_n) {
 const AccessMethod *access_method_find(const char *interface, const char *member, const char *variant) {
         if (!interface || !member)
                 return NULL;
+        /* The member first: it differs from row to row, mostly at its first byte. */
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
-                if (strcmp(table[i].interface, interface) == 0 && strcmp(table[i].member, member) == 0 &&
-                    streq_ptr(table[i].variant, variant))
+                if (table[i].member[0] == member[0] && strcmp(table[i].member, member) == 0 &&
+                    strcmp(table[i].interface, interface) == 0 && streq_ptr(table[i].variant, variant))
                         return &table[i];
         return NULL;
 }

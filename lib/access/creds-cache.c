@@ -18,6 +18,7 @@ struct CredsCache {
         CredsEntry *entries;
         size_t max, n;
         uint64_t tick;
+        CredsEntry *last; /* the entry found last, tried first: a client makes its calls in a row */
 };
 
 int creds_cache_new(size_t max, CredsCache **ret) {
@@ -41,6 +42,8 @@ int creds_cache_new(size_t max, CredsCache **ret) {
 static void entry_clear(CredsCache *c, CredsEntry *e) {
         if (!e->name)
                 return;
+        if (c->last == e)
+                c->last = NULL;
         free(e->name);
         free(e->gids);
         *e = (CredsEntry) {};
@@ -58,9 +61,11 @@ CredsCache *creds_cache_free(CredsCache *c) {
 }
 
 static CredsEntry *find(CredsCache *c, const char *name) {
+        if (c->last && strcmp(c->last->name, name) == 0)
+                return c->last;
         for (size_t i = 0; i < c->max; i++)
                 if (c->entries[i].name && strcmp(c->entries[i].name, name) == 0)
-                        return &c->entries[i];
+                        return (c->last = &c->entries[i]);
         return NULL;
 }
 

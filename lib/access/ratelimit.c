@@ -18,6 +18,7 @@ typedef struct Bucket {
         uint64_t units;     /* tokens * UNITS_PER_TOKEN */
         uint64_t refilled;  /* when units was last brought up to date */
         uint64_t last_call; /* for the tie-break on eviction */
+        uint32_t refused;   /* takes refused since the last one that passed */
 } Bucket;
 
 struct RateLimit {
@@ -73,7 +74,8 @@ static void refill(const RateLimit *rl, Bucket *b, uint64_t now) {
         b->refilled = now;
 }
 
-/* The bucket to give a newcomer: a free slot, or the fullest (then the least recently used). */
+/* The bucket to give a newcomer: a free slot, or the fullest (then the least recently used), among
+ * those with no refusals to report if there are any (ratelimit_take_counted()). */
 static Bucket *slot_for_newcomer(RateLimit *rl, uint64_t now) {
         Bucket *best = NULL;
 
@@ -83,14 +85,16 @@ static Bucket *slot_for_newcomer(RateLimit *rl, uint64_t now) {
                 Bucket *b = &rl->buckets[i];
 
                 refill(rl, b, now);
-                if (!best || b->units > best->units ||
-                    (b->units == best->units && b->last_call < best->last_call))
+                if (!best || (b->refused == 0 && best->refused > 0) ||
+                    ((b->refused == 0) == (best->refused == 0) &&
+                     (b->units > best->units || (b->units == best->units && b->last_call < best->last_call))))
                         best = b;
         }
         return best;
 }
 
-bool ratelimit_take(RateLimit *rl, uid_t uid, uint64_t now_usec, uint64_t *ret_retry_usec) {
+bool ratelimit_take_counted(RateLimit *rl, uid_t uid, uint64_t now_usec, uint64_t *ret_retry_usec,
+                            uint32_t *ret_refused) {
         Bucket *b = NULL;
 
         for (size_t i = 0; i < rl->n && !b; i++)
@@ -104,11 +108,20 @@ bool ratelimit_take(RateLimit *rl, uid_t uid, uint64_t now_usec, uint64_t *ret_r
         b->last_call = now_usec;
         if (b->units >= UNITS_PER_TOKEN) {
                 b->units -= UNITS_PER_TOKEN;
+                if (ret_refused)
+                        *ret_refused = b->refused;
+                b->refused = 0;
                 return true;
         }
+        if (b->refused < UINT32_MAX)
+                b->refused++;
         if (ret_retry_usec)
                 *ret_retry_usec = (UNITS_PER_TOKEN - b->units + rl->per_minute - 1) / rl->per_minute;
         return false;
+}
+
+bool ratelimit_take(RateLimit *rl, uid_t uid, uint64_t now_usec, uint64_t *ret_retry_usec) {
+        return ratelimit_take_counted(rl, uid, now_usec, ret_retry_usec, NULL);
 }
 
 size_t ratelimit_tracked(const RateLimit *rl) {

@@ -41,6 +41,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RateLimit *, ratelimit_free);
  * *ret_retry_usec (may be NULL) is how long until there is one. */
 bool ratelimit_take(RateLimit *rl, uid_t uid, uint64_t now_usec, uint64_t *ret_retry_usec);
 
+/* ratelimit_take() that also counts the refused takes per uid: when a take
+ * passes, *ret_refused (may be NULL) is how many were refused for uid since
+ * the last one that passed, and the count starts again. For a log that says
+ * how many refusals it did not show. A bucket with refusals not yet reported
+ * is forgotten for a newcomer only when every bucket has some. */
+bool ratelimit_take_counted(RateLimit *rl, uid_t uid, uint64_t now_usec, uint64_t *ret_retry_usec,
+                            uint32_t *ret_refused);
+
 /* How many uids are tracked (at most max_uids), and the bytes the table holds. */
 size_t ratelimit_tracked(const RateLimit *rl);
 size_t ratelimit_memory(const RateLimit *rl);

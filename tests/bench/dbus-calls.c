@@ -2,13 +2,17 @@
 /*
  * dbus-calls: the D-Bus side of tests/bench/dbus-calls.sh.
  *
- *   dbus-calls call ADDRESS DEST PATH INTERFACE METHOD SECONDS
+ *   dbus-calls call ADDRESS DEST PATH INTERFACE METHOD SECONDS [WINDOW [CALLS]]
  *       One connection to the bus at ADDRESS; calls METHOD() (no arguments)
- *       one after the other for SECONDS seconds (at most 10,000,000 calls),
- *       each waiting for its reply. Prints "calls N seconds S per_second R
- *       p50_us A p99_us B max_us C errors E" (latencies of single calls,
- *       from sending to the reply). Exit 0 if every call succeeded, 1 if
- *       one failed (the first error on stderr), 2 on usage or setup errors.
+ *       for SECONDS seconds, or until CALLS calls are answered (at most
+ *       10,000,000), with WINDOW calls in flight (1..256, default 1: one
+ *       after the other, each waiting for its reply; more: a new call is
+ *       sent as each reply comes, as an asynchronous client does). Prints
+ *       "calls N seconds S per_second R p50_us A p99_us B max_us C errors E
+ *       client_cpu_us U" (latencies of single calls, from sending to the
+ *       reply; U the CPU time the client used, user and system). Exit 0 if
+ *       every call succeeded, 1 if one failed (the first error on stderr),
+ *       2 on usage or setup errors.
  *   dbus-calls echo ADDRESS NAME SECONDS
  *       Owns NAME and serves org.fleetid.BenchEcho.GetCertificateChain() ->
  *       aay on /org/fleetid/Agent1, answering a fixed 700-byte "certificate"
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
 
@@ -54,54 +59,124 @@ static int connect_bus(const char *address, sd_bus **ret) {
         return 0;
 }
 
+static uint64_t tv_usec(const struct timeval *tv) {
+        return (uint64_t) tv->tv_sec * 1000000u + (uint64_t) tv->tv_usec;
+}
+
 static int cmp_u32(const void *a, const void *b) {
         uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
 
         return x < y ? -1 : x > y;
 }
 
-static int run_calls(char **argv) {
-        sd_bus *bus = NULL;
-        uint64_t seconds = strtoull(argv[5], NULL, 10), start, end, n = 0, errors = 0;
-        uint32_t *lat;
-        int r;
+typedef struct Calls {
+        uint32_t *lat; /* latencies of the answered calls, µs */
+        uint64_t n, errors, in_flight;
+        const char *method;
+} Calls;
 
-        if (seconds == 0 || seconds > 600) {
-                fprintf(stderr, "dbus-calls: SECONDS must be 1 to 600\n");
+/* One call in flight: when it was sent (0: the slot is free). */
+typedef struct Slot {
+        uint64_t sent;
+        Calls *calls;
+} Slot;
+
+static void record(Calls *c, uint64_t t0, const sd_bus_error *error, int r) {
+        uint64_t d = now_usec() - t0;
+
+        if (r < 0 || sd_bus_error_is_set(error)) {
+                if (c->errors++ == 0)
+                        fprintf(stderr, "dbus-calls: %s failed: %s: %s\n", c->method,
+                                error && error->name ? error->name : "?",
+                                error && error->message ? error->message : strerror(r < 0 ? -r : EIO));
+        }
+        c->lat[c->n++] = (uint32_t) (d > UINT32_MAX ? UINT32_MAX : d);
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *unused) {
+        Slot *slot = userdata;
+
+        record(slot->calls, slot->sent, sd_bus_message_get_error(m), 0);
+        slot->calls->in_flight--;
+        slot->sent = 0;
+        return 0;
+}
+
+static int run_calls(char **argv, int argc) {
+        sd_bus *bus = NULL;
+        uint64_t seconds = strtoull(argv[5], NULL, 10), window = argc > 6 ? strtoull(argv[6], NULL, 10) : 1;
+        uint64_t max = argc > 7 ? strtoull(argv[7], NULL, 10) : CALLS_MAX, start, end;
+        Calls c = { .method = argv[4] };
+        Slot *slots = NULL;
+        struct rusage ru;
+        int r = 0;
+
+        if (seconds == 0 || seconds > 600 || window == 0 || window > 256 || max == 0 || max > CALLS_MAX) {
+                fprintf(stderr, "dbus-calls: SECONDS must be 1 to 600, WINDOW 1 to 256, CALLS 1 to %u\n",
+                        CALLS_MAX);
                 return 2;
         }
-        lat = malloc(CALLS_MAX * sizeof(uint32_t));
-        if (!lat || connect_bus(argv[0], &bus) < 0)
+        c.lat = malloc(max * sizeof(uint32_t));
+        slots = calloc(window, sizeof(*slots));
+        if (!c.lat || !slots || connect_bus(argv[0], &bus) < 0)
                 return 2;
         start = now_usec();
         end = start + seconds * 1000000u;
-        while (n < CALLS_MAX) {
-                sd_bus_error error = SD_BUS_ERROR_NULL;
-                sd_bus_message *reply = NULL;
-                uint64_t t0 = now_usec(), t1;
+        if (window == 1)
+                while (c.n < max && now_usec() < end) {
+                        sd_bus_error error = SD_BUS_ERROR_NULL;
+                        sd_bus_message *reply = NULL;
+                        uint64_t t0 = now_usec();
 
-                if (t0 >= end)
-                        break;
-                r = sd_bus_call_method(bus, argv[1], argv[2], argv[3], argv[4], &error, &reply, NULL);
-                t1 = now_usec();
-                if (r < 0) {
-                        if (errors++ == 0)
-                                fprintf(stderr, "dbus-calls: %s failed: %s: %s\n", argv[4],
-                                        error.name ?: "?", error.message ?: strerror(-r));
+                        r = sd_bus_call_method(bus, argv[1], argv[2], argv[3], argv[4], &error, &reply, NULL);
+                        record(&c, t0, &error, r);
+                        sd_bus_error_free(&error);
+                        sd_bus_message_unref(reply);
                 }
-                sd_bus_error_free(&error);
-                sd_bus_message_unref(reply);
-                lat[n++] = (uint32_t) (t1 - t0 > UINT32_MAX ? UINT32_MAX : t1 - t0);
+        else {
+                uint64_t issued = 0;
+
+                for (;;) {
+                        uint64_t now = now_usec();
+
+                        /* Keep the window full while there is time and calls left. */
+                        for (uint64_t i = 0; i < window && now < end && issued < max; i++) {
+                                if (slots[i].sent != 0)
+                                        continue;
+                                slots[i] = (Slot) { .sent = now, .calls = &c };
+                                r = sd_bus_call_method_async(bus, NULL, argv[1], argv[2], argv[3], argv[4],
+                                                             on_reply, &slots[i], NULL);
+                                if (r < 0) {
+                                        fprintf(stderr, "dbus-calls: cannot send: %s\n", strerror(-r));
+                                        return 2;
+                                }
+                                issued++;
+                                c.in_flight++;
+                        }
+                        if (c.in_flight == 0)
+                                break;
+                        r = sd_bus_process(bus, NULL);
+                        if (r < 0) {
+                                fprintf(stderr, "dbus-calls: the connection failed: %s\n", strerror(-r));
+                                return 2;
+                        }
+                        if (r == 0)
+                                (void) sd_bus_wait(bus, 1000000);
+                }
         }
         end = now_usec();
-        qsort(lat, n, sizeof(uint32_t), cmp_u32);
-        printf("calls %llu seconds %.3f per_second %.0f p50_us %u p99_us %u max_us %u errors %llu\n",
-               (unsigned long long) n, (double) (end - start) / 1e6,
-               (double) n * 1e6 / (double) (end - start), n ? lat[n / 2] : 0, n ? lat[n * 99 / 100] : 0,
-               n ? lat[n - 1] : 0, (unsigned long long) errors);
-        free(lat);
+        getrusage(RUSAGE_SELF, &ru);
+        qsort(c.lat, c.n, sizeof(uint32_t), cmp_u32);
+        printf("calls %llu seconds %.3f per_second %.0f p50_us %u p99_us %u max_us %u errors %llu "
+               "client_cpu_us %llu\n",
+               (unsigned long long) c.n, (double) (end - start) / 1e6,
+               (double) c.n * 1e6 / (double) (end - start), c.n ? c.lat[c.n / 2] : 0,
+               c.n ? c.lat[c.n * 99 / 100] : 0, c.n ? c.lat[c.n - 1] : 0, (unsigned long long) c.errors,
+               (unsigned long long) (tv_usec(&ru.ru_utime) + tv_usec(&ru.ru_stime)));
+        free(c.lat);
+        free(slots);
         sd_bus_flush_close_unref(bus);
-        return errors ? 1 : 0;
+        return c.errors ? 1 : 0;
 }
 
 static int on_get(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -158,11 +233,11 @@ static int run_echo(char **argv) {
 }
 
 int main(int argc, char *argv[]) {
-        if (argc == 8 && strcmp(argv[1], "call") == 0)
-                return run_calls(argv + 2);
+        if (argc >= 8 && argc <= 10 && strcmp(argv[1], "call") == 0)
+                return run_calls(argv + 2, argc - 2);
         if (argc == 5 && strcmp(argv[1], "echo") == 0)
                 return run_echo(argv + 2);
-        fprintf(stderr, "usage: dbus-calls call ADDRESS DEST PATH INTERFACE METHOD SECONDS\n"
+        fprintf(stderr, "usage: dbus-calls call ADDRESS DEST PATH INTERFACE METHOD SECONDS [WINDOW [CALLS]]\n"
                         "       dbus-calls echo ADDRESS NAME SECONDS\n");
         return 2;
 }

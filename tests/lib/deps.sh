@@ -17,6 +17,7 @@ FLEETID_PACKAGES=(
     # for eu-strip, which the RPM's debuginfo split needs)
     mandoc lintian rpm rpmlint elfutils
     xxd # tests/demo.sh: the hex nonce to bytes, as docs/dbus-api.md verifies a signature
+    valgrind # tests/bench/dbus-calls.sh: instructions per D-Bus call (callgrind), the load-independent number
 )
 
 # The booted-OS system test (tests/system/run.sh): it builds a Debian guest

@@ -163,6 +163,27 @@ static void test_eviction_order(void **state) {
         assert_false(ratelimit_take(rl, 6, T0, NULL));
 }
 
+/* ratelimit_take_counted(): the refusals since the last take that passed,
+ * per uid; a bucket with refusals to report outlives fuller ones. */
+static void test_counted(void **state) {
+        _cleanup_(ratelimit_freep) RateLimit *rl = NULL;
+        uint32_t refused = 99;
+
+        assert_int_equal(ratelimit_new(&rl, 6, 2, 16), 0);
+        assert_true(ratelimit_take_counted(rl, 7, T0, NULL, &refused));
+        assert_int_equal(refused, 0);
+        assert_true(ratelimit_take_counted(rl, 7, T0, NULL, &refused));
+        for (int i = 0; i < 5; i++)
+                assert_false(ratelimit_take_counted(rl, 7, T0, NULL, &refused));
+        /* a crowd of newcomers an hour later: every bucket is full, uid 7's is kept for its count */
+        for (uid_t uid = 1000; uid < 1100; uid++)
+                assert_true(ratelimit_take(rl, uid, T0 + 3600 * SEC, NULL));
+        assert_true(ratelimit_take_counted(rl, 7, T0 + 3600 * SEC, NULL, &refused));
+        assert_int_equal(refused, 5);
+        assert_true(ratelimit_take_counted(rl, 7, T0 + 3600 * SEC, NULL, &refused));
+        assert_int_equal(refused, 0);
+}
+
 /* fleetid.conf's access keys: their defaults and their bounds are what
  * ratelimit_new() accepts, so no valid configuration fails at run time. */
 static Config *load_access(const char *access, Diag *d) {
@@ -230,9 +251,13 @@ static void test_config_bounds(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_arguments),          cmocka_unit_test(test_burst_and_refill),
-                cmocka_unit_test(test_slow_rate_rounding), cmocka_unit_test(test_flood_one_uid),
-                cmocka_unit_test(test_flood_many_uids),    cmocka_unit_test(test_eviction_order),
+                cmocka_unit_test(test_arguments),
+                cmocka_unit_test(test_burst_and_refill),
+                cmocka_unit_test(test_slow_rate_rounding),
+                cmocka_unit_test(test_flood_one_uid),
+                cmocka_unit_test(test_flood_many_uids),
+                cmocka_unit_test(test_eviction_order),
+                cmocka_unit_test(test_counted),
                 cmocka_unit_test(test_config_bounds),
         };
 
