@@ -15,7 +15,7 @@
 #     sensor's key; the record is in the state directory, ListSensors shows it;
 #   - refusals, each with its error and a message naming what was wrong: a
 #     wrong subject, a replayed nonce, an expired nonce, a forged evidence
-#     signature, evidence from an untrusted CA, garbage and oversized (> 16 KiB)
+#     signature, evidence made for another CSR's key, evidence from an untrusted CA, garbage and oversized (> 16 KiB)
 #     CSRs, bad sensor ids, unknown options;
 #   - a user without the role gets AccessDenied for every sensor method;
 #   - a flood of 10,000 requests from one uid: RateLimited, the daemon's
@@ -88,12 +88,13 @@ lab_wait_until 30 "fleetidd to own org.fleetid.Agent1" _serving
 openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -ext extendedKeyUsage | grep -qE "CMC Registration Authority|1.3.6.1.5.5.7.3.28" ||
     lab_fail "the gateway's operational certificate lacks id-kp-cmcRA"
 
-# sensor_evidence ID: a fresh challenge for ID, signed by sensor-birth-01, in $S/ID.ev
+# sensor_evidence ID [ARGS]: a fresh challenge for ID, signed by sensor-birth-01
+# for the CSR $S/ID.csr (or $CSR), in $S/ID.ev
 sensor_evidence() {
     local out
     out=$(client challenge --id "$1" --out "$S/$1.nonce")
     [[ $out == "nonce 32 bytes" ]] || lab_fail "GetSensorChallenge $1: $out"
-    client evidence --nonce "$S/$1.nonce" --birth-key "$S/sensor-birth-01.key" \
+    client evidence --nonce "$S/$1.nonce" --csr "${CSR:-$S/$1.csr}" --birth-key "$S/sensor-birth-01.key" \
         --birth-cert "$S/sensor-birth-01.pem" --out "$S/$1.ev" "${@:2}"
 }
 
@@ -126,7 +127,7 @@ echo "   $list"
 
 step "refusals"
 client make-csr --id temp-02 --cn other-name --key "$S/bad.key" --csr "$S/wrong-subject.csr"
-sensor_evidence temp-02
+CSR=$S/wrong-subject.csr sensor_evidence temp-02
 expect_error "$(client request --id temp-02 --csr "$S/wrong-subject.csr" --evidence "$S/temp-02.ev")" \
     PolicyViolation "subject"
 sensor_submit temp-02
@@ -142,8 +143,12 @@ expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$
 sensor_evidence temp-02 --sign-key "$S/bad.key"
 expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
     InvalidEvidence "signature"
+# Genuine evidence for this nonce, made for another CSR (another key): it vouches for that key only.
+CSR=$S/wrong-subject.csr sensor_evidence temp-02
+expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
+    InvalidEvidence "binding the nonce to this CSR's key"
 out=$(client challenge --id temp-02 --out "$S/temp-02.nonce")
-client evidence --nonce "$S/temp-02.nonce" --birth-key "$S/sensor-rogue.key" --birth-cert "$S/sensor-rogue.pem" \
+client evidence --nonce "$S/temp-02.nonce" --csr "$S/temp-02.csr" --birth-key "$S/sensor-rogue.key" --birth-cert "$S/sensor-rogue.pem" \
     --out "$S/temp-02.ev"
 expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev")" \
     InvalidEvidence "chain|trusted|verify"
@@ -159,7 +164,7 @@ done
 expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$S/temp-02.ev" --option color=red)" \
     InvalidArgs "unknown option 'color'"
 client make-csr --id temp-03 --curve p521 --key "$S/p521.key" --csr "$S/p521.csr"
-sensor_evidence temp-03
+CSR=$S/p521.csr sensor_evidence temp-03
 expect_error "$(client request --id temp-03 --csr "$S/p521.csr" --evidence "$S/temp-03.ev")" PolicyViolation "key|curve"
 
 step "no role: AccessDenied for every sensor method"
