@@ -10,8 +10,9 @@
 #     waiting-ca with RetryAfter set, is asked again, and is issued;
 #   - 429 and then a connection reset (the server unreachable for a while):
 #     asked again after the backoff, issued;
-#   - a server busy for good: the job fails after broker.retry_limit retries
-#     with ServerUnreachable naming the bound; Cancel while it waits works;
+#   - a server busy for good, or one that never answers: the job fails after
+#     broker.retry_limit retries with ServerUnreachable naming the bound;
+#     Cancel while it waits works;
 #   - Cancel (and ForgetSensor) while the CSR is with the EST server: refused
 #     with Busy, and the certificate the CA issues is recorded and is the
 #     job's result (nothing the CA issued is lost);
@@ -152,6 +153,15 @@ grep -qE "org\.fleetid\.Agent1\.Error\.ServerUnreachable: the EST server is busy
 echo "   $(grep -o "ServerUnreachable: .*" "$S/busy-02.out")"
 [ $(($(count status=503) - before)) -eq 3 ] || lab_fail "$(($(count status=503) - before)) attempts for busy-02, not 3"
 [ ! -e "$FLEETID_STATE/sensors/busy-02" ] || lab_fail "busy-02 was recorded"
+
+step "a server that never answers (every connection reset): the job fails after broker.retry_limit retries"
+faults '[{"match": "simpleenroll", "label": "sensors", "body_mode": "reset"}]'
+request_bg gone-01
+wait "$REQ_PID" && lab_fail "gone-01's request succeeded against a server that resets every connection"
+grep -qE "org\.fleetid\.Agent1\.Error\.ServerUnreachable: no answer from the EST server: .*given up after 3 attempts \(broker\.retry_limit = 2\)" \
+    "$S/gone-01.out" || lab_fail "gone-01: not ServerUnreachable naming the bound: $(cat "$S/gone-01.out")"
+echo "   $(grep -o "ServerUnreachable: .*" "$S/gone-01.out")"
+[ ! -e "$FLEETID_STATE/sensors/gone-01" ] || lab_fail "gone-01 was recorded"
 
 step "Cancel while the job waits after a 503: canceled"
 faults '[{"match": "simpleenroll", "label": "sensors", "status": 503, "retry_after": "60"}]'
