@@ -151,11 +151,11 @@ say "2. A sensor ($SENSOR_APP, python3-dbus) makes its key and CSR (CN=$ID)"
 sensor make-csr --id "$ID" --key "$S/$ID.key" --csr "$S/$ID.csr"
 openssl req -inform DER -in "$S/$ID.csr" -noout -subject | indent
 
-say "2. It gets a challenge (GetSensorChallenge) and signs the evidence with its birth key"
+say "2. It gets a challenge (GetSensorChallenge) and signs it, bound to its CSR's key, with its birth key (the evidence)"
 out=$(sensor challenge --id "$ID" --out "$S/$ID.nonce")
 [[ $out == "nonce "* ]] || lab_fail "GetSensorChallenge: $out"
 echo "    $out: $(xxd -p -c 64 "$S/$ID.nonce")"
-sensor evidence --nonce "$S/$ID.nonce" --birth-key "$S/sensor-birth-01.key" \
+sensor evidence --nonce "$S/$ID.nonce" --csr "$S/$ID.csr" --birth-key "$S/sensor-birth-01.key" \
     --birth-cert "$S/sensor-birth-01.pem" --out "$S/$ID.ev"
 echo "    birth certificate: $(openssl x509 -in "$S/sensor-birth-01.pem" -noout -subject -issuer | tr '\n' ' ')"
 

@@ -36,6 +36,7 @@ struct Job {
         uid_t owner;
         JobCancelFn cancel;
         void *userdata;
+        const char *cancel_refused; /* job_refuse_cancel(): why Cancel() is refused now, NULL if it is not */
         /* the result, once final */
         JobCert *certs; /* done */
         size_t n_certs;
@@ -53,6 +54,10 @@ const char *job_kind(const Job *j) {
 
 const char *job_path(const Job *j) {
         return j->path;
+}
+
+void job_refuse_cancel(Job *j, const char *why) {
+        j->cancel_refused = why;
 }
 
 JobState job_state(const Job *j) {
@@ -423,6 +428,10 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (!cancel)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
                                          "job %" PRIu32 " (%s) cannot be canceled", j->id, j->kind);
+        if (j->cancel_refused)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY,
+                                         "job %" PRIu32 " (%s) cannot be canceled now: %s", j->id, j->kind,
+                                         j->cancel_refused);
         (void) manager_bus_caller(m, msg, &uid);
         r = cancel(j, j->userdata);
         if (r < 0) {

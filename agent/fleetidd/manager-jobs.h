@@ -68,6 +68,11 @@ uid_t job_owner(const Job *j);
  * Emits PropertiesChanged. -EINVAL for a transition job_state_transition_ok()
  * refuses (the job stays as it is). */
 int job_set_state(Job *j, JobState s);
+/* While why is not NULL, Cancel() is refused with org.fleetid.Agent1.Error.Busy
+ * "job N (KIND) cannot be canceled now: WHY" and the JobCancelFn is not
+ * called: for a step whose effect cannot be withdrawn (a request the CA may
+ * already have acted on). why is kept by pointer: a string literal. */
+void job_refuse_cancel(Job *j, const char *why);
 /* When the operation is tried next (µs since the epoch, 0 = not known):
  * waiting-ca's Retry-After. Emits PropertiesChanged. */
 void job_set_retry_after(Job *j, uint64_t usec);

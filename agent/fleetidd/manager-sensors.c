@@ -23,6 +23,7 @@
 #include "fleetidd/manager.h"
 #include "fleetidd/sensor-worker.h"
 #include "renew/schedule.h"
+#include "util/backoff.h"
 
 /* A 202 without Retry-After is asked again after this long. */
 #define SENSOR_RETRY_DEFAULT_SEC 60
@@ -38,7 +39,7 @@ typedef enum SensorJobState {
 
 typedef struct SensorJob SensorJob;
 
-void sensor_job_cancel(Manager *m, SensorJob *j, const char *why);
+static void sensor_job_cancel(Manager *m, SensorJob *j, const char *why);
 static int on_job_cancel(Job *job, void *userdata);
 
 struct SensorJob {
@@ -49,8 +50,8 @@ struct SensorJob {
         char sensor_id[SENSOR_ID_MAX + 1];
         uid_t owner;
         SensorJobState state;
-        bool cancelled; /* while ENROLLING: the answer is dropped */
-        bool persisted; /* a file in SENSOR_PENDING_DIR */
+        unsigned failures; /* busy (503, 429) or unreachable answers in a row */
+        bool persisted;    /* a file in SENSOR_PENDING_DIR */
         uint8_t *csr;
         size_t csr_len;
         uint64_t retry_at; /* WAITING_CA: unix seconds */
@@ -88,6 +89,12 @@ static const char *const job_state_names[_SENSOR_JOB_STATE_MAX] = {
         [SENSOR_JOB_ENROLLING] = "running",
         [SENSOR_JOB_WAITING_CA] = "waiting-ca",
 };
+/* Why Cancel() and ForgetSensor are refused while the request is in the worker. */
+#define SENSOR_CANCEL_REFUSED                                                                            \
+        "the sensor's CSR is with the EST server (POST /simpleenroll), which may issue its certificate " \
+        "whatever fleetidd does; the job runs to its end (at most broker.request_timeout) and keeps "    \
+        "what the CA answers"
+
 static const JobState job_states[_SENSOR_JOB_STATE_MAX] = {
         [SENSOR_JOB_QUEUED] = JOB_QUEUED,
         [SENSOR_JOB_ENROLLING] = JOB_RUNNING,
@@ -100,6 +107,7 @@ static void job_publish_state(SensorJob *j) {
          * waiting-ca (its RetryAfter has come) until it runs. */
         if (!j->job || j->state == SENSOR_JOB_QUEUED)
                 return;
+        job_refuse_cancel(j->job, j->state == SENSOR_JOB_ENROLLING ? SENSOR_CANCEL_REFUSED : NULL);
         if (j->state != SENSOR_JOB_WAITING_CA)
                 job_set_retry_after(j->job, 0);
         (void) job_set_state(j->job, job_states[j->state]);
@@ -378,9 +386,12 @@ static SensorJob *job_by_id(SensorBroker *b, uint64_t id) {
         return NULL;
 }
 
-/* Each request makes one POST bounded by est.timeout; the first of a worker
- * also the TLS handshake (a TPM signature), the identity and /cacerts. */
+/* broker.request_timeout; by default: each request makes one POST bounded by
+ * est.timeout; the first of a worker also the TLS handshake (a TPM
+ * signature), the identity and /cacerts. */
 static uint64_t request_timeout_usec(const Config *c) {
+        if (c->broker_request_timeout_sec > 0)
+                return (uint64_t) c->broker_request_timeout_sec * 1000000ULL;
         return ((uint64_t) c->est_timeout_sec * 3 + 60) * 1000000ULL;
 }
 
@@ -447,7 +458,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = j->m;
 
         j->retry_timer = sd_event_source_disable_unref(j->retry_timer);
-        log_info("sensor '%s': asking the CA again for the deferred request", j->sensor_id);
+        log_info("sensor '%s': sending the request to the EST server again", j->sensor_id);
         queue_push(m->sensors, j);
         job_publish_state(j);
         manager_sensors_kick(m);
@@ -484,6 +495,7 @@ static void answer_deferred(Manager *m, SensorJob *j, const SensorEnrollAnswer *
         Diag d = {};
         int r;
 
+        j->failures = 0; /* the server answered, and holds the request */
         snprintf(p.id, sizeof(p.id), "%s", j->sensor_id);
         r = b->pending ? sensor_pending_save(b->pending, &p, &d) : diag_set(&d, -ENOENT, "no directory");
         if (r < 0)
@@ -499,6 +511,42 @@ static void answer_deferred(Manager *m, SensorJob *j, const SensorEnrollAnswer *
         if (r < 0)
                 job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE,
                         "the CA deferred the request, and fleetidd cannot arm the timer to ask again");
+}
+
+/* 503/429 (the server is overloaded) or no answer at all (connection, TLS,
+ * timeout): the request is asked again after a bounded backoff, the server's
+ * Retry-After winning up to retry.max (as for the gateway's own enrollment),
+ * at most broker.retry_limit times in a row; then the job fails. Such a
+ * request is not kept over a restart: the CA holds nothing for it. */
+static void answer_unavailable(Manager *m, SensorJob *j, const SensorEnrollAnswer *a) {
+        const Config *c = m->config;
+        const char *what = a->failure == SENSOR_FAILURE_BUSY ? "the EST server is busy"
+                                                             : "no answer from the EST server";
+        char msg[DIAG_MAX + 256];
+        bool capped = false;
+        uint64_t delay;
+        int r;
+
+        j->failures++;
+        if (j->failures > c->broker_retry_limit) {
+                snprintf(msg, sizeof(msg), "%s: %s; given up after %u attempt%s (broker.retry_limit = %u)",
+                         what, a->diag.text, j->failures, j->failures == 1 ? "" : "s", c->broker_retry_limit);
+                job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, msg);
+                return;
+        }
+        delay = backoff_next(j->failures, c->retry_initial_sec, c->retry_max_sec, a->retry_after_given,
+                             a->retry_after_sec, manager_random(), &capped);
+        log_info("sensor '%s': %s: %s; asking again in %" PRIu64 "s%s (retry %u of %u, broker.retry_limit)",
+                 j->sensor_id, what, a->diag.text, delay,
+                 !a->retry_after_given ? ""
+                 : capped              ? " (its Retry-After cut to retry.max)"
+                                       : " (Retry-After)",
+                 j->failures, c->broker_retry_limit);
+        r = job_wait_ca(m, j, (uint64_t) time(NULL) + delay);
+        if (r < 0)
+                job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE,
+                        "the EST server did not take the request, and fleetidd cannot arm the timer to ask "
+                        "again");
 }
 
 static void answer_issued(Manager *m, SensorJob *j, SensorEnrollAnswer *a) {
@@ -536,14 +584,12 @@ static void on_answer(void *userdata, SensorEnrollAnswer *a) {
         SensorBroker *b = m->sensors;
         SensorJob *j = job_by_id(b, a->id);
 
-        if (!j || j->cancelled) {
-                if (j)
-                        job_end(m, j, NULL, BUS_ERROR_CANCELED, "the request was canceled");
-                log_info("the answer to a canceled sensor request is dropped%s",
-                         a->failure == SENSOR_FAILURE_NONE
-                                 ? " (the CA issued a certificate that is not recorded)"
-                                 : "");
-        } else
+        if (!j) /* cannot happen: a job in the worker is neither canceled nor forgotten */
+                log_warning("the sensor worker answered request %" PRIu64 ", which no job waits for%s", a->id,
+                            a->failure == SENSOR_FAILURE_NONE
+                                    ? " (the CA issued a certificate that is not recorded)"
+                                    : "");
+        else
                 switch (a->failure) {
                 case SENSOR_FAILURE_NONE:
                         answer_issued(m, j, a);
@@ -566,6 +612,10 @@ static void on_answer(void *userdata, SensorEnrollAnswer *a) {
                 case SENSOR_FAILURE_NOT_ENROLLED:
                         job_end(m, j, NULL, BUS_ERROR_NOT_ENROLLED, a->diag.text);
                         break;
+                case SENSOR_FAILURE_BUSY:
+                case SENSOR_FAILURE_UNREACHABLE:
+                        answer_unavailable(m, j, a);
+                        break;
                 default:
                         job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, a->diag.text);
                         break;
@@ -581,8 +631,7 @@ static void on_gone(void *userdata, uint64_t in_flight, const Diag *why) {
         log_debug("sensor worker ended: %s", why->text);
         b->worker = sensor_worker_free(b->worker);
         if (j)
-                job_end(m, j, NULL, j->cancelled ? BUS_ERROR_CANCELED : BUS_ERROR_SERVER_UNREACHABLE,
-                        j->cancelled ? "the request was canceled" : why->text);
+                job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, why->text);
         manager_sensors_kick(m);
 }
 
@@ -841,6 +890,10 @@ int method_forget_sensor(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         j = job_find_sensor(b, id);
         if (!tracked_get(b, id) && !j)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SENSOR, "no sensor '%s' is tracked", id);
+        if (j && j->state == SENSOR_JOB_ENROLLING)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY,
+                                         "sensor '%s' cannot be forgotten now: %s; forget it once %s has ended",
+                                         id, SENSOR_CANCEL_REFUSED, j->job ? job_path(j->job) : "its job");
         if (tracked_get(b, id)) {
                 r = sensor_record_remove(b->records, id, &d);
                 if (r < 0 && r != -ENOENT)
@@ -856,35 +909,24 @@ int method_forget_sensor(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, "");
 }
 
-void sensor_job_cancel(Manager *m, SensorJob *j, const char *why) {
-        SensorBroker *b = m->sensors;
-
+/* Queued or waiting for the CA (in the worker, job_refuse_cancel() and
+ * ForgetSensor refuse it). */
+static void sensor_job_cancel(Manager *m, SensorJob *j, const char *why) {
         log_info("sensor '%s': request canceled (%s)", j->sensor_id, why);
-        if (j->state != SENSOR_JOB_ENROLLING) {
-                job_end(m, j, NULL, BUS_ERROR_CANCELED, why);
-                return;
-        }
-        /* The POST is under way: its answer is dropped when it comes. */
-        pending_forget(b, j);
-        if (j->job)
-                (void) job_finish_error(j->job, BUS_ERROR_CANCELED, why);
-        j->job = NULL;
-        j->cancelled = true;
+        job_end(m, j, NULL, BUS_ERROR_CANCELED, why);
 }
 
-/* Cancel() of the job (manager-jobs.h): the core finishes it as canceled. */
+/* Cancel() of the job (manager-jobs.h), queued or waiting for the CA: the
+ * core finishes it as canceled. */
 static int on_job_cancel(Job *job, void *userdata) {
         SensorJob *j = userdata;
         Manager *m = j->m;
 
+        if (j->state == SENSOR_JOB_ENROLLING) /* job_refuse_cancel() keeps Cancel() from coming here */
+                return -EBUSY;
         log_info("sensor '%s': request canceled through %s", j->sensor_id, job_path(job));
         j->job = NULL;
         pending_forget(m->sensors, j);
-        if (j->state == SENSOR_JOB_ENROLLING) {
-                /* The POST is under way: its answer is dropped when it comes. */
-                j->cancelled = true;
-                return 0;
-        }
         job_free(m->sensors, j);
         return 0;
 }

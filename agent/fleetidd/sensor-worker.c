@@ -80,6 +80,8 @@ static SensorFailure classify(int r) {
                 return SENSOR_FAILURE_NONE;
         case -EAGAIN:
                 return SENSOR_FAILURE_DEFERRED;
+        case -EBUSY:
+                return SENSOR_FAILURE_BUSY;
         case -EACCES:
         case -EPROTO:
         case -EBADMSG:
@@ -101,20 +103,21 @@ static int child_open(ChildState *s, Diag *d) {
         c.est_label = s->config->broker_est_label;
         r = tpm_context_new(c.tpm_tcti, &s->tpm, d);
         if (r < 0) {
-                s->open_failure = SENSOR_FAILURE_UNREACHABLE;
+                s->open_failure = SENSOR_FAILURE_LOCAL;
                 return diag_prefix(d, r, "the TPM");
         }
         if (c.est_password_file) {
                 r = password_read_file(c.est_password_file, &s->password, d);
                 if (r < 0) {
-                        s->open_failure = SENSOR_FAILURE_UNREACHABLE;
+                        s->open_failure = SENSOR_FAILURE_LOCAL;
                         return r;
                 }
         }
+        /* No network here: the identity, its key in the TPM, the trust anchors. */
         r = exchange_session_open(&c, s->tpm, s->store, s->password, time(NULL), "sensor enrollments",
                                   &s->session, &unusable, d);
         if (r < 0) {
-                s->open_failure = unusable ? SENSOR_FAILURE_NOT_ENROLLED : SENSOR_FAILURE_UNREACHABLE;
+                s->open_failure = unusable ? SENSOR_FAILURE_NOT_ENROLLED : SENSOR_FAILURE_LOCAL;
                 return diag_prefix(d, r, "the gateway's operational identity");
         }
         r = state_certs_load(s->store, STATE_TRUST_ANCHORS, &s->ca_certs, d);
@@ -127,8 +130,7 @@ static int child_open(ChildState *s, Diag *d) {
 
                 r = est_fetch_cacerts(s->session.client, &label_cas, d);
                 if (r < 0) {
-                        s->open_failure = classify(r) == SENSOR_FAILURE_REJECTED ? SENSOR_FAILURE_REJECTED
-                                                                                 : SENSOR_FAILURE_UNREACHABLE;
+                        s->open_failure = classify(r); /* rejected, busy or unreachable */
                         return diag_prefix(d, r, "/cacerts at broker.est_label '%s'",
                                            strempty(s->config->broker_est_label));
                 }
@@ -299,7 +301,10 @@ static void gone(SensorWorker *w, const siginfo_t *si) {
         if (w->broken)
                 why = w->why;
         else if (w->timed_out)
-                diag_set(&why, -ETIMEDOUT, "the sensor worker did not answer within %llus and was stopped",
+                diag_set(&why, -ETIMEDOUT,
+                         "the request did not finish within its timeout of %llus (broker.request_timeout), so "
+                         "the sensor worker was killed; the EST server may still issue a certificate that "
+                         "fleetidd does not receive",
                          (unsigned long long) (w->request_timeout_usec / 1000000ULL));
         else if (!si)
                 diag_set(&why, -ECHILD, "the sensor worker has ended");
@@ -403,7 +408,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         SensorWorker *w = userdata;
 
         w->deadline = sd_event_source_disable_unref(w->deadline);
-        log_warning("the sensor worker (pid %d) has not answered request %llu within %llus; stopping it",
+        log_warning("the sensor worker (pid %d) has not answered request %llu within %llus "
+                    "(broker.request_timeout); killing it",
                     (int) w->pid, (unsigned long long) w->in_flight,
                     (unsigned long long) (w->request_timeout_usec / 1000000ULL));
         w->timed_out = true;

@@ -43,8 +43,10 @@ typedef enum SensorFailure {
         SENSOR_FAILURE_NONE,         /* issued */
         SENSOR_FAILURE_DEFERRED,     /* 202: the CA will decide later (Retry-After) */
         SENSOR_FAILURE_REJECTED,     /* the server refused the request (4xx) or its answer is unusable */
-        SENSOR_FAILURE_UNREACHABLE,  /* transport, TLS, 5xx, a worker that died or hung */
+        SENSOR_FAILURE_UNREACHABLE,  /* transport, TLS, timeout: the server may answer later */
         SENSOR_FAILURE_NOT_ENROLLED, /* the gateway has no usable operational identity */
+        SENSOR_FAILURE_BUSY,         /* 503 or 429: the server is overloaded (Retry-After) */
+        SENSOR_FAILURE_LOCAL,        /* the gateway cannot make the request: its TPM, password file */
         _SENSOR_FAILURE_MAX,
 } SensorFailure;
 
@@ -53,7 +55,7 @@ typedef struct SensorEnrollAnswer {
         SensorFailure failure;
         Diag diag;                /* why, when failure != NONE */
         long http_status;         /* last status seen, 0 if none */
-        bool retry_after_given;   /* 202/503 with Retry-After */
+        bool retry_after_given;   /* 202/503/429 with Retry-After */
         uint64_t retry_after_sec; /* bounded by EST_RETRY_AFTER_MAX */
         STACK_OF(X509) *chain;    /* issued: the sensor's certificate first, then the intermediates */
 } SensorEnrollAnswer;

@@ -12,6 +12,8 @@
 
 #define MAGIC_LEN (sizeof(EVIDENCE_MAGIC)) /* with the NUL */
 
+_Static_assert(EVIDENCE_PURPOSE_SIZE - 1 == CHALLENGE_PURPOSE_MAX, "the purpose fills the formula's limit");
+
 Evidence *evidence_free(Evidence *e) {
         if (!e)
                 return NULL;
@@ -170,10 +172,31 @@ int evidence_encode(STACK_OF(X509) *chain, const char *alg, const uint8_t *sig, 
         return 0;
 }
 
-int evidence_verify(const uint8_t *data, size_t len, const uint8_t *nonce, size_t nonce_len,
+int evidence_purpose(EVP_PKEY *csr_key, char ret[static EVIDENCE_PURPOSE_SIZE], Diag *d) {
+        const size_t prefix = sizeof(EVIDENCE_PURPOSE_PREFIX) - 1;
+        unsigned char *der = NULL;
+        uint8_t hash[32];
+        int n;
+
+        if (!csr_key)
+                return diag_set(d, -EINVAL, "no CSR key to bind the evidence to");
+        n = i2d_PUBKEY(csr_key, &der);
+        if (n <= 0)
+                return diag_set_ssl(d, -EIO, "cannot encode the CSR's public key");
+        if (!EVP_Digest(der, (size_t) n, hash, NULL, EVP_sha256(), NULL)) {
+                OPENSSL_free(der);
+                return diag_set_ssl(d, -EIO, "cannot hash the CSR's public key");
+        }
+        OPENSSL_free(der);
+        memcpy(ret, EVIDENCE_PURPOSE_PREFIX, prefix);
+        return base32_encode_lower(hash, sizeof(hash), ret + prefix, EVIDENCE_PURPOSE_SIZE - prefix);
+}
+
+int evidence_verify(const uint8_t *data, size_t len, const uint8_t *nonce, size_t nonce_len, EVP_PKEY *csr_key,
                     STACK_OF(X509) *manufacturer_cas, time_t now, X509 **ret_leaf, Diag *d) {
         _cleanup_(evidence_freep) Evidence *e = NULL;
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *untrusted = NULL;
+        char purpose[EVIDENCE_PURPOSE_SIZE];
         X509 *leaf;
         EVP_PKEY *pub;
         int r;
@@ -181,6 +204,9 @@ int evidence_verify(const uint8_t *data, size_t len, const uint8_t *nonce, size_
         if (!manufacturer_cas || sk_X509_num(manufacturer_cas) == 0)
                 return diag_set(d, -EINVAL, "no sensor manufacturer CA to verify evidence against");
         r = challenge_check_nonce(nonce_len, d);
+        if (r < 0)
+                return r;
+        r = evidence_purpose(csr_key, purpose, d);
         if (r < 0)
                 return r;
         r = evidence_parse(data, len, &e, d);
@@ -205,11 +231,11 @@ int evidence_verify(const uint8_t *data, size_t len, const uint8_t *nonce, size_
         pub = X509_get0_pubkey(leaf);
         if (!pub)
                 return diag_set_ssl(d, -EBADMSG, "the sensor's birth certificate has no usable public key");
-        r = challenge_verify(pub, e->alg, nonce, nonce_len, EVIDENCE_PURPOSE, e->signature, e->signature_len,
-                             d);
+        r = challenge_verify(pub, e->alg, nonce, nonce_len, purpose, e->signature, e->signature_len, d);
         if (r < 0)
-                /* the nonce was checked: -EINVAL is the evidence's unknown algorithm */
-                return diag_prefix(d, r == -EINVAL ? -EBADMSG : r, "the evidence signature");
+                /* the nonce and purpose were checked: -EINVAL is the evidence's unknown algorithm */
+                return diag_prefix(d, r == -EINVAL ? -EBADMSG : r,
+                                   "the evidence signature (binding the nonce to this CSR's key)");
 
         if (ret_leaf) {
                 X509_up_ref(leaf);

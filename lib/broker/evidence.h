@@ -5,8 +5,18 @@
  * point 2; the encoding is in docs/dbus-api.md, "Sensor broker: formats").
  *
  * Evidence is the sensor's birth certificate chain (leaf first) and its birth
- * key's signature over the challenge digest (crypto/challenge.h) with purpose
- * EVIDENCE_PURPOSE and the nonce from GetSensorChallenge:
+ * key's signature over the challenge digest (crypto/challenge.h) with the
+ * nonce from GetSensorChallenge and a purpose that names the CSR's key
+ * (evidence_purpose()):
+ *
+ *   purpose = "sensor-spki." base32(SHA-256(DER SubjectPublicKeyInfo of the CSR))
+ *
+ * (base32: RFC 4648, lowercase, no padding; 12 + 52 = 64 characters, the
+ * formula's limit). The birth key thereby vouches for this one request and
+ * this one key: evidence taken from one request (a log, a proxy) cannot be
+ * replayed (the nonce is used up) nor moved to another CSR (another key).
+ *
+ * The encoding:
  *
  *   "fleetid-evidence-v1" 0x00                       20 bytes
  *   count                  1 byte, 1..EVIDENCE_CERTS_MAX
@@ -25,10 +35,13 @@
 
 #include <openssl/x509.h>
 
+#include "util/base32.h"
 #include "util/diag.h"
 
 #define EVIDENCE_MAGIC "fleetid-evidence-v1" /* followed by its NUL */
-#define EVIDENCE_PURPOSE "sensor-evidence"
+#define EVIDENCE_PURPOSE_PREFIX "sensor-spki."
+/* The purpose and its NUL. */
+#define EVIDENCE_PURPOSE_SIZE (sizeof(EVIDENCE_PURPOSE_PREFIX) - 1 + BASE32_LEN(32) + 1)
 #define EVIDENCE_CERTS_MAX 4
 #define EVIDENCE_CERT_MAX 8192
 #define EVIDENCE_ALG_MAX 32
@@ -53,14 +66,19 @@ int evidence_parse(const uint8_t *data, size_t len, Evidence **ret, Diag *d);
 int evidence_encode(STACK_OF(X509) *chain, const char *alg, const uint8_t *sig, size_t sig_len,
                     uint8_t **ret, size_t *ret_len, Diag *d);
 
-/* Parses and verifies evidence for nonce:
+/* The purpose the evidence signature carries for a CSR whose key is csr_key:
+ * EVIDENCE_PURPOSE_PREFIX and the base32 of SHA-256 over the DER
+ * SubjectPublicKeyInfo. -EINVAL without a key, -EIO if it cannot be encoded. */
+int evidence_purpose(EVP_PKEY *csr_key, char ret[static EVIDENCE_PURPOSE_SIZE], Diag *d);
+
+/* Parses and verifies evidence for nonce and the CSR's key csr_key:
  *   - the chain leads from its leaf, through the other certificates given, to
  *     one of manufacturer_cas (explicit anchors only, cert_verify_chain() at
  *     now); the leaf is not a CA;
- *   - the signature is the leaf key's over the challenge digest with purpose
- *     EVIDENCE_PURPOSE and nonce.
+ *   - the signature is the leaf key's over the challenge digest with
+ *     evidence_purpose(csr_key) and nonce.
  * On success *ret_leaf (may be NULL) gets a reference to the leaf.
  * -EFBIG/-EBADMSG as evidence_parse(), -EKEYREJECTED for an untrusted chain
  * or a bad signature (the Diag says which), -EINVAL for a bad nonce or without anchors. */
 int evidence_verify(const uint8_t *data, size_t len, const uint8_t *nonce, size_t nonce_len,
-                    STACK_OF(X509) *manufacturer_cas, time_t now, X509 **ret_leaf, Diag *d);
+                    EVP_PKEY *csr_key, STACK_OF(X509) *manufacturer_cas, time_t now, X509 **ret_leaf, Diag *d);

@@ -69,7 +69,7 @@ SensorVerdict sensor_request_check(const SensorChecks *c, const SensorRequest *r
                 if (r < 0)
                         return SENSOR_INVALID_EVIDENCE;
                 r = evidence_verify(req->evidence, req->evidence_len, nonce, sizeof(nonce),
-                                    c->manufacturer_cas, c->now, NULL, d);
+                                    X509_REQ_get0_pubkey(csr), c->manufacturer_cas, c->now, NULL, d);
                 explicit_bzero(nonce, sizeof(nonce));
                 if (r < 0)
                         return r == -ENOMEM || r == -EIO ? SENSOR_INTERNAL_ERROR : SENSOR_INVALID_EVIDENCE;

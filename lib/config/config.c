@@ -321,6 +321,8 @@ enum {
         K_BROKER_CHALLENGE_LIFETIME,
         K_BROKER_EST_LABEL,
         K_BROKER_MAX_PENDING,
+        K_BROKER_RETRY_LIMIT,
+        K_BROKER_REQUEST_TIMEOUT,
         K_PATHS_DROPIN,
         _K_MAX,
 };
@@ -403,6 +405,9 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("broker", "challenge_lifetime", KIND_UINT, broker_challenge_lifetime_sec, 10, 3600),
         [K_BROKER_EST_LABEL] = STR("broker", "est_label", broker_est_label, 64, false, check_label),
         [K_BROKER_MAX_PENDING] = NUM("broker", "max_pending", KIND_UINT, broker_max_pending, 1, 100000),
+        [K_BROKER_RETRY_LIMIT] = NUM("broker", "retry_limit", KIND_UINT, broker_retry_limit, 0, 100),
+        [K_BROKER_REQUEST_TIMEOUT] =
+                NUM("broker", "request_timeout", KIND_UINT, broker_request_timeout_sec, 5, 3600),
         [K_PATHS_DROPIN] = STR("paths", "dropin_dir", dropin_dir, PATH_MAX_BYTES, false, check_path),
 };
 
@@ -493,6 +498,7 @@ int config_new_defaults(Config **ret) {
         c->broker_max_challenges = 256;
         c->broker_challenge_lifetime_sec = 300;
         c->broker_max_pending = 1024;
+        c->broker_retry_limit = 5;
 
         *ret = TAKE_PTR(c);
         return 0;

@@ -169,6 +169,8 @@ typedef struct Config {
         unsigned broker_challenge_lifetime_sec;   /* a sensor challenge is valid this long, default 300 */
         char *broker_est_label;                   /* EST label of sensor enrollments; NULL = none */
         unsigned broker_max_pending;              /* sensor requests pending at once, default 1024 */
+        unsigned broker_retry_limit;              /* retries after 503/429/unreachable in a row, default 5 */
+        unsigned broker_request_timeout_sec; /* one request in the sensor worker; 0 = 3 * est.timeout + 60 */
 } Config;
 
 /* Fills a Config with every default; path may be NULL. */

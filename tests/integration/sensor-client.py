@@ -9,9 +9,10 @@ DBUS_SYSTEM_BUS_ADDRESS.
   make-csr --id ID --key KEY --csr CSR [--cn CN] [--o O] [--curve p256|p384|p521]
       a new EC key (PEM) and a DER CSR for it, subject O (if given), CN (default ID)
   challenge --id ID --out FILE        GetSensorChallenge: the nonce, raw
-  evidence --nonce FILE --birth-key KEY --birth-cert PEM --out FILE [--sign-key KEY]
-      the evidence encoding of docs/dbus-api.md; --sign-key signs with another
-      key than the birth certificate's (a forged signature)
+  evidence --nonce FILE --csr CSR --birth-key KEY --birth-cert PEM --out FILE [--sign-key KEY]
+      the evidence encoding of docs/dbus-api.md for the request of CSR (its
+      purpose names the CSR's key); --sign-key signs with another key than
+      the birth certificate's (a forged signature)
   request --id ID --csr CSR [--evidence FILE] [--option K=V]... [--wait S --out CHAIN]
       RequestSensorCertificate; prints "job PATH" or "error NAME: MESSAGE";
       --wait: subscribed to JobRemoved before the call, waits at most S
@@ -33,6 +34,8 @@ are printed, status 0, so a test can match them.
 """
 
 import argparse
+import base64
+import hashlib
 import struct
 import sys
 
@@ -80,11 +83,19 @@ def cmd_challenge(a):
     print("nonce %d bytes" % len(nonce))
 
 
+def evidence_purpose(csr_der: bytes) -> bytes:
+    """docs/dbus-api.md, "Evidence": "sensor-spki." and the base32 (lowercase,
+    unpadded) of SHA-256 over the CSR's SubjectPublicKeyInfo."""
+    spki = x509.load_der_x509_csr(csr_der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return b"sensor-spki." + base64.b32encode(hashlib.sha256(spki).digest()).rstrip(b"=").lower()
+
+
 def cmd_evidence(a):
     nonce = open(a.nonce, "rb").read()
     cert = x509.load_pem_x509_certificate(open(a.birth_cert, "rb").read())
     key = serialization.load_pem_private_key(open(a.sign_key or a.birth_key, "rb").read(), None)
-    msg = b"fleetid-challenge-v1\x00sensor-evidence\x00" + nonce
+    msg = b"fleetid-challenge-v1\x00" + evidence_purpose(open(a.csr, "rb").read()) + b"\x00" + nonce
     sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
     der = cert.public_bytes(serialization.Encoding.DER)
     alg = b"ecdsa-with-SHA256"
@@ -247,6 +258,7 @@ def main():
     s.add_argument("--out", required=True)
     s = sub.add_parser("evidence")
     s.add_argument("--nonce", required=True)
+    s.add_argument("--csr", required=True)
     s.add_argument("--birth-key", required=True)
     s.add_argument("--birth-cert", required=True)
     s.add_argument("--sign-key")

@@ -16,11 +16,16 @@
 
 static TestPki *pki;
 static uint8_t nonce[32];
+static EVP_PKEY *csr_key;                 /* the key of the CSR the evidence goes with */
+static char bound[EVIDENCE_PURPOSE_SIZE]; /* evidence_purpose(csr_key) */
 
 static int setup(void **state) {
         for (size_t i = 0; i < sizeof(nonce); i++)
                 nonce[i] = (uint8_t) (0xc0 + i);
-        return test_pki_new(&pki) < 0 ? -1 : 0;
+        if (test_pki_new(&pki) < 0)
+                return -1;
+        csr_key = pki->other_key;
+        return evidence_purpose(csr_key, bound, NULL) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state) {
@@ -50,7 +55,7 @@ static uint8_t *make_evidence(STACK_OF(X509) *chain, EVP_PKEY *key, const char *
 static int verify(const uint8_t *ev, size_t len, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
 
-        return evidence_verify(ev, len, nonce, sizeof(nonce), anchors, TEST_NOW, NULL, d);
+        return evidence_verify(ev, len, nonce, sizeof(nonce), csr_key, anchors, TEST_NOW, NULL, d);
 }
 
 static void test_good(void **state) {
@@ -62,8 +67,9 @@ static void test_good(void **state) {
         size_t len;
         Diag d = {};
 
-        ev = make_evidence(chain, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &len);
-        assert_int_equal(evidence_verify(ev, len, nonce, sizeof(nonce), anchors, TEST_NOW, &leaf, &d), 0);
+        ev = make_evidence(chain, pki->leaf_key, bound, nonce, &len);
+        assert_int_equal(
+                evidence_verify(ev, len, nonce, sizeof(nonce), csr_key, anchors, TEST_NOW, &leaf, &d), 0);
         assert_int_equal(X509_cmp(leaf, pki->leaf), 0);
 
         /* the layout of docs/dbus-api.md */
@@ -86,20 +92,39 @@ static void test_forged(void **state) {
         Diag d = {};
 
         /* signed by a key that is not the leaf's */
-        ev1 = make_evidence(chain, pki->other_key, EVIDENCE_PURPOSE, nonce, &l1);
+        ev1 = make_evidence(chain, pki->other_key, bound, nonce, &l1);
         assert_int_equal(verify(ev1, l1, &d), -EKEYREJECTED);
-        assert_diag(&d, -EKEYREJECTED,
-                    "the evidence signature: the ecdsa-with-SHA256 signature over the challenge");
+        assert_diag(
+                &d, -EKEYREJECTED,
+                "the evidence signature (binding the nonce to this CSR's key): the ecdsa-with-SHA256 signature over the challenge");
         /* another purpose: a SignChallenge answer is no evidence */
         ev2 = make_evidence(chain, pki->leaf_key, "login", nonce, &l2);
         assert_int_equal(verify(ev2, l2, &d), -EKEYREJECTED);
+        /* the nonce alone (the formula before the CSR's key was bound) */
+        ev2 = (free(ev2), make_evidence(chain, pki->leaf_key, "sensor-evidence", nonce, &l2));
+        assert_int_equal(verify(ev2, l2, &d), -EKEYREJECTED);
+        assert_diag(&d, -EKEYREJECTED, "purpose 'sensor-spki.");
+        assert_diag(&d, -EKEYREJECTED, "this CSR's key");
+        /* genuine evidence for this nonce, moved to a CSR for another key */
+        ev2 = (free(ev2), make_evidence(chain, pki->leaf_key, bound, nonce, &l2));
+        assert_int_equal(verify(ev2, l2, &d), 0);
+        {
+                _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
+
+                assert_int_equal(evidence_verify(ev2, l2, nonce, sizeof(nonce), pki->leaf_key, anchors,
+                                                 TEST_NOW, NULL, &d),
+                                 -EKEYREJECTED);
+                assert_int_equal(
+                        evidence_verify(ev2, l2, nonce, sizeof(nonce), NULL, anchors, TEST_NOW, NULL, &d),
+                        -EINVAL);
+        }
         /* another nonce (an old challenge) */
         memcpy(other_nonce, nonce, sizeof(nonce));
         other_nonce[0] ^= 1;
-        ev3 = make_evidence(chain, pki->leaf_key, EVIDENCE_PURPOSE, other_nonce, &l3);
+        ev3 = make_evidence(chain, pki->leaf_key, bound, other_nonce, &l3);
         assert_int_equal(verify(ev3, l3, &d), -EKEYREJECTED);
         /* a flipped bit in the signature */
-        ev1 = (free(ev1), make_evidence(chain, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &l1));
+        ev1 = (free(ev1), make_evidence(chain, pki->leaf_key, bound, nonce, &l1));
         assert_int_equal(verify(ev1, l1, &d), 0);
         ev1[l1 - 5] ^= 0x10;
         assert_int_equal(verify(ev1, l1, &d), -EKEYREJECTED);
@@ -117,28 +142,30 @@ static void test_untrusted_chain(void **state) {
         Diag d = {};
 
         /* the same key, certified by another CA */
-        ev = make_evidence(other, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &len);
+        ev = make_evidence(other, pki->leaf_key, bound, nonce, &len);
         assert_int_equal(verify(ev, len, &d), -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "the sensor's birth certificate: certificate chain does not lead");
         free(ev);
-        ev = make_evidence(no_inter, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &len);
+        ev = make_evidence(no_inter, pki->leaf_key, bound, nonce, &len);
         assert_int_equal(verify(ev, len, &d), -EKEYREJECTED);
         free(ev);
-        ev = make_evidence(expired, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &len);
+        ev = make_evidence(expired, pki->leaf_key, bound, nonce, &len);
         assert_true(verify(ev, len, &d) < 0);
         assert_diag(&d, d.error, "the sensor's birth certificate");
         free(ev);
-        ev = make_evidence(ca, pki->inter_key, EVIDENCE_PURPOSE, nonce, &len);
+        ev = make_evidence(ca, pki->inter_key, bound, nonce, &len);
         assert_int_equal(verify(ev, len, &d), -EKEYREJECTED);
         assert_diag(&d, -EKEYREJECTED, "is a CA certificate");
         free(ev);
         /* no anchors, a bad nonce */
-        ev = make_evidence(chain, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &len);
-        assert_int_equal(evidence_verify(ev, len, nonce, sizeof(nonce), NULL, TEST_NOW, NULL, &d), -EINVAL);
+        ev = make_evidence(chain, pki->leaf_key, bound, nonce, &len);
+        assert_int_equal(evidence_verify(ev, len, nonce, sizeof(nonce), csr_key, NULL, TEST_NOW, NULL, &d),
+                         -EINVAL);
         {
                 _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = test_stack(pki->root, NULL);
 
-                assert_int_equal(evidence_verify(ev, len, nonce, 8, anchors, TEST_NOW, NULL, &d), -EINVAL);
+                assert_int_equal(evidence_verify(ev, len, nonce, 8, csr_key, anchors, TEST_NOW, NULL, &d),
+                                 -EINVAL);
         }
 }
 
@@ -151,7 +178,7 @@ static void test_malformed(void **state) {
         size_t len, tmp_len;
         Diag d = {};
 
-        ev = make_evidence(chain, pki->leaf_key, EVIDENCE_PURPOSE, nonce, &len);
+        ev = make_evidence(chain, pki->leaf_key, bound, nonce, &len);
         copy = malloc(EVIDENCE_MAX + 1);
         assert_non_null(copy);
 
@@ -201,10 +228,27 @@ static void test_malformed(void **state) {
         }
 }
 
-/* Evidence made by the Python encoder of docs/dbus-api.md (with
+/* Evidence made by the Python encoder and purpose of docs/dbus-api.md (with
  * python3-cryptography: a self-signed "Sensor Mfg CA", a leaf, an ECDSA
- * signature over nonce 00 01 .. 1f) parses and verifies here: the documented
- * format and formula are the ones implemented. The file is a fuzzing seed. */
+ * signature over nonce 00 01 .. 1f and the purpose of a CSR whose key is the
+ * CA's: any key serves, and that one is in the file) parses and verifies
+ * here: the documented format and formula are the ones implemented. The file
+ * is a fuzzing seed. */
+static void test_purpose(void **state) {
+        char p[EVIDENCE_PURPOSE_SIZE], q[EVIDENCE_PURPOSE_SIZE];
+
+        /* "sensor-spki." and 52 base32 characters: the formula's 64 */
+        assert_int_equal(evidence_purpose(pki->leaf_key, p, NULL), 0);
+        assert_int_equal(strlen(p), 64);
+        assert_memory_equal(p, "sensor-spki.", 12);
+        assert_int_equal(challenge_check_purpose(p, NULL), 0);
+        /* a key's public half decides it: the certificate's key, the private key alike */
+        assert_int_equal(evidence_purpose(X509_get0_pubkey(pki->leaf), q, NULL), 0);
+        assert_string_equal(p, q);
+        assert_int_equal(evidence_purpose(pki->other_key, q, NULL), 0);
+        assert_string_not_equal(p, q);
+}
+
 static void test_python_made(void **state) {
         const char *suffix = "tests/unit/test-evidence.c";
         size_t n = strlen(__FILE__), m = strlen(suffix);
@@ -212,6 +256,7 @@ static void test_python_made(void **state) {
         _cleanup_(evidence_freep) Evidence *e = NULL;
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *anchors = NULL;
         uint8_t py_nonce[32];
+        EVP_PKEY *py_key;
         size_t len;
         Diag d = {};
 
@@ -225,22 +270,26 @@ static void test_python_made(void **state) {
         assert_int_equal(evidence_parse((uint8_t *) data, len, &e, &d), 0);
         assert_int_equal(sk_X509_num(e->chain), 2);
         anchors = test_stack(sk_X509_value(e->chain, 1), NULL);
-        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce), anchors,
+        py_key = X509_get0_pubkey(sk_X509_value(e->chain, 1));
+        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce), py_key, anchors,
                                          TEST_NOW, NULL, &d),
                          0);
+        /* bound to that key: not to the leaf's */
+        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce),
+                                         X509_get0_pubkey(sk_X509_value(e->chain, 0)), anchors, TEST_NOW,
+                                         NULL, &d),
+                         -EKEYREJECTED);
         py_nonce[31] ^= 1;
-        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce), anchors,
+        assert_int_equal(evidence_verify((uint8_t *) data, len, py_nonce, sizeof(py_nonce), py_key, anchors,
                                          TEST_NOW, NULL, &d),
                          -EKEYREJECTED);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_good),
-                cmocka_unit_test(test_forged),
-                cmocka_unit_test(test_untrusted_chain),
-                cmocka_unit_test(test_malformed),
-                cmocka_unit_test(test_python_made),
+                cmocka_unit_test(test_good),      cmocka_unit_test(test_forged),
+                cmocka_unit_test(test_purpose),   cmocka_unit_test(test_untrusted_chain),
+                cmocka_unit_test(test_malformed), cmocka_unit_test(test_python_made),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -59,29 +59,37 @@ static void assert_diag(const Diag *d, const char *why) {
                 fail_msg("diag \"%s\" does not mention \"%s\"", d->text, why);
 }
 
-/* Evidence from the sensor's birth key over nonce. */
-static uint8_t *evidence_for(EVP_PKEY *birth_key, const uint8_t *nonce, size_t *ret_len) {
+/* Evidence from the sensor's birth key over nonce, for a CSR of csr_key. */
+static uint8_t *evidence_for(EVP_PKEY *birth_key, const uint8_t *nonce, EVP_PKEY *csr_key, size_t *ret_len) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = test_stack(pki->leaf, pki->inter, NULL);
         _cleanup_free_ uint8_t *sig = NULL;
+        char purpose[EVIDENCE_PURPOSE_SIZE];
         uint8_t *ev = NULL;
         const char *alg;
         size_t sig_len;
 
-        assert_int_equal(challenge_sign(birth_key, nonce, SENSOR_CHALLENGE_NONCE_SIZE, EVIDENCE_PURPOSE,
-                                        false, &sig, &sig_len, &alg, NULL),
+        assert_int_equal(evidence_purpose(csr_key, purpose, NULL), 0);
+        assert_int_equal(challenge_sign(birth_key, nonce, SENSOR_CHALLENGE_NONCE_SIZE, purpose, false, &sig,
+                                        &sig_len, &alg, NULL),
                          0);
         assert_int_equal(evidence_encode(chain, alg, sig, sig_len, &ev, ret_len, NULL), 0);
         return ev;
 }
 
-/* Replaces *ev with new evidence over nonce and points req at it. */
-static void set_evidence(SensorRequest *req, uint8_t **ev, EVP_PKEY *birth_key, const uint8_t *nonce) {
+/* Replaces *ev with new evidence over nonce for a CSR of csr_key and points req at it. */
+static void set_evidence_for(SensorRequest *req, uint8_t **ev, EVP_PKEY *birth_key, const uint8_t *nonce,
+                             EVP_PKEY *csr_key) {
         size_t len;
 
         free(*ev);
-        *ev = evidence_for(birth_key, nonce, &len);
+        *ev = evidence_for(birth_key, nonce, csr_key, &len);
         req->evidence = *ev;
         req->evidence_len = len;
+}
+
+/* The same for the CSR of the request (good_csr). */
+static void set_evidence(SensorRequest *req, uint8_t **ev, EVP_PKEY *birth_key, const uint8_t *nonce) {
+        set_evidence_for(req, ev, birth_key, nonce, sensor_key);
 }
 
 static void test_no_evidence_configured(void **state) {
@@ -167,6 +175,12 @@ static void test_evidence_flow(void **state) {
         assert_diag(&d, "the evidence signature");
         set_evidence(&req, &ev, pki->leaf_key, nonce);
         assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_EVIDENCE);
+
+        /* genuine evidence of this sensor, made for a CSR of another key */
+        assert_int_equal(sensor_challenges_issue(t, "temp-01", T0, nonce, &d), 0);
+        set_evidence_for(&req, &ev, pki->leaf_key, nonce, pki->other_key);
+        assert_int_equal(sensor_request_check(&c, &req, NULL, &d), SENSOR_INVALID_EVIDENCE);
+        assert_diag(&d, "this CSR's key");
 
         /* evidence over an old nonce */
         assert_int_equal(sensor_challenges_issue(t, "temp-01", T0, nonce, &d), 0);
