@@ -18,6 +18,9 @@ static Severity current_severity(const Manager *m, time_t now) {
         /* Another TPM: no enrollment, ever, until a person acts. */
         if (m->state == DAEMON_STATE_TPM_REPLACED)
                 return SEVERITY_CRITICAL;
+        /* No identity and no way to enroll until the clock or the certificate changes. */
+        if (m->state == DAEMON_STATE_BIRTH_EXPIRED && !m->cert_not_after)
+                return SEVERITY_CRITICAL;
         if (!m->cert_not_after)
                 return SEVERITY_OK;
         s = severity_for(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after, (time_t) m->renew_due,

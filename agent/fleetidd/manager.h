@@ -104,7 +104,9 @@ typedef struct Manager {
         uint64_t next_attempt; /* unix seconds, 0 = none */
         DaemonState state;     /* _DAEMON_STATE_INVALID until the first is set */
         char last_error[DIAG_MAX];
-        bool tpm_lockout; /* the TPM was in dictionary-attack lockout when a worker last read it */
+        bool tpm_lockout;     /* the TPM was in dictionary-attack lockout when a worker last read it */
+        bool birth_key_da;    /* the birth key lacks noDA (as a worker last read it) */
+        bool birth_da_warned; /* said so since this start */
 
         /* renewal */
         uint64_t renew_random; /* this certificate's draw for the jitter (from its fingerprint) */
@@ -283,6 +285,10 @@ uint64_t manager_random(void);
 /* manager-clock.c: 1 if the clock can be trusted; else 0 and the pending
  * action (renewal or enrollment) resumes when the clock is set. */
 int manager_clock_ready(Manager *m, bool for_renewal);
+/* manager-clock.c: an enrollment found the birth certificate expired (r, d):
+ * state birth-expired, the next attempt after retry.max or as soon as the
+ * clock is set, whichever comes first. */
+void manager_birth_expired(Manager *m, int r, const Diag *d);
 
 /* manager-report.c: recomputes the severity (logging and announcing a rise),
  * writes the metrics file; manager_event() runs the hook for an event. */
