@@ -276,7 +276,10 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         }
         if (r->birth_read)
                 manager_birth_key_read(m, r->birth_da_protected);
-        done(m, r);
+        if (m->reset_preempting) /* stopped for a factory reset: its outcome is void */
+                manager_reset_preempted(m, kind, r);
+        else
+                done(m, r);
         manager_sensors_kick(m);
         if (m->worker) /* done() started the next operation already */
                 return;

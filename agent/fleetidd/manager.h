@@ -123,6 +123,7 @@ typedef struct Manager {
         Job *renew_job;          /* the renew job not finished yet, or NULL */
         bool renew_job_attached; /* the attempt in flight, or the one deferred by the CA, is renew_job's */
         bool renew_canceled;     /* the renewal worker was killed by a Cancel */
+        bool reset_preempting;   /* the worker in flight was killed for a factory reset */
 
         /* waiting for a believable clock */
         sd_event_source *clock_change_source; /* timerfd CANCEL_ON_SET */
@@ -250,8 +251,12 @@ void manager_signer_stop(Manager *m);
 int manager_reset_start(Manager *m);
 /* SIGHUP: fleetidctl factory-reset stored a marker and installed the new
  * owner: takes the owner keys from the configuration anew, and starts the
- * reset (after the operation in flight, if any). */
+ * reset (the operation in flight, if any, is stopped first: its outcome is
+ * the old owner's). */
 void manager_reset_request(Manager *m);
+/* The worker stopped for a reset was reaped (instead of its done()): a
+ * renewal job ends canceled, saying why. */
+void manager_reset_preempted(Manager *m, WorkerKind kind, const WorkerResult *res);
 /* After an enrollment stored its certificate: ends a reset in its enroll
  * phase (removes the marker, logs, finishes the job). true if there was one. */
 bool manager_reset_enrolled(Manager *m);

@@ -89,8 +89,9 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
  * (/csrattrs silent, or unusable), a pending key of another allowed type is
  * reused as it is and the choice follows it: after a 202 the repeated request
  * must be the same (RFC 7030 4.2.3), and a flaky /csrattrs must not cost a key. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, unsigned reuse_allowed,
-                                   KeyChoice *choice, EVP_PKEY **ret_pub, bool *ret_created, Diag *d) {
+static int operational_key_prepare(const Config *c, TpmContext *tpm, StateStore *store, uint32_t handle,
+                                   unsigned reuse_allowed, KeyChoice *choice, EVP_PKEY **ret_pub,
+                                   bool *ret_created, Diag *d) {
         uint32_t attributes;
         KeyAlgorithm pending;
         int r;
@@ -116,6 +117,8 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t ha
         } else if (r == -ENOENT)
                 r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, false, ret_pub,
                                               d);
+        if (r >= 0)
+                r = operational_note_key(store, *ret_pub, d);
         if (r < 0)
                 return r;
         *ret_created = true;
@@ -289,8 +292,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
         /* Nothing asked about the key: a pending key of an allowed type is kept. */
-        r = operational_key_prepare(c, tpm, ret->key_handle, ret->key_choice.asked[0] ? 0 : policy.allowed,
-                                    &ret->key_choice, &op_pub, &ret->key_created, d);
+        r = operational_key_prepare(c, tpm, store, ret->key_handle,
+                                    ret->key_choice.asked[0] ? 0 : policy.allowed, &ret->key_choice, &op_pub,
+                                    &ret->key_created, d);
         if (r < 0)
                 goto out;
         r = tpm_provider_load_key(tpm, ret->key_handle, &op_key, d);

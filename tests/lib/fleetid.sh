@@ -351,6 +351,23 @@ fleetid_second_est() {
     export "${name}_URL" "${name}_PKI" "${name}_LOG" "${name}_PID"
 }
 
+# fleetid_owner_file FILE URL anchors|fingerprint VALUE: an owner drop-in
+# (docs/factory-reset.md) for the EST server at URL, with its trust anchor
+# file, or pinned by a bootstrap fingerprint (pki.py fingerprint).
+fleetid_owner_file() {
+    if [ "$3" = anchors ]; then
+        printf 'est: {\n        url = "%s";\n        trust_anchors = "%s";\n};\n' "$2" "$4" >"$1"
+    else
+        printf 'est: {\n        url = "%s";\n        bootstrap_fingerprint = "%s";\n};\n' "$2" "$4" >"$1"
+    fi
+}
+
+# fleetid_issued_by PKI: true if the stored operational certificate chains to
+# the EST CA of the lab PKI directory PKI.
+fleetid_issued_by() {
+    openssl verify -CAfile "$1/est-ca.pem" "$FLEETID_STATE/operational.pem" >/dev/null 2>&1
+}
+
 # fleetid_requests_in LOG: the number of requests an EST server's log holds.
 fleetid_requests_in() {
     grep -c '"event": "request"' "$1" || true
