@@ -116,9 +116,11 @@ void manager_report(Manager *m) {
         /* A renewal that is due is no news until an attempt at it has failed. */
         if (sev == SEVERITY_NOTICE && m->renew_failures == 0 && m->severity < SEVERITY_NOTICE)
                 return;
-        if (sev > m->severity && m->state == DAEMON_STATE_TPM_REPLACED) {
-                /* Logged (FLEETID_MESSAGE_TPM_REPLACED) and announced (hook event
-                 * tpm-replaced) where it was found: not a certificate's expiry. */
+        if (sev > m->severity &&
+            (m->state == DAEMON_STATE_TPM_REPLACED || m->state == DAEMON_STATE_BIRTH_EXPIRED)) {
+                /* Logged (FLEETID_MESSAGE_TPM_REPLACED, _BIRTH_EXPIRED) and announced
+                 * (hook events tpm-replaced, enrollment-failed) where it was found:
+                 * not a certificate's expiry. */
                 m->severity = sev;
         } else if (sev > m->severity) {
                 char left[64] = "expired";

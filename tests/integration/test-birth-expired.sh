@@ -48,6 +48,9 @@ fleetid_expect_grep "$FLEETIDD_LOG" \
     "enrollment impossible: .*expired on .*nothing was sent to the EST server; trying again in ${RETRY_MAX}s \(retry.max\), or at once when the system clock is set" \
     "the log line"
 fleetid_expect_grep "$METRICS" '^fleetid_state\{state="birth-expired"\} 1$' "the metric"
+fleetid_expect_grep "$METRICS" '^fleetid_severity 4$' "the severity (critical: no identity, none to be had)"
+! grep -q "operational certificate .*without a successful renewal" "$FLEETIDD_LOG" ||
+    lab_fail "the birth certificate's expiry was reported as the operational certificate's"
 state=$(busctl --address="$DBUS_SESSION_BUS_ADDRESS" --timeout=20 get-property org.fleetid.Agent1 \
     /org/fleetid/Agent1 org.fleetid.Agent1 State 2>&1) || lab_fail "busctl get-property State: $state"
 fleetid_expect_eq "$state" 's "birth-expired"' "the D-Bus property State"
