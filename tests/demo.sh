@@ -18,7 +18,13 @@
 #      python3-cryptography and python3-dbus) makes its key and CSR, gets a
 #      challenge, signs the evidence with its birth key, requests its
 #      certificate, waits for JobRemoved and receives its chain, which leads
-#      to the EST CA and holds its key; fleetidctl sensor list shows it.
+#      to the EST CA and holds its key; fleetidctl sensor list shows it;
+#   3. the gateway is resold: root runs fleetidctl factory-reset --owner with
+#      a second lab EST server and its own CA (owner B, pinned by its CA's
+#      fingerprint); fleetidd wipes the old owner's identity and enrolls with
+#      B: the application's chain now leads to B's CA (and not to A's), the
+#      sensor records are gone, the birth identity is the same, and the old
+#      owner's server got no request after the reset.
 # Every step is checked: the demo exits non-zero at the first one that fails;
 # every wait is bounded. Needs root (the users exist only in the namespace)
 # and a build (meson setup build && ninja -C build; FLEETID_BUILD_DIR).
@@ -32,7 +38,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "SKIP: needs root: the demo's users exist only in a private mount namespace (sudo tests/demo.sh)"
     exit 77
 fi
-for tool in dbus-daemon busctl setpriv unshare mount getent openssl xxd; do
+for tool in dbus-daemon busctl setpriv unshare mount getent openssl xxd tpm2_readpublic; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
 done
 /usr/bin/python3 -c "import dbus, cryptography" 2>/dev/null ||
@@ -179,5 +185,51 @@ run_as "$SENSOR_APP" "$FLEETIDCTL" sensor list >"$S/list.out" 2>&1 || lab_fail "
 indent <"$S/list.out"
 grep -q "$ID" "$S/list.out" || lab_fail "fleetidctl sensor list does not show $ID"
 
-say "Done: stopping fleetidd, the bus, the EST server, tpm2-abrmd and swtpm"
+# ---- 3. a new owner ----
+say "3. The gateway changes hands: a second EST server with its own CA (owner B) on 127.0.0.1"
+A_LOG=$EST_LOG
+fleetid_second_est B
+B_FINGERPRINT=$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$B_PKI/est-ca.pem")
+fleetid_owner_file "$LAB_TMPDIR/owner-b.conf" "$B_URL" fingerprint "$B_FINGERPRINT"
+echo "    owner B's file (its EST CA pinned by fingerprint; fleetidctl installs it in the drop-in directory):"
+indent <"$LAB_TMPDIR/owner-b.conf"
+tpm2_readpublic -c 0x81020000 -o "$LAB_TMPDIR/birth-before.pub" >/dev/null
+
+say "3. Root runs fleetidctl factory-reset --owner owner-b.conf --yes: fleetidd wipes and enrolls with B"
+a_before=$(fleetid_requests_in "$A_LOG")
+"$FLEETIDCTL" --config "$FLEETID_CONF" factory-reset --owner "$LAB_TMPDIR/owner-b.conf" --yes --timeout 120 \
+    >"$LAB_TMPDIR/reset.out" 2>&1 || lab_fail "fleetidctl factory-reset: $(cat "$LAB_TMPDIR/reset.out")"
+indent <"$LAB_TMPDIR/reset.out"
+grep -q "factory reset done: enrolled with $B_URL" "$LAB_TMPDIR/reset.out" ||
+    lab_fail "the reset did not end enrolled with B: $(cat "$LAB_TMPDIR/reset.out")"
+grep "factory reset asked by uid" "$FLEETIDD_LOG" | indent
+fleetid_wait_state 30 enrolled
+"$FLEETIDCTL" --config "$FLEETID_CONF" status | indent
+
+say "3. The application's chain now leads to B's CA, not to the old owner's"
+cp "$B_PKI/est-ca.pem" "$A/ca-b.pem"
+chown "$APP:" "$A/ca-b.pem"
+app "$FLEETIDCTL" chain >"$A/chain-b.pem" 2>"$A/err" || lab_fail "fleetidctl chain: $(cat "$A/err")"
+out=$(app openssl verify -CAfile "$A/ca-b.pem" -untrusted "$A/chain-b.pem" "$A/chain-b.pem" 2>&1) ||
+    lab_fail "the new chain does not lead to B's EST CA: $out"
+indent <<<"$out"
+app openssl verify -CAfile "$A/ca.pem" -untrusted "$A/chain-b.pem" "$A/chain-b.pem" >/dev/null 2>&1 &&
+    lab_fail "the new chain still leads to the old owner's EST CA"
+echo "    the old owner's CA: refused"
+fleetid_issued_by "$B_PKI" || lab_fail "operational.pem is not from B's CA"
+
+say "3. Nothing of the old owner is left; the manufacturer's birth identity is"
+# (The broker starts again after the reset, on an empty records directory.)
+[ -z "$(ls -A "$FLEETID_STATE/sensors" 2>/dev/null)" ] ||
+    lab_fail "the sensor records survived the reset: $(ls -A "$FLEETID_STATE/sensors")"
+run_as "$SENSOR_APP" "$FLEETIDCTL" sensor list >"$S/list-b.out" 2>&1 || true
+! grep -q "$ID" "$S/list-b.out" || lab_fail "fleetidctl sensor list still shows $ID after the reset"
+echo "    sensor records: none"
+tpm2_readpublic -c 0x81020000 -o "$LAB_TMPDIR/birth-after.pub" >/dev/null
+cmp -s "$LAB_TMPDIR/birth-before.pub" "$LAB_TMPDIR/birth-after.pub" || lab_fail "the birth key changed"
+echo "    birth key at 0x81020000: the same public area"
+fleetid_expect_eq "$(fleetid_requests_in "$A_LOG")" "$a_before" "requests to the old owner's server after the reset"
+echo "    requests to the old owner's server since the reset: 0; to B's: $(fleetid_requests_in "$B_LOG")"
+
+say "Done: stopping fleetidd, the bus, the EST servers, tpm2-abrmd and swtpm"
 echo "PASS: test-demo"

@@ -54,3 +54,9 @@
 #define FLEETID_MESSAGE_FACTORY_RESET "b8cb1685e8a24c81b3e723bc5eab20ec"
 /* A factory reset ended: the new owner's operational certificate is stored. */
 #define FLEETID_MESSAGE_FACTORY_RESET_ENROLLED "e49223aa676f48eabfe5258c6696ae5b"
+/* The birth key lacks noDA (the TCG IDevID template as it is): a TPM in
+ * dictionary-attack lockout refuses it, and the device cannot enroll then. */
+#define FLEETID_MESSAGE_BIRTH_KEY_DA "7367a7a1183f4bc5b06c3d5e892ef997"
+/* The birth certificate has expired on the system clock: fleetidd does not
+ * send it, and waits (state birth-expired) for the clock or a new certificate. */
+#define FLEETID_MESSAGE_BIRTH_EXPIRED "af6c82a512bd4d188ccc2b52bebf51f4"

@@ -332,6 +332,8 @@ static void print_json(const Status *s) {
         json_key_string(f, &first, "write_error", r ? r->write_error : NULL);
         json_key(f, &first, "tpm_lockout");
         fputs(!r ? "null" : r->tpm_lockout ? "true" : "false", f);
+        json_key(f, &first, "birth_key_da");
+        fputs(!r ? "null" : r->birth_key_da ? "true" : "false", f);
         json_key(f, &first, "failures");
         if (r)
                 fprintf(f, "%u", r->failures);
@@ -459,6 +461,9 @@ static void print_human(const Status *s) {
         line("Write error:", r ? r->write_error : NULL);
         if (r && r->tpm_lockout)
                 line("TPM:", "in dictionary-attack lockout (keys without noDA cannot be used until it ends)");
+        if (r && r->birth_key_da)
+                line("Birth key:", "lacks noDA (TCG template as it is): a dictionary-attack lockout blocks "
+                                   "enrolling; provision it again with fleetid-provision");
         if (r) {
                 snprintf(buf, sizeof(buf), "%u", r->failures);
                 line("Failures:", buf);
@@ -850,16 +855,24 @@ static int check_write_error(Check *k) {
 }
 
 /* The TPM is another one than the device enrolled with (tpm-replaced): CRITICAL,
- * fleetidd will not enroll; in dictionary-attack lockout: at least WARNING. */
+ * fleetidd will not enroll; in dictionary-attack lockout, or a birth key
+ * without noDA (a lockout would block enrolling): at least WARNING. */
 static int check_tpm(Check *k) {
         _cleanup_free_ char *message = NULL;
         bool replaced = k->record && daemon_state_from_string(k->record->state) == DAEMON_STATE_TPM_REPLACED;
+        bool lockout = k->record && k->record->tpm_lockout;
+        bool birth_da = k->record && k->record->birth_key_da;
 
-        if (!replaced && !(k->record && k->record->tpm_lockout))
+        if (!replaced && !lockout && !birth_da)
                 return 0;
-        if (asprintf(&message, "%s; %s",
+        if (asprintf(&message, "%s%s%s; %s",
                      replaced ? "the TPM was replaced: fleetidd does not enroll with this TPM (state tpm-replaced)"
-                              : "the TPM is in dictionary-attack lockout",
+                     : lockout ? "the TPM is in dictionary-attack lockout"
+                               : "",
+                     !replaced && lockout && birth_da ? "; " : "",
+                     !replaced && birth_da ? "the birth key lacks noDA: a dictionary-attack lockout blocks "
+                                             "enrolling (provision it again with fleetid-provision)"
+                                           : "",
                      k->message) < 0)
                 return -ENOMEM;
         free(k->message);

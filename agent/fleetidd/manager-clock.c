@@ -39,7 +39,10 @@ static void clock_wait_stop(Manager *m) {
 
 static void resume(Manager *m) {
         clock_wait_stop(m);
-        log_info("the clock changed; checking it again");
+        if (m->state == DAEMON_STATE_BIRTH_EXPIRED)
+                log_info("the clock changed; trying the birth certificate, expired on the old clock, again");
+        else
+                log_info("the clock changed; checking it again");
         if (m->clock_waiting_for_renewal)
                 (void) manager_renew_now(m);
         else
@@ -114,4 +117,23 @@ int manager_clock_ready(Manager *m, bool for_renewal) {
                 manager_event(m, HOOK_EVENT_CLOCK_UNSYNCHRONIZED, NULL);
         r = clock_wait_start(m);
         return r < 0 ? r : 0;
+}
+
+void manager_birth_expired(Manager *m, int r, const Diag *d) {
+        char text[DIAG_MAX + 160];
+        uint64_t delay = m->config->retry_max_sec;
+
+        snprintf(text, sizeof(text), "%s", diag_text(d, r));
+        log_struct(LOG_ERR, r, FLEETID_MESSAGE_BIRTH_EXPIRED,
+                   "enrollment impossible: %s; nothing was sent to the EST server; trying again in %llus "
+                   "(retry.max), or at once when the system clock is set",
+                   text, (unsigned long long) delay);
+        manager_reset_enroll_failed(m, text);
+        m->next_attempt = (uint64_t) time(NULL) + delay;
+        m->clock_waiting_for_renewal = false;
+        manager_set_state(m, DAEMON_STATE_BIRTH_EXPIRED, text);
+        manager_event(m, HOOK_EVENT_ENROLLMENT_FAILED, NULL);
+        (void) manager_schedule_attempt(m, delay);
+        /* A clock set right (or further ahead) is worth a try at once. */
+        (void) clock_wait_start(m);
 }

@@ -51,8 +51,8 @@ static void read_lockout(TpmContext *tpm, AttemptFacts *f) {
         if (!info.in_lockout)
                 return;
         log_warning("the TPM is in dictionary-attack lockout (%u of %u failed authorizations; recovers one "
-                    "every %us). fleetid's operational keys are not subject to it (noDA) and fleetid never "
-                    "spends the counter, but a birth key from the TCG template is: enrolling with it fails "
+                    "every %us). fleetid's keys are not subject to it (noDA) and fleetid never spends the "
+                    "counter, but a birth key from the TCG template as it is is: enrolling with one fails "
                     "until the lockout ends; continuing",
                     info.counter, info.max_tries, info.recovery_sec);
 }
@@ -173,9 +173,13 @@ static int attempt(Manager *m, WorkerOutput *out, EnrollResult *res, AttemptFact
         r = enroll_first(c, tpm, m->store, password, now, res, d);
         if (res->birth_recreated)
                 log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BIRTH_KEY_RECREATED,
-                           "the birth key was gone from the TPM at 0x%08x and was made again from its TCG IDevID "
-                           "template: its public key is the birth certificate's (certificate from the %s)",
-                           c->birth_key_handle, strempty(res->birth_source));
+                           "the birth key was gone from the TPM at 0x%08x and was made again from its template "
+                           "(%s): its public key is the birth certificate's (certificate from the %s)",
+                           c->birth_key_handle,
+                           res->birth_template == BIRTH_TEMPLATE_TCG
+                                   ? "the TCG IDevID template as it is, no noDA"
+                                   : "fleetid's: the TCG IDevID template plus noDA",
+                           strempty(res->birth_source));
         if (res->birth_refused)
                 log_notice("the EST server refused the birth certificate in the TLS handshake (alert %s); "
                            "enrolling without a client certificate, with HTTP Basic as '%s' (RFC 7030 3.2.3)",
@@ -213,10 +217,16 @@ static void enroll_work(void *userdata, WorkerOutput *out) {
 
         r = attempt(m, out, &res, &f, &d);
         f.http_status = res.hint.http_status;
+        if (res.birth_expired)
+                f.preparing = true; /* nothing was sent */
+        f.birth_da_protected = res.birth_read && res.birth_da_protected;
         manager_attempt_result(m, r, &f, &d, &wr);
         wr.hint = res.hint;
         wr.fetched = r >= 0 && res.cert;
         wr.trust_changes = res.trust_changes;
+        wr.birth_read = res.birth_read;
+        wr.birth_da_protected = res.birth_da_protected;
+        wr.birth_expired = res.birth_expired;
         (void) worker_send_result(out, &wr);
         enroll_result_done(&res); /* frees the trust changes too */
 }
@@ -268,6 +278,10 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                 (void) manager_schedule_attempt(m, m->config->retry_max_sec);
                 return;
         }
+        if (res->birth_expired && !m->oneshot) {
+                manager_birth_expired(m, r, &res->diag);
+                return;
+        }
         if (res->outcome == ATTEMPT_IDENTITY_UNUSABLE && !m->oneshot) {
                 (void) manager_load_cert_dates(m, NULL); /* for the status, if it can be read */
                 (void) manager_renewal_impossible(m, r, &res->diag);
@@ -285,7 +299,10 @@ static void enroll_done(Manager *m, WorkerResult *res) {
                            "enrollment failed: %s [%s] (attempt %u); not retrying (--oneshot)",
                            diag_text(&res->diag, r), attempt_outcome_to_string(res->outcome), m->failures);
                 m->exit_code = EXIT_TEMPFAIL;
-                manager_set_state(m, res->tpm_replaced ? DAEMON_STATE_TPM_REPLACED : DAEMON_STATE_FAILED,
+                manager_set_state(m,
+                                  res->tpm_replaced    ? DAEMON_STATE_TPM_REPLACED
+                                  : res->birth_expired ? DAEMON_STATE_BIRTH_EXPIRED
+                                                       : DAEMON_STATE_FAILED,
                                   diag_text(&res->diag, r));
                 (void) sd_event_exit(m->event, EXIT_TEMPFAIL);
                 return;
@@ -335,6 +352,8 @@ static int on_attempt(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (m->worker) /* another operation runs: this attempt follows it */
                 return manager_run_worker(m, WORKER_ENROLL, s, NULL, NULL);
+        if (m->state == DAEMON_STATE_BIRTH_EXPIRED)
+                log_info("the birth certificate had expired; retry.max has passed, trying again");
         return enroll_run(m, s);
 }
 

@@ -18,6 +18,9 @@ static Severity current_severity(const Manager *m, time_t now) {
         /* Another TPM: no enrollment, ever, until a person acts. */
         if (m->state == DAEMON_STATE_TPM_REPLACED)
                 return SEVERITY_CRITICAL;
+        /* No identity and no way to enroll until the clock or the certificate changes. */
+        if (m->state == DAEMON_STATE_BIRTH_EXPIRED && !m->cert_not_after)
+                return SEVERITY_CRITICAL;
         if (!m->cert_not_after)
                 return SEVERITY_OK;
         s = severity_for(now, (time_t) m->cert_not_before, (time_t) m->cert_not_after, (time_t) m->renew_due,
@@ -113,9 +116,11 @@ void manager_report(Manager *m) {
         /* A renewal that is due is no news until an attempt at it has failed. */
         if (sev == SEVERITY_NOTICE && m->renew_failures == 0 && m->severity < SEVERITY_NOTICE)
                 return;
-        if (sev > m->severity && m->state == DAEMON_STATE_TPM_REPLACED) {
-                /* Logged (FLEETID_MESSAGE_TPM_REPLACED) and announced (hook event
-                 * tpm-replaced) where it was found: not a certificate's expiry. */
+        if (sev > m->severity &&
+            (m->state == DAEMON_STATE_TPM_REPLACED || m->state == DAEMON_STATE_BIRTH_EXPIRED)) {
+                /* Logged (FLEETID_MESSAGE_TPM_REPLACED, _BIRTH_EXPIRED) and announced
+                 * (hook events tpm-replaced, enrollment-failed) where it was found:
+                 * not a certificate's expiry. */
                 m->severity = sev;
         } else if (sev > m->severity) {
                 char left[64] = "expired";

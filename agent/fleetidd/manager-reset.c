@@ -202,6 +202,42 @@ int manager_reset_start(Manager *m) {
         return manager_run_worker(m, WORKER_RESET, NULL, reset_work, reset_done) < 0 ? -EIO : 1;
 }
 
+/* A reset asked for while another operation runs: that operation is the old
+ * owner's and its outcome void (an answer from the old owner's server must
+ * not be stored, nor waited for), so its worker is stopped; the reset starts
+ * when it is reaped (on_worker_done(): manager_reset_preempted()). A key it
+ * made and noted is fleetid's for the reset (identity/operational.h). */
+static void preempt(Manager *m) {
+        const char *what = worker_kind_to_string(worker_kind(m->worker));
+        int r;
+
+        m->reset_pending = true;
+        if (m->reset_preempting)
+                return;
+        r = worker_kill(m->worker);
+        if (r < 0) {
+                log_warning_errno(r,
+                                  "factory reset asked for while the %s runs; it cannot be stopped (%m), the "
+                                  "reset follows it",
+                                  what);
+                return;
+        }
+        m->reset_preempting = true;
+        log_notice("factory reset asked for while the %s runs: stopping it (its outcome belongs to the old "
+                   "owner); the reset follows",
+                   what);
+}
+
+void manager_reset_preempted(Manager *m, WorkerKind kind, const WorkerResult *res) {
+        m->reset_preempting = false;
+        log_info("the %s stopped for the factory reset%s", worker_kind_to_string(kind),
+                 res->error >= 0 ? " had ended already; what it stored is wiped with the rest" : "");
+        if (kind == WORKER_RENEW)
+                manager_renew_job_abandon(m, BUS_ERROR_CANCELED,
+                                          "a factory reset was asked for while this renewal ran; the "
+                                          "renewal was stopped and the old owner's identity is wiped");
+}
+
 void manager_reset_request(Manager *m) {
         _cleanup_(config_freep) Config *fresh = NULL;
         Diag d = {};
@@ -222,9 +258,7 @@ void manager_reset_request(Manager *m) {
         else
                 config_take_owner(m->config, fresh);
         if (m->worker && worker_kind(m->worker) != WORKER_RESET) {
-                log_info("factory reset asked for while the %s runs; it follows",
-                         worker_kind_to_string(worker_kind(m->worker)));
-                m->reset_pending = true;
+                preempt(m);
                 return;
         }
         if (!m->worker)
@@ -334,7 +368,7 @@ int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, D
         m->reset_job = j;
         log_notice("factory reset asked by uid %u over D-Bus: job %u", (unsigned) owner, job_id(j));
         if (m->worker && worker_kind(m->worker) != WORKER_RESET)
-                m->reset_pending = true;
+                preempt(m);
         else if (!m->worker)
                 (void) manager_reset_start(m);
         *ret = j;

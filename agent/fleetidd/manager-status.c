@@ -98,6 +98,7 @@ void manager_write_status(Manager *m) {
                 .est_url = m->config->est_url,
                 .valid_until = manager_identity_valid_until(m, time(NULL)),
                 .tpm_lockout = m->tpm_lockout,
+                .birth_key_da = m->birth_key_da,
         };
         Diag d = {};
         int r;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/message-ids.h"
 #include "common/password.h"
 #include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
@@ -127,11 +128,17 @@ static int examine_tpm(Manager *m, int r, AttemptFacts *f, Diag *d) {
                 return r;
         f->tpm_lockout_known = true;
         f->tpm_lockout = info.in_lockout;
+        if (info.in_lockout && f->birth_da_protected)
+                return diag_set(d, r,
+                                "%s; the TPM is in dictionary-attack lockout (%u of %u failed authorizations, "
+                                "one forgiven every %us): the birth key lacks noDA (TCG template as it is) and "
+                                "cannot sign until the lockout ends or is reset "
+                                "(tpm2_dictionarylockout --clear-lockout)",
+                                failed, info.counter, info.max_tries, info.recovery_sec);
         if (info.in_lockout)
                 return diag_set(d, r,
                                 "%s; the TPM is in dictionary-attack lockout (%u of %u failed authorizations, "
-                                "one forgiven every %us): the birth key (TCG template, not noDA) cannot sign "
-                                "until the lockout ends or is reset (tpm2_dictionarylockout --clear-lockout)",
+                                "one forgiven every %us), which does not block fleetid's keys (noDA)",
                                 failed, info.counter, info.max_tries, info.recovery_sec);
         return r;
 }
@@ -225,6 +232,23 @@ static void on_worker_state(void *userdata, DaemonState s) {
                 manager_event(userdata, HOOK_EVENT_TPM_CLEARED, NULL);
 }
 
+/* The birth key as a worker read it: a key without noDA is said once per start. */
+static void manager_birth_key_read(Manager *m, bool da_protected) {
+        m->birth_key_da = da_protected; /* written with the state that done() sets */
+        if (!da_protected || m->birth_da_warned)
+                return;
+        m->birth_da_warned = true;
+        log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_BIRTH_KEY_DA,
+                   "the birth key at 0x%08x lacks noDA (made from the TCG IDevID template as it is, e.g. by "
+                   "another provisioning tool): while the TPM is in dictionary-attack lockout it refuses that "
+                   "key (TPM_RC_LOCKOUT), and the device cannot enroll, re-enroll after a factory reset or a "
+                   "TPM clear, or fall back to its birth identity until the lockout ends. fleetid's own keys "
+                   "are noDA. Remedy: provision the device again with fleetid-provision create-key (fleetid's "
+                   "template, noDA) and a new birth certificate; until then keep the TPM out of lockout "
+                   "(tpm2_dictionarylockout --clear-lockout ends one)",
+                   m->config->birth_key_handle);
+}
+
 static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         Manager *m = userdata;
         _cleanup_(worker_freep) Worker *w = TAKE_PTR(m->worker); /* r lives in it */
@@ -243,13 +267,19 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         }
         if (r->tpm_lockout_known && r->tpm_lockout != m->tpm_lockout) {
                 if (r->tpm_lockout)
-                        log_warning("the TPM is in dictionary-attack lockout: keys without noDA (a birth key "
-                                    "from the TCG template) cannot be used until it ends or is reset");
+                        log_warning(
+                                "the TPM is in dictionary-attack lockout: keys without noDA (a birth key "
+                                "from the TCG template as it is) cannot be used until it ends or is reset");
                 else
                         log_info("the TPM is out of dictionary-attack lockout");
                 m->tpm_lockout = r->tpm_lockout; /* written with the state that done() sets */
         }
-        done(m, r);
+        if (r->birth_read)
+                manager_birth_key_read(m, r->birth_da_protected);
+        if (m->reset_preempting) /* stopped for a factory reset: its outcome is void */
+                manager_reset_preempted(m, kind, r);
+        else
+                done(m, r);
         manager_sensors_kick(m);
         if (m->worker) /* done() started the next operation already */
                 return;

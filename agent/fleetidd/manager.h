@@ -104,7 +104,9 @@ typedef struct Manager {
         uint64_t next_attempt; /* unix seconds, 0 = none */
         DaemonState state;     /* _DAEMON_STATE_INVALID until the first is set */
         char last_error[DIAG_MAX];
-        bool tpm_lockout; /* the TPM was in dictionary-attack lockout when a worker last read it */
+        bool tpm_lockout;     /* the TPM was in dictionary-attack lockout when a worker last read it */
+        bool birth_key_da;    /* the birth key lacks noDA (as a worker last read it) */
+        bool birth_da_warned; /* said so since this start */
 
         /* renewal */
         uint64_t renew_random; /* this certificate's draw for the jitter (from its fingerprint) */
@@ -121,6 +123,7 @@ typedef struct Manager {
         Job *renew_job;          /* the renew job not finished yet, or NULL */
         bool renew_job_attached; /* the attempt in flight, or the one deferred by the CA, is renew_job's */
         bool renew_canceled;     /* the renewal worker was killed by a Cancel */
+        bool reset_preempting;   /* the worker in flight was killed for a factory reset */
 
         /* waiting for a believable clock */
         sd_event_source *clock_change_source; /* timerfd CANCEL_ON_SET */
@@ -247,8 +250,12 @@ void manager_signer_stop(Manager *m);
 int manager_reset_start(Manager *m);
 /* SIGHUP: fleetidctl factory-reset stored a marker and installed the new
  * owner: takes the owner keys from the configuration anew, and starts the
- * reset (after the operation in flight, if any). */
+ * reset (the operation in flight, if any, is stopped first: its outcome is
+ * the old owner's). */
 void manager_reset_request(Manager *m);
+/* The worker stopped for a reset was reaped (instead of its done()): a
+ * renewal job ends canceled, saying why. */
+void manager_reset_preempted(Manager *m, WorkerKind kind, const WorkerResult *res);
 /* After an enrollment stored its certificate: ends a reset in its enroll
  * phase (removes the marker, logs, finishes the job). true if there was one. */
 bool manager_reset_enrolled(Manager *m);
@@ -282,6 +289,10 @@ uint64_t manager_random(void);
 /* manager-clock.c: 1 if the clock can be trusted; else 0 and the pending
  * action (renewal or enrollment) resumes when the clock is set. */
 int manager_clock_ready(Manager *m, bool for_renewal);
+/* manager-clock.c: an enrollment found the birth certificate expired (r, d):
+ * state birth-expired, the next attempt after retry.max or as soon as the
+ * clock is set, whichever comes first. */
+void manager_birth_expired(Manager *m, int r, const Diag *d);
 
 /* manager-report.c: recomputes the severity (logging and announcing a rise),
  * writes the metrics file; manager_event() runs the hook for an event. */

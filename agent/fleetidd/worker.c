@@ -31,7 +31,10 @@ enum {
         RESULT_TPM_REPLACED = 1u << 4,
         RESULT_TPM_LOCKOUT_KNOWN = 1u << 5,
         RESULT_TPM_LOCKOUT = 1u << 6,
-        _RESULT_FLAGS_ALL = (1u << 7) - 1,
+        RESULT_BIRTH_READ = 1u << 7,
+        RESULT_BIRTH_DA = 1u << 8,
+        RESULT_BIRTH_EXPIRED = 1u << 9,
+        _RESULT_FLAGS_ALL = (1u << 10) - 1,
 };
 
 typedef struct WorkerResultWire {
@@ -141,7 +144,9 @@ int worker_send_result(WorkerOutput *o, const WorkerResult *r) {
                          (ch->adopted_changed ? RESULT_ADOPTED_CHANGED : 0) |
                          (r->tpm_replaced ? RESULT_TPM_REPLACED : 0) |
                          (r->tpm_lockout_known ? RESULT_TPM_LOCKOUT_KNOWN : 0) |
-                         (r->tpm_lockout ? RESULT_TPM_LOCKOUT : 0),
+                         (r->tpm_lockout ? RESULT_TPM_LOCKOUT : 0) | (r->birth_read ? RESULT_BIRTH_READ : 0) |
+                         (r->birth_da_protected ? RESULT_BIRTH_DA : 0) |
+                         (r->birth_expired ? RESULT_BIRTH_EXPIRED : 0),
                 .refused_error = ch->refused_why.error,
                 .http_status = r->hint.http_status,
                 .retry_after_given = r->hint.retry_after_given,
@@ -227,6 +232,9 @@ static int take_result(Worker *w, const uint8_t *p, size_t len, Diag *d) {
         r->tpm_replaced = wire.flags & RESULT_TPM_REPLACED;
         r->tpm_lockout_known = wire.flags & RESULT_TPM_LOCKOUT_KNOWN;
         r->tpm_lockout = wire.flags & RESULT_TPM_LOCKOUT;
+        r->birth_read = wire.flags & RESULT_BIRTH_READ;
+        r->birth_da_protected = wire.flags & RESULT_BIRTH_DA;
+        r->birth_expired = wire.flags & RESULT_BIRTH_EXPIRED;
         if (wire.refused_error < 0)
                 diag_set(&r->trust_changes.refused_why, wire.refused_error, "%s", wire.refused_why);
         if (r->error < 0)

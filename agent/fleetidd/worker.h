@@ -60,9 +60,12 @@ typedef struct WorkerResult {
         TrustChanges trust_changes; /* what /cacerts changed, even if the operation then failed */
         uint8_t *deferred_spki;     /* renewal answered 202: the public key of the deferred request, DER */
         size_t deferred_spki_len;
-        bool tpm_replaced;      /* another TPM than the device enrolled with: never enroll (AttemptFacts) */
-        bool tpm_lockout_known; /* the TPM's dictionary-attack state was read: */
-        bool tpm_lockout;       /* in lockout */
+        bool tpm_replaced;       /* another TPM than the device enrolled with: never enroll (AttemptFacts) */
+        bool tpm_lockout_known;  /* the TPM's dictionary-attack state was read: */
+        bool tpm_lockout;        /* in lockout */
+        bool birth_read;         /* the birth key was read: */
+        bool birth_da_protected; /* it lacks noDA (refused while the TPM is in lockout) */
+        bool birth_expired;      /* the birth certificate expired on this clock; nothing was sent */
 } WorkerResult;
 
 void worker_result_done(WorkerResult *r);

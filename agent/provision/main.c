@@ -6,12 +6,14 @@
  * (and optionally a file) after checking it belongs to the key and chains to
  * the manufacturer CA.
  *
- * The key is a primary key of the endorsement hierarchy from the TCG IDevID
- * template (tpm/tpm-birth-key.h), which fleetidd can make again after a
- * TPM2_Clear; --hierarchy owner makes the key fleetid made before (a child of
+ * The key is a primary key of the endorsement hierarchy from fleetid's birth
+ * key template (the TCG IDevID template plus noDA, tpm/tpm-birth-key.h),
+ * which fleetidd can make again after a TPM2_Clear; --template tcg makes the
+ * TCG's as it is (no noDA: for interoperability only); --hierarchy owner makes the key fleetid made before (a child of
  * the SRK, lost for good with TPM2_Clear). docs/provisioning.md.
  *
- *   fleetid-provision create-key [--algorithm ecc-p256] [--hierarchy endorsement|owner] [--force]
+ *   fleetid-provision create-key [--algorithm ecc-p256] [--hierarchy endorsement|owner]
+ *                                [--template fleetid|tcg] [--force]
  *   fleetid-provision csr --serial SERIAL [--cn NAME] [--out FILE]
  *   fleetid-provision install-cert --cert FILE --ca FILE [--file PATH] [--lock] [--force [--remove-lock]]
  *   fleetid-provision status
@@ -40,7 +42,8 @@ typedef struct Args {
         const char *config_path;
         const char *tcti;
         const char *algorithm;
-        bool owner_hierarchy; /* --hierarchy owner: the old SRK child */
+        bool owner_hierarchy;   /* --hierarchy owner: the old SRK child */
+        BirthTemplate template; /* --template */
         const char *serial;
         const char *cn;
         const char *out;
@@ -60,8 +63,9 @@ static void help(void) {
                "Give this device its birth identity (IDevID) at the factory.\n\n"
                "Commands:\n"
                "  create-key               Create the birth key inside the TPM (persistent; from the\n"
-               "                           TCG IDevID template in the endorsement hierarchy, so that\n"
-               "                           fleetidd can make it again after a TPM2_Clear)\n"
+               "                           TCG IDevID template plus noDA, in the endorsement\n"
+               "                           hierarchy, so that fleetidd can make it again after a\n"
+               "                           TPM2_Clear)\n"
                "  csr                      Print a CSR signed by the birth key (for the manufacturer CA)\n"
                "  install-cert             Check and install the signed birth certificate\n"
                "  status                   Show the birth identity in the TPM\n\n"
@@ -74,6 +78,9 @@ static void help(void) {
                "                           --hierarchy owner only (no TCG template)\n"
                "  --hierarchy H            endorsement (default): survives TPM2_Clear; owner: a key\n"
                "                           under the SRK, as before, lost for good with TPM2_Clear\n"
+               "  --template T             fleetid (default): the TCG IDevID template plus noDA; tcg:\n"
+               "                           the TCG's as it is, without noDA (a TPM in dictionary-\n"
+               "                           attack lockout then refuses the key; fleetidd warns)\n"
                "  --serial SERIAL          Device serial number for the CSR subject (csr)\n"
                "  --cn NAME                Common name for the CSR subject (csr, default: the serial)\n"
                "  --out FILE               Write the CSR here instead of stdout (csr)\n"
@@ -97,6 +104,7 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 A_NV,
                 A_ALG,
                 A_HIERARCHY,
+                A_TEMPLATE,
                 A_SERIAL,
                 A_CN,
                 A_OUT,
@@ -115,6 +123,7 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                 { "nv-index", required_argument, NULL, A_NV },
                 { "algorithm", required_argument, NULL, A_ALG },
                 { "hierarchy", required_argument, NULL, A_HIERARCHY },
+                { "template", required_argument, NULL, A_TEMPLATE },
                 { "serial", required_argument, NULL, A_SERIAL },
                 { "cn", required_argument, NULL, A_CN },
                 { "out", required_argument, NULL, A_OUT },
@@ -170,6 +179,13 @@ static int parse_args(int argc, char **argv, Args *a, const char **ret_cmd) {
                                 return -EINVAL;
                         }
                         a->owner_hierarchy = strcmp(optarg, "owner") == 0;
+                        break;
+                case A_TEMPLATE:
+                        a->template = birth_template_from_string(optarg);
+                        if (a->template <0) {
+                                log_error("invalid --template '%s': fleetid or tcg", optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case A_SERIAL:
                         a->serial = optarg;
@@ -249,7 +265,7 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
                  * first enrollment finds it; fleetidd makes it after a clear. */
                 r = tpm_srk_ensure(t, c->srk_handle, &srk, &d);
                 if (r >= 0)
-                        r = tpm_birth_key_create(t, alg, c->birth_key_handle, a->force, NULL, &pub, &d);
+                        r = tpm_birth_key_create(t, alg, a->template, c->birth_key_handle, a->force, &pub, &d);
         }
         if (r == -EEXIST)
                 return log_error_errno(r,
@@ -265,9 +281,16 @@ static int cmd_create_key(const Config *c, TpmContext *t, const Args *a) {
                 log_warning("birth key created in the TPM at 0x%08x under the SRK (%s, %s): TPM2_Clear destroys it "
                             "for good",
                             c->birth_key_handle, key_algorithm_to_string(alg), strempty(attrs));
+        else if (a->template == BIRTH_TEMPLATE_TCG)
+                log_warning(
+                        "birth key created in the TPM at 0x%08x from the TCG IDevID template as it is, without "
+                        "noDA (%s, %s): fleetidd makes it again after a TPM2_Clear, but while the TPM is in "
+                        "dictionary-attack lockout it cannot sign, and the device cannot enroll",
+                        c->birth_key_handle, key_algorithm_to_string(alg), strempty(attrs));
         else
-                log_info("birth key created in the TPM at 0x%08x from the TCG IDevID template in the endorsement "
-                         "hierarchy (%s, %s): fleetidd makes it again after a TPM2_Clear",
+                log_info("birth key created in the TPM at 0x%08x from fleetid's template (the TCG IDevID template "
+                         "plus noDA) in the endorsement hierarchy (%s, %s): fleetidd makes it again after a "
+                         "TPM2_Clear",
                          c->birth_key_handle, key_algorithm_to_string(alg), strempty(attrs));
         PEM_write_PUBKEY(stdout, pub);
         return 0;
@@ -439,10 +462,21 @@ static int cmd_status(const Config *c, TpmContext *t) {
         (void) tpm_attributes_to_string(attributes, &attrs);
         printf("Birth key:   0x%08x, %s %d bits, %s\n", c->birth_key_handle, EVP_PKEY_get0_type_name(pub),
                EVP_PKEY_get_bits(pub), strempty(attrs));
-        printf("Clear-proof: %s\n",
-               tpm_birth_key_is_recreatable(t, c->birth_key_handle, NULL) > 0
-                       ? "yes (TCG IDevID template, endorsement hierarchy: made again after a TPM2_Clear)"
-                       : "NO (not from the TCG IDevID template, e.g. under the SRK: lost with a TPM2_Clear)");
+        {
+                BirthTemplate which = BIRTH_TEMPLATE_FLEETID;
+                bool known = tpm_birth_key_template_of(t, c->birth_key_handle, &which, NULL) > 0;
+
+                printf("Clear-proof: %s\n",
+                       !known ? "NO (not from an IDevID template, e.g. under the SRK: lost with a TPM2_Clear)"
+                       : which == BIRTH_TEMPLATE_TCG
+                               ? "yes (the TCG IDevID template as it is, endorsement hierarchy: made again after "
+                                 "a TPM2_Clear)"
+                               : "yes (fleetid's template, the TCG IDevID template plus noDA, endorsement "
+                                 "hierarchy: made again after a TPM2_Clear)");
+                if (!(attributes & TPMA_OBJECT_NODA))
+                        printf("Warning:     the birth key is not noDA: while the TPM is in dictionary-attack "
+                               "lockout it cannot sign, and the device cannot enroll\n");
+        }
         if (!c->birth_nv_index)
                 return 0;
         r = tpm_nv_load(t, c->birth_nv_index, TPM_NV_CERT_MAX, &der, &len, &d);

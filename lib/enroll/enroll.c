@@ -89,8 +89,9 @@ static int operational_key_handle_for_enrollment(const Config *c, TpmContext *tp
  * (/csrattrs silent, or unusable), a pending key of another allowed type is
  * reused as it is and the choice follows it: after a 202 the repeated request
  * must be the same (RFC 7030 4.2.3), and a flaky /csrattrs must not cost a key. */
-static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t handle, unsigned reuse_allowed,
-                                   KeyChoice *choice, EVP_PKEY **ret_pub, bool *ret_created, Diag *d) {
+static int operational_key_prepare(const Config *c, TpmContext *tpm, StateStore *store, uint32_t handle,
+                                   unsigned reuse_allowed, KeyChoice *choice, EVP_PKEY **ret_pub,
+                                   bool *ret_created, Diag *d) {
         uint32_t attributes;
         KeyAlgorithm pending;
         int r;
@@ -116,6 +117,8 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, uint32_t ha
         } else if (r == -ENOENT)
                 r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, false, ret_pub,
                                               d);
+        if (r >= 0)
+                r = operational_note_key(store, *ret_pub, d);
         if (r < 0)
                 return r;
         *ret_created = true;
@@ -147,6 +150,34 @@ static int name_copy_entries(X509_NAME *to, const X509_NAME *from, int nid, int 
                 if (!X509_NAME_add_entry(to, X509_NAME_get_entry(from, i), loc < 0 ? -1 : loc++, 0))
                         return -ENOMEM;
         return 0;
+}
+
+/* An expired birth certificate would be refused by any EST server: it is not
+ * sent. Not valid yet is the clock's business (fleetidd waits for the clock
+ * before an attempt: clock_check() against the copy's notBefore). */
+static int check_birth_validity(const Config *c, const BirthIdentity *birth, time_t now, Diag *d) {
+        _cleanup_free_ char *serial = NULL, *issuer = NULL;
+        char until[32] = "?", at[32] = "?";
+        time_t nb, na;
+        struct tm tm;
+        Diag vd = {};
+        int r;
+
+        r = cert_check_validity(birth->cert, now, c->est_max_clock_skew_sec, &vd);
+        if (r != -ESTALE)
+                return 0;
+        (void) cert_serial_string(birth->cert, &serial);
+        (void) cert_issuer_string(birth->cert, &issuer);
+        if (cert_times(birth->cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
+                strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (gmtime_r(&now, &tm))
+                strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return diag_set(d, -EKEYEXPIRED,
+                        "the birth certificate (serial %s, issuer %s, from the %s) expired on %s, and the clock "
+                        "says %s: an EST server would refuse it, so it is not sent. If the clock is right, the "
+                        "device needs a new birth certificate from its manufacturer (fleetid-provision "
+                        "install-cert); if the clock is ahead, setting it right ends this",
+                        strempty(serial), strempty(issuer), birth->source, until, at);
 }
 
 /* The birth certificate's subject, or the configured CN and serialNumber, each
@@ -193,10 +224,18 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 return r;
         ret->birth_recreated = birth->recreated;
+        ret->birth_template = birth->recreated_from;
         ret->birth_source = birth->source;
+        ret->birth_read = true;
+        ret->birth_da_protected = birth->da_protected;
         r = save_birth_copy(store, birth, d);
         if (r < 0)
                 return r;
+        r = check_birth_validity(c, birth, now, d);
+        if (r < 0) {
+                ret->birth_expired = r == -EKEYEXPIRED;
+                return r;
+        }
 
         r = trust_load_anchors(c, store, &trust, d);
         if (r < 0)
@@ -253,8 +292,9 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
         if (r < 0)
                 goto out;
         /* Nothing asked about the key: a pending key of an allowed type is kept. */
-        r = operational_key_prepare(c, tpm, ret->key_handle, ret->key_choice.asked[0] ? 0 : policy.allowed,
-                                    &ret->key_choice, &op_pub, &ret->key_created, d);
+        r = operational_key_prepare(c, tpm, store, ret->key_handle,
+                                    ret->key_choice.asked[0] ? 0 : policy.allowed, &ret->key_choice, &op_pub,
+                                    &ret->key_created, d);
         if (r < 0)
                 goto out;
         r = tpm_provider_load_key(tpm, ret->key_handle, &op_key, d);

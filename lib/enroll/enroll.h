@@ -4,6 +4,8 @@
  *
  *  1. the birth identity is loaded and checked (identity/birth.h); a birth
  *     key gone from its handle (TPM2_Clear) is made again from its template;
+ *     a birth certificate expired on this clock is refused before anything
+ *     is sent (-EKEYEXPIRED, birth_expired: the clock may be ahead, too);
  *  2. the EST CA is established (enroll/trust.h);
  *  3. /csrattrs is read and the key chosen (enroll/key-choice.h); the
  *     operational key is created in the TPM under the SRK, at its
@@ -30,6 +32,7 @@
 #include "exchange/key-choice.h"
 #include "exchange/trust.h"
 #include "est/est.h"
+#include "tpm/tpm-birth-key.h"
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 
@@ -39,18 +42,22 @@ typedef struct EnrollResult {
         bool key_created;    /* a new operational key was created in the TPM (else a pending one reused) */
         uint32_t key_handle; /* the TPM handle of the operational key */
         bool old_key_kept;   /* an old identity's key could not be evicted (harmless; replaced later) */
-        bool trust_bootstrapped;    /* the trust anchor came from the fingerprint bootstrap just now */
-        unsigned ca_certs;          /* EST CA certificates trusted after /cacerts */
-        bool subject_changed;       /* the CA issued another subject than the CSR asked for */
-        ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
-        TrustChanges trust_changes; /* what this enrollment's /cacerts changed, even if it then failed */
-        const char *birth_refused;  /* the server refused the birth certificate in the TLS handshake
+        bool trust_bootstrapped;      /* the trust anchor came from the fingerprint bootstrap just now */
+        unsigned ca_certs;            /* EST CA certificates trusted after /cacerts */
+        bool subject_changed;         /* the CA issued another subject than the CSR asked for */
+        ChannelBindingType binding;   /* the channel binding the CSR carried (proof of possession) */
+        TrustChanges trust_changes;   /* what this enrollment's /cacerts changed, even if it then failed */
+        const char *birth_refused;    /* the server refused the birth certificate in the TLS handshake
                                      * with this alert ("unknown_ca", ...); HTTP Basic without a
                                      * client certificate was used instead. NULL: mutual TLS */
-        CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
-        KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
-        bool birth_recreated;       /* the birth key was gone and was made again from its template */
-        const char *birth_source;   /* where the birth certificate came from (static), NULL if not read */
+        CsrAttrsNote csrattrs;        /* a /csrattrs that could not be used, even if it then failed */
+        KeyChoice key_choice;         /* the key and hash sent, and what /csrattrs asked (also on failure) */
+        bool birth_recreated;         /* the birth key was gone and was made again from its template: */
+        BirthTemplate birth_template; /* this one */
+        const char *birth_source;     /* where the birth certificate came from (static), NULL if not read */
+        bool birth_read;              /* the birth key was read: */
+        bool birth_da_protected;      /* it lacks noDA (a TPM in dictionary-attack lockout refuses it) */
+        bool birth_expired;           /* the birth certificate has expired on this clock: nothing was sent */
 } EnrollResult;
 
 void enroll_result_done(EnrollResult *r);

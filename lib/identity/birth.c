@@ -141,14 +141,16 @@ static int recreate_key(BirthIdentity *b, TpmContext *t, const Config *c, StateS
         cert_key = X509_get0_pubkey(b->cert);
         if (!cert_key)
                 return diag_set(d, -EBADMSG, "the birth certificate's public key cannot be read");
-        r = tpm_birth_key_create(t, key_algorithm_of_pkey(cert_key), b->key_handle, false, cert_key, NULL, d);
+        r = tpm_birth_key_recreate(t, key_algorithm_of_pkey(cert_key), b->key_handle, cert_key,
+                                   &b->recreated_from, d);
         if (r == -EKEYREJECTED || r == -EOPNOTSUPP)
-                return diag_prefix(d, -EKEYREJECTED,
-                                   "the birth key is gone from the TPM at 0x%08x and cannot be made again: it "
-                                   "was not made from a TCG IDevID template (a key under the SRK, as "
-                                   "fleetid-provision made birth keys before, is lost for good with TPM2_Clear: "
-                                   "the device must be provisioned again), or this is another TPM",
-                                   b->key_handle);
+                return diag_prefix(
+                        d, -EKEYREJECTED,
+                        "the birth key is gone from the TPM at 0x%08x and cannot be made again: it "
+                        "was not made from fleetid's or the TCG's IDevID template (a key under the SRK, as "
+                        "fleetid-provision made birth keys before, is lost for good with TPM2_Clear: "
+                        "the device must be provisioned again), or this is another TPM",
+                        b->key_handle);
         if (r < 0)
                 return diag_prefix(d, r, "cannot make the birth key at 0x%08x again", b->key_handle);
         /* Loaded again below, against the key now in the TPM. */
@@ -187,6 +189,7 @@ int birth_identity_load_from(TpmContext *t, const Config *c, StateStore *store, 
         r = tpm_key_check_attributes(attributes, d);
         if (r < 0)
                 return diag_prefix(d, r, "birth key at 0x%08x refused", b->key_handle);
+        b->da_protected = !(attributes & TPMA_OBJECT_NODA);
 
         r = load_cert(b, t, c, store, d);
         if (r < 0)

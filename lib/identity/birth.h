@@ -10,8 +10,8 @@
  *
  * After a TPM2_Clear (docs/provisioning.md): the key is gone from its
  * persistent handle and an NV index defined by the owner is deleted.
- * birth_identity_load_from() then makes the key again from its TCG IDevID
- * template (tpm-birth-key.h) and keeps it only if it is the certificate's,
+ * birth_identity_load_from() then makes the key again from fleetid's or the
+ * TCG's IDevID template (tpm-birth-key.h) and keeps it only if it is the certificate's,
  * and takes the certificate from the state directory's copy (birth.pem) when
  * the NV index is gone.
  */
@@ -22,15 +22,18 @@
 
 #include "config/config.h"
 #include "store/state-store.h"
+#include "tpm/tpm-birth-key.h"
 #include "tpm/tpm-context.h"
 
 typedef struct BirthIdentity {
         uint32_t key_handle;
-        EVP_PKEY *public_key;  /* read from the TPM */
-        X509 *cert;            /* the IDevID certificate */
-        STACK_OF(X509) *chain; /* other certificates from the file (may be empty) */
-        const char *source;    /* "TPM NV index", "file" or "state directory copy" (static) */
-        bool recreated;        /* the key was missing and was made again from its template */
+        EVP_PKEY *public_key;         /* read from the TPM */
+        X509 *cert;                   /* the IDevID certificate */
+        STACK_OF(X509) *chain;        /* other certificates from the file (may be empty) */
+        const char *source;           /* "TPM NV index", "file" or "state directory copy" (static) */
+        bool recreated;               /* the key was missing and was made again from its template: */
+        BirthTemplate recreated_from; /* this one (tpm-birth-key.h) */
+        bool da_protected;            /* the key lacks noDA: a TPM in dictionary-attack lockout refuses it */
 } BirthIdentity;
 
 /* The state directory's copy of the birth certificate is read up to this size. */

@@ -8,7 +8,7 @@ static const char *const daemon_state_names[_DAEMON_STATE_MAX] = {
         [DAEMON_STATE_WAITING_CLOCK] = "waiting-clock", [DAEMON_STATE_ENROLLED] = "enrolled",
         [DAEMON_STATE_RENEWING] = "renewing",           [DAEMON_STATE_FAILED] = "failed",
         [DAEMON_STATE_TPM_CLEARED] = "tpm-cleared",     [DAEMON_STATE_TPM_REPLACED] = "tpm-replaced",
-        [DAEMON_STATE_RESETTING] = "resetting",
+        [DAEMON_STATE_RESETTING] = "resetting",         [DAEMON_STATE_BIRTH_EXPIRED] = "birth-expired",
 };
 
 const char *daemon_state_to_string(DaemonState s) {

@@ -22,6 +22,10 @@
  *                  with it and needs a person (checked again after retry.max)
  *   resetting      a factory reset is wiping the operational identity
  *                  (docs/factory-reset.md); enrolling with the new owner follows
+ *   birth-expired  an enrollment needs the birth identity, and the birth
+ *                  certificate has expired on the system clock: nothing is
+ *                  sent; tried again after retry.max, or at once when the
+ *                  clock is set (it may be the clock that is wrong)
  *
  * The order is the order of the metrics file's lines.
  */
@@ -37,6 +41,7 @@ typedef enum DaemonState {
         DAEMON_STATE_TPM_CLEARED,
         DAEMON_STATE_TPM_REPLACED,
         DAEMON_STATE_RESETTING,
+        DAEMON_STATE_BIRTH_EXPIRED,
         _DAEMON_STATE_MAX,
         _DAEMON_STATE_INVALID = -1,
 } DaemonState;

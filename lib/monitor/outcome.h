@@ -34,15 +34,16 @@ typedef enum AttemptOutcome {
 
 /* What is known about a finished attempt, gathered where it ran. */
 typedef struct AttemptFacts {
-        int error;              /* the attempt's result: >= 0 success, else -errno */
-        long http_status;       /* the last HTTP status of the enroll/reenroll POST, 0 if none */
-        bool identity_unusable; /* no usable operational identity (renew_once(), or the enrollment check) */
-        bool tpm_unavailable;   /* the TPM could not be reached when the failure was examined */
-        bool preparing;         /* it failed before the TPM or the server was used for the request */
-        bool tpm_replaced;      /* the TPM is another one than the device was enrolled with: its endorsement
+        int error;               /* the attempt's result: >= 0 success, else -errno */
+        long http_status;        /* the last HTTP status of the enroll/reenroll POST, 0 if none */
+        bool identity_unusable;  /* no usable operational identity (renew_once(), or the enrollment check) */
+        bool tpm_unavailable;    /* the TPM could not be reached when the failure was examined */
+        bool preparing;          /* it failed before the TPM or the server was used for the request */
+        bool tpm_replaced;       /* the TPM is another one than the device was enrolled with: its endorsement
                                  * key changed (tpm-fingerprint.h); nothing was sent */
-        bool tpm_lockout_known; /* the TPM's dictionary-attack state was read: */
-        bool tpm_lockout;       /* in lockout */
+        bool tpm_lockout_known;  /* the TPM's dictionary-attack state was read: */
+        bool tpm_lockout;        /* in lockout */
+        bool birth_da_protected; /* the birth key was read and lacks noDA (a lockout blocks it) */
 } AttemptFacts;
 
 /* The class of an attempt, pure logic. The TPM being unreachable outranks

@@ -93,6 +93,10 @@ int status_text_format(const StatusTextInput *in, time_t now, char **ret) {
         case DAEMON_STATE_TPM_CLEARED:
                 snprintf(next, sizeof(next), "enrolling again with the birth identity");
                 break;
+        case DAEMON_STATE_BIRTH_EXPIRED:
+                phrase = "checked again when the clock is set, or";
+                t = in->next_attempt;
+                break;
         case DAEMON_STATE_TPM_REPLACED:
                 phrase = "not enrolling; checked again";
                 t = in->next_attempt;

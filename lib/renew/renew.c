@@ -28,8 +28,9 @@ void renew_result_done(RenewResult *r) {
  * current one again. A key the CA deferred a request for (202) is kept: the
  * retry repeats that request (RFC 7030 4.2.3), which the CA may be holding
  * for approval. */
-static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity *o, EVP_PKEY *deferred,
-                    KeyAlgorithm alg, uint32_t *ret_handle, EVP_PKEY **ret_pub, EVP_PKEY **ret_key, Diag *d) {
+static int next_key(const Config *c, TpmContext *tpm, StateStore *store, const OperationalIdentity *o,
+                    EVP_PKEY *deferred, KeyAlgorithm alg, uint32_t *ret_handle, EVP_PKEY **ret_pub,
+                    EVP_PKEY **ret_key, Diag *d) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
         uint32_t handle = o->key_handle;
         int r;
@@ -44,6 +45,8 @@ static int next_key(const Config *c, TpmContext *tpm, const OperationalIdentity 
                         /* Whatever sits at the spare handle is a leftover of an earlier attempt. */
                         EVP_PKEY_free(TAKE_PTR(pub));
                         r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, &pub, d);
+                        if (r >= 0)
+                                r = operational_note_key(store, pub, d);
                         if (r < 0)
                                 return r;
                 }
@@ -106,7 +109,8 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         ret->csrattrs.why = unusable;
         if (r < 0)
                 return r;
-        r = next_key(c, tpm, o, deferred, ret->key_choice.algorithm, &new_handle, &new_pub, &new_key, d);
+        r = next_key(c, tpm, store, o, deferred, ret->key_choice.algorithm, &new_handle, &new_pub, &new_key,
+                     d);
         if (r < 0)
                 return r;
 

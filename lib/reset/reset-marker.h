@@ -25,7 +25,7 @@
 #define RESET_MARKER "factory-reset"
 #define RESET_MARKER_MAX 4096
 /* Keys recorded: the operational key, and those of later requests that were not finished. */
-#define RESET_KEYS_MAX 4
+#define RESET_KEYS_MAX 8
 /* "sha256:" + 64 hex digits + NUL */
 #define RESET_HASH_SIZE SHA256_TEXT_SIZE
 

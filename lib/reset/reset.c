@@ -15,13 +15,37 @@
 #include "crypto/certcheck.h"
 #include "crypto/ossl-util.h"
 #include "exchange/trust.h"
+#include "identity/operational.h"
 #include "reset/reset.h"
 #include "store/state-certs.h"
 #include "tpm/tpm-key.h"
 #include "util/fileio.h"
 
+static int record_key(ResetMarker *m, const char *hash, Diag *d) {
+        if (reset_marker_has_key(m, hash))
+                return 0;
+        if (m->n_keys >= RESET_KEYS_MAX)
+                return diag_set(d, -E2BIG, "the factory reset marker records %d keys already", RESET_KEYS_MAX);
+        snprintf(m->keys[m->n_keys++], RESET_HASH_SIZE, "%s", hash);
+        return 0;
+}
+
+/* The keys fleetid made and noted (identity/operational.h), certified or not:
+ * an enrollment or renewal stopped half-way leaves one that is fleetid's. */
+static int record_noted(StateStore *store, ResetMarker *m, Diag *d) {
+        char noted[OPERATIONAL_KEYS_NOTED][SHA256_TEXT_SIZE];
+        size_t n;
+        int r;
+
+        r = operational_keys_noted(store, noted, OPERATIONAL_KEYS_NOTED, &n, d);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = record_key(m, noted[i], d);
+        return r;
+}
+
 /* The stored operational certificate's leaf into m: its serial and issuer
- * (if m has none yet) and its key (if not recorded yet). */
+ * (if m has none yet) and its key (if not recorded yet); and the keys fleetid
+ * noted it made. */
 static int record_operational(StateStore *store, ResetMarker *m, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
         char hash[RESET_HASH_SIZE];
@@ -29,6 +53,9 @@ static int record_operational(StateStore *store, ResetMarker *m, Diag *d) {
         EVP_PKEY *key;
         int r;
 
+        r = record_noted(store, m, d);
+        if (r < 0)
+                return r;
         r = state_certs_load(store, STATE_OPERATIONAL_CERT, &certs, d);
         if (r == -ENOENT) {
                 diag_clear(d);
@@ -46,12 +73,7 @@ static int record_operational(StateStore *store, ResetMarker *m, Diag *d) {
         r = pubkey_sha256_text(key, hash);
         if (r < 0)
                 return diag_set(d, r, "cannot hash the operational certificate's public key");
-        if (reset_marker_has_key(m, hash))
-                return 0;
-        if (m->n_keys >= RESET_KEYS_MAX)
-                return diag_set(d, -E2BIG, "the factory reset marker records %d keys already", RESET_KEYS_MAX);
-        snprintf(m->keys[m->n_keys++], RESET_HASH_SIZE, "%s", hash);
-        return 0;
+        return record_key(m, hash, d);
 }
 
 int reset_record_current(StateStore *store, ResetMarker *m, Diag *d) {
@@ -161,7 +183,7 @@ static int step_status(const Config *c, StateStore *store, StateStore *runtime, 
 
 int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *runtime,
                const ResetMarker *m, ResetStepFn after, void *userdata, ResetReport *ret, Diag *d) {
-        static const char *const certificate[] = { STATE_OPERATIONAL_CERT };
+        static const char *const certificate[] = { STATE_OPERATIONAL_CERT, STATE_KEYS_CREATED };
         static const char *const trust[] = { STATE_TRUST_ANCHORS, STATE_ADOPTED_ANCHORS };
         _cleanup_close_ int lock = -1;
         ResetReport rep = {};

@@ -96,6 +96,7 @@ bool state_store_name_valid(const char *name);
 #define STATE_DAEMON_PID "fleetidd.pid"             /* the running daemon, for fleetidctl renew, 0640 */
 #define STATE_TPM_FINGERPRINT "tpm-fingerprint"     /* the TPM enrolled with: SRK and EK names, 0640 */
 #define STATE_TRUST_GENERATION "trust-generation"   /* D-Bus TrustGeneration, decimal, 0640 */
+#define STATE_KEYS_CREATED "operational-keys"       /* hashes of the operational keys fleetid made, 0640 */
 
 #define STATE_DIR_MODE 0750
 #define STATE_FILE_MODE 0640

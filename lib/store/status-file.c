@@ -35,6 +35,7 @@ static const struct {
         { "write_error", FIELD_STRING, offsetof(StatusRecord, write_error) },
         { "valid_until", FIELD_U64, offsetof(StatusRecord, valid_until) },
         { "tpm_lockout", FIELD_UNSIGNED, offsetof(StatusRecord, tpm_lockout) },
+        { "birth_key_da", FIELD_UNSIGNED, offsetof(StatusRecord, birth_key_da) },
 };
 
 #define FIELD_PTR(rec, i, type) ((type *) ((char *) (rec) + fields[i].offset))

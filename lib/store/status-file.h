@@ -42,6 +42,8 @@ typedef struct StatusRecord {
         uint64_t valid_until;     /* notAfter (unix seconds) of the operational certificate the daemon
                                    * holds in force; 0 = none (not enrolled yet, or identity unusable) */
         unsigned tpm_lockout;     /* 1: the TPM was in dictionary-attack lockout when last read, else 0 */
+        unsigned birth_key_da;    /* 1: the birth key lacks noDA (a lockout blocks enrolling), as fleetidd
+                                   * last read it since it started; 0: it has noDA, or was not read */
 } StatusRecord;
 
 /* Frees the members and zeroes the record; the record itself is the caller's. */

@@ -23,24 +23,48 @@ static const uint8_t idevid_policy_sha384[48] = {
 };
 static const char idevid_unique[] = "IDEVID"; /* without the NUL */
 
-/* fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, adminWithPolicy,
- * sign; not noDA (the templates leave it clear: in DA lockout the key cannot
- * be used, see tpm_get_lockout_info()), not restricted, not decrypt. */
-#define BIRTH_KEY_ATTRIBUTES                                                                \
+/* The TCG templates' objectAttributes: fixedTPM, fixedParent,
+ * sensitiveDataOrigin, userWithAuth, adminWithPolicy, sign; not noDA, not
+ * restricted, not decrypt. fleetid's template adds noDA: the authValue is
+ * empty, so dictionary-attack protection guards nothing and only lets a
+ * lockout take the birth identity away (docs/provisioning.md). */
+#define BIRTH_KEY_ATTRIBUTES_TCG                                                            \
         (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
          TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_SIGN_ENCRYPT)
 
-int tpm_birth_key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
+static const char *const birth_template_names[_BIRTH_TEMPLATE_MAX] = {
+        [BIRTH_TEMPLATE_FLEETID] = "fleetid",
+        [BIRTH_TEMPLATE_TCG] = "tcg",
+};
+
+const char *birth_template_to_string(BirthTemplate t) {
+        if (t < 0 || t >= _BIRTH_TEMPLATE_MAX)
+                return NULL;
+        return birth_template_names[t];
+}
+
+BirthTemplate birth_template_from_string(const char *s) {
+        for (BirthTemplate t = 0; s && t < _BIRTH_TEMPLATE_MAX; t++)
+                if (strcmp(s, birth_template_names[t]) == 0)
+                        return t;
+        return _BIRTH_TEMPLATE_INVALID;
+}
+
+int tpm_birth_key_template(KeyAlgorithm alg, BirthTemplate which, TPM2B_PUBLIC *ret) {
         const size_t u = sizeof(idevid_unique) - 1;
         TPM2B_PUBLIC p = {
                 .publicArea = {
                         .nameAlg = TPM2_ALG_SHA256,
-                        .objectAttributes = BIRTH_KEY_ATTRIBUTES,
+                        .objectAttributes = BIRTH_KEY_ATTRIBUTES_TCG,
                         .authPolicy = { .size = sizeof(idevid_policy_sha256) },
                 },
         };
         TPMT_PUBLIC *a = &p.publicArea;
 
+        if (which < 0 || which >= _BIRTH_TEMPLATE_MAX)
+                return -EINVAL;
+        if (which == BIRTH_TEMPLATE_FLEETID)
+                a->objectAttributes |= TPMA_OBJECT_NODA;
         memcpy(a->authPolicy.buffer, idevid_policy_sha256, sizeof(idevid_policy_sha256));
         switch (alg) {
         case KEY_ALG_RSA_2048: /* H-1 */
@@ -84,20 +108,16 @@ int tpm_birth_key_template(KeyAlgorithm alg, TPM2B_PUBLIC *ret) {
         return 0;
 }
 
-int tpm_birth_key_create(TpmContext *t, KeyAlgorithm alg, uint32_t handle, bool replace, EVP_PKEY *expect,
-                         EVP_PKEY **ret_pub, Diag *d) {
+/* TPM2_CreatePrimary from template; with expect, the key made must be it
+ * (else -EKEYREJECTED and nothing is persisted); then persisted at handle. */
+static int make(TpmContext *t, const TPM2B_PUBLIC *template, uint32_t handle, bool replace, EVP_PKEY *expect,
+                EVP_PKEY **ret_pub, Diag *d) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
-        TPM2B_PUBLIC template, *out = NULL;
+        TPM2B_PUBLIC *out = NULL;
         ESYS_TR primary = ESYS_TR_NONE;
         int r;
 
-        if (tpm_birth_key_template(alg, &template) < 0)
-                return diag_set(d, -EOPNOTSUPP,
-                                "the TCG gives no IDevID key template for %s (use ecc-p256, ecc-p384 or "
-                                "rsa-2048)",
-                                key_algorithm_to_string(alg) ?: "this algorithm");
-
-        r = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, &template, &primary, &out,
+        r = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, template, &primary, &out,
                                "cannot make the birth key in the endorsement hierarchy", d);
         if (r < 0)
                 return r;
@@ -116,6 +136,45 @@ int tpm_birth_key_create(TpmContext *t, KeyAlgorithm alg, uint32_t handle, bool 
         if (ret_pub)
                 *ret_pub = TAKE_PTR(pub);
         return 0;
+}
+
+static int no_template(KeyAlgorithm alg, Diag *d) {
+        return diag_set(d, -EOPNOTSUPP,
+                        "the TCG gives no IDevID key template for %s (use ecc-p256, ecc-p384 or rsa-2048)",
+                        key_algorithm_to_string(alg) ?: "this algorithm");
+}
+
+int tpm_birth_key_create(TpmContext *t, KeyAlgorithm alg, BirthTemplate which, uint32_t handle, bool replace,
+                         EVP_PKEY **ret_pub, Diag *d) {
+        TPM2B_PUBLIC template;
+        int r;
+
+        r = tpm_birth_key_template(alg, which, &template);
+        if (r == -EOPNOTSUPP)
+                return no_template(alg, d);
+        if (r < 0)
+                return diag_set(d, r, "unknown birth key template");
+        return make(t, &template, handle, replace, NULL, ret_pub, d);
+}
+
+int tpm_birth_key_recreate(TpmContext *t, KeyAlgorithm alg, uint32_t handle, EVP_PKEY *expect,
+                           BirthTemplate *ret_template, Diag *d) {
+        int r = -EKEYREJECTED;
+
+        for (BirthTemplate which = 0; which < _BIRTH_TEMPLATE_MAX; which++) {
+                TPM2B_PUBLIC template;
+
+                if (tpm_birth_key_template(alg, which, &template) < 0)
+                        return no_template(alg, d);
+                diag_clear(d);
+                r = make(t, &template, handle, false, expect, NULL, d);
+                if (r == -EKEYREJECTED)
+                        continue;
+                if (r >= 0 && ret_template)
+                        *ret_template = which;
+                return r;
+        }
+        return r;
 }
 
 /* Everything but the key itself (unique) as the template has it. */
@@ -138,9 +197,9 @@ static bool same_shape(const TPMT_PUBLIC *a, const TPMT_PUBLIC *t) {
                a->parameters.eccDetail.kdf.scheme == t->parameters.eccDetail.kdf.scheme;
 }
 
-int tpm_birth_key_is_recreatable(TpmContext *t, uint32_t handle, Diag *d) {
+int tpm_birth_key_template_of(TpmContext *t, uint32_t handle, BirthTemplate *ret, Diag *d) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
-        TPM2B_PUBLIC pub = {}, template;
+        TPM2B_PUBLIC pub = {};
         ESYS_TR obj;
         int r;
 
@@ -150,7 +209,21 @@ int tpm_birth_key_is_recreatable(TpmContext *t, uint32_t handle, Diag *d) {
         r = tpm_resource_public(t, obj, &pub, d);
         if (r < 0)
                 return r;
-        if (tpm_birth_key_template(key_algorithm_of_pkey(pkey), &template) < 0)
-                return 0;
-        return same_shape(&pub.publicArea, &template.publicArea);
+        for (BirthTemplate which = 0; which < _BIRTH_TEMPLATE_MAX; which++) {
+                TPM2B_PUBLIC template;
+
+                if (tpm_birth_key_template(key_algorithm_of_pkey(pkey), which, &template) < 0)
+                        return 0;
+                if (same_shape(&pub.publicArea, &template.publicArea)) {
+                        *ret = which;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+int tpm_birth_key_is_recreatable(TpmContext *t, uint32_t handle, Diag *d) {
+        BirthTemplate which;
+
+        return tpm_birth_key_template_of(t, handle, &which, d);
 }

@@ -11,7 +11,10 @@
 #   - with owner B's file in the drop-in directory (placed as an installer
 #     would; fleetidd cannot write /etc), root's FactoryReset returns a job of
 #     kind factory-reset that ends done, its result the new operational.pem,
-#     from B's CA; the marker is gone and owner A saw no request after.
+#     from B's CA; the marker is gone and owner A saw no request after. It is
+#     asked while a Renew() job's renewal is held by A's server (a delay):
+#     that job ends canceled (GetResult: Canceled, saying a factory reset
+#     stopped it), and A's late answer is not stored.
 # Needs root; skipped (77) otherwise.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 
@@ -79,7 +82,15 @@ rm "$FLEETID_CONF.d/other.conf"
 [ ! -e "$FLEETID_STATE/factory-reset" ] || lab_fail "a refused FactoryReset left a marker"
 fleetid_expect_eq "$(openssl x509 -in "$PEM" -noout -serial)" "$serial0" "the certificate after refused calls"
 
-step "root's FactoryReset with owner B in the drop-in directory: a job, done with B's certificate"
+step "a renewal (Renew) held by owner A's server"
+est_control '{"faults": [{"match": "simplereenroll", "delay": 8}]}'
+agent_busctl root call "$AGENT_NAME" "$AGENT_OBJ" "$AGENT_NAME" Renew || lab_fail "Renew failed: $(cat "$AGENT_OUT")"
+RJOB=$(sed -n 's/^o "\(.*\)"$/\1/p' "$AGENT_OUT")
+[ -n "$RJOB" ] || lab_fail "Renew returned no job: $(cat "$AGENT_OUT")"
+_held() { [ "$(est_log_count event=delay op=simplereenroll)" -ge 1 ]; }
+lab_wait_until 30 "A's server to hold the renewal" _held || lab_fail "the renewal did not reach A's server"
+
+step "root's FactoryReset with owner B in the drop-in directory, during the renewal: a job, done with B's certificate"
 a_before=$(fleetid_requests_in "$EST_LOG")
 agent_busctl root call "$AGENT_NAME" "$AGENT_OBJ" "$AGENT_NAME" FactoryReset 'a{sv}' 1 enroll b true ||
     lab_fail "FactoryReset failed: $(cat "$AGENT_OUT")"
@@ -95,6 +106,13 @@ pem_der_hex "$PEM" >"$LAB_TMPDIR/want"
 cmp -s "$LAB_TMPDIR/want" "$LAB_TMPDIR/result" || lab_fail "the job's result differs from operational.pem"
 openssl verify -CAfile "$B_PKI/est-ca.pem" "$PEM" >/dev/null || lab_fail "the certificate is not from B's CA"
 [ ! -e "$FLEETID_STATE/factory-reset" ] || lab_fail "the marker stayed"
-fleetid_expect_eq "$(fleetid_requests_in "$EST_LOG")" "$a_before" "requests to the old owner A after the reset"
+_job_state_is "$RJOB" canceled || lab_fail "the renewal job is not canceled: $LAB_WAIT_SEEN"
+agent_expect_error root "org.fleetid.Agent1.Error.Canceled: a factory reset was asked for while this renewal ran" \
+    "GetResult of the renewal job" call --dest "$AGENT_NAME" --object-path "$RJOB" --method "$JOB_IFACE.GetResult"
+_answered() { [ "$(est_log_count op=simplereenroll)" -ge 1 ]; }
+lab_wait_until 40 "A's server to answer the held renewal" _answered || lab_fail "A never answered the renewal"
+openssl verify -CAfile "$B_PKI/est-ca.pem" "$PEM" >/dev/null || lab_fail "A's late answer replaced B's certificate"
+fleetid_expect_eq "$(fleetid_requests_in "$EST_LOG")" "$((a_before + 1))" \
+    "requests to the old owner A after the reset (the held renewal only)"
 fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked by uid 0 over D-Bus" "the daemon's log"
 echo "PASS"

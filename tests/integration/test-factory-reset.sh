@@ -32,24 +32,15 @@ fleetid_second_est B
 DROPIN=$FLEETID_CONF.d
 OP=0x81020002 SPARE=0x81020003 BIRTH=0x81020000
 
-owner_file() { # FILE URL anchors|fingerprint VALUE
-    if [ "$3" = anchors ]; then
-        printf 'est: {\n        url = "%s";\n        trust_anchors = "%s";\n};\n' "$2" "$4" >"$1"
-    else
-        printf 'est: {\n        url = "%s";\n        bootstrap_fingerprint = "%s";\n};\n' "$2" "$4" >"$1"
-    fi
-}
-owner_file "$LAB_TMPDIR/owner-a.conf" "$A_URL" anchors "$A_PKI/est-ca.pem"
-owner_file "$LAB_TMPDIR/owner-b.conf" "$B_URL" fingerprint "$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$B_PKI/est-ca.pem")"
+fleetid_owner_file "$LAB_TMPDIR/owner-a.conf" "$A_URL" anchors "$A_PKI/est-ca.pem"
+fleetid_owner_file "$LAB_TMPDIR/owner-b.conf" "$B_URL" fingerprint "$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$B_PKI/est-ca.pem")"
 # B's URL, pinned to A's CA: a CA that exists, but not B's.
-owner_file "$LAB_TMPDIR/owner-b-wrong-pin.conf" "$B_URL" fingerprint \
+fleetid_owner_file "$LAB_TMPDIR/owner-b-wrong-pin.conf" "$B_URL" fingerprint \
     "$("$LAB_PYTHON" "$LAB_PKI_PY" fingerprint "$A_PKI/est-ca.pem")"
 
 birth_public() { tpm2_readpublic -c "$BIRTH" -o "$1" >/dev/null; }
 birth_nv() { tpm2_nvread 0x01C90000 -o "$1" 2>/dev/null || tpm2_nvread -C o 0x01C90000 -o "$1"; }
-issued_by() { # PKI: the stored operational certificate chains to PKI's EST CA
-    openssl verify -CAfile "$1/est-ca.pem" "$FLEETID_STATE/operational.pem" >/dev/null 2>&1
-}
+issued_by() { fleetid_issued_by "$@"; }
 reset_cmd() { "$FLEETIDCTL" --config "$FLEETID_CONF" factory-reset "$@"; }
 # Who asks, as fleetidctl records it: the login uid, else the uid.
 ASKER=$(cat /proc/self/loginuid 2>/dev/null || echo 4294967295)

@@ -15,6 +15,10 @@
 #     state is tpm-replaced, `fleetidctl check` is CRITICAL, nothing reaches
 #     the EST server and nothing is made in the new TPM; the old TPM put back
 #     and the device goes on by itself;
+#   - re-created after the clear, the birth key's whole public area (noDA
+#     included) is the same, bit for bit; a birth key made from the TCG
+#     template as it is (create-key --template tcg, no noDA) is made again
+#     from that template, the one that gives the certificate's key;
 #   - a device provisioned the old way (birth key under the SRK, --hierarchy
 #     owner) enrolls and starts again as before; after a clear it says that
 #     its birth key cannot be made again and that it must be provisioned anew.
@@ -59,6 +63,8 @@ srk_before=$(sed -n 's/^srk=//p' "$FLEETID_STATE/tpm-fingerprint")
 birth_pub=$(fleetid_tpm_pubkey "$BIRTH_HANDLE") || lab_fail "no birth key at $BIRTH_HANDLE"
 fleetid_expect_eq "$birth_pub" "$(openssl x509 -in "$LAB_TMPDIR/idevid.pem" -noout -pubkey)" \
     "birth key vs the birth certificate"
+tpm2_readpublic -c "$BIRTH_HANDLE" -o "$LAB_TMPDIR/birth-before.pub" >/dev/null ||
+    lab_fail "tpm2_readpublic of the birth key failed"
 op_before=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -fingerprint -sha256)
 fleetid_expect_eq "$(enrolls)" 1 "enrollments with the birth certificate"
 
@@ -75,6 +81,12 @@ fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "state: tpm-cleared -> enrolling"
 fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "fleetidd: enrolled: operational certificate" "enrolled again"
 fleetid_expect_eq "$(fleetid_tpm_pubkey "$BIRTH_HANDLE")" "$birth_pub" \
     "the birth key made again after the clear (the same public key as the birth certificate)"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "made again from its template \(fleetid's: the TCG IDevID template plus noDA\)" \
+    "the template the birth key was made again from"
+tpm2_readpublic -c "$BIRTH_HANDLE" -o "$LAB_TMPDIR/birth-after.pub" >/dev/null ||
+    lab_fail "tpm2_readpublic of the birth key made again failed"
+cmp -s "$LAB_TMPDIR/birth-before.pub" "$LAB_TMPDIR/birth-after.pub" ||
+    lab_fail "the birth key's public area after the clear is not bit-identical to before"
 fleetid_expect_eq "$(enrolls)" 2 "enrollments with the birth certificate after the clear"
 [ "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -fingerprint -sha256)" != "$op_before" ] ||
     lab_fail "operational.pem was not replaced after the clear"
@@ -126,15 +138,23 @@ fleetid_enroll_once || lab_fail "fleetidd --oneshot with the first TPM back"
 fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "already enrolled" "the first TPM back"
 fleetid_expect_eq "$(fleetid_status_get state)" enrolled "status with the first TPM back"
 
+step "a birth key from the TCG template as it is (no noDA): made again from that template"
+fleetid_provision SN-CLEAR-TCG ecc-p256 --template tcg --force
+tpm2_readpublic -c "$BIRTH_HANDLE" -o "$LAB_TMPDIR/tcg-before.pub" >/dev/null || lab_fail "tpm2_readpublic failed"
+! grep -q noda <<<"$(fleetid_tpm_attributes "$BIRTH_HANDLE")" || lab_fail "the TCG-template birth key is noDA"
+rm -rf "$FLEETID_STATE"
+fleetid_enroll_once || lab_fail "the TCG-template device did not enroll"
+clear_tpm
+fleetid_enroll_once || lab_fail "the TCG-template device did not enroll again after a clear"
+fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" \
+    "made again from its template \(the TCG IDevID template as it is, no noDA\)" \
+    "the TCG-template birth key: the template it was made again from"
+tpm2_readpublic -c "$BIRTH_HANDLE" -o "$LAB_TMPDIR/tcg-after.pub" >/dev/null || lab_fail "tpm2_readpublic failed"
+cmp -s "$LAB_TMPDIR/tcg-before.pub" "$LAB_TMPDIR/tcg-after.pub" ||
+    lab_fail "the TCG-template birth key after the clear is not bit-identical to before"
+
 step "a birth key under the SRK (provisioned the old way) still works, but not after a clear"
-"$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" create-key --hierarchy owner --force >/dev/null ||
-    lab_fail "create-key --hierarchy owner failed"
-"$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" csr --serial SN-CLEAR-OLD --out "$LAB_TMPDIR/old.csr" ||
-    lab_fail "csr failed"
-"$LAB_PYTHON" "$LAB_PKI_PY" sign-birth "$EST_PKI" "$LAB_TMPDIR/old.csr" "$LAB_TMPDIR/old.pem" >/dev/null ||
-    lab_fail "the lab manufacturer CA refused the CSR"
-"$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" install-cert --cert "$LAB_TMPDIR/old.pem" \
-    --ca "$EST_PKI/mfg-ca.pem" --force --remove-lock >/dev/null || lab_fail "install-cert failed"
+fleetid_provision SN-CLEAR-OLD ecc-p256 --hierarchy owner --force
 "$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI" status >"$LAB_TMPDIR/status.out" || lab_fail "status failed"
 fleetid_expect_grep "$LAB_TMPDIR/status.out" "^Clear-proof: NO" "status of the old-style birth key"
 rm -rf "$FLEETID_STATE"
@@ -148,7 +168,7 @@ fleetid_enroll_once || rc=$?
 fleetid_expect_eq "$rc" 75 "the old-style device after a clear: exit status"
 fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" "state: none -> tpm-cleared" "old-style: the clear is seen"
 fleetid_expect_grep "$LAB_TMPDIR/fleetidd.log" \
-    "the birth key is gone from the TPM at 0x81020000 and cannot be made again: it was not made from a TCG IDevID template.*must be provisioned again" \
+    "the birth key is gone from the TPM at 0x81020000 and cannot be made again: it was not made from fleetid.s or the TCG.s IDevID template.*must be provisioned again" \
     "old-style: the error after a clear"
 ! tpm2_getcap handles-persistent | grep -qi "$BIRTH_HANDLE" ||
     lab_fail "a key was put at $BIRTH_HANDLE for the old-style device"

@@ -312,8 +312,9 @@ def cmd_rollover(args):
           % (d, fingerprint(new), old_not_after.isoformat()))
 
 
-def sign_birth(directory, csr, days, ca_name):
-    """Sign a birth certificate (IDevID) for a verified CSR; returns the cert."""
+def sign_birth(directory, csr, days, ca_name, expired=False):
+    """Sign a birth certificate (IDevID) for a verified CSR; returns the cert.
+    expired: valid for a day that ended an hour ago."""
     if not csr.is_signature_valid:
         raise PkiError("CSR signature does not verify; refusing to sign")
     public_key = csr.public_key()
@@ -321,13 +322,17 @@ def sign_birth(directory, csr, days, ca_name):
     ca = Ca(directory, BIRTH_CAS[ca_name])
     now = utcnow()
     not_after = NO_EXPIRY if days == 0 else now + datetime.timedelta(days=days)
+    not_before = now - datetime.timedelta(seconds=60)
+    if expired:
+        not_after = now - datetime.timedelta(hours=1)
+        not_before = not_after - datetime.timedelta(days=1)
     return issue_end_entity(ca.cert, ca.key, csr.subject, public_key,
-                            now - datetime.timedelta(seconds=60), not_after,
+                            not_before, not_after,
                             ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def cmd_sign_birth(args):
-    cert = sign_birth(args.dir, load_csr(args.csr), args.days, args.ca)
+    cert = sign_birth(args.dir, load_csr(args.csr), args.days, args.ca, args.expired)
     save_cert(args.out, cert)
     print("%s %s" % (args.out, fingerprint(cert)))
 
@@ -394,6 +399,8 @@ def main(argv=None):
     s.add_argument("out")
     s.add_argument("--days", type=days_arg, default=3650, help=days_help)
     s.add_argument("--ca", choices=sorted(BIRTH_CAS), default="mfg", help=ca_help)
+    s.add_argument("--expired", action="store_true",
+                   help="already expired: valid for one day that ended an hour ago")
     s.set_defaults(func=cmd_sign_birth)
 
     s = sub.add_parser("fingerprint", help="print sha256:<hex> of a certificate's DER")

@@ -36,17 +36,22 @@ fleetid_lab_up() {
     est_env_start "$LAB_TMPDIR" "$@"
 }
 
-# fleetid_provision [SERIAL] [ALGORITHM]: birth key in the TPM, CSR signed by
-# it, certificate from the lab manufacturer CA, installed in NV and locked.
+# fleetid_provision [SERIAL] [ALGORITHM] [CREATE-KEY OPTION...]: birth key in
+# the TPM, CSR signed by it, certificate from the lab manufacturer CA,
+# installed in NV and locked. The options go to create-key (e.g. --template
+# tcg, --hierarchy owner); with --force among them, the device is provisioned
+# again: the certificate replaces the locked one too.
 fleetid_provision() {
-    local serial=${1:-SN-$RANDOM$RANDOM} alg=${2:-ecc-p256}
+    local serial=${1:-SN-$RANDOM$RANDOM} alg=${2:-ecc-p256} force=()
     local p=("$FLEETID_PROVISION" --tcti "$FLEETID_TEST_TCTI")
-    "${p[@]}" create-key --algorithm "$alg" >/dev/null || lab_fail "create-key failed"
+    shift $(($# < 2 ? $# : 2))
+    [[ " $* " != *" --force "* ]] || force=(--force --remove-lock)
+    "${p[@]}" create-key --algorithm "$alg" "$@" >/dev/null || lab_fail "create-key $* failed"
     "${p[@]}" csr --serial "$serial" --out "$LAB_TMPDIR/birth-csr.pem" || lab_fail "csr failed"
     "$LAB_PYTHON" "$LAB_PKI_PY" sign-birth "$EST_PKI" "$LAB_TMPDIR/birth-csr.pem" \
         "$LAB_TMPDIR/idevid.pem" >/dev/null || lab_fail "the lab manufacturer CA refused the CSR"
-    "${p[@]}" install-cert --cert "$LAB_TMPDIR/idevid.pem" --ca "$EST_PKI/mfg-ca.pem" --lock ||
-        lab_fail "install-cert failed"
+    "${p[@]}" install-cert --cert "$LAB_TMPDIR/idevid.pem" --ca "$EST_PKI/mfg-ca.pem" --lock "${force[@]}" \
+        >/dev/null || lab_fail "install-cert failed"
     FLEETID_SERIAL=$serial
     export FLEETID_SERIAL
 }
@@ -346,7 +351,39 @@ fleetid_second_est() {
     export "${name}_URL" "${name}_PKI" "${name}_LOG" "${name}_PID"
 }
 
+# fleetid_owner_file FILE URL anchors|fingerprint VALUE: an owner drop-in
+# (docs/factory-reset.md) for the EST server at URL, with its trust anchor
+# file, or pinned by a bootstrap fingerprint (pki.py fingerprint).
+fleetid_owner_file() {
+    if [ "$3" = anchors ]; then
+        printf 'est: {\n        url = "%s";\n        trust_anchors = "%s";\n};\n' "$2" "$4" >"$1"
+    else
+        printf 'est: {\n        url = "%s";\n        bootstrap_fingerprint = "%s";\n};\n' "$2" "$4" >"$1"
+    fi
+}
+
+# fleetid_issued_by PKI: true if the stored operational certificate chains to
+# the EST CA of the lab PKI directory PKI.
+fleetid_issued_by() {
+    openssl verify -CAfile "$1/est-ca.pem" "$FLEETID_STATE/operational.pem" >/dev/null 2>&1
+}
+
 # fleetid_requests_in LOG: the number of requests an EST server's log holds.
 fleetid_requests_in() {
     grep -c '"event": "request"' "$1" || true
+}
+
+# fleetid_tpm_lockout: puts the lab's TPM into dictionary-attack lockout (at
+# most 2 failures, 600 s to recover one): three wrong passwords for an NV
+# index of the test's own (0x01000100). Nothing of fleetid's is used.
+fleetid_tpm_lockout() {
+    tpm2_dictionarylockout --setup-parameters --max-tries=2 --recovery-time=600 --lockout-recovery-time=600 ||
+        lab_fail "tpm2_dictionarylockout --setup-parameters failed"
+    tpm2_nvdefine -C o -s 8 -a "authread|authwrite" -p right 0x01000100 >/dev/null || lab_fail "tpm2_nvdefine failed"
+    local i
+    for i in 1 2 3; do
+        ! tpm2_nvread -P wrong 0x01000100 >/dev/null 2>&1 || lab_fail "tpm2_nvread with a wrong password succeeded"
+    done
+    tpm2_getcap properties-variable | grep -qE '^ *inLockout: *1' ||
+        lab_fail "the TPM is not in lockout: $(tpm2_getcap properties-variable | grep -i lockout)"
 }

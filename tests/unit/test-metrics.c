@@ -22,7 +22,8 @@
         "fleetid_state{state=\"waiting-clock\"} 0\n"       \
         "fleetid_state{state=\"tpm-cleared\"} 0\n"         \
         "fleetid_state{state=\"tpm-replaced\"} 0\n"        \
-        "fleetid_state{state=\"resetting\"} 0\n"
+        "fleetid_state{state=\"resetting\"} 0\n"           \
+        "fleetid_state{state=\"birth-expired\"} 0\n"
 
 #define STATE_HEADER                                                                               \
         "# HELP fleetid_state The state of fleetidd: 1 for the current state, 0 for the others.\n" \
@@ -114,7 +115,8 @@ static void test_format_unknowns_left_out(void **state) {
                             "fleetid_state{state=\"waiting-clock\"} 0\n"
                             "fleetid_state{state=\"tpm-cleared\"} 0\n"
                             "fleetid_state{state=\"tpm-replaced\"} 0\n"
-                            "fleetid_state{state=\"resetting\"} 0\n" SEVERITY("0") WRITE_ERROR("0"));
+                            "fleetid_state{state=\"resetting\"} 0\n"
+                            "fleetid_state{state=\"birth-expired\"} 0\n" SEVERITY("0") WRITE_ERROR("0"));
         assert_null(strstr(text, "timestamp_seconds"));
 }
 
@@ -180,9 +182,9 @@ static void test_format_bad_severity(void **state) {
 
 static void test_known_states(void **state) {
         /* One table, in the metrics file's order; every name maps back. */
-        static const char *const expected[] = { "enrolling",     "enrolled",     "renewing",
-                                                "waiting-retry", "failed",       "waiting-clock",
-                                                "tpm-cleared",   "tpm-replaced", "resetting" };
+        static const char *const expected[] = { "enrolling", "enrolled",      "renewing",    "waiting-retry",
+                                                "failed",    "waiting-clock", "tpm-cleared", "tpm-replaced",
+                                                "resetting", "birth-expired" };
 
         assert_int_equal(_DAEMON_STATE_MAX, ELEMENTSOF(expected));
         for (DaemonState i = 0; i < _DAEMON_STATE_MAX; i++) {

@@ -82,8 +82,10 @@ static void test_damaged(void **state) {
                        "the factory reset marker is damaged at line 3");
         expect_damaged("version=1\nphase=wipe\nno equals sign\n",
                        "the factory reset marker is damaged at line 3");
-        expect_damaged("version=1\nphase=wipe\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\n",
-                       "the factory reset marker is damaged at line 7");
+        /* One key more than RESET_KEYS_MAX (8). */
+        expect_damaged("version=1\nphase=wipe\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\nkey=" H1
+                       "\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\nkey=" H1 "\n",
+                       "the factory reset marker is damaged at line 11");
         {
                 ResetMarker m = {};
                 Diag d = {};

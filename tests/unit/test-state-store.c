@@ -354,6 +354,7 @@ static void assert_records_equal(const StatusRecord *a, const StatusRecord *b) {
         assert_int_equal(a->failures, b->failures);
         assert_true(a->valid_until == b->valid_until);
         assert_int_equal(a->tpm_lockout, b->tpm_lockout);
+        assert_int_equal(a->birth_key_da, b->birth_key_da);
 }
 
 static void test_status_format_exact(void **state) {
@@ -374,6 +375,7 @@ static void test_status_format_exact(void **state) {
                 .write_error = (char *) "Could not write /var/lib/fleetid/status: No space left on device",
                 .valid_until = 1707776000,
                 .tpm_lockout = 1,
+                .birth_key_da = 1,
         };
         _cleanup_free_ char *text = NULL;
 
@@ -395,7 +397,8 @@ static void test_status_format_exact(void **state) {
                 "est_url=https://est.example.com/.well-known/est\n"
                 "write_error=Could not write /var/lib/fleetid/status: No space left on device\n"
                 "valid_until=1707776000\n"
-                "tpm_lockout=1\n");
+                "tpm_lockout=1\n"
+                "birth_key_da=1\n");
         free(TAKE_PTR(text));
 
         /* Absent strings are left out, not written empty. */
