@@ -521,6 +521,7 @@ static void answer_deferred(Manager *m, SensorJob *j, const SensorEnrollAnswer *
 static void answer_unavailable(Manager *m, SensorJob *j, const SensorEnrollAnswer *a) {
         const Config *c = m->config;
         const char *what = a->failure == SENSOR_FAILURE_BUSY ? "the EST server is busy"
+                           : a->http_status >= 500           ? "the EST server failed"
                                                              : "no answer from the EST server";
         char msg[DIAG_MAX + 256];
         bool capped = false;
@@ -615,6 +616,12 @@ static void on_answer(void *userdata, SensorEnrollAnswer *a) {
                 case SENSOR_FAILURE_BUSY:
                 case SENSOR_FAILURE_UNREACHABLE:
                         answer_unavailable(m, j, a);
+                        break;
+                case SENSOR_FAILURE_TPM:
+                        job_end(m, j, NULL, BUS_ERROR_TPM_UNAVAILABLE, a->diag.text);
+                        break;
+                case SENSOR_FAILURE_LOCAL:
+                        job_end(m, j, NULL, SD_BUS_ERROR_FAILED, a->diag.text);
                         break;
                 default:
                         job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, a->diag.text);

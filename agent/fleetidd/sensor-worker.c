@@ -74,7 +74,12 @@ typedef struct ChildState {
         SensorFailure open_failure;
 } ChildState;
 
-static SensorFailure classify(int r) {
+/* r from the EST exchange; http_status the answer's, 0 without one. A 5xx
+ * other than 503 (-EBUSY) is the server's own trouble: worth the request again
+ * later, as for the gateway's renewals (lib/monitor/outcome.c). */
+static SensorFailure classify(int r, long http_status) {
+        if (r == -EPROTO && http_status >= 500 && http_status < 600)
+                return SENSOR_FAILURE_UNREACHABLE;
         switch (r) {
         case 0:
                 return SENSOR_FAILURE_NONE;
@@ -103,7 +108,7 @@ static int child_open(ChildState *s, Diag *d) {
         c.est_label = s->config->broker_est_label;
         r = tpm_context_new(c.tpm_tcti, &s->tpm, d);
         if (r < 0) {
-                s->open_failure = SENSOR_FAILURE_LOCAL;
+                s->open_failure = SENSOR_FAILURE_TPM;
                 return diag_prefix(d, r, "the TPM");
         }
         if (c.est_password_file) {
@@ -130,7 +135,7 @@ static int child_open(ChildState *s, Diag *d) {
 
                 r = est_fetch_cacerts(s->session.client, &label_cas, d);
                 if (r < 0) {
-                        s->open_failure = classify(r); /* rejected, busy or unreachable */
+                        s->open_failure = classify(r, 0); /* rejected, busy or unreachable */
                         return diag_prefix(d, r, "/cacerts at broker.est_label '%s'",
                                            strempty(s->config->broker_est_label));
                 }
@@ -229,7 +234,7 @@ static void child_enroll(ChildState *s, const RequestHeader *h, const uint8_t *c
                                                    s->config->est_max_clock_skew_sec, &chain, &d)
                         : diag_set(&d, -EBADMSG, "the CSR has no key");
         }
-        a.failure = classify(r);
+        a.failure = classify(r, res.status);
         if (r >= 0 && append_chain(out + sizeof(a), SENSOR_WORKER_CHAIN_MAX, chain, &a.chain_len) < 0) {
                 r = diag_set(&d, -E2BIG, "the issued chain is longer than %u bytes", SENSOR_WORKER_CHAIN_MAX);
                 a.failure = SENSOR_FAILURE_REJECTED;

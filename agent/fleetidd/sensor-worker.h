@@ -46,7 +46,8 @@ typedef enum SensorFailure {
         SENSOR_FAILURE_UNREACHABLE,  /* transport, TLS, timeout: the server may answer later */
         SENSOR_FAILURE_NOT_ENROLLED, /* the gateway has no usable operational identity */
         SENSOR_FAILURE_BUSY,         /* 503 or 429: the server is overloaded (Retry-After) */
-        SENSOR_FAILURE_LOCAL,        /* the gateway cannot make the request: its TPM, password file */
+        SENSOR_FAILURE_LOCAL,        /* the gateway cannot make the request: its password file, its key */
+        SENSOR_FAILURE_TPM,          /* the gateway's TPM (or its resource manager) cannot be reached */
         _SENSOR_FAILURE_MAX,
 } SensorFailure;
 

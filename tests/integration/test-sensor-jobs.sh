@@ -143,6 +143,13 @@ fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'flaky-01': the EST server is busy: 
 fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'flaky-01': no answer from the EST server: .*\(retry 2 of 2" "the reset logged"
 [ "$(count status=reset)" -eq 2 ] || lab_fail "the EST server did not reset two requests"
 
+step "a 500 (the server's own failure) is asked again, not taken as a refusal"
+faults '[{"match": "simpleenroll", "label": "sensors", "status": 500, "count": 1}]'
+request_bg fail500-01
+wait "$REQ_PID" || lab_fail "the request after a 500 failed: $(cat "$S/fail500-01.out")"
+verify_chain fail500-01
+fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'fail500-01': the EST server failed: .*500.*\(retry 1 of 2" "the 500 logged"
+
 step "a server busy for good: the job fails after broker.retry_limit retries, naming the bound"
 faults '[{"match": "simpleenroll", "label": "sensors", "status": 503, "retry_after": "1"}]'
 before=$(count status=503)
