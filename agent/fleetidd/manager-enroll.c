@@ -52,7 +52,7 @@ static void read_lockout(TpmContext *tpm, AttemptFacts *f) {
                 return;
         log_warning("the TPM is in dictionary-attack lockout (%u of %u failed authorizations; recovers one "
                     "every %us). fleetid's keys are not subject to it (noDA) and fleetid never spends the "
-                    "counter, but a birth key from the TCG template as it is is: enrolling with one fails "
+                    "counter, but a birth key from the plain TCG template (no noDA) is: enrolling with one fails "
                     "until the lockout ends; continuing",
                     info.counter, info.max_tries, info.recovery_sec);
 }
