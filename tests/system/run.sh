@@ -199,10 +199,10 @@ boot() {
 
 rc=0
 say "boot 1: install, provision, enroll"
-boot install 480 || fail "boot 1 (install) failed"
+boot install 600 || fail "boot 1 (install) failed"
 say "boot 2: reboot, then a power cut during a renewal"
-boot reboot 240 || rc=$?
+boot reboot 300 || rc=$?
 [ $rc -eq 2 ] || fail "boot 2 (reboot) failed or did not reach the power cut"
 say "boot 3: after the power cut; Renew job; clock jumps; factory reset; tpm2_clear; purge"
-boot recover 420 || fail "boot 3 (recover) failed"
+boot recover 480 || fail "boot 3 (recover) failed"
 say "PASS in $(($(date +%s) - t0))s (budget 600s)"
