@@ -18,7 +18,8 @@
 #               made again, enrolled anew); dpkg --purge.
 # The guest image is cached, keyed by its inputs, in FLEETID_SYSTEST_CACHE
 # (default ${XDG_CACHE_HOME:-~/.cache}/fleetid-system-test). Budget: 10 minutes
-# with a cold image cache. README.md says how to run it and get a shell.
+# with a cold image cache on a quiet CI machine (measured times in README.md).
+# README.md says how to run it and get a shell.
 # `run.sh --prepare DIR` only builds (or reuses) the cached image and builds
 # the .deb into DIR, for tests/run.sh to overlap that with the other suites;
 # FLEETID_SYSTEST_DEB=DIR/fleetid_*.deb then skips the .deb build.
