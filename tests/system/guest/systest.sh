@@ -83,6 +83,8 @@ finish() {
         [ -f "$EST_LOG" ] && { echo "SYSTEST: EST log:"; tail -n 20 "$EST_LOG"; }
         [ -f "$EST_B_LOG" ] && { echo "SYSTEST: EST log of the second owner:"; tail -n 10 "$EST_B_LOG"; }
     fi
+    # The verdict is given: the deadline has nothing more to do.
+    [ -z "${GUARD_PID:-}" ] || [ "$BASHPID" != "$$" ] || kill "$GUARD_PID" 2>/dev/null
     echo "SYSTEST-VERDICT: $verdict [$phase] $*"
     if [ -e "$P/shell" ]; then
         echo "SYSTEST: shell mode: log in as root on the console; poweroff when done"
@@ -235,6 +237,7 @@ guard() {
         sleep "$left"
         fail "no verdict ${left}s into the checks (the host kills the guest ${limit}s after power-on)"
     ) &
+    GUARD_PID=$!
 }
 
 # dbus_roles: every member of org.fleetid.Agent1 on the system bus, through
