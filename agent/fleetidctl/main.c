@@ -49,6 +49,7 @@
 #include "fleetidctl/sign-challenge.h"
 #include "fleetidctl/sensor.h"
 #include "fleetidctl/fleetidctl.h"
+#include "util/timestamp.h"
 
 
 enum {
@@ -157,24 +158,15 @@ static int load_cert(StateStore *store, const char *name, CertInfo *ret) {
         return ret->error ? r : -ENOMEM;
 }
 
-static void format_time(time_t t, char *buf, size_t size) {
-        struct tm tm;
-
-        if (gmtime_r(&t, &tm) && strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
-                return;
-        snprintf(buf, size, "@%" PRIi64, (int64_t) t);
-}
-
 /* Status record times: 0 means "never"/"none" and gives NULL. */
-static const char *format_record_time(uint64_t t, char *buf, size_t size) {
+static const char *format_record_time(uint64_t t, char buf[static TIMESTAMP_MAX]) {
         if (t == 0)
                 return NULL;
         if (t > INT64_MAX) {
-                snprintf(buf, size, "@%" PRIu64, t);
+                snprintf(buf, TIMESTAMP_MAX, "@%" PRIu64, t);
                 return buf;
         }
-        format_time((time_t) t, buf, size);
-        return buf;
+        return timestamp_utc((time_t) t, buf);
 }
 
 /* ---- JSON ---- */
@@ -281,7 +273,7 @@ static void json_key_string(FILE *f, bool *first, const char *key, const char *v
 static void json_key_time(FILE *f, bool *first, const char *key, time_t t) {
         char buf[64];
 
-        format_time(t, buf, sizeof(buf));
+        timestamp_utc(t, buf);
         json_key_string(f, first, key, buf);
 }
 
@@ -339,18 +331,13 @@ static void print_json(const Status *s) {
                 fprintf(f, "%u", r->failures);
         else
                 fputs("null", f);
-        json_key_string(f, &first, "last_success",
-                        r ? format_record_time(r->last_success, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "next_attempt",
-                        r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "last_attempt",
-                        r ? format_record_time(r->last_attempt, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "renew_due", r ? format_record_time(r->renew_due, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "cacerts_checked",
-                        r ? format_record_time(r->cacerts_checked, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "cacerts_next",
-                        r ? format_record_time(r->cacerts_next, buf, sizeof(buf)) : NULL);
-        json_key_string(f, &first, "updated", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
+        json_key_string(f, &first, "last_success", r ? format_record_time(r->last_success, buf) : NULL);
+        json_key_string(f, &first, "next_attempt", r ? format_record_time(r->next_attempt, buf) : NULL);
+        json_key_string(f, &first, "last_attempt", r ? format_record_time(r->last_attempt, buf) : NULL);
+        json_key_string(f, &first, "renew_due", r ? format_record_time(r->renew_due, buf) : NULL);
+        json_key_string(f, &first, "cacerts_checked", r ? format_record_time(r->cacerts_checked, buf) : NULL);
+        json_key_string(f, &first, "cacerts_next", r ? format_record_time(r->cacerts_next, buf) : NULL);
+        json_key_string(f, &first, "updated", r ? format_record_time(r->updated, buf) : NULL);
         json_key_string(f, &first, "est_url", s->est_url);
         json_cert(f, &first, "birth_certificate", &s->birth, 0);
         json_cert(f, &first, "operational_certificate", &s->operational, s->now);
@@ -403,7 +390,7 @@ static void line_unreadable(const char *key, const char *error) {
 static void line_time(const char *key, time_t t) {
         char buf[64];
 
-        format_time(t, buf, sizeof(buf));
+        timestamp_utc(t, buf);
         line(key, buf);
 }
 
@@ -469,13 +456,13 @@ static void print_human(const Status *s) {
                 line("Failures:", buf);
         } else
                 line("Failures:", NULL);
-        line("Last success:", r ? format_record_time(r->last_success, buf, sizeof(buf)) : NULL);
-        line("Last attempt:", r ? format_record_time(r->last_attempt, buf, sizeof(buf)) : NULL);
-        line("Renewal due:", r ? format_record_time(r->renew_due, buf, sizeof(buf)) : NULL);
-        line("Next attempt:", r ? format_record_time(r->next_attempt, buf, sizeof(buf)) : NULL);
-        line("CA certs checked:", r ? format_record_time(r->cacerts_checked, buf, sizeof(buf)) : NULL);
-        line("Next CA certs check:", r ? format_record_time(r->cacerts_next, buf, sizeof(buf)) : NULL);
-        line("Status updated:", r ? format_record_time(r->updated, buf, sizeof(buf)) : NULL);
+        line("Last success:", r ? format_record_time(r->last_success, buf) : NULL);
+        line("Last attempt:", r ? format_record_time(r->last_attempt, buf) : NULL);
+        line("Renewal due:", r ? format_record_time(r->renew_due, buf) : NULL);
+        line("Next attempt:", r ? format_record_time(r->next_attempt, buf) : NULL);
+        line("CA certs checked:", r ? format_record_time(r->cacerts_checked, buf) : NULL);
+        line("Next CA certs check:", r ? format_record_time(r->cacerts_next, buf) : NULL);
+        line("Status updated:", r ? format_record_time(r->updated, buf) : NULL);
         line("EST URL:", s->est_url);
         print_cert("Birth", &s->birth, 0);
         print_cert("Operational", &s->operational, s->now);
@@ -773,9 +760,9 @@ static int check_evaluate(Check *k) {
         duration_text(life, life_text, sizeof(life_text));
         duration_text(early, early_text, sizeof(early_text));
         duration_text(c->renew_min_lifetime_sec, min_text, sizeof(min_text));
-        format_time(k->not_before, from, sizeof(from));
-        format_time(k->not_after, until, sizeof(until));
-        format_time(k->renew_due, due, sizeof(due));
+        timestamp_utc(k->not_before, from);
+        timestamp_utc(k->not_after, until);
+        timestamp_utc(k->renew_due, due);
         duration_text(seconds_left < 0 ? -seconds_left : seconds_left, left, sizeof(left));
         suffix = failure_suffix(k->record);
         if (!suffix)
@@ -1423,7 +1410,7 @@ static void describe_record(const StatusRecord *r, char *buf, size_t size) {
         }
         snprintf(buf, size, "state %s%s%.200s%s%s", r->state, r->last_error ? ": " : "",
                  strempty(r->last_error), r->next_attempt ? "; next attempt " : "",
-                 r->next_attempt ? strempty(format_record_time(r->next_attempt, next, sizeof(next))) : "");
+                 r->next_attempt ? strempty(format_record_time(r->next_attempt, next)) : "");
 }
 
 /* Drains the inotify queue: the events only say "look again". */
@@ -1489,7 +1476,7 @@ static int verb_wait_enrolled(void) {
 
                 if (have && rec.valid_until > (uint64_t) time(NULL)) {
                         printf("enrolled: the operational certificate is valid until %s\n",
-                               strempty(format_record_time(rec.valid_until, until, sizeof(until))));
+                               strempty(format_record_time(rec.valid_until, until)));
                         return WAIT_ENROLLED;
                 }
                 describe_record(have ? &rec : NULL, text, sizeof(text));

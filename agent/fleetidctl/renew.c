@@ -11,6 +11,7 @@
 #include "fleetidctl/bus.h"
 #include "fleetidctl/renew.h"
 #include "util/macro.h"
+#include "util/timestamp.h"
 
 typedef struct Wait {
         char *path;         /* our job, once Renew() answered */
@@ -39,11 +40,10 @@ static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *unused) {
 }
 
 static void format_usec(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / 1000000ULL);
-        struct tm tm;
+        char t[TIMESTAMP_MAX];
 
-        if (usec == 0 || !gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, size, "a time fleetidd has not said");
+        snprintf(buf, size, "%s",
+                 usec == 0 ? "a time fleetidd has not said" : timestamp_utc((time_t) (usec / 1000000ULL), t));
 }
 
 /* "renewed" and what the new certificate is, from GetResult. */

@@ -17,6 +17,7 @@
 #include "fleetidctl/bus.h"
 #include "fleetidctl/sensor.h"
 #include "util/fileio.h"
+#include "util/timestamp.h"
 
 
 enum {
@@ -55,14 +56,9 @@ static int usage(const char *what, const char *arg) {
 /* ---- list, forget ---- */
 
 static void print_time(uint64_t usec) {
-        char buf[32];
-        time_t t = (time_t) (usec / 1000000ULL);
-        struct tm tm;
+        char buf[TIMESTAMP_MAX];
 
-        if (usec == 0 || !gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                printf(" %-20s", "-");
-        else
-                printf(" %-20s", buf);
+        printf(" %-20s", usec == 0 ? "-" : timestamp_utc((time_t) (usec / 1000000ULL), buf));
 }
 
 static int sensor_list(bool json) {

@@ -20,6 +20,7 @@
 #include "util/clock.h"
 #include "exchange/session.h"
 #include "tpm/tpm-context.h"
+#include "util/timestamp.h"
 
 /* The first refresh after the daemon starts comes at a random time within this
  * (or within the period, if shorter), so a fleet rebooting together spreads out. */
@@ -69,13 +70,12 @@ static void log_roots(int level, const char *message_id, STACK_OF(X509) *certs, 
                 _cleanup_free_ char *subject = NULL, *fp = NULL;
                 X509 *x = sk_X509_value(certs, i);
                 time_t not_after = 0;
-                char until[32] = "?";
-                struct tm tm;
+                char until[TIMESTAMP_MAX] = "?";
 
                 (void) cert_subject_string(x, &subject);
                 (void) cert_fingerprint(x, &fp);
-                if (cert_times(x, NULL, &not_after) >= 0 && gmtime_r(&not_after, &tm))
-                        strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                if (cert_times(x, NULL, &not_after) >= 0)
+                        timestamp_utc(not_after, until);
                 log_struct(level, 0, message_id, "%s the EST root CA certificate %s (%s, valid until %s): %s",
                            what, strempty(subject), strempty(fp), until, why);
         }

@@ -14,6 +14,7 @@
 #include "identity/tpm-watch.h"
 #include "tpm/tpm-context.h"
 #include "tpm/tpm-provider.h"
+#include "util/timestamp.h"
 
 
 static void format_delay(uint64_t s, char *buf, size_t size) {
@@ -28,13 +29,12 @@ static void format_delay(uint64_t s, char *buf, size_t size) {
 static void log_enrolled(X509 *cert, const char *how) {
         _cleanup_free_ char *subject = NULL, *serial = NULL;
         time_t nb = 0, na = 0;
-        char until[32] = "?";
-        struct tm tm;
+        char until[TIMESTAMP_MAX] = "?";
 
         (void) cert_subject_string(cert, &subject);
         (void) cert_serial_string(cert, &serial);
-        if (cert_times(cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
-                strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (cert_times(cert, &nb, &na) >= 0)
+                timestamp_utc(na, until);
         log_struct(LOG_INFO, 0, FLEETID_MESSAGE_ENROLLED,
                    "%s operational certificate %s, serial %s, valid until %s", how, strempty(subject),
                    strempty(serial), until);

@@ -18,6 +18,7 @@
 #include "renew/renew.h"
 #include "renew/schedule.h"
 #include "tpm/tpm-context.h"
+#include "util/timestamp.h"
 
 
 uint64_t manager_random(void) {
@@ -97,8 +98,7 @@ static int arm_in(Manager *m, uint64_t delay_sec) {
 int manager_schedule_renewal(Manager *m) {
         RenewPolicy p = manager_policy(m);
         time_t now = time(NULL), due, held;
-        char when[32] = "?";
-        struct tm tm;
+        char when[TIMESTAMP_MAX];
         Diag d = {};
         int r;
 
@@ -110,18 +110,14 @@ int manager_schedule_renewal(Manager *m) {
         held = renew_due_floored(due, (time_t) m->last_success, m->config->renew_min_interval_sec, now);
         m->renew_failures = 0;
         m->next_attempt = (uint64_t) (due > now ? due : now);
-        if (gmtime_r(&due, &tm))
-                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        log_info("renewal due at %s (%u%% of the lifetime +- %u%% jitter)", when, p.share_percent,
-                 p.jitter_percent);
+        log_info("renewal due at %s (%u%% of the lifetime +- %u%% jitter)", timestamp_utc(due, when),
+                 p.share_percent, p.jitter_percent);
         if (held != due) {
                 /* The severity (manager_report) says the certificate is too short. */
-                if (gmtime_r(&held, &tm))
-                        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
                 log_warning("the last renewal or enrollment was %llds ago; renewals are held to one per "
                             "renew.min_interval (%us): renewing at %s",
                             (long long) (now - (time_t) m->last_success), m->config->renew_min_interval_sec,
-                            when);
+                            timestamp_utc(held, when));
                 due = held;
                 m->next_attempt = (uint64_t) (due > now ? due : now);
         }
@@ -139,12 +135,11 @@ int manager_schedule_renewal(Manager *m) {
 static void log_renewed(const RenewResult *res) {
         _cleanup_free_ char *serial = NULL;
         time_t nb = 0, na = 0;
-        char until[32] = "?";
-        struct tm tm;
+        char until[TIMESTAMP_MAX] = "?";
 
         (void) cert_serial_string(res->cert, &serial);
-        if (cert_times(res->cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
-                strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (cert_times(res->cert, &nb, &na) >= 0)
+                timestamp_utc(na, until);
         log_struct(LOG_INFO, 0, FLEETID_MESSAGE_RENEWED,
                    "renewed: operational certificate serial %s, valid until %s, %s; CSR channel binding: %s",
                    strempty(serial), until,

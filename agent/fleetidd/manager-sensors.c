@@ -24,6 +24,7 @@
 #include "fleetidd/sensor-worker.h"
 #include "renew/schedule.h"
 #include "util/backoff.h"
+#include "util/timestamp.h"
 
 /* A 202 without Retry-After is asked again after this long. */
 #define SENSOR_RETRY_DEFAULT_SEC 60
@@ -554,7 +555,7 @@ static void answer_issued(Manager *m, SensorJob *j, SensorEnrollAnswer *a) {
         SensorBroker *b = m->sensors;
         X509 *leaf = sk_X509_value(a->chain, 0);
         SensorRecord rec;
-        char msg[DIAG_MAX];
+        char msg[DIAG_MAX], until[TIMESTAMP_MAX];
         Diag d = {};
         int r;
 
@@ -574,8 +575,8 @@ static void answer_issued(Manager *m, SensorJob *j, SensorEnrollAnswer *a) {
                 job_end(m, j, NULL, r == -EDQUOT ? BUS_ERROR_POLICY_VIOLATION : SD_BUS_ERROR_FAILED, msg);
                 return;
         }
-        log_info("sensor '%s': certificate issued for uid %u, serial %s, valid until %" PRIu64, j->sensor_id,
-                 (unsigned) j->owner, rec.serial, rec.not_after);
+        log_info("sensor '%s': certificate issued for uid %u, serial %s, valid until %s", j->sensor_id,
+                 (unsigned) j->owner, rec.serial, timestamp_utc((time_t) rec.not_after, until));
         due_arm(m);
         job_end(m, j, a->chain, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "identity/operational.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
+#include "util/timestamp.h"
 
 void enroll_result_done(EnrollResult *r) {
         if (!r)
@@ -157,9 +158,8 @@ static int name_copy_entries(X509_NAME *to, const X509_NAME *from, int nid, int 
  * before an attempt: clock_check() against the copy's notBefore). */
 static int check_birth_validity(const Config *c, const BirthIdentity *birth, time_t now, Diag *d) {
         _cleanup_free_ char *serial = NULL, *issuer = NULL;
-        char until[32] = "?", at[32] = "?";
+        char until[TIMESTAMP_MAX] = "?", at[TIMESTAMP_MAX];
         time_t nb, na;
-        struct tm tm;
         Diag vd = {};
         int r;
 
@@ -168,16 +168,14 @@ static int check_birth_validity(const Config *c, const BirthIdentity *birth, tim
                 return 0;
         (void) cert_serial_string(birth->cert, &serial);
         (void) cert_issuer_string(birth->cert, &issuer);
-        if (cert_times(birth->cert, &nb, &na) >= 0 && gmtime_r(&na, &tm))
-                strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if (gmtime_r(&now, &tm))
-                strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (cert_times(birth->cert, &nb, &na) >= 0)
+                timestamp_utc(na, until);
         return diag_set(d, -EKEYEXPIRED,
                         "the birth certificate (serial %s, issuer %s, from the %s) expired on %s, and the clock "
                         "says %s: an EST server would refuse it, so it is not sent. If the clock is right, the "
                         "device needs a new birth certificate from its manufacturer (fleetid-provision "
                         "install-cert); if the clock is ahead, setting it right ends this",
-                        strempty(serial), strempty(issuer), birth->source, until, at);
+                        strempty(serial), strempty(issuer), birth->source, until, timestamp_utc(now, at));
 }
 
 /* The birth certificate's subject, or the configured CN and serialNumber, each

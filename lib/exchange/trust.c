@@ -11,6 +11,7 @@
 #include "exchange/trust.h"
 #include "est/est.h"
 #include "store/state-certs.h"
+#include "util/timestamp.h"
 
 void trust_changes_done(TrustChanges *c) {
         if (!c)
@@ -179,14 +180,13 @@ int trust_select_ca_certs(STACK_OF(X509) *cacerts, STACK_OF(X509) *anchors, time
 
 static int all_expired(STACK_OF(X509) *anchors, Diag *d) {
         time_t latest = 0, not_after;
-        char when[32] = "?";
-        struct tm tm;
+        char when[TIMESTAMP_MAX] = "?";
 
         for (int i = 0; i < sk_X509_num(anchors); i++)
                 if (cert_times(sk_X509_value(anchors, i), NULL, &not_after) >= 0 && not_after > latest)
                         latest = not_after;
-        if (latest > 0 && gmtime_r(&latest, &tm))
-                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (latest > 0)
+                timestamp_utc(latest, when);
         return diag_set(d, -EKEYEXPIRED,
                         "every EST trust anchor has expired (the last on %s); the EST server can no longer be "
                         "trusted: configure a current root in est.trust_anchors",

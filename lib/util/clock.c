@@ -4,25 +4,19 @@
 #include <stdio.h>
 
 #include "util/clock.h"
-
-static void format_utc(time_t t, char *buf, size_t size) {
-        struct tm tm;
-
-        if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, size, "@%lld", (long long) t);
-}
+#include "util/timestamp.h"
 
 int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d) {
-        char a[32], b[32];
+        char a[TIMESTAMP_MAX], b[TIMESTAMP_MAX];
 
         if (now < build_epoch) {
-                format_utc(now, a, sizeof(a));
-                format_utc(build_epoch, b, sizeof(b));
+                timestamp_utc(now, a);
+                timestamp_utc(build_epoch, b);
                 return diag_set(d, -ERANGE, "the clock says %s, before this fleetid was built (%s)", a, b);
         }
         if (birth_not_before > 0 && now < birth_not_before) {
-                format_utc(now, a, sizeof(a));
-                format_utc(birth_not_before, b, sizeof(b));
+                timestamp_utc(now, a);
+                timestamp_utc(birth_not_before, b);
                 return diag_set(d, -ERANGE,
                                 "the clock says %s, before the birth certificate's notBefore (%s)", a, b);
         }
@@ -30,12 +24,12 @@ int clock_check(time_t now, time_t build_epoch, time_t birth_not_before, Diag *d
 }
 
 int clock_check_stored(time_t now, time_t stored_not_before, time_t max_skew, bool synchronized, Diag *d) {
-        char a[32], b[32];
+        char a[TIMESTAMP_MAX], b[TIMESTAMP_MAX];
 
         if (synchronized || stored_not_before <= 0 || max_skew < 0 || stored_not_before - now <= max_skew)
                 return 0;
-        format_utc(now, a, sizeof(a));
-        format_utc(stored_not_before, b, sizeof(b));
+        timestamp_utc(now, a);
+        timestamp_utc(stored_not_before, b);
         return diag_set(
                 d, -ERANGE,
                 "the clock says %s, more than est.max_clock_skew = %llds before the notBefore of the "
