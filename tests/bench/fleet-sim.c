@@ -54,7 +54,7 @@
 #define TIMELINE_ROWS ((48 + 6) * 60 / TIMELINE_BIN_MIN) /* the longest outage, an hour before, 5 after */
 
 static const RenewPolicy default_policy = {
-        .share_percent = 67, .jitter_percent = 5, .retry_initial = 30, .retry_max = 4 * 3600
+        .share_percent = 67, .jitter_percent = 5, .retry_initial = 30, .retry_max = 2 * 3600
 };
 
 typedef struct Options {
@@ -197,8 +197,7 @@ static void simulate_device(Run *r, uint64_t seed, uint64_t index) {
                                         index, failures);
                         return;
                 }
-                t += (time_t) renew_retry_delay(failures + 1, t, not_after, &default_policy,
-                                                splitmix64(&state));
+                t += (time_t) renew_retry_delay(failures + 1, t, not_after, &default_policy, random);
         }
         count(r, r->outage, t);
         r->attempts[SCHED_OUTAGE]++;
