@@ -62,11 +62,16 @@ uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, cons
                            uint64_t random) {
         uint64_t period = renew_retry_period(now, not_after, p), initial = p->retry_initial, phase, at;
 
-        /* The first retry comes soon (an eighth of the period, jittered): a
-         * one-off failure costs little. */
+        /* The first retry comes soon: a one-off failure costs little. It
+         * waits an eighth of the period, but no more than a minute (the
+         * devices that fell due in the last minute of an outage add to the
+         * first minute of the recovery), nor less than retry_initial,
+         * jittered. */
         if (failures <= 1) {
-                if (initial < period / 8)
-                        initial = period / 8;
+                uint64_t soon = period / 8 < RENEW_RETRY_FLOOR_SEC ? period / 8 : RENEW_RETRY_FLOOR_SEC;
+
+                if (initial < soon)
+                        initial = soon;
                 if (initial > period)
                         initial = period;
                 return backoff_delay(1, initial, period, random);
