@@ -954,7 +954,9 @@ static void cap_report(const CapResult *res, unsigned runs, const CapRun *c, con
 static void cap_timeline_print(const CapRun *c, time_t outage_start, time_t outage_end, uint64_t seed) {
         long os = minute_of(outage_start), oe = minute_of(outage_end),
              last = minute_of(c->last_success > outage_end ? c->last_success : outage_end) + 1;
+        char capacity_text[16];
 
+        snprintf(capacity_text, sizeof(capacity_text), "%" PRIu32, c->capacity * CAP_TIMELINE_BIN_MIN);
         printf("\n### How the fleet paces itself: requests per %d minutes at capacity (seed %" PRIu64 ")\n\n",
                CAP_TIMELINE_BIN_MIN, seed);
         printf("| minutes from the outage's start | failed (nothing answers) | new requests | returns asked for "
@@ -973,9 +975,9 @@ static void cap_timeline_print(const CapRun *c, time_t outage_start, time_t outa
                        sum_bins(c->fresh, m, m + CAP_TIMELINE_BIN_MIN),
                        sum_bins(c->returns, m, m + CAP_TIMELINE_BIN_MIN),
                        sum_bins(c->taken, m, m + CAP_TIMELINE_BIN_MIN),
-                       sum_bins(c->refused, m, m + CAP_TIMELINE_BIN_MIN), peak, m >= oe ? "" : "0 (down)");
+                       sum_bins(c->refused, m, m + CAP_TIMELINE_BIN_MIN), peak,
+                       m >= os && m < oe ? "0 (down)" : capacity_text);
         }
-        (void) oe;
 }
 
 /* Per-minute figures for the plot (tests/bench/fleet-plot.py). */
