@@ -13,10 +13,10 @@
  * period: the smaller of `retry_max` and a tenth of the time left before
  * expiry, never less than a minute (the floor also once expired). The first
  * retry comes soon, after the larger of `retry_initial` and the smaller of an
- * eighth of the period and a minute, jittered; every later one falls on the certificate's own grid, the
- * times t = phase (mod period), the phase drawn from the certificate's random
- * value: at most a period apart. The nearer the expiry, the more often
- * fleetid tries, and it never stops trying.
+ * eighth of the period and a minute, jittered; every later one falls on the
+ * certificate's own grid, the times t = phase (mod period), the phase drawn
+ * from the certificate's random value: at most a period apart. The nearer
+ * the expiry, the more often fleetid tries, and it never stops trying.
  *
  *   time left      retry period (retry_max = 2 h)   first retry
  *   > 20 h         2 h                               30-60 s
