@@ -534,9 +534,10 @@ static int cap_simulate(CapRun *c, uint64_t devices, uint64_t seed, time_t outag
 
                 cap_attempt(c, &dev[e.device], e.t, outage_start, outage_end, heap, &n, e.device);
         }
-        /* every device renewed exactly once; returns came only when asked for */
+        /* every device renewed exactly once; returns came only when asked for; the recovery ended */
         if (c->renewed != devices || c->attempts != devices + c->refusals + c->outage_failures ||
-            sum_bins(c->returns, 0, HORIZON_MIN) + c->off_slot != c->refusals) {
+            sum_bins(c->returns, 0, HORIZON_MIN) + c->off_slot != c->refusals || c->outstanding != 0 ||
+            (c->outage_failures > 0 && c->recovered == 0)) {
                 fprintf(stderr,
                         "fleet-sim: capacity: %" PRIu64 " devices, %" PRIu64 " renewed, %" PRIu64
                         " attempts, %" PRIu64 " refused, %" PRIu64 " failed, %" PRIu64 " returns\n",
