@@ -14,9 +14,10 @@
 # Builds fleet-sim in FLEETID_BUILD_DIR (default build-bench; set up as a
 # release build when missing), prints markdown tables, and with BENCH_OUT set
 # also writes them to BENCH_OUT/bench-fleet.md. The plot of the first seed's
-# outage (tests/bench/fleet-plot.py, plain SVG) goes to FLEET_SVG, default
-# docs/fleet-capacity.svg in the source tree; its per-minute figures to
-# BENCH_OUT/fleet-capacity.csv (or a temporary file).
+# outage (tests/bench/fleet-plot.py, plain SVG) goes to FLEET_SVG, by default
+# docs/fleet-capacity.svg in the source tree for the documented run (no
+# options), else fleet-capacity.svg beside its per-minute figures,
+# BENCH_OUT/fleet-capacity.csv (or in a new temporary directory, named).
 #
 # Exit status: 0 ran (the goals are reported, never asserted), 1 the build
 # failed, the simulation's own bookkeeping did not add up, a device expired or
@@ -37,7 +38,13 @@ ninja -C "$build" tests/bench/fleet-sim >&2 ||
 csv_dir=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/fleetid-fleet.XXXXXXXX")}
 mkdir -p "$csv_dir"
 csv=$csv_dir/fleet-capacity.csv
-svg=${FLEET_SVG:-$src/docs/fleet-capacity.svg}
+# The documented run (no options) draws the figure in docs/; any other run
+# beside its figures, so that it does not replace the documented one.
+if [ $# -eq 0 ]; then
+    svg=${FLEET_SVG:-$src/docs/fleet-capacity.svg}
+else
+    svg=${FLEET_SVG:-$csv_dir/fleet-capacity.svg}
+fi
 
 rc=0
 out=$("$build/tests/bench/fleet-sim" --runs 5 --csv "$csv" "$@") || rc=$?
@@ -52,7 +59,7 @@ if [ -s "$csv" ]; then
         { echo "bench-fleet: cannot plot $csv into $svg" >&2; exit 1; }
     echo "bench-fleet: plot in $svg, its figures in $csv" >&2
 fi
-[ -n "${BENCH_OUT:-}" ] || rm -rf "$csv_dir"
+[ -n "${BENCH_OUT:-}" ] || [ "$svg" = "$csv_dir/fleet-capacity.svg" ] || rm -rf "$csv_dir"
 if [ -n "${BENCH_OUT:-}" ]; then
     mkdir -p "$BENCH_OUT"
     printf '%s\n' "$out" >"$BENCH_OUT/bench-fleet.md"
