@@ -1161,7 +1161,9 @@ int main(int argc, char **argv) {
                (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9);
 
         if (r >= 0 && o.outage_hours > 0) {
-                uint32_t capacity = o.capacity ? (uint32_t) o.capacity : (uint32_t) lround(2 * w.lambda_min);
+                /* at least one a minute: a server that takes on nothing never drains */
+                uint32_t capacity =
+                        o.capacity ? (uint32_t) o.capacity : (uint32_t) fmax(1, lround(2 * w.lambda_min));
                 /* room for new requests: the 99.9th percentile of a normal minute */
                 uint32_t room = (uint32_t) poisson_quantile(&pm, 0.999);
                 uint32_t quota = o.quota ? (uint32_t) o.quota : capacity > room ? capacity - room : 1;
