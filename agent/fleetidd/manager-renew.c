@@ -302,7 +302,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
                         ? renew_retry_after_delay(res->hint.retry_after_sec, time(NULL),
                                                   (time_t) m->cert_not_after)
                         : renew_retry_delay(m->renew_failures, time(NULL), (time_t) m->cert_not_after, &p,
-                                            manager_random());
+                                            m->renew_random); /* the grid's phase: this certificate's */
         /* Bounded by the certificate's expiry, not renew.retry_max: never "capped". */
         manager_log_retry_after(&res->hint, false, "renew.retry_max", 0);
         snprintf(delay_text, sizeof(delay_text), "%llus", (unsigned long long) delay);

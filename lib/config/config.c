@@ -472,7 +472,7 @@ int config_new_defaults(Config **ret) {
         c->est_cacerts_refresh_sec = 24 * 3600;
         c->renew_share_percent = 67;
         c->renew_jitter_percent = 5;
-        c->renew_retry_max_sec = 4 * 3600;
+        c->renew_retry_max_sec = 2 * 3600;
         c->renew_new_key = true;
         c->renew_fallback_to_birth = true;
         c->hook_timeout_sec = 30;

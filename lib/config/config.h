@@ -129,7 +129,7 @@ typedef struct Config {
         /* renew { } */
         unsigned renew_share_percent;  /* renew when this share of the lifetime has passed, default 67 */
         unsigned renew_jitter_percent; /* +- this share of the lifetime, default 5 */
-        unsigned renew_retry_max_sec;  /* cap on the retry delay, default 14400 (shortened near expiry) */
+        unsigned renew_retry_max_sec;  /* renewal retry period, default 7200 (shortened near expiry) */
         bool renew_new_key;            /* a new TPM key per renewal, default true */
         bool renew_fallback_to_birth;  /* expired: /simpleenroll with the birth identity, default true */
 

@@ -35,9 +35,8 @@ time_t renew_due_floored(time_t due, time_t last_renewal, uint64_t min_interval,
         return floor > INT64_MAX ? (time_t) INT64_MAX : (time_t) floor;
 }
 
-uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, const RenewPolicy *p,
-                           uint64_t random) {
-        uint64_t cap = p->retry_max, initial = p->retry_initial;
+uint64_t renew_retry_period(time_t now, time_t not_after, const RenewPolicy *p) {
+        uint64_t cap = p->retry_max;
 
         if (not_after > now) {
                 uint64_t left = (uint64_t) (not_after - now);
@@ -48,15 +47,46 @@ uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, cons
                 cap = RENEW_RETRY_FLOOR_SEC; /* expired: keep trying, at the floor */
         if (cap < RENEW_RETRY_FLOOR_SEC)
                 cap = RENEW_RETRY_FLOOR_SEC;
-        /* The first retry waits an eighth of the cap: a fleet failing through an
-         * outage then retries at about the normal renewal rate instead of several
-         * times it, and the minute the server returns is no stampede (see the
-         * fleet-scale benchmark in docs/benchmarks.md). */
-        if (initial < cap / 8)
-                initial = cap / 8;
-        if (initial > cap)
-                initial = cap;
-        return backoff_delay(failures, initial, cap, random);
+        return cap;
+}
+
+/* A 64-bit finalizer (splitmix64's): the phase does not follow the due time,
+ * which is drawn from the same value. */
+static uint64_t mix64(uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+}
+
+uint64_t renew_retry_delay(unsigned failures, time_t now, time_t not_after, const RenewPolicy *p,
+                           uint64_t random) {
+        uint64_t period = renew_retry_period(now, not_after, p), initial = p->retry_initial, phase, at;
+
+        /* The first retry comes soon: a one-off failure costs little. It
+         * waits an eighth of the period, but no more than a minute (the
+         * devices that fell due in the last minute of an outage add to the
+         * first minute of the recovery), nor less than retry_initial,
+         * jittered. */
+        if (failures <= 1) {
+                uint64_t soon = period / 8 < RENEW_RETRY_FLOOR_SEC ? period / 8 : RENEW_RETRY_FLOOR_SEC;
+
+                if (initial < soon)
+                        initial = soon;
+                if (initial > period)
+                        initial = period;
+                return backoff_delay(1, initial, period, random);
+        }
+        /* Every later one falls on this certificate's own grid: the times t
+         * with t = phase (mod period), the phase drawn from `random`. Across a
+         * fleet the phases are uniform, whenever and however the devices
+         * started failing, so when the EST server returns after an outage
+         * the backlog comes back at a flat rate, all of it within one period:
+         * no peak at the moment of return, no long tail (a ladder that doubles
+         * and jitters every step makes both; see the fleet-scale benchmark in
+         * docs/benchmarks.md). */
+        phase = mix64(random) % period;
+        at = (uint64_t) (now >= 0 ? now : 0) % period;
+        return phase > at ? phase - at : period - (at - phase);
 }
 
 uint64_t renew_retry_after_delay(uint64_t retry_after_sec, time_t now, time_t not_after) {
