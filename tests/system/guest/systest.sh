@@ -345,9 +345,9 @@ PY
     read -r -a f <<<"$out"
     [ "${f[0]}" = ay ] && [ "${f[1]}" = 32 ] && [ "${#f[@]}" = 34 ] || fail "GetSensorChallenge: $out"
     printf '%b' "$(printf '\\x%02x' "${f[@]:2}")" >"$s/temp-01.nonce"
-    as "$BROKER" python3 "$LAB/sensor-client.py" evidence --nonce "$s/temp-01.nonce" \
-        --birth-key "$s/sensor-birth-01.key" --birth-cert "$s/sensor-birth-01.pem" --out "$s/temp-01.ev" ||
-        fail "sensor-client.py evidence failed"
+    as "$BROKER" python3 "$LAB/sensor-client.py" evidence --nonce "$s/temp-01.nonce" --csr "$s/temp-01.csr" \
+        --birth-key "$s/sensor-birth-01.key" --birth-cert "$s/sensor-birth-01.pem" --out "$s/temp-01.ev" \
+        2>"$s/evidence.err" || fail "sensor-client.py evidence failed: $(cat "$s/evidence.err")"
     as "$BROKER" timeout 150 fleetidctl --timeout 120 sensor request --id temp-01 --csr "$s/temp-01.csr" \
         --evidence "$s/temp-01.ev" --out "$s/temp-01.chain" >"$s/request.out" 2>&1 ||
         fail "$BROKER: fleetidctl sensor request: $(cat "$s/request.out")"
