@@ -629,7 +629,7 @@ CONF
     journalctl -b _SYSTEMD_INVOCATION_ID="$inv" MESSAGE_ID="$MSG_TPM_CLEARED" -o cat --no-pager |
         grep -q "the TPM was cleared (TPM2_Clear)" || fail "no MESSAGE_ID=$MSG_TPM_CLEARED (TPM cleared) in the journal"
     journalctl -b _SYSTEMD_INVOCATION_ID="$inv" MESSAGE_ID="$MSG_BIRTH_KEY_RECREATED" -o cat --no-pager |
-        grep -q "was made again from its TCG IDevID template" ||
+        grep -q "was made again from its template (fleetid.s: the TCG IDevID template plus noDA)" ||
         fail "no MESSAGE_ID=$MSG_BIRTH_KEY_RECREATED (birth key made again) in the journal"
     tpm2_readpublic -T "$TCTI" -c "$BIRTH_HANDLE" -o /root/birth-after.pub >/dev/null ||
         fail "no birth key at $BIRTH_HANDLE after the clear"
