@@ -22,16 +22,9 @@ set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: needs root: callers run as other uids (setpriv), and the test users exist only in a private mount namespace"
-    exit 77
-fi
-for tool in dbus-daemon busctl gdbus setpriv unshare mount getent openssl; do
-    command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
-done
-
 # shellcheck source=tests/lib/agent-bus.sh
 . "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_require busctl gdbus
 agent_bus_namespace "$0" fleetid-test-admin fleetid-test-reader
 
 # ---- inside the namespace ----

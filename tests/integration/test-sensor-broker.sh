@@ -32,17 +32,9 @@ set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: needs root: callers run as other uids (setpriv), and the test users exist only in a private mount namespace"
-    exit 77
-fi
-for tool in dbus-daemon setpriv unshare mount getent openssl; do
-    command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
-done
-/usr/bin/python3 -c "import dbus" 2>/dev/null || { echo "SKIP: python3-dbus is missing"; exit 77; }
-
 # shellcheck source=tests/lib/agent-bus.sh
 . "$SRCDIR/tests/lib/agent-bus.sh"
+agent_bus_require --python-dbus
 agent_bus_namespace "$0" fleetid-test-broker fleetid-test-nogrant
 
 # ---- inside the namespace ----

@@ -142,3 +142,26 @@ for c in r["data"][0]:
 
 # shellcheck source=tests/lib/system-bus.sh
 source "$(dirname "${BASH_SOURCE[0]}")/system-bus.sh"
+
+# agent_bus_require [--python-dbus] [TOOL...]: exit 77 (skipped, saying why)
+# unless running as root (callers run as other uids with setpriv, and the test
+# users exist only in a private mount namespace) with the tools every D-Bus
+# test needs, the TOOLs given, and python3-dbus if asked for.
+agent_bus_require() {
+    local tool python=0
+    if [ "${1:-}" = --python-dbus ]; then
+        python=1
+        shift
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "SKIP: needs root: callers run as other uids (setpriv), and the test users exist only in a private mount namespace"
+        exit 77
+    fi
+    for tool in dbus-daemon setpriv unshare mount getent openssl "$@"; do
+        command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
+    done
+    if [ "$python" = 1 ] && ! /usr/bin/python3 -c 'import dbus' 2>/dev/null; then
+        echo "SKIP: python3-dbus is missing"
+        exit 77
+    fi
+}
