@@ -19,14 +19,11 @@
 
 #include "config/conf-file.h"
 #include "config/config.h"
+#include "config/config-keys.h"
 #include "crypto/certcheck.h"
 #include "util/fileio.h"
 
 #define CONFIG_FILE_MAX (1024u * 1024u)
-#define PERSISTENT_FIRST 0x81000000u
-#define PERSISTENT_LAST 0x81FFFFFFu
-#define NV_INDEX_FIRST 0x01000000u
-#define NV_INDEX_LAST 0x01FFFFFFu
 #define PATH_MAX_BYTES 4096u
 #define VALUE_ECHO_MAX 200
 
@@ -80,7 +77,6 @@ const char *channel_binding_mode_to_string(ChannelBindingMode m) {
 /* ---- string validators: 0 and a malloc'd (possibly normalized) value, or
  * -EINVAL and the reason, phrased to follow the key's name. ---- */
 
-typedef int (*StringCheck)(const char *v, char **ret, const char **ret_why);
 
 static int dup_value(const char *v, char **ret) {
         char *s = strdup(v);
@@ -242,26 +238,6 @@ static int check_url(const char *v, char **ret, const char **ret_why) {
 
 /* ---- the table of keys ---- */
 
-typedef enum ValueKind {
-        KIND_STRING,     /* char *, checked by .check; "" stores NULL unless .nonempty */
-        KIND_UINT,       /* unsigned, .min .. .max */
-        KIND_PERSISTENT, /* uint32_t persistent handle */
-        KIND_NV_INDEX,   /* uint32_t NV index, 0 = none */
-        KIND_ENUM,       /* an int-sized enum; the value is the index of the string in .names */
-        KIND_BOOL,       /* bool */
-        KIND_ENUM_SET,   /* unsigned bit mask: a list of strings from .names, one bit per index */
-} ValueKind;
-
-typedef struct KeySpec {
-        const char *group;
-        const char *name;
-        ValueKind kind;
-        size_t offset;
-        uint32_t min, max;        /* KIND_UINT: bounds; KIND_STRING: max is the length bound */
-        bool nonempty;            /* KIND_STRING: "" is an error rather than "unset" */
-        StringCheck check;        /* KIND_STRING */
-        const char *const *names; /* KIND_ENUM, KIND_ENUM_SET: .max names */
-} KeySpec;
 
 enum {
         K_TPM_TCTI,
@@ -336,7 +312,7 @@ enum {
 #define ENUM_SET(g, n, field, table) \
         { g, n, KIND_ENUM_SET, offsetof(Config, field), 0, ELEMENTSOF(table), false, NULL, table }
 
-static const KeySpec key_specs[_K_MAX] = {
+const KeySpec config_key_specs[_K_MAX] = {
         [K_TPM_TCTI] = STR("tpm", "tcti", tpm_tcti, 1024, true, check_tcti),
         [K_TPM_SRK] = NUM("tpm", "srk_handle", KIND_PERSISTENT, srk_handle, 0, 0),
         [K_BIRTH_KEY] = NUM("birth", "key_handle", KIND_PERSISTENT, birth_key_handle, 0, 0),
@@ -410,6 +386,7 @@ static const KeySpec key_specs[_K_MAX] = {
                 NUM("broker", "request_timeout", KIND_UINT, broker_request_timeout_sec, 5, 3600),
         [K_PATHS_DROPIN] = STR("paths", "dropin_dir", dropin_dir, PATH_MAX_BYTES, false, check_path),
 };
+const size_t config_n_key_specs = _K_MAX;
 
 /* The keys an owner file in the drop-in directory may set: who the device
  * enrolls with, and nothing of the device itself (its TPM handles, paths,
@@ -437,8 +414,8 @@ Config *config_free(Config *c) {
                 free(c->dropins[i].path);
         free(c->dropins);
         for (size_t i = 0; i < _K_MAX; i++)
-                if (key_specs[i].kind == KIND_STRING)
-                        free(*(char **) ((uint8_t *) c + key_specs[i].offset));
+                if (config_key_specs[i].kind == KIND_STRING)
+                        free(*(char **) ((uint8_t *) c + config_key_specs[i].offset));
         free(c);
         return NULL;
 }
@@ -660,7 +637,7 @@ static int apply_setting(Loader *l, const char *group, const config_setting_t *s
         unsigned line = config_setting_source_line(s);
 
         for (size_t i = 0; i < _K_MAX; i++) {
-                const KeySpec *k = &key_specs[i];
+                const KeySpec *k = &config_key_specs[i];
 
                 if (strcmp(k->group, group) != 0 || strcmp(k->name, name) != 0)
                         continue;
@@ -878,7 +855,7 @@ static int list_dropins(Config *c, bool replace, const char *only_dropin, Diag *
 }
 
 static void *key_field(Config *c, size_t k) {
-        return (uint8_t *) c + key_specs[k].offset;
+        return (uint8_t *) c + config_key_specs[k].offset;
 }
 
 /* Loads path, then the drop-ins, and validates the whole. */
