@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
+#include "fleetidd/spawn.h"
 
 #define EXIT_CONFIG 78
 
@@ -110,6 +111,14 @@ int main(int argc, char **argv) {
                 config_free(config);
                 printf("%s: OK\n", config_path);
                 return 0;
+        }
+        /* Every enrollment, renewal and signature runs in it: missing, fleetidd could do nothing. */
+        r = spawn_check_worker(&d);
+        if (r < 0) {
+                config_free(config);
+                log_error("%s; not starting (reinstall the package)", diag_text(&d, r));
+                (void) sd_notifyf(0, "STATUS=%s", diag_text(&d, r));
+                return 1;
         }
 
         r = manager_new(config, oneshot, &m);

@@ -18,8 +18,6 @@
 #include "exchange/trust.h"
 #include "fleetidd/manager.h"
 #include "util/clock.h"
-#include "exchange/session.h"
-#include "tpm/tpm-context.h"
 #include "util/timestamp.h"
 
 /* The first refresh after the daemon starts comes at a random time within this
@@ -142,35 +140,6 @@ void manager_announce_trust_changes(Manager *m, const TrustChanges *ch) {
         manager_event(m, HOOK_EVENT_CA_CHANGED, details);
 }
 
-static int refresh(Manager *m, TrustChanges *ret, AttemptFacts *f, Diag *d) {
-        _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
-        _cleanup_erase_ char *password = NULL;
-        int r;
-
-        f->preparing = true;
-        r = manager_prepare_attempt(m, &tpm, &password, d);
-        if (r < 0)
-                return r;
-        f->preparing = false;
-        return exchange_refresh_cacerts(m->config, tpm, m->store, password, time(NULL), ret, d);
-}
-
-/* The worker: the refresh and its result, nothing else. */
-static void cacerts_work(void *userdata, WorkerOutput *out) {
-        Manager *m = userdata;
-        TrustChanges ch = {};
-        WorkerResult wr = {};
-        AttemptFacts f = {};
-        Diag d = {};
-        int r;
-
-        r = refresh(m, &ch, &f, &d);
-        manager_attempt_result(m, r, &f, &d, &wr);
-        wr.trust_changes = ch;
-        (void) worker_send_result(out, &wr);
-        trust_changes_done(&ch);
-}
-
 static void cacerts_done(Manager *m, WorkerResult *res) {
         unsigned period = m->config->est_cacerts_refresh_sec;
         int r = res->error;
@@ -204,13 +173,13 @@ static int cacerts_run(Manager *m, sd_event_source *timer) {
                 manager_write_status(m);
                 return r;
         }
-        return manager_run_worker(m, WORKER_CACERTS, timer, cacerts_work, cacerts_done);
+        return manager_run_worker(m, WORKER_CACERTS, timer, cacerts_done);
 }
 
 static int on_cacerts(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         if (m->worker) /* another operation runs: this refresh follows it */
-                return manager_run_worker(m, WORKER_CACERTS, s, NULL, NULL);
+                return manager_run_worker(m, WORKER_CACERTS, s, NULL);
         return cacerts_run(m, s);
 }

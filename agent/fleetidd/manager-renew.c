@@ -15,9 +15,7 @@
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
 #include "store/state-certs.h"
-#include "renew/renew.h"
 #include "renew/schedule.h"
-#include "tpm/tpm-context.h"
 #include "util/timestamp.h"
 
 
@@ -132,24 +130,6 @@ int manager_schedule_renewal(Manager *m) {
         return arm(m, CLOCK_REALTIME, (uint64_t) due * 1000000ULL, slack ? slack * 1000000ULL : 1000ULL);
 }
 
-static void log_renewed(const RenewResult *res) {
-        _cleanup_free_ char *serial = NULL;
-        time_t nb = 0, na = 0;
-        char until[TIMESTAMP_MAX] = "?";
-
-        (void) cert_serial_string(res->cert, &serial);
-        if (cert_times(res->cert, &nb, &na) >= 0)
-                timestamp_utc(na, until);
-        log_struct(LOG_INFO, 0, FLEETID_MESSAGE_RENEWED,
-                   "renewed: operational certificate serial %s, valid until %s, %s; CSR channel binding: %s",
-                   strempty(serial), until,
-                   res->key_rotated ? "new TPM key" : "same TPM key (renew.new_key = false)",
-                   channel_binding_type_to_string(res->binding));
-        if (res->old_key_kept)
-                log_warning("the previous operational key could not be evicted from the TPM; the next renewal "
-                            "will replace it");
-}
-
 /* The key of the request the CA deferred outlives the attempt, so it is kept
  * as DER: an EVP_PKEY belongs to the attempt's OpenSSL library context (and
  * to the worker's process). Takes the worker's copy; NULL forgets it. */
@@ -162,69 +142,6 @@ static void remember_deferred(Manager *m, WorkerResult *res) {
         m->renew_deferred_spki = TAKE_PTR(res->deferred_spki);
         m->renew_deferred_spki_len = res->deferred_spki_len;
         res->deferred_spki_len = 0;
-}
-
-/* In the worker: the deferred request's public key as DER for the result. */
-static void deferred_to_der(EVP_PKEY *key, WorkerResult *wr) {
-        unsigned char *der = NULL;
-        int n = key ? i2d_PUBKEY(key, &der) : 0;
-
-        if (n > 0) {
-                wr->deferred_spki = malloc((size_t) n);
-                if (wr->deferred_spki) {
-                        memcpy(wr->deferred_spki, der, (size_t) n);
-                        wr->deferred_spki_len = (size_t) n;
-                }
-        }
-        OPENSSL_free(der);
-}
-
-static int renew_attempt(Manager *m, RenewResult *res, AttemptFacts *f, Diag *d) {
-        _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *deferred = NULL;
-        _cleanup_erase_ char *password = NULL;
-        const Config *c = m->config;
-        int r;
-
-        f->preparing = true;
-        r = manager_prepare_attempt(m, &tpm, &password, d);
-        if (r < 0)
-                return r;
-        f->preparing = false;
-        if (m->renew_deferred_spki) {
-                const unsigned char *p = m->renew_deferred_spki;
-
-                deferred = d2i_PUBKEY(NULL, &p, (long) m->renew_deferred_spki_len);
-        }
-        r = renew_once(c, tpm, m->store, password, time(NULL), deferred, res, d);
-        manager_log_csrattrs(&res->csrattrs, "renewal");
-        manager_log_key_choice(&res->key_choice);
-        return r;
-}
-
-/* The worker: the attempt and its result, nothing else. */
-static void renew_work(void *userdata, WorkerOutput *out) {
-        Manager *m = userdata;
-        RenewResult res = {};
-        WorkerResult wr = {};
-        AttemptFacts f = {};
-        Diag d = {};
-        int r;
-
-        r = renew_attempt(m, &res, &f, &d);
-        if (r >= 0)
-                log_renewed(&res);
-        f.http_status = res.hint.http_status;
-        f.identity_unusable = res.identity_unusable;
-        manager_attempt_result(m, r, &f, &d, &wr);
-        wr.hint = res.hint;
-        wr.fetched = r >= 0;
-        wr.trust_changes = res.trust_changes;
-        if (r < 0 && !res.identity_unusable)
-                deferred_to_der(res.deferred_key, &wr);
-        (void) worker_send_result(out, &wr);
-        free(wr.deferred_spki);
-        renew_result_done(&res); /* frees the trust changes too */
 }
 
 void manager_renew_back_to_schedule(Manager *m) {
@@ -330,7 +247,7 @@ static int renew_run(Manager *m, sd_event_source *timer) {
                 return 0;
         manager_set_state(m, DAEMON_STATE_RENEWING, NULL);
         m->last_attempt = (uint64_t) time(NULL);
-        r = manager_run_worker(m, WORKER_RENEW, timer, renew_work, renew_done);
+        r = manager_run_worker(m, WORKER_RENEW, timer, renew_done);
         manager_renew_job_attempt_started(m);
         return r;
 }
@@ -339,7 +256,7 @@ static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         if (m->worker) /* another operation runs: this renewal follows it */
-                return manager_run_worker(m, WORKER_RENEW, s, NULL, NULL);
+                return manager_run_worker(m, WORKER_RENEW, s, NULL);
         return renew_run(m, s);
 }
 

@@ -194,20 +194,3 @@ void manager_event(Manager *m, const char *event, char **extra) {
                 env[n++] = extra[i];
         (void) hook_run(m->event, m->config->hook, m->config->hook_timeout_sec, event, env, m->hooks);
 }
-
-void manager_log_key_choice(const KeyChoice *c) {
-        const char *alg = key_algorithm_to_string(c->algorithm);
-
-        if (!c->digest) /* no choice was made: the attempt failed before /csrattrs */
-                return;
-        if (c->why[0] && c->asked[0])
-                log_warning("the EST server asked in /csrattrs for %s; sending key %s, hash %s instead: %s",
-                            c->asked, alg, c->digest, c->why);
-        else if (c->why[0])
-                log_warning("sending key %s, hash %s: %s", alg, c->digest, c->why);
-        else if (c->asked[0])
-                log_info("the EST server asked in /csrattrs for %s: sending key %s, hash %s", c->asked, alg,
-                         c->digest);
-        if (c->ignored[0])
-                log_notice("/csrattrs also lists %s, which fleetid does not act on", c->ignored);
-}

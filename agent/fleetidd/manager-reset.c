@@ -26,37 +26,6 @@
 #include "fleetidd/manager-sensors.h"
 #include "store/state-certs.h"
 
-static void after_step(const char *step, void *userdata) {
-        reset_test_crash_hook(step, true);
-}
-
-/* The worker: the wipe steps, the log record, the marker's next phase. */
-static void reset_work(void *userdata, WorkerOutput *out) {
-        Manager *m = userdata;
-        _cleanup_(tpm_context_freep) TpmContext *tpm = NULL;
-        ResetReport rep = {};
-        WorkerResult wr = {};
-        AttemptFacts f = {};
-        Diag d = {};
-        int r;
-
-        r = reset_record_current(m->store, m->reset, &d);
-        if (r >= 0)
-                r = tpm_context_new(m->config->tpm_tcti, &tpm, &d);
-        if (r >= 0) {
-                r = reset_wipe(m->config, tpm, m->store, m->runtime, m->reset, after_step, NULL, &rep, &d);
-                reset_log_wiped(m->reset, m->config, &rep, r, &d);
-        }
-        if (r >= 0) {
-                r = reset_wipe_done(m->store, m->reset, &d);
-                if (r >= 0)
-                        reset_test_crash_hook("phase", true);
-        }
-        f.identity_unusable = r == -EBUSY; /* a foreign object: only a person can help */
-        manager_attempt_result(m, r, &f, &d, &wr);
-        (void) worker_send_result(out, &wr);
-}
-
 /* Forgets the old identity's facts the daemon holds in memory. */
 static void forget_identity(Manager *m) {
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
@@ -199,7 +168,7 @@ int manager_reset_start(Manager *m) {
                                   "a factory reset wipes the operational identity; there is nothing to renew");
         manager_sensors_reset(m, "a factory reset wipes the sensor records and requests");
         manager_set_state(m, DAEMON_STATE_RESETTING, NULL);
-        return manager_run_worker(m, WORKER_RESET, NULL, reset_work, reset_done) < 0 ? -EIO : 1;
+        return manager_run_worker(m, WORKER_RESET, NULL, reset_done) < 0 ? -EIO : 1;
 }
 
 /* A reset asked for while another operation runs: that operation is the old

@@ -8,7 +8,6 @@
 
 #include "common/log.h"
 #include "common/message-ids.h"
-#include "common/password.h"
 #include "fleetidd/manager-sensors.h"
 #include "fleetidd/manager.h"
 #include "fleetidd/manager-jobs.h"
@@ -67,22 +66,6 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_password, Diag *d) {
-        const Config *c = m->config;
-        int r;
-
-        if (ret_tpm) {
-                r = tpm_context_new(c->tpm_tcti, ret_tpm, d);
-                if (r < 0)
-                        return r;
-        }
-
-        *ret_password = NULL;
-        if (c->est_password_file)
-                return password_read_file(c->est_password_file, ret_password, d);
-        return 0;
-}
-
 /* For fleetidctl renew: which process to send SIGUSR1. In the runtime
  * directory (gone when the daemon stops), else in the state directory. */
 static void record_pid(Manager *m) {
@@ -110,69 +93,6 @@ static void manager_clean_temporaries(StateStore *store, const char *what) {
         if (removed > 0)
                 log_info("removed %u stale temporary file%s left in the %s %s by an interrupted write",
                          removed, removed == 1 ? "" : "s", what, state_store_path(store));
-}
-
-/* The TPM after a failure r: reachable or not (one TPM2_GetCapability on a
- * connection of its own), and in dictionary-attack lockout or not. */
-static int examine_tpm(Manager *m, int r, AttemptFacts *f, Diag *d) {
-        TpmLockoutInfo info;
-        Diag probe = {};
-        char failed[DIAG_MAX];
-        int p;
-
-        p = tpm_probe_lockout(m->config->tpm_tcti, &info, &probe);
-        snprintf(failed, sizeof(failed), "%s", diag_text(d, r));
-        if (p == -ENXIO && r != -ENXIO)
-                return diag_set(d, -ENXIO, "%s (the attempt failed with: %s)", probe.text, failed);
-        if (p < 0 || !f)
-                return r;
-        f->tpm_lockout_known = true;
-        f->tpm_lockout = info.in_lockout;
-        if (info.in_lockout && f->birth_da_protected)
-                return diag_set(d, r,
-                                "%s; the TPM is in dictionary-attack lockout (%u of %u failed authorizations, "
-                                "one forgiven every %us): the birth key lacks noDA (TCG template as it is) and "
-                                "cannot sign until the lockout ends or is reset "
-                                "(tpm2_dictionarylockout --clear-lockout)",
-                                failed, info.counter, info.max_tries, info.recovery_sec);
-        if (info.in_lockout)
-                return diag_set(d, r,
-                                "%s; the TPM is in dictionary-attack lockout (%u of %u failed authorizations, "
-                                "one forgiven every %us), which does not block fleetid's keys (noDA)",
-                                failed, info.counter, info.max_tries, info.recovery_sec);
-        return r;
-}
-
-int manager_blame_tpm(Manager *m, int r, Diag *d) {
-        if (r == -ENXIO)
-                return r;
-        return examine_tpm(m, r, NULL, d);
-}
-
-void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret) {
-        if (r < 0) {
-                if (r != -ENXIO) /* else the TPM was not reached: nothing to ask it */
-                        r = examine_tpm(m, r, f, d);
-                f->tpm_unavailable = r == -ENXIO;
-        } else if (f->tpm_lockout_known && f->tpm_lockout) {
-                /* In lockout when the attempt started, yet it succeeded: the
-                 * lockout may have been reset meanwhile; ask again (only then,
-                 * so an ordinary attempt costs no command more). */
-                TpmLockoutInfo info;
-                Diag probe = {};
-
-                if (tpm_probe_lockout(m->config->tpm_tcti, &info, &probe) >= 0)
-                        f->tpm_lockout = info.in_lockout;
-                else
-                        f->tpm_lockout_known = false;
-        }
-        f->error = r;
-        ret->error = r < 0 ? r : 0;
-        ret->outcome = attempt_outcome_classify(f);
-        ret->diag = *d;
-        ret->tpm_replaced = f->tpm_replaced;
-        ret->tpm_lockout_known = f->tpm_lockout_known;
-        ret->tpm_lockout = f->tpm_lockout;
 }
 
 static sd_event_source *kind_timer(Manager *m, WorkerKind kind) {
@@ -290,8 +210,25 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         (void) manager_renew_pending(m);
 }
 
-int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
-                       ManagerDoneFn done) {
+/* What the kind's worker needs besides the configuration; *ret NULL if nothing. */
+static int worker_input(Manager *m, WorkerKind kind, char **ret, size_t *ret_len) {
+        *ret = NULL;
+        *ret_len = 0;
+        if (kind == WORKER_RENEW && m->renew_deferred_spki) {
+                *ret = malloc(m->renew_deferred_spki_len);
+                if (!*ret)
+                        return -ENOMEM;
+                memcpy(*ret, m->renew_deferred_spki, m->renew_deferred_spki_len);
+                *ret_len = m->renew_deferred_spki_len;
+        }
+        if (kind == WORKER_RESET && m->reset)
+                return reset_marker_format(m->reset, ret, ret_len);
+        return 0;
+}
+
+int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, ManagerDoneFn done) {
+        _cleanup_free_ char *input = NULL;
+        size_t input_len = 0;
         int r;
 
         if (m->worker) {
@@ -302,8 +239,11 @@ int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, Work
                 return 0;
         }
         m->worker_done = done;
-        r = worker_start(m->event, kind, manager_worker_timeout_usec(m->config), m->inline_workers, run, m,
-                         on_worker_state, on_worker_done, m, &m->worker);
+        r = worker_input(m, kind, &input, &input_len);
+        if (r >= 0)
+                r = worker_start(m->event, kind, m->config, input, input_len,
+                                 manager_worker_timeout_usec(m->config), m->inline_workers, on_worker_state,
+                                 on_worker_done, m, &m->worker);
         if (r >= 0 && (kind == WORKER_ENROLL || kind == WORKER_RENEW))
                 manager_sensors_identity_busy(m);
         if (r < 0) {

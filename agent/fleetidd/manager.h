@@ -18,9 +18,10 @@
  * worker.c          the process each enrollment, renewal or refresh runs in
  *
  * Everything that changes this state runs in the daemon, on the loop. The
- * slow work (TPM key creation, the EST exchanges) runs in a worker process
- * (worker.h): its run function reads the Manager as it was at the fork and
- * writes nothing to it; the matching *_done() handler here acts on its result.
+ * slow work (TPM key creation, the EST exchanges) runs in a worker process,
+ * `fleetid-worker` (worker.h, agent/worker/): it gets the configuration and
+ * the operation's input, and the matching *_done() handler here acts on its
+ * result.
  */
 #pragma once
 
@@ -34,15 +35,12 @@
 
 #include "common/hook.h"
 #include "config/config.h"
-#include "exchange/request.h"
 #include "exchange/key-choice.h"
 #include "exchange/trust.h"
-#include "est/est.h"
 #include "monitor/daemon-state.h"
 #include "monitor/severity.h"
 #include "reset/reset.h"
 #include "store/state-store.h"
-#include "tpm/tpm-context.h"
 #include "util/diag.h"
 #include "fleetidd/worker.h"
 
@@ -185,31 +183,19 @@ int manager_new(Config *config, bool oneshot, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* What an enrollment or renewal attempt needs before it talks to the server:
- * a TPM connection of its own (if ret_tpm; a restarted resource manager or
- * TPM is reached again by the next attempt), and the HTTP Basic password read. */
-int manager_prepare_attempt(Manager *m, TpmContext **ret_tpm, char **ret_password, Diag *d);
-/* An attempt failed with r: if the TPM cannot be reached now, that is the
- * cause to report (-ENXIO, "TPM unavailable: ..."), with what failed (a TPM
- * signature inside a TLS handshake fails with an OpenSSL error that does not
- * say so). Returns the error to act on and report. */
-int manager_blame_tpm(Manager *m, int r, Diag *d);
-
 /* Opens the state directory and schedules the first attempt right away. */
 int manager_start(Manager *m);
 /* SIGTERM/SIGINT: stops the worker in flight (SIGTERM, then SIGKILL after
  * WORKER_KILL_USEC), and leaves the loop once it is reaped, or at once. */
 int manager_stop(Manager *m);
 
-/* Starts `run` in a worker for the timer `timer` (the kind's own timer);
- * done() gets its result on the loop. When another operation is in flight, the
+/* Starts the kind's worker (`fleetid-worker KIND`, agent/worker/) for the
+ * timer `timer` (the kind's own timer), with the configuration in force and
+ * the kind's input (the renewal's deferred key, the reset's marker); done()
+ * gets its result on the loop. When another operation is in flight, the
  * timer is deferred instead: it fires again when that one ends, unless its
  * result re-armed the timer. Returns 0 in both cases. */
-int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, WorkerRunFn run,
-                       ManagerDoneFn done);
-/* In a worker: the class of a failed attempt from what is known of it, after
- * manager_blame_tpm() (which makes r -ENXIO if the TPM is unreachable). */
-void manager_attempt_result(Manager *m, int r, AttemptFacts *f, Diag *d, WorkerResult *ret);
+int manager_run_worker(Manager *m, WorkerKind kind, sd_event_source *timer, ManagerDoneFn done);
 
 /* manager-ping.c: the probe socket in the runtime directory (none without one). */
 int manager_ping_start(Manager *m);
@@ -313,9 +299,6 @@ void manager_write_status(Manager *m);
 uint64_t manager_identity_valid_until(const Manager *m, time_t now);
 /* Logs root adoptions, retirements and refusals, and a changed EST CA set
  * (message IDs; the ca-changed hook event with the fingerprints). */
-/* Says which key and hash the CSR got: a warning naming what /csrattrs asked
- * and what is sent instead when the request was not honoured. */
-void manager_log_key_choice(const KeyChoice *c);
 void manager_announce_trust_changes(Manager *m, const TrustChanges *ch);
 
 /* manager-status.c */
@@ -330,9 +313,6 @@ void manager_notify_ready(Manager *m);
  * service manager asked for one; warns when its timeout is shorter than one
  * blocking attempt may take. */
 int manager_watchdog_start(Manager *m);
-
-/* Logs a warning for a /csrattrs an enrollment or renewal ("what") could not use. */
-void manager_log_csrattrs(const CsrAttrsNote *n, const char *what);
 
 /* manager-renew-job.c: Renew() as a job of kind "renew". The job of a
  * renewal requested now (or the one not finished yet, joined); -ENOENT if

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * sensor-worker.h: the one long-lived process that enrolls downstream
+ * sensor-worker.h: the daemon's side of the one long-lived process that enrolls downstream
  * sensors' CSRs over EST on the gateway's operational identity, as an RFC
  * 7030 registration authority (section 3.2.3, 3.7): POST /simpleenroll at
  * broker.est_label over mutual TLS with the gateway's LDevID.
@@ -20,7 +20,7 @@
  * TLS connection and no TPM context.
  *
  * Messages are SOCK_SEQPACKET datagrams (one message each, bounded), native
- * byte order (both ends are the same executable); the daemon checks every
+ * byte order (common/sensor-wire.h); the daemon checks every
  * answer (magic, size, id, ranges, NUL-terminated text, certificates).
  */
 #pragma once
@@ -35,21 +35,7 @@
 #include "config/config.h"
 #include "util/diag.h"
 
-#define SENSOR_WORKER_IDLE_SEC 60
-/* The chain an answer may carry, in all (DER). */
-#define SENSOR_WORKER_CHAIN_MAX (64u * 1024u)
-
-typedef enum SensorFailure {
-        SENSOR_FAILURE_NONE,         /* issued */
-        SENSOR_FAILURE_DEFERRED,     /* 202: the CA will decide later (Retry-After) */
-        SENSOR_FAILURE_REJECTED,     /* the server refused the request (4xx) or its answer is unusable */
-        SENSOR_FAILURE_UNREACHABLE,  /* transport, TLS, timeout: the server may answer later */
-        SENSOR_FAILURE_NOT_ENROLLED, /* the gateway has no usable operational identity */
-        SENSOR_FAILURE_BUSY,         /* 503 or 429: the server is overloaded (Retry-After) */
-        SENSOR_FAILURE_LOCAL,        /* the gateway cannot make the request: its password file, its key */
-        SENSOR_FAILURE_TPM,          /* the gateway's TPM (or its resource manager) cannot be reached */
-        _SENSOR_FAILURE_MAX,
-} SensorFailure;
+#include "common/sensor-wire.h"
 
 typedef struct SensorEnrollAnswer {
         uint64_t id;
@@ -70,7 +56,7 @@ typedef void (*SensorWorkerAnswerFn)(void *userdata, SensorEnrollAnswer *a);
  * says how it ended. The worker object is freed after the call returns. */
 typedef void (*SensorWorkerGoneFn)(void *userdata, uint64_t in_flight, const Diag *why);
 
-/* Forks the process; it opens the identity (a failure to do so is the answer
+/* Starts the process, `fleetid-worker sensors` (spawn.h); it opens the identity (a failure to do so is the answer
  * to each request, and each request tries again). request_timeout_usec bounds each request: a worker
  * that has not answered by then is killed. */
 int sensor_worker_start(sd_event *e, const Config *c, uint64_t request_timeout_usec,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -11,19 +12,10 @@
 #include "common/log.h"
 #include "crypto/challenge.h"
 #include "crypto/ossl-util.h"
-#include "fleetidd/frame.h"
-#include "fleetidd/signer-process.h"
-#include "fleetidd/signer-wire.h"
+#include "common/frame.h"
+#include "fleetidd/spawn.h"
+#include "common/signer-wire.h"
 #include "fleetidd/signer.h"
-
-static const char *const key_names[_SIGNER_KEY_MAX] = {
-        [SIGNER_KEY_OPERATIONAL] = "operational",
-        [SIGNER_KEY_BIRTH] = "birth",
-};
-
-const char *signer_key_to_string(SignerKey k) {
-        return k >= 0 && k < _SIGNER_KEY_MAX ? key_names[k] : NULL;
-}
 
 typedef struct Pending {
         uint32_t id;
@@ -343,8 +335,8 @@ Signer *signer_free(Signer *s) {
         return NULL;
 }
 
-int signer_new(sd_event *e, const Config *c, StateStore *store, uint64_t idle_usec, SignerExitFn on_exit,
-               void *userdata, Signer **ret) {
+int signer_new(sd_event *e, const Config *c, uint64_t idle_usec, SignerExitFn on_exit, void *userdata,
+               Signer **ret) {
         _cleanup_(signer_freep) Signer *s = NULL;
         int r;
 
@@ -359,9 +351,11 @@ int signer_new(sd_event *e, const Config *c, StateStore *store, uint64_t idle_us
         r = frame_reader_init(&s->rd, SIGNER_MAGIC, SIGNER_FRAME_MAX, 0, take_frame, s);
         if (r < 0)
                 return r;
-        r = frame_fork(signer_process_main, &(SignerProcessArgs) { c, store }, &s->pid, &s->fd);
+        r = spawn_child(CHILD_SIGNER, c, NULL, 0, SOCK_STREAM, &s->pid, &s->fd);
         if (r < 0)
                 return r;
+        if (fcntl(s->fd, F_SETFL, O_NONBLOCK) < 0)
+                return -errno;
         r = sd_event_add_child(e, &s->child, s->pid, WEXITED, on_exit_child, s);
         if (r < 0)
                 return r;

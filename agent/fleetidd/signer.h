@@ -2,7 +2,7 @@
 /*
  * signer.h: the signing process behind SignChallenge (docs/architecture.md,
  * "The signer"), as the daemon sees it; the process itself is
- * signer-process.c, the messages signer-wire.h. A long-lived child of fleetidd with a TPM connection of its
+ * agent/worker/signer-process.c, the messages common/signer-wire.h. A long-lived child of fleetidd with a TPM connection of its
  * own and the keys loaded, so that a signature costs one TPM2_Sign and no
  * fork, and the event loop never waits for the TPM.
  *
@@ -34,25 +34,15 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "common/signer-wire.h"
 #include "config/config.h"
-#include "store/state-store.h"
 #include "util/diag.h"
 
-typedef enum SignerKey {
-        SIGNER_KEY_OPERATIONAL,
-        SIGNER_KEY_BIRTH,
-        _SIGNER_KEY_MAX,
-} SignerKey;
-
-/* "operational", "birth" */
-const char *signer_key_to_string(SignerKey k);
 
 /* Requests in flight per signer, at most: beyond, signer_submit() is -EBUSY. */
 #define SIGNER_QUEUE_MAX 64
 /* A signer that has not answered its oldest request after this is killed. */
 #define SIGNER_ANSWER_USEC (30ULL * 1000000ULL)
-/* Certificates in a chain it sends, at most. */
-#define SIGNER_CHAIN_MAX 8
 
 typedef struct SignerAnswer {
         /* 0, or: -ENOENT/-ENOKEY no identity for the key (not enrolled, not
@@ -78,10 +68,9 @@ typedef void (*SignerAnswerFn)(void *userdata, const SignerAnswer *a);
  * the owner may free it now (also from within this call). */
 typedef void (*SignerExitFn)(void *userdata, Signer *s);
 
-/* Forks the signer. c and store are the daemon's; the child uses them as
- * they are at the fork. */
-int signer_new(sd_event *e, const Config *c, StateStore *store, uint64_t idle_usec, SignerExitFn on_exit,
-               void *userdata, Signer **ret);
+/* Starts the signer, `fleetid-worker signer` (spawn.h), with configuration c. */
+int signer_new(sd_event *e, const Config *c, uint64_t idle_usec, SignerExitFn on_exit, void *userdata,
+               Signer **ret);
 /* Queues a request: nonce and purpose must pass challenge_check_nonce() and
  * challenge_check_purpose(). -EBUSY when SIGNER_QUEUE_MAX are in flight,
  * -EPIPE when this signer takes no more requests (retired, dying). fn gets

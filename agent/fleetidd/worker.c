@@ -1,61 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "crypto/ossl-util.h"
-#include "fleetidd/frame.h"
+#include "common/frame.h"
+#include "fleetidd/spawn.h"
 #include "fleetidd/worker.h"
-
-#define WORKER_MAGIC 0x57444946u /* "FIDW" */
-
-enum {
-        FRAME_STATE = 1,     /* int32 DaemonState */
-        FRAME_CERT_ADOPTED,  /* DER certificate */
-        FRAME_CERT_RETIRED,  /* DER certificate */
-        FRAME_CERT_REFUSED,  /* DER certificate */
-        FRAME_DEFERRED_SPKI, /* DER SubjectPublicKeyInfo */
-        FRAME_RESULT,        /* WorkerResultWire, last */
-};
-
-enum {
-        RESULT_FETCHED = 1u << 0,
-        RESULT_CA_CHANGED = 1u << 1,
-        RESULT_CA_FIRST = 1u << 2,
-        RESULT_ADOPTED_CHANGED = 1u << 3,
-        RESULT_TPM_REPLACED = 1u << 4,
-        RESULT_TPM_LOCKOUT_KNOWN = 1u << 5,
-        RESULT_TPM_LOCKOUT = 1u << 6,
-        RESULT_BIRTH_READ = 1u << 7,
-        RESULT_BIRTH_DA = 1u << 8,
-        RESULT_BIRTH_EXPIRED = 1u << 9,
-        _RESULT_FLAGS_ALL = (1u << 10) - 1,
-};
-
-typedef struct WorkerResultWire {
-        int32_t error;
-        int32_t outcome;
-        uint32_t flags;
-        int32_t refused_error;
-        int64_t http_status;
-        uint32_t retry_after_given;
-        uint32_t retry_after_present;
-        uint32_t retry_after_invalid;
-        uint64_t retry_after_sec;
-        char retry_after_text[sizeof(((EstRetryAfterText *) NULL)->text)];
-        char diag[DIAG_MAX];
-        char refused_why[DIAG_MAX];
-} WorkerResultWire;
-
-struct WorkerOutput {
-        FILE *f;
-        bool failed;
-};
 
 struct Worker {
         sd_event *event;
@@ -74,116 +32,9 @@ struct Worker {
         void *userdata;
 };
 
-static const char *const worker_kind_names[_WORKER_KIND_MAX] = {
-        [WORKER_ENROLL] = "enrollment",
-        [WORKER_RENEW] = "renewal",
-        [WORKER_CACERTS] = "/cacerts refresh",
-        [WORKER_RESET] = "factory reset",
-};
-
-const char *worker_kind_to_string(WorkerKind k) {
-        return k >= 0 && k < _WORKER_KIND_MAX ? worker_kind_names[k] : NULL;
-}
-
 WorkerKind worker_kind(const Worker *w) {
         return w->kind;
 }
-
-void worker_result_done(WorkerResult *r) {
-        if (!r)
-                return;
-        trust_changes_done(&r->trust_changes);
-        free(r->deferred_spki);
-        *r = (WorkerResult) {};
-}
-
-/* ---- the child's side ---- */
-
-static int send_frame(WorkerOutput *o, uint32_t type, const void *data, size_t len) {
-        if (o->failed)
-                return -EIO;
-        if (len > WORKER_FRAME_MAX || frame_write(o->f, WORKER_MAGIC, type, data, len) < 0) {
-                o->failed = true;
-                return -EIO;
-        }
-        return 0;
-}
-
-int worker_send_raw(WorkerOutput *o, const void *data, size_t len) {
-        if (o->failed || (len > 0 && fwrite(data, len, 1, o->f) != 1) || fflush(o->f) != 0) {
-                o->failed = true;
-                return -EIO;
-        }
-        return 0;
-}
-
-int worker_send_state(WorkerOutput *o, DaemonState s) {
-        int32_t v = (int32_t) s;
-
-        return send_frame(o, FRAME_STATE, &v, sizeof(v));
-}
-
-static void send_certs(WorkerOutput *o, uint32_t type, STACK_OF(X509) *certs) {
-        for (int i = 0; i < sk_X509_num(certs) && i < WORKER_CERTS_MAX; i++) {
-                unsigned char *der = NULL;
-                int n = i2d_X509(sk_X509_value(certs, i), &der);
-
-                if (n > 0)
-                        (void) send_frame(o, type, der, (size_t) n);
-                OPENSSL_free(der);
-        }
-}
-
-int worker_send_result(WorkerOutput *o, const WorkerResult *r) {
-        const TrustChanges *ch = &r->trust_changes;
-        WorkerResultWire w = {
-                .error = r->error > 0 ? 0 : r->error,
-                .outcome = r->outcome,
-                .flags = (r->fetched ? RESULT_FETCHED : 0) | (ch->ca_changed ? RESULT_CA_CHANGED : 0) |
-                         (ch->ca_first ? RESULT_CA_FIRST : 0) |
-                         (ch->adopted_changed ? RESULT_ADOPTED_CHANGED : 0) |
-                         (r->tpm_replaced ? RESULT_TPM_REPLACED : 0) |
-                         (r->tpm_lockout_known ? RESULT_TPM_LOCKOUT_KNOWN : 0) |
-                         (r->tpm_lockout ? RESULT_TPM_LOCKOUT : 0) | (r->birth_read ? RESULT_BIRTH_READ : 0) |
-                         (r->birth_da_protected ? RESULT_BIRTH_DA : 0) |
-                         (r->birth_expired ? RESULT_BIRTH_EXPIRED : 0),
-                .refused_error = ch->refused_why.error,
-                .http_status = r->hint.http_status,
-                .retry_after_given = r->hint.retry_after_given,
-                .retry_after_present = r->hint.retry_after.present,
-                .retry_after_invalid = r->hint.retry_after.invalid,
-                .retry_after_sec = r->hint.retry_after_sec,
-        };
-
-        snprintf(w.retry_after_text, sizeof(w.retry_after_text), "%s", r->hint.retry_after.text);
-        snprintf(w.diag, sizeof(w.diag), "%s", r->error < 0 ? diag_text(&r->diag, r->error) : "");
-        snprintf(w.refused_why, sizeof(w.refused_why), "%s", ch->refused_why.text);
-        send_certs(o, FRAME_CERT_ADOPTED, ch->adopted);
-        send_certs(o, FRAME_CERT_RETIRED, ch->retired);
-        send_certs(o, FRAME_CERT_REFUSED, ch->refused);
-        if (r->deferred_spki_len > 0)
-                (void) send_frame(o, FRAME_DEFERRED_SPKI, r->deferred_spki, r->deferred_spki_len);
-        return send_frame(o, FRAME_RESULT, &w, sizeof(w));
-}
-
-typedef struct ChildRun {
-        WorkerRunFn run;
-        void *userdata;
-} ChildRun;
-
-static void __attribute__((noreturn)) child_main(int fd, void *userdata) {
-        ChildRun *c = userdata;
-        WorkerOutput out = {};
-
-        out.f = fdopen(fd, "w");
-        if (!out.f)
-                _exit(EXIT_FAILURE);
-        c->run(c->userdata, &out);
-        /* _exit(): no atexit handlers, no destructors of the daemon's state. */
-        _exit(fclose(out.f) == 0 && !out.failed ? EXIT_SUCCESS : EXIT_FAILURE);
-}
-
-/* ---- the parent's side ---- */
 
 static int take_cert(STACK_OF(X509) **sk, const uint8_t *p, size_t len, Diag *d) {
         const unsigned char *q = p;
@@ -313,6 +164,10 @@ static void finish(Worker *w) {
                 else if (w->rd.broken.error != 0)
                         diag_set(&r->diag, -EPROTO, "the %s worker sent a bad message (%s) and %s",
                                  worker_kind_to_string(w->kind), w->rd.broken.text, how);
+                else if (w->exit.si_code == CLD_EXITED && w->exit.si_status == 127 && !w->rd.total)
+                        diag_set(&r->diag, -ECHILD,
+                                 "the %s worker could not be run (exit status 127; the log says why)",
+                                 worker_kind_to_string(w->kind));
                 else
                         diag_set(&r->diag, -ECHILD, "the %s worker %s without a result",
                                  worker_kind_to_string(w->kind), how);
@@ -411,32 +266,27 @@ static int on_inline_done(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-/* The frames go through memory and the same checks; the result comes from
- * the next loop iteration, as a worker's would. */
-static int run_inline(Worker *w, WorkerRunFn run, void *userdata) {
-        _cleanup_free_ char *data = NULL;
-        WorkerOutput out = {};
-        size_t size = 0, off = 0;
+/* The loop waits, blocked, for the worker's whole message and its exit; the
+ * frames go through the same checks, and the result comes from the next
+ * loop iteration, as a worker's would. */
+static int run_inline(Worker *w) {
+        int r;
 
-        out.f = open_memstream(&data, &size);
-        if (!out.f)
-                return -ENOMEM;
-        run(userdata, &out);
-        if (fclose(out.f) != 0)
-                return -ENOMEM;
-        while (off < size && w->rd.broken.error == 0) {
-                size_t n = size - off, room = WORKER_FRAME_MAX + sizeof(FrameHeader) - w->rd.len;
-
-                n = n < room ? n : room;
-                frame_reader_feed(&w->rd, data + off, n);
-                off += n;
+        (void) frame_reader_receive(&w->rd, w->fd); /* blocking: returns at the end */
+        for (;;) {
+                r = waitid(P_PID, (id_t) w->pid, &w->exit, WEXITED);
+                if (r >= 0 || errno != EINTR)
+                        break;
         }
-        w->exit = (siginfo_t) { .si_code = CLD_EXITED, .si_status = out.failed ? EXIT_FAILURE : 0 };
+        if (r < 0)
+                return -errno;
+        w->pid = 0;
         return sd_event_add_defer(w->event, &w->defer, on_inline_done, w);
 }
 
-int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inline_run, WorkerRunFn run,
-                 void *run_data, WorkerStateFn on_state, WorkerDoneFn on_done, void *userdata, Worker **ret) {
+int worker_start(sd_event *e, WorkerKind kind, const Config *c, const void *extra, size_t extra_len,
+                 uint64_t timeout_usec, bool inline_run, WorkerStateFn on_state, WorkerDoneFn on_done,
+                 void *userdata, Worker **ret) {
         _cleanup_(worker_freep) Worker *w = NULL;
         int r;
 
@@ -453,17 +303,20 @@ int worker_start(sd_event *e, WorkerKind kind, uint64_t timeout_usec, bool inlin
         r = frame_reader_init(&w->rd, WORKER_MAGIC, WORKER_FRAME_MAX, WORKER_MESSAGE_MAX, take_frame, w);
         if (r < 0)
                 return r;
+        _Static_assert((int) WORKER_ENROLL == (int) CHILD_ENROLL && (int) WORKER_RESET == (int) CHILD_RESET,
+                       "a WorkerKind is its ChildRole");
+        r = spawn_child((ChildRole) kind, c, extra, extra_len, SOCK_STREAM, &w->pid, &w->fd);
+        if (r < 0)
+                return r;
         if (inline_run) {
-                r = run_inline(w, run, run_data);
+                r = run_inline(w);
                 if (r < 0)
                         return r;
                 *ret = TAKE_PTR(w);
                 return 0;
         }
-
-        r = frame_fork(child_main, &(ChildRun) { run, run_data }, &w->pid, &w->fd);
-        if (r < 0)
-                return r;
+        if (fcntl(w->fd, F_SETFL, O_NONBLOCK) < 0)
+                return -errno;
         r = sd_event_add_child(e, &w->child, w->pid, WEXITED, on_exit_child, w);
         if (r < 0)
                 return r;

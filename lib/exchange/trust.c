@@ -13,15 +13,6 @@
 #include "store/state-certs.h"
 #include "util/timestamp.h"
 
-void trust_changes_done(TrustChanges *c) {
-        if (!c)
-                return;
-        OSSL_STACK_OF_X509_free(c->adopted);
-        OSSL_STACK_OF_X509_free(c->retired);
-        OSSL_STACK_OF_X509_free(c->refused);
-        *c = (TrustChanges) {};
-}
-
 void trust_set_done(TrustSet *t) {
         if (!t)
                 return;

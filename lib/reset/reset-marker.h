@@ -63,5 +63,7 @@ int reset_marker_load(StateStore *s, ResetMarker *ret, Diag *d);
  * the state directory's owner (fleetidd) also when root writes it. */
 int reset_marker_save(StateStore *s, const ResetMarker *m, Diag *d);
 
+/* Whether two markers are the same request (not one asked for since). */
+bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b);
 /* Whether the key (its SubjectPublicKeyInfo's "sha256:...") is recorded. */
 bool reset_marker_has_key(const ResetMarker *m, const char *spki_hash);

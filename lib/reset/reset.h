@@ -31,10 +31,10 @@
 #include "store/state-store.h"
 #include "tpm/tpm-context.h"
 #include "util/diag.h"
+#include "reset/reset-owner.h"
+#include "reset/reset-request.h"
 
 /* Pending D-Bus job files, removed with the sensor records. */
-/* The name fleetidctl factory-reset --owner installs the owner file under. */
-#define RESET_OWNER_DROPIN "owner.conf"
 
 typedef struct ResetReport {
         uint32_t evicted[2]; /* handles whose recorded key was evicted now */
@@ -47,20 +47,6 @@ typedef struct ResetReport {
 /* Called after each step with its name (the test-only crash hook). */
 typedef void (*ResetStepFn)(const char *step, void *userdata);
 
-/* The marker for a reset asked for now by uid: a new one from the stored
- * operational certificate (its serial, issuer and key), or the one a reset
- * left unfinished, updated (its recorded keys kept, the current certificate's
- * key added; back to the wipe phase if the owner changes). Stores it. */
-int reset_begin(StateStore *store, uid_t uid, time_t now, bool enroll, const char *owner_hash,
-                ResetMarker *ret, Diag *d);
-
-/* Before a wipe: the key of the operational certificate stored now is
- * recorded too (an enrollment that finished after the marker was written:
- * its certificate is fleetid's), durably, before the wipe evicts it. */
-int reset_record_current(StateStore *store, ResetMarker *m, Diag *d);
-
-/* Whether two markers are the same request (not one asked for since). */
-bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b);
 
 /* The wipe steps, under the state directory's lock (state_store_lock()).
  * 0 when everything is wiped; -EBUSY when a foreign object
@@ -71,21 +57,3 @@ int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *
 /* After a successful wipe: the marker's phase becomes "enroll", or the marker
  * goes when no enrollment was asked for (1 then, 0 otherwise). */
 int reset_wipe_done(StateStore *store, ResetMarker *m, Diag *d);
-
-/* Whether the configuration holds the owner the marker installs: exactly one
- * drop-in file with its hash, or none when the reset installed none. If not,
- * d says what is there instead (an interrupted owner installation). */
-bool reset_owner_in_place(const Config *c, const ResetMarker *m, Diag *d);
-
-/* The new owner's trust anchor for the log: the fingerprint of the first
- * certificate of est.trust_anchors, else est.bootstrap_fingerprint. */
-int reset_owner_anchor(const Config *c, char **ret);
-
-/* In the drop-in directory (root only: fleetidctl): removes every *.conf but
- * RESET_OWNER_DROPIN, and the old owner's files inside it that old_config
- * (may be NULL: it did not load)
- * names (est.trust_anchors, est.password_file) unless new_config names them
- * too; then writes owner_text as RESET_OWNER_DROPIN (0644, atomically), or
- * removes that too when owner_text is NULL. Idempotent. */
-int reset_owner_install(const char *dropin_dir, const Config *old_config, const Config *new_config,
-                        const char *owner_text, size_t owner_len, Diag *d);

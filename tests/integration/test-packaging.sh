@@ -25,7 +25,7 @@ set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 PKG=fleetid
-PROGRAMS=(/usr/sbin/fleetidd /usr/sbin/fleetid-provision /usr/bin/fleetidctl)
+PROGRAMS=(/usr/sbin/fleetidd /usr/sbin/fleetid-provision /usr/bin/fleetidctl /usr/libexec/fleetid/fleetid-worker)
 MANPAGES=(man8/fleetidd.8 man8/fleetid-provision.8 man1/fleetidctl.1 man5/fleetid.conf.5 man5/org.fleetid.Agent1.5)
 # Installed by both packages, wherever the unit and the docs go.
 COMMON=(/etc/fleetid/fleetid.conf /etc/fleetid/access.conf /usr/share/dbus-1/system.d/org.fleetid.Agent1.conf

@@ -7,6 +7,10 @@
  *
  *   worker-check SCENARIO [PEM]
  *
+ * The child is this program again, started as fleetidd starts
+ * fleetid-worker (fleetidd/spawn.c: fork, exec, the socket at fd 3, the setup
+ * at fd 4): `worker-check renew`, with the scenario in the environment.
+ *
  * Prints the states the parent was told ("state NAME") and one line
  * "done error=E outcome=O fetched=F http=H retry=G/S text='T' spki=N adopted=A
  * refused=R diag='D'", then "children=none" if the worker was reaped (else
@@ -23,8 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/child-setup.h"
 #include "common/log.h"
 #include "fleetidd/worker.h"
+#include "worker/work-output.h"
 
 /* The wire format as worker.c defines it. */
 #define MAGIC 0x57444946u
@@ -62,7 +68,7 @@ static STACK_OF(X509) *load_pem(const char *path) {
         return sk;
 }
 
-static void run(void *userdata, WorkerOutput *out) {
+static void run(WorkerOutput *out) {
         WorkerResult r = { .outcome = ATTEMPT_OK };
 
         if (strcmp(scenario, "ok") == 0) {
@@ -151,19 +157,51 @@ static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return worker_kill(userdata);
 }
 
+/* The child: the setup must be the one the parent handed over. */
+static int child(void) {
+        ChildSetup setup = {};
+        WorkerOutput *out = NULL;
+        Diag d = {};
+
+        if (child_setup_read(CHILD_SETUP_FD, &setup, &d) < 0 ||
+            strcmp(setup.config->est_url, "https://worker-check.invalid/est") != 0) {
+                fprintf(stderr, "worker-check: bad setup: %s\n", d.text);
+                return 1;
+        }
+        child_setup_done(&setup);
+        if (worker_output_open(CHILD_SOCKET_FD, &out) < 0)
+                return 1;
+        run(out);
+        return worker_output_close(out) < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
         _cleanup_(worker_freep) Worker *w = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        char self[4096];
         sd_event *e = NULL;
         uint64_t timeout = 0;
         sigset_t mask;
+        ssize_t n;
         int r;
 
+        scenario = getenv("WORKER_CHECK_SCENARIO");
+        pem_path = getenv("WORKER_CHECK_PEM");
+        if (argc == 2 && scenario && strcmp(argv[1], "renew") == 0)
+                return child();
         if (argc < 2 || argc > 3) {
                 fprintf(stderr, "usage: worker-check SCENARIO [PEM]\n");
                 return 1;
         }
         scenario = argv[1];
         pem_path = argc > 2 ? argv[2] : NULL;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n <= 0 || config_new_defaults(&c) < 0 || !(c->est_url = strdup("https://worker-check.invalid/est")))
+                return 1;
+        self[n] = '\0';
+        if (setenv("FLEETIDD_WORKER", self, 1) < 0 || setenv("WORKER_CHECK_SCENARIO", scenario, 1) < 0 ||
+            (pem_path && setenv("WORKER_CHECK_PEM", pem_path, 1) < 0))
+                return 1;
         log_setup("worker-check");
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
@@ -172,7 +210,7 @@ int main(int argc, char **argv) {
                 return 1;
         if (strcmp(scenario, "hang") == 0)
                 timeout = 1000000ULL;
-        r = worker_start(e, WORKER_RENEW, timeout, false, run, NULL, on_state, on_done, e, &w);
+        r = worker_start(e, WORKER_RENEW, c, NULL, 0, timeout, false, on_state, on_done, e, &w);
         if (r < 0) {
                 fprintf(stderr, "worker_start: %s\n", strerror(-r));
                 return 1;

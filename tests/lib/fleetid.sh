@@ -22,10 +22,13 @@ FLEETID_BUILD_DIR=$(cd "${FLEETID_BUILD_DIR:-$FLEETID_SOURCE_DIR/build}" && pwd)
 FLEETIDD=$FLEETID_BUILD_DIR/agent/fleetidd/fleetidd
 FLEETIDCTL=$FLEETID_BUILD_DIR/agent/fleetidctl/fleetidctl
 FLEETID_PROVISION=$FLEETID_BUILD_DIR/agent/provision/fleetid-provision
+# fleetidd runs its work in fleetid-worker (docs/architecture.md), at the
+# installed path unless FLEETIDD_WORKER names another: the build tree's.
+export FLEETIDD_WORKER=$FLEETID_BUILD_DIR/agent/worker/fleetid-worker
 # The manufactured TPM and the lab PKI each test copies (lab_cache in
 # tpm-env.sh); LAB_CACHE_DIR= (empty) makes every test make its own.
 LAB_CACHE_DIR=${LAB_CACHE_DIR-$FLEETID_BUILD_DIR/lab-cache}
-for _b in "$FLEETIDD" "$FLEETIDCTL" "$FLEETID_PROVISION"; do
+for _b in "$FLEETIDD" "$FLEETIDD_WORKER" "$FLEETIDCTL" "$FLEETID_PROVISION"; do
     [ -x "$_b" ] || lab_fail "$_b is not built (FLEETID_BUILD_DIR=$FLEETID_BUILD_DIR)"
 done
 
@@ -77,10 +80,20 @@ fleetid_write_config() {
     export FLEETID_CONF FLEETID_STATE FLEETID_RUNTIME
 }
 
+# fleetid_worker_of DAEMON: the fleetid-worker of the build tree DAEMON
+# (.../agent/fleetidd/fleetidd) comes from, so that a benchmark's baseline
+# daemon runs with its own; $FLEETIDD_WORKER for anything else.
+fleetid_worker_of() {
+    case $1 in
+    */agent/fleetidd/fleetidd) printf '%s\n' "${1%/agent/fleetidd/fleetidd}/agent/worker/fleetid-worker" ;;
+    *) printf '%s\n' "$FLEETIDD_WORKER" ;;
+    esac
+}
+
 # fleetid_enroll_once: runs fleetidd --oneshot; returns its exit status.
 fleetid_enroll_once() {
     local rc=0
-    timeout 120 "$FLEETIDD" --config "$FLEETID_CONF" --oneshot >"$LAB_TMPDIR/fleetidd.log" 2>&1 || rc=$?
+    FLEETIDD_WORKER=$(fleetid_worker_of "$FLEETIDD") timeout 120 "$FLEETIDD" --config "$FLEETID_CONF" --oneshot >"$LAB_TMPDIR/fleetidd.log" 2>&1 || rc=$?
     cat "$LAB_TMPDIR/fleetidd.log" >&2
     return $rc
 }
@@ -155,7 +168,7 @@ fleetid_daemon_start() {
     # Never the machine's system bus: a test's own (test-dbus-api exports
     # one), else an address where no bus is, and fleetidd runs without one.
     DBUS_SYSTEM_BUS_ADDRESS=${DBUS_SYSTEM_BUS_ADDRESS:-unix:path=$LAB_TMPDIR/no-system-bus} \
-        "$FLEETIDD" --config "$FLEETID_CONF" >"$FLEETIDD_LOG" 2>&1 &
+        FLEETIDD_WORKER=$(fleetid_worker_of "$FLEETIDD") "$FLEETIDD" --config "$FLEETID_CONF" >"$FLEETIDD_LOG" 2>&1 &
     FLEETIDD_PID=$!
     lab_on_exit "_lab_kill $FLEETIDD_PID fleetidd"
 }

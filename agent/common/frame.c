@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "fleetidd/frame.h"
+#include "common/frame.h"
 
 int frame_reader_init(FrameReader *r, uint32_t magic, size_t max_frame, size_t max_total, FrameFn fn,
                       void *userdata) {
@@ -100,40 +96,5 @@ int frame_write(FILE *f, uint32_t magic, uint32_t type, const void *data, size_t
         if (len > UINT32_MAX || fwrite(&h, sizeof(h), 1, f) != 1 ||
             (len > 0 && fwrite(data, len, 1, f) != 1) || fflush(f) != 0)
                 return -EIO;
-        return 0;
-}
-
-int frame_fork(FrameChildFn run, void *userdata, pid_t *ret_pid, int *ret_fd) {
-        pid_t parent = getpid(), pid;
-        int sv[2], r;
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
-        fflush(NULL); /* nothing buffered is written twice */
-        /* The parent's end (the child closes it). */
-        pid = fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ? -1 : fork();
-        if (pid < 0) {
-                r = -errno;
-                close(sv[0]);
-                close(sv[1]);
-                return r;
-        }
-        if (pid == 0) {
-                sigset_t none;
-
-                close(sv[0]);
-                /* The daemon blocks these for sd-event: here SIGTERM must end the process. */
-                sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                /* A daemon killed with SIGKILL takes its child along. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(EXIT_FAILURE);
-                run(sv[1], userdata);
-                _exit(EXIT_FAILURE); /* not reached */
-        }
-        close(sv[1]);
-        *ret_pid = pid;
-        *ret_fd = sv[0];
         return 0;
 }

@@ -2,8 +2,8 @@
 /*
  * signer-wire.h: what fleetidd and its signing process say to each other
  * over their socketpair, in frames (frame.h): requests one way, chains and
- * answers the other (signer.h says what they mean). Native byte order: both
- * ends are the same executable.
+ * answers the other (fleetidd/signer.h says what they mean). Native byte
+ * order: both ends come from the same build.
  */
 #pragma once
 
@@ -12,6 +12,17 @@
 #include "crypto/challenge.h"
 #include "util/diag.h"
 
+typedef enum SignerKey {
+        SIGNER_KEY_OPERATIONAL,
+        SIGNER_KEY_BIRTH,
+        _SIGNER_KEY_MAX,
+} SignerKey;
+
+/* "operational", "birth" */
+const char *signer_key_to_string(SignerKey k);
+
+/* Certificates in a chain it sends, at most. */
+#define SIGNER_CHAIN_MAX 8
 #define SIGNER_MAGIC 0x53444946u /* "FIDS" */
 /* One frame: a chain of SIGNER_CHAIN_MAX certificates fits. */
 #define SIGNER_FRAME_MAX (128 * 1024)

@@ -8,10 +8,9 @@
 
 #include "crypto/challenge.h"
 #include "crypto/ossl-util.h"
-#include "fleetidd/frame.h"
-#include "fleetidd/signer-process.h"
-#include "fleetidd/signer-wire.h"
-#include "fleetidd/signer.h"
+#include "common/frame.h"
+#include "worker/signer-process.h"
+#include "common/signer-wire.h"
 #include "identity/birth.h"
 #include "identity/operational.h"
 #include "tpm/tpm-context.h"
@@ -185,9 +184,8 @@ static int child_take(void *userdata, uint32_t type, const uint8_t *p, size_t le
         return 0;
 }
 
-void signer_process_main(int fd, void *userdata) {
-        SignerProcessArgs *a = userdata;
-        Child c = { .config = a->config, .store = a->store };
+void signer_process_main(int fd, const Config *config, StateStore *store) {
+        Child c = { .config = config, .store = store };
         FrameReader rd;
         int in;
 

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * frame.h: the framing fleetidd and its child processes speak over a
- * socketpair (the workers, worker.h; the signer, signer.h), and the start of
- * such a child.
+ * frame.h: the framing fleetidd and its child processes (agent/worker/)
+ * speak over a socketpair: the workers (fleetidd/worker.h) and the signer
+ * (fleetidd/signer.h).
  *
  * A frame is a FrameHeader { magic, type, length } and `length` bytes, in
- * native byte order (both ends are the same executable). The reader checks
+ * native byte order (both ends come from the same build). The reader checks
  * the magic and bounds each frame (max_frame) and, if asked, the whole stream
  * (max_total); the first violation is kept in `broken` and ends the reading.
  * What a frame's payload means is the caller's to check, in its FrameFn.
@@ -54,13 +54,3 @@ int frame_reader_receive(FrameReader *r, int fd);
 
 /* Writes one frame to f and flushes it; -EIO if it cannot (f is then no use). */
 int frame_write(FILE *f, uint32_t magic, uint32_t type, const void *data, size_t len);
-
-/* Runs in the child with its end of the socketpair; never returns (_exit()). */
-typedef void (*FrameChildFn)(int fd, void *userdata);
-
-/* Forks a child of fleetidd on a socketpair. The child has the signals
- * sd-event blocked unblocked (SIGTERM ends it), dies with the daemon
- * (PR_SET_PDEATHSIG; it exits at once if the daemon is already gone), and
- * runs run(fd, userdata). The parent gets its pid and its own end of the
- * socket (non-blocking, close-on-exec). */
-int frame_fork(FrameChildFn run, void *userdata, pid_t *ret_pid, int *ret_fd);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * signer-process.h: the signing process itself, forked by signer.c: its own
+ * signer-process.h: the signing process itself, `fleetid-worker signer`,
+ * started by fleetidd/signer.c: its own
  * TPM connection, the keys opened once, and a loop that reads requests
  * (nonce, purpose, key), computes the challenge digest with
  * challenge_digest(), has the TPM sign it and writes the answer; the chain
@@ -12,10 +13,5 @@
 #include "config/config.h"
 #include "store/state-store.h"
 
-typedef struct SignerProcessArgs {
-        const Config *config;
-        StateStore *store;
-} SignerProcessArgs;
-
-/* A FrameChildFn (frame.h): userdata is a SignerProcessArgs. Never returns. */
-void __attribute__((noreturn)) signer_process_main(int fd, void *userdata);
+/* Serves the requests on fd until the end of its input. Never returns. */
+void __attribute__((noreturn)) signer_process_main(int fd, const Config *c, StateStore *store);
