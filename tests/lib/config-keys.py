@@ -23,15 +23,15 @@ def die(msg):
 
 
 def loader(text, path):
-    # The table: static const KeySpec key_specs[_K_MAX] = { [K_X] = STR("g", "k", ...), ... };
-    m = re.search(r"KeySpec\s+key_specs\s*\[[^\]]*\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    # The table: const KeySpec config_key_specs[_K_MAX] = { [K_X] = STR("g", "k", ...), ... };
+    m = re.search(r"KeySpec\s+config_key_specs\s*\[[^\]]*\]\s*=\s*\{(.*?)\n\};", text, re.S)
     if not m:
-        die(f"{path}: no 'KeySpec key_specs[] = {{ ... }};' table found")
+        die(f"{path}: no 'KeySpec config_key_specs[] = {{ ... }};' table found")
     table = m.group(1)
     designators = re.findall(r"\[\s*(K_[A-Z0-9_]+)\s*\]\s*=", table)
     entries = re.findall(r"\[\s*K_[A-Z0-9_]+\s*\]\s*=\s*[A-Z_]+\(\s*\"(%s)\"\s*,\s*\"(%s)\"" % (KEY, KEY), table)
     if not designators or len(entries) != len(designators):
-        die(f"{path}: {len(designators)} entries in key_specs but {len(entries)} of the form "
+        die(f"{path}: {len(designators)} entries in config_key_specs but {len(entries)} of the form "
             "[K_X] = MACRO(\"group\", \"key\", ...); update tests/lib/config-keys.py")
     return {f"{g}.{k}" for g, k in entries}
 
