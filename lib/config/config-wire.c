@@ -241,7 +241,9 @@ int config_from_wire(const uint8_t *p, size_t len, Config **ret, Diag *d) {
                 return e;
         if (magic != WIRE_MAGIC || n != config_n_key_specs)
                 return diag_set(d, -EBADMSG,
-                                "not a configuration of this build (magic 0x%08x, %u keys where %zu are known)",
+                                "not a configuration of this build (magic 0x%08x, %u keys where %zu are known): "
+                                "the daemon and its worker come from different builds, as between an "
+                                "upgrade's unpacking and the daemon's restart",
                                 (unsigned) magic, (unsigned) n, config_n_key_specs);
         e = config_new_defaults(&c);
         if (e < 0)

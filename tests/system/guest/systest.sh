@@ -25,7 +25,8 @@
 #   recover   after the power cut: identity intact and renewable (a Renew
 #             job through the bus, CertificateChanged); the clock jumps
 #             forward past the due time (renewal) and back (the fresh
-#             certificate is kept); a factory reset to a second owner (a
+#             certificate is kept); a start with the clock in 1970 waits
+#             (waiting-clock) and carries on once it is set; a factory reset to a second owner (a
 #             second lab EST server and CA), then tpm2_clear: fleetidd sees
 #             the clear, makes the SRK and the birth key again (the same
 #             public area) and enrolls anew; dpkg --purge removes the package.
@@ -710,6 +711,26 @@ phase_recover() {
     [ "$(sha256sum <"$STATE/operational.pem")" = "$renewed_sum" ] || fail "operational.pem changed after the backward jump"
     systemctl -q is-active fleetidd.service || fail "fleetidd is not active after the backward jump"
 
+    say "a start with the clock in 1970 (a gateway without RTC battery): fleetidd waits for the clock"
+    local up0 up1
+    systemctl stop fleetidd.service || fail "cannot stop fleetidd"
+    requests=$(est_count)
+    true_now=$(date +%s)
+    up0=$(cut -d. -f1 /proc/uptime)
+    date -s "@86400" >/dev/null || fail "cannot set the clock to 1970"
+    systemctl start fleetidd.service || fail "fleetidd did not start with the clock in 1970"
+    wait_until 60 "state waiting-clock" status_is waiting-clock ||
+        fail "state with the clock in 1970: $(status_get state)"
+    [ "$(est_count)" = "$requests" ] || fail "EST requests with the clock in 1970"
+    up1=$(cut -d. -f1 /proc/uptime)
+    date -s "@$((true_now + up1 - up0 + 1))" >/dev/null || fail "cannot set the clock back from 1970"
+    wait_until 90 "state enrolled after the clock was set" status_is enrolled ||
+        fail "not enrolled once the clock was set: $(status_get state)"
+    [ "$(est_count)" = "$requests" ] || fail "EST requests after the clock was set: the identity was already there"
+    [ "$(sha256sum <"$STATE/operational.pem")" = "$renewed_sum" ] || fail "operational.pem changed over the 1970 start"
+    journalctl -b -u fleetidd.service --no-pager -o cat | grep -q "waiting-clock" ||
+        fail "the journal does not show the wait for the clock"
+
     reset_and_clear
 
     say "dpkg --purge"
@@ -718,6 +739,7 @@ phase_recover() {
     ! dpkg-query -W fleetid >/dev/null 2>&1 || fail "dpkg still knows fleetid after the purge"
     local left
     left=$(ls -d /etc/fleetid/fleetid.conf /usr/sbin/fleetidd /usr/bin/fleetidctl /usr/sbin/fleetid-provision \
+        /usr/libexec/fleetid/fleetid-worker /usr/libexec/fleetid \
         /usr/lib/systemd/system/fleetidd.service /lib/systemd/system/fleetidd.service \
         /usr/lib/systemd/system/fleetid-wait-enrolled.service /lib/systemd/system/fleetid-wait-enrolled.service 2>/dev/null)
     [ -z "$left" ] || fail "left after the purge: $left"
@@ -731,7 +753,7 @@ phase_recover() {
     [ -z "$left" ] || fail "left in /etc/fleetid/fleetid.conf.d after the purge: $left"
     [ ! -e /etc/fleetid/fleetid.conf.d ] || say "note: /etc/fleetid/fleetid.conf.d is kept after the purge: $(ls -A /etc/fleetid/fleetid.conf.d | tr '\n' ' ')"
     [ ! -e "$STATE" ] || say "note: $STATE is kept after the purge: $(ls -A "$STATE" | tr '\n' ' ')"
-    finish PASS "identity intact after reboot and power cut; clock forward renews, back keeps; factory reset to a second owner; TPM cleared, birth key made again, enrolled; purged"
+    finish PASS "identity intact after reboot and power cut; clock forward renews, back keeps, 1970 waits; factory reset to a second owner; TPM cleared, birth key made again, enrolled; purged"
 }
 
 # Only the chosen way to the TPM is there.
