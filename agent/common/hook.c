@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include "common/child-watch.h"
 #include "common/hook.h"
 #include "common/log.h"
 #include "common/message-ids.h"
@@ -27,7 +28,7 @@ struct Hook {
         pid_t pid; /* also the process group */
         unsigned timeout_sec;
         HookStage stage;
-        sd_event_source *child;
+        ChildWatch *child;
         sd_event_source *timer;
 };
 
@@ -61,7 +62,7 @@ static const char *signal_name(int sig, char *buf, size_t size) {
 }
 
 /* Frees h, unlinked from its set. The process must have been reaped, or be
- * about to be reaped by sd-event (inside its child callback). */
+ * about to be reaped (inside its exit callback, child-watch.h). */
 static void hook_free(Hook *h) {
         if (!h)
                 return;
@@ -74,7 +75,7 @@ static void hook_free(Hook *h) {
                         h->next->prev = h->prev;
                 h->set->n_running--;
         }
-        sd_event_source_disable_unref(h->child);
+        child_watch_free(h->child);
         sd_event_source_disable_unref(h->timer);
         free(h->program);
         free(h->event);
@@ -144,7 +145,7 @@ static int on_hook_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static void on_hook_exit(ChildWatch *cw, const siginfo_t *si, void *userdata) {
         Hook *h = userdata;
         HookSet *set = h->set;
         HookResult result = {
@@ -181,7 +182,6 @@ static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         if (set->on_done)
                 set->on_done(set, &result, set->userdata);
         hook_free(h);
-        return 0;
 }
 
 static bool event_name_valid(const char *name) {
@@ -340,7 +340,7 @@ int hook_run(sd_event *e, const char *program, unsigned timeout_sec, const char 
                                   "hook %s for event %s cannot be run: %m", program, event_name);
         }
 
-        r = sd_event_add_child(e, &h->child, h->pid, WEXITED, on_hook_exit, h);
+        r = child_watch_new(e, h->pid, "hook-exit", on_hook_exit, h, &h->child);
         if (r >= 0)
                 r = sd_event_add_time_relative(e, &h->timer, CLOCK_MONOTONIC, timeout_sec * USEC_PER_SEC, 0,
                                                on_hook_timer, h);

@@ -20,8 +20,9 @@
  * event's hook is dropped with a warning. Start, outcome and kills are logged
  * (agent/common/log.h); failures with FLEETID_MESSAGE_HOOK_FAILED.
  *
- * The caller must block SIGCHLD (sigprocmask) before the first hook_run(), as
- * sd_event_add_child() requires; hook_run() refuses with -EBUSY otherwise.
+ * The caller must block SIGCHLD (sigprocmask) before the first hook_run(), so
+ * that no handler (and no SIG_IGN) reaps a hook before its exit is read
+ * (child-watch.h); hook_run() refuses with -EBUSY otherwise.
  */
 #pragma once
 

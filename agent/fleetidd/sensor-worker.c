@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "crypto/ossl-util.h"
 #include "exchange/request.h"
+#include "common/child-watch.h"
 #include "fleetidd/sensor-worker.h"
 #include "fleetidd/spawn.h"
 
@@ -21,7 +22,8 @@ struct SensorWorker {
         sd_event *event;
         pid_t pid; /* 0 once reaped */
         int fd;
-        sd_event_source *io, *child, *deadline;
+        sd_event_source *io, *deadline;
+        ChildWatch *child;
         uint64_t request_timeout_usec;
         uint64_t in_flight; /* request id, 0 if none */
         bool retired, gone, timed_out, broken;
@@ -137,15 +139,15 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-static int on_exit_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static void on_exit_child(ChildWatch *cw, const siginfo_t *si, void *userdata) {
         SensorWorker *w = userdata;
 
-        w->pid = 0;
+        w->pid = 0; /* reaped */
+        w->child = child_watch_free(w->child);
         /* An answer it sent before exiting is in the socket: take it first. */
         if (w->io && w->in_flight)
                 (void) on_io(NULL, w->fd, EPOLLIN, w);
         gone(w, si);
-        return 0;
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -214,7 +216,7 @@ void sensor_worker_retire(SensorWorker *w) {
 SensorWorker *sensor_worker_free(SensorWorker *w) {
         if (!w)
                 return NULL;
-        w->child = sd_event_source_disable_unref(w->child);
+        w->child = child_watch_free(w->child);
         if (w->pid > 0) {
                 (void) kill(w->pid, SIGKILL);
                 while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
@@ -253,12 +255,11 @@ int sensor_worker_start(sd_event *e, const Config *c, uint64_t request_timeout_u
                 return r;
         /* Room for the largest answer (the worker sizes its own end likewise). */
         (void) setsockopt(w->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-        r = sd_event_add_child(e, &w->child, w->pid, WEXITED, on_exit_child, w);
+        r = child_watch_new(e, w->pid, "sensor-worker-exit", on_exit_child, w, &w->child);
         if (r >= 0)
                 r = sd_event_add_io(e, &w->io, w->fd, EPOLLIN, on_io, w);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(w->child, "sensor-worker-exit");
         (void) sd_event_source_set_description(w->io, "sensor-worker-answer");
         log_debug("sensor worker started (pid %d)", (int) w->pid);
         *ret = TAKE_PTR(w);

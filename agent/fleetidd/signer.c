@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "crypto/challenge.h"
 #include "crypto/ossl-util.h"
+#include "common/child-watch.h"
 #include "common/frame.h"
 #include "fleetidd/spawn.h"
 #include "common/signer-wire.h"
@@ -28,7 +29,8 @@ struct Signer {
         sd_event *event;
         pid_t pid; /* 0 once reaped */
         int fd;
-        sd_event_source *io, *child, *idle_timer, *answer_timer;
+        sd_event_source *io, *idle_timer, *answer_timer;
+        ChildWatch *child;
         uint64_t idle_usec;
         bool retired;
         FrameReader rd;
@@ -176,7 +178,7 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) 
         return 0;
 }
 
-static int on_exit_child(sd_event_source *es, const siginfo_t *si, void *userdata) {
+static void on_exit_child(ChildWatch *cw, const siginfo_t *si, void *userdata) {
         Signer *s = userdata;
         char how[64];
         Diag d = {};
@@ -184,7 +186,7 @@ static int on_exit_child(sd_event_source *es, const siginfo_t *si, void *userdat
 
         s->pid = 0;
         s->retired = true;
-        s->child = sd_event_source_disable_unref(s->child);
+        s->child = child_watch_free(s->child);
         /* Its end is closed: its last answers are in the socket now. */
         if (s->io)
                 (void) frame_reader_receive(&s->rd, s->fd);
@@ -211,7 +213,6 @@ static int on_exit_child(sd_event_source *es, const siginfo_t *si, void *userdat
         } else
                 log_debug("signer (pid %d) %s", (int) si->si_pid, how);
         s->on_exit(s->userdata, s); /* may free s */
-        return 0;
 }
 
 static int on_idle(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -314,7 +315,7 @@ Signer *signer_free(Signer *s) {
 
         if (!s)
                 return NULL;
-        s->child = sd_event_source_disable_unref(s->child);
+        s->child = child_watch_free(s->child);
         if (s->pid > 0) {
                 (void) kill(s->pid, SIGTERM);
                 while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
@@ -356,13 +357,12 @@ int signer_new(sd_event *e, const Config *c, uint64_t idle_usec, SignerExitFn on
                 return r;
         if (fcntl(s->fd, F_SETFL, O_NONBLOCK) < 0)
                 return -errno;
-        r = sd_event_add_child(e, &s->child, s->pid, WEXITED, on_exit_child, s);
+        r = child_watch_new(e, s->pid, "signer-exit", on_exit_child, s, &s->child);
         if (r < 0)
                 return r;
         r = sd_event_add_io(e, &s->io, s->fd, EPOLLIN, on_io, s);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(s->child, "signer-exit");
         (void) sd_event_source_set_description(s->io, "signer-answers");
         log_debug("signer started (pid %d)", (int) s->pid);
         *ret = TAKE_PTR(s);

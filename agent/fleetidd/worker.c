@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "crypto/ossl-util.h"
+#include "common/child-watch.h"
 #include "common/frame.h"
 #include "fleetidd/spawn.h"
 #include "fleetidd/worker.h"
@@ -20,7 +21,8 @@ struct Worker {
         WorkerKind kind;
         pid_t pid; /* 0 once reaped, or inline */
         int fd;
-        sd_event_source *io, *child, *kill_timer, *defer, *deadline;
+        sd_event_source *io, *kill_timer, *defer, *deadline;
+        ChildWatch *child;
         uint64_t timeout_usec;
         bool timed_out;
         FrameReader rd; /* its frames, checked; rd.broken: the first protocol violation */
@@ -189,11 +191,12 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-static int on_exit_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static void on_exit_child(ChildWatch *cw, const siginfo_t *si, void *userdata) {
         Worker *w = userdata;
 
         w->exit = *si;
-        w->pid = 0; /* sd-event reaps it after this callback */
+        w->pid = 0; /* reaped */
+        w->child = child_watch_free(w->child);
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
         w->deadline = sd_event_source_disable_unref(w->deadline);
         /* Its end is closed: everything it sent is in the socket now. */
@@ -201,7 +204,6 @@ static int on_exit_child(sd_event_source *s, const siginfo_t *si, void *userdata
                 (void) receive(w);
         w->io = sd_event_source_disable_unref(w->io);
         finish(w);
-        return 0;
 }
 
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -239,7 +241,7 @@ int worker_kill(Worker *w) {
 Worker *worker_free(Worker *w) {
         if (!w)
                 return NULL;
-        w->child = sd_event_source_disable_unref(w->child);
+        w->child = child_watch_free(w->child);
         if (w->pid > 0) {
                 (void) kill(w->pid, SIGKILL);
                 while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
@@ -317,7 +319,7 @@ int worker_start(sd_event *e, WorkerKind kind, const Config *c, const void *extr
         }
         if (fcntl(w->fd, F_SETFL, O_NONBLOCK) < 0)
                 return -errno;
-        r = sd_event_add_child(e, &w->child, w->pid, WEXITED, on_exit_child, w);
+        r = child_watch_new(e, w->pid, "worker-exit", on_exit_child, w, &w->child);
         if (r < 0)
                 return r;
         r = sd_event_add_io(e, &w->io, w->fd, EPOLLIN, on_io, w);
@@ -329,7 +331,6 @@ int worker_start(sd_event *e, WorkerKind kind, const Config *c, const void *extr
                 if (r < 0)
                         return r;
         }
-        (void) sd_event_source_set_description(w->child, "worker-exit");
         (void) sd_event_source_set_description(w->io, "worker-result");
         log_debug("%s worker started (pid %d)", worker_kind_to_string(kind), (int) w->pid);
         *ret = TAKE_PTR(w);

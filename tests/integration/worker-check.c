@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +68,40 @@ static STACK_OF(X509) *load_pem(const char *path) {
                 sk_X509_push(sk, x);
         fclose(f);
         return sk;
+}
+
+/* A process of its own ptraces this one, and holds its exit for a while
+ * before letting its parent have it, as the LeakSanitizer of an ASan build
+ * does at every exit (common/child-watch.h). false if it may not attach
+ * (kernel.yama.ptrace_scope). */
+static bool traced_by_helper(void) {
+        int go[2], ack[2];
+        pid_t tracer;
+        char c = 0;
+
+        if (pipe(go) < 0 || pipe(ack) < 0)
+                return false;
+        tracer = fork();
+        if (tracer < 0)
+                return false;
+        if (tracer == 0) {
+                pid_t tracee = getppid();
+                int st;
+
+                if (read(go[0], &c, 1) != 1 || ptrace(PTRACE_SEIZE, tracee, NULL, NULL) < 0) {
+                        (void) !write(ack[1], "n", 1);
+                        _exit(1);
+                }
+                (void) !write(ack[1], "y", 1);
+                usleep(500 * 1000); /* the tracee exits meanwhile: a zombie only this tracer may wait for */
+                while (waitpid(tracee, &st, __WALL) == tracee && !WIFEXITED(st) && !WIFSIGNALED(st))
+                        (void) ptrace(PTRACE_CONT, tracee, NULL, NULL);
+                _exit(0);
+        }
+        (void) prctl(PR_SET_PTRACER, tracer);
+        if (write(go[1], "x", 1) != 1 || read(ack[0], &c, 1) != 1)
+                return false;
+        return c == 'y';
 }
 
 static void run(WorkerOutput *out) {
@@ -123,6 +159,12 @@ static void run(WorkerOutput *out) {
                 for (unsigned i = 0; i < WORKER_MESSAGE_MAX / 16 + 16; i++)
                         if (worker_send_state(out, DAEMON_STATE_ENROLLING) < 0)
                                 _exit(4); /* the parent stopped reading */
+        } else if (strcmp(scenario, "traced-exit") == 0) {
+                if (!traced_by_helper()) {
+                        r.error = -EPERM;
+                        r.outcome = ATTEMPT_TRANSIENT;
+                        diag_set(&r.diag, r.error, "no-ptrace");
+                }
         } else if (strcmp(scenario, "hang") == 0 || strcmp(scenario, "stop") == 0) {
                 sleep(60);
         } else if (strcmp(scenario, "ignore-term") == 0) {
