@@ -178,12 +178,16 @@ lines += [
     "",
     "CPU µs per call, by process (all rounds' CPU time over all their calls; schedstat, which does not",
     "count stolen time); fleetid = fleetidd + signer; client = raw-sign itself for raw, sign-client for",
-    "D-Bus; swtpm busy = swtpm's CPU time over the runs' wall time; swtpm waited = its run-queue wait per call:",
+    "D-Bus; TPM chain = swtpm + tpm2-abrmd + the process that calls ESYS (raw-sign, or the signer): the",
+    "work one signature waits for, one step after the other, whatever the calls in flight, so raw's chain",
+    "over a variant's is the ratio it reaches when no step waits for a CPU; swtpm busy = swtpm's CPU time",
+    "over the runs' wall time; swtpm waited = its run-queue wait per call:",
     "",
     "| variant | swtpm | tpm2-abrmd | dbus-daemon | fleetidd | signer | client | fleetid | all"
-    " | swtpm busy % | swtpm waited µs |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    " | TPM chain | raw's chain / chain | swtpm busy % | swtpm waited µs |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
+chain = {}
 for v in variants:
     calls = sum(int(r["count"]) for r in runs[v])
     wall = sum(float(r["seconds"]) for r in runs[v])
@@ -191,9 +195,10 @@ for v in variants:
     us["client"] = sum(float(r["client_cpu_s"]) for r in runs[v]) / calls * 1e6
     wait = sum(int(r["swtpm_wait_ns"]) for r in runs[v]) / calls / 1000
     busy = 100 * sum(int(r["swtpm_cpu_ns"]) for r in runs[v]) / 1e9 / wall
-    lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f |" % (
+    chain[v] = us["swtpm"] + us["abrmd"] + (us["client"] if v == "raw" else us["signer"])
+    lines.append("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f |" % (
         v, " | ".join("%.0f" % us[p] for p in procs + ["client"]), us["fleetidd"] + us["signer"],
-        sum(us.values()), busy, wait))
+        sum(us.values()), chain[v], chain["raw"] / chain[v], busy, wait))
 text = "\n".join(lines) + "\n"
 open(out, "w", encoding="utf-8").write(text)
 print(text)
