@@ -13,6 +13,8 @@
 #   bench_us_between T0 T1     microseconds between two $EPOCHREALTIME values
 #   bench_rounds               BENCH_ROUNDS checked, into ROUNDS
 #   bench_interleave R V...    warm-up round, then R rounds of the variants, rotated
+#   bench_cpu_jiffies          the machine's CPU time so far: "total steal idle"
+#   bench_task_ns PID          a process's CPU time and run-queue wait so far, in ns
 
 _bench_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [ -z "${FLEETID_BUILD_DIR:-}" ]; then
@@ -110,4 +112,25 @@ bench_interleave() {
             measure "$round" "${vs[(round - 1 + i) % n]}"
         done
     done
+}
+
+# bench_cpu_jiffies: the first line of /proc/stat (all CPUs) as "TOTAL STEAL
+# IDLE" clock ticks; the difference of two gives the share of the machine's
+# time the hypervisor took (steal) and left unused (idle + iowait) meanwhile.
+bench_cpu_jiffies() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%.0f %.0f %.0f\n", t, $9, $5 + $6; exit }' /proc/stat
+}
+
+# bench_task_ns PID: "CPU_NS WAIT_NS" of PID so far, summed over its threads
+# (/proc/PID/task/*/schedstat: the time on a CPU, and the time runnable but
+# waiting for one), in nanoseconds; "0 0" when PID is 0 or gone. Unlike the
+# clock ticks of /proc/PID/stat, precise enough for a few hundred calls; on a
+# kernel with CONFIG_PARAVIRT_TIME_ACCOUNTING, the time the hypervisor steals
+# is not counted as the task's.
+bench_task_ns() {
+    if [ "${1:-0}" -eq 0 ] || [ ! -d "/proc/$1/task" ]; then
+        echo "0 0"
+        return
+    fi
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ c += $1; w += $2 } END { printf "%.0f %.0f\n", c, w }'
 }

@@ -8,7 +8,8 @@
  *
  *   sign-client COUNT WINDOW
  *
- * Prints "COUNT SECONDS" (from the first call sent to the last answer).
+ * Prints "COUNT SECONDS CPU_SECONDS": the wall time from the first call sent
+ * to the last answer, and the CPU time this client spent meanwhile.
  * Exit 0, or 1 with the first error on stderr. Built with the tests, never
  * installed.
  */
@@ -66,7 +67,7 @@ static int send_one(Client *c) {
 
 int main(int argc, char **argv) {
         Client c = {};
-        struct timespec t0, t1;
+        struct timespec t0, t1, c0, c1;
         int r;
 
         if (argc != 3 || (c.count = strtoul(argv[1], NULL, 10)) == 0 ||
@@ -79,6 +80,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "sign-client: cannot connect to the system bus: %s\n", strerror(-r));
                 return 1;
         }
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (unsigned long i = 0; i < c.window && c.sent < c.count && r >= 0; i++)
                 r = send_one(&c);
@@ -88,12 +90,14 @@ int main(int argc, char **argv) {
                         r = sd_bus_wait(c.bus, 60ULL * 1000000ULL);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         sd_bus_flush_close_unref(c.bus);
         if (r < 0 || c.error < 0) {
                 fprintf(stderr, "sign-client: %s\n", strerror(-(r < 0 ? r : c.error)));
                 return 1;
         }
-        printf("%lu %.6f\n", c.count,
-               (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        printf("%lu %.6f %.6f\n", c.count,
+               (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9,
+               (double) (c1.tv_sec - c0.tv_sec) + (double) (c1.tv_nsec - c0.tv_nsec) / 1e9);
         return 0;
 }
