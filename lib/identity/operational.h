@@ -50,11 +50,30 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(OperationalIdentity *, operational_identity_free);
  * certificate names them), so that a factory reset can tell a key fleetid
  * made but never certified (an enrollment or renewal stopped half-way) from
  * a foreign object at the same handle: the SHA-256 of each public key
- * (pubkey_sha256_text()), the newest OPERATIONAL_KEYS_NOTED, in
- * STATE_KEYS_CREATED. A key made but stopped before it was noted is still
- * foreign to the reset (the window is one file write). */
-#define OPERATIONAL_KEYS_NOTED 2
-int operational_note_key(StateStore *store, EVP_PKEY *pub, Diag *d);
-/* Up to max hashes into ret, the oldest first; none (0) if there is no record. */
+ * (pubkey_sha256_text()) in STATE_KEYS_CREATED, the newest last.
+ *
+ * A key is noted after the TPM made it and before it is made persistent
+ * (operational_key_create()): until then it is a transient object that goes
+ * with the process, so there is no instant in which a persistent key of
+ * fleetid's exists unnoted, whenever the process is killed. A crash between
+ * the note and the persistence leaves the hash of a key that exists nowhere,
+ * which matches no object. At most OPERATIONAL_KEYS_NOTED keys (one per
+ * handle, and the new key while the one it replaces is still there): when the
+ * record is full, a new key drops the noted keys at neither operational handle
+ * (evicted, or never made persistent), never one that sits at a handle. */
+#define OPERATIONAL_KEYS_NOTED 3
+
+/* Makes a new operational key of alg at handle (replace: evicting what is
+ * there, only once the new key is loaded), noted as above first. ret_pub
+ * gets its public key. */
+int operational_key_create(const Config *c, TpmContext *tpm, StateStore *store, KeyAlgorithm alg,
+                           uint32_t handle, bool replace, EVP_PKEY **ret_pub, Diag *d);
+
+/* Adds the key to the record (see above); reads the operational handles
+ * through tpm only when the record is full. */
+int operational_note_key(const Config *c, TpmContext *tpm, StateStore *store, EVP_PKEY *pub, Diag *d);
+
+/* Up to max hashes into ret, the newest max, the oldest first; none (0) if
+ * there is no record. */
 int operational_keys_noted(StateStore *store, char ret[][SHA256_TEXT_SIZE], size_t max, size_t *ret_n,
                            Diag *d);
