@@ -42,7 +42,8 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
 /* Called with the new key's public part once the TPM has made and loaded it,
  * before it is made persistent and before the old key at the handle is
  * evicted. Until then the key is a transient object of this connection,
- * which goes with the process (the resource manager flushes it): what the
+ * which goes with the process (the resource manager, /dev/tpmrm0 or
+ * tpm2-abrmd, flushes it; a TPM reset after a power cut too): what the
  * callback records about the key is written before anything of it can
  * outlive a crash. A negative return stops the creation; nothing persistent
  * changed then. */
