@@ -114,12 +114,9 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, StateStore 
                  * server asks for now, sits there: make room for the right key. */
                 EVP_PKEY_free(*ret_pub);
                 *ret_pub = NULL;
-                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, true, ret_pub, d);
+                r = operational_key_create(c, tpm, store, choice->algorithm, handle, true, ret_pub, d);
         } else if (r == -ENOENT)
-                r = tpm_key_create_persistent(tpm, c->srk_handle, choice->algorithm, handle, false, ret_pub,
-                                              d);
-        if (r >= 0)
-                r = operational_note_key(store, *ret_pub, d);
+                r = operational_key_create(c, tpm, store, choice->algorithm, handle, false, ret_pub, d);
         if (r < 0)
                 return r;
         *ret_created = true;

@@ -47,3 +47,13 @@ int operational_save(StateStore *store, STACK_OF(X509) *chain, Diag *d);
 OperationalIdentity *operational_identity_free(OperationalIdentity *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OperationalIdentity *, operational_identity_free);
 
+/* Makes a new operational key of alg at handle (replace: evicting what is
+ * there, only once the new key is loaded), noted as above first. ret_pub
+ * gets its public key. */
+int operational_key_create(const Config *c, TpmContext *tpm, StateStore *store, KeyAlgorithm alg,
+                           uint32_t handle, bool replace, EVP_PKEY **ret_pub, Diag *d);
+
+/* Adds the key to the record (see above); reads the operational handles
+ * through tpm only when the record is full. */
+int operational_note_key(const Config *c, TpmContext *tpm, StateStore *store, EVP_PKEY *pub, Diag *d);
+

@@ -44,9 +44,7 @@ static int next_key(const Config *c, TpmContext *tpm, StateStore *store, const O
                     EVP_PKEY_eq(pub, deferred) != 1) {
                         /* Whatever sits at the spare handle is a leftover of an earlier attempt. */
                         EVP_PKEY_free(TAKE_PTR(pub));
-                        r = tpm_key_create_persistent(tpm, c->srk_handle, alg, handle, true, &pub, d);
-                        if (r >= 0)
-                                r = operational_note_key(store, pub, d);
+                        r = operational_key_create(c, tpm, store, alg, handle, true, &pub, d);
                         if (r < 0)
                                 return r;
                 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <tss2/tss2_rc.h>
 
+#include "crypto/ossl-util.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-resource.h"
 
@@ -365,6 +366,13 @@ int tpm_key_persist(TpmContext *t, ESYS_TR loaded, uint32_t handle, bool replace
 
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
                               bool replace, EVP_PKEY **ret_pub, Diag *d) {
+        return tpm_key_create_persistent_with(t, srk_handle, alg, handle, replace, NULL, NULL, ret_pub, d);
+}
+
+int tpm_key_create_persistent_with(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
+                                   bool replace, TpmKeyBeforePersistFn before_persist, void *userdata,
+                                   EVP_PKEY **ret_pub, Diag *d) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         TPM2B_SENSITIVE_CREATE sensitive = {};
         TPM2B_DATA outside = {};
         TPML_PCR_SELECTION pcrs = {};
@@ -394,9 +402,21 @@ int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm a
                 r = tpm_diag(d, rc, "cannot load the new key");
                 goto out;
         }
+        /* The public key from Create's answer, before the key can outlive this
+         * process: what before_persist records of it comes first. */
+        if (ret_pub || before_persist) {
+                r = tpm_public_to_pkey(pub, handle, &pkey, d);
+                if (r < 0)
+                        goto out;
+        }
+        if (before_persist) {
+                r = before_persist(pkey, userdata, d);
+                if (r < 0)
+                        goto out;
+        }
         r = tpm_key_persist(t, loaded, handle, replace, NULL, d);
         if (r >= 0 && ret_pub)
-                r = tpm_public_to_pkey(pub, handle, ret_pub, d);
+                *ret_pub = TAKE_PTR(pkey);
 out:
         if (loaded != ESYS_TR_NONE)
                 Esys_FlushContext(t->esys, loaded);

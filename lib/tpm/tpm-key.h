@@ -39,6 +39,22 @@ int tpm_srk_ensure(TpmContext *t, uint32_t srk_handle, ESYS_TR *ret, Diag *d);
 int tpm_key_create_persistent(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
                               bool replace, EVP_PKEY **ret_pub, Diag *d);
 
+/* Called with the new key's public part once the TPM has made and loaded it,
+ * before it is made persistent and before the old key at the handle is
+ * evicted. Until then the key is a transient object of this connection,
+ * which goes with the process (the resource manager, /dev/tpmrm0 or
+ * tpm2-abrmd, flushes it; a TPM reset after a power cut too): what the
+ * callback records about the key is written before anything of it can
+ * outlive a crash. A negative return stops the creation; nothing persistent
+ * changed then. */
+typedef int (*TpmKeyBeforePersistFn)(EVP_PKEY *pub, void *userdata, Diag *d);
+
+/* tpm_key_create_persistent(), calling before_persist (may be NULL) in
+ * between. */
+int tpm_key_create_persistent_with(TpmContext *t, uint32_t srk_handle, KeyAlgorithm alg, uint32_t handle,
+                                   bool replace, TpmKeyBeforePersistFn before_persist, void *userdata,
+                                   EVP_PKEY **ret_pub, Diag *d);
+
 /* TPM2_CreatePrimary of template in hierarchy (ESYS_TR_RH_OWNER,
  * ESYS_TR_RH_ENDORSEMENT) with empty authorization values: the transient key
  * in ret (flush it), its public area in ret_public if not NULL (Esys_Free).

@@ -6,8 +6,9 @@
 # INSPECTS them without installing anything: their file lists (programs, unit,
 # sysusers entry, journal catalog, man pages, docs, the D-Bus policy, the
 # configuration and access.conf as conffiles / %config(noreplace), access.conf
-# 0644 root:root), that both ship the same files, the .deb's
-# control data and maintainer scripts, the RPM's scriptlets, requires and
+# 0644 root:root, the owner file fleetidctl writes as a %ghost), that both
+# ship the same files, the .deb's control data and maintainer scripts (postrm
+# removes that owner file on purge), the RPM's scriptlets, requires and
 # provides (rpm -qp), the unit (systemd-analyze verify), that the packaged man
 # pages render, and lintian and rpmlint: no error and no warning.
 #
@@ -16,7 +17,8 @@
 # the machine.
 #
 # FLEETID_TEST_PACKAGING_INSTALL=1 (root only) then also installs the .deb with
-# dpkg, runs the installed programs and purges it again: this CHANGES THE
+# dpkg, runs the installed programs and purges it again (fleetid's owner file
+# goes, an administrator's drop-in stays): this CHANGES THE
 # MACHINE (packages, the user fleetid) and is meant for throwaway machines
 # only; the booted-OS test (tests/system/) does it in a guest instead.
 # Exit status: 0 pass, 1 fail, 77 skipped.
@@ -26,6 +28,8 @@ set -euo pipefail
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 PKG=fleetid
 PROGRAMS=(/usr/sbin/fleetidd /usr/sbin/fleetid-provision /usr/bin/fleetidctl /usr/libexec/fleetid/fleetid-worker)
+# Written by fleetidctl factory-reset --owner, removed on purge / erase.
+OWNER_FILE=/etc/fleetid/fleetid.conf.d/owner.conf
 MANPAGES=(man8/fleetidd.8 man8/fleetid-provision.8 man1/fleetidctl.1 man5/fleetid.conf.5 man5/org.fleetid.Agent1.5)
 # Installed by both packages, wherever the unit and the docs go.
 COMMON=(/etc/fleetid/fleetid.conf /etc/fleetid/access.conf /usr/share/dbus-1/system.d/org.fleetid.Agent1.conf
@@ -179,6 +183,8 @@ if grep -Eq "systemctl( --[a-z-]+)* (enable|start) |deb-systemd-invoke start" "$
     fail "postinst enables or starts fleetidd; it must not (docs/packaging.md)"
 fi
 grep -q "deb-systemd-invoke stop fleetidd.service" "$TMP/prerm" || fail "prerm does not stop fleetidd on removal"
+# What fleetidctl factory-reset --owner writes goes on purge (docs/packaging.md, "Removal").
+grep -q "^ *rm -f $OWNER_FILE " "$TMP/postrm" || fail "postrm does not remove $OWNER_FILE on purge"
 
 step "the unit and the man pages in the .deb"
 dpkg-deb -x "$DEB" "$TMP/deb-root"
@@ -212,7 +218,8 @@ RPM=$(build_package rpm "${PKG}-[0-9]*.rpm") || exit 1
 q() { rpm -qp --nosignature "$@" "$RPM" 2>/dev/null; }
 
 step "contents of $(basename "$RPM") (rpm -qp --list)"
-q --list | grep -v '^/usr/lib/.build-id' >"$TMP/rpm.list"
+# Without %ghost files: they are in no payload (owner.conf, checked below).
+q --list --noghost | grep -v '^/usr/lib/.build-id' >"$TMP/rpm.list"
 version=$(q --qf '%{VERSION}')
 has "$TMP/rpm.list" "${COMMON[@]}" /etc/fleetid/fleetid.conf.d /usr/lib/systemd/system/fleetidd.service \
     /usr/lib/systemd/system/fleetid-wait-enrolled.service \
@@ -223,6 +230,10 @@ q --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' >"$TMP/rpm.flags"
 for f in /etc/fleetid/fleetid.conf /etc/fleetid/access.conf; do
     grep -qx "cn $f" "$TMP/rpm.flags" || fail "$f is not %config(noreplace): $(grep "$f" "$TMP/rpm.flags")"
 done
+# fleetidctl factory-reset --owner writes it: owned as %ghost (not %config,
+# which rpm would leave on erase), so that the erase removes it.
+grep -qx "g $OWNER_FILE" "$TMP/rpm.flags" ||
+    fail "$OWNER_FILE is not a plain %ghost (the erase would leave it): $(grep -F "$OWNER_FILE" "$TMP/rpm.flags")"
 
 step "the .deb and the RPM ship the same files"
 # The same tree but for the unit directory (Debian 12: /lib) and the
@@ -315,11 +326,21 @@ if [ "$install" = 1 ]; then
     [ -f /usr/share/man/man5/fleetid.conf.5.gz ] ||
         fail "fleetid.conf(5) is not installed (does /etc/dpkg/dpkg.cfg.d exclude /usr/share/man?)"
     step "purging"
+    # As fleetidctl factory-reset --owner leaves it (an owner file, and the
+    # temporary file of a write a crash cut short), beside an administrator's
+    # own drop-in: purge removes fleetid's, keeps the administrator's.
+    dropin=/etc/fleetid/fleetid.conf.d
+    echo "# owner" >"$OWNER_FILE"
+    echo "# half-written" >"$dropin/.#owner.conf.AbC123"
+    echo "# site" >"$dropin/zz-site-test.conf"
     dpkg --purge "$PKG" >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; fail "dpkg --purge failed"; }
     installed=0
-    for f in "${COMMON[@]}" /lib/systemd/system/fleetidd.service; do
+    for f in "${COMMON[@]}" /lib/systemd/system/fleetidd.service "$OWNER_FILE" "$dropin/.#owner.conf.AbC123"; do
         [ ! -e "$f" ] || fail "$f is still there after purge"
     done
+    [ -f "$dropin/zz-site-test.conf" ] || fail "purge removed the administrator's $dropin/zz-site-test.conf"
+    rm -f "$dropin/zz-site-test.conf"
+    rmdir "$dropin" /etc/fleetid 2>/dev/null || true
 fi
 
 echo "PASS: test-packaging ($SECONDS s)"

@@ -743,15 +743,14 @@ phase_recover() {
         /usr/lib/systemd/system/fleetidd.service /lib/systemd/system/fleetidd.service \
         /usr/lib/systemd/system/fleetid-wait-enrolled.service /lib/systemd/system/fleetid-wait-enrolled.service 2>/dev/null)
     [ -z "$left" ] || fail "left after the purge: $left"
-    # dpkg keeps what the administrator added: here the trust anchors, and the
+    # dpkg keeps what the administrator added: here the trust anchors. The
     # owner file fleetidctl factory-reset --owner installed in the drop-in
-    # directory (with it, the directory).
-    left=$(ls -A /etc/fleetid 2>/dev/null |
-        grep -vx 'est-trust-anchors.pem\|owner-b-est-ca.pem\|sensor-mfg-ca.pem\|fleetid.conf.d')
+    # directory is fleetid's, and goes with it (postrm purge,
+    # docs/packaging.md "Removal"); the directory, then empty, too.
+    [ ! -e /etc/fleetid/fleetid.conf.d/owner.conf ] ||
+        fail "the owner file fleetidctl factory-reset installed is left after the purge"
+    left=$(ls -A /etc/fleetid 2>/dev/null | grep -vx 'est-trust-anchors.pem\|owner-b-est-ca.pem\|sensor-mfg-ca.pem')
     [ -z "$left" ] || fail "left in /etc/fleetid after the purge: $left"
-    left=$(ls -A /etc/fleetid/fleetid.conf.d 2>/dev/null | grep -vx owner.conf)
-    [ -z "$left" ] || fail "left in /etc/fleetid/fleetid.conf.d after the purge: $left"
-    [ ! -e /etc/fleetid/fleetid.conf.d ] || say "note: /etc/fleetid/fleetid.conf.d is kept after the purge: $(ls -A /etc/fleetid/fleetid.conf.d | tr '\n' ' ')"
     [ ! -e "$STATE" ] || say "note: $STATE is kept after the purge: $(ls -A "$STATE" | tr '\n' ' ')"
     finish PASS "identity intact after reboot and power cut; clock forward renews, back keeps, 1970 waits; factory reset to a second owner; TPM cleared, birth key made again, enrolled; purged"
 }
