@@ -66,18 +66,11 @@ void manager_signer_stop(Manager *m) {
                 m->signers_retired[i] = signer_free(m->signers_retired[i]);
 }
 
-static int append_chain(sd_bus_message *reply, STACK_OF(X509) *chain) {
+static int append_chain(sd_bus_message *reply, const SignerChain *chain) {
         int r = sd_bus_message_open_container(reply, 'a', "ay");
 
-        for (int i = 0; r >= 0 && i < sk_X509_num(chain); i++) {
-                unsigned char *der = NULL;
-                int len = i2d_X509(sk_X509_value(chain, i), &der);
-
-                if (len <= 0)
-                        return -EIO;
-                r = sd_bus_message_append_array(reply, 'y', der, (size_t) len);
-                OPENSSL_free(der);
-        }
+        for (unsigned i = 0; r >= 0 && i < chain->n; i++)
+                r = sd_bus_message_append_array(reply, 'y', chain->der[i], chain->len[i]);
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 

@@ -37,7 +37,8 @@ struct Signer {
         Pending queue[SIGNER_QUEUE_MAX]; /* a ring, oldest at head */
         size_t head, n;
         uint32_t next_id;
-        STACK_OF(X509) *chains[_SIGNER_KEY_MAX];
+        SignerChain chains[_SIGNER_KEY_MAX]; /* n 0: not sent yet */
+        uint8_t *chain_buf[_SIGNER_KEY_MAX]; /* the chains' DER */
         Diag fault; /* why it is being killed: a hang */
         SignerExitFn on_exit;
         void *userdata;
@@ -69,45 +70,48 @@ static void fail_all(Signer *s, int r, const Diag *d) {
         }
 }
 
+/* Keeps a key's chain as the DER the signer sent (each answer returns it
+ * as it is, with no encoding per call), once every certificate parsed. */
 static int take_chain(Signer *s, const uint8_t *p, size_t len, Diag *d) {
-        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *sk = sk_X509_new_null();
+        _cleanup_free_ uint8_t *buf = NULL;
+        SignerChain c = {};
         uint32_t key;
         size_t off = sizeof(key);
 
-        if (!sk)
-                return diag_set(d, -ENOMEM, "out of memory");
         if (len < sizeof(key))
                 return diag_set(d, -EBADMSG, "a chain frame of %zu bytes", len);
         memcpy(&key, p, sizeof(key));
         if (key >= _SIGNER_KEY_MAX)
                 return diag_set(d, -EBADMSG, "a chain for an unknown key %u", key);
+        buf = malloc(len);
+        if (!buf)
+                return diag_set(d, -ENOMEM, "out of memory");
+        memcpy(buf, p, len);
         while (off < len) {
                 const unsigned char *q;
                 uint32_t l;
                 X509 *x;
 
-                if (len - off < sizeof(l) || sk_X509_num(sk) >= SIGNER_CHAIN_MAX)
+                if (len - off < sizeof(l) || c.n >= SIGNER_CHAIN_MAX)
                         return diag_set(d, -EBADMSG, "a chain frame that does not add up");
-                memcpy(&l, p + off, sizeof(l));
+                memcpy(&l, buf + off, sizeof(l));
                 off += sizeof(l);
                 if (l == 0 || l > len - off)
                         return diag_set(d, -EBADMSG, "a certificate of %u bytes in a chain frame", l);
-                q = p + off;
+                q = buf + off;
                 x = d2i_X509(NULL, &q, (long) l);
-                if (!x || q != p + off + l) {
-                        X509_free(x);
+                X509_free(x);
+                if (!x || q != buf + off + l)
                         return diag_set(d, -EBADMSG, "a certificate that does not parse");
-                }
-                if (!sk_X509_push(sk, x)) {
-                        X509_free(x);
-                        return diag_set(d, -ENOMEM, "out of memory");
-                }
+                c.der[c.n] = buf + off;
+                c.len[c.n++] = l;
                 off += l;
         }
-        if (sk_X509_num(sk) < 1)
+        if (c.n < 1)
                 return diag_set(d, -EBADMSG, "an empty chain");
-        OSSL_STACK_OF_X509_free(s->chains[key]);
-        s->chains[key] = TAKE_PTR(sk);
+        free(s->chain_buf[key]);
+        s->chain_buf[key] = TAKE_PTR(buf);
+        s->chains[key] = c;
         return 0;
 }
 
@@ -125,7 +129,7 @@ static int take_answer(Signer *s, const uint8_t *p, size_t len, Diag *d) {
                 return diag_set(d, -EBADMSG, "an answer to no request in flight (id %u)", w.id);
         if (w.error > 0 || !memchr(w.diag, '\0', sizeof(w.diag)) ||
             (w.error == 0 && (w.alg >= _SIGNER_ALG_MAX || w.sig_len == 0 || w.sig_len > sizeof(w.sig) ||
-                              !s->chains[head->key])))
+                              s->chains[head->key].n == 0)))
                 return diag_set(d, -EBADMSG, "an answer with values out of range");
         a.error = w.error;
         a.key = head->key;
@@ -135,7 +139,7 @@ static int take_answer(Signer *s, const uint8_t *p, size_t len, Diag *d) {
                 a.alg = w.alg == SIGNER_ALG_ECDSA ? CHALLENGE_ALG_ECDSA : CHALLENGE_ALG_RSA_PKCS1;
                 a.sig = w.sig;
                 a.sig_len = w.sig_len;
-                a.chain = s->chains[head->key];
+                a.chain = &s->chains[head->key];
         }
         answer_head(s, &a);
         arm_timers(s);
@@ -328,8 +332,8 @@ Signer *signer_free(Signer *s) {
         sd_event_source_disable_unref(s->answer_timer);
         if (s->fd >= 0)
                 close(s->fd);
-        for (size_t i = 0; i < ELEMENTSOF(s->chains); i++)
-                OSSL_STACK_OF_X509_free(s->chains[i]);
+        for (size_t i = 0; i < ELEMENTSOF(s->chain_buf); i++)
+                free(s->chain_buf[i]);
         frame_reader_done(&s->rd);
         sd_event_unref(s->event);
         free(s);

@@ -44,6 +44,13 @@
 /* A signer that has not answered its oldest request after this is killed. */
 #define SIGNER_ANSWER_USEC (30ULL * 1000000ULL)
 
+/* A key's certificate chain as DER, the key's certificate first. */
+typedef struct SignerChain {
+        unsigned n;
+        const uint8_t *der[SIGNER_CHAIN_MAX];
+        size_t len[SIGNER_CHAIN_MAX];
+} SignerChain;
+
 typedef struct SignerAnswer {
         /* 0, or: -ENOENT/-ENOKEY no identity for the key (not enrolled, not
          * provisioned), -ENXIO the TPM is unreachable, -EACCES the TPM is in
@@ -56,7 +63,7 @@ typedef struct SignerAnswer {
         const char *alg; /* a CHALLENGE_ALG_* name (static) */
         const uint8_t *sig;
         size_t sig_len;
-        STACK_OF(X509) *chain; /* the key's certificate first; the signer's, valid during the call */
+        const SignerChain *chain; /* the key's certificate first; the signer's, valid during the call */
 } SignerAnswer;
 
 typedef struct Signer Signer;
