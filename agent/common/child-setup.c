@@ -7,11 +7,38 @@
 #include <unistd.h>
 
 #include "common/child-setup.h"
+#include "common/sensor-wire.h"
+#include "common/signer-wire.h"
+#include "common/worker-wire.h"
 #include "config/config-wire.h"
 #include "util/macro.h"
 
 #define SETUP_MAGIC 0x55444946u /* "FIDU" */
-#define SETUP_MAX (12 + CONFIG_WIRE_MAX + CHILD_SETUP_EXTRA_MAX)
+#define SETUP_MAX (sizeof(SetupHeader) + CONFIG_WIRE_MAX + CHILD_SETUP_EXTRA_MAX)
+
+typedef struct SetupHeader {
+        uint32_t magic;
+        uint32_t config_len;
+        uint32_t extra_len;
+        uint32_t reserved; /* 0 */
+        uint64_t build;    /* build_id(): the daemon's and the worker's must be equal */
+} SetupHeader;
+
+/* What the two ends must share beyond the configuration's layout: the
+ * version, the build's date, and the size of every message they exchange. */
+static uint64_t build_id(void) {
+        const char *version = FLEETID_VERSION;
+        uint64_t v[] = { FLEETID_BUILD_EPOCH,          sizeof(WorkerResultWire),    sizeof(SignerRequestWire),
+                         sizeof(SignerAnswerWire),     sizeof(SensorRequestHeader), sizeof(SensorAnswerHeader),
+                         sizeof(SetupHeader),          config_wire_layout() };
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        for (size_t i = 0; version[i]; i++)
+                h = (h ^ (uint8_t) version[i]) * 0x100000001b3ULL;
+        for (size_t i = 0; i < sizeof(v); i++)
+                h = (h ^ ((const uint8_t *) v)[i]) * 0x100000001b3ULL;
+        return h;
+}
 
 static const char *const role_names[_CHILD_ROLE_MAX] = {
         [CHILD_ENROLL] = "enroll", [CHILD_RENEW] = "renew",   [CHILD_CACERTS] = "cacerts",
@@ -48,7 +75,7 @@ static int write_all(int fd, const void *p, size_t n) {
 int child_setup_memfd(const Config *c, const void *extra, size_t extra_len, int *ret_fd) {
         _cleanup_free_ uint8_t *wire = NULL;
         size_t wire_len = 0;
-        uint32_t head[3];
+        SetupHeader head;
         int fd, r;
 
         if (extra_len > CHILD_SETUP_EXTRA_MAX)
@@ -56,13 +83,16 @@ int child_setup_memfd(const Config *c, const void *extra, size_t extra_len, int 
         r = config_to_wire(c, &wire, &wire_len);
         if (r < 0)
                 return r;
-        head[0] = SETUP_MAGIC;
-        head[1] = (uint32_t) wire_len;
-        head[2] = (uint32_t) extra_len;
+        head = (SetupHeader) {
+                .magic = SETUP_MAGIC,
+                .config_len = (uint32_t) wire_len,
+                .extra_len = (uint32_t) extra_len,
+                .build = build_id(),
+        };
         fd = memfd_create("fleetid-setup", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return -errno;
-        r = write_all(fd, head, sizeof(head));
+        r = write_all(fd, &head, sizeof(head));
         if (r >= 0)
                 r = write_all(fd, wire, wire_len);
         if (r >= 0 && extra_len > 0)
@@ -116,7 +146,7 @@ static int read_all(int fd, size_t max, uint8_t **ret, size_t *ret_len, Diag *d)
 int child_setup_read(int fd, ChildSetup *ret, Diag *d) {
         _cleanup_free_ uint8_t *buf = NULL;
         ChildSetup s = {};
-        uint32_t head[3];
+        SetupHeader head;
         size_t len = 0;
         int r;
 
@@ -125,21 +155,26 @@ int child_setup_read(int fd, ChildSetup *ret, Diag *d) {
                 return r;
         if (len < sizeof(head))
                 return diag_set(d, -EBADMSG, "a setup of %zu bytes", len);
-        memcpy(head, buf, sizeof(head));
-        if (head[0] != SETUP_MAGIC || head[2] > CHILD_SETUP_EXTRA_MAX ||
-            (uint64_t) sizeof(head) + head[1] + head[2] != len)
+        memcpy(&head, buf, sizeof(head));
+        if (head.magic != SETUP_MAGIC || head.extra_len > CHILD_SETUP_EXTRA_MAX ||
+            (uint64_t) sizeof(head) + head.config_len + head.extra_len != len)
                 return diag_set(d, -EBADMSG, "a setup whose sizes do not add up (%zu bytes)", len);
-        r = config_from_wire(buf + sizeof(head), head[1], &s.config, d);
+        if (head.build != build_id())
+                return diag_set(d, -EBADMSG,
+                                "a setup from another build of fleetidd (%016llx, this worker is %016llx), as "
+                                "between an upgrade's unpacking and the daemon's restart",
+                                (unsigned long long) head.build, (unsigned long long) build_id());
+        r = config_from_wire(buf + sizeof(head), head.config_len, &s.config, d);
         if (r < 0)
                 return diag_prefix(d, r, "the configuration");
-        if (head[2] > 0) {
-                s.extra = malloc(head[2]);
+        if (head.extra_len > 0) {
+                s.extra = malloc(head.extra_len);
                 if (!s.extra) {
                         config_free(s.config);
                         return diag_set(d, -ENOMEM, "out of memory");
                 }
-                memcpy(s.extra, buf + sizeof(head) + head[1], head[2]);
-                s.extra_len = head[2];
+                memcpy(s.extra, buf + sizeof(head) + head.config_len, head.extra_len);
+                s.extra_len = head.extra_len;
         }
         *ret = s;
         return 0;

@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGUSR1);
         sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGCHLD); /* hooks are reaped through sd-event */
+        sigaddset(&mask, SIGCHLD); /* nothing reaps a child before its watch reads its exit (child-watch.h) */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         /* The stop comes before whatever else the same wake-up brings (a
          * worker's exit among them): SD_EVENT_PRIORITY_IMPORTANT. */

@@ -50,7 +50,12 @@ static void __attribute__((noreturn)) exec_child(ChildRole role, pid_t parent, i
         u = fcntl(setup, F_DUPFD_CLOEXEC, 10);
         if (s < 0 || u < 0 || dup2(s, CHILD_SOCKET_FD) < 0 || dup2(u, CHILD_SETUP_FD) < 0)
                 _exit(127);
-        (void) close_range(CHILD_SETUP_FD + 1, ~0U, 0);
+        if (close_range(CHILD_SETUP_FD + 1, ~0U, 0) < 0) {
+                long max = sysconf(_SC_OPEN_MAX);
+
+                for (long fd = CHILD_SETUP_FD + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+                        (void) close((int) fd);
+        }
         execv(path, argv);
         fprintf(stderr, "fleetidd: cannot execute the worker %s: %m\n", path);
         _exit(127);

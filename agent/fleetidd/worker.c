@@ -274,7 +274,9 @@ static int on_inline_done(sd_event_source *s, void *userdata) {
 static int run_inline(Worker *w) {
         int r;
 
-        (void) frame_reader_receive(&w->rd, w->fd); /* blocking: returns at the end */
+        (void) frame_reader_receive(&w->rd, w->fd); /* blocking: returns at the end, or at a bad frame */
+        if (w->rd.broken.error != 0)
+                (void) kill(w->pid, SIGKILL); /* it may be blocked writing more: no waiting for it */
         for (;;) {
                 r = waitid(P_PID, (id_t) w->pid, &w->exit, WEXITED);
                 if (r >= 0 || errno != EINTR)

@@ -9,7 +9,7 @@
  * reached, and ends with exactly one result (common/worker-wire.h). It never
  * touches sd-event, the hooks or the status file: the daemon does all that
  * from the result, in manager-*.c. The daemon reads the socketpair through
- * sd-event, checks every frame, reaps the child through sd-event, and calls
+ * sd-event, checks every frame, reaps the child (common/child-watch.h), and calls
  * on_done once both are over. A worker that dies without a result (a crash,
  * a kill, an executable that cannot run) is a transient failure that says so.
  */

@@ -13,6 +13,7 @@
  * Exit codes: 0 done, 1 failure (the daemon says what it lacked), 2 usage.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,8 @@ int main(int argc, char **argv) {
                           CHILD_SOCKET_FD);
                 return 2;
         }
+        /* Nothing this process runs (a "cmd:" TCTI, say) inherits the daemon's socket. */
+        (void) fcntl(CHILD_SOCKET_FD, F_SETFD, FD_CLOEXEC);
         r = child_setup_read(CHILD_SETUP_FD, &setup, &d);
         (void) close(CHILD_SETUP_FD);
         if (r < 0) {

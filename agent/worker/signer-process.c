@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,7 @@ void signer_process_main(int fd, const Config *config, StateStore *store) {
 
         /* Named, for ps and the journal: "fleetid-signer" (at most 15 bytes). */
         (void) prctl(PR_SET_NAME, "fleetid-signer");
-        in = dup(fd);
+        in = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         c.out = fdopen(fd, "w");
         if (in < 0 || !c.out ||
             frame_reader_init(&rd, SIGNER_MAGIC, sizeof(SignerRequestWire), 0, child_take, &c) < 0)

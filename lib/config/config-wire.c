@@ -13,11 +13,40 @@
 #define WIRE_MAGIC 0x47464346u /* "FCFG" */
 #define WIRE_NULL UINT32_MAX   /* the length of a string that is not set */
 
+/* FNV-1a over what decides the wire form: each key's group, name, kind,
+ * place in struct Config and bounds, and the struct's size. Another build
+ * with the same number of keys but another table gets another value. */
+static uint64_t mix(uint64_t h, const void *p, size_t n) {
+        const uint8_t *b = p;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 0x100000001b3ULL;
+        return h;
+}
+
+uint64_t config_wire_layout(void) {
+        uint64_t h = 0xcbf29ce484222325ULL, size = sizeof(Config);
+
+        for (size_t i = 0; i < config_n_key_specs; i++) {
+                const KeySpec *k = &config_key_specs[i];
+                uint64_t v[4] = { (uint64_t) k->kind, (uint64_t) k->offset, k->min, k->max };
+
+                h = mix(h, k->group, strlen(k->group) + 1);
+                h = mix(h, k->name, strlen(k->name) + 1);
+                h = mix(h, v, sizeof(v));
+        }
+        return mix(h, &size, sizeof(size));
+}
+
 typedef struct Writer {
         FILE *f;
 } Writer;
 
 static void put_u32(Writer *w, uint32_t v) {
+        (void) fwrite(&v, sizeof(v), 1, w->f);
+}
+
+static void put_u64(Writer *w, uint64_t v) {
         (void) fwrite(&v, sizeof(v), 1, w->f);
 }
 
@@ -43,6 +72,7 @@ int config_to_wire(const Config *c, uint8_t **ret, size_t *ret_len) {
                 return -ENOMEM;
         put_u32(&w, WIRE_MAGIC);
         put_u32(&w, (uint32_t) config_n_key_specs);
+        put_u64(&w, config_wire_layout());
         for (size_t i = 0; i < config_n_key_specs; i++) {
                 const KeySpec *k = &config_key_specs[i];
 
@@ -229,7 +259,8 @@ static int take_dropins(Reader *r, Config *c) {
 int config_from_wire(const uint8_t *p, size_t len, Config **ret, Diag *d) {
         _cleanup_(config_freep) Config *c = NULL;
         Reader r = { .p = p, .left = len, .d = d };
-        uint32_t magic, n;
+        uint32_t magic, n, layout[2];
+        uint64_t layout_value;
         int e;
 
         if (len > CONFIG_WIRE_MAX)
@@ -237,14 +268,20 @@ int config_from_wire(const uint8_t *p, size_t len, Config **ret, Diag *d) {
         e = get_u32(&r, "its magic number", &magic);
         if (e >= 0)
                 e = get_u32(&r, "the number of keys", &n);
+        if (e >= 0)
+                e = get_u32(&r, "the layout", &layout[0]);
+        if (e >= 0)
+                e = get_u32(&r, "the layout", &layout[1]);
         if (e < 0)
                 return e;
-        if (magic != WIRE_MAGIC || n != config_n_key_specs)
+        memcpy(&layout_value, layout, sizeof(layout_value));
+        if (magic != WIRE_MAGIC || n != config_n_key_specs || layout_value != config_wire_layout())
                 return diag_set(d, -EBADMSG,
-                                "not a configuration of this build (magic 0x%08x, %u keys where %zu are known): "
-                                "the daemon and its worker come from different builds, as between an "
-                                "upgrade's unpacking and the daemon's restart",
-                                (unsigned) magic, (unsigned) n, config_n_key_specs);
+                                "not a configuration of this build (magic 0x%08x, %u keys where %zu are known, "
+                                "layout %016llx where %016llx): the daemon and its worker come from different "
+                                "builds, as between an upgrade's unpacking and the daemon's restart",
+                                (unsigned) magic, (unsigned) n, config_n_key_specs,
+                                (unsigned long long) layout_value, (unsigned long long) config_wire_layout());
         e = config_new_defaults(&c);
         if (e < 0)
                 return diag_set(d, e, "out of memory");

@@ -22,5 +22,8 @@
 #define CONFIG_WIRE_MAX (512u * 1024u)
 
 int config_to_wire(const Config *c, uint8_t **ret, size_t *ret_len);
+/* A fingerprint of the key table and struct Config: what the wire form
+ * depends on. A message of another layout is refused. */
+uint64_t config_wire_layout(void);
 /* -EBADMSG with what was wrong in d. */
 int config_from_wire(const uint8_t *p, size_t len, Config **ret, Diag *d);

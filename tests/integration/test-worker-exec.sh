@@ -102,8 +102,9 @@ worker, state = sys.argv[1], sys.argv[2]
 before = sorted(os.listdir(state))
 import struct
 
-# Nothing; garbage; a bad header; a good header around a configuration that is not one.
-bad_config = struct.pack("=III", 0x55444946, 8, 0) + b"FCFG\x01\x00\x00\x00"
+# Nothing; garbage; a bad header; a header from another build (as between an
+# upgrade's unpacking and the daemon's restart).
+bad_config = struct.pack("=IIIIQ", 0x55444946, 8, 0, 0, 0x1234) + b"FCFG\x01\x00\x00\x00"
 for setup in (b"", b"garbage" * 10, b"FIDU" + b"\xff" * 8, bad_config):
     a, b = socket.socketpair()
     r = os.memfd_create("setup")  # as fleetidd hands it over
@@ -124,7 +125,7 @@ for setup in (b"", b"garbage" * 10, b"FIDU" + b"\xff" * 8, bad_config):
     assert p.returncode == 1, "not refused"
     assert "its setup from fleetidd is unusable" in p.stderr, "no reason given"
     if setup is bad_config:
-        assert "the configuration: not a configuration of this build" in p.stderr, "the wrong reason"
+        assert "a setup from another build of fleetidd" in p.stderr, "the wrong reason"
     assert sent == b"", "the worker sent something"
 assert sorted(os.listdir(state)) == before, f"the state directory changed: {os.listdir(state)}"
 PY

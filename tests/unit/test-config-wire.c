@@ -185,11 +185,17 @@ static void test_values_checked(void **state) {
         expect_refused(c, "broker.allowed_extensions");
         c->broker_allowed_extensions = 1;
 
-        /* Another magic number: another build's message. */
+        /* Another magic number, or another layout of the same number of keys
+         * (a key moved or replaced): another build's message. */
         assert_int_equal(config_to_wire(c, &wire, &len), 0);
         wire[0] ^= 0xff;
         assert_int_equal(config_from_wire(wire, len, &back, &d), -EBADMSG);
         assert_non_null(strstr(d.text, "not a configuration of this build"));
+        wire[0] ^= 0xff;
+        wire[8] ^= 0x01; /* the layout, after the magic and the number of keys */
+        assert_int_equal(config_from_wire(wire, len, &back, &d), -EBADMSG);
+        assert_null(back);
+        assert_non_null(strstr(d.text, "layout"));
         free(wire);
 }
 

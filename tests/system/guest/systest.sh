@@ -712,7 +712,7 @@ phase_recover() {
     systemctl -q is-active fleetidd.service || fail "fleetidd is not active after the backward jump"
 
     say "a start with the clock in 1970 (a gateway without RTC battery): fleetidd waits for the clock"
-    local up0 up1
+    local up0 up1 nb now
     systemctl stop fleetidd.service || fail "cannot stop fleetidd"
     requests=$(est_count)
     true_now=$(date +%s)
@@ -722,8 +722,14 @@ phase_recover() {
     wait_until 60 "state waiting-clock" status_is waiting-clock ||
         fail "state with the clock in 1970: $(status_get state)"
     [ "$(est_count)" = "$requests" ] || fail "EST requests with the clock in 1970"
+    # Back to the time before, or, if that lies before the stored certificate's
+    # notBefore (the backward jump above put it there), a minute after it: a
+    # fresh start rightly distrusts a clock behind the certificate it holds.
     up1=$(cut -d. -f1 /proc/uptime)
-    date -s "@$((true_now + up1 - up0 + 1))" >/dev/null || fail "cannot set the clock back from 1970"
+    nb=$(date -d "$(openssl x509 -in "$STATE/operational.pem" -noout -startdate | cut -d= -f2)" +%s)
+    now=$((true_now + up1 - up0 + 1))
+    [ "$now" -gt $((nb + 60)) ] || now=$((nb + 60))
+    date -s "@$now" >/dev/null || fail "cannot set the clock back from 1970"
     wait_until 90 "state enrolled after the clock was set" status_is enrolled ||
         fail "not enrolled once the clock was set: $(status_get state)"
     [ "$(est_count)" = "$requests" ] || fail "EST requests after the clock was set: the identity was already there"
