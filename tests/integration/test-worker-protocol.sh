@@ -57,6 +57,13 @@ check bad-outcome "error=-71 outcome=transient .*bad message \(a result with val
 check ok-with-error "error=-71 outcome=transient .*bad message \(a result with values out of range\)"
 check after-result "error=-71 outcome=transient .*bad message \(a frame after the result\)"
 check flood "error=-71 outcome=transient .*bad message \(its message is longer than 1048576 bytes\)"
+# The inline mode (FLEETIDD_INLINE_WORKERS=1, for the loop-latency bench)
+# blocks the loop on the worker: a worker that floods it must be killed, not
+# waited for while it blocks on the full socket.
+WORKER_CHECK_INLINE=1 check flood "error=-71 outcome=transient .*bad message \(its message is longer than 1048576 bytes\)"
+WORKER_CHECK_INLINE=1 check ok "error=0 outcome=ok fetched=1 http=200 retry=0/0 text='' spki=5 adopted=2 refused=0 diag=''$" \
+    "$T/two-certs.pem"
+
 # A tracer holds the worker's exit for 0.5 s (what the LeakSanitizer of an
 # ASan build does at every exit): its pidfd reports the exit before the
 # daemon may reap it, and the daemon must look again (common/child-watch.h;

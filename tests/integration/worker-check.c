@@ -252,7 +252,9 @@ int main(int argc, char **argv) {
                 return 1;
         if (strcmp(scenario, "hang") == 0)
                 timeout = 1000000ULL;
-        r = worker_start(e, WORKER_RENEW, c, NULL, 0, timeout, false, on_state, on_done, e, &w);
+        /* WORKER_CHECK_INLINE=1: fleetidd's FLEETIDD_INLINE_WORKERS mode, the loop blocked on the worker. */
+        r = worker_start(e, WORKER_RENEW, c, NULL, 0, timeout, streq_ptr(getenv("WORKER_CHECK_INLINE"), "1"),
+                         on_state, on_done, e, &w);
         if (r < 0) {
                 fprintf(stderr, "worker_start: %s\n", strerror(-r));
                 return 1;
