@@ -28,9 +28,9 @@ typedef struct SetupHeader {
  * version, the build's date, and the size of every message they exchange. */
 static uint64_t build_id(void) {
         const char *version = FLEETID_VERSION;
-        uint64_t v[] = { FLEETID_BUILD_EPOCH,          sizeof(WorkerResultWire),    sizeof(SignerRequestWire),
-                         sizeof(SignerAnswerWire),     sizeof(SensorRequestHeader), sizeof(SensorAnswerHeader),
-                         sizeof(SetupHeader),          config_wire_layout() };
+        uint64_t v[] = { FLEETID_BUILD_EPOCH,      sizeof(WorkerResultWire),    sizeof(SignerRequestWire),
+                         sizeof(SignerAnswerWire), sizeof(SensorRequestHeader), sizeof(SensorAnswerHeader),
+                         sizeof(SetupHeader),      config_wire_layout() };
         uint64_t h = 0xcbf29ce484222325ULL;
 
         for (size_t i = 0; version[i]; i++)

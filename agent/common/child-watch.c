@@ -77,7 +77,8 @@ int child_watch_new(sd_event *e, pid_t pid, const char *description, ChildWatchF
         r = sd_event_add_io(e, &cw->io, cw->pidfd, EPOLLIN, on_pidfd, cw);
         if (r < 0)
                 return r;
-        r = sd_event_add_time_relative(e, &cw->retry, CLOCK_MONOTONIC, CHILD_WATCH_RETRY_USEC, 0, on_retry, cw);
+        r = sd_event_add_time_relative(e, &cw->retry, CLOCK_MONOTONIC, CHILD_WATCH_RETRY_USEC, 0, on_retry,
+                                       cw);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_enabled(cw->retry, SD_EVENT_OFF);

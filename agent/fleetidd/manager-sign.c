@@ -212,9 +212,8 @@ int manager_bus_sign_challenge(sd_bus_message *msg, void *userdata, sd_bus_error
         if (m->signer && !signer_usable(m->signer))
                 retire_current(m); /* dying or idled out: it completes on its own */
         if (!m->signer) {
-                r = signer_new(m->event, m->config,
-                               (uint64_t) m->config->access_signer_idle_sec * 1000000ULL, on_signer_exit, m,
-                               &m->signer);
+                r = signer_new(m->event, m->config, (uint64_t) m->config->access_signer_idle_sec * 1000000ULL,
+                               on_signer_exit, m, &m->signer);
                 if (r < 0) {
                         log_warning_errno(r, "cannot start the signing process: %m");
                         return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,

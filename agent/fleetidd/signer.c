@@ -39,7 +39,7 @@ struct Signer {
         uint32_t next_id;
         SignerChain chains[_SIGNER_KEY_MAX]; /* n 0: not sent yet */
         uint8_t *chain_buf[_SIGNER_KEY_MAX]; /* the chains' DER */
-        Diag fault; /* why it is being killed: a hang */
+        Diag fault;                          /* why it is being killed: a hang */
         SignerExitFn on_exit;
         void *userdata;
 };

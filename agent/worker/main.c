@@ -67,8 +67,9 @@ static int run_work(ChildRole role, ChildSetup *setup) {
                 work_cacerts(&ctx, out);
                 break;
         case CHILD_RESET:
-                r = setup->extra ? reset_marker_parse((const char *) setup->extra, setup->extra_len, &marker, &d)
-                                 : diag_set(&d, -EINVAL, "no reset marker was handed over");
+                r = setup->extra
+                            ? reset_marker_parse((const char *) setup->extra, setup->extra_len, &marker, &d)
+                            : diag_set(&d, -EINVAL, "no reset marker was handed over");
                 if (r < 0) {
                         WorkerResult wr = { .error = r, .outcome = ATTEMPT_TRANSIENT };
 
@@ -114,7 +115,8 @@ int main(int argc, char **argv) {
         r = child_setup_read(CHILD_SETUP_FD, &setup, &d);
         (void) close(CHILD_SETUP_FD);
         if (r < 0) {
-                log_error("fleetid-worker %s: its setup from fleetidd is unusable: %s", argv[1], diag_text(&d, r));
+                log_error("fleetid-worker %s: its setup from fleetidd is unusable: %s", argv[1],
+                          diag_text(&d, r));
                 return 1;
         }
 

@@ -158,7 +158,8 @@ static int append_chain(uint8_t *out, size_t room, STACK_OF(X509) *chain, uint32
 }
 
 /* One CSR: POST /simpleenroll, and the answer validated for the CSR's key. */
-static void child_enroll(ChildState *s, const SensorRequestHeader *h, const uint8_t *csr_der, uint8_t *out, int fd) {
+static void child_enroll(ChildState *s, const SensorRequestHeader *h, const uint8_t *csr_der, uint8_t *out,
+                         int fd) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = NULL;
         EstEnrollResult res = {};
@@ -248,4 +249,3 @@ void sensor_child_main(int fd, const Config *c) {
         child_close(&s);
         _exit(EXIT_SUCCESS);
 }
-

@@ -23,7 +23,8 @@ void work_reset(WorkContext *ctx, WorkerOutput *out) {
         if (r >= 0)
                 r = tpm_context_new(ctx->config->tpm_tcti, &tpm, &d);
         if (r >= 0) {
-                r = reset_wipe(ctx->config, tpm, ctx->store, ctx->runtime, ctx->reset, after_step, NULL, &rep, &d);
+                r = reset_wipe(ctx->config, tpm, ctx->store, ctx->runtime, ctx->reset, after_step, NULL,
+                               &rep, &d);
                 reset_log_wiped(ctx->reset, ctx->config, &rep, r, &d);
         }
         if (r >= 0) {

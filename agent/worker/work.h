@@ -29,8 +29,8 @@
 typedef struct WorkContext {
         const Config *config;
         StateStore *store;
-        StateStore *runtime;         /* paths.runtime_dir, NULL if none */
-        ResetMarker *reset;          /* `reset`: the marker the daemon acts on */
+        StateStore *runtime;          /* paths.runtime_dir, NULL if none */
+        ResetMarker *reset;           /* `reset`: the marker the daemon acts on */
         const uint8_t *deferred_spki; /* `renew`: the key of the request the CA deferred (DER), or NULL */
         size_t deferred_spki_len;
 } WorkContext;

@@ -89,7 +89,7 @@ int config_to_wire(const Config *c, uint8_t **ret, size_t *ret_len) {
                         put_u32(&w, *(uint32_t *) field(c, k));
                         break;
                 case KIND_ENUM:
-                        put_u32(&w, (uint32_t) *(int *) field(c, k));
+                        put_u32(&w, (uint32_t) * (int *) field(c, k));
                         break;
                 case KIND_BOOL:
                         put_u32(&w, *(bool *) field(c, k) ? 1 : 0);
@@ -140,8 +140,9 @@ static int get_string(Reader *r, const char *what, size_t max, char **ret) {
                 return 0;
         }
         if (n > max || n > r->left || memchr(r->p, '\0', n))
-                return diag_set(r->d, -EBADMSG, "%s: a string of %u bytes that is too long, cut short or holds a NUL",
-                                what, (unsigned) n);
+                return diag_set(r->d, -EBADMSG,
+                                "%s: a string of %u bytes that is too long, cut short or holds a NUL", what,
+                                (unsigned) n);
         s = strndup((const char *) r->p, n);
         if (!s)
                 return diag_set(r->d, -ENOMEM, "out of memory");
@@ -264,7 +265,8 @@ int config_from_wire(const uint8_t *p, size_t len, Config **ret, Diag *d) {
         int e;
 
         if (len > CONFIG_WIRE_MAX)
-                return diag_set(d, -EBADMSG, "a configuration of %zu bytes, more than %u", len, CONFIG_WIRE_MAX);
+                return diag_set(d, -EBADMSG, "a configuration of %zu bytes, more than %u", len,
+                                CONFIG_WIRE_MAX);
         e = get_u32(&r, "its magic number", &magic);
         if (e >= 0)
                 e = get_u32(&r, "the number of keys", &n);

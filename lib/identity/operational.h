@@ -56,4 +56,3 @@ int operational_key_create(const Config *c, TpmContext *tpm, StateStore *store, 
 /* Adds the key to the record (see above); reads the operational handles
  * through tpm only when the record is full. */
 int operational_note_key(const Config *c, TpmContext *tpm, StateStore *store, EVP_PKEY *pub, Diag *d);
-

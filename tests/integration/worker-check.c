@@ -238,7 +238,8 @@ int main(int argc, char **argv) {
         scenario = argv[1];
         pem_path = argc > 2 ? argv[2] : NULL;
         n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n <= 0 || config_new_defaults(&c) < 0 || !(c->est_url = strdup("https://worker-check.invalid/est")))
+        if (n <= 0 || config_new_defaults(&c) < 0 ||
+            !(c->est_url = strdup("https://worker-check.invalid/est")))
                 return 1;
         self[n] = '\0';
         if (setenv("FLEETIDD_WORKER", self, 1) < 0 || setenv("WORKER_CHECK_SCENARIO", scenario, 1) < 0 ||
