@@ -168,12 +168,13 @@ int child_setup_read(int fd, ChildSetup *ret, Diag *d) {
         if (r < 0)
                 return diag_prefix(d, r, "the configuration");
         if (head.extra_len > 0) {
-                s.extra = malloc(head.extra_len);
+                s.extra = malloc(head.extra_len + 1); /* and a NUL after, for text */
                 if (!s.extra) {
                         config_free(s.config);
                         return diag_set(d, -ENOMEM, "out of memory");
                 }
                 memcpy(s.extra, buf + sizeof(head) + head.config_len, head.extra_len);
+                s.extra[head.extra_len] = 0;
                 s.extra_len = head.extra_len;
         }
         *ret = s;

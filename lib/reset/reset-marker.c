@@ -162,9 +162,12 @@ int reset_marker_parse(const char *text, size_t len, ResetMarker *ret, Diag *d) 
 
         if (len > RESET_MARKER_MAX || memchr(text, '\0', len))
                 return diag_set(d, -EBADMSG, "the factory reset marker is too long or holds a NUL byte");
-        copy = strndup(text, len);
+        /* Not strndup(): text need not end with a NUL. */
+        copy = malloc(len + 1);
         if (!copy)
                 return -ENOMEM;
+        memcpy(copy, text, len);
+        copy[len] = '\0';
         for (p = copy; *p; p = nl ? nl + 1 : p + strlen(p)) {
                 char *eq;
 

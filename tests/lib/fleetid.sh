@@ -161,6 +161,9 @@ fleetid_wait_state() {
 fleetid_daemon_start() {
     _lab_require_main_shell fleetid_daemon_start
     FLEETIDD_LOG=$LAB_TMPDIR/fleetidd-daemon.log
+    # Emptied here, not by the background job's redirection: a wait for a
+    # line right after this must not find the previous daemon's.
+    : >"$FLEETIDD_LOG"
     # A fresh runtime directory, as systemd's RuntimeDirectory= gives each start:
     # a status copy left by an earlier run (a --oneshot) must not stand for
     # this daemon's state before it writes its own.
@@ -168,7 +171,7 @@ fleetid_daemon_start() {
     # Never the machine's system bus: a test's own (test-dbus-api exports
     # one), else an address where no bus is, and fleetidd runs without one.
     DBUS_SYSTEM_BUS_ADDRESS=${DBUS_SYSTEM_BUS_ADDRESS:-unix:path=$LAB_TMPDIR/no-system-bus} \
-        FLEETIDD_WORKER=$(fleetid_worker_of "$FLEETIDD") "$FLEETIDD" --config "$FLEETID_CONF" >"$FLEETIDD_LOG" 2>&1 &
+        FLEETIDD_WORKER=$(fleetid_worker_of "$FLEETIDD") "$FLEETIDD" --config "$FLEETID_CONF" >>"$FLEETIDD_LOG" 2>&1 &
     FLEETIDD_PID=$!
     lab_on_exit "_lab_kill $FLEETIDD_PID fleetidd"
 }
