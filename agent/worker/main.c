@@ -27,6 +27,15 @@
 #include "worker/signer-process.h"
 #include "worker/work.h"
 
+/* The result of an operation that could not begin: what was missing. */
+static void send_failure(WorkerOutput *out, int r, Diag *d, const char *what) {
+        WorkerResult wr = { .error = r, .outcome = ATTEMPT_TRANSIENT };
+
+        diag_prefix(d, r, "%s", what);
+        wr.diag = *d;
+        (void) worker_send_result(out, &wr);
+}
+
 /* One of the operations of work.h, then exit. */
 static int run_work(ChildRole role, ChildSetup *setup) {
         _cleanup_(state_store_freep) StateStore *store = NULL, *runtime = NULL;
@@ -42,11 +51,7 @@ static int run_work(ChildRole role, ChildSetup *setup) {
         /* The daemon opened (and made) the directory before it started this. */
         r = state_store_open_existing(setup->config->state_dir, &store, &d);
         if (r < 0) {
-                WorkerResult wr = { .error = r, .outcome = ATTEMPT_TRANSIENT };
-
-                diag_prefix(&d, r, "the state directory");
-                wr.diag = d;
-                (void) worker_send_result(out, &wr);
+                send_failure(out, r, &d, "the state directory");
                 return worker_output_close(out) < 0 ? 1 : 0;
         }
         if (setup->config->runtime_dir)
@@ -71,11 +76,7 @@ static int run_work(ChildRole role, ChildSetup *setup) {
                             ? reset_marker_parse((const char *) setup->extra, setup->extra_len, &marker, &d)
                             : diag_set(&d, -EINVAL, "no reset marker was handed over");
                 if (r < 0) {
-                        WorkerResult wr = { .error = r, .outcome = ATTEMPT_TRANSIENT };
-
-                        diag_prefix(&d, r, "the factory reset's marker");
-                        wr.diag = d;
-                        (void) worker_send_result(out, &wr);
+                        send_failure(out, r, &d, "the factory reset's marker");
                         break;
                 }
                 ctx.reset = &marker;

@@ -16,14 +16,7 @@
 #include "test-tmpdir.h"
 
 static void write_at(const char *dir, const char *name, const char *text) {
-        char path[256];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_true(fputs(text, f) >= 0);
-        assert_int_equal(fclose(f), 0);
+        assert_true(test_write_at(dir, name, text));
 }
 
 /* Every group with values other than the defaults, and an owner drop-in. */

@@ -724,14 +724,7 @@ static void test_shipped_file(void **state) {
 
 /* A main file and drop-ins in a scratch directory: DIR/fleetid.conf and DIR/fleetid.conf.d/NAME. */
 static void write_at(const char *dir, const char *name, const char *text) {
-        char path[256];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
+        assert_true(test_write_at(dir, name, text));
 }
 
 #define MAIN_FILE                                                                                          \

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -22,6 +23,21 @@ static inline char *test_tmpdir_new(char *buf, size_t size, const char *name) {
         if ((size_t) snprintf(buf, size, "/tmp/test-%s-XXXXXX", name) >= size)
                 return NULL;
         return mkdtemp(buf);
+}
+
+/* Writes text to DIR/NAME; false if it cannot. */
+static inline bool test_write_at(const char *dir, const char *name, const char *text) {
+        char path[512];
+        FILE *f;
+        bool ok;
+
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+                return false;
+        f = fopen(path, "we");
+        if (!f)
+                return false;
+        ok = fputs(text, f) >= 0;
+        return fclose(f) == 0 && ok;
 }
 
 static inline int test_tmpdir_remove(const char *dir) {
