@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -28,8 +29,8 @@ static void check(ChildWatch *cw) {
         if (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
                 if (errno == EINTR)
                         return; /* the pidfd is still readable: back soon */
-                /* ECHILD: reaped by someone else, which fleetid never does; say it ended. */
-                si = (siginfo_t) { .si_pid = pid, .si_code = CLD_EXITED, .si_status = 255 };
+                /* ECHILD: reaped by someone else: it ended, how is not known. */
+                si = (siginfo_t) { .si_pid = pid, .si_code = CHILD_WATCH_REAPED_ELSEWHERE };
         } else if (si.si_pid == 0) {
                 /* Readable but not waitable yet (a tracer holds it): no busy loop, a retry. */
                 (void) sd_event_source_set_enabled(cw->io, SD_EVENT_OFF);
@@ -86,6 +87,23 @@ int child_watch_new(sd_event *e, pid_t pid, const char *description, ChildWatchF
         (void) sd_event_source_set_description(cw->retry, description);
         *ret = TAKE_PTR(cw);
         return 0;
+}
+
+const char *child_watch_describe(const siginfo_t *si, char *buf, size_t size) {
+        switch (si->si_code) {
+        case CLD_EXITED:
+                snprintf(buf, size, "exited with status %d", si->si_status);
+                break;
+        case CLD_KILLED:
+        case CLD_DUMPED:
+                snprintf(buf, size, "was killed by signal %d%s", si->si_status,
+                         si->si_code == CLD_DUMPED ? " (core dumped)" : "");
+                break;
+        default:
+                snprintf(buf, size, "ended, how is unknown (another process reaped it)");
+                break;
+        }
+        return buf;
 }
 
 ChildWatch *child_watch_free(ChildWatch *cw) {

@@ -26,7 +26,13 @@
 
 typedef struct ChildWatch ChildWatch;
 
-/* On the loop, once: the child has exited; si says how. It is a zombie
+/* si_code of a child that another process reaped (waitid() said ECHILD):
+ * it has ended, how is unknown. fleetid never reaps elsewhere; a parent
+ * that ignores SIGCHLD (SA_NOCLDWAIT) would. */
+#define CHILD_WATCH_REAPED_ELSEWHERE 0
+
+/* On the loop, once: the child has exited; si says how (si_code CLD_EXITED,
+ * CLD_KILLED, CLD_DUMPED, or CHILD_WATCH_REAPED_ELSEWHERE). It is a zombie
  * during the call (its pid cannot be reused yet) and reaped right after it.
  * The callback may free the watch. */
 typedef void (*ChildWatchFn)(ChildWatch *cw, const siginfo_t *si, void *userdata);
@@ -34,6 +40,10 @@ typedef void (*ChildWatchFn)(ChildWatch *cw, const siginfo_t *si, void *userdata
 /* Watches child pid (not reaped yet). description names the event sources. */
 int child_watch_new(sd_event *e, pid_t pid, const char *description, ChildWatchFn fn, void *userdata,
                     ChildWatch **ret);
+/* How the child ended, for messages: "exited with status N", "was killed
+ * by signal N" (" (core dumped)"), or "ended, how is unknown (another
+ * process reaped it)". Returns buf. */
+const char *child_watch_describe(const siginfo_t *si, char *buf, size_t size);
 /* Stops watching; the child, if still there, is the caller's to reap. */
 ChildWatch *child_watch_free(ChildWatch *cw);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ChildWatch *, child_watch_free);

@@ -168,6 +168,10 @@ static void on_hook_exit(ChildWatch *cw, const siginfo_t *si, void *userdata) {
                 log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_HOOK_FAILED,
                            "hook %s for event %s (pid %d) failed with exit status %d", h->program, h->event,
                            (int) h->pid, si->si_status);
+        else if (si->si_code == CHILD_WATCH_REAPED_ELSEWHERE)
+                log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_HOOK_FAILED,
+                           "hook %s for event %s (pid %d) ended; how is unknown (another process reaped it)",
+                           h->program, h->event, (int) h->pid);
         else if (result.timed_out)
                 log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_HOOK_FAILED,
                            "hook %s for event %s (pid %d) was killed (%s) after its timeout of %u s",

@@ -54,10 +54,11 @@ static void gone(SensorWorker *w, const siginfo_t *si) {
                          (unsigned long long) (w->request_timeout_usec / 1000000ULL));
         else if (!si)
                 diag_set(&why, -ECHILD, "the sensor worker has ended");
-        else if (si->si_code == CLD_EXITED)
-                diag_set(&why, -ECHILD, "the sensor worker exited with status %d", si->si_status);
-        else
-                diag_set(&why, -ECHILD, "the sensor worker was killed by signal %d", si->si_status);
+        else {
+                char how[80];
+
+                diag_set(&why, -ECHILD, "the sensor worker %s", child_watch_describe(si, how, sizeof(how)));
+        }
         w->on_gone(w->userdata, in_flight, &why);
 }
 

@@ -197,10 +197,7 @@ static void on_exit_child(ChildWatch *cw, const siginfo_t *si, void *userdata) {
         s->io = sd_event_source_disable_unref(s->io);
         s->idle_timer = sd_event_source_disable_unref(s->idle_timer);
         s->answer_timer = sd_event_source_disable_unref(s->answer_timer);
-        if (si->si_code == CLD_EXITED)
-                snprintf(how, sizeof(how), "exited with status %d", si->si_status);
-        else
-                snprintf(how, sizeof(how), "was killed by signal %d", si->si_status);
+        (void) child_watch_describe(si, how, sizeof(how));
         if (s->n > 0) {
                 if (s->fault.error != 0)
                         r = diag_set(&d, s->fault.error, "%s", s->fault.text);

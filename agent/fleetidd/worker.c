@@ -154,10 +154,7 @@ static void finish(Worker *w) {
 
         if (w->rd.broken.error != 0 || !w->have_result) {
                 worker_result_done(r);
-                if (w->exit.si_code == CLD_EXITED)
-                        snprintf(how, sizeof(how), "exited with status %d", w->exit.si_status);
-                else
-                        snprintf(how, sizeof(how), "was killed by signal %d", w->exit.si_status);
+                (void) child_watch_describe(&w->exit, how, sizeof(how));
                 if (w->timed_out)
                         diag_set(&r->diag, -ETIMEDOUT,
                                  "the %s worker did not finish within %llus and was stopped (it %s)",

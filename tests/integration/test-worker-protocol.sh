@@ -10,8 +10,9 @@
 #   bad magic, an over-long frame, a frame cut short, an unknown frame type,
 #   a state out of range, a result of the wrong size, a class out of range or
 #   contradicting the -errno, a frame after the result, more than 1 MiB in
-#   all, a crash, an exit without a result, a worker past its deadline, and
-#   one that ignores SIGTERM (killed 200 ms later).
+#   all, a crash, an exit without a result, a worker another process reaped
+#   (its status unknown, said so), a worker past its deadline, and one that
+#   ignores SIGTERM (killed 200 ms later).
 set -euo pipefail
 source "$(dirname "$0")/../lib/tpm-env.sh"
 
@@ -75,6 +76,7 @@ if grep -q "diag='no-ptrace'" <<<"$out"; then
 else
     check traced-exit "error=0 outcome=ok .*diag=''$"
 fi
+check reaped-elsewhere "error=-10 outcome=transient .*diag='the renewal worker ended, how is unknown \(another process reaped it\) without a result'$"
 check hang "error=-110 outcome=transient .*diag='the renewal worker did not finish within 1s and was stopped \(it was killed by signal 15\)'$"
 check stop "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 15 without a result'$"
 check ignore-term "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 9 without a result'$"

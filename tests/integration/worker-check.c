@@ -127,7 +127,7 @@ static void run(WorkerOutput *out) {
         } else if (strcmp(scenario, "crash") == 0) {
                 (void) worker_send_state(out, DAEMON_STATE_RENEWING);
                 abort();
-        } else if (strcmp(scenario, "exit") == 0) {
+        } else if (strcmp(scenario, "exit") == 0 || strcmp(scenario, "reaped-elsewhere") == 0) {
                 _exit(3);
         } else if (strcmp(scenario, "bad-magic") == 0) {
                 send_header(out, 0xdeadbeef, FRAME_STATE, 4);
@@ -268,6 +268,11 @@ int main(int argc, char **argv) {
         }
         if ((strcmp(scenario, "stop") == 0 || strcmp(scenario, "ignore-term") == 0) &&
             sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 300000ULL, 0, on_stop_timer, w) < 0)
+                return 1;
+        /* Another process reaps the worker before the daemon can (a parent
+         * that ignores SIGCHLD would): its exit status is lost, and the
+         * daemon must say so rather than make one up. */
+        if (strcmp(scenario, "reaped-elsewhere") == 0 && waitpid(-1, NULL, 0) < 0)
                 return 1;
         r = sd_event_loop(e);
         w = worker_free(w);
