@@ -29,7 +29,7 @@ static void check(ChildWatch *cw) {
         if (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
                 if (errno == EINTR)
                         return; /* the pidfd is still readable: back soon */
-                /* ECHILD: reaped by someone else: it ended, how is not known. */
+                /* ECHILD: reaped before we could look: it ended, its status is lost. */
                 si = (siginfo_t) { .si_pid = pid, .si_code = CHILD_WATCH_REAPED_ELSEWHERE };
         } else if (si.si_pid == 0) {
                 /* Readable but not waitable yet (a tracer holds it): no busy loop, a retry. */
@@ -99,8 +99,11 @@ const char *child_watch_describe(const siginfo_t *si, char *buf, size_t size) {
                 snprintf(buf, size, "was killed by signal %d%s", si->si_status,
                          si->si_code == CLD_DUMPED ? " (core dumped)" : "");
                 break;
+        case CHILD_WATCH_REAPED_ELSEWHERE:
+                snprintf(buf, size, "ended with its exit status lost to another waiter");
+                break;
         default:
-                snprintf(buf, size, "ended, how is unknown (another process reaped it)");
+                snprintf(buf, size, "ended (si_code %d, status %d)", si->si_code, si->si_status);
                 break;
         }
         return buf;

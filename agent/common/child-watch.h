@@ -26,14 +26,18 @@
 
 typedef struct ChildWatch ChildWatch;
 
-/* si_code of a child that another process reaped (waitid() said ECHILD):
- * it has ended, how is unknown. fleetid never reaps elsewhere; a parent
- * that ignores SIGCHLD (SA_NOCLDWAIT) would. */
-#define CHILD_WATCH_REAPED_ELSEWHERE 0
+/* si_code of a child that was reaped before its watch could read how it
+ * ended (waitid() said ECHILD): it has ended, its exit status is lost, and
+ * it is no zombie any more (its pid may be reused already). fleetid never
+ * reaps elsewhere, and fleetidd sets SIGCHLD to its default at start (an
+ * inherited SIG_IGN would have the kernel reap every child); a test reaps
+ * one on purpose (worker-check). Not a CLD_* value, nor 0 (SI_USER). */
+#define CHILD_WATCH_REAPED_ELSEWHERE (-1)
 
 /* On the loop, once: the child has exited; si says how (si_code CLD_EXITED,
- * CLD_KILLED, CLD_DUMPED, or CHILD_WATCH_REAPED_ELSEWHERE). It is a zombie
- * during the call (its pid cannot be reused yet) and reaped right after it.
+ * CLD_KILLED, CLD_DUMPED, or CHILD_WATCH_REAPED_ELSEWHERE). Unless reaped
+ * elsewhere, it is a zombie during the call (its pid cannot be reused yet)
+ * and reaped right after it.
  * The callback may free the watch. */
 typedef void (*ChildWatchFn)(ChildWatch *cw, const siginfo_t *si, void *userdata);
 
@@ -41,8 +45,8 @@ typedef void (*ChildWatchFn)(ChildWatch *cw, const siginfo_t *si, void *userdata
 int child_watch_new(sd_event *e, pid_t pid, const char *description, ChildWatchFn fn, void *userdata,
                     ChildWatch **ret);
 /* How the child ended, for messages: "exited with status N", "was killed
- * by signal N" (" (core dumped)"), or "ended, how is unknown (another
- * process reaped it)". Returns buf. */
+ * by signal N" (" (core dumped)"), or "ended; its exit status was lost to
+ * another waiter". Returns buf. */
 const char *child_watch_describe(const siginfo_t *si, char *buf, size_t size);
 /* Stops watching; the child, if still there, is the caller's to reap. */
 ChildWatch *child_watch_free(ChildWatch *cw);

@@ -88,7 +88,7 @@ int frame_reader_read(FrameReader *r, int fd, int flags) {
                         return 0;
                 }
                 take_frames(r);
-                return 1;
+                return r->broken.error != 0 ? 0 : 1;
         }
 }
 

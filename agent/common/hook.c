@@ -159,8 +159,10 @@ static void on_hook_exit(ChildWatch *cw, const siginfo_t *si, void *userdata) {
         char sig[32];
 
         /* The program is a zombie until this returns, so its process group
-         * cannot have been reused: end whatever it left behind. */
-        (void) kill(-h->pid, SIGKILL);
+         * cannot have been reused: end whatever it left behind. Not if it
+         * was reaped elsewhere: its pid, the group's id, may be another's now. */
+        if (si->si_code != CHILD_WATCH_REAPED_ELSEWHERE)
+                (void) kill(-h->pid, SIGKILL);
 
         if (si->si_code == CLD_EXITED && si->si_status == 0)
                 log_info("hook %s for event %s (pid %d) succeeded", h->program, h->event, (int) h->pid);
@@ -170,7 +172,7 @@ static void on_hook_exit(ChildWatch *cw, const siginfo_t *si, void *userdata) {
                            (int) h->pid, si->si_status);
         else if (si->si_code == CHILD_WATCH_REAPED_ELSEWHERE)
                 log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_HOOK_FAILED,
-                           "hook %s for event %s (pid %d) ended; how is unknown (another process reaped it)",
+                           "hook %s for event %s (pid %d) ended with its exit status lost to another waiter",
                            h->program, h->event, (int) h->pid);
         else if (result.timed_out)
                 log_struct(LOG_WARNING, 0, FLEETID_MESSAGE_HOOK_FAILED,

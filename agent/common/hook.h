@@ -68,8 +68,8 @@ typedef struct HookResult {
         const char *event;
         const char *program;
         pid_t pid;
-        int code;       /* CLD_EXITED, CLD_KILLED or CLD_DUMPED */
-        int status;     /* the exit status, or the signal */
+        int code;       /* CLD_EXITED, CLD_KILLED, CLD_DUMPED or CHILD_WATCH_REAPED_ELSEWHERE */
+        int status;     /* the exit status, or the signal; 0 if reaped elsewhere */
         bool timed_out; /* fleetid killed it at its timeout */
 } HookResult;
 

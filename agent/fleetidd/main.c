@@ -128,6 +128,10 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
+        /* SIGCHLD ignored, as a parent may leave it across exec (a shell's
+         * trap '' CHLD), would have the kernel reap every child before its
+         * watch reads how it ended: each worker's exit status would be lost. */
+        (void) signal(SIGCHLD, SIG_DFL);
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);

@@ -208,7 +208,7 @@ static void on_exit_child(ChildWatch *cw, const siginfo_t *si, void *userdata) {
                         r = diag_set(&d, -ECHILD,
                                      "the signing process %s before it answered; the next call starts a new one",
                                      how);
-                log_warning("signer (pid %d) %s with %zu call(s) in flight: %s", (int) si->si_pid, how, s->n,
+                log_warning("signer (pid %d) ended with %zu call(s) in flight: %s", (int) si->si_pid, s->n,
                             d.text);
                 fail_all(s, r, &d);
         } else

@@ -32,7 +32,8 @@ typedef struct Request {
         SignerKey key;
         bool was_loaded; /* its key was open when its signature started */
         uint8_t digest[CHALLENGE_DIGEST_SIZE];
-        Diag fault; /* error set: its digest could not be computed */
+        int error; /* < 0: its digest could not be computed, fault says why */
+        Diag fault;
 } Request;
 
 /* Requests read ahead, at most: the one the TPM signs and the next, whose
@@ -187,7 +188,10 @@ static void child_done(Child *c, int r, Diag *sd) {
         /* In order, the one before first; and before a key is read again,
          * whose new chain must not go with an answer made by the old key. */
         child_flush(c);
-        if (r < 0 && q->fault.error == 0) {
+        /* Any failure of a signature is taken for the connection's or the
+         * key's (an encoding error, -ENOBUFS, would fail again the same way,
+         * at the cost of one more signature): only the digest's is not. */
+        if (r < 0 && q->error == 0) {
                 child_drop_tpm(c);
                 if (q->was_loaded) {
                         *sd = (Diag) {};
@@ -213,7 +217,7 @@ static void child_done(Child *c, int r, Diag *sd) {
 static void child_start(Child *c) {
         Request *q = &c->ahead[c->head];
         Diag sd = q->fault;
-        int r = q->fault.error;
+        int r = q->error;
 
         c->answer = (SignerAnswerWire) { .id = q->id };
         if (r >= 0) {
@@ -263,7 +267,7 @@ static int child_take(void *userdata, uint32_t type, const uint8_t *p, size_t le
         q = &c->ahead[(c->head + c->n) % READ_AHEAD];
         *q = (Request) { .id = req.id, .key = (SignerKey) req.key };
         /* The only digest this process signs: the challenge formula's. */
-        (void) challenge_digest(req.nonce, req.nonce_len, req.purpose, q->digest, &q->fault);
+        q->error = challenge_digest(req.nonce, req.nonce_len, req.purpose, q->digest, &q->fault);
         c->n++;
         return 0;
 }

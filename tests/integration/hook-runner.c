@@ -38,7 +38,8 @@ static void on_done(HookSet *set, const HookResult *r, void *userdata) {
         printf("result event=%s pid=%d code=%s status=%d timed_out=%d\n", r->event, (int) r->pid,
                r->code == CLD_EXITED   ? "exited"
                : r->code == CLD_KILLED ? "killed"
-                                       : "dumped",
+               : r->code == CLD_DUMPED ? "dumped"
+                                       : "lost",
                r->status, (int) r->timed_out);
         /* hook_set_running() still counts this one */
         if (hook_set_running(set) == 1)

@@ -65,7 +65,11 @@ daemon_refuses "$T/worker-644" "the worker executable $T/worker-644 cannot be ex
 step "a worker that cannot be exec'd: the attempt fails and says so; fleetidd goes on"
 printf 'not a program\n' >"$T/bad-worker"
 chmod 0755 "$T/bad-worker"
+# Started with SIGCHLD ignored, as a parent may leave it across exec: the
+# kernel would reap the worker before fleetidd reads its exit status (127),
+# unless fleetidd sets SIGCHLD back to its default.
 FLEETIDD_WORKER=$T/bad-worker DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-bus \
+    python3 -c 'import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])' \
     "$FLEETIDD" --config "$T/fleetid.conf" >"$T/daemon.log" 2>&1 &
 pid=$!
 lab_on_exit "_lab_kill $pid fleetidd"

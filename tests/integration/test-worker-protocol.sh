@@ -76,7 +76,7 @@ if grep -q "diag='no-ptrace'" <<<"$out"; then
 else
     check traced-exit "error=0 outcome=ok .*diag=''$"
 fi
-check reaped-elsewhere "error=-10 outcome=transient .*diag='the renewal worker ended, how is unknown \(another process reaped it\) without a result'$"
+check reaped-elsewhere "error=-10 outcome=transient .*diag='the renewal worker ended with its exit status lost to another waiter without a result'$"
 check hang "error=-110 outcome=transient .*diag='the renewal worker did not finish within 1s and was stopped \(it was killed by signal 15\)'$"
 check stop "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 15 without a result'$"
 check ignore-term "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 9 without a result'$"
