@@ -201,6 +201,10 @@ static int method_renew(sd_bus_message *msg, void *userdata, sd_bus_error *error
                                          "Renew: %u jobs are not finished, the most fleetidd keeps; try again "
                                          "once one has finished",
                                          JOBS_LIVE_MAX);
+        if (r == -ESHUTDOWN)
+                return sd_bus_error_set(error, BUS_ERROR_BUSY,
+                                        "Renew: a factory reset is in progress; the identity it enrolls is "
+                                        "renewed on its own schedule");
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, "o", job_path(j));
@@ -450,9 +454,21 @@ static int call_row(sd_bus_message *msg, const char *served, const AccessMethod 
         /* sd-bus reads the arguments again from the start. */
         if (sd_bus_message_rewind(msg, true) < 0 || r < 0)
                 return 0; /* sd-bus refuses the bad arguments itself */
-        if (streq_ptr(target, served))
+        /* An empty interface is every interface's properties to sd-bus
+         * (GetAll("") answers them all): as strict as the served one's. */
+        if (streq_ptr(target, served) || isempty(target))
                 *ret = access_method_find(served, ACCESS_MEMBER_PROPERTIES, NULL);
         return 0;
+}
+
+/* What the filter returns once it has answered a call itself (a refusal):
+ * > 0, so that sd-bus goes no further with it. sd_bus_reply_method_error*()
+ * sends nothing and returns 0 for a call flagged NO_REPLY_EXPECTED
+ * (dbus-send's default), and a filter's 0 means "dispatch on": returned as
+ * is, such a call would reach the vtable without its role. A negative value
+ * (the reply could not be sent) ends the call too (sd-bus answers it). */
+static int refused(int r) {
+        return r < 0 ? r : 1;
 }
 
 /* Whether to log this refusal: at most BUS_DENY_LOG_BURST at once and
@@ -488,13 +504,12 @@ static int rate_check(Manager *m, sd_bus_message *msg, const AccessMethod *row, 
                 return 0;
         if (ratelimit_take(m->bus_rate[row->rate], uid, now, &retry))
                 return 0;
-        return sd_bus_reply_method_errorf(msg, BUS_ERROR_RATE_LIMITED,
-                                          "%s: uid %u is over its rate limit for '%s' calls; retry in %" PRIu64
-                                          " ms (access.%s_per_minute, access.%s_burst)",
-                                          row->member, (unsigned) uid, access_rate_class_to_string(row->rate),
-                                          (retry + 999) / 1000, access_rate_class_to_string(row->rate),
-                                          access_rate_class_to_string(row->rate))
-                       ?: 1;
+        return refused(sd_bus_reply_method_errorf(
+                msg, BUS_ERROR_RATE_LIMITED,
+                "%s: uid %u is over its rate limit for '%s' calls; retry in %" PRIu64
+                " ms (access.%s_per_minute, access.%s_burst)",
+                row->member, (unsigned) uid, access_rate_class_to_string(row->rate), (retry + 999) / 1000,
+                access_rate_class_to_string(row->rate), access_rate_class_to_string(row->rate)));
 }
 
 int manager_bus_caller(Manager *m, sd_bus_message *msg, uid_t *ret_uid) {
@@ -540,28 +555,29 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                         log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
                                    "D-Bus: refused %s on %s to uid %u: the call names no interface",
                                    strempty(member), path, (unsigned) caller->uid);
-                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                                  "a call to %s must name its interface (member %s)", path,
-                                                  strempty(member));
+                return refused(sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                          "a call to %s must name its interface (member %s)",
+                                                          path, strempty(member)));
         }
         if (!row)
                 return 0;
         if (row->job_owner) {
                 job = manager_job_from_path(m, path);
                 if (!job)
-                        return sd_bus_reply_method_errorf(
+                        return refused(sd_bus_reply_method_errorf(
                                 msg, BUS_ERROR_NO_SUCH_JOB,
                                 "no job %s: never created, or finished more than %llu s ago (finished jobs are "
                                 "kept that long, at most %u of them)",
-                                path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX);
+                                path, JOB_FINISHED_KEEP_USEC / 1000000ULL, JOBS_FINISHED_MAX));
         }
         r = caller_creds_cached(m, msg, caller);
         if (r < 0) {
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
                            "D-Bus: refused %s to %s (uid unknown): cannot get its credentials: %m",
                            row->member, strempty(sd_bus_message_get_sender(msg)));
-                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                                  "%s: the caller's credentials are unknown", row->member);
+                return refused(sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                          "%s: the caller's credentials are unknown",
+                                                          row->member));
         }
         allowed = job ? access_check_job(m->access, caller->uid, caller->gids, caller->n_gids, job_owner(job))
                       : access_check(m->access, caller->uid, caller->gids, caller->n_gids, row->role);
@@ -579,10 +595,10 @@ static int on_call(sd_bus_message *msg, void *userdata, sd_bus_error *unused) {
                         log_struct(LOG_NOTICE, 0, FLEETID_MESSAGE_BUS_ACCESS_DENIED,
                                    "D-Bus: refused %s on %s to uid %u: a job is for its owner and admins only",
                                    row->member, path, (unsigned) caller->uid);
-                return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                                  "%s on %s: a job is for the uid that started it and for "
-                                                  "admins only, and uid %u is neither",
-                                                  row->member, path, (unsigned) caller->uid);
+                return refused(sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
+                                                          "%s on %s: a job is for the uid that started it and for "
+                                                          "admins only, and uid %u is neither",
+                                                          row->member, path, (unsigned) caller->uid));
         }
         return manager_bus_refuse(m, msg, row, caller->uid);
 }
@@ -595,10 +611,10 @@ int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row,
                            "D-Bus: refused %s%s%s to uid %u: it needs the role '%s', which %s does not grant it",
                            row->member, with, variant, (unsigned) uid, access_role_to_string(row->role),
                            m->access && m->access->path ? m->access->path : "the (absent) access policy");
-        return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_ACCESS_DENIED,
-                                          "%s%s%s needs the role '%s', which uid %u does not hold (see %s)",
-                                          row->member, with, variant, access_role_to_string(row->role),
-                                          (unsigned) uid, m->config->access_file);
+        return refused(sd_bus_reply_method_errorf(
+                msg, SD_BUS_ERROR_ACCESS_DENIED,
+                "%s%s%s needs the role '%s', which uid %u does not hold (see %s)", row->member, with,
+                variant, access_role_to_string(row->role), (unsigned) uid, m->config->access_file));
 }
 
 /* ---- the connection ---- */

@@ -432,7 +432,11 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY,
                                          "job %" PRIu32 " (%s) cannot be canceled now: %s", j->id, j->kind,
                                          j->cancel_refused);
-        (void) manager_bus_caller(m, msg, &uid);
+        /* The access filter recorded the caller it let through; a call it
+         * did not is refused here too, not canceled by a uid nobody checked. */
+        if (manager_bus_caller(m, msg, &uid) < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Cancel of job %" PRIu32 ": the caller was not checked", j->id);
         r = cancel(j, j->userdata);
         if (r < 0) {
                 log_warning_errno(r, "job %" PRIu32 " (%s): Cancel by uid %u failed: %m", j->id, j->kind,

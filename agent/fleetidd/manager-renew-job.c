@@ -75,6 +75,11 @@ int manager_renew_job_request(Manager *m, uid_t owner, Job **ret) {
                 *ret = j;
                 return 0;
         }
+        /* A factory reset wipes the certificate a renewal would replace, and
+         * the job would wait, queued, for a renewal point that the new
+         * identity's schedule sets weeks later. */
+        if (m->reset)
+                return -ESHUTDOWN;
         if (!m->cert_not_after)
                 return -ENOENT;
         r = manager_job_new(m, RENEW_JOB_KIND, owner, renew_job_cancel, m, &j);

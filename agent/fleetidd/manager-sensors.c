@@ -659,11 +659,19 @@ static int read_sensor_id(sd_bus_message *msg, const char **ret, sd_bus_error *e
         return 0;
 }
 
+/* Whether the broker cannot serve a call now (error set). There is no
+ * broker while a factory reset wipes the state (manager_sensors_reset()
+ * until the wipe is done). */
 static bool broker_refuses(SensorBroker *b, sd_bus_error *error) {
-        if (!b || b->unusable[0] == '\0')
+        if (!b) {
+                sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,
+                                  "the sensor broker is not running: a factory reset is wiping the state; it "
+                                  "starts again when the wipe is done");
+                return true;
+        }
+        if (b->unusable[0] == '\0')
                 return false;
-        sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "the sensor broker is off: %s",
-                          b ? b->unusable : "not started");
+        sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "the sensor broker is off: %s", b->unusable);
         return true;
 }
 
@@ -1052,8 +1060,13 @@ int manager_sensors_start(Manager *m) {
         r = sensor_challenges_new(m->config->broker_max_challenges,
                                   (uint64_t) m->config->broker_challenge_lifetime_sec * 1000000ULL,
                                   &b->challenges);
-        if (r < 0)
+        if (r < 0) {
+                /* The methods refuse from here on (broker_refuses()), never
+                 * reaching for the table. */
+                snprintf(b->unusable, sizeof(b->unusable), "cannot allocate its challenge table: %s",
+                         strerror(-r));
                 return r;
+        }
         if (m->config->broker_sensor_manufacturer_ca) {
                 r = certs_load_pem_file(m->config->broker_sensor_manufacturer_ca, &b->mfg_cas, &d);
                 if (r < 0 || sk_X509_num(b->mfg_cas) == 0)

@@ -215,7 +215,9 @@ int manager_bus_caller(Manager *m, sd_bus_message *msg, uid_t *ret_uid);
 bool manager_bus_caller_has(Manager *m, sd_bus_message *msg, AccessRole role);
 /* In a method handler: refuses the call as the access filter does (logged
  * with the uid, at most as often as the filter logs): AccessDenied naming
- * the member, the variant and the role of the access table's row. */
+ * the member, the variant and the role of the access table's row. Returns
+ * > 0 (answered; also for a call that expects no reply), < 0 if the reply
+ * could not be sent: a filter or handler returns it as is. */
 int manager_bus_refuse(Manager *m, sd_bus_message *msg, const AccessMethod *row, uid_t uid);
 /* Emits PropertiesChanged (names only: readers re-read, through the access
  * check) for the properties that changed since the last call. */
@@ -316,7 +318,8 @@ int manager_watchdog_start(Manager *m);
 
 /* manager-renew-job.c: Renew() as a job of kind "renew". The job of a
  * renewal requested now (or the one not finished yet, joined); -ENOENT if
- * there is no operational certificate to renew, -EBUSY for too many jobs. */
+ * there is no operational certificate to renew, -EBUSY for too many jobs,
+ * -ESHUTDOWN while a factory reset runs. */
 int manager_renew_job_request(Manager *m, uid_t owner, Job **ret);
 /* renew_run() started a renewal worker: the job, if any, follows it. */
 void manager_renew_job_attempt_started(Manager *m);
