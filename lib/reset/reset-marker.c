@@ -25,12 +25,21 @@ void reset_marker_done(ResetMarker *m) {
 }
 
 /* One line of printable ASCII: anything else becomes '?' (the values are for the log). */
+/* The old certificate's serial and issuer are for the log: one line of
+ * printable ASCII, cut to RESET_TEXT_MAX bytes ("..." at the end), since a
+ * CA's name can run to kilobytes and the marker must stay within
+ * RESET_MARKER_MAX, or no reset could be recorded. */
+#define RESET_TEXT_MAX 256
+
 static char *one_line_ascii(const char *s) {
-        char *t = strdup(s);
+        size_t n = strnlen(s, RESET_TEXT_MAX + 1);
+        char *t = strndup(s, n > RESET_TEXT_MAX ? RESET_TEXT_MAX : n);
 
         for (char *p = t; p && *p; p++)
                 if (*p < 0x20 || *p > 0x7e)
                         *p = '?';
+        if (t && n > RESET_TEXT_MAX)
+                memcpy(t + RESET_TEXT_MAX - 3, "...", 3);
         return t;
 }
 

@@ -100,6 +100,11 @@ int reset_begin(StateStore *store, uid_t uid, time_t now, bool enroll, const cha
                 /* Another owner than the unfinished reset was for: wipe again
                  * (whatever that owner's enrollment stored goes too). */
                 m.phase = RESET_PHASE_WIPE;
+        else if (m.phase == RESET_PHASE_ENROLL && state_store_exists(store, STATE_OPERATIONAL_CERT))
+                /* The wipe removed the certificate: this one was enrolled after
+                 * it (and its marker not removed). A new request wipes that
+                 * identity too; "the wipe was done" holds no more. */
+                m.phase = RESET_PHASE_WIPE;
         m.uid = uid;
         m.requested = (uint64_t) now;
         m.enroll = enroll;

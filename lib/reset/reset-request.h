@@ -17,7 +17,8 @@
 /* The marker for a reset asked for now by uid: a new one from the stored
  * operational certificate (its serial, issuer and key), or the one a reset
  * left unfinished, updated (its recorded keys kept, the current certificate's
- * key added; back to the wipe phase if the owner changes). Stores it. */
+ * key added; back to the wipe phase if the owner changes, or if a certificate
+ * was stored since its wipe). Stores it. */
 int reset_begin(StateStore *store, uid_t uid, time_t now, bool enroll, const char *owner_hash,
                 ResetMarker *ret, Diag *d);
 

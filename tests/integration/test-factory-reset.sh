@@ -156,8 +156,21 @@ done
 fleetid_expect_grep "$FLEETID_STATE/factory-reset" "^phase=enroll$" "the marker after a refused enrollment"
 reset_cmd --owner "$LAB_TMPDIR/owner-b.conf" --yes >"$LAB_TMPDIR/out" 2>&1 ||
     lab_fail "the reset to the right owner failed: $(cat "$LAB_TMPDIR/out")"
+cp -p "$FLEETID_STATE/factory-reset" "$LAB_TMPDIR/marker-enroll-b"
 fleetid_enroll_once || lab_fail "the enrollment with the right pin failed"
 issued_by "$B_PKI" || lab_fail "the certificate is not from B's CA"
+
+echo "== the same reset again, its marker left behind a finished enrollment: the new identity is wiped too"
+# As if the marker's removal had failed after B's certificate was stored.
+cp -p "$LAB_TMPDIR/marker-enroll-b" "$FLEETID_STATE/factory-reset"
+b_serial=$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -serial)
+reset_cmd --owner "$LAB_TMPDIR/owner-b.conf" --yes >"$LAB_TMPDIR/out" 2>&1 ||
+    lab_fail "the reset again failed: $(cat "$LAB_TMPDIR/out")"
+grep -q "the wipe was done already" "$LAB_TMPDIR/out" && lab_fail "a stored identity was kept: $(cat "$LAB_TMPDIR/out")"
+[ ! -e "$FLEETID_STATE/operational.pem" ] || lab_fail "B's certificate was not wiped by the reset asked again"
+fleetid_enroll_once || lab_fail "the enrollment after the reset asked again failed"
+issued_by "$B_PKI" || lab_fail "the certificate is not from B's CA"
+[ "$(openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -serial)" != "$b_serial" ] || lab_fail "the same certificate after the reset asked again"
 
 echo "== --no-enroll without --owner, fleetidd running: it wipes and stops; the next start enrolls with the main file's owner (A)"
 fleetid_daemon_start

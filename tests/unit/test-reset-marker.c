@@ -80,6 +80,32 @@ static void expect_damaged(const char *text, const char *why) {
         assert_string_equal(d.text, why);
 }
 
+/* A CA's name of kilobytes: cut for the log, so that the marker stays
+ * within RESET_MARKER_MAX with all its keys, and parses back. */
+static void test_long_issuer(void **state) {
+        ResetMarker m = { .phase = RESET_PHASE_WIPE, .n_keys = RESET_KEYS_MAX };
+        _cleanup_free_ char *text = NULL;
+        ResetMarker back = {};
+        Diag d = {};
+        size_t len;
+
+        m.old_issuer = malloc(5001);
+        assert_non_null(m.old_issuer);
+        memset(m.old_issuer, 'x', 5000);
+        m.old_issuer[5000] = '\0';
+        m.old_serial = strdup("7152FF4A");
+        for (unsigned i = 0; i < m.n_keys; i++)
+                snprintf(m.keys[i], sizeof(m.keys[i]), "sha256:%064x", i);
+        assert_int_equal(reset_marker_format(&m, &text, &len), 0);
+        assert_true(len <= RESET_MARKER_MAX);
+        assert_int_equal(reset_marker_parse(text, len, &back, &d), 0);
+        assert_int_equal(strlen(back.old_issuer), 256);
+        assert_memory_equal(back.old_issuer + 253, "...", 3);
+        assert_int_equal(back.n_keys, RESET_KEYS_MAX);
+        reset_marker_done(&back);
+        reset_marker_done(&m);
+}
+
 static void test_damaged(void **state) {
         expect_damaged("phase=wipe\n", "the factory reset marker has no version or phase");
         expect_damaged("version=1\n", "the factory reset marker has no version or phase");
@@ -161,9 +187,8 @@ static void test_same_request(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_round_trip),
-                cmocka_unit_test(test_damaged),
-                cmocka_unit_test(test_owner_in_place),
+                cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_long_issuer),
+                cmocka_unit_test(test_damaged),      cmocka_unit_test(test_owner_in_place),
                 cmocka_unit_test(test_same_request),
         };
 
