@@ -50,6 +50,12 @@ void reset_log_enrolled(const ResetMarker *m, const Config *owner, const char *s
 
 void reset_test_crash_hook(const char *step, bool in_worker) {
         const char *want = getenv("FLEETID_TEST_RESET_CRASH_AFTER");
+        const char *stop = getenv("FLEETID_TEST_RESET_STOP_AFTER");
+
+        /* The worker stops itself (SIGSTOP) after the step, for a test to
+         * act while the wipe is under way, and SIGCONT it. */
+        if (in_worker && stop && streq_ptr(stop, step))
+                (void) raise(SIGSTOP);
 
         if (!want || !streq_ptr(want, step))
                 return;

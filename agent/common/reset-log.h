@@ -25,5 +25,7 @@ void reset_log_enrolled(const ResetMarker *m, const Config *owner, const char *s
  * the reset with SIGKILL right after STEP (marker, owner, keys, certificate,
  * trust, status, sensors, phase), and with in_worker its parent fleetidd
  * first: a power cut at that point. For tests/integration/test-factory-reset-crash.sh
- * only; never set it on a device. */
+ * only; never set it on a device. FLEETID_TEST_RESET_STOP_AFTER=STEP stops
+ * fleetidd's reset worker (SIGSTOP) after STEP instead, for
+ * test-factory-reset.sh to ask for another reset during the wipe. */
 void reset_test_crash_hook(const char *step, bool in_worker);

@@ -247,7 +247,16 @@ int factory_reset(const FactoryResetArgs *a) {
         }
         if (r < 0)
                 return fail("%s; nothing was changed", diag_text(&d, r));
-        r = reset_begin(store, asking_uid(), time(NULL), !a->no_enroll, owner_hash, &m, &d);
+        {
+                /* Under the lock a wipe holds to its end (reset_wipe_done()): a
+                 * wipe by fleetidd that is running sees this request, and
+                 * leaves its marker for fleetidd to run next. */
+                _cleanup_close_ int lock = -1;
+
+                r = state_store_lock(store, &lock, &d);
+                if (r >= 0)
+                        r = reset_begin(store, asking_uid(), time(NULL), !a->no_enroll, owner_hash, &m, &d);
+        }
         if (r < 0)
                 return fail("cannot record the factory reset: %s; nothing was changed", diag_text(&d, r));
         reset_test_crash_hook("marker", false);

@@ -130,6 +130,15 @@ static void reset_done(Manager *m, WorkerResult *res) {
                 reset_failed(m, r, diag_text(&d, r));
                 return;
         }
+        if (!reset_marker_same_asking(&next, m->reset)) {
+                /* Asked for again while the wipe ran (the worker left that
+                 * marker as it was): the newer request runs now, from its phase. */
+                log_notice("factory reset asked for again by uid %u while the wipe ran: it runs now",
+                           (unsigned) next.uid);
+                reset_marker_done(&next);
+                (void) manager_reset_start(m);
+                return;
+        }
         reset_marker_done(&m->reset_marker);
         m->reset_marker = next;
         m->reset = &m->reset_marker;
@@ -334,6 +343,8 @@ int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, D
                 return diag_prefix(d, r, "cannot record the factory reset");
         }
         config_take_owner(m->config, fresh);
+        /* The reset asked for before is replaced by this one: its job ends here. */
+        reset_job_finish_error(m, "a newer FactoryReset() replaced this one; its job follows the reset");
         m->reset_job = j;
         log_notice("factory reset asked by uid %u over D-Bus: job %u", (unsigned) owner, job_id(j));
         if (m->worker && worker_kind(m->worker) != WORKER_RESET)

@@ -249,7 +249,11 @@ bool reset_marker_has_key(const ResetMarker *m, const char *spki_hash) {
         return false;
 }
 
+bool reset_marker_same_asking(const ResetMarker *a, const ResetMarker *b) {
+        return a->uid == b->uid && a->requested == b->requested && a->enroll == b->enroll &&
+               streq_ptr(a->owner, b->owner);
+}
+
 bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b) {
-        return a->phase == b->phase && a->uid == b->uid && a->requested == b->requested &&
-               a->enroll == b->enroll && streq_ptr(a->owner, b->owner);
+        return a->phase == b->phase && reset_marker_same_asking(a, b);
 }

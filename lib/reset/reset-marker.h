@@ -65,5 +65,7 @@ int reset_marker_save(StateStore *s, const ResetMarker *m, Diag *d);
 
 /* Whether two markers are the same request (not one asked for since). */
 bool reset_marker_same_request(const ResetMarker *a, const ResetMarker *b);
+/* The same, whatever the phase: the wipe of request a moved it on to enroll. */
+bool reset_marker_same_asking(const ResetMarker *a, const ResetMarker *b);
 /* Whether the key (its SubjectPublicKeyInfo's "sha256:...") is recorded. */
 bool reset_marker_has_key(const ResetMarker *m, const char *spki_hash);

@@ -128,8 +128,22 @@ int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *
 }
 
 int reset_wipe_done(StateStore *store, ResetMarker *m, Diag *d) {
+        _cleanup_close_ int lock = -1;
+        ResetMarker now = {};
+        bool same;
         int r;
 
+        /* A reset asked for again while this wipe ran (fleetidctl writes its
+         * marker under the same lock) is newer: its marker stays as it is,
+         * and the daemon runs it next (manager-reset.c's reset_done()). */
+        r = state_store_lock(store, &lock, d);
+        if (r < 0)
+                return r;
+        r = reset_marker_load(store, &now, NULL);
+        same = r >= 0 && reset_marker_same_asking(&now, m);
+        reset_marker_done(&now);
+        if (!same)
+                return 0;
         if (!m->enroll) {
                 r = state_store_remove(store, RESET_MARKER, d);
                 return r < 0 ? r : 1;

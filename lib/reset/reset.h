@@ -55,5 +55,7 @@ int reset_wipe(const Config *c, TpmContext *tpm, StateStore *store, StateStore *
                const ResetMarker *m, ResetStepFn after, void *userdata, ResetReport *ret, Diag *d);
 
 /* After a successful wipe: the marker's phase becomes "enroll", or the marker
- * goes when no enrollment was asked for (1 then, 0 otherwise). */
+ * goes when no enrollment was asked for (1 then, 0 otherwise). Under the
+ * state directory's lock; if the marker on disk is no longer m's request (a
+ * reset asked for again meanwhile), it is left as it is (0). */
 int reset_wipe_done(StateStore *store, ResetMarker *m, Diag *d);

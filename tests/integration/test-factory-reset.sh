@@ -139,6 +139,45 @@ fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked by uid $ASKER: old oper
 fleetid_wait_state 30 enrolled || lab_fail "the daemon is not enrolled after the reset"
 fleetid_expect_eq "$(fleetid_requests_in "$B_LOG")" "$b_before" "requests to the old owner B after the reset"
 
+echo "== a reset asked for again while fleetidd's wipe runs: the newer one (to B) runs, not lost nor half-done"
+fleetid_stop_daemon_bounded 10
+# The reset worker stops itself after its last wipe step (holding the state
+# directory's lock), before the marker's phase is written (reset_wipe_done());
+# the test asks again meanwhile: fleetidctl waits for the lock, and writes
+# its marker either before the worker's reset_wipe_done() or after it. Each
+# order must end with the second reset run whole: wiped, then B enrolled.
+FLEETID_TEST_RESET_STOP_AFTER=sensors fleetid_daemon_start
+fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled with owner A"
+reset_cmd --owner "$LAB_TMPDIR/owner-a.conf" --yes --timeout 60 >"$LAB_TMPDIR/out-first" 2>&1 &
+first=$!
+_stopped_worker() {
+    STOPPED=$(ps -o pid=,stat= --ppid "$FLEETIDD_PID" | awk '$2 ~ /^T/ { print $1; exit }')
+    [ -n "$STOPPED" ]
+}
+lab_wait_until 60 "fleetidd's reset worker to stop after its wipe" _stopped_worker ||
+    lab_fail "the reset worker never stopped: $(tail -n 3 "$FLEETIDD_LOG")"
+reset_cmd --owner "$LAB_TMPDIR/owner-b.conf" --yes --timeout 90 >"$LAB_TMPDIR/out-again" 2>&1 &
+again=$!
+sleep 1 # fleetidctl reaches the lock (if not, the other order is tested)
+# Every reset worker from here on stops too: let each go on, until the second reset is done.
+while _lab_alive "$again"; do
+    _stopped_worker && kill -CONT "$STOPPED"
+    sleep 0.2
+done
+wait "$again" || lab_fail "the reset asked again failed: $(cat "$LAB_TMPDIR/out-again")"
+wait "$first" || true # replaced by the second; its outcome is not this step's
+issued_by "$B_PKI" || lab_fail "after the reset asked again the certificate is not from B's CA: $(cat "$LAB_TMPDIR/out-again")"
+[ ! -e "$FLEETID_STATE/factory-reset" ] || lab_fail "the marker stayed: $(cat "$FLEETID_STATE/factory-reset")"
+fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked for again by uid [0-9]+ while the wipe ran: it runs now" \
+    "the daemon ran the newer request"
+fleetid_stop_daemon_bounded 10
+fleetid_daemon_start
+fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled with owner B after the restart"
+issued_by "$B_PKI" || lab_fail "after a restart the certificate is not from B's CA"
+reset_cmd --owner "$LAB_TMPDIR/owner-a.conf" --yes --timeout 120 >"$LAB_TMPDIR/out" 2>&1 ||
+    lab_fail "the reset back to A failed: $(cat "$LAB_TMPDIR/out")"
+issued_by "$A_PKI" || lab_fail "the certificate is not from A's CA"
+
 echo "== a wrong anchor pin for the new owner: refused, the device stays unenrolled"
 rc=0
 reset_cmd --owner "$LAB_TMPDIR/owner-b-wrong-pin.conf" --yes --timeout 120 >"$LAB_TMPDIR/out" 2>&1 || rc=$?
