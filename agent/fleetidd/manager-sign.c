@@ -211,6 +211,10 @@ int manager_bus_sign_challenge(sd_bus_message *msg, void *userdata, sd_bus_error
 
         if (m->signer && !signer_usable(m->signer))
                 retire_current(m); /* dying or idled out: it completes on its own */
+        if (!m->signer && m->stopping)
+                /* manager_signer_stop() ran: no new process while fleetidd waits to exit. */
+                return sd_bus_error_set(error, SD_BUS_ERROR_FAILED,
+                                        "SignChallenge: fleetidd is stopping; call again once it runs");
         if (!m->signer) {
                 r = signer_new(m->event, m->config, (uint64_t) m->config->access_signer_idle_sec * 1000000ULL,
                                on_signer_exit, m, &m->signer);

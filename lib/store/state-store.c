@@ -124,13 +124,26 @@ const char *state_store_path(StateStore *s) {
 }
 
 int state_store_save(StateStore *s, const char *name, const void *data, size_t len, mode_t mode, Diag *d) {
+        uid_t uid = (uid_t) -1;
+        gid_t gid = (gid_t) -1;
+        struct stat st;
         int r;
 
         r = check_name(s, name, d);
         if (r < 0)
                 return r;
+        /* Written by root (fleetidctl) into a directory of another owner
+         * (fleetidd's user): the file is the directory owner's from the
+         * moment it has its name, never root's (fleetidd could not read it
+         * after a crash before a later chown). Only root may give files away. */
+        if (fstat(s->fd, &st) < 0)
+                return diag_set(d, -errno, "Could not stat %s: %s", s->path, strerror(errno));
+        if (geteuid() == 0 && st.st_uid != 0) {
+                uid = st.st_uid;
+                gid = st.st_gid;
+        }
 
-        r = write_file_atomic_at(s->fd, name, data, len, mode);
+        r = write_file_atomic_owned_at(s->fd, name, data, len, mode, uid, gid);
         if (r == -ELOOP)
                 return diag_set(d, r, "%s/%s is a symlink; refusing to replace it", s->path, name);
         if (r < 0)

@@ -30,7 +30,9 @@ int state_store_open_existing(const char *dir, StateStore **ret, Diag *d);
 StateStore *state_store_free(StateStore *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(StateStore *, state_store_free);
 
-/* Atomically replaces name with data, file mode mode. */
+/* Atomically replaces name with data, file mode mode. Written by root into a
+ * directory of another owner, the file is that owner's before it takes its
+ * name. */
 int state_store_save(StateStore *s, const char *name, const void *data, size_t len, mode_t mode, Diag *d);
 
 /* Reads name whole, NUL-terminated, at most max bytes (-EFBIG beyond).

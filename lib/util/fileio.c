@@ -308,7 +308,8 @@ static int write_via_named_temp(int dfd, const char *base, const void *data, siz
         return 0;
 }
 
-static int write_atomic_in_dir(int dfd, const char *base, const void *data, size_t len, mode_t mode) {
+static int write_atomic_in_dir(int dfd, const char *base, const void *data, size_t len, mode_t mode,
+                               uid_t uid, gid_t gid) {
         _cleanup_free_ char *t = NULL;
         struct stat st;
         int r;
@@ -326,6 +327,13 @@ static int write_atomic_in_dir(int dfd, const char *base, const void *data, size
                 r = write_via_named_temp(dfd, base, data, len, mode, &t);
         if (r < 0)
                 return r;
+        /* Its owner before it takes the name: a crash between the two must not
+         * leave the name with an owner its reader cannot read. */
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchownat(dfd, t, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+                r = -errno;
+                (void) unlinkat(dfd, t, 0);
+                return r;
+        }
 
         if (renameat(dfd, t, dfd, base) < 0) {
                 r = -errno;
@@ -340,7 +348,8 @@ static int write_atomic_in_dir(int dfd, const char *base, const void *data, size
         return 0;
 }
 
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+int write_file_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                               uid_t uid, gid_t gid) {
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -1;
         const char *slash, *base;
@@ -366,7 +375,11 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
         if (dfd < 0)
                 return -errno;
 
-        return write_atomic_in_dir(dfd, base, data, len, mode);
+        return write_atomic_in_dir(dfd, base, data, len, mode, uid, gid);
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+        return write_file_atomic_owned_at(dirfd, name, data, len, mode, (uid_t) -1, (gid_t) -1);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {

@@ -38,6 +38,10 @@ int read_file_bounded_at(int dirfd, const char *name, size_t max, char **ret, si
  * existing symlink there is refused with -ELOOP. name may contain '/'; the directory
  * part is then resolved relative to dirfd. */
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/* The same, the file given to uid:gid (-1: unchanged) before it is renamed
+ * into place. */
+int write_file_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                               uid_t uid, gid_t gid);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Whether name (a file name, no directory) has the form of the temporary files

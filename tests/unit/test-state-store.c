@@ -259,6 +259,29 @@ static void test_remove_temporaries(void **state) {
         close(dfd);
 }
 
+/* Root writing into a directory of another user (fleetidctl into fleetidd's
+ * state directory): the file is that user's as soon as it has its name. */
+static void test_save_gives_to_owner(void **state) {
+        Fixture *f = *state;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        Diag d = {};
+
+        if (geteuid() != 0) {
+                skip(); /* only root can give a file away */
+                return;
+        }
+        assert_int_equal(state_store_open(f->dir, &s, &d), 0);
+        assert_int_equal(chown(f->dir, 65534, 65534), 0);
+        assert_int_equal(state_store_save(s, STATE_OPERATIONAL_CERT, "PEM", 3, STATE_FILE_MODE, &d), 0);
+        assert_true(asprintf(&path, "%s/%s", f->dir, STATE_OPERATIONAL_CERT) > 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_uid, 65534);
+        assert_int_equal(st.st_gid, 65534);
+        assert_int_equal(st.st_mode & 07777, 0640);
+}
+
 static void test_list(void **state) {
         Fixture *f = *state;
         _cleanup_(state_store_freep) StateStore *s = NULL;
@@ -652,6 +675,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_save_load_remove, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_name_validation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_temporaries, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_save_gives_to_owner, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_dir, setup, teardown),
                 cmocka_unit_test(test_status_format_exact),
