@@ -42,9 +42,17 @@ static void help(void) {
                FLEETID_CONFIG_PATH);
 }
 
+/* The signal handlers return 0 whatever happened: sd-event turns off for
+ * good a source whose handler returns < 0, and the next SIGUSR1 or SIGTERM
+ * would then go unheard. */
+
 /* SIGTERM/SIGINT: stop the operation in flight and exit (within a second). */
 static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        return manager_stop(userdata);
+        int r = manager_stop(userdata);
+
+        if (r < 0)
+                log_error_errno(r, "cannot stop cleanly: %m");
+        return 0;
 }
 
 /* SIGHUP (fleetidctl factory-reset): the reset its marker asks for. */
@@ -55,7 +63,12 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* SIGUSR1 (fleetidctl renew, or systemctl kill -s USR1 fleetidd): renew now. */
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        return manager_renew_now(userdata);
+        int r = manager_renew_now(userdata);
+
+        if (r < 0)
+                log_warning_errno(r,
+                                  "SIGUSR1: cannot start the renewal now: %m; the next SIGUSR1 tries again");
+        return 0;
 }
 
 int main(int argc, char **argv) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,9 +33,17 @@ static time_t stored_not_before(Manager *m, const char *name) {
         return nb;
 }
 
+/* The largest time_t (systemd's TIME_T_MAX, for the same timerfd use). */
+#define TIME_T_MAX_VALUE ((time_t) ((UINTMAX_C(1) << (sizeof(time_t) * 8 - 1)) - 1))
+
 static void clock_wait_stop(Manager *m) {
         m->clock_change_source = sd_event_source_disable_unref(m->clock_change_source);
         m->timesync_source = sd_event_source_disable_unref(m->timesync_source);
+}
+
+void manager_clock_wait_cancel(Manager *m) {
+        clock_wait_stop(m);
+        m->clock_waiting_for_renewal = false;
 }
 
 static void resume(Manager *m) {
@@ -67,7 +76,9 @@ static int on_timesync(sd_event_source *s, const struct inotify_event *ev, void 
 /* Wakes the daemon when the wall clock is set (timerfd with CANCEL_ON_SET) or
  * when timesyncd reports synchronisation. No polling. */
 static int clock_wait_start(Manager *m) {
-        struct itimerspec its = { .it_value = { .tv_sec = (time_t) INT32_MAX } };
+        /* A deadline that never comes: only a clock change wakes it (not
+         * INT32_MAX, which a clock past 2038-01-19 has passed already). */
+        struct itimerspec its = { .it_value = { .tv_sec = TIME_T_MAX_VALUE } };
         int fd, r;
 
         if (m->clock_change_source)

@@ -167,8 +167,11 @@ static void renew_done(Manager *m, WorkerResult *res) {
                 }
         }
 
-        if (r >= 0 || res->outcome == ATTEMPT_IDENTITY_UNUSABLE)
-                /* The request the CA deferred is over: answered, or no longer ours to repeat. */
+        if (r >= 0 || res->outcome == ATTEMPT_IDENTITY_UNUSABLE || res->outcome == ATTEMPT_REJECTED)
+                /* The request the CA deferred is over: answered (issued, or
+                 * refused: a 4xx is the CA's answer to it, and repeating a
+                 * denied request would never send a new one), or no longer
+                 * ours to repeat. */
                 remember_deferred(m, NULL);
         else if (res->deferred_spki)
                 remember_deferred(m, res);

@@ -47,6 +47,11 @@ static void forget_identity(Manager *m) {
         free(m->renew_deferred_spki);
         m->renew_deferred_spki = NULL;
         m->renew_deferred_spki_len = 0;
+        /* A Cancel of the old identity's renewal is void with it: else the
+         * new identity's first failed renewal would be taken for a cancel. */
+        m->renew_canceled = false;
+        /* Nothing of the old identity waits for the clock any more. */
+        manager_clock_wait_cancel(m);
         m->persisted.known = false;
 }
 
@@ -208,6 +213,7 @@ static void preempt(Manager *m) {
 
 void manager_reset_preempted(Manager *m, WorkerKind kind, const WorkerResult *res) {
         m->reset_preempting = false;
+        m->renew_canceled = false; /* its renew_done() does not run */
         log_info("the %s stopped for the factory reset%s", worker_kind_to_string(kind),
                  res->error >= 0 ? " had ended already; what it stored is wiped with the rest" : "");
         if (kind == WORKER_RENEW)

@@ -277,6 +277,9 @@ uint64_t manager_random(void);
 /* manager-clock.c: 1 if the clock can be trusted; else 0 and the pending
  * action (renewal or enrollment) resumes when the clock is set. */
 int manager_clock_ready(Manager *m, bool for_renewal);
+/* manager-clock.c: stops waiting for the clock (the factory reset: nothing of
+ * the old identity resumes). */
+void manager_clock_wait_cancel(Manager *m);
 /* manager-clock.c: an enrollment found the birth certificate expired (r, d):
  * state birth-expired, the next attempt after retry.max or as soon as the
  * clock is set, whichever comes first. */

@@ -144,8 +144,9 @@ fleetid_stop_daemon_bounded 10
 # The reset worker stops itself after its last wipe step (holding the state
 # directory's lock), before the marker's phase is written (reset_wipe_done());
 # the test asks again meanwhile: fleetidctl waits for the lock, and writes
-# its marker either before the worker's reset_wipe_done() or after it. Each
-# order must end with the second reset run whole: wiped, then B enrolled.
+# its marker before the worker's reset_wipe_done(), or after it (and before
+# or after fleetidd starts the first reset's enrollment). Each order must
+# end with the second reset run whole: wiped, then B enrolled.
 FLEETID_TEST_RESET_STOP_AFTER=sensors fleetid_daemon_start
 fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled with owner A"
 reset_cmd --owner "$LAB_TMPDIR/owner-a.conf" --yes --timeout 60 >"$LAB_TMPDIR/out-first" 2>&1 &
@@ -168,8 +169,9 @@ wait "$again" || lab_fail "the reset asked again failed: $(cat "$LAB_TMPDIR/out-
 wait "$first" || true # replaced by the second; its outcome is not this step's
 issued_by "$B_PKI" || lab_fail "after the reset asked again the certificate is not from B's CA: $(cat "$LAB_TMPDIR/out-again")"
 [ ! -e "$FLEETID_STATE/factory-reset" ] || lab_fail "the marker stayed: $(cat "$FLEETID_STATE/factory-reset")"
-fleetid_expect_grep "$FLEETIDD_LOG" "factory reset asked for again by uid [0-9]+ while the wipe ran: it runs now" \
-    "the daemon ran the newer request"
+# (Which path the daemon took depends on the order: the newer marker found
+# when the wipe ends, "asked for again ... while the wipe ran", or a SIGHUP
+# that preempts the first reset's enrollment. Either ends as checked above.)
 fleetid_stop_daemon_bounded 10
 fleetid_daemon_start
 fleetid_wait_state 60 enrolled || lab_fail "the daemon did not report enrolled with owner B after the restart"

@@ -245,6 +245,29 @@ deferred_key=$(est_request_field csr_pubkey_fingerprint "$n" op=simplereenroll s
 fleetid_expect_eq "$(est_request_field csr_pubkey_fingerprint 1 op=simplereenroll \
     issued_fingerprint="$(cert_fingerprint)")" "$deferred_key" "the CSR key of the retry after a 202"
 
+echo "== a 202, then a 403 for the deferred request: the next attempt is a new request"
+# A 4xx is the CA's answer to the deferred request (denied): repeating it
+# would never get a certificate; the next attempt sends a new request.
+LAB_WAIT_POLL=0.1 lab_wait_until 30 "fleetidd to be enrolled" settled || lab_fail "not enrolled: $(cat "$STATUS")"
+serial=$(cert_serial)
+n202=$(est_log_count op=simplereenroll status=202)
+n403=$(est_log_count op=simplereenroll status=403)
+fault_on "$(reenroll '"status": 202, "retry_after": "2", "count": 1'), $(reenroll '"status": 403, "body": "denied (lab)", "count": 1')"
+kill -USR1 "$FLEETIDD_PID"
+_denied() { [ "$(est_log_count op=simplereenroll status=403)" -gt "$n403" ]; }
+lab_wait_until 60 "the deferred request's retry to be denied" _denied ||
+    lab_fail "no 403 for the deferred request: $(case_log | tail -n 3 | tr '\n' ' ')"
+denied_key=$(est_request_field csr_pubkey_fingerprint "$((n202 + 1))" op=simplereenroll status=202)
+fleetid_expect_eq "$(est_request_field csr_pubkey_fingerprint "$((n403 + 1))" op=simplereenroll status=403)" \
+    "$denied_key" "the CSR key of the denied retry (the deferred request repeated)"
+fault_off
+kill -USR1 "$FLEETIDD_PID"
+lab_wait_until 60 "the next attempt to renew" serial_differs "$serial" ||
+    lab_fail "no renewal after the denied request: $(case_log | tail -n 3 | tr '\n' ' ')"
+new_key=$(est_request_field csr_pubkey_fingerprint 1 op=simplereenroll issued_fingerprint="$(cert_fingerprint)")
+[ -n "$new_key" ] && [ "$new_key" != "$denied_key" ] ||
+    lab_fail "the renewal after a denied deferred request repeated it (CSR key $new_key)"
+
 # Garbage bodies.
 renew_fault "not base64" "$(reenroll '"body_mode": "not_base64"')" "not base64"
 renew_fault "truncated DER" "$(reenroll '"body_mode": "truncated"')" "truncated"
