@@ -160,8 +160,10 @@ int manager_reset_start(Manager *m) {
         r = reset_marker_load(m->store, &m->reset_marker, &d);
         if (r == -ENOENT)
                 return 0;
-        /* The reset replaces whatever attempt was scheduled. */
+        /* The reset replaces whatever attempt was scheduled, or was stopped
+         * for it (on_worker_done() marks a preempted operation deferred). */
         m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
+        m->deferred = 0;
         if (r < 0) {
                 reset_failed(m, r, diag_text(&d, r));
                 return r;

@@ -196,9 +196,13 @@ static void on_worker_done(void *userdata, WorkerKind kind, WorkerResult *r) {
         }
         if (r->birth_read)
                 manager_birth_key_read(m, r->birth_da_protected);
-        if (m->reset_preempting) /* stopped for a factory reset: its outcome is void */
+        if (m->reset_preempting) { /* stopped for a factory reset: its outcome is void */
                 manager_reset_preempted(m, kind, r);
-        else
+                /* Its timer fired already: should the reset not start after all
+                 * (its marker gone), the operation runs again (refire_deferred());
+                 * a reset that starts forgets it (manager_reset_start()). */
+                m->deferred |= 1u << kind;
+        } else
                 done(m, r);
         manager_sensors_kick(m);
         if (m->worker) /* done() started the next operation already */
