@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/frame.h"
@@ -58,14 +57,14 @@ void frame_reader_feed(FrameReader *r, const void *data, size_t n) {
         take_frames(r);
 }
 
-int frame_reader_read(FrameReader *r, int fd, int flags) {
+int frame_reader_receive(FrameReader *r, int fd) {
         for (;;) {
                 size_t room = r->max_frame + sizeof(FrameHeader) - r->len;
                 ssize_t n;
 
                 if (r->broken.error != 0)
                         return 0;
-                n = flags == 0 ? read(fd, r->buf + r->len, room) : recv(fd, r->buf + r->len, room, flags);
+                n = read(fd, r->buf + r->len, room);
                 if (n < 0 && errno == ECONNRESET)
                         n = 0; /* the peer died with what we sent unread: its end all the same */
                 if (n < 0) {
@@ -88,16 +87,6 @@ int frame_reader_read(FrameReader *r, int fd, int flags) {
                         return 0;
                 }
                 take_frames(r);
-                return r->broken.error != 0 ? 0 : 1;
-        }
-}
-
-int frame_reader_receive(FrameReader *r, int fd) {
-        for (;;) {
-                int k = frame_reader_read(r, fd, 0);
-
-                if (k <= 0)
-                        return k;
         }
 }
 

@@ -51,10 +51,6 @@ void frame_reader_feed(FrameReader *r, const void *data, size_t n);
  * stream, or r->broken set), taking frames as they complete. On a blocking
  * fd it returns only at the end. */
 int frame_reader_receive(FrameReader *r, int fd);
-/* One read of fd (recv() with flags if flags is not 0, e.g. MSG_DONTWAIT on a
- * socket whose other uses block), taking the frames it completes: 1 bytes
- * came, -EAGAIN none yet, 0 the end (or r->broken set). */
-int frame_reader_read(FrameReader *r, int fd, int flags);
 
 /* Writes one frame to f and flushes it; -EIO if it cannot (f is then no use). */
 int frame_write(FILE *f, uint32_t magic, uint32_t type, const void *data, size_t len);

@@ -4,12 +4,9 @@
  * started by fleetidd/signer.c: its own
  * TPM connection, the keys opened once, and a loop that reads requests
  * (nonce, purpose, key), computes the challenge digest with
- * challenge_digest(), has the TPM sign it and writes the answer, in the
- * order of the requests; the chain of a key goes out before its first
- * answer. While the TPM signs one request, the answer before it is written
- * and the next request read (one ahead), so that nothing of fleetid's
- * stands between two TPM2_Sign commands. It ends at the end of its input
- * (the daemon retired it, or is gone). It never logs.
+ * challenge_digest(), has the TPM sign it and writes the answer; the chain
+ * of a key goes out before its first answer. It ends at the end of its
+ * input (the daemon retired it, or is gone). It never logs.
  */
 #pragma once
 

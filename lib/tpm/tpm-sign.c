@@ -73,13 +73,16 @@ out:
         return ret;
 }
 
-int tpm_sign_start(ESYS_CONTEXT *esys, ESYS_TR key, TpmSignScheme scheme, TPMI_ALG_HASH hash,
-                   const uint8_t *digest, size_t digest_len, Diag *d) {
+int tpm_sign_digest(ESYS_CONTEXT *esys, ESYS_TR key, TpmSignScheme scheme, TPMI_ALG_HASH hash,
+                    const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len, size_t sig_size,
+                    Diag *d) {
         /* An unrestricted key signs an outside digest with the null ticket. */
         const TPMT_TK_HASHCHECK ticket = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
         TPMT_SIG_SCHEME s = {};
         TPM2B_DIGEST dg = {};
+        TPMT_SIGNATURE *out = NULL;
         TSS2_RC rc;
+        int r = 0;
 
         if (tpm_sign_digest_size(hash) == 0 || digest_len != tpm_sign_digest_size(hash))
                 return diag_set(d, -EINVAL, "a %zu-byte digest does not fit hash algorithm 0x%x", digest_len,
@@ -103,30 +106,7 @@ int tpm_sign_start(ESYS_CONTEXT *esys, ESYS_TR key, TpmSignScheme scheme, TPMI_A
         dg.size = (UINT16) digest_len;
         memcpy(dg.buffer, digest, digest_len);
 
-        rc = Esys_Sign_Async(esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &dg, &s, &ticket);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "TPM2_Sign could not be sent");
-        return 0;
-}
-
-int tpm_sign_finish(ESYS_CONTEXT *esys, TpmSignScheme scheme, uint8_t *sig, size_t *sig_len, size_t sig_size,
-                    Diag *d) {
-        TPMT_SIGNATURE *out = NULL;
-        TSS2_RC rc;
-        int r = 0;
-
-        /* Waits for the TPM's answer as Esys_Sign() does. ESYS's own timeout
-         * is not "block" (its _Finish would then return TRY_AGAIN at once and
-         * this loop would spin): set it, as Esys_Sign() does for its call
-         * (fleetid uses no other). Even blocking, the TCTI may say TRY_AGAIN
-         * (a TPM that yielded): the call is made again. A TPM that never
-         * answers is the caller's to bound (fleetidd kills a late signer). */
-        rc = Esys_SetTimeout(esys, TSS2_TCTI_TIMEOUT_BLOCK);
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm_diag(d, rc, "cannot wait for TPM2_Sign");
-        do
-                rc = Esys_Sign_Finish(esys, &out);
-        while ((rc & ~TSS2_RC_LAYER_MASK) == TSS2_BASE_RC_TRY_AGAIN);
+        rc = Esys_Sign(esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &dg, &s, &ticket, &out);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm_diag(d, rc, "TPM2_Sign failed");
 
@@ -148,18 +128,7 @@ int tpm_sign_finish(ESYS_CONTEXT *esys, TpmSignScheme scheme, uint8_t *sig, size
                 *sig_len = rs->size;
                 break;
         }
-        default:
-                r = diag_set(d, -EINVAL, "unknown signature scheme %d", (int) scheme);
-                break;
         }
         Esys_Free(out);
         return r;
-}
-
-int tpm_sign_digest(ESYS_CONTEXT *esys, ESYS_TR key, TpmSignScheme scheme, TPMI_ALG_HASH hash,
-                    const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len, size_t sig_size,
-                    Diag *d) {
-        int r = tpm_sign_start(esys, key, scheme, hash, digest, digest_len, d);
-
-        return r < 0 ? r : tpm_sign_finish(esys, scheme, sig, sig_len, sig_size, d);
 }

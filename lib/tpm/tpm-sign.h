@@ -35,15 +35,3 @@ size_t tpm_sign_digest_size(TPMI_ALG_HASH hash);
 int tpm_sign_digest(ESYS_CONTEXT *esys, ESYS_TR key, TpmSignScheme scheme, TPMI_ALG_HASH hash,
                     const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len, size_t sig_size,
                     Diag *d);
-
-/* tpm_sign_digest() in two halves, for a caller that does other work while
- * the TPM signs: tpm_sign_start() sends the TPM2_Sign command (checks as
- * above); tpm_sign_finish() waits for its answer and encodes the signature.
- * Between the two, esys must not be used otherwise (ESYS allows one command
- * in flight per context); after a failed start there is nothing to finish.
- * tpm_sign_finish() leaves the context's timeout at "block", which is what
- * ESYS's one-call functions use for their own waits. */
-int tpm_sign_start(ESYS_CONTEXT *esys, ESYS_TR key, TpmSignScheme scheme, TPMI_ALG_HASH hash,
-                   const uint8_t *digest, size_t digest_len, Diag *d);
-int tpm_sign_finish(ESYS_CONTEXT *esys, TpmSignScheme scheme, uint8_t *sig, size_t *sig_len, size_t sig_size,
-                    Diag *d);

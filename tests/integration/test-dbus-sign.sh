@@ -236,8 +236,8 @@ kill -CONT "$SPID"
 for p in "${BURST_PIDS[@]}"; do wait "$p" || true; done
 oks=$(ls "$LAB_TMPDIR/burst/" | grep -c '\.ok$' || true)
 [ "$oks" -eq 64 ] || lab_fail "$oks of the 64 queued calls were signed: $(cat "$LAB_TMPDIR"/burst/*.err 2>/dev/null | head -n 3)"
-# The signer reads one request ahead while the TPM signs: each answer must
-# carry its own call's signature (the purpose names the call). Four of them,
+# 64 calls queued at once: each answer must carry its own call's signature
+# (the purpose names the call), not a neighbour's. Four of them,
 # spread over the burst, are verified (each verification costs ~0.3 s).
 for ok in $(ls "$LAB_TMPDIR/burst/" | grep '\.ok$' | sed -n '1p;21p;42p;64p'); do
     OUT=$LAB_TMPDIR/burst/$ok answer_files "$LAB_TMPDIR/burst.v"
