@@ -32,6 +32,7 @@
 #
 #   BENCH_ROUNDS (default 10), BENCH_SIGN_COUNT calls per run (default 200),
 #   BENCH_SIGN_WINDOWS calls in flight of the D-Bus variants (default "1 4 16"),
+#   BENCH_SIGN_PIN=1 swtpm alone on one CPU, the rest on the other (below),
 #   BENCH_OUT, FLEETID_BUILD_DIR: see bench-lib.sh
 # Writes BENCH_OUT/sign-rate.md (the tables: rates with their medians and the
 # median of the ratios to raw taken round by round, which the machine's load
@@ -75,6 +76,18 @@ fleetid_daemon_start
 fleetid_wait_state 90 enrolled
 _serving() { grep -q "D-Bus: serving org.fleetid.Agent1" "$FLEETIDD_LOG"; }
 lab_wait_until 30 "fleetidd to own org.fleetid.Agent1" _serving
+# BENCH_SIGN_PIN=1: swtpm alone on CPU 1, everything else (tpm2-abrmd,
+# dbus-daemon, fleetidd and the signer it starts, raw-sign, sign-client) on
+# CPU 0, in every variant: a TPM chip computes beside the host's CPUs, not on
+# them, so neither variant's processes then take CPU time from the TPM.
+PIN=()
+if [ "${BENCH_SIGN_PIN:-0}" = 1 ]; then
+    [ "$(nproc)" -ge 2 ] || lab_fail "BENCH_SIGN_PIN=1 needs two CPUs (this machine has $(nproc))"
+    taskset -a -p -c 1 "$TPM_ENV_SWTPM_PID" >/dev/null
+    for p in "$TPM_ENV_ABRMD_PID" "$SYSTEM_BUS_PID" "$FLEETIDD_PID"; do taskset -a -p -c 0 "$p" >/dev/null; done
+    PIN=(taskset -c 0)
+    lab_log "pinned: swtpm on CPU 1; tpm2-abrmd, dbus-daemon, fleetidd, the signer and the clients on CPU 0"
+fi
 HANDLE=$(fleetid_cert_key_handle "$FLEETID_STATE/operational.pem" 0x81020002 0x81020003)
 [ -n "$HANDLE" ] || lab_fail "the operational certificate's key is at neither handle"
 # Every call within the rate limit's bucket, without counting on its refill:
@@ -109,15 +122,15 @@ measure() { # ROUND VARIANT
     case $2 in
         raw)
             before=$(snapshot "${pids[@]}")
-            out=$("$RAW" "$FLEETID_TEST_TCTI" "$HANDLE" "$COUNT") || lab_fail "raw-sign failed"
+            out=$("${PIN[@]}" "$RAW" "$FLEETID_TEST_TCTI" "$HANDLE" "$COUNT") || lab_fail "raw-sign failed"
             ;;
         dbus-*)
-            "$CLIENT" 1 1 >/dev/null || lab_fail "sign-client (warm-up) failed"
+            "${PIN[@]}" "$CLIENT" 1 1 >/dev/null || lab_fail "sign-client (warm-up) failed"
             pids[4]=$(signer_pid)
             [ "${pids[4]}" -ne 0 ] ||
                 lab_log "no child of fleetidd (pid $FLEETIDD_PID) is named like the signer: its CPU is not counted (0)"
             before=$(snapshot "${pids[@]}")
-            out=$("$CLIENT" "$COUNT" "${2#dbus-}") || lab_fail "sign-client failed; log: $(tail -n 3 "$FLEETIDD_LOG")"
+            out=$("${PIN[@]}" "$CLIENT" "$COUNT" "${2#dbus-}") || lab_fail "sign-client failed; log: $(tail -n 3 "$FLEETIDD_LOG")"
             ;;
     esac
     after=$(snapshot "${pids[@]}")
