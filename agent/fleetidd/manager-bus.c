@@ -193,8 +193,8 @@ static int method_renew(sd_bus_message *msg, void *userdata, sd_bus_error *error
         r = manager_renew_job_request(m, uid, &j);
         if (r == -ENOENT)
                 return sd_bus_error_setf(error, BUS_ERROR_NOT_ENROLLED,
-                                         "Renew: there is no operational certificate to renew (state %s); "
-                                         "fleetidd enrolls first",
+                                         "Renew: there is no usable operational certificate to renew "
+                                         "(state %s); fleetidd enrolls first",
                                          strempty(daemon_state_to_string(m->state)));
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY,

@@ -29,6 +29,7 @@ static void enroll_done(Manager *m, WorkerResult *res) {
         int r = res->error;
 
         if (r >= 0) {
+                m->enrolling_anew = false;
                 (void) manager_reset_enrolled(m);
                 m->failures = 0;
                 if (res->fetched) /* not "already enrolled" */

@@ -80,7 +80,7 @@ int manager_renew_job_request(Manager *m, uid_t owner, Job **ret) {
          * identity's schedule sets weeks later. */
         if (m->reset)
                 return -ESHUTDOWN;
-        if (!m->cert_not_after)
+        if (!manager_has_renewable(m))
                 return -ENOENT;
         r = manager_job_new(m, RENEW_JOB_KIND, owner, renew_job_cancel, m, &j);
         if (r < 0)

@@ -207,6 +207,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
                         (void) manager_renewal_impossible(m, r, &res->diag);
                         return;
                 }
+                m->enrolling_anew = true;
                 log_struct(LOG_WARNING, r, FLEETID_MESSAGE_RENEWAL_FAILED,
                            "cannot renew: %s; enrolling again with the birth identity",
                            diag_text(&res->diag, r));
@@ -279,6 +280,13 @@ int manager_renew_now(Manager *m) {
         return manager_renew_pending(m);
 }
 
+/* A certificate a renewal can replace: one was loaded, and no renewal has
+ * found it unusable since (then the device enrolls again, on the
+ * enrollment's own backoff, which a renewal asked for must not skip). */
+bool manager_has_renewable(const Manager *m) {
+        return m->cert_not_after != 0 && !m->enrolling_anew;
+}
+
 int manager_renew_pending(Manager *m) {
         if (m->renew_answered == m->renew_requests)
                 return 0;
@@ -286,18 +294,20 @@ int manager_renew_pending(Manager *m) {
                 /* Answered once the operation in flight is over (its result
                  * may be the certificate to renew): on_worker_done() comes back here. */
                 return 0;
-        if (!m->cert_not_after) {
+        if (!manager_has_renewable(m)) {
                 char error[sizeof(m->last_error)];
 
                 /* Answered at once: the status says what is going on instead. */
                 snprintf(error, sizeof(error), "%s", m->last_error);
                 m->renew_answered = m->renew_requests;
                 manager_set_state(m, m->state >= 0 ? m->state : DAEMON_STATE_ENROLLING, error);
-                log_notice("renewal requested, but there is no operational certificate yet; enrollment is "
-                           "already being attempted");
+                log_notice("renewal requested, but %s; enrollment is already being attempted, on its own "
+                           "schedule",
+                           m->enrolling_anew ? "the operational certificate is unusable"
+                                             : "there is no operational certificate yet");
                 manager_renew_job_abandon(m, BUS_ERROR_NOT_ENROLLED,
-                                          "there is no operational certificate to renew; enrollment is being "
-                                          "attempted");
+                                          "there is no usable operational certificate to renew; enrollment is "
+                                          "being attempted");
                 return 0;
         }
         log_notice("renewal requested now");

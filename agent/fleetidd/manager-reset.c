@@ -39,6 +39,7 @@ static void forget_identity(Manager *m) {
         m->renew_due = 0;
         m->cacerts_checked = m->cacerts_next = 0;
         m->cert_not_before = m->cert_not_after = 0;
+        m->enrolling_anew = false;
         m->renew_answered = m->renew_requests; /* a renewal asked for before is void */
         free(m->renew_serial);
         m->renew_serial = NULL;

@@ -116,6 +116,10 @@ typedef struct Manager {
         unsigned renew_answered;                 /* renew_requests when the latest renewal attempt started */
         int64_t cert_not_before, cert_not_after; /* the current certificate, 0 if none */
         char *cert_subject;                      /* its subject (RFC 2253), NULL if none */
+        /* A renewal found the current certificate unusable and the device
+         * enrolls again with its birth identity: until that succeeds there
+         * is nothing to renew (the dates above stay, for the escalation). */
+        bool enrolling_anew;
 
         /* Renew() over D-Bus (manager-renew-job.c) */
         Job *renew_job;          /* the renew job not finished yet, or NULL */
@@ -258,6 +262,7 @@ int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, D
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
+bool manager_has_renewable(const Manager *m);
 /* Logs a Retry-After that was ignored (unparsable) or cut to `cap` seconds,
  * the configuration key cap_name (retry.max, renew.retry_max). */
 void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap_name, uint64_t cap);
