@@ -54,9 +54,16 @@ static KeyAlgorithm csr_key_algorithm(EVP_PKEY *key, char *desc, size_t desc_siz
         int bits = EVP_PKEY_get_bits(key);
 
         if (EVP_PKEY_is_a(key, "EC")) {
-                if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve),
+                char encoding[32] = "";
+
+                /* OpenSSL names a curve given by explicit parameters after the
+                 * named curve they equal: the encoding tells them apart. */
+                if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding,
+                                                    sizeof(encoding), NULL) ||
+                    strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) != 0 ||
+                    !EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve),
                                                     NULL))
-                        snprintf(curve, sizeof(curve), "explicit parameters");
+                        snprintf(curve, sizeof(curve), "with explicit curve parameters");
                 snprintf(desc, desc_size, "EC %s", curve);
                 if (strcmp(curve, "prime256v1") == 0 || strcmp(curve, "P-256") == 0)
                         return KEY_ALG_ECC_P256;
@@ -102,19 +109,88 @@ static int check_key(const SensorPolicy *p, EVP_PKEY *key, Diag *d) {
         return 0;
 }
 
-/* The self-signature's hash: SHA-256, -384 or -512 (RSA-PSS: OpenSSL checks
- * its parameters when verifying). A SHA-1 or MD5 proof of possession is none. */
+static bool strong_md(int nid) {
+        return nid == NID_sha256 || nid == NID_sha384 || nid == NID_sha512;
+}
+
+/* RSA-PSS names its hash, and MGF1's, in its parameters (RFC 4055 3.1); left
+ * out, each is SHA-1. */
+static int check_pss_digests(X509_REQ *req, Diag *d) {
+        _cleanup_(RSA_PSS_PARAMS_freep) RSA_PSS_PARAMS *pss = NULL;
+        _cleanup_(X509_ALGOR_freep) X509_ALGOR *mgf_md = NULL;
+        const X509_ALGOR *alg = NULL;
+        const void *param = NULL;
+        int param_type = V_ASN1_UNDEF, md_nid = NID_sha1, mgf_md_nid = NID_sha1;
+
+        X509_REQ_get0_signature(req, NULL, &alg);
+        if (alg)
+                X509_ALGOR_get0(NULL, &param_type, &param, alg);
+        if (param_type != V_ASN1_SEQUENCE)
+                return diag_set(d, -EPERM,
+                                "the CSR's RSA-PSS signature has no parameters (it would be SHA-1)");
+        pss = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS), alg->parameter);
+        if (!pss)
+                return diag_set_ssl(d, -EBADMSG, "the CSR's RSA-PSS parameters cannot be parsed");
+        if (pss->hashAlgorithm)
+                md_nid = OBJ_obj2nid(pss->hashAlgorithm->algorithm);
+        if (pss->maskGenAlgorithm) {
+                if (OBJ_obj2nid(pss->maskGenAlgorithm->algorithm) != NID_mgf1)
+                        return diag_set(d, -EPERM, "the CSR's RSA-PSS mask generation is not MGF1");
+                if (pss->maskGenAlgorithm->parameter &&
+                    pss->maskGenAlgorithm->parameter->type == V_ASN1_SEQUENCE)
+                        mgf_md = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR),
+                                                           pss->maskGenAlgorithm->parameter);
+                if (!mgf_md)
+                        return diag_set(d, -EBADMSG, "the CSR's RSA-PSS MGF1 hash cannot be parsed");
+                mgf_md_nid = OBJ_obj2nid(mgf_md->algorithm);
+        }
+        if (!strong_md(md_nid) || !strong_md(mgf_md_nid))
+                return diag_set(d, -EPERM,
+                                "the CSR's RSA-PSS signature hashes with %s and MGF1 with %s; SHA-256, "
+                                "SHA-384 or SHA-512 is required",
+                                OBJ_nid2ln(md_nid) ?: "an unknown hash",
+                                OBJ_nid2ln(mgf_md_nid) ?: "an unknown hash");
+        return 0;
+}
+
+/* The self-signature's hash: SHA-256, -384 or -512. A SHA-1 or MD5 proof of
+ * possession is none. */
 static int check_signature_digest(X509_REQ *req, Diag *d) {
         int sig_nid = X509_REQ_get_signature_nid(req), md_nid = NID_undef, pk_nid = NID_undef;
 
         if (sig_nid == NID_rsassaPss)
-                return 0;
-        if (!OBJ_find_sigid_algs(sig_nid, &md_nid, &pk_nid) ||
-            (md_nid != NID_sha256 && md_nid != NID_sha384 && md_nid != NID_sha512))
+                return check_pss_digests(req, d);
+        if (!OBJ_find_sigid_algs(sig_nid, &md_nid, &pk_nid) || !strong_md(md_nid))
                 return diag_set(d, -EPERM,
                                 "the CSR is signed with %s; SHA-256, SHA-384 or SHA-512 is required",
                                 sig_nid != NID_undef ? OBJ_nid2ln(sig_nid) : "an unknown algorithm");
         return 0;
+}
+
+/* Entry by entry: the same attribute types in the same order, each RDN
+ * single-valued, and each value UTF8String or PrintableString with exactly
+ * the same bytes. Not X509_NAME_cmp(): its canonical form ignores case and
+ * spaces, so CN=TEMP-01 would pass for sensor 'temp-01', and the CA, which
+ * copies the subject, would issue a certificate for another name. */
+static bool subject_equal(const X509_NAME *got, const X509_NAME *want) {
+        int n = X509_NAME_entry_count(want);
+
+        if (!got || X509_NAME_entry_count(got) != n)
+                return false;
+        for (int i = 0; i < n; i++) {
+                const X509_NAME_ENTRY *g = X509_NAME_get_entry(got, i), *w = X509_NAME_get_entry(want, i);
+                const ASN1_STRING *gv = X509_NAME_ENTRY_get_data(g), *wv = X509_NAME_ENTRY_get_data(w);
+
+                if (X509_NAME_ENTRY_set(g) != i ||
+                    OBJ_cmp(X509_NAME_ENTRY_get_object(g), X509_NAME_ENTRY_get_object(w)) != 0 ||
+                    (ASN1_STRING_type(gv) != V_ASN1_UTF8STRING &&
+                     ASN1_STRING_type(gv) != V_ASN1_PRINTABLESTRING) ||
+                    ASN1_STRING_length(gv) != ASN1_STRING_length(wv) ||
+                    memcmp(ASN1_STRING_get0_data(gv), ASN1_STRING_get0_data(wv),
+                           (size_t) ASN1_STRING_length(wv)) != 0)
+                        return false;
+        }
+        return true;
 }
 
 static int check_subject(const SensorPolicy *p, const char *sensor_id, X509_REQ *req, Diag *d) {
@@ -126,7 +202,7 @@ static int check_subject(const SensorPolicy *p, const char *sensor_id, X509_REQ 
         r = sensor_subject_new(p, sensor_id, &want, d);
         if (r < 0)
                 return r;
-        if (got && X509_NAME_cmp(got, want) == 0)
+        if (subject_equal(got, want))
                 return 0;
         got_s[0] = want_s[0] = '\0';
         if (got)
@@ -156,16 +232,93 @@ static void object_name(const ASN1_OBJECT *o, char *buf, size_t size) {
                 snprintf(buf, size, "an unreadable OID");
 }
 
+/* What a sensor's certificate may be used for: what the gateway checks in the
+ * issued certificate (a TLS client's, not a CA's), so that a request the CA
+ * would copy is never issued and then refused, and never grants more:
+ *   keyUsage: digitalSignature, with any of nonRepudiation, keyEncipherment,
+ *     dataEncipherment, keyAgreement; not keyCertSign, cRLSign (a CA's);
+ *   extendedKeyUsage: clientAuth, with serverAuth at most; not
+ *     anyExtendedKeyUsage, id-kp-cmcRA (an RA's, RFC 6402 2.10) or others;
+ *   basicConstraints: cA FALSE. */
+static int check_extension_value(int idx, X509_EXTENSION *e, Diag *d) {
+        switch (idx) {
+        case SENSOR_EXT_KEY_USAGE: {
+                _cleanup_(ASN1_BIT_STRING_freep) ASN1_BIT_STRING *ku = X509V3_EXT_d2i(e);
+
+                if (!ku)
+                        return diag_set_ssl(d, -EBADMSG, "the CSR's keyUsage cannot be parsed");
+                if (ASN1_BIT_STRING_get_bit(ku, 5) || ASN1_BIT_STRING_get_bit(ku, 6) ||
+                    ASN1_BIT_STRING_get_bit(ku, 7) || ASN1_BIT_STRING_get_bit(ku, 8))
+                        return diag_set(d, -EPERM,
+                                        "the CSR's keyUsage asks for keyCertSign, cRLSign, encipherOnly or "
+                                        "decipherOnly; a sensor's certificate signs nothing but its own "
+                                        "messages");
+                if (!ASN1_BIT_STRING_get_bit(ku, 0))
+                        return diag_set(d, -EPERM,
+                                        "the CSR's keyUsage lacks digitalSignature, which a TLS client's "
+                                        "certificate needs");
+                return 0;
+        }
+        case SENSOR_EXT_EXT_KEY_USAGE: {
+                _cleanup_(EXTENDED_KEY_USAGE_freep) EXTENDED_KEY_USAGE *eku = X509V3_EXT_d2i(e);
+                bool client = false;
+                char name[128];
+
+                if (!eku)
+                        return diag_set_ssl(d, -EBADMSG, "the CSR's extendedKeyUsage cannot be parsed");
+                for (int i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+                        const ASN1_OBJECT *o = sk_ASN1_OBJECT_value(eku, i);
+                        int nid = OBJ_obj2nid(o);
+
+                        if (nid == NID_client_auth)
+                                client = true;
+                        else if (nid != NID_server_auth) {
+                                object_name(o, name, sizeof(name));
+                                return diag_set(d, -EPERM,
+                                                "the CSR's extendedKeyUsage asks for %s; a sensor's "
+                                                "certificate may have clientAuth and serverAuth only",
+                                                name);
+                        }
+                }
+                if (!client)
+                        return diag_set(d, -EPERM,
+                                        "the CSR's extendedKeyUsage lacks clientAuth, which the gateway "
+                                        "checks in the certificate issued");
+                return 0;
+        }
+        case SENSOR_EXT_BASIC_CONSTRAINTS: {
+                _cleanup_(BASIC_CONSTRAINTS_freep) BASIC_CONSTRAINTS *bc = X509V3_EXT_d2i(e);
+
+                if (!bc)
+                        return diag_set_ssl(d, -EBADMSG, "the CSR's basicConstraints cannot be parsed");
+                if (bc->ca)
+                        return diag_set(d, -EPERM,
+                                        "the CSR asks for a CA certificate (basicConstraints cA TRUE); a "
+                                        "sensor gets an end-entity certificate");
+                return 0;
+        }
+        default:
+                return 0;
+        }
+}
+
 static int check_attributes(const SensorPolicy *p, X509_REQ *req, Diag *d) {
         _cleanup_(sk_X509_EXTENSION_free_allp) STACK_OF(X509_EXTENSION) *exts = NULL;
         char name[128], allowed[128];
         unsigned seen = 0;
-        int n = X509_REQ_get_attr_count(req), ext_attrs = 0;
+        int n = X509_REQ_get_attr_count(req), ext_attrs = 0, r;
 
         for (int i = 0; i < n; i++) {
                 const ASN1_OBJECT *o = X509_ATTRIBUTE_get0_object(X509_REQ_get_attr(req, i));
 
                 if (OBJ_obj2nid(o) == NID_ext_req) {
+                        /* OpenSSL reads the first value of the set only: a
+                         * second could carry extensions never checked here. */
+                        if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, i)) != 1)
+                                return diag_set(d, -EPERM,
+                                                "the CSR's extensionRequest attribute holds %d values; "
+                                                "exactly one is allowed",
+                                                X509_ATTRIBUTE_count(X509_REQ_get_attr(req, i)));
                         ext_attrs++;
                         continue;
                 }
@@ -198,20 +351,9 @@ static int check_attributes(const SensorPolicy *p, X509_REQ *req, Diag *d) {
                 if (seen & (1u << (unsigned) idx))
                         return diag_set(d, -EPERM, "the CSR requests the extension %s twice", name);
                 seen |= 1u << (unsigned) idx;
-                if (idx == SENSOR_EXT_BASIC_CONSTRAINTS) {
-                        BASIC_CONSTRAINTS *bc = X509V3_EXT_d2i(e);
-                        bool ca;
-
-                        if (!bc)
-                                return diag_set_ssl(d, -EBADMSG,
-                                                    "the CSR's basicConstraints cannot be parsed");
-                        ca = bc->ca;
-                        BASIC_CONSTRAINTS_free(bc);
-                        if (ca)
-                                return diag_set(d, -EPERM,
-                                                "the CSR asks for a CA certificate (basicConstraints "
-                                                "cA TRUE); a sensor gets an end-entity certificate");
-                }
+                r = check_extension_value(idx, e, d);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

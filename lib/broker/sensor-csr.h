@@ -6,14 +6,15 @@
  *
  *   - DER PKCS #10, at most SENSOR_CSR_MAX bytes, nothing after it, version 1;
  *   - the self-signature verifies with the CSR's own key (proof of possession)
- *     and hashes with SHA-256, -384 or -512 (or is RSA-PSS);
+ *     and hashes with SHA-256, -384 or -512 (RSA-PSS: its hash and MGF1's);
  *   - the key is one of policy->key_algorithms (EC on the named curves P-256,
- *     P-384; RSA of exactly 2048 or 3072 bits);
+ *     P-384, not as explicit parameters; RSA of exactly 2048 or 3072 bits);
  *   - the subject is exactly the one sensor_subject_new() builds from the
- *     sensor_id (compared as canonical X.509 names);
- *   - the only attribute is extensionRequest, and it requests no extension
- *     outside policy->extensions (basicConstraints only with cA FALSE), none
- *     twice.
+ *     sensor_id: entry by entry, single-valued RDNs, UTF8String or
+ *     PrintableString values of the same bytes;
+ *   - the only attribute is extensionRequest, with one value, and it requests
+ *     no extension outside policy->extensions, none twice, and only the uses
+ *     of a TLS client (check_extension_value() in sensor-csr.c).
  */
 #pragma once
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
 #include <openssl/rsa.h>
 
 #include "broker/sensor-csr.h"
@@ -197,6 +198,43 @@ static void test_wrong_subject(void **state) {
         assert_diag(&d, -EPERM, "the CSR's subject is \"/O=Acme Sensors/OU=hall-b/CN=temp-01\"");
 }
 
+/* Names that X509_NAME_cmp() takes for the rule's name, and the CA would
+ * issue as another: the comparison is exact. */
+static void test_subject_exact(void **state) {
+        static const char *const near[] = {
+                "O=Acme Sensors;OU=hall-b;CN=TEMP-01",  /* case */
+                "O=Acme Sensors;OU=hall-b;CN= temp-01", /* a leading space */
+                "O=Acme Sensors;OU=hall-b;CN=temp-01 ", /* a trailing space */
+                "O=acme  sensors;OU=hall-b;CN=temp-01", /* case and inner spaces */
+        };
+        Diag d = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(near); i++) {
+                assert_int_equal(check(&(CsrSpec) { .key = p256, .rdns = near[i] }, &policy, "temp-01", &d),
+                                 -EPERM);
+                assert_diag(&d, -EPERM, "for sensor 'temp-01' it must be");
+        }
+        /* the right values, with CN in OU's RDN (multi-valued), or as IA5String */
+        for (int variant = 0; variant < 2; variant++) {
+                _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
+                _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
+                _cleanup_openssl_free_ uint8_t *der = NULL;
+                int n;
+
+                add_rdns(name, "O=Acme Sensors;OU=hall-b");
+                assert_int_equal(X509_NAME_add_entry_by_txt(
+                                         name, "CN", variant == 0 ? MBSTRING_UTF8 : V_ASN1_IA5STRING,
+                                         (unsigned char *) "temp-01", -1, -1, variant == 0 ? -1 : 0),
+                                 1);
+                assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+                assert_int_equal(X509_REQ_set_pubkey(req, p256), 1);
+                assert_true(X509_REQ_sign(req, p256, EVP_sha256()) > 0);
+                n = i2d_X509_REQ(req, &der);
+                assert_int_equal(sensor_csr_check(&policy, "temp-01", der, (size_t) n, NULL, &d), -EPERM);
+                assert_diag(&d, -EPERM, "for sensor 'temp-01' it must be");
+        }
+}
+
 static void test_key_policy(void **state) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *k1 = EVP_EC_gen("secp256k1");
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -232,6 +270,62 @@ static void test_key_policy(void **state) {
                 n = i2d_X509_REQ(req, &der);
                 assert_int_equal(sensor_csr_check(&policy, "temp-01", der, (size_t) n, NULL, &d), -EPERM);
                 assert_diag(&d, -EPERM, "the CSR's key is ED25519");
+        }
+        {
+                /* P-256 given by explicit curve parameters, which OpenSSL also names prime256v1 */
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *expl = EVP_PKEY_dup(p256);
+
+                assert_non_null(expl);
+                assert_int_equal(EVP_PKEY_set_utf8_string_param(expl, OSSL_PKEY_PARAM_EC_ENCODING,
+                                                                OSSL_PKEY_EC_ENCODING_EXPLICIT),
+                                 1);
+                assert_int_equal(check(&(CsrSpec) { .key = expl, .rdns = GOOD_RDNS }, &policy, "temp-01", &d),
+                                 -EPERM);
+                assert_diag(&d, -EPERM, "the CSR's key is EC with explicit curve parameters");
+        }
+}
+
+/* An RSA-PSS self-signature with the given hash (MGF1 with the same). */
+static uint8_t *make_pss_csr(const EVP_MD *md, size_t *ret_len) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
+        _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pctx = NULL;
+        uint8_t *der = NULL;
+        int n;
+
+        add_rdns(name, GOOD_RDNS);
+        assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+        assert_int_equal(X509_REQ_set_pubkey(req, rsa2048), 1);
+        assert_int_equal(EVP_DigestSignInit(ctx, &pctx, md, NULL, rsa2048), 1);
+        assert_true(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0);
+        assert_true(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0);
+        assert_true(X509_REQ_sign_ctx(req, ctx) > 0);
+        n = i2d_X509_REQ(req, &der);
+        assert_true(n > 0);
+        *ret_len = (size_t) n;
+        return der;
+}
+
+static void test_pss(void **state) {
+        SensorPolicy with_rsa = policy;
+        Diag d = {};
+
+        with_rsa.key_algorithms |= KEY_ALG_BIT(KEY_ALG_RSA_2048);
+        {
+                _cleanup_openssl_free_ uint8_t *der = NULL;
+                size_t len;
+
+                der = make_pss_csr(EVP_sha256(), &len);
+                assert_int_equal(sensor_csr_check(&with_rsa, "temp-01", der, len, NULL, &d), 0);
+        }
+        {
+                _cleanup_openssl_free_ uint8_t *der = NULL;
+                size_t len;
+
+                der = make_pss_csr(EVP_sha1(), &len);
+                assert_int_equal(sensor_csr_check(&with_rsa, "temp-01", der, len, NULL, &d), -EPERM);
+                assert_diag(&d, -EPERM, "the CSR's RSA-PSS signature hashes with sha1 and MGF1 with sha1");
         }
 }
 
@@ -296,6 +390,67 @@ static void test_extensions(void **state) {
                     "the CSR has the attribute challengePassword; only extensionRequest is allowed");
 }
 
+/* What the extensions ask for: what the gateway then checks in the
+ * certificate issued, and nothing a CA or an RA would have. */
+static void test_extension_values(void **state) {
+        static const struct {
+                const char *ext, *why;
+        } bad[] = {
+                { "keyUsage:digitalSignature,keyCertSign", "asks for keyCertSign, cRLSign" },
+                { "keyUsage:digitalSignature,cRLSign", "asks for keyCertSign, cRLSign" },
+                { "keyUsage:keyEncipherment", "lacks digitalSignature" },
+                { "extendedKeyUsage:serverAuth", "lacks clientAuth" },
+                { "extendedKeyUsage:clientAuth,1.3.6.1.5.5.7.3.28",
+                  "asks for CMC Registration Authority" }, /* cmcRA */
+                { "extendedKeyUsage:clientAuth,anyExtendedKeyUsage", "asks for Any Extended Key Usage" },
+                { "extendedKeyUsage:clientAuth,codeSigning", "asks for Code Signing" },
+        };
+        Diag d = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(check(&(CsrSpec) { .key = p256, .rdns = GOOD_RDNS, .exts = { bad[i].ext } },
+                                       &policy, "temp-01", &d),
+                                 -EPERM);
+                assert_diag(&d, -EPERM, bad[i].why);
+        }
+        assert_int_equal(check(&(CsrSpec) { .key = p256,
+                                            .rdns = GOOD_RDNS,
+                                            .exts = { "keyUsage:digitalSignature,keyAgreement",
+                                                      "extendedKeyUsage:clientAuth,serverAuth" } },
+                               &policy, "temp-01", &d),
+                         0);
+}
+
+/* One extensionRequest attribute holding two sets of extensions: OpenSSL
+ * reads the first only, so the second would go to the CA unchecked. */
+static void test_extension_request_values(void **state) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
+        _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
+        _cleanup_(sk_X509_EXTENSION_free_allp) STACK_OF(X509_EXTENSION) *good = sk_X509_EXTENSION_new_null();
+        _cleanup_(sk_X509_EXTENSION_free_allp) STACK_OF(X509_EXTENSION) *evil = sk_X509_EXTENSION_new_null();
+        _cleanup_openssl_free_ uint8_t *evil_der = NULL, *der = NULL;
+        int evil_len, n;
+        Diag d = {};
+
+        add_rdns(name, GOOD_RDNS);
+        assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+        assert_int_equal(X509_REQ_set_pubkey(req, p256), 1);
+        assert_true(sk_X509_EXTENSION_push(good,
+                                           X509V3_EXT_conf(NULL, NULL, "keyUsage", "digitalSignature")) > 0);
+        assert_true(sk_X509_EXTENSION_push(evil, X509V3_EXT_conf(NULL, NULL, "basicConstraints", "CA:TRUE")) >
+                    0);
+        assert_int_equal(X509_REQ_add_extensions(req, good), 1);
+        evil_len = ASN1_item_i2d((ASN1_VALUE *) evil, &evil_der, ASN1_ITEM_rptr(X509_EXTENSIONS));
+        assert_true(evil_len > 0);
+        assert_int_equal(
+                X509_ATTRIBUTE_set1_data(X509_REQ_get_attr(req, 0), V_ASN1_SEQUENCE, evil_der, evil_len), 1);
+        assert_true(X509_REQ_sign(req, p256, EVP_sha256()) > 0);
+        n = i2d_X509_REQ(req, &der);
+        assert_true(n > 0);
+        assert_int_equal(sensor_csr_check(&policy, "temp-01", der, (size_t) n, NULL, &d), -EPERM);
+        assert_diag(&d, -EPERM, "the CSR's extensionRequest attribute holds 2 values; exactly one is allowed");
+}
+
 static void test_garbage(void **state) {
         _cleanup_openssl_free_ uint8_t *der = NULL;
         _cleanup_free_ uint8_t *big = NULL;
@@ -328,10 +483,17 @@ static void test_garbage(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_good),          cmocka_unit_test(test_subject_rule),
-                cmocka_unit_test(test_wrong_subject), cmocka_unit_test(test_key_policy),
-                cmocka_unit_test(test_bad_signature), cmocka_unit_test(test_extensions),
+                cmocka_unit_test(test_good),
+                cmocka_unit_test(test_subject_rule),
+                cmocka_unit_test(test_wrong_subject),
+                cmocka_unit_test(test_key_policy),
+                cmocka_unit_test(test_bad_signature),
+                cmocka_unit_test(test_extensions),
                 cmocka_unit_test(test_garbage),
+                cmocka_unit_test(test_subject_exact),
+                cmocka_unit_test(test_pss),
+                cmocka_unit_test(test_extension_values),
+                cmocka_unit_test(test_extension_request_values),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
