@@ -150,11 +150,36 @@ void manager_renew_back_to_schedule(Manager *m) {
                 (void) manager_schedule_renewal(m);
 }
 
+/* Whether the stored certificate is another than the one in force: a
+ * renewal's worker stored it (validated: the worker stores nothing else) and
+ * then ended without its result (killed at its timeout or by a Cancel,
+ * crashed, its message lost). */
+static bool stored_certificate_replaced(Manager *m) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_free_ char *serial = NULL;
+
+        if (!m->renew_serial || state_certs_load(m->store, STATE_OPERATIONAL_CERT, &certs, NULL) < 0 ||
+            cert_serial_string(sk_X509_value(certs, 0), &serial) < 0)
+                return false;
+        return strcmp(serial, m->renew_serial) != 0;
+}
+
 static void renew_done(Manager *m, WorkerResult *res) {
         RenewPolicy p = manager_policy(m);
         char delay_text[32];
         uint64_t delay;
         int r = res->error;
+
+        /* The stored certificate is the identity in force, whatever the
+         * worker could still say: else a renewal done would be taken for a
+         * failed one, its dates kept stale, and done again. */
+        if (r < 0 && res->outcome != ATTEMPT_IDENTITY_UNUSABLE && stored_certificate_replaced(m)) {
+                log_warning("the renewal failed after it stored the new certificate (%s); that certificate "
+                            "is in force",
+                            diag_text(&res->diag, r));
+                m->renew_canceled = false;
+                res->error = r = 0;
+        }
 
         if (m->renew_canceled) {
                 m->renew_canceled = false;

@@ -11,6 +11,7 @@
 #include "est/est.h"
 #include "identity/operational.h"
 #include "renew/renew.h"
+#include "util/test-crash.h"
 #include "exchange/session.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
@@ -144,6 +145,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         r = operational_save(store, res.chain, d);
         if (r < 0)
                 return r;
+        test_crash_point(TEST_CRASH_KEY_VARIABLE, "stored");
 
         /* The new identity is stored: only now may the old key go. */
         ret->key_handle = new_handle;

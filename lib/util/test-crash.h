@@ -7,7 +7,9 @@
  * production run) it does nothing.
  *
  * FLEETID_TEST_KEY_CRASH_AFTER=persisted: right after a new operational key
- * is made persistent in the TPM (identity/operational.h).
+ * is made persistent in the TPM (identity/operational.h);
+ * FLEETID_TEST_KEY_CRASH_AFTER=stored: right after a renewal stored its new
+ * certificate, before the old key is evicted (renew/renew.c).
  */
 #pragma once
 

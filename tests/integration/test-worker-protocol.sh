@@ -44,6 +44,20 @@ cat "$T/one.pem" "$T/two.pem" >"$T/two-certs.pem"
 check ok "error=0 outcome=ok fetched=1 http=200 retry=0/0 text='' spki=5 adopted=2 refused=0 diag=''$" \
     "$T/two-certs.pem"
 grep -qx "state enrolling" "$T/ok.out" || lab_fail "ok: the state reported on the way did not arrive"
+# A /cacerts answer with a certificate too large for a frame (refused by the
+# trust store), and more adopted ones than a list may carry: left out of the
+# report, and the result still arrives (a renewal stored must not look failed).
+printf '[req]\ndistinguished_name = dn\n[dn]\n[big]\nnsComment = %s\n' "$(head -c 70000 /dev/zero | tr '\0' x)" \
+    >"$T/big.cnf"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=big \
+    -days 2 -config "$T/big.cnf" -extensions big -out "$T/big.pem" 2>/dev/null
+[ "$(openssl x509 -in "$T/big.pem" -outform DER | wc -c)" -gt 65536 ] || lab_fail "the big certificate is not over 64 KiB"
+cat "$T/big.pem" "$T/one.pem" >"$T/big-certs.pem"
+check big-certs "error=0 outcome=ok .* adopted=64 refused=1 diag=''$" "$T/big-certs.pem"
+grep -q "1 refused CA certificate(s) are too large or too many to report" "$T/big-certs.err" ||
+    lab_fail "big-certs: the certificate left out is not said: $(cat "$T/big-certs.err")"
+grep -q "6 adopted CA certificate(s) are too large or too many to report" "$T/big-certs.err" ||
+    lab_fail "big-certs: the certificates left out are not said: $(cat "$T/big-certs.err")"
 check rejected "error=-13 outcome=rejected fetched=0 http=403 retry=1/90 text='90' .*diag='EST server returned 403: go away'$"
 check crash "error=-10 outcome=transient .*diag='the renewal worker was killed by signal 6 without a result'$"
 grep -qx "state renewing" "$T/crash.out" || lab_fail "crash: the state sent before the crash did not arrive"

@@ -117,6 +117,17 @@ static void run(WorkerOutput *out) {
                 r.deferred_spki_len = sizeof(spki);
                 if (pem_path)
                         r.trust_changes.adopted = load_pem(pem_path);
+        } else if (strcmp(scenario, "big-certs") == 0 && pem_path) {
+                /* refused: the PEM's certificates (one over WORKER_FRAME_MAX);
+                 * adopted: its last one, more times than WORKER_CERTS_MAX */
+                r.trust_changes.refused = load_pem(pem_path);
+                r.trust_changes.adopted = sk_X509_new_null();
+                for (int i = 0; i < WORKER_CERTS_MAX + 6 && r.trust_changes.adopted; i++)
+                        if (X509_up_ref(sk_X509_value(r.trust_changes.refused,
+                                                      sk_X509_num(r.trust_changes.refused) - 1)))
+                                (void) sk_X509_push(r.trust_changes.adopted,
+                                                    sk_X509_value(r.trust_changes.refused,
+                                                                  sk_X509_num(r.trust_changes.refused) - 1));
         } else if (strcmp(scenario, "rejected") == 0) {
                 r.error = -EACCES;
                 r.outcome = ATTEMPT_REJECTED;
