@@ -41,19 +41,26 @@ int operational_load(const Config *c, TpmContext *tpm, StateStore *store, Operat
         o = calloc(1, sizeof(*o));
         if (!o)
                 return -ENOMEM;
+        Diag other = {}; /* why an object at a handle is no key of ours, if one is not */
         for (size_t i = 0; i < ELEMENTSOF(handles) && !o->cert; i++) {
                 _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
                 X509 *leaf;
 
                 Diag rd = {};
 
-                /* One read: its own diagnosis is passed on only if it is an error
-                 * (the handle being empty is not). */
+                /* One read: its own diagnosis is passed on only if the TPM
+                 * could not answer (busy, unreachable). The handle being empty,
+                 * or holding an object that is no key fleetid could have made,
+                 * is not: the certificate's key may be at the other one. */
                 r = tpm_key_read_public(tpm, handles[i], &pub, NULL, &rd);
                 if (r == -ENOENT)
                         continue;
-                if (r < 0)
+                if (r < 0 && !operational_load_failed_for_good(r))
                         return diag_set(d, r, "%s", diag_text(&rd, r));
+                if (r < 0) {
+                        diag_set(&other, r, "%s", diag_text(&rd, r));
+                        continue;
+                }
                 if (certs_find_for_key(certs, pub, &leaf, NULL) < 0)
                         continue;
                 if (!X509_up_ref(leaf))
@@ -66,8 +73,9 @@ int operational_load(const Config *c, TpmContext *tpm, StateStore *store, Operat
         if (!o->cert)
                 return diag_set(d, -ENOKEY,
                                 "the stored operational certificate belongs to neither TPM key "
-                                "(0x%08x, 0x%08x)",
-                                handles[0], handles[1]);
+                                "(0x%08x, 0x%08x)%s%s",
+                                handles[0], handles[1], other.error ? "; " : "",
+                                other.error ? other.text : "");
 
         o->chain = sk_X509_new_null();
         if (!o->chain)

@@ -38,9 +38,15 @@ static int next_key(const Config *c, TpmContext *tpm, StateStore *store, const O
 
         if (c->renew_new_key) {
                 uint32_t attributes = 0;
+                Diag rd = {};
 
                 handle = o->other_handle;
-                r = deferred ? tpm_key_read_public(tpm, handle, &pub, &attributes, NULL) : -ENOENT;
+                r = deferred ? tpm_key_read_public(tpm, handle, &pub, &attributes, &rd) : -ENOENT;
+                /* A TPM that cannot answer now (busy, unreachable) says
+                 * nothing of the deferred key: it is tried again, not replaced. */
+                if (r < 0 && !operational_load_failed_for_good(r))
+                        return diag_set(d, r, "cannot read the deferred request's key at 0x%08x: %s", handle,
+                                        diag_text(&rd, r));
                 if (r < 0 || tpm_key_check_attributes(attributes, NULL) < 0 ||
                     EVP_PKEY_eq(pub, deferred) != 1) {
                         /* Whatever sits at the spare handle is a leftover of an earlier attempt. */

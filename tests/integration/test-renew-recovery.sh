@@ -2,22 +2,28 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck disable=SC2119  # the lab functions' arguments are optional
 #
-# test-renew-stored-crash.sh: a renewal whose worker dies right after it
+# test-renew-recovery.sh: renewals that meet what a crash or another program
+# left behind.
+#  - A renewal whose worker dies right after it
 # stored the new certificate (the test-only FLEETID_TEST_KEY_CRASH_AFTER=stored
 # SIGKILLs it there, before the old key is evicted: as a worker killed at its
 # timeout, or the OOM killer, would end it). The stored certificate is the
 # identity in force: fleetidd says so, takes its dates (state enrolled, the
-# renewal due time moved on, CertificateChanged), and does not count a failed
-# renewal nor try the renewal again. The next renewal (the crash point off)
-# renews from that certificate, and the old key, left at the other handle,
-# gives way to its new key.
+# renewal due time moved on), and does not count a failed renewal nor try
+# the renewal again. The next renewal (the crash point off) renews from that
+# certificate, and the old key, left at the other handle, gives way to its
+# new key.
+#  - An object that is no key fleetid could have made (an AES key) at the
+#    other handle does not hide the identity at its own: the renewal renews
+#    (and its new key takes that handle), where it used to find the identity
+#    unusable and enroll anew with the birth identity.
 # Exit status: 0 pass, 1 fail, 77 skipped.
 
 set -euo pipefail
 # shellcheck source=tests/lib/fleetid.sh
 source "$(dirname "$0")/../lib/fleetid.sh"
 
-lab_require_tools swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_readpublic openssl
+lab_require_tools swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_readpublic tpm2_createprimary tpm2_evictcontrol openssl
 
 log_has() { grep -qE -- "$1" "$FLEETIDD_LOG"; }
 serial_of() { openssl x509 -in "$OPERATIONAL" -noout -serial | cut -d= -f2; }
@@ -61,4 +67,25 @@ fleetid_expect_eq "$(fleetid_cert_key_handle "$OPERATIONAL" 0x81020002 0x8102000
     "the handle of the next renewal's key"
 ! tpm2_readpublic -c "$handle1" >/dev/null 2>&1 || lab_fail "the key of the certificate renewed from is still at $handle1"
 
-echo "PASS: a renewal killed after storing its certificate is taken as done, and the next one renews from it"
+# Twice: the key in force at either handle, the AES key at the other (the
+# handle read first, operational.key_handle, is the one that mattered).
+for round in 1 2; do
+    echo "== an AES key at the other handle ($round)"
+    serial2=$(serial_of)
+    in_force=$(fleetid_cert_key_handle "$OPERATIONAL" 0x81020002 0x81020003)
+    other=0x81020003
+    [ "$in_force" != 0x81020003 ] || other=0x81020002
+    tpm2_createprimary -Q -C o -G aes128cfb -c "$LAB_TMPDIR/aes.ctx" || lab_fail "tpm2_createprimary (aes) failed"
+    tpm2_evictcontrol -Q -C o -c "$LAB_TMPDIR/aes.ctx" "$other" || lab_fail "cannot place the AES key at $other"
+    renewed=$(grep -c "state: renewing -> enrolled" "$FLEETIDD_LOG")
+    kill -USR1 "$FLEETIDD_PID"
+    _renewed_again() { [ "$(serial_of)" != "$serial2" ] && [ "$(grep -c "state: renewing -> enrolled" "$FLEETIDD_LOG")" -gt "$renewed" ]; }
+    lab_wait_until 30 "the renewal beside the AES key" _renewed_again ||
+        lab_fail "no renewal beside the AES key at $other; log: $(tail -n 5 "$FLEETIDD_LOG")"
+    ! log_has "cannot renew: |enrolling again with the birth identity" ||
+        lab_fail "the AES key at $other made the identity at $in_force look unusable"
+    fleetid_expect_eq "$(fleetid_cert_key_handle "$OPERATIONAL" 0x81020002 0x81020003)" "$other" \
+        "the handle of the key renewed beside the AES key"
+done
+
+echo "PASS: a renewal killed after storing its certificate is taken as done, the next one renews from it; an AES key at the other handle hides nothing"
