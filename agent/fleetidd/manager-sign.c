@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "broker/evidence.h"
 #include "crypto/challenge.h"
 #include "fleetidd/bus-errors.h"
 #include "fleetidd/manager.h"
@@ -200,6 +201,14 @@ int manager_bus_sign_challenge(sd_bus_message *msg, void *userdata, sd_bus_error
         r = challenge_check_nonce(nonce_len, &d);
         if (r >= 0)
                 r = challenge_check_purpose(purpose, &d);
+        /* A sensor's evidence is its birth key's signature of this formula
+         * with this purpose: were the gateway's birth key (its CA among
+         * broker.sensor_manufacturer_ca, one vendor for both) to sign it,
+         * a caller could vouch for any sensor key it likes. */
+        if (r >= 0 && strncmp(purpose, EVIDENCE_PURPOSE_PREFIX, strlen(EVIDENCE_PURPOSE_PREFIX)) == 0)
+                r = diag_set(&d, -EINVAL,
+                             "the purpose prefix '" EVIDENCE_PURPOSE_PREFIX
+                             "' is reserved for sensors' evidence; the gateway's keys do not sign it");
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "SignChallenge: %s",
                                          diag_text(&d, r));

@@ -201,6 +201,8 @@ expect_error "an empty purpose" $IA "the purpose is empty" root "$NONCE" ""
 expect_error "a purpose of 65 characters" $IA "the purpose is longer than 64" root "$NONCE" "$(printf 'a%.0s' $(seq 65))"
 expect_error "an uppercase purpose" $IA "the purpose has the character 0x4c at offset 0" root "$NONCE" "Login"
 expect_error "a purpose with /" $IA "the purpose has the character 0x2f at offset 1" root "$NONCE" "a/b"
+expect_error "the sensor evidence purpose" $IA "the purpose prefix 'sensor-spki.' is reserved for sensors' evidence" \
+    root "$NONCE" "sensor-spki.aaaa"
 expect_error "an unknown option" $IA "unknown option 'hash'" root "$NONCE" x '{"hash": "sha1"}'
 expect_error "identity=foo" $IA "the option 'identity' is 'foo'; it must be 'operational'" root "$NONCE" x '{"identity": "foo"}'
 expect_error "identity of type i" $IA "the option 'identity' must be a string \(s\), not 'i'" root "$NONCE" x \
