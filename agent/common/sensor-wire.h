@@ -13,6 +13,11 @@
 #include "util/diag.h"
 
 #define SENSOR_WORKER_IDLE_SEC 60
+/* The worker's exit status when it ends for having had no request for
+ * SENSOR_WORKER_IDLE_SEC: it has read none since its last answer, so a
+ * request the daemon sent meanwhile was never made, and is handed to the
+ * next worker. */
+#define SENSOR_WORKER_EXIT_IDLE 3
 /* The chain an answer may carry, in all (DER). */
 #define SENSOR_WORKER_CHAIN_MAX (64u * 1024u)
 

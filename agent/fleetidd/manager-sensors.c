@@ -76,6 +76,7 @@ struct SensorBroker {
         StateStore *pending; /* SENSOR_PENDING_DIR */
         Tracked *tracked;    /* sorted by id */
         unsigned n_tracked, cap_tracked;
+        unsigned n_unreadable; /* record files that could not be read at the start: they count to the limit */
         sd_event_source *due_timer;
         SensorWorker *worker;
         bool identity_busy; /* the gateway's own enrollment or renewal runs */
@@ -297,6 +298,15 @@ static void queue_push(SensorBroker *b, SensorJob *j) {
         b->queue_tail = j;
 }
 
+/* First in line: a request the worker never read goes before the rest. */
+static void queue_push_front(SensorBroker *b, SensorJob *j) {
+        j->state = SENSOR_JOB_QUEUED;
+        j->queue_next = b->queue_head;
+        b->queue_head = j;
+        if (!b->queue_tail)
+                b->queue_tail = j;
+}
+
 static void queue_remove(SensorBroker *b, SensorJob *j) {
         SensorJob **p = &b->queue_head, *prev = NULL;
 
@@ -418,10 +428,12 @@ void manager_sensors_kick(Manager *m) {
                 if (r < 0) {
                         char msg[DIAG_MAX];
 
-                        j = b->queue_head;
-                        queue_remove(b, j);
+                        /* Every request waiting: nothing else would come back here for them. */
                         snprintf(msg, sizeof(msg), "cannot start the sensor worker: %s", strerror(-r));
-                        job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, msg);
+                        while ((j = b->queue_head)) {
+                                queue_remove(b, j);
+                                job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, msg);
+                        }
                         return;
                 }
         }
@@ -502,9 +514,14 @@ static void answer_deferred(Manager *m, SensorJob *j, const SensorEnrollAnswer *
         if (r < 0)
                 log_warning_errno(r,
                                   "sensor '%s': cannot keep the deferred request in the state directory: %s; it "
-                                  "is asked again, but not after a restart",
-                                  j->sensor_id, diag_text(&d, r));
-        j->persisted = r >= 0;
+                                  "is asked again, %s",
+                                  j->sensor_id, diag_text(&d, r),
+                                  j->persisted ? "and after a restart by its earlier copy (same request)"
+                                               : "but not after a restart");
+        /* A copy saved before is the same request (only its retry time is
+         * older): kept, it is removed when the job ends, as it must be. */
+        if (r >= 0)
+                j->persisted = true;
         log_info("sensor '%s': the CA deferred the request (HTTP 202); asking again in %" PRIu64 "s%s",
                  j->sensor_id, p.retry_at - (uint64_t) time(NULL),
                  a->retry_after_given ? " (Retry-After)" : "");
@@ -638,7 +655,12 @@ static void on_gone(void *userdata, uint64_t in_flight, const Diag *why) {
 
         log_debug("sensor worker ended: %s", why->text);
         b->worker = sensor_worker_free(b->worker);
-        if (j)
+        if (j && why->error == -EAGAIN) {
+                log_info("sensor '%s': the sensor worker ended idle as its request arrived; the next one "
+                         "makes it",
+                         j->sensor_id);
+                queue_push_front(b, j);
+        } else if (j)
                 job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, why->text);
         manager_sensors_kick(m);
 }
@@ -819,11 +841,12 @@ int method_request_sensor_certificate(sd_bus_message *msg, void *userdata, sd_bu
                          diag_text(&d, -EINVAL));
                 return sd_bus_error_setf(error, verdict_error(v), "%s", diag_text(&d, -EINVAL));
         }
-        if (!tracked_get(b, id) && b->n_tracked >= m->config->broker_max_sensors)
+        /* Counted as sensor_record_save() counts: every record file, read or not. */
+        if (!tracked_get(b, id) && b->n_tracked + b->n_unreadable >= m->config->broker_max_sensors)
                 return sd_bus_error_setf(error, BUS_ERROR_POLICY_VIOLATION,
                                          "%u sensors are tracked, the limit (broker.max_sensors); forget one "
                                          "(ForgetSensor) before adding sensor '%s'",
-                                         b->n_tracked, id);
+                                         b->n_tracked + b->n_unreadable, id);
         r = manager_bus_caller(m, msg, &uid);
         if (r < 0)
                 return r;
@@ -970,15 +993,21 @@ static void load_records(Manager *m) {
         Diag d = {};
         int r;
 
-        r = sensor_records_load_all(b->records, m->config->broker_max_sensors, &recs, &n, &corrupt, &d);
+        r = sensor_records_load_all(b->records, SENSOR_RECORDS_LOAD_MAX, &recs, &n, &corrupt, &d);
         if (r < 0) {
                 snprintf(b->unusable, sizeof(b->unusable), "the sensor records cannot be read: %s",
                          diag_text(&d, r));
                 return;
         }
         if (corrupt > 0)
-                log_warning("%u sensor record(s) in %s cannot be read and are left as they are; the first: %s",
+                log_warning("%u sensor record(s) in %s cannot be read and are left as they are (they count to "
+                            "broker.max_sensors); the first: %s",
                             corrupt, state_store_path(b->records), diag_text(&d, -EBADMSG));
+        b->n_unreadable = corrupt;
+        if (n + corrupt > m->config->broker_max_sensors)
+                log_warning("%u sensor record(s) in %s, more than broker.max_sensors (%u): all are kept, and no "
+                            "new sensor is added until enough are forgotten",
+                            n + corrupt, state_store_path(b->records), m->config->broker_max_sensors);
         b->tracked = calloc(n ? n : 1, sizeof(Tracked));
         if (!b->tracked) {
                 snprintf(b->unusable, sizeof(b->unusable), "out of memory");

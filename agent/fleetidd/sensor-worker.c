@@ -54,6 +54,8 @@ static void gone(SensorWorker *w, const siginfo_t *si) {
                          (unsigned long long) (w->request_timeout_usec / 1000000ULL));
         else if (!si)
                 diag_set(&why, -ECHILD, "the sensor worker has ended");
+        else if (si->si_code == CLD_EXITED && si->si_status == SENSOR_WORKER_EXIT_IDLE)
+                diag_set(&why, -EAGAIN, "the sensor worker ended idle, before it read the request sent to it");
         else {
                 char how[80];
 

@@ -231,8 +231,12 @@ void sensor_child_main(int fd, const Config *c) {
                 r = poll(&pfd, 1, SENSOR_WORKER_IDLE_SEC * 1000);
                 if (r < 0 && errno == EINTR)
                         continue;
-                if (r <= 0)
-                        break; /* idle, or poll failed: end; the daemon starts another when needed */
+                if (r == 0) { /* idle: end; the daemon starts another when needed */
+                        child_close(&s);
+                        _exit(SENSOR_WORKER_EXIT_IDLE);
+                }
+                if (r < 0)
+                        break;
                 n = recv(fd, in, SENSOR_REQUEST_MAX, 0);
                 if (n < 0 && errno == EINTR)
                         continue;

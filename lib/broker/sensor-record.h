@@ -31,6 +31,10 @@
 
 #define SENSOR_RECORDS_DIR "sensors"
 #define SENSOR_RECORD_MAX 1024
+/* The most records a directory is read with: broker.max_sensors' highest
+ * value. A limit lowered below the records there keeps them all (no new
+ * sensor until enough are forgotten). */
+#define SENSOR_RECORDS_LOAD_MAX 100000u
 #define SENSOR_SERIAL_MAX 40 /* 20 octets (RFC 5280 4.1.2.2) in hex */
 #define SENSOR_RECORD_MODE 0640
 

@@ -68,9 +68,13 @@ cat >"$LAB_TMPDIR/access.conf" <<EOF
 grants = ( { user = "$BROKER"; roles = [ "sensor-broker" ]; } );
 EOF
 chmod 0644 "$LAB_TMPDIR/access.conf"
-fleetid_write_config \
-    "access: { file = \"$LAB_TMPDIR/access.conf\"; sensor_burst = 60; sensor_per_minute = 600; };" \
-    "broker: { sensor_manufacturer_ca = \"$EST_PKI/mfg-ca.pem\"; est_label = \"sensors\"; challenge_lifetime = 10; max_sensors = 50; };"
+# write_config MAX_SENSORS
+write_config() {
+    fleetid_write_config \
+        "access: { file = \"$LAB_TMPDIR/access.conf\"; sensor_burst = 60; sensor_per_minute = 600; };" \
+        "broker: { sensor_manufacturer_ca = \"$EST_PKI/mfg-ca.pem\"; est_label = \"sensors\"; challenge_lifetime = 10; max_sensors = $1; };"
+}
+write_config 50
 
 agent_bus_start
 fleetid_daemon_start
@@ -277,6 +281,30 @@ fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'later-02': the request the CA defer
 lab_wait_until 60 "later-02 to be issued after the restart" _issued later-02
 [ ! -e "$FLEETID_STATE/sensors-pending/later-02" ] || lab_fail "the deferred request stays after the issue"
 grep -q "^temp-01 issued " <<<"$(client call ListSensors)" || lab_fail "the records were not loaded after the restart"
+
+step "an unreadable record counts to broker.max_sensors; a limit below the records keeps them all"
+# restart_with MAX_SENSORS
+restart_with() {
+    _lab_kill "$FLEETIDD_PID" fleetidd
+    write_config "$1"
+    fleetid_daemon_start
+    lab_wait_until 30 "fleetidd to own org.fleetid.Agent1 again" _serving
+}
+tracked=$(client call ListSensors | grep -c " issued ")
+printf 'not a sensor record\n' >"$FLEETID_STATE/sensors/junk-01"
+chmod 0600 "$FLEETID_STATE/sensors/junk-01"
+restart_with $((tracked + 1))
+fleetid_expect_grep "$FLEETIDD_LOG" "1 sensor record\(s\) in .* cannot be read and are left as they are" "the unreadable record"
+client make-csr --id extra-01 --key "$S/extra-01.key" --csr "$S/extra-01.csr"
+sensor_evidence extra-01
+expect_error "$(client request --id extra-01 --csr "$S/extra-01.csr" --evidence "$S/extra-01.ev")" \
+    PolicyViolation "$((tracked + 1)) sensors are tracked, the limit \(broker.max_sensors\)"
+restart_with 1
+fleetid_expect_grep "$FLEETIDD_LOG" "$((tracked + 1)) sensor record\(s\) in .*, more than broker.max_sensors \(1\): all are kept" \
+    "the limit below the records"
+fleetid_expect_eq "$(client call ListSensors | grep -c " issued ")" "$tracked" "sensors listed under a limit of 1"
+rm "$FLEETID_STATE/sensors/junk-01"
+restart_with 50
 
 step "the EST server refuses: the job fails with EnrollRejected"
 # expect_job_error ID STATUS ERROR ERE: fleetidctl sensor request for ID, the server answering STATUS
