@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/evidence.h"
 #include "broker/sensor-pending.h"
 #include "broker/sensor-record.h"
 #include "broker/sensor-request.h"
@@ -55,7 +56,8 @@ struct SensorJob {
         bool persisted;    /* a file in SENSOR_PENDING_DIR */
         uint8_t *csr;
         size_t csr_len;
-        uint64_t retry_at; /* WAITING_CA: unix seconds */
+        char birth[SHA256_TEXT_SIZE]; /* the evidence's birth certificate, "" if none (sensor-record.h) */
+        uint64_t retry_at;            /* WAITING_CA: unix seconds */
         sd_event_source *retry_timer;
         Job *job; /* its D-Bus job (manager-jobs.h); NULL once canceled through it */
 };
@@ -388,6 +390,35 @@ static SensorJob *job_new(Manager *m, const char *sensor_id, uid_t owner, uint8_
         return j;
 }
 
+/* The birth binding (sensor-record.h): a sensor keeps the birth certificate
+ * it was first enrolled with, and one birth certificate vouches for one
+ * sensor_id, recorded or in a request not finished. Else a sensor whose
+ * birth key is genuine (or was stolen) could get certificates for other
+ * sensors' ids, and replace their records. -EPERM with the Diag saying which. */
+static int birth_binding_check(SensorBroker *b, const char *id, const char *birth, Diag *d) {
+        Tracked *t = tracked_get(b, id);
+
+        if (t && t->rec.birth[0] && strcmp(t->rec.birth, birth) != 0)
+                return diag_set(d, -EPERM,
+                                "sensor '%s' was enrolled with the birth certificate %s, the evidence shows %s; "
+                                "a sensor keeps the birth identity it was first enrolled with (ForgetSensor to "
+                                "enroll it anew)",
+                                id, t->rec.birth, birth);
+        for (unsigned i = 0; i < b->n_tracked; i++)
+                if (strcmp(b->tracked[i].rec.birth, birth) == 0 && strcmp(b->tracked[i].rec.id, id) != 0)
+                        return diag_set(d, -EPERM,
+                                        "the evidence's birth certificate (%s) vouches for sensor '%s' already; "
+                                        "one birth identity, one sensor_id",
+                                        birth, b->tracked[i].rec.id);
+        for (SensorJob *j = b->jobs; j; j = j->next)
+                if (strcmp(j->birth, birth) == 0 && strcmp(j->sensor_id, id) != 0)
+                        return diag_set(d, -EPERM,
+                                        "the evidence's birth certificate (%s) vouches for sensor '%s' in a "
+                                        "request not finished; one birth identity, one sensor_id",
+                                        birth, j->sensor_id);
+        return 0;
+}
+
 /* ---- the sensor worker ---- */
 
 static SensorJob *job_by_id(SensorBroker *b, uint64_t id) {
@@ -510,6 +541,7 @@ static void answer_deferred(Manager *m, SensorJob *j, const SensorEnrollAnswer *
 
         j->failures = 0; /* the server answered, and holds the request */
         snprintf(p.id, sizeof(p.id), "%s", j->sensor_id);
+        memcpy(p.birth, j->birth, sizeof(p.birth));
         r = b->pending ? sensor_pending_save(b->pending, &p, &d) : diag_set(&d, -ENOENT, "no directory");
         if (r < 0)
                 log_warning_errno(r,
@@ -577,6 +609,13 @@ static void answer_issued(Manager *m, SensorJob *j, SensorEnrollAnswer *a) {
         int r;
 
         r = sensor_record_from_cert(j->sensor_id, leaf, &rec, &d);
+        if (r >= 0) {
+                /* The binding is the first enrollment's: a request that showed
+                 * no evidence (none asked for then) changes nothing of it. */
+                Tracked *t = tracked_get(b, j->sensor_id);
+
+                memcpy(rec.birth, j->birth[0] || !t ? j->birth : t->rec.birth, sizeof(rec.birth));
+        }
         if (r >= 0)
                 r = b->records ? sensor_record_save(b->records, &rec, m->config->broker_max_sensors, &d)
                                : diag_set(&d, -ENOENT, "the sensor records' directory cannot be used");
@@ -790,6 +829,7 @@ int method_request_sensor_certificate(sd_bus_message *msg, void *userdata, sd_bu
         SensorVerdict v;
         const char *id;
         SensorJob *j;
+        char birth[SHA256_TEXT_SIZE] = "";
         Diag d = {};
         uid_t uid;
         int r;
@@ -847,6 +887,15 @@ int method_request_sensor_certificate(sd_bus_message *msg, void *userdata, sd_bu
                                          "%u sensors are tracked, the limit (broker.max_sensors); forget one "
                                          "(ForgetSensor) before adding sensor '%s'",
                                          b->n_tracked + b->n_unreadable, id);
+        if (b->mfg_cas && sk_X509_num(b->mfg_cas) > 0) {
+                r = evidence_birth_fingerprint(evidence, evidence_len, birth, &d);
+                if (r >= 0)
+                        r = birth_binding_check(b, id, birth, &d);
+                if (r < 0) {
+                        log_info("sensor '%s': request refused (policy-violation): %s", id, diag_text(&d, r));
+                        return sd_bus_error_setf(error, BUS_ERROR_POLICY_VIOLATION, "%s", diag_text(&d, r));
+                }
+        }
         r = manager_bus_caller(m, msg, &uid);
         if (r < 0)
                 return r;
@@ -858,6 +907,7 @@ int method_request_sensor_certificate(sd_bus_message *msg, void *userdata, sd_bu
         if (!j)
                 return -ENOMEM;
         TAKE_PTR(csr_copy);
+        memcpy(j->birth, birth, sizeof(j->birth));
         r = manager_job_new(m, "sensor", uid, on_job_cancel, j, &j->job);
         if (r < 0) {
                 job_free(b, j);
@@ -1056,6 +1106,7 @@ static void load_pending(Manager *m) {
                         break;
                 }
                 p.csr = NULL;
+                memcpy(j->birth, p.birth, sizeof(j->birth));
                 j->persisted = true;
                 r = manager_job_new(m, "sensor", p.uid, on_job_cancel, j, &j->job);
                 if (r >= 0)

@@ -192,6 +192,21 @@ int evidence_purpose(EVP_PKEY *csr_key, char ret[static EVIDENCE_PURPOSE_SIZE], 
         return base32_encode_lower(hash, sizeof(hash), ret + prefix, EVIDENCE_PURPOSE_SIZE - prefix);
 }
 
+int evidence_birth_fingerprint(const uint8_t *data, size_t len, char ret[static SHA256_TEXT_SIZE], Diag *d) {
+        _cleanup_(evidence_freep) Evidence *e = NULL;
+        _cleanup_free_ char *fp = NULL;
+        int r;
+
+        r = evidence_parse(data, len, &e, d);
+        if (r < 0)
+                return r;
+        r = cert_fingerprint(sk_X509_value(e->chain, 0), &fp);
+        if (r < 0 || strlen(fp) != SHA256_TEXT_SIZE - 1)
+                return diag_set(d, r < 0 ? r : -EIO, "cannot fingerprint the sensor's birth certificate");
+        memcpy(ret, fp, SHA256_TEXT_SIZE);
+        return 0;
+}
+
 int evidence_verify(const uint8_t *data, size_t len, const uint8_t *nonce, size_t nonce_len, EVP_PKEY *csr_key,
                     STACK_OF(X509) *manufacturer_cas, time_t now, X509 **ret_leaf, Diag *d) {
         _cleanup_(evidence_freep) Evidence *e = NULL;

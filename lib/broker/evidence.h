@@ -35,6 +35,7 @@
 
 #include <openssl/x509.h>
 
+#include "crypto/certcheck.h"
 #include "util/base32.h"
 #include "util/diag.h"
 
@@ -70,6 +71,12 @@ int evidence_encode(STACK_OF(X509) *chain, const char *alg, const uint8_t *sig, 
  * EVIDENCE_PURPOSE_PREFIX and the base32 of SHA-256 over the DER
  * SubjectPublicKeyInfo. -EINVAL without a key, -EIO if it cannot be encoded. */
 int evidence_purpose(EVP_PKEY *csr_key, char ret[static EVIDENCE_PURPOSE_SIZE], Diag *d);
+
+/* The SHA-256 fingerprint ("sha256:" + hex, certcheck.h) of the evidence's
+ * leaf, the sensor's birth certificate: what the broker binds a sensor_id to
+ * (sensor-record.h). Only parses: call it on evidence evidence_verify()
+ * accepted. */
+int evidence_birth_fingerprint(const uint8_t *data, size_t len, char ret[static SHA256_TEXT_SIZE], Diag *d);
 
 /* Parses and verifies evidence for nonce and the CSR's key csr_key:
  *   - the chain leads from its leaf, through the other certificates given, to

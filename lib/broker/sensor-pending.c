@@ -31,11 +31,16 @@ int sensor_pending_format(const SensorPending *p, char **ret, size_t *ret_len, D
         if (!p->csr || p->csr_len == 0 || p->csr_len > SENSOR_CSR_MAX)
                 return diag_set(d, -EINVAL, "sensor '%s': the pending CSR is empty or longer than %u bytes",
                                 p->id, SENSOR_CSR_MAX);
+        if (!sensor_birth_valid(p->birth))
+                return diag_set(d, -EINVAL,
+                                "sensor '%s': the birth fingerprint is not sha256: and 64 lowercase hex digits",
+                                p->id);
         r = base64_encode(p->csr, p->csr_len, 0, &b64);
         if (r < 0)
                 return diag_set(d, r, "out of memory");
-        n = asprintf(&text, PENDING_MAGIC "\nid=%s\nuid=%u\nretry_at=%" PRIu64 "\ncsr=%s\n", p->id,
-                     (unsigned) p->uid, p->retry_at, b64);
+        n = asprintf(&text, PENDING_MAGIC "\nid=%s\nuid=%u\nretry_at=%" PRIu64 "\ncsr=%s\n%s%s%s", p->id,
+                     (unsigned) p->uid, p->retry_at, b64, p->birth[0] ? "birth=" : "", p->birth,
+                     p->birth[0] ? "\n" : "");
         if (n < 0)
                 return diag_set(d, -ENOMEM, "out of memory");
         *ret = text;
@@ -100,8 +105,22 @@ int sensor_pending_parse(const char *text, size_t len, SensorPending *ret, Diag 
                         "line 4 of the pending sensor request is not retry_at=<seconds since the epoch>");
         if (field(&s, end, "csr=", &v, &n) < 0 || n == 0 || memchr(v, '\r', n) || memchr(v, ' ', n))
                 return diag_set(d, -EBADMSG, "line 5 of the pending sensor request is not csr=<base64>");
+        if (s != end) {
+                const char *b;
+                size_t bn;
+
+                if (field(&s, end, "birth=", &b, &bn) < 0 || bn != sizeof(p.birth) - 1)
+                        return diag_set(
+                                d, -EBADMSG,
+                                "line 6 of the pending sensor request is not birth=sha256:<64 hex digits>");
+                memcpy(p.birth, b, bn);
+                if (!sensor_birth_valid(p.birth))
+                        return diag_set(
+                                d, -EBADMSG,
+                                "line 6 of the pending sensor request is not birth=sha256:<64 hex digits>");
+        }
         if (s != end)
-                return diag_set(d, -EBADMSG, "the pending sensor request has more than 5 lines");
+                return diag_set(d, -EBADMSG, "the pending sensor request has more than 6 lines");
         r = base64_decode(v, n, &p.csr, &p.csr_len);
         if (r < 0 || p.csr_len == 0 || p.csr_len > SENSOR_CSR_MAX) {
                 sensor_pending_done(&p);

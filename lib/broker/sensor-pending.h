@@ -13,6 +13,8 @@
  *   uid=<the uid that made the request, decimal>
  *   retry_at=<when to ask the CA again, seconds since the epoch>
  *   csr=<the sensor's DER CSR, base64 on one line>
+ *   birth=sha256:<64 lowercase hex>   (only when evidence was verified:
+ *                                      sensor-record.h)
  *
  * The CSR was checked when the request was made; it is checked again when the
  * file is read (a file is data from outside).
@@ -25,6 +27,7 @@
 
 #include "broker/sensor-csr.h"
 #include "broker/sensor-id.h"
+#include "broker/sensor-record.h"
 #include "store/state-store.h"
 #include "util/diag.h"
 
@@ -35,9 +38,10 @@
 typedef struct SensorPending {
         char id[SENSOR_ID_MAX + 1];
         uid_t uid;
-        uint64_t retry_at; /* seconds since the epoch */
-        uint8_t *csr;      /* DER, malloc()ed */
-        size_t csr_len;    /* 1..SENSOR_CSR_MAX */
+        uint64_t retry_at;            /* seconds since the epoch */
+        uint8_t *csr;                 /* DER, malloc()ed */
+        size_t csr_len;               /* 1..SENSOR_CSR_MAX */
+        char birth[SHA256_TEXT_SIZE]; /* the evidence's birth certificate, "" if none (sensor-record.h) */
 } SensorPending;
 
 void sensor_pending_done(SensorPending *p);

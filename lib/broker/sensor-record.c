@@ -40,6 +40,19 @@ static bool serial_valid(const char *s, size_t n) {
         return true;
 }
 
+bool sensor_birth_valid(const char *s) {
+        size_t n = strnlen(s, SHA256_TEXT_SIZE);
+
+        if (n == 0)
+                return true;
+        if (n != SHA256_TEXT_SIZE - 1 || strncmp(s, "sha256:", 7) != 0)
+                return false;
+        for (size_t i = 7; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
 static int check_record(const SensorRecord *rec, Diag *d) {
         int r;
 
@@ -56,6 +69,10 @@ static int check_record(const SensorRecord *rec, Diag *d) {
                                 rec->id);
         if (rec->not_before > rec->not_after)
                 return diag_set(d, -EINVAL, "sensor '%s': notBefore is after notAfter", rec->id);
+        if (!sensor_birth_valid(rec->birth))
+                return diag_set(d, -EINVAL,
+                                "sensor '%s': the birth fingerprint is not sha256: and 64 lowercase hex digits",
+                                rec->id);
         return 0;
 }
 
@@ -94,10 +111,11 @@ int sensor_record_format(const SensorRecord *rec, char **ret, size_t *ret_len, D
         r = check_record(rec, d);
         if (r < 0)
                 return r;
-        n = asprintf(
-                &text,
-                RECORD_MAGIC "\nid=%s\nstate=%s\nserial=%s\nnot_before=%" PRIu64 "\nnot_after=%" PRIu64 "\n",
-                rec->id, sensor_state_to_string(rec->state), rec->serial, rec->not_before, rec->not_after);
+        n = asprintf(&text,
+                     RECORD_MAGIC "\nid=%s\nstate=%s\nserial=%s\nnot_before=%" PRIu64 "\nnot_after=%" PRIu64
+                                  "\n%s%s%s",
+                     rec->id, sensor_state_to_string(rec->state), rec->serial, rec->not_before,
+                     rec->not_after, rec->birth[0] ? "birth=" : "", rec->birth, rec->birth[0] ? "\n" : "");
         if (n < 0)
                 return diag_set(d, -ENOMEM, "out of memory");
         *ret = text;
@@ -180,8 +198,17 @@ int sensor_record_parse(const char *text, size_t len, SensorRecord *ret, Diag *d
         r = next_number(&p, end, "not_after=", 6, &rec.not_after, d);
         if (r < 0)
                 return r;
+        if (p != end) {
+                if (next_field(&p, end, "birth=", &v, &n) < 0 || n != SHA256_TEXT_SIZE - 1)
+                        return diag_set(d, -EBADMSG,
+                                        "line 7 of the sensor record is not birth=sha256:<64 hex digits>");
+                memcpy(rec.birth, v, n);
+                if (!sensor_birth_valid(rec.birth))
+                        return diag_set(d, -EBADMSG,
+                                        "line 7 of the sensor record is not birth=sha256:<64 hex digits>");
+        }
         if (p != end)
-                return diag_set(d, -EBADMSG, "the sensor record has more than 6 lines");
+                return diag_set(d, -EBADMSG, "the sensor record has more than 7 lines");
 
         r = check_record(&rec, d);
         if (r < 0)

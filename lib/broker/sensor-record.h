@@ -15,9 +15,15 @@
  *   serial=<certificate serial, uppercase hex; empty while pending>
  *   not_before=<notBefore, seconds since the epoch; 0 while pending>
  *   not_after=<notAfter, seconds since the epoch; 0 while pending>
+ *   birth=sha256:<64 lowercase hex>   (only when evidence was verified)
  *
  * notBefore and notAfter give the sensor's renewal point (renew/schedule.h
- * renew_due()), at which the daemon raises SensorCertificateDue.
+ * renew_due()), at which the daemon raises SensorCertificateDue. birth is the
+ * SHA-256 of the sensor's birth certificate (its evidence's leaf) when the
+ * broker asks for evidence: a sensor keeps the birth identity it was first
+ * enrolled with, and one birth identity vouches for one sensor_id
+ * (docs/dbus-api.md, "Evidence"). A record without it (no evidence asked for
+ * then) binds nothing.
  */
 #pragma once
 
@@ -26,6 +32,7 @@
 #include <openssl/x509.h>
 
 #include "broker/sensor-id.h"
+#include "crypto/certcheck.h"
 #include "store/state-store.h"
 #include "util/diag.h"
 
@@ -54,7 +61,11 @@ typedef struct SensorRecord {
         char serial[SENSOR_SERIAL_MAX + 1];
         uint64_t not_before; /* seconds since the epoch */
         uint64_t not_after;
+        char birth[SHA256_TEXT_SIZE]; /* "sha256:..." of the birth certificate, "" if none */
 } SensorRecord;
+
+/* Whether s is "" or a birth fingerprint as a record holds it. */
+bool sensor_birth_valid(const char *s);
 
 /* An "issued" record for sensor_id's certificate cert. */
 int sensor_record_from_cert(const char *sensor_id, X509 *cert, SensorRecord *ret, Diag *d);

@@ -60,9 +60,8 @@ mkdir -p "$S"
 chmod 0777 "$S"
 # The sensors' birth certificates: from the lab manufacturer CA (the one
 # broker.sensor_manufacturer_ca names), and one from the rogue CA.
-"$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" sensor-birth-01 >/dev/null
 "$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" sensor-rogue --ca rogue >/dev/null
-cp "$EST_PKI"/sensor-birth-01.* "$EST_PKI"/sensor-rogue.* "$S/"
+cp "$EST_PKI"/sensor-rogue.* "$S/"
 chmod 0644 "$S"/*
 cat >"$LAB_TMPDIR/access.conf" <<EOF
 grants = ( { user = "$BROKER"; roles = [ "sensor-broker" ]; } );
@@ -84,14 +83,26 @@ lab_wait_until 30 "fleetidd to own org.fleetid.Agent1" _serving
 openssl x509 -in "$FLEETID_STATE/operational.pem" -noout -ext extendedKeyUsage | grep -qE "CMC Registration Authority|1.3.6.1.5.5.7.3.28" ||
     lab_fail "the gateway's operational certificate lacks id-kp-cmcRA"
 
-# sensor_evidence ID [ARGS]: a fresh challenge for ID, signed by sensor-birth-01
-# for the CSR $S/ID.csr (or $CSR), in $S/ID.ev
+# sensor_birth ID: sensor ID's own birth certificate and key from the lab
+# manufacturer CA, made once: $S/birth-ID.pem and .key (the broker binds a
+# sensor_id to one birth certificate, and one birth certificate to one id)
+sensor_birth() {
+    [ ! -e "$S/birth-$1.pem" ] || return 0
+    "$LAB_PYTHON" "$LAB_PKI_PY" software-client "$EST_PKI" "birth-$1" >/dev/null
+    cp "$EST_PKI/birth-$1".* "$S/"
+    chmod 0644 "$S/birth-$1".*
+}
+
+# sensor_evidence ID [ARGS]: a fresh challenge for ID, signed by ID's birth
+# key (or $BIRTH's: $BIRTH.key, $BIRTH.pem) for the CSR $S/ID.csr (or $CSR),
+# in $S/ID.ev
 sensor_evidence() {
-    local out
+    local out birth=${BIRTH:-$S/birth-$1}
+    sensor_birth "$1"
     out=$(client challenge --id "$1" --out "$S/$1.nonce")
     [[ $out == "nonce 32 bytes" ]] || lab_fail "GetSensorChallenge $1: $out"
-    client evidence --nonce "$S/$1.nonce" --csr "${CSR:-$S/$1.csr}" --birth-key "$S/sensor-birth-01.key" \
-        --birth-cert "$S/sensor-birth-01.pem" --out "$S/$1.ev" "${@:2}"
+    client evidence --nonce "$S/$1.nonce" --csr "${CSR:-$S/$1.csr}" --birth-key "$birth.key" \
+        --birth-cert "$birth.pem" --out "$S/$1.ev" "${@:2}"
 }
 
 # sensor_submit ID: a key and CSR for ID, a challenge, evidence, and the
@@ -162,6 +173,18 @@ expect_error "$(client request --id temp-02 --csr "$S/temp-02.csr" --evidence "$
 client make-csr --id temp-03 --curve p521 --key "$S/p521.key" --csr "$S/p521.csr"
 CSR=$S/p521.csr sensor_evidence temp-03
 expect_error "$(client request --id temp-03 --csr "$S/p521.csr" --evidence "$S/temp-03.ev")" PolicyViolation "key|curve"
+
+step "the birth binding: a sensor keeps its birth certificate, one birth certificate one sensor"
+grep -q "^birth=sha256:[0-9a-f]\{64\}$" "$FLEETID_STATE/sensors/temp-01" ||
+    lab_fail "temp-01's record lacks its birth certificate: $(cat "$FLEETID_STATE/sensors/temp-01")"
+sensor_birth other-01
+BIRTH=$S/birth-other-01 sensor_evidence temp-01
+expect_error "$(client request --id temp-01 --csr "$S/temp-01.csr" --evidence "$S/temp-01.ev")" \
+    PolicyViolation "sensor 'temp-01' was enrolled with the birth certificate sha256:[0-9a-f]{64}, the evidence shows"
+client make-csr --id bind-02 --key "$S/bind-02.key" --csr "$S/bind-02.csr"
+BIRTH=$S/birth-temp-01 sensor_evidence bind-02
+expect_error "$(client request --id bind-02 --csr "$S/bind-02.csr" --evidence "$S/bind-02.ev")" \
+    PolicyViolation "vouches for sensor 'temp-01' already"
 
 step "no role: AccessDenied for every sensor method"
 for call in "call ListSensors" "call ForgetSensor temp-01" "call GetSensorChallenge temp-01" \
@@ -280,6 +303,7 @@ fleetid_expect_grep "$FLEETIDD_LOG" "sensor 'later-02': the request the CA defer
     "the resumed request logged"
 lab_wait_until 60 "later-02 to be issued after the restart" _issued later-02
 [ ! -e "$FLEETID_STATE/sensors-pending/later-02" ] || lab_fail "the deferred request stays after the issue"
+grep -q "^birth=sha256:" "$FLEETID_STATE/sensors/later-02" || lab_fail "the resumed request lost its birth certificate"
 grep -q "^temp-01 issued " <<<"$(client call ListSensors)" || lab_fail "the records were not loaded after the restart"
 
 step "an unreadable record counts to broker.max_sensors; a limit below the records keeps them all"

@@ -52,7 +52,23 @@ static void test_format(void **state) {
         assert_int_equal(back.retry_at, 1750000000);
         assert_int_equal(back.csr_len, sizeof(csr));
         assert_memory_equal(back.csr, csr, sizeof(csr));
+        assert_string_equal(back.birth, "");
         sensor_pending_done(&back);
+
+        /* with the evidence's birth certificate */
+        snprintf(p.birth, sizeof(p.birth), "sha256:%064d", 9);
+        free(text);
+        text = NULL;
+        assert_int_equal(sensor_pending_format(&p, &text, &len, &d), 0);
+        assert_string_equal(text, "fleetid-sensor-pending-v1\nid=temp-01\nuid=1001\nretry_at=1750000000\n"
+                                  "csr=MAMCAQc=\nbirth=sha256:"
+                                  "0000000000000000000000000000000000000000000000000000000000000009\n");
+        assert_int_equal(sensor_pending_parse(text, len, &back, &d), 0);
+        assert_string_equal(back.birth, p.birth);
+        sensor_pending_done(&back);
+        p.birth[7] = 'X';
+        assert_int_equal(sensor_pending_format(&p, &text, &len, &d), -EINVAL);
+        p.birth[0] = '\0';
 
         p.csr_len = 0;
         assert_int_equal(sensor_pending_format(&p, &text, &len, &d), -EINVAL);
@@ -77,8 +93,12 @@ static void test_parse_corrupt(void **state) {
                 { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=\n", "line 5" },
                 { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=not base64!\n", "line 5" },
                 { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=MAMCAQc=", "line 5" },
-                { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=MAMCAQc=\nmore=1\n",
-                  "more than 5 lines" },
+                { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=MAMCAQc=\nmore=1\n", "line 6" },
+                { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=MAMCAQc=\nbirth=sha256:00\n",
+                  "line 6" },
+                { "fleetid-sensor-pending-v1\nid=a\nuid=1\nretry_at=1\ncsr=MAMCAQc=\nbirth=sha256:"
+                  "0000000000000000000000000000000000000000000000000000000000000000\nmore=1\n",
+                  "more than 6 lines" },
         };
         SensorPending p = {};
         Diag d = {};

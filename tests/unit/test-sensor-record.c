@@ -54,6 +54,7 @@ static void assert_record_equal(const SensorRecord *a, const SensorRecord *b) {
         assert_int_equal(a->not_before, b->not_before);
         assert_int_equal(a->not_before, b->not_before);
         assert_int_equal(a->not_after, b->not_after);
+        assert_string_equal(a->birth, b->birth);
 }
 
 static void write_raw(const char *name, const char *text) {
@@ -84,6 +85,21 @@ static void test_format(void **state) {
         assert_int_equal(len, strlen(text));
         assert_int_equal(sensor_record_parse(text, len, &back, &d), 0);
         assert_record_equal(&back, &rec);
+
+        /* with the birth certificate's fingerprint */
+        snprintf(rec.birth, sizeof(rec.birth), "sha256:%064d", 7);
+        free(text);
+        text = NULL;
+        assert_int_equal(sensor_record_format(&rec, &text, &len, &d), 0);
+        assert_string_equal(text, "fleetid-sensor-record-v1\nid=temp-01\nstate=issued\nserial=1234ABCD\n"
+                                  "not_before=1750000000\nnot_after=1757776000\nbirth=sha256:"
+                                  "0000000000000000000000000000000000000000000000000000000000000007\n");
+        assert_int_equal(sensor_record_parse(text, len, &back, &d), 0);
+        assert_string_equal(back.birth, rec.birth);
+        snprintf(rec.birth, sizeof(rec.birth), "sha256:%064d", 0);
+        rec.birth[10] = 'A'; /* uppercase: not the form written */
+        assert_int_equal(sensor_record_format(&rec, &text, &len, &d), -EINVAL);
+        assert_diag(&d, -EINVAL, "the birth fingerprint is not sha256:");
 
         rec = (SensorRecord) { .id = "p", .state = SENSOR_PENDING };
         free(text);
@@ -131,7 +147,16 @@ static void test_parse_corrupt(void **state) {
                 { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5",
                   "line 6" },
                 { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5\nextra=1\n",
-                  "more than 6 lines" },
+                  "line 7" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5\nbirth=sha256:"
+                  "00\n",
+                  "line 7" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5\nbirth=sha256:"
+                  "000000000000000000000000000000000000000000000000000000000000000g\n",
+                  "line 7" },
+                { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=0\nnot_after=5\nbirth=sha256:"
+                  "0000000000000000000000000000000000000000000000000000000000000000\nextra=1\n",
+                  "more than 7 lines" },
                 { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=\nnot_before=0\nnot_after=0\n",
                   "an issued record needs a serial" },
                 { "fleetid-sensor-record-v1\nid=a\nstate=issued\nserial=AB\nnot_before=007\nnot_after=9\n",
