@@ -13,6 +13,7 @@
 #include "exchange/trust.h"
 #include "identity/birth.h"
 #include "identity/operational.h"
+#include "store/state-certs.h"
 #include "tpm/tpm-key.h"
 #include "tpm/tpm-provider.h"
 #include "util/timestamp.h"
@@ -126,9 +127,6 @@ static int operational_key_prepare(const Config *c, TpmContext *tpm, StateStore 
 /* A public copy of the birth certificate, so status tools need no TPM access. */
 static int save_birth_copy(StateStore *store, const BirthIdentity *birth, Diag *d) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = X509_chain_up_ref(birth->chain);
-        _cleanup_free_ char *pem = NULL;
-        size_t len;
-        int r;
 
         if (!certs || !X509_up_ref(birth->cert))
                 return -ENOMEM;
@@ -136,10 +134,7 @@ static int save_birth_copy(StateStore *store, const BirthIdentity *birth, Diag *
                 X509_free(birth->cert);
                 return -ENOMEM;
         }
-        r = certs_to_pem(certs, &pem, &len);
-        if (r < 0)
-                return r;
-        return state_store_save(store, STATE_BIRTH_CERT, pem, len, STATE_FILE_MODE, d);
+        return state_certs_save(store, STATE_BIRTH_CERT, certs, STATE_FILE_MODE, d);
 }
 
 /* Copies the entries of type nid from `from` into `to`, at position loc (-1: at the end). */

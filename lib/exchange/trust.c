@@ -402,16 +402,9 @@ int trust_load_anchors(const Config *c, StateStore *store, TrustSet *ret, Diag *
 }
 
 static int save_certs(StateStore *store, const char *name, STACK_OF(X509) *certs, Diag *d) {
-        _cleanup_free_ char *pem = NULL;
-        size_t len;
-        int r;
-
         if (sk_X509_num(certs) == 0)
                 return state_store_remove(store, name, d);
-        r = certs_to_pem(certs, &pem, &len);
-        if (r < 0)
-                return r;
-        return state_store_save(store, name, pem, len, STATE_FILE_MODE, d);
+        return state_certs_save(store, name, certs, STATE_FILE_MODE, d);
 }
 
 int trust_refresh_ca(EstClient *client, StateStore *store, time_t now, TrustSet *t, Diag *d) {

@@ -100,14 +100,7 @@ int operational_load(const Config *c, TpmContext *tpm, StateStore *store, Operat
 }
 
 int operational_save(StateStore *store, STACK_OF(X509) *chain, Diag *d) {
-        _cleanup_free_ char *pem = NULL;
-        size_t len;
-        int r;
-
-        r = certs_to_pem(chain, &pem, &len);
-        if (r < 0)
-                return r;
-        return state_store_save(store, STATE_OPERATIONAL_CERT, pem, len, STATE_FILE_MODE, d);
+        return state_certs_save(store, STATE_OPERATIONAL_CERT, chain, STATE_FILE_MODE, d);
 }
 
 /* The hashes of the public keys at the two operational handles into ret ("" for

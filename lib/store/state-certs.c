@@ -19,3 +19,19 @@ int state_certs_load(StateStore *store, const char *name, STACK_OF(X509) **ret, 
                 return -ENOMEM;
         return certs_from_pem(text, len, what, ret, d);
 }
+
+int state_certs_save(StateStore *store, const char *name, STACK_OF(X509) *certs, mode_t mode, Diag *d) {
+        _cleanup_free_ char *pem = NULL;
+        size_t len;
+        int r;
+
+        r = certs_to_pem(certs, &pem, &len);
+        if (r < 0)
+                return diag_set(d, r, "cannot encode %s/%s as PEM", state_store_path(store), name);
+        if (len > CERT_PEM_FILE_MAX)
+                return diag_set(d, -EFBIG,
+                                "%s/%s would be %zu bytes of PEM, more than the %u it is read back with; not "
+                                "written",
+                                state_store_path(store), name, len, CERT_PEM_FILE_MAX);
+        return state_store_save(store, name, pem, len, mode, d);
+}

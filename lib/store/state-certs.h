@@ -15,3 +15,9 @@
 /* Every certificate of state file `name`. -ENOENT if it does not exist (d says
  * so), -ELOOP for a symlink, -EFBIG, -EBADMSG as certs_from_pem(). */
 int state_certs_load(StateStore *store, const char *name, STACK_OF(X509) **ret, Diag *d);
+
+/* Writes certs as the PEM state file `name` (state_store_save(), atomically,
+ * with `mode`). -EFBIG, writing nothing, when the PEM would be larger than
+ * state_certs_load() reads back: a file written must never be one that then
+ * reads as unusable. */
+int state_certs_save(StateStore *store, const char *name, STACK_OF(X509) *certs, mode_t mode, Diag *d);

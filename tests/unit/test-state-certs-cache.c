@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A state file's certificates as DER, read again only when the file changed. */
+/* A state file's certificates as DER, read again only when the file changed;
+ * and state_certs_save(), which writes nothing it could not read back. */
 #include <errno.h>
 #include <openssl/pem.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "store/state-certs-cache.h"
+#include "store/state-certs.h"
 #include "test-certs.h"
 #include "test-tmpdir.h"
 
@@ -38,6 +40,36 @@ static void assert_der(const StateCertDer *c, X509 *x) {
         assert_int_equal(c->len, (size_t) len);
         assert_memory_equal(c->der, der, (size_t) len);
         OPENSSL_free(der);
+}
+
+static void test_save_bounded(void **state) {
+        _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *chain = sk_X509_new_null(), *back = NULL;
+        _cleanup_(state_store_freep) StateStore *s = NULL;
+        TestPki *pki = NULL;
+        char base[64];
+        Diag d = {};
+
+        assert_non_null(chain);
+        assert_int_equal(test_pki_new(&pki), 0);
+        assert_non_null(test_tmpdir_new(base, sizeof(base), "state-certs-save"));
+        assert_int_equal(state_store_open(base, &s, NULL), 0);
+        assert_true(X509_up_ref(pki->leaf) && sk_X509_push(chain, pki->leaf));
+        assert_true(X509_up_ref(pki->inter) && sk_X509_push(chain, pki->inter));
+        assert_int_equal(state_certs_save(s, STATE_OPERATIONAL_CERT, chain, 0640, &d), 0);
+        assert_int_equal(state_certs_load(s, STATE_OPERATIONAL_CERT, &back, &d), 0);
+        assert_int_equal(sk_X509_num(back), 2);
+
+        /* more PEM than state_certs_load() reads: refused, the file as it was */
+        while (sk_X509_num(chain) < 4000)
+                assert_true(X509_up_ref(pki->leaf) && sk_X509_push(chain, pki->leaf));
+        assert_int_equal(state_certs_save(s, STATE_OPERATIONAL_CERT, chain, 0640, &d), -EFBIG);
+        if (!strstr(d.text, "more than the 1048576 it is read back with; not written"))
+                fail_msg("diag: %s", d.text);
+        OSSL_STACK_OF_X509_free(TAKE_PTR(back));
+        assert_int_equal(state_certs_load(s, STATE_OPERATIONAL_CERT, &back, &d), 0);
+        assert_int_equal(sk_X509_num(back), 2);
+        assert_int_equal(test_tmpdir_remove(base), 0);
+        test_pki_free(pki);
 }
 
 static void test_cache(void **state) {
@@ -99,6 +131,7 @@ static void test_cache(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cache),
+                cmocka_unit_test(test_save_bounded),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
