@@ -56,6 +56,7 @@ typedef struct WorkerResult {
         bool birth_read;         /* the birth key was read: */
         bool birth_da_protected; /* it lacks noDA (refused while the TPM is in lockout) */
         bool birth_expired;      /* the birth certificate expired on this clock; nothing was sent */
+        bool lost; /* set by the daemon: the worker ended without its result (killed, crashed, a bad message) */
 } WorkerResult;
 
 void worker_result_done(WorkerResult *r);

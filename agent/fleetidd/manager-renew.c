@@ -150,10 +150,10 @@ void manager_renew_back_to_schedule(Manager *m) {
                 (void) manager_schedule_renewal(m);
 }
 
-/* Whether the stored certificate is another than the one in force: a
- * renewal's worker stored it (validated: the worker stores nothing else) and
- * then ended without its result (killed at its timeout or by a Cancel,
- * crashed, its message lost). */
+/* Whether the stored certificate is another than the one in force. Asked
+ * only when a renewal's worker ended without its result (killed at its
+ * timeout or by a Cancel, crashed, its message lost): then it stored it
+ * (validated: nothing else writes operational.pem while it runs). */
 static bool stored_certificate_replaced(Manager *m) {
         _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *certs = NULL;
         _cleanup_free_ char *serial = NULL;
@@ -173,7 +173,7 @@ static void renew_done(Manager *m, WorkerResult *res) {
         /* The stored certificate is the identity in force, whatever the
          * worker could still say: else a renewal done would be taken for a
          * failed one, its dates kept stale, and done again. */
-        if (r < 0 && res->outcome != ATTEMPT_IDENTITY_UNUSABLE && stored_certificate_replaced(m)) {
+        if (r < 0 && res->lost && stored_certificate_replaced(m)) {
                 log_warning("the renewal failed after it stored the new certificate (%s); that certificate "
                             "is in force",
                             diag_text(&res->diag, r));

@@ -56,7 +56,7 @@ struct SensorJob {
         bool persisted;    /* a file in SENSOR_PENDING_DIR */
         uint8_t *csr;
         size_t csr_len;
-        char birth[SHA256_TEXT_SIZE]; /* the evidence's birth certificate, "" if none (sensor-record.h) */
+        char birth[SHA256_TEXT_SIZE]; /* the evidence's birth key, "" if none (sensor-record.h) */
         uint64_t retry_at;            /* WAITING_CA: unix seconds */
         sd_event_source *retry_timer;
         Job *job; /* its D-Bus job (manager-jobs.h); NULL once canceled through it */
@@ -390,31 +390,31 @@ static SensorJob *job_new(Manager *m, const char *sensor_id, uid_t owner, uint8_
         return j;
 }
 
-/* The birth binding (sensor-record.h): a sensor keeps the birth certificate
- * it was first enrolled with, and one birth certificate vouches for one
- * sensor_id, recorded or in a request not finished. Else a sensor whose
- * birth key is genuine (or was stolen) could get certificates for other
- * sensors' ids, and replace their records. -EPERM with the Diag saying which. */
+/* The birth binding (sensor-record.h): a sensor keeps the birth key it was
+ * first enrolled with, and one birth key vouches for one sensor_id, recorded
+ * or in a request not finished. Else a sensor whose birth key is genuine (or
+ * was taken out of one) could get certificates for other sensors' ids, and
+ * replace their records. -EPERM with the Diag saying which. */
 static int birth_binding_check(SensorBroker *b, const char *id, const char *birth, Diag *d) {
         Tracked *t = tracked_get(b, id);
 
         if (t && t->rec.birth[0] && strcmp(t->rec.birth, birth) != 0)
-                return diag_set(d, -EPERM,
-                                "sensor '%s' was enrolled with the birth certificate %s, the evidence shows %s; "
-                                "a sensor keeps the birth identity it was first enrolled with (ForgetSensor to "
-                                "enroll it anew)",
-                                id, t->rec.birth, birth);
+                return diag_set(
+                        d, -EPERM,
+                        "sensor '%s' was enrolled with the birth key %s, the evidence shows %s; a sensor "
+                        "keeps the birth key it was first enrolled with (ForgetSensor to enroll it anew)",
+                        id, t->rec.birth, birth);
         for (unsigned i = 0; i < b->n_tracked; i++)
                 if (strcmp(b->tracked[i].rec.birth, birth) == 0 && strcmp(b->tracked[i].rec.id, id) != 0)
                         return diag_set(d, -EPERM,
-                                        "the evidence's birth certificate (%s) vouches for sensor '%s' already; "
-                                        "one birth identity, one sensor_id",
+                                        "the evidence's birth key (%s) vouches for sensor '%s' already; one "
+                                        "birth key, one sensor_id",
                                         birth, b->tracked[i].rec.id);
         for (SensorJob *j = b->jobs; j; j = j->next)
                 if (strcmp(j->birth, birth) == 0 && strcmp(j->sensor_id, id) != 0)
                         return diag_set(d, -EPERM,
-                                        "the evidence's birth certificate (%s) vouches for sensor '%s' in a "
-                                        "request not finished; one birth identity, one sensor_id",
+                                        "the evidence's birth key (%s) vouches for sensor '%s' in a request not "
+                                        "finished; one birth key, one sensor_id",
                                         birth, j->sensor_id);
         return 0;
 }
@@ -439,6 +439,7 @@ static uint64_t request_timeout_usec(const Config *c) {
 
 static void on_answer(void *userdata, SensorEnrollAnswer *a);
 static void on_gone(void *userdata, uint64_t in_flight, const Diag *why);
+static void answer_unavailable(Manager *m, SensorJob *j, const SensorEnrollAnswer *a);
 
 void manager_sensors_kick(Manager *m) {
         SensorBroker *b = m->sensors;
@@ -457,13 +458,16 @@ void manager_sensors_kick(Manager *m) {
                 r = sensor_worker_start(m->event, m->config, request_timeout_usec(m->config), on_answer,
                                         on_gone, m, &b->worker);
                 if (r < 0) {
-                        char msg[DIAG_MAX];
+                        SensorEnrollAnswer a = { .failure = SENSOR_FAILURE_LOCAL };
 
-                        /* Every request waiting: nothing else would come back here for them. */
-                        snprintf(msg, sizeof(msg), "cannot start the sensor worker: %s", strerror(-r));
+                        /* Every request waiting, as after no answer: asked again
+                         * after a backoff, at most broker.retry_limit times (a
+                         * fork that fails for the moment; a request the CA holds
+                         * keeps its file). Nothing else would come back here. */
+                        diag_set(&a.diag, r, "%s", strerror(-r));
                         while ((j = b->queue_head)) {
                                 queue_remove(b, j);
-                                job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, msg);
+                                answer_unavailable(m, j, &a);
                         }
                         return;
                 }
@@ -570,9 +574,10 @@ static void answer_deferred(Manager *m, SensorJob *j, const SensorEnrollAnswer *
  * request is not kept over a restart: the CA holds nothing for it. */
 static void answer_unavailable(Manager *m, SensorJob *j, const SensorEnrollAnswer *a) {
         const Config *c = m->config;
-        const char *what = a->failure == SENSOR_FAILURE_BUSY ? "the EST server is busy"
-                           : a->http_status >= 500           ? "the EST server failed"
-                                                             : "no answer from the EST server";
+        const char *what = a->failure == SENSOR_FAILURE_LOCAL  ? "the sensor worker cannot start"
+                           : a->failure == SENSOR_FAILURE_BUSY ? "the EST server is busy"
+                           : a->http_status >= 500             ? "the EST server failed"
+                                                               : "no answer from the EST server";
         char msg[DIAG_MAX + 256];
         bool capped = false;
         uint64_t delay;
@@ -977,6 +982,19 @@ int method_forget_sensor(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r <= 0)
                 return r;
         j = job_find_sensor(b, id);
+        if (!tracked_get(b, id) && !j && b->n_unreadable > 0 && b->records &&
+            state_store_exists(b->records, id)) {
+                /* A record that could not be read at the start: it counts to
+                 * broker.max_sensors until it is forgotten. */
+                r = sensor_record_remove(b->records, id, &d);
+                if (r < 0 && r != -ENOENT)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,
+                                                 "cannot remove the unreadable record of sensor '%s': %s",
+                                                 id, diag_text(&d, r));
+                b->n_unreadable--;
+                log_info("sensor '%s': its unreadable record is forgotten", id);
+                return sd_bus_reply_method_return(msg, "");
+        }
         if (!tracked_get(b, id) && !j)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SENSOR, "no sensor '%s' is tracked", id);
         if (j && j->state == SENSOR_JOB_ENROLLING)

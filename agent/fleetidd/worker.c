@@ -172,6 +172,7 @@ static void finish(Worker *w) {
                                  worker_kind_to_string(w->kind), how);
                 r->error = r->diag.error;
                 r->outcome = ATTEMPT_TRANSIENT;
+                r->lost = true;
         }
         w->on_done(w->userdata, w->kind, r); /* may free w */
 }

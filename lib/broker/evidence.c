@@ -194,16 +194,16 @@ int evidence_purpose(EVP_PKEY *csr_key, char ret[static EVIDENCE_PURPOSE_SIZE], 
 
 int evidence_birth_fingerprint(const uint8_t *data, size_t len, char ret[static SHA256_TEXT_SIZE], Diag *d) {
         _cleanup_(evidence_freep) Evidence *e = NULL;
-        _cleanup_free_ char *fp = NULL;
+        EVP_PKEY *key;
         int r;
 
         r = evidence_parse(data, len, &e, d);
         if (r < 0)
                 return r;
-        r = cert_fingerprint(sk_X509_value(e->chain, 0), &fp);
-        if (r < 0 || strlen(fp) != SHA256_TEXT_SIZE - 1)
-                return diag_set(d, r < 0 ? r : -EIO, "cannot fingerprint the sensor's birth certificate");
-        memcpy(ret, fp, SHA256_TEXT_SIZE);
+        key = X509_get0_pubkey(sk_X509_value(e->chain, 0));
+        r = key ? pubkey_sha256_text(key, ret) : -EBADMSG;
+        if (r < 0)
+                return diag_set(d, r, "cannot fingerprint the sensor's birth key");
         return 0;
 }
 

@@ -72,10 +72,11 @@ int evidence_encode(STACK_OF(X509) *chain, const char *alg, const uint8_t *sig, 
  * SubjectPublicKeyInfo. -EINVAL without a key, -EIO if it cannot be encoded. */
 int evidence_purpose(EVP_PKEY *csr_key, char ret[static EVIDENCE_PURPOSE_SIZE], Diag *d);
 
-/* The SHA-256 fingerprint ("sha256:" + hex, certcheck.h) of the evidence's
- * leaf, the sensor's birth certificate: what the broker binds a sensor_id to
- * (sensor-record.h). Only parses: call it on evidence evidence_verify()
- * accepted. */
+/* The SHA-256 ("sha256:" + hex, certcheck.h) of the public key
+ * (SubjectPublicKeyInfo, DER) of the evidence's leaf, the sensor's birth
+ * key: what the broker binds a sensor_id to (sensor-record.h). The key, not
+ * the certificate: a birth certificate re-issued for the same key is the same
+ * sensor. Only parses: call it on evidence evidence_verify() accepted. */
 int evidence_birth_fingerprint(const uint8_t *data, size_t len, char ret[static SHA256_TEXT_SIZE], Diag *d);
 
 /* Parses and verifies evidence for nonce and the CSR's key csr_key:

@@ -167,6 +167,19 @@ static int check_signature_digest(X509_REQ *req, Diag *d) {
         return 0;
 }
 
+/* X.680's PrintableString: a value with another character (a sensor id's
+ * '_') is a malformed name a CA would copy or refuse. */
+static bool printable_string_valid(const ASN1_STRING *s) {
+        const unsigned char *p = ASN1_STRING_get0_data(s);
+
+        for (int i = 0; i < ASN1_STRING_length(s); i++)
+                if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') ||
+                      (p[i] >= '0' && p[i] <= '9') || strchr(" '()+,-./:=?", p[i])) ||
+                    p[i] == '\0')
+                        return false;
+        return true;
+}
+
 /* Entry by entry: the same attribute types in the same order, each RDN
  * single-valued, and each value UTF8String or PrintableString with exactly
  * the same bytes. Not X509_NAME_cmp(): its canonical form ignores case and
@@ -184,7 +197,7 @@ static bool subject_equal(const X509_NAME *got, const X509_NAME *want) {
                 if (X509_NAME_ENTRY_set(g) != i ||
                     OBJ_cmp(X509_NAME_ENTRY_get_object(g), X509_NAME_ENTRY_get_object(w)) != 0 ||
                     (ASN1_STRING_type(gv) != V_ASN1_UTF8STRING &&
-                     ASN1_STRING_type(gv) != V_ASN1_PRINTABLESTRING) ||
+                     (ASN1_STRING_type(gv) != V_ASN1_PRINTABLESTRING || !printable_string_valid(gv))) ||
                     ASN1_STRING_length(gv) != ASN1_STRING_length(wv) ||
                     memcmp(ASN1_STRING_get0_data(gv), ASN1_STRING_get0_data(wv),
                            (size_t) ASN1_STRING_length(wv)) != 0)

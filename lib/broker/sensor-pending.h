@@ -41,7 +41,7 @@ typedef struct SensorPending {
         uint64_t retry_at;            /* seconds since the epoch */
         uint8_t *csr;                 /* DER, malloc()ed */
         size_t csr_len;               /* 1..SENSOR_CSR_MAX */
-        char birth[SHA256_TEXT_SIZE]; /* the evidence's birth certificate, "" if none (sensor-record.h) */
+        char birth[SHA256_TEXT_SIZE]; /* the evidence's birth key, "" if none (sensor-record.h) */
 } SensorPending;
 
 void sensor_pending_done(SensorPending *p);

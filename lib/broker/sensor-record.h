@@ -19,11 +19,12 @@
  *
  * notBefore and notAfter give the sensor's renewal point (renew/schedule.h
  * renew_due()), at which the daemon raises SensorCertificateDue. birth is the
- * SHA-256 of the sensor's birth certificate (its evidence's leaf) when the
- * broker asks for evidence: a sensor keeps the birth identity it was first
- * enrolled with, and one birth identity vouches for one sensor_id
- * (docs/dbus-api.md, "Evidence"). A record without it (no evidence asked for
- * then) binds nothing.
+ * SHA-256 of the sensor's birth key (the public key of its evidence's leaf,
+ * evidence_birth_fingerprint()) when the broker asks for evidence: a sensor
+ * keeps the birth key it was first enrolled with, and one birth key vouches
+ * for one sensor_id (docs/dbus-api.md, "Evidence"). A record without it (no
+ * evidence asked for then, or written before fleetid kept it) is bound by the
+ * next request for it that shows evidence.
  */
 #pragma once
 
@@ -61,7 +62,7 @@ typedef struct SensorRecord {
         char serial[SENSOR_SERIAL_MAX + 1];
         uint64_t not_before; /* seconds since the epoch */
         uint64_t not_after;
-        char birth[SHA256_TEXT_SIZE]; /* "sha256:..." of the birth certificate, "" if none */
+        char birth[SHA256_TEXT_SIZE]; /* "sha256:..." of the birth key, "" if none */
 } SensorRecord;
 
 /* Whether s is "" or a birth fingerprint as a record holds it. */

@@ -180,7 +180,7 @@ grep -q "^birth=sha256:[0-9a-f]\{64\}$" "$FLEETID_STATE/sensors/temp-01" ||
 sensor_birth other-01
 BIRTH=$S/birth-other-01 sensor_evidence temp-01
 expect_error "$(client request --id temp-01 --csr "$S/temp-01.csr" --evidence "$S/temp-01.ev")" \
-    PolicyViolation "sensor 'temp-01' was enrolled with the birth certificate sha256:[0-9a-f]{64}, the evidence shows"
+    PolicyViolation "sensor 'temp-01' was enrolled with the birth key sha256:[0-9a-f]{64}, the evidence shows"
 client make-csr --id bind-02 --key "$S/bind-02.key" --csr "$S/bind-02.csr"
 BIRTH=$S/birth-temp-01 sensor_evidence bind-02
 expect_error "$(client request --id bind-02 --csr "$S/bind-02.csr" --evidence "$S/bind-02.ev")" \
@@ -327,7 +327,8 @@ restart_with 1
 fleetid_expect_grep "$FLEETIDD_LOG" "$((tracked + 1)) sensor record\(s\) in .*, more than broker.max_sensors \(1\): all are kept" \
     "the limit below the records"
 fleetid_expect_eq "$(client call ListSensors | grep -c " issued ")" "$tracked" "sensors listed under a limit of 1"
-rm "$FLEETID_STATE/sensors/junk-01"
+out=$(client call ForgetSensor junk-01)
+[ ! -e "$FLEETID_STATE/sensors/junk-01" ] || lab_fail "ForgetSensor left the unreadable record: $out"
 restart_with 50
 
 step "the EST server refuses: the job fails with EnrollRejected"

@@ -82,6 +82,16 @@ static void test_good(void **state) {
         assert_memory_equal(ev + len - e->signature_len, e->signature, e->signature_len);
         assert_int_equal((ev[len - e->signature_len - 2] << 8) | ev[len - e->signature_len - 1],
                          e->signature_len);
+
+        /* the birth binding's fingerprint: the leaf's key, not the certificate */
+        {
+                char fp[SHA256_TEXT_SIZE], want[SHA256_TEXT_SIZE];
+
+                assert_int_equal(evidence_birth_fingerprint(ev, len, fp, &d), 0);
+                assert_int_equal(pubkey_sha256_text(X509_get0_pubkey(pki->leaf), want), 0);
+                assert_string_equal(fp, want);
+                assert_int_equal(evidence_birth_fingerprint(ev, 10, fp, &d), -EBADMSG);
+        }
 }
 
 static void test_forged(void **state) {
