@@ -83,8 +83,8 @@ static KeyPolicy renew_key_policy(const Config *c, const OperationalIdentity *o,
         return exchange_key_policy(c, NULL, NULL);
 }
 
-int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
-               EVP_PKEY *deferred, RenewResult *ret, Diag *d) {
+static int renew_try(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+                     EVP_PKEY *deferred, RenewResult *ret, Diag *d) {
         _cleanup_(exchange_session_done) ExchangeSession session = {};
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *new_key = NULL, *new_pub = NULL;
         _cleanup_(exchange_result_done) ExchangeResult res = {};
@@ -102,6 +102,7 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         if (r < 0)
                 return r;
         const OperationalIdentity *o = session.identity;
+        ret->identity_not_after = o->not_after;
 
         r = trust_refresh_ca(session.client, store, now, &session.trust, d);
         if (r < 0)
@@ -161,4 +162,20 @@ int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *
         ret->cert = sk_X509_value(res.chain, 0);
         X509_up_ref(ret->cert);
         return 0;
+}
+
+int renew_once(const Config *c, TpmContext *tpm, StateStore *store, const char *password, time_t now,
+               EVP_PKEY *deferred, RenewResult *ret, Diag *d) {
+        int r = renew_try(c, tpm, store, password, now, deferred, ret, d);
+
+        /* The certificate expired while the attempt ran (it failed, say, as
+         * the server refused the client certificate that had just expired):
+         * only a new enrollment can help now, as for one found expired at the
+         * start; not a retry of the renewal on its schedule. */
+        if (r < 0 && !ret->identity_unusable && ret->identity_not_after > 0 &&
+            time(NULL) >= ret->identity_not_after) {
+                ret->identity_unusable = true;
+                return diag_prefix(d, r, "the operational certificate expired while it was being renewed");
+        }
+        return r;
 }

@@ -41,7 +41,9 @@ typedef struct RenewResult {
         TrustChanges trust_changes; /* what the /cacerts of this renewal changed (roots, EST CA set) */
         ChannelBindingType binding; /* the channel binding the CSR carried (proof of possession) */
         bool identity_unusable;     /* on failure: no usable operational identity (none, unreadable,
-                                     * key gone, expired): only a new enrollment can help */
+                                     * key gone, expired, also during the attempt): only a new
+                                     * enrollment can help */
+        time_t identity_not_after;  /* the current certificate's notAfter, once it was read (else 0) */
         EVP_PKEY *deferred_key;     /* on 202: the public key of the CSR the CA deferred */
         CsrAttrsNote csrattrs;      /* a /csrattrs that could not be used, even if it then failed */
         KeyChoice key_choice;       /* the key and hash sent, and what /csrattrs asked (also on failure) */
