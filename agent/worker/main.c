@@ -97,6 +97,9 @@ int main(int argc, char **argv) {
         int r;
 
         log_setup("fleetidd");
+        /* libcurl would write the TLS session secrets to this file, and with
+         * them the Basic password and the channel binding. */
+        (void) unsetenv("SSLKEYLOGFILE");
         role = argc == 2 ? child_role_from_string(argv[1]) : _CHILD_ROLE_INVALID;
         if (role < 0) {
                 fprintf(stderr,

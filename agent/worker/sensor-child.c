@@ -32,10 +32,11 @@ typedef struct ChildState {
 } ChildState;
 
 /* r from the EST exchange; http_status the answer's, 0 without one. A 5xx
- * other than 503 (-EBUSY) is the server's own trouble: worth the request again
- * later, as for the gateway's renewals (lib/monitor/outcome.c). */
+ * other than 503 (-EBUSY) is the server's own trouble, and a 408 its timeout:
+ * worth the request again later, as for the gateway's renewals
+ * (lib/monitor/outcome.c). */
 static SensorFailure classify(int r, long http_status) {
-        if (r == -EPROTO && http_status >= 500 && http_status < 600)
+        if (r == -EPROTO && (http_status == 408 || (http_status >= 500 && http_status < 600)))
                 return SENSOR_FAILURE_UNREACHABLE;
         switch (r) {
         case 0:

@@ -203,6 +203,10 @@ int pkcs7_parse_certs(const uint8_t *body, size_t len, STACK_OF(X509) **ret, Dia
                 der = body;
                 der_len = len;
         } else {
+                /* Some servers end the body with a C string's NUL: harmless
+                 * (as for /csrattrs, est.c). */
+                while (len > skip && body[len - 1] == 0)
+                        len--;
                 r = decode_base64_body(body, len, "PKCS#7 body", &decoded, &der_len, d);
                 if (r < 0)
                         return r;

@@ -140,6 +140,12 @@ static const char *certificate_refusal_name(int alert) {
                 return "unknown_ca";
         case SSL_AD_BAD_CERTIFICATE:
                 return "bad_certificate";
+        case SSL_AD_CERTIFICATE_UNKNOWN:
+                return "certificate_unknown";
+        case SSL_AD_ACCESS_DENIED:
+                return "access_denied";
+        case SSL_AD_CERTIFICATE_REQUIRED:
+                return "certificate_required";
         default:
                 return NULL;
         }
@@ -365,6 +371,11 @@ int est_client_new(const EstClientOptions *o, EstClient **ret, Diag *d) {
         CURL *h = c->curl;
         if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            /* No proxy from the environment (https_proxy, ALL_PROXY...): an
+             * https:// proxy would be verified against the system trust store,
+             * which fleetid never uses, and a daemon's environment is no
+             * configuration fleetid documents. */
+            curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
             /* One connection at a time: a fresh one (a CSR bound to it after a 401)
              * closes the old, which libcurl could otherwise pick for the POST. */
             curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK ||

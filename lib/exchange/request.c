@@ -216,6 +216,10 @@ int exchange_request(EstClient *client, ExchangeRequest *req, time_t now, Exchan
                 _cleanup_erase_ char *password = NULL;
                 bool basic_wanted;
 
+                /* The answer of this round only: a 401 before must not make a
+                 * network failure now look like the server's refusal. */
+                ret->hint = (EstRetryHint) {};
+
                 if (bind) {
                         r = current_binding(client, &bound, d);
                         if (r < 0 && ret->csrattrs.bound_anyway) {
