@@ -180,6 +180,7 @@ static int wipe_by_daemon(const Config *c, StateStore *store, pid_t pid, const R
 
 int factory_reset(const FactoryResetArgs *a) {
         _cleanup_(config_freep) Config *old = NULL, *new = NULL;
+        bool old_is_new = false; /* --no-enroll without an owner: the configuration stays as it is */
         _cleanup_(state_store_freep) StateStore *store = NULL;
         _cleanup_(reset_marker_done) ResetMarker m = {};
         _cleanup_free_ char *owner_text = NULL;
@@ -225,7 +226,11 @@ int factory_reset(const FactoryResetArgs *a) {
                 if (!old)
                         return fail("%s; nothing was changed", diag_text(&d, r));
                 new = TAKE_PTR(old);
+                old_is_new = true;
         }
+        /* The configuration whose owner files go: the one in force (taken as
+         * `new` just above when no owner comes in its place). */
+        const Config *previous = old_is_new ? new : old;
         if (a->owner && !streq_ptr(new->dropins[0].hash, owner_hash))
                 return fail("the owner file %s changed while it was read; nothing was changed", a->owner);
 
@@ -236,8 +241,8 @@ int factory_reset(const FactoryResetArgs *a) {
         r = state_store_open_existing(new->state_dir, &store, &d);
         if (r == -ENOENT) {
                 /* fleetidd never ran: no identity to wipe, only the owner to replace. */
-                r = reset_owner_install(new->dropin_dir, old, a->owner ? new : NULL, owner_text, owner_len,
-                                        &d);
+                r = reset_owner_install(new->dropin_dir, previous, a->owner ? new : NULL, owner_text,
+                                        owner_len, &d);
                 if (r < 0)
                         return fail("cannot install the owner configuration: %s", diag_text(&d, r));
                 printf("factory reset: no state directory %s (fleetidd never ran), so no identity to wipe; the "
@@ -261,7 +266,7 @@ int factory_reset(const FactoryResetArgs *a) {
                 return fail("cannot record the factory reset: %s; nothing was changed", diag_text(&d, r));
         reset_test_crash_hook("marker", false);
 
-        r = reset_owner_install(new->dropin_dir, old, a->owner ? new : NULL, owner_text, owner_len, &d);
+        r = reset_owner_install(new->dropin_dir, previous, a->owner ? new : NULL, owner_text, owner_len, &d);
         if (r < 0)
                 return fail("cannot install the owner configuration: %s; the reset is recorded: run "
                             "factory-reset again",
