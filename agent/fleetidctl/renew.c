@@ -123,6 +123,15 @@ int ctl_renew_bus(unsigned timeout_sec) {
                 return RENEW_EXIT_FAILED;
         }
         r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "Renew", &e, &reply, NULL);
+        /* No answer in time is not "not on the bus": fleetidd got the call and
+         * may have started the renewal; a SIGUSR1 now would ask for another. */
+        if (r < 0 && (r == -ETIMEDOUT || sd_bus_error_has_name(&e, SD_BUS_ERROR_NO_REPLY))) {
+                fprintf(stderr,
+                        "fleetidctl: fleetidd took the renewal request but did not answer it in time (%s); it "
+                        "may be renewing: see fleetidctl status\n",
+                        e.message ?: strerror(-r));
+                return RENEW_EXIT_FAILED;
+        }
         if (r < 0 && ctl_bus_unreachable(r, &e))
                 return -EHOSTUNREACH;
         if (r < 0) {

@@ -524,6 +524,19 @@ int main(int argc, char **argv) {
                 c->birth_key_handle = a.handle;
         if (a.nv_index_set)
                 c->birth_nv_index = a.nv_index;
+        /* The configuration's own check, for a handle given here: --force would
+         * evict whatever sits there. */
+        if (c->birth_key_handle == c->srk_handle || c->birth_key_handle == c->op_key_handle ||
+            c->birth_key_handle == c->op_spare_key_handle) {
+                log_error("--handle 0x%08X is the %s's handle; the birth key needs one of its own; nothing was "
+                          "done",
+                          c->birth_key_handle,
+                          c->birth_key_handle == c->srk_handle      ? "storage root key (tpm.srk_handle)"
+                          : c->birth_key_handle == c->op_key_handle ? "operational key (operational.key_handle)"
+                                                                    : "spare operational key "
+                                                                      "(operational.spare_key_handle)");
+                return 2;
+        }
 
         r = tpm_context_new(c->tpm_tcti, &t, &d);
         if (r < 0) {

@@ -91,6 +91,17 @@ static int check_text(const char *v, char **ret, const char **ret_why) {
         return dup_value(v, ret);
 }
 
+/* The same directory, but for trailing slashes. */
+static bool same_dir(const char *a, const char *b) {
+        size_t na = strlen(a), nb = strlen(b);
+
+        while (na > 1 && a[na - 1] == '/')
+                na--;
+        while (nb > 1 && b[nb - 1] == '/')
+                nb--;
+        return na == nb && memcmp(a, b, na) == 0;
+}
+
 static int check_path(const char *v, char **ret, const char **ret_why) {
         if (v[0] != '/') {
                 *ret_why = "must be an absolute path";
@@ -746,6 +757,11 @@ static int check_relations(Loader *l) {
                 return fail(l, line_of(l, K_BIRTH_NV, K_BIRTH_CERT),
                             "birth.nv_index is 0 and birth.cert_file is empty, so the birth "
                             "certificate has no source; set one of them");
+        if (c->runtime_dir && c->runtime_dir[0] && same_dir(c->runtime_dir, c->state_dir))
+                return fail(l, line_of(l, K_PATHS_RUNTIME, K_PATHS_STATE),
+                            "paths.runtime_dir and paths.state_dir are both %s; the runtime copy of the status "
+                            "must be in another directory (it is taken as this boot's own)",
+                            c->state_dir);
         if (c->op_key_handle == c->birth_key_handle)
                 return fail(l, line_of(l, K_OP_KEY, K_BIRTH_KEY),
                             "operational.key_handle and birth.key_handle are both 0x%08X; "

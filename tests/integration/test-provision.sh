@@ -84,6 +84,11 @@ expect_refused "--handle below the persistent range" \
     provision --handle 0x7fffffff create-key
 expect_refused "--handle above 32 bits" "invalid --handle: '0x181020000' is not a persistent handle" \
     provision --handle 0x181020000 create-key
+expect_refused "--handle of the operational key" \
+    "--handle 0x81020002 is the operational key .operational.key_handle.'s handle" \
+    provision --handle 0x81020002 create-key --force
+expect_refused "--handle of the storage root key" "--handle 0x81000001 is the storage root key" \
+    provision --handle 0x81000001 create-key --force
 expect_refused "--handle with a sign" "invalid --handle: '-1' is not a number" provision --handle -1 create-key
 expect_refused "--nv-index in the persistent range" \
     "invalid --nv-index: '0x81020000' is not an NV index in 0x01000000..0x01FFFFFF" \

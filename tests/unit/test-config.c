@@ -261,6 +261,9 @@ static void test_renew_and_monitoring_rules(void **state) {
                        "could fall due as soon as the certificate is issued");
         expect_invalid(URL_LINE "operational: { spare_key_handle = 0x81020002; };\n", 2,
                        "operational.spare_key_handle 0x81020002 is also used for another key");
+        expect_invalid(URL_LINE "paths: { state_dir = \"/var/lib/x\"; runtime_dir = \"/var/lib/x/\"; };\n", 2,
+                       "paths.runtime_dir and paths.state_dir are both /var/lib/x; the runtime copy of the status "
+                       "must be in another directory (it is taken as this boot's own)");
         /* Whichever of the three thresholds is set names the line. */
         expect_invalid(URL_LINE "monitoring: { error_percent = 50; };\n", 2,
                        "monitoring thresholds must satisfy critical_percent (3) < error_percent (50) < "
