@@ -15,6 +15,7 @@
 #include "crypto/ossl-util.h"
 #include "fleetidctl/bus.h"
 #include "fleetidctl/sign-challenge.h"
+#include "util/fileio.h"
 
 /* The whole call, at most (the daemon queues calls while the TPM signs others). */
 #define SIGN_CALL_TIMEOUT_USEC (60ULL * 1000000ULL)
@@ -43,7 +44,8 @@ int verb_sign_challenge(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *b64 = NULL;
+        _cleanup_free_ char *b64 = NULL, *pem = NULL;
+        size_t pem_len = 0;
         uint8_t nonce[CHALLENGE_NONCE_MAX + 1];
         const void *sig;
         const char *alg;
@@ -105,14 +107,12 @@ int verb_sign_challenge(void) {
                 return 1;
         EVP_EncodeBlock((unsigned char *) b64, sig, (int) sig_len);
         printf("algorithm: %s\nsignature: %s\n", alg, b64);
+        /* --out: the chain in memory first, then the file replaced at once
+         * (write_file_atomic()), never left half-written. */
         if (arg_sign.out) {
-                int fd = open(arg_sign.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-
-                f = fd >= 0 ? fdopen(fd, "w") : NULL;
+                f = open_memstream(&pem, &pem_len);
                 if (!f) {
-                        fprintf(stderr, "fleetidctl: cannot write %s: %m\n", arg_sign.out);
-                        if (fd >= 0)
-                                close(fd);
+                        fprintf(stderr, "fleetidctl: out of memory\n");
                         return 1;
                 }
         }
@@ -121,6 +121,8 @@ int verb_sign_challenge(void) {
                 r = -EBADMSG; /* no certificate */
         if (f != stdout && fclose(f) != 0 && r >= 0)
                 r = -errno;
+        if (r >= 0 && arg_sign.out)
+                r = write_file_atomic(arg_sign.out, pem, pem_len, 0644);
         if (r < 0) {
                 fprintf(stderr, "fleetidctl: cannot write the chain%s%s: %s\n", arg_sign.out ? " to " : "",
                         arg_sign.out ?: "", strerror(-r));

@@ -14,6 +14,8 @@
 #include "est/tcp-quickack.h"
 
 #define HEADER_VALUE_MAX 1024
+/* All the header lines of a response (interim ones included), in bytes. */
+#define HEADERS_MAX (64u * 1024u)
 
 struct EstClient {
         CURL *curl;
@@ -37,6 +39,8 @@ struct EstClient {
         /* the response being received */
         EstResponse *resp;
         bool too_big;
+        size_t header_bytes; /* of the response being received, all its lines (HEADERS_MAX) */
+        bool headers_too_big;
         bool headers_done; /* the blank line after the final response's headers was seen */
         char errbuf[CURL_ERROR_SIZE];
 
@@ -280,6 +284,14 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata) {
         EstClient *c = userdata;
         size_t n = size * nitems;
 
+        /* Headers are bounded in all, not only each value kept: a server
+         * could send header lines without end (libcurl 7.88 has no cap). */
+        if (n > HEADERS_MAX - c->header_bytes) {
+                c->headers_too_big = true;
+                return 0; /* libcurl aborts the transfer */
+        }
+        c->header_bytes += n;
+
         /* A status line starts a response (an interim 1xx one, or the final
          * one); a blank line ends its headers. */
         if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
@@ -459,6 +471,8 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
 
         c->resp = &resp;
         c->too_big = false;
+        c->header_bytes = 0;
+        c->headers_too_big = false;
         c->headers_done = false;
         c->refusal_alert = -1;
         c->binding = (ChannelBinding) {};
@@ -513,6 +527,10 @@ int est_client_request(EstClient *c, const char *operation, const char *content_
         if (c->too_big)
                 r = diag_set(d, -EFBIG, "EST server %s sent more than %zu bytes for %s; response discarded",
                              c->host, c->max_response, operation);
+        else if (c->headers_too_big)
+                r = diag_set(d, -EFBIG,
+                             "EST server %s sent more than %u bytes of headers for %s; response discarded",
+                             c->host, HEADERS_MAX, operation);
         else if (cc == CURLE_FILESIZE_EXCEEDED)
                 r = diag_set(d, -EFBIG,
                              "EST server %s announced a response to %s larger than the limit of %zu bytes "

@@ -57,6 +57,11 @@ bad_answer other_key "another key"
 bad_answer expired "not currently valid: .*expired on"
 bad_answer rogue_ca "does not chain"
 
+echo "== headers without end: refused past 64 KiB, the pending key kept"
+est_control '{"faults": [{"match": "simpleenroll", "status": 503, "pad_headers": 100}]}'
+fleetid_expect_oneshot_failure pad_headers "more than 65536 bytes of headers for simpleenroll"
+[ "$(op_key_fingerprint)" = "$KEY_FP" ] || lab_fail "pad_headers: the pending operational key changed"
+
 echo "== server fixed: enrollment reuses the pending key"
 est_control ''
 fleetid_enroll_once || lab_fail "fleetidd --oneshot failed once the server answered correctly"
@@ -65,8 +70,8 @@ fp=$(op_key_fingerprint)
 [ "$fp" = "$KEY_FP" ] || lab_fail "operational key after success: expected $KEY_FP (the pending one), got $fp"
 n=$(est_log_count op=simpleenroll)
 m=$(est_log_count op=simpleenroll csr_pubkey_fingerprint="$KEY_FP")
-[ "$n" -eq 7 ] && [ "$m" -eq 7 ] ||
-    lab_fail "expected all 7 CSRs for the key $KEY_FP, got $m of $n"
+[ "$n" -eq 8 ] && [ "$m" -eq 8 ] ||
+    lab_fail "expected all 8 CSRs for the key $KEY_FP, got $m of $n"
 [ "$(openssl x509 -in "$OPERATIONAL" -noout -pubkey | openssl pkey -pubin -outform der | sha256sum |
     cut -d' ' -f1)" = "${KEY_FP#sha256:}" ] || lab_fail "$OPERATIONAL is not for the TPM key at $OP_HANDLE"
 state=$(fleetid_status_get state)
@@ -78,7 +83,7 @@ est_control '{"faults": [{"match": "simpleenroll", "body_mode": "other_key"}]}'
 fleetid_enroll_once || lab_fail "fleetidd --oneshot failed while a valid certificate is stored"
 cmp -s "$OPERATIONAL" "$LAB_TMPDIR/good.pem" || lab_fail "the valid $OPERATIONAL was replaced"
 n=$(est_log_count op=simpleenroll)
-[ "$n" -eq 7 ] || lab_fail "expected no new /simpleenroll with a valid certificate stored, got $((n - 7))"
+[ "$n" -eq 8 ] || lab_fail "expected no new /simpleenroll with a valid certificate stored, got $((n - 8))"
 
 echo "== daemon: a bad first answer is retried"
 rm -rf "$FLEETID_STATE"
@@ -89,9 +94,9 @@ fleetid_wait_state 30 enrolled || lab_fail "fleetidd did not enroll within 30 s 
 fleetid_expect_grep "$FLEETIDD_LOG" "enrollment failed: .*another key.*\(attempt 1\); retrying in" \
     "daemon log of the failed attempt"
 n=$(est_log_count op=simpleenroll)
-[ "$n" -eq 9 ] || lab_fail "expected 2 /simpleenroll from the daemon (a failure and a retry), got $((n - 7))"
+[ "$n" -eq 10 ] || lab_fail "expected 2 /simpleenroll from the daemon (a failure and a retry), got $((n - 8))"
 m=$(est_log_count op=simpleenroll csr_pubkey_fingerprint="$KEY_FP")
-[ "$m" -eq 9 ] || lab_fail "the daemon's retry did not reuse the operational key $KEY_FP"
+[ "$m" -eq 10 ] || lab_fail "the daemon's retry did not reuse the operational key $KEY_FP"
 [ -s "$OPERATIONAL" ] || lab_fail "daemon enrolled but $OPERATIONAL is missing"
 _lab_alive "$FLEETIDD_PID" || lab_fail "fleetidd exited after enrolling; it should keep running"
 

@@ -86,7 +86,7 @@ BODY_MODES = {
 }
 HUGE_LENGTH = 1 << 30
 FAULT_KEYS = {"match", "status", "retry_after", "body", "delay", "body_mode", "count",
-              "retry_after_date_in",
+              "retry_after_date_in", "pad_headers",
               "label"}
 CONTROL_KEYS = {"faults", "response_encoding", "csrattrs", "require_channel_binding", "send_cte",
                 "close_after", "cacerts", "issuer", "server_cert",
@@ -274,6 +274,9 @@ def validate_control(ctl):
             raise ControlError("%s: status and body_mode are exclusive" % where)
         if ("retry_after" in f or "body" in f) and "status" not in f:
             raise ControlError("%s: retry_after and body need a status" % where)
+        if "pad_headers" in f and (not isinstance(f["pad_headers"], int) or isinstance(f["pad_headers"], bool)
+                                   or not 1 <= f["pad_headers"] <= 1000 or "status" not in f):
+            raise ControlError("%s: pad_headers must be 1..1000 (header lines of 1000 bytes), with a status" % where)
         if "delay" in f and (not isinstance(f["delay"], (int, float)) or not 0 <= f["delay"] <= 300):
             raise ControlError("%s: delay must be 0..300 seconds" % where)
         if "count" in f and (not isinstance(f["count"], int) or f["count"] < 0):
@@ -763,6 +766,8 @@ class EstHandler(BaseHTTPRequestHandler):
                 if "retry_after_date_in" in fault:
                     headers["Retry-After"] = rec["retry_after"] = retry_after_date(
                         fault["retry_after_date_in"], ctl.get("date_offset", 0))
+                for i in range(fault.get("pad_headers", 0)):
+                    headers["X-Lab-Pad-%d" % i] = "x" * 1000
                 text = fault.get("body", "lab fault: status %d" % fault["status"])
                 return fault["status"], headers, (text + "\n").encode(), None
             mode = fault["body_mode"]
