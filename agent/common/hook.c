@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "common/child-watch.h"
@@ -285,6 +286,30 @@ int hook_run(sd_event *e, const char *program, unsigned timeout_sec, const char 
                 log_warning("hook %s for event %s dropped: %u hooks are still running", program, event_name,
                             set->n_running);
                 return -EBUSY;
+        }
+        /* It runs with the daemon's identity (its TPM keys, its password
+         * file): only root or that identity may have put it there. */
+        {
+                struct stat st;
+
+                if (stat(program, &st) < 0)
+                        return log_error_errno(errno, "hook %s for event %s cannot be run: %m", program,
+                                               event_name);
+                if (!S_ISREG(st.st_mode))
+                        return log_error_errno(EINVAL, "hook %s for event %s not run: not a regular file",
+                                               program, event_name);
+                if (st.st_uid != 0 && st.st_uid != geteuid())
+                        return log_error_errno(
+                                EACCES,
+                                "hook %s for event %s not run: owned by uid %u, neither root nor "
+                                "fleetidd's uid %u; it would run with fleetidd's access to the "
+                                "TPM keys (chown)",
+                                program, event_name, (unsigned) st.st_uid, (unsigned) geteuid());
+                if (st.st_mode & (S_IWGRP | S_IWOTH))
+                        return log_error_errno(EACCES,
+                                               "hook %s for event %s not run: mode %04o lets group or others "
+                                               "write it; chmod go-w %s",
+                                               program, event_name, (unsigned) (st.st_mode & 07777), program);
         }
         r = sigchld_blocked();
         if (r <= 0)

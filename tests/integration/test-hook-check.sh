@@ -129,6 +129,21 @@ chmod 0644 "$T/noexec.sh"
 run_hook noexec "$T/noexec.sh" 10 renewed
 fleetid_expect_eq "$rc" 2 "hook-runner exit status for a non-executable program"
 fleetid_expect_grep "$T/noexec.err" "cannot be run: Permission denied" "the non-executable program"
+# It runs with the daemon's access to the TPM keys: a program others may write
+# to, or that another user owns, is not run.
+printf '#!/bin/sh\nexit 0\n' >"$T/groupw.sh"
+chmod 0775 "$T/groupw.sh"
+run_hook groupw "$T/groupw.sh" 10 renewed
+fleetid_expect_eq "$rc" 2 "hook-runner exit status for a group-writable program"
+fleetid_expect_grep "$T/groupw.err" "not run: mode 0775 lets group or others write it; chmod go-w" "the group-writable program"
+if [ "$(id -u)" -eq 0 ]; then
+    chmod 0755 "$T/groupw.sh"
+    chown 65534 "$T/groupw.sh"
+    run_hook othuser "$T/groupw.sh" 10 renewed
+    fleetid_expect_eq "$rc" 2 "hook-runner exit status for another user's program"
+    fleetid_expect_grep "$T/othuser.err" "not run: owned by uid 65534, neither root nor fleetidd's uid 0" \
+        "another user's program"
+fi
 
 step "hook: invalid details are refused before anything runs"
 for bad in PATH=/tmp LD_PRELOAD=/tmp/x.so FLEETID_EVENT=other FLEETID_=x fleetid_lower=1 FLEETID_NOEQUALS; do
