@@ -91,7 +91,7 @@ static int child_open(ChildState *s, Diag *d) {
         if (!streq_ptr(s->config->broker_est_label, s->config->est_label)) {
                 _cleanup_(OSSL_STACK_OF_X509_freep) STACK_OF(X509) *label_cas = NULL;
 
-                r = est_fetch_cacerts(s->session.client, &label_cas, d);
+                r = est_fetch_cacerts(s->session.client, &label_cas, NULL, d);
                 if (r < 0) {
                         s->open_failure = classify(r, 0); /* rejected, busy or unreachable */
                         return diag_prefix(d, r, "/cacerts at broker.est_label '%s'",

@@ -268,8 +268,10 @@ int enroll_first(const Config *c, TpmContext *tpm, StateStore *store, const char
                         goto out;
                 r = trust_refresh_ca(client, store, now, &trust, d);
         }
-        if (r < 0)
+        if (r < 0) {
+                ret->hint = trust.hint; /* a busy server's Retry-After */
                 goto out;
+        }
         ret->ca_certs = (unsigned) sk_X509_num(trust.ca_certs);
         ret->trust_changes = trust.changes;
         trust.changes = (TrustChanges) {};

@@ -38,7 +38,9 @@ static void server_text(const EstResponse *resp, char *buf, size_t size) {
                 snprintf(buf, size, "(no text)");
 }
 
-int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d) {
+static void note_retry_after(const EstResponse *resp, EstEnrollResult *res);
+
+int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, EstRetryHint *ret_hint, Diag *d) {
         EstResponse resp = {};
         char text[SERVER_TEXT_MAX + 1];
         int r;
@@ -46,7 +48,25 @@ int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d) {
         r = est_client_request(c, "cacerts", NULL, NULL, 0, false, &resp, d);
         if (r < 0)
                 return r;
-        if (resp.status != 200) {
+        if (ret_hint)
+                *ret_hint = (EstRetryHint) { .http_status = resp.status };
+        if (resp.status == 429 || resp.status == 503) {
+                /* A busy server's Retry-After counts here as for a POST: /cacerts
+                 * is the first request of every enrollment and renewal. */
+                EstEnrollResult res = {};
+                time_t date;
+
+                if (resp.date && http_date_parse(resp.date, &date) >= 0)
+                        res.server_date = date;
+                note_retry_after(&resp, &res);
+                if (ret_hint) {
+                        ret_hint->retry_after_given = res.retry_after_given;
+                        ret_hint->retry_after_sec = res.retry_after_sec;
+                        ret_hint->retry_after = res.retry_after;
+                }
+                server_text(&resp, text, sizeof(text));
+                r = diag_set(d, -EBUSY, "/cacerts: EST server is busy (HTTP %ld): %s", resp.status, text);
+        } else if (resp.status != 200) {
                 server_text(&resp, text, sizeof(text));
                 r = diag_set(d, -EPROTO, "/cacerts returned HTTP %ld: %s", resp.status, text);
         } else {

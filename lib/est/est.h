@@ -44,8 +44,10 @@ typedef struct EstRetryHint {
         EstRetryAfterText retry_after; /* the header as sent */
 } EstRetryHint;
 
-/* GET /cacerts: the certificates, parsed (not yet checked against anything). */
-int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, Diag *d);
+/* GET /cacerts: the certificates, parsed (not yet checked against anything).
+ * ret_hint (may be NULL) gets the answer's status and, for a busy server
+ * (429, 503: -EBUSY), its Retry-After, as est_enroll() gives them. */
+int est_fetch_cacerts(EstClient *c, STACK_OF(X509) **ret, EstRetryHint *ret_hint, Diag *d);
 
 /* GET /csrattrs: 200 parsed; 204 and 404 mean "nothing asked" (RFC 7030 4.5.2). */
 int est_fetch_csrattrs(EstClient *c, CsrAttrs *ret, Diag *d);

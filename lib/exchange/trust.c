@@ -306,7 +306,7 @@ static int bootstrap_anchor(const Config *c, STACK_OF(X509) **ret, Diag *d) {
         r = est_client_new(&o, &client, d);
         if (r < 0)
                 return r;
-        r = est_fetch_cacerts(client, &cacerts, d);
+        r = est_fetch_cacerts(client, &cacerts, NULL, d);
         if (r < 0)
                 return diag_prefix(d, r, "bootstrap /cacerts failed");
         r = certs_find_by_fingerprint(cacerts, fp, &found);
@@ -412,7 +412,7 @@ int trust_refresh_ca(EstClient *client, StateStore *store, time_t now, TrustSet 
         _cleanup_(trust_set_done) TrustSet n = {};
         int r;
 
-        r = est_fetch_cacerts(client, &cacerts, d);
+        r = est_fetch_cacerts(client, &cacerts, &t->hint, d);
         if (r < 0)
                 return r;
         /* An unreadable stored set is replaced, as if there were none. */

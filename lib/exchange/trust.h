@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "est/est-client.h"
+#include "est/est.h"
 #include "store/state-store.h"
 
 /* New root CA certificates adopted from /cacerts (self-signed, PEM, 0640); absent = none. */
@@ -52,6 +52,7 @@ typedef struct TrustSet {
         STACK_OF(X509) *ca_certs;       /* the EST CA set, after trust_refresh_ca() */
         TrustChanges changes;           /* after trust_refresh_ca(): what it changed */
         bool bootstrapped;              /* anchors came from a fingerprint bootstrap just now */
+        EstRetryHint hint; /* trust_refresh_ca()'s /cacerts answer: status, a busy server's Retry-After */
 } TrustSet;
 
 void trust_set_done(TrustSet *t);

@@ -105,8 +105,10 @@ static int renew_try(const Config *c, TpmContext *tpm, StateStore *store, const 
         ret->identity_not_after = o->not_after;
 
         r = trust_refresh_ca(session.client, store, now, &session.trust, d);
-        if (r < 0)
+        if (r < 0) {
+                ret->hint = session.trust.hint; /* a busy server's Retry-After */
                 return r;
+        }
         ret->trust_changes = session.trust.changes;
         session.trust.changes = (TrustChanges) {};
 
