@@ -180,7 +180,6 @@ static int wipe_by_daemon(const Config *c, StateStore *store, pid_t pid, const R
 
 int factory_reset(const FactoryResetArgs *a) {
         _cleanup_(config_freep) Config *old = NULL, *new = NULL;
-        bool old_is_new = false; /* --no-enroll without an owner: the configuration stays as it is */
         _cleanup_(state_store_freep) StateStore *store = NULL;
         _cleanup_(reset_marker_done) ResetMarker m = {};
         _cleanup_free_ char *owner_text = NULL;
@@ -215,6 +214,10 @@ int factory_reset(const FactoryResetArgs *a) {
                 if (sha256_text(owner_text, owner_len, owner_hash) < 0)
                         return fail("cannot hash the owner file; nothing was changed");
         }
+        /* The configuration whose owner files go: the one in force, NULL if it
+         * did not load (borrowed: it may become `new` below). */
+        const Config *previous = old;
+
         r = config_load_with_owner(a->config_path, a->owner, &new, &d);
         if (r < 0 && (a->owner || !a->no_enroll))
                 return fail("%s; %s; nothing was changed", diag_text(&d, r),
@@ -226,11 +229,7 @@ int factory_reset(const FactoryResetArgs *a) {
                 if (!old)
                         return fail("%s; nothing was changed", diag_text(&d, r));
                 new = TAKE_PTR(old);
-                old_is_new = true;
         }
-        /* The configuration whose owner files go: the one in force (taken as
-         * `new` just above when no owner comes in its place). */
-        const Config *previous = old_is_new ? new : old;
         if (a->owner && !streq_ptr(new->dropins[0].hash, owner_hash))
                 return fail("the owner file %s changed while it was read; nothing was changed", a->owner);
 

@@ -704,6 +704,8 @@ static void on_gone(void *userdata, uint64_t in_flight, const Diag *why) {
                          "makes it",
                          j->sensor_id);
                 queue_push_front(b, j);
+                if (j->job)
+                        job_refuse_cancel(j->job, NULL); /* not with the EST server any more */
         } else if (j)
                 job_end(m, j, NULL, BUS_ERROR_SERVER_UNREACHABLE, why->text);
         manager_sensors_kick(m);

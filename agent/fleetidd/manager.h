@@ -262,13 +262,13 @@ int manager_reset_job_request(Manager *m, uid_t owner, bool enroll, Job **ret, D
 
 /* manager-enroll.c */
 int manager_schedule_attempt(Manager *m, uint64_t delay_sec);
-bool manager_has_renewable(const Manager *m);
 /* Logs a Retry-After that was ignored (unparsable) or cut to `cap` seconds,
  * the configuration key cap_name (retry.max, renew.retry_max). */
 void manager_log_retry_after(const EstRetryHint *h, bool capped, const char *cap_name, uint64_t cap);
 
 /* manager-renew.c */
 int manager_schedule_renewal(Manager *m);
+bool manager_has_renewable(const Manager *m);
 /* Reads the stored operational certificate's dates, subject and serial. */
 int manager_load_cert_dates(Manager *m, Diag *d);
 /* The identity is unusable and renew.fallback_to_birth forbids enrolling anew:

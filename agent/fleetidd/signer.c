@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "broker/evidence.h"
 #include "common/log.h"
 #include "crypto/challenge.h"
 #include "crypto/ossl-util.h"
@@ -277,9 +276,6 @@ int signer_submit(Signer *s, SignerKey key, const uint8_t *nonce, size_t nonce_l
                 return -EBUSY;
         if (key < 0 || key >= _SIGNER_KEY_MAX || nonce_len > sizeof(req.nonce) || !purpose ||
             strlen(purpose) >= sizeof(req.purpose))
-                return -EINVAL;
-        /* Sensors' evidence is never the gateway's to sign (manager-sign.c says why). */
-        if (strncmp(purpose, EVIDENCE_PURPOSE_PREFIX, strlen(EVIDENCE_PURPOSE_PREFIX)) == 0)
                 return -EINVAL;
         req.id = s->next_id++;
         memcpy(req.nonce, nonce, nonce_len);
